@@ -1,0 +1,23 @@
+"""Python-level version differences, in one place (the C core keeps its own in compat.h).
+
+The signal handler tells native time from Python time partly by the opcode the innermost
+frame is executing: an opcode that calls out (CALL and every specialised or instrumented
+variant of it, PRECALL on 3.11) means the interpreter is running C code on the line's behalf.
+Opcode numbers differ per version, so the table is built here from the running interpreter.
+"""
+
+import dis
+import opcode
+
+
+def call_opcodes() -> bytes:
+    """A 256-byte table: 1 for opcodes that call out of the bytecode loop."""
+    names = dict(enumerate(getattr(dis, "_all_opname", opcode.opname)))
+    # 3.13 keeps specialised opcodes in a separate map.
+    for name, number in getattr(opcode, "_specialized_opmap", {}).items():
+        names[number] = name
+    table = bytearray(256)
+    for number, name in names.items():
+        if 0 <= number < 256 and "CALL" in name:
+            table[number] = 1
+    return bytes(table)

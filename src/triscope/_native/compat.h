@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * compat.h — every CPython-version difference the C core knows about, in one place.
+ *
+ * Every file that needs Python.h includes it through this header. frames.c alone defines
+ * TS_WANT_FRAME_LAYOUT before including it: that turns on Py_BUILD_CORE_MODULE so the
+ * interpreter's private frame layout (struct _PyInterpreterFrame) is visible; the rest of
+ * the core talks about frames only through frames.h, which is version-free.
+ *
+ * Layouts covered:
+ *   3.11        tstate->cframe->current_frame, frame->f_code, frame->prev_instr,
+ *               no C-stack-owned shim frames.
+ *   3.12        as 3.11, plus FRAME_OWNED_BY_CSTACK shim frames.
+ *   3.13        tstate->current_frame, frame->f_executable (code object or None),
+ *               frame->instr_ptr.
+ * In every layout the instruction pointer of a frame points at the instruction being
+ * executed (for callers: the call), so its offset from co_code_adaptive, in bytes, is what
+ * PyCode_Addr2Line takes.
+ */
+#ifndef TS_COMPAT_H
+#define TS_COMPAT_H
+
+#ifdef TS_WANT_FRAME_LAYOUT
+#  define Py_BUILD_CORE_MODULE 1
+#endif
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if PY_VERSION_HEX < 0x030B0000
+#  error "triscope needs CPython 3.11 or newer"
+#endif
+#if defined(Py_GIL_DISABLED) && Py_GIL_DISABLED
+#  error "triscope does not support free-threaded CPython builds yet"
+#endif
+
+/* Code objects die without notice on 3.11; 3.12 added code watchers. */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define TS_HAS_CODE_WATCHER         1
+#else
+#  define TS_HAS_CODE_WATCHER         0
+#endif
+
+#ifdef TS_WANT_FRAME_LAYOUT
+#include <internal/pycore_frame.h>
+
+#if PY_VERSION_HEX >= 0x030D0000
+#  define TS_FRAME_CODE(frame)        ((frame)->f_executable)
+#  define TS_FRAME_INSTR(frame)       ((frame)->instr_ptr)
+#  define TS_TSTATE_FRAME(tstate)     ((tstate)->current_frame)
+#  define TS_HAS_CFRAME               0
+#else
+#  define TS_FRAME_CODE(frame)        ((frame)->f_code)
+#  define TS_FRAME_INSTR(frame)       ((frame)->prev_instr)
+#  define TS_TSTATE_CFRAME(tstate)    ((tstate)->cframe)
+#  define TS_CFRAME_FRAME(cframe)     ((cframe)->current_frame)
+#  define TS_HAS_CFRAME               1
+#endif
+
+#if PY_VERSION_HEX >= 0x030C0000
+#  define TS_HAS_CSTACK_FRAMES        1
+#  define TS_FRAME_OWNED_BY_CSTACK    FRAME_OWNED_BY_CSTACK
+#else
+#  define TS_HAS_CSTACK_FRAMES        0
+#endif
+
+#define TS_FRAME_OWNED_BY_GENERATOR   FRAME_OWNED_BY_GENERATOR
+#endif /* TS_WANT_FRAME_LAYOUT */
+
+#endif /* TS_COMPAT_H */

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * consumer.c — see consumer.h.
+ *
+ * It must not disturb what it measures: the GIL is taken at a low rate (the GIL period,
+ * 10 Hz by default) and only for as long as resolving the queued samples takes; the
+ * per-interval work (one clock_gettime per thread, a stack walk only for a thread that
+ * waited and moved) needs no GIL. Every signal is blocked in this thread so that neither
+ * our timers' signal nor the program's signals are delivered here.
+ */
+#define _GNU_SOURCE
+#include "compat.h"
+#include "consumer.h"
+
+#include "sampler.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_t thread;
+static int running;
+static _Atomic int stop_requested;
+static _Atomic pid_t consumer_tid;
+static uint64_t tick, gil_period;
+static void (*gil_callback)(void);
+static ts_ring_t *wait_ring;
+
+static void sleep_until(uint64_t deadline_ns)
+{
+    struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
+                          (long)(deadline_ns % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0 &&
+           !atomic_load(&stop_requested))
+        ;
+}
+
+static void *consumer_main(void *unused)
+{
+    (void)unused;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    atomic_store(&consumer_tid, gettid());
+    uint64_t next_tick = ts_now_ns() + tick;
+    uint64_t next_gil = ts_now_ns() + gil_period;
+    while (!atomic_load(&stop_requested)) {
+        sleep_until(next_tick);
+        uint64_t now = ts_now_ns();
+        next_tick += tick;
+        if (next_tick < now) /* fell behind (suspended, overloaded): do not catch up */
+            next_tick = now + tick;
+        ts_sampler_measure_waits(now, wait_ring);
+        if (now >= next_gil && !atomic_load(&stop_requested)) {
+            next_gil = now + gil_period;
+            PyGILState_STATE gil = PyGILState_Ensure();
+            if (!atomic_load(&stop_requested))
+                gil_callback();
+            PyGILState_Release(gil);
+        }
+    }
+    return NULL;
+}
+
+int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(void),
+                      ts_ring_t *waits)
+{
+    if (running)
+        return 0;
+    tick = tick_ns;
+    gil_period = gil_period_ns;
+    gil_callback = on_gil;
+    wait_ring = waits;
+    atomic_store(&stop_requested, 0);
+    if (pthread_create(&thread, NULL, consumer_main, NULL) != 0)
+        return -1;
+    running = 1;
+    return 0;
+}
+
+void ts_consumer_stop(void)
+{
+    if (!running)
+        return;
+    atomic_store(&stop_requested, 1);
+    pthread_join(thread, NULL);
+    running = 0;
+    atomic_store(&consumer_tid, 0);
+}
+
+pid_t ts_consumer_tid(void)
+{
+    return atomic_load(&consumer_tid);
+}
+
+void ts_consumer_forget_after_fork(void)
+{
+    running = 0;
+    atomic_store(&consumer_tid, 0);
+}

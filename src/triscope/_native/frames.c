@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * frames.c — the stack walker: the one place that reads CPython's private frame layout
+ * (through the accessors of compat.h).
+ *
+ * Two callers with different safety needs share one walker:
+ *  - the CPU-timer signal handler walks the interrupted thread's own stack. That stack
+ *    cannot change under it, so plain loads are safe; the handler rules hold here: no
+ *    malloc, no locks, no Python API other than PyGILState_GetThisThreadState (a
+ *    pthread_getspecific), errno untouched.
+ *  - the consumer thread walks *other* threads that are waiting (sleep, I/O, GIL) to charge
+ *    their waiting time. Such a thread may wake and pop frames whose memory is then freed,
+ *    so every load goes through process_vm_readv on our own pid, which reports EFAULT
+ *    instead of crashing. The caller also checks the thread did not run during the walk.
+ * The walker is one always-inlined function taking `safe` as a constant, so the handler's
+ * copy compiles to plain loads.
+ */
+#define _GNU_SOURCE
+#define TS_WANT_FRAME_LAYOUT
+#include "compat.h"
+#include "frames.h"
+
+#include <stddef.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static pid_t self_pid;
+static int safe_reads_work;
+
+static inline int read_safe(void *dst, const void *src, size_t size)
+{
+    struct iovec local = {dst, size};
+    struct iovec remote = {(void *)src, size};
+    return process_vm_readv(self_pid, &local, 1, &remote, 1, 0) == (ssize_t)size;
+}
+
+/* Loads `size` bytes from `src` into `dst`; returns 0 when the memory could not be read. */
+static inline __attribute__((always_inline)) int load(void *dst, const void *src, size_t size,
+                                                      int safe)
+{
+    if (src == NULL)
+        return 0;
+    if (!safe) {
+        memcpy(dst, src, size);
+        return 1;
+    }
+    return read_safe(dst, src, size);
+}
+
+#define LOAD(dst, src) load(&(dst), &(src), sizeof(dst), safe)
+
+static inline __attribute__((always_inline)) ts_walk_t
+walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *ok)
+{
+    ts_walk_t result = {0, 0, -1};
+    _PyInterpreterFrame *frame = NULL;
+    *ok = 1;
+    if (tstate == NULL)
+        return result;
+#if TS_HAS_CFRAME
+    _PyCFrame *cframe = NULL;
+    if (!LOAD(cframe, TS_TSTATE_CFRAME(tstate)))
+        goto fault;
+    if (cframe == NULL)
+        return result;
+    if (!LOAD(frame, TS_CFRAME_FRAME(cframe)))
+        goto fault;
+#else
+    if (!LOAD(frame, TS_TSTATE_FRAME(tstate)))
+        goto fault;
+#endif
+    /* Bound the number of frames visited, not only recorded, so a corrupted chain that
+     * loops cannot hold the handler forever. */
+    for (int visited = 0; frame != NULL && visited < 4 * TS_MAX_DEPTH + 64; visited++) {
+        void *code = NULL; /* PyCodeObject * (3.11, 3.12) or PyObject * (3.13) */
+        _Py_CODEUNIT *instr = NULL;
+        _PyInterpreterFrame *previous = NULL;
+        char owner = 0;
+        PyTypeObject *type = NULL;
+        int first_traceable = 0;
+        if (!LOAD(code, TS_FRAME_CODE(frame)) || !LOAD(instr, TS_FRAME_INSTR(frame)) ||
+            !LOAD(previous, frame->previous) || !LOAD(owner, frame->owner))
+            goto fault;
+        frame = previous;
+#if TS_HAS_CSTACK_FRAMES
+        if (owner == TS_FRAME_OWNED_BY_CSTACK)
+            continue;
+#endif
+        if (code == NULL || !LOAD(type, ((PyObject *)code)->ob_type) || type != &PyCode_Type)
+            continue;
+        PyCodeObject *co = (PyCodeObject *)code;
+        const _Py_CODEUNIT *first = (const _Py_CODEUNIT *)co->co_code_adaptive;
+        if (!LOAD(first_traceable, co->_co_firsttraceable))
+            goto fault;
+        /* A frame still running its prologue (before _co_firsttraceable) is incomplete:
+         * the interpreter itself hides it from tracebacks. */
+        if (owner != TS_FRAME_OWNED_BY_GENERATOR && instr < first + first_traceable)
+            continue;
+        if (result.depth == 0) {
+            uint8_t opcode = 0;
+            /* _Py_CODEUNIT stores the opcode in its first byte on little-endian x86_64. */
+            if (LOAD(opcode, *(const uint8_t *)instr))
+                result.opcode = opcode;
+        }
+        if (result.depth == capacity) {
+            result.truncated = 1;
+            break;
+        }
+        out[result.depth].code = code;
+        out[result.depth].instr_offset = (int32_t)((const char *)instr - (const char *)first);
+        result.depth++;
+    }
+    return result;
+fault: /* only reachable with safe reads: plain loads do not report faults */
+    *ok = 0;
+    return result;
+}
+
+ts_walk_t ts_frames_walk_self(ts_frame_t *out, int capacity)
+{
+    int ok;
+    return walk(PyGILState_GetThisThreadState(), out, capacity, 0, &ok);
+}
+
+ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacity, int *ok)
+{
+    if (!safe_reads_work) {
+        *ok = 0;
+        ts_walk_t none = {0, 0, -1};
+        return none;
+    }
+    return walk((const PyThreadState *)tstate, out, capacity, 1, ok);
+}
+
+/* Called again in a forked child: process_vm_readv must name the process we are now. */
+int ts_frames_init(void)
+{
+    self_pid = getpid();
+    long probe = 42, copy = 0;
+    safe_reads_work = read_safe(&copy, &probe, sizeof probe) && copy == 42;
+    return safe_reads_work ? 0 : -1;
+}

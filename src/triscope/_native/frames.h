@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * frames.h — reading a thread's Python call stack as raw (code object, instruction offset)
+ * pairs, without the GIL and without the Python API. The only file that knows CPython's
+ * frame layout is frames.c; callers see this version-free interface.
+ */
+#ifndef TS_FRAMES_H
+#define TS_FRAMES_H
+
+#include <stdint.h>
+
+/* Frames kept per sample, innermost first. Deeper stacks keep their innermost frames and
+ * are marked truncated: attribution needs the innermost profiled frame, and recursion
+ * deeper than this is rare enough that losing its outer frames only shortens flame graphs. */
+#define TS_MAX_DEPTH 64
+
+typedef struct {
+    const void *code;     /* PyCodeObject *, not owned: valid while the frame was live */
+    int32_t instr_offset; /* bytes from the start of the code's instructions */
+} ts_frame_t;
+
+typedef struct {
+    uint16_t depth;       /* frames written */
+    uint8_t truncated;    /* the stack was deeper than the capacity */
+    int16_t opcode;       /* opcode the innermost frame is executing, -1 if none */
+} ts_walk_t;
+
+/* Walks the calling thread's own stack. Async-signal-safe: plain loads from the thread's
+ * own frames, which are consistent at any instruction boundary of this thread. */
+ts_walk_t ts_frames_walk_self(ts_frame_t *out, int capacity);
+
+/* Walks another thread's stack, given its PyThreadState. Every load goes through a
+ * fault-tolerant read, since the thread may pop frames (and free their memory) meanwhile.
+ * Returns depth -1 in .depth's place via *ok = 0 when a read faulted. */
+ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacity, int *ok);
+
+/* Prepares the fault-tolerant reader; 0 on success, -1 when no safe way to read exists
+ * (the caller then does not walk other threads). */
+int ts_frames_init(void);
+
+#endif

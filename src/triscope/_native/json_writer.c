@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * json_writer.c — see json_writer.h.
+ */
+#include "json_writer.h"
+
+#include <math.h>
+#include <string.h>
+
+void ts_json_init(ts_json_t *json, FILE *out)
+{
+    memset(json, 0, sizeof *json);
+    json->out = out;
+}
+
+/* Writes the separator a new value needs at the current position. */
+static void before_value(ts_json_t *json)
+{
+    if (json->after_key) {
+        json->after_key = 0;
+        return;
+    }
+    if (json->depth > 0 && json->count[json->depth - 1]++ > 0)
+        fputc(',', json->out);
+}
+
+static void open_level(ts_json_t *json, char bracket)
+{
+    before_value(json);
+    if (json->depth == TS_JSON_MAX_NESTING) {
+        json->failed = 1;
+        return;
+    }
+    fputc(bracket, json->out);
+    json->count[json->depth++] = 0;
+}
+
+static void close_level(ts_json_t *json, char bracket)
+{
+    if (json->depth == 0 || json->after_key) {
+        json->failed = 1;
+        return;
+    }
+    json->depth--;
+    fputc(bracket, json->out);
+}
+
+void ts_json_begin_object(ts_json_t *json) { open_level(json, '{'); }
+void ts_json_end_object(ts_json_t *json) { close_level(json, '}'); }
+void ts_json_begin_array(ts_json_t *json) { open_level(json, '['); }
+void ts_json_end_array(ts_json_t *json) { close_level(json, ']'); }
+
+/* Length of the valid UTF-8 sequence starting at s (at most `avail` bytes), or 0. */
+static size_t utf8_sequence(const unsigned char *s, size_t avail)
+{
+    size_t len;
+    uint32_t min;
+    uint32_t cp;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xE0) == 0xC0) { len = 2; min = 0x80; cp = s[0] & 0x1F; }
+    else if ((s[0] & 0xF0) == 0xE0) { len = 3; min = 0x800; cp = s[0] & 0x0F; }
+    else if ((s[0] & 0xF8) == 0xF0) { len = 4; min = 0x10000; cp = s[0] & 0x07; }
+    else return 0;
+    if (len > avail)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+static void write_string(ts_json_t *json, const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    FILE *out = json->out;
+    fputc('"', out);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        if (c >= 0x80) {
+            size_t n = utf8_sequence(s + i, len - i);
+            if (n == 0) {
+                fputs("\\ufffd", out);
+                i++;
+            } else {
+                fwrite(s + i, 1, n, out);
+                i += n;
+            }
+            continue;
+        }
+        switch (c) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        case '<': case '>': case '&':
+            fprintf(out, "\\u%04x", c);
+            break;
+        default:
+            if (c < 0x20)
+                fprintf(out, "\\u%04x", c);
+            else
+                fputc(c, out);
+        }
+        i++;
+    }
+    fputc('"', out);
+}
+
+void ts_json_key(ts_json_t *json, const char *key)
+{
+    if (json->after_key || json->depth == 0) {
+        json->failed = 1;
+        return;
+    }
+    before_value(json);
+    write_string(json, key, strlen(key));
+    fputc(':', json->out);
+    json->after_key = 1;
+}
+
+void ts_json_string_n(ts_json_t *json, const char *text, size_t len)
+{
+    before_value(json);
+    write_string(json, text, len);
+}
+
+void ts_json_string(ts_json_t *json, const char *text)
+{
+    ts_json_string_n(json, text, strlen(text));
+}
+
+void ts_json_int(ts_json_t *json, int64_t value)
+{
+    before_value(json);
+    fprintf(json->out, "%lld", (long long)value);
+}
+
+void ts_json_number(ts_json_t *json, double value, int digits)
+{
+    char text[64];
+    before_value(json);
+    if (!isfinite(value))
+        value = 0.0;
+    int len = snprintf(text, sizeof text, "%.*f", digits, value);
+    if (len <= 0 || (size_t)len >= sizeof text) {
+        /* Magnitudes beyond %f's buffer: exponent form is still valid JSON. */
+        fprintf(json->out, "%.17g", value);
+        return;
+    }
+    if (strchr(text, '.') != NULL) {
+        while (len > 0 && text[len - 1] == '0')
+            text[--len] = '\0';
+        if (len > 0 && text[len - 1] == '.')
+            text[--len] = '\0';
+    }
+    if (strcmp(text, "-0") == 0)
+        strcpy(text, "0");
+    fputs(text, json->out);
+}
+
+void ts_json_bool(ts_json_t *json, int value)
+{
+    before_value(json);
+    fputs(value ? "true" : "false", json->out);
+}
+
+void ts_json_null(ts_json_t *json)
+{
+    before_value(json);
+    fputs("null", json->out);
+}
+
+int ts_json_finish(ts_json_t *json)
+{
+    if (json->failed || json->depth != 0 || json->after_key || ferror(json->out))
+        return -1;
+    return 0;
+}

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * module.c — triscope._native, the only file that speaks to Python: it converts arguments,
+ * turns the core's 0/-1 results into exceptions, and sequences start and stop. Everything
+ * it calls is documented in its own header.
+ *
+ * Lifecycle: configure() → start() → [thread_enter()/thread_leave() from threading] →
+ * stop() → write_profile(). start() may follow stop() (a new profile).
+ */
+#define _GNU_SOURCE
+#include "compat.h"
+
+#include "addrmap.h"
+#include "consumer.h"
+#include "filter.h"
+#include "profile_json.h"
+#include "resolve.h"
+#include "sampler.h"
+#include "threads.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The consumer takes the GIL this often to resolve samples and track threads. */
+#define TS_GIL_PERIOD_NS 100000000u
+#define TS_MAX_REPORTED_THREADS 4096
+
+static ts_sampler_config_t config;
+static ts_filter_t pending_filter;
+static int configured, running, record_stacks;
+static uint64_t started_ns, stopped_ns;
+static uint64_t addrmap_generation;
+static uintptr_t eval_start, eval_end;
+
+/* ==== Address map for the Python/native split ==== */
+
+/* Old maps are kept: the handler on another thread may still be reading one. They are few
+ * (one per batch of shared objects loaded) and small. */
+static ts_addrmap_t *retired_maps[256];
+static size_t nretired;
+static ts_addrmap_t *current_map;
+
+static void self_marker(void) {}
+
+static void find_eval_loop(void)
+{
+    void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+    Dl_info info;
+    const ElfW(Sym) *symbol = NULL;
+    if (eval != NULL && dladdr1(eval, &info, (void **)&symbol, RTLD_DL_SYMENT) && symbol) {
+        eval_start = (uintptr_t)eval;
+        eval_end = eval_start + symbol->st_size;
+    }
+}
+
+static void refresh_addrmap(void)
+{
+    unsigned long long generation = ts_addrmap_generation();
+    if (current_map != NULL && generation == addrmap_generation)
+        return;
+    ts_addrmap_t *map = ts_addrmap_build(eval_start, eval_end, (uintptr_t)&PyCode_Type,
+                                         (uintptr_t)&self_marker);
+    if (map == NULL || nretired == sizeof retired_maps / sizeof retired_maps[0])
+        return; /* keep the old map: stale entries only blur Python vs native */
+    if (current_map != NULL)
+        retired_maps[nretired++] = current_map;
+    current_map = map;
+    addrmap_generation = generation;
+    ts_sampler_set_addrmap(map);
+}
+
+/* ==== Consumer tick, GIL held ==== */
+
+static void on_gil_tick(void)
+{
+    ts_threads_scan(ts_now_ns());
+    ts_resolve_drain();
+    refresh_addrmap();
+}
+
+/* ==== Argument conversion ==== */
+
+static int fill_strlist(ts_strlist_t *list, PyObject *sequence, const char *what)
+{
+    PyObject *fast = PySequence_Fast(sequence, what);
+    if (fast == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(fast); i++) {
+        const char *text = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(fast, i));
+        if (text == NULL || ts_strlist_add(list, text) < 0) {
+            Py_DECREF(fast);
+            if (!PyErr_Occurred())
+                PyErr_NoMemory();
+            return -1;
+        }
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+/* ==== Python API ==== */
+
+static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"interval_s", "virtual_time", "stacks", "call_opcodes",
+                               "profile_all", "profile_only", "profile_exclude",
+                               "program_dirs", "library_dirs", "own_dirs", NULL};
+    double interval_s;
+    int virtual_time, stacks, profile_all;
+    Py_buffer opcodes;
+    PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO", keywords, &interval_s,
+                                     &virtual_time, &stacks, &opcodes, &profile_all, &only,
+                                     &exclude, &program_dirs, &library_dirs, &own_dirs))
+        return NULL;
+    if (running) {
+        PyBuffer_Release(&opcodes);
+        PyErr_SetString(PyExc_RuntimeError, "cannot configure while profiling");
+        return NULL;
+    }
+    if (opcodes.len != 256 || !(interval_s >= 1e-4 && interval_s <= 10.0)) {
+        PyBuffer_Release(&opcodes);
+        PyErr_SetString(PyExc_ValueError,
+                        "call_opcodes must be 256 bytes and interval_s in [0.0001, 10]");
+        return NULL;
+    }
+    memset(&config, 0, sizeof config);
+    config.interval_ns = (uint64_t)(interval_s * 1e9);
+    config.virtual_time = virtual_time;
+    memcpy(config.call_opcodes, opcodes.buf, 256);
+    PyBuffer_Release(&opcodes);
+    record_stacks = stacks;
+    ts_filter_free(&pending_filter);
+    pending_filter.profile_all = profile_all;
+    if (fill_strlist(&pending_filter.only, only, "profile_only") < 0 ||
+        fill_strlist(&pending_filter.exclude, exclude, "profile_exclude") < 0 ||
+        fill_strlist(&pending_filter.program_dirs, program_dirs, "program_dirs") < 0 ||
+        fill_strlist(&pending_filter.library_dirs, library_dirs, "library_dirs") < 0 ||
+        fill_strlist(&pending_filter.own_dirs, own_dirs, "own_dirs") < 0)
+        return NULL;
+    configured = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *start(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (!configured) {
+        PyErr_SetString(PyExc_RuntimeError, "configure() must be called first");
+        return NULL;
+    }
+    if (running)
+        Py_RETURN_NONE;
+    ts_frames_init();
+    find_eval_loop();
+    if (ts_sampler_init(&config) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    ts_resolve_reset();
+    if (ts_resolve_start(&pending_filter, record_stacks) < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot watch code objects");
+        return NULL;
+    }
+    refresh_addrmap();
+    ts_sampler_enable(1);
+    started_ns = ts_now_ns();
+    if (ts_threads_enter("MainThread", started_ns) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    ts_threads_scan(started_ns);
+    if (ts_consumer_start(config.interval_ns, TS_GIL_PERIOD_NS, on_gil_tick,
+                          ts_resolve_wait_ring()) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    running = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *stop(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (!running)
+        Py_RETURN_NONE;
+    /* The consumer may be waiting for the GIL we hold: let go while joining it. */
+    Py_BEGIN_ALLOW_THREADS
+    ts_consumer_stop();
+    Py_END_ALLOW_THREADS
+    stopped_ns = ts_now_ns();
+    ts_sampler_measure_waits(stopped_ns, ts_resolve_wait_ring());
+    ts_sampler_stop_all(stopped_ns);
+    ts_sampler_enable(0);
+    ts_resolve_stop();
+    running = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *thread_enter(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *name = NULL;
+    if (!PyArg_ParseTuple(args, "|z", &name))
+        return NULL;
+    if (running && ts_threads_enter(name, ts_now_ns()) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
+static PyObject *thread_leave(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (running)
+        ts_threads_leave(ts_now_ns());
+    Py_RETURN_NONE;
+}
+
+static PyObject *after_fork_in_child(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    /* The child has none of the parent's timers or consumer thread; it runs unprofiled
+     * (merging children is the processes feature's job). */
+    ts_consumer_forget_after_fork();
+    ts_sampler_forget_after_fork();
+    ts_frames_init();
+    running = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *is_running(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(running);
+}
+
+static PyObject *sample_counts(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return Py_BuildValue("KK", (unsigned long long)ts_sampler_samples_taken(),
+                         (unsigned long long)ts_sampler_samples_dropped());
+}
+
+static int write_to(FILE *out, ts_profile_meta_t *meta)
+{
+    static ts_thread_summary_t threads[TS_MAX_REPORTED_THREADS];
+    meta->threads = threads;
+    meta->nthreads = ts_sampler_threads(threads, TS_MAX_REPORTED_THREADS);
+    meta->samples = ts_sampler_samples_taken();
+    meta->interval_s = (double)config.interval_ns / 1e9;
+    meta->virtual_time = config.virtual_time;
+    meta->stacks = record_stacks;
+    meta->profile_all = ts_resolve_filter()->profile_all;
+    meta->profile_only = &ts_resolve_filter()->only;
+    meta->profile_exclude = &ts_resolve_filter()->exclude;
+    uint64_t end = running ? ts_now_ns() : stopped_ns;
+    meta->elapsed_s = (double)(end - started_ns) / 1e9;
+    return ts_profile_write(out, ts_resolve_stats(), meta);
+}
+
+static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"path", "version", "program", "args", "python",
+                               "reduced_profile", "cpu_percent_threshold",
+                               "malloc_threshold", NULL};
+    PyObject *path_obj, *argv;
+    const char *version, *program, *python;
+    int reduced;
+    double threshold;
+    long malloc_threshold;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&ssOspdl", keywords,
+                                     PyUnicode_FSConverter, &path_obj, &version, &program,
+                                     &argv, &python, &reduced, &threshold, &malloc_threshold))
+        return NULL;
+    ts_profile_meta_t meta;
+    memset(&meta, 0, sizeof meta);
+    meta.version = version;
+    meta.program = program;
+    meta.python = python;
+    meta.pid = (long)getpid();
+    meta.cpu = 1;
+    meta.reduced_profile = reduced;
+    meta.cpu_percent_threshold = threshold;
+    meta.malloc_threshold = malloc_threshold;
+    PyObject *result = NULL;
+    if (fill_strlist(&meta.args, argv, "args") < 0)
+        goto done;
+    if (running)
+        ts_resolve_drain();
+    /* Written beside the target and renamed over it: a reader never sees half a file. */
+    const char *path = PyBytes_AS_STRING(path_obj);
+    char temp[4096];
+    if (snprintf(temp, sizeof temp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof temp) {
+        errno = ENAMETOOLONG;
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+        goto done;
+    }
+    FILE *out = fopen(temp, "w");
+    if (out == NULL) {
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+        goto done;
+    }
+    int failed = write_to(out, &meta) < 0;
+    failed |= fclose(out) != 0;
+    if (failed || rename(temp, path) != 0) {
+        int saved = errno ? errno : EIO;
+        unlink(temp);
+        errno = saved;
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    ts_strlist_free(&meta.args);
+    Py_DECREF(path_obj);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
+     "configure(*, interval_s, virtual_time, stacks, call_opcodes, profile_all, "
+     "profile_only, profile_exclude, program_dirs, library_dirs, own_dirs)"},
+    {"start", start, METH_NOARGS, "Start sampling every Python thread."},
+    {"stop", stop, METH_NOARGS, "Stop sampling and resolve what was queued."},
+    {"thread_enter", thread_enter, METH_VARARGS, "The calling thread starts: sample it."},
+    {"thread_leave", thread_leave, METH_NOARGS, "The calling thread ends: stop sampling it."},
+    {"after_fork_in_child", after_fork_in_child, METH_NOARGS,
+     "Forget the parent's timers and threads in a forked child."},
+    {"is_running", is_running, METH_NOARGS, "Whether sampling is on."},
+    {"sample_counts", sample_counts, METH_NOARGS, "(samples taken, samples dropped)."},
+    {"write_profile", (PyCFunction)(void (*)(void))write_profile,
+     METH_VARARGS | METH_KEYWORDS, "Write the JSON profile atomically to path."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "triscope._native", "triscope's C core.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void);
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    return PyModule_Create(&module);
+}

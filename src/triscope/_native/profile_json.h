@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * profile_json.h — writes the canonical profile (schema "triscope/1", docs/PROFILE_FORMAT.md)
+ * from the aggregated stats. Pure C, no Python: the caller gathers the run's facts into a
+ * ts_profile_meta_t.
+ */
+#ifndef TS_PROFILE_JSON_H
+#define TS_PROFILE_JSON_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "filter.h"
+#include "stats.h"
+
+typedef struct {
+    const char *version;          /* triscope's */
+    const char *program;
+    const char *python;
+    ts_strlist_t args;
+    long pid;
+    double elapsed_s;
+    double interval_s;
+    uint64_t samples;
+    int cpu, memory, gpu;         /* dimensions profiled */
+    int virtual_time, stacks, reduced_profile, profile_all;
+    const ts_strlist_t *profile_only, *profile_exclude;
+    double cpu_percent_threshold;
+    long malloc_threshold;
+    const ts_thread_summary_t *threads;
+    size_t nthreads;
+} ts_profile_meta_t;
+
+/* 0, or -1 when writing failed (errno from the stream). */
+int ts_profile_write(FILE *out, const ts_stats_t *stats, const ts_profile_meta_t *meta);
+
+#endif

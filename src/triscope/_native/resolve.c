@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * resolve.c — see resolve.h. Runs with the GIL held: in the consumer thread every tick, in
+ * whichever thread frees a code object (the lifetime guard), and at stop.
+ *
+ * Code-object identity: samples carry raw code pointers. The pointers were valid when the
+ * sample was taken (a running frame holds its code object), and a code object can only be
+ * freed with the GIL held, so resolving every queued sample just before any code object is
+ * freed (3.12+: a code watcher; 3.11: a wrapper around PyCode_Type's tp_dealloc) keeps every
+ * queued pointer valid. The cache from code pointer to resolved function forgets the dying
+ * object at the same moment, so a new code object at the same address starts fresh.
+ */
+#include "compat.h"
+#include "resolve.h"
+
+#include "sampler.h"
+
+#include <string.h>
+
+typedef struct {
+    uint32_t func;     /* stats function id */
+    uint8_t profiled;  /* file passes the filter */
+    uint8_t own;       /* triscope's own code: hidden from stacks */
+} code_entry_t;
+
+static ts_stats_t stats;
+static ts_filter_t filter;
+static int record_stacks;
+static int started;
+static int draining;
+static ts_ring_t wait_ring;
+static ts_map_t code_index;     /* code pointer → index into entries */
+static code_entry_t *entries;
+static size_t nentries, cap_entries;
+static uint32_t *free_entries;  /* indexes of forgotten entries, for reuse */
+static size_t nfree, cap_free;
+
+#if TS_HAS_CODE_WATCHER
+static int watcher_id = -1;
+#else
+static destructor original_code_dealloc;
+#endif
+
+/* Resolves a code object once: its file, whether that file is profiled, its function. */
+static const code_entry_t *lookup_code(PyCodeObject *code)
+{
+    uint32_t index;
+    if (ts_map_get(&code_index, (uint64_t)(uintptr_t)code, &index))
+        return &entries[index];
+    const char *path = PyUnicode_AsUTF8(code->co_filename);
+    const char *name = PyUnicode_AsUTF8(code->co_qualname);
+    if (path == NULL || name == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    code_entry_t entry;
+    entry.profiled = (uint8_t)ts_filter_match(&filter, path);
+    entry.own = (uint8_t)ts_filter_is_own(&filter, path);
+    uint32_t file = ts_stats_file(&stats, path, entry.profiled);
+    if (file == UINT32_MAX)
+        return NULL;
+    entry.func = ts_stats_func(&stats, file, name, (uint32_t)code->co_firstlineno);
+    if (entry.func == UINT32_MAX)
+        return NULL;
+    if (nfree > 0) {
+        index = free_entries[--nfree];
+    } else {
+        if (nentries == cap_entries) {
+            size_t capacity = cap_entries ? cap_entries * 2 : 256;
+            code_entry_t *grown = PyMem_RawRealloc(entries, capacity * sizeof *grown);
+            if (grown == NULL)
+                return NULL;
+            entries = grown;
+            cap_entries = capacity;
+        }
+        index = (uint32_t)nentries++;
+    }
+    if (ts_map_put(&code_index, (uint64_t)(uintptr_t)code, index) < 0)
+        return NULL;
+    entries[index] = entry;
+    return &entries[index];
+}
+
+static void forget_code(PyCodeObject *code)
+{
+    uint32_t index;
+    if (!ts_map_get(&code_index, (uint64_t)(uintptr_t)code, &index))
+        return;
+    ts_map_remove(&code_index, (uint64_t)(uintptr_t)code);
+    if (nfree == cap_free) {
+        size_t capacity = cap_free ? cap_free * 2 : 256;
+        uint32_t *grown = PyMem_RawRealloc(free_entries, capacity * sizeof *grown);
+        if (grown == NULL)
+            return; /* the entry is only leaked, never reused: still correct */
+        free_entries = grown;
+        cap_free = capacity;
+    }
+    free_entries[nfree++] = index;
+}
+
+static uint32_t line_of(const ts_frame_t *frame)
+{
+    PyCodeObject *code = (PyCodeObject *)frame->code;
+    int line = PyCode_Addr2Line(code, frame->instr_offset);
+    return line > 0 ? (uint32_t)line : (uint32_t)code->co_firstlineno;
+}
+
+static void consume(const ts_sample_t *sample, void *context)
+{
+    (void)context;
+    static const ts_time_kind_t kinds[] = {TS_TIME_PYTHON, TS_TIME_NATIVE, TS_TIME_SYSTEM};
+    ts_time_kind_t kind = kinds[sample->kind];
+    int cpu_sample = sample->kind != TS_SAMPLE_WAIT;
+    int attributed = 0;
+    for (int i = 0; i < sample->depth && !attributed; i++) {
+        const code_entry_t *entry = lookup_code((PyCodeObject *)sample->frames[i].code);
+        if (entry == NULL || !entry->profiled)
+            continue;
+        attributed = ts_stats_add_line(&stats, entry->func, line_of(&sample->frames[i]), kind,
+                                       sample->weight_ns, cpu_sample) == 0;
+    }
+    if (!attributed)
+        ts_stats_add_unattributed(&stats, kind, sample->weight_ns, cpu_sample);
+    if (!record_stacks || sample->depth == 0)
+        return;
+    ts_stack_frame_t frames[TS_MAX_DEPTH];
+    uint32_t depth = 0;
+    for (int i = sample->depth - 1; i >= 0; i--) {
+        const code_entry_t *entry = lookup_code((PyCodeObject *)sample->frames[i].code);
+        if (entry == NULL || entry->own)
+            continue;
+        frames[depth].func = entry->func;
+        frames[depth].lineno = line_of(&sample->frames[i]);
+        depth++;
+    }
+    if (depth > 0)
+        ts_stats_add_stack(&stats, frames, depth, sample->weight_ns);
+}
+
+void ts_resolve_drain(void)
+{
+    if (!started || draining)
+        return;
+    draining = 1;
+    ts_sampler_drain(consume, NULL);
+    const ts_sample_t *sample;
+    while ((sample = ts_ring_peek(&wait_ring)) != NULL) {
+        consume(sample, NULL);
+        ts_ring_release(&wait_ring);
+    }
+    draining = 0;
+}
+
+static void before_code_dies(PyCodeObject *code)
+{
+    ts_resolve_drain();
+    forget_code(code);
+}
+
+#if TS_HAS_CODE_WATCHER
+static int on_code_event(PyCodeEvent event, PyCodeObject *code)
+{
+    if (event == PY_CODE_EVENT_DESTROY)
+        before_code_dies(code);
+    return 0;
+}
+#else
+static void guarded_code_dealloc(PyObject *code)
+{
+    before_code_dies((PyCodeObject *)code);
+    original_code_dealloc(code);
+}
+#endif
+
+int ts_resolve_start(ts_filter_t *new_filter, int stacks)
+{
+    ts_filter_free(&filter);
+    filter = *new_filter;
+    memset(new_filter, 0, sizeof *new_filter);
+    record_stacks = stacks;
+    if (wait_ring.records == NULL &&
+        ts_ring_init(&wait_ring, 1024, sizeof(ts_sample_t)) < 0)
+        return -1;
+#if TS_HAS_CODE_WATCHER
+    if (watcher_id < 0) {
+        watcher_id = PyCode_AddWatcher(on_code_event);
+        if (watcher_id < 0)
+            return -1;
+    }
+#else
+    if (original_code_dealloc == NULL) {
+        original_code_dealloc = PyCode_Type.tp_dealloc;
+        PyCode_Type.tp_dealloc = guarded_code_dealloc;
+    }
+#endif
+    started = 1;
+    return 0;
+}
+
+void ts_resolve_stop(void)
+{
+    ts_resolve_drain();
+    started = 0;
+#if TS_HAS_CODE_WATCHER
+    if (watcher_id >= 0) {
+        PyCode_ClearWatcher(watcher_id);
+        watcher_id = -1;
+    }
+#else
+    /* Left in place: a code object already inside the wrapper would otherwise return into
+     * a replaced pointer. With `started` off the wrapper only forgets cache entries. */
+#endif
+}
+
+void ts_resolve_reset(void)
+{
+    ts_stats_free(&stats);
+    ts_stats_init(&stats);
+    ts_map_free(&code_index);
+    nentries = 0;
+    nfree = 0;
+    if (wait_ring.records != NULL)
+        ts_ring_clear(&wait_ring);
+}
+
+ts_ring_t *ts_resolve_wait_ring(void)
+{
+    return &wait_ring;
+}
+
+const ts_stats_t *ts_resolve_stats(void)
+{
+    return &stats;
+}
+
+const ts_filter_t *ts_resolve_filter(void)
+{
+    return &filter;
+}

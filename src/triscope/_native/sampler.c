@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * sampler.c — CPU-time timers per thread, the signal handler, and per-thread time books.
+ *
+ * Timers: one POSIX timer per Python thread on that thread's own CPU-time clock, delivering
+ * TS_SIGNAL to that thread (SIGEV_THREAD_ID). A CPU-time timer only advances while its
+ * thread runs, so a thread blocked in a system call is never interrupted (no EINTR in native
+ * code that does not retry), and threads are weighted by their own CPU time rather than by
+ * who happened to be running when a process-wide timer fired. Each expiry is weighted by
+ * 1 + si_overrun so a late signal does not lose time.
+ *
+ * The handler: identifies the thread's slot from si_value (slot index + generation, so a
+ * stale signal for a reused slot is dropped), walks the thread's own stack (frames.c),
+ * classifies the interrupted instruction address (addrmap.c) and commits one record to the
+ * slot's ring. Rules: no malloc, no locks, no Python API beyond frames.c's, errno saved and
+ * restored, drop and count rather than wait.
+ *
+ * Books: the consumer thread, every tick, reads each thread's CPU clock; waiting time is the
+ * wall-clock time since the last tick that was not CPU time. It is charged to the thread's
+ * current stack, walked with fault-tolerant reads; a thread whose CPU clock has not moved
+ * since the last walk cannot have changed its stack, so the previous walk is reused.
+ *
+ * Locking: `slots_lock` guards slot metadata between GIL-holding callers (register,
+ * unregister, drain) and the consumer thread (measure_waits), which never takes the GIL
+ * while holding it. The handler takes no lock: it reads the generation atomically.
+ */
+#define _GNU_SOURCE
+#include "sampler.h"
+
+#include "addrmap.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ucontext.h>
+
+#ifndef sigev_notify_thread_id
+#  define sigev_notify_thread_id _sigev_un._tid
+#endif
+
+/* A real-time signal rather than SIGPROF: programs (and other profilers) use SIGPROF and
+ * setitimer themselves, and real-time signals are queued per timer, not merged. */
+#define TS_SIGNAL (SIGRTMIN + 5)
+
+/* Enough for hundreds of live threads; slots of ended threads are reused. */
+#define TS_MAX_THREADS 1024
+/* Per-thread ring: 0.1 s between drains at 100 Hz is 10 records; 64 leaves room for the
+ * consumer being late by several drains. */
+#define TS_RING_RECORDS 64
+/* Ended threads kept by name for the report; beyond this they are only counted in totals. */
+#define TS_MAX_FINISHED 4096
+
+typedef struct {
+    _Atomic uint32_t generation;   /* bumped on every (un)registration */
+    _Atomic int active;            /* the handler may record into `ring` */
+    ts_ring_t ring;                /* CPU samples, written by the handler */
+    pid_t tid;
+    const void *tstate;
+    clockid_t cpu_clock;
+    timer_t timer;
+    int has_timer;
+    uint64_t last_wall_ns, last_cpu_ns;
+    uint64_t cpu_ns, wait_ns;
+    char name[64];
+    /* Stack used for waiting time, and the CPU clock reading it was walked at. */
+    int has_walk;
+    uint64_t walk_cpu_ns;
+    ts_walk_t walk;
+    ts_frame_t walk_frames[TS_MAX_DEPTH];
+} slot_t;
+
+static slot_t *slots;
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static ts_sampler_config_t config;
+static _Atomic(const ts_addrmap_t *) addrmap;
+static _Atomic int handler_enabled;
+static _Atomic uint64_t samples_taken;
+static ts_thread_summary_t finished[TS_MAX_FINISHED];
+static size_t nfinished;
+
+uint64_t ts_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The kernel's encoding of a thread CPU clock (CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD_MASK),
+ * as glibc's pthread_getcpuclockid builds it, but from a tid: we may only know the tid. */
+clockid_t ts_thread_cpu_clock(pid_t tid)
+{
+    return (clockid_t)((~(unsigned int)tid << 3) | 6);
+}
+
+static int read_clock(clockid_t clock, uint64_t *ns)
+{
+    struct timespec ts;
+    if (clock_gettime(clock, &ts) != 0)
+        return -1;
+    *ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return 0;
+}
+
+/* ==== The signal handler ==== */
+
+static void on_timer(int signo, siginfo_t *info, void *context)
+{
+    (void)signo;
+    int saved_errno = errno;
+    if (info->si_code != SI_TIMER || !atomic_load_explicit(&handler_enabled, memory_order_relaxed))
+        goto out;
+    uint64_t token = (uint64_t)(uintptr_t)info->si_value.sival_ptr;
+    uint32_t index = (uint32_t)token, generation = (uint32_t)(token >> 32);
+    if (index >= TS_MAX_THREADS)
+        goto out;
+    slot_t *slot = &slots[index];
+    if (atomic_load_explicit(&slot->generation, memory_order_acquire) != generation ||
+        !atomic_load_explicit(&slot->active, memory_order_acquire))
+        goto out;
+    ts_sample_t *sample = ts_ring_reserve(&slot->ring);
+    if (sample == NULL)
+        goto out;
+    ts_walk_t walk = ts_frames_walk_self(sample->frames, TS_MAX_DEPTH);
+    const ucontext_t *uc = context;
+    uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    ts_code_kind_t where =
+        ts_addrmap_lookup(atomic_load_explicit(&addrmap, memory_order_acquire), pc);
+    /* Native: outside the eval loop, in an extension (or unknown code), or in the
+     * interpreter's own C code on behalf of a call (sorted, str.join, re): libc or libpython
+     * helpers reached by plain bytecode (allocation, dict lookups) stay Python time. */
+    int native = where != TS_CODE_EVAL_LOOP &&
+                 (where == TS_CODE_EXTENSION || where == TS_CODE_UNKNOWN ||
+                  (walk.opcode >= 0 && config.call_opcodes[walk.opcode]));
+    int overrun = info->si_overrun > 0 ? info->si_overrun : 0;
+    sample->weight_ns = config.interval_ns * (uint64_t)(1 + overrun);
+    sample->thread = index;
+    sample->depth = walk.depth;
+    sample->truncated = walk.truncated;
+    sample->kind = native ? TS_SAMPLE_NATIVE : TS_SAMPLE_PYTHON;
+    ts_ring_commit(&slot->ring);
+    atomic_fetch_add_explicit(&samples_taken, 1, memory_order_relaxed);
+out:
+    errno = saved_errno;
+}
+
+/* ==== Slots ==== */
+
+int ts_sampler_init(const ts_sampler_config_t *cfg)
+{
+    config = *cfg;
+    if (slots == NULL) {
+        slots = calloc(TS_MAX_THREADS, sizeof *slots);
+        if (slots == NULL)
+            return -1;
+    }
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_timer;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(TS_SIGNAL, &action, NULL) != 0)
+        return -1;
+    atomic_store(&handler_enabled, 1);
+    return 0;
+}
+
+static slot_t *find_slot_unlocked(pid_t tid)
+{
+    for (size_t i = 0; i < TS_MAX_THREADS; i++)
+        if (atomic_load(&slots[i].active) && slots[i].tid == tid)
+            return &slots[i];
+    return NULL;
+}
+
+/* A free slot whose ring has been drained (so no sample of its previous thread is lost). */
+static slot_t *free_slot_unlocked(void)
+{
+    for (size_t i = 0; i < TS_MAX_THREADS; i++) {
+        slot_t *slot = &slots[i];
+        if (atomic_load(&slot->active))
+            continue;
+        if (slot->ring.records == NULL &&
+            ts_ring_init(&slot->ring, TS_RING_RECORDS, sizeof(ts_sample_t)) < 0)
+            return NULL;
+        if (ts_ring_peek(&slot->ring) == NULL)
+            return slot;
+    }
+    return NULL;
+}
+
+static int arm_timer(slot_t *slot, uint32_t index)
+{
+    struct sigevent event;
+    memset(&event, 0, sizeof event);
+    event.sigev_notify = SIGEV_THREAD_ID;
+    event.sigev_signo = TS_SIGNAL;
+    event.sigev_notify_thread_id = slot->tid;
+    uint64_t token = (uint64_t)atomic_load(&slot->generation) << 32 | index;
+    event.sigev_value.sival_ptr = (void *)(uintptr_t)token;
+    if (timer_create(slot->cpu_clock, &event, &slot->timer) != 0)
+        return -1;
+    struct itimerspec spec;
+    spec.it_interval.tv_sec = (time_t)(config.interval_ns / 1000000000u);
+    spec.it_interval.tv_nsec = (long)(config.interval_ns % 1000000000u);
+    spec.it_value = spec.it_interval;
+    if (timer_settime(slot->timer, 0, &spec, NULL) != 0) {
+        timer_delete(slot->timer);
+        return -1;
+    }
+    slot->has_timer = 1;
+    return 0;
+}
+
+int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_t now_ns)
+{
+    int result = 0;
+    pthread_mutex_lock(&slots_lock);
+    slot_t *existing = find_slot_unlocked(tid);
+    if (existing != NULL) {
+        existing->tstate = tstate;
+        if (name != NULL && name[0] != '\0')
+            snprintf(existing->name, sizeof existing->name, "%s", name);
+        goto done;
+    }
+    slot_t *slot = free_slot_unlocked();
+    if (slot == NULL) {
+        result = -1;
+        goto done;
+    }
+    uint32_t index = (uint32_t)(slot - slots);
+    atomic_fetch_add(&slot->generation, 1);
+    slot->tid = tid;
+    slot->tstate = tstate;
+    slot->cpu_clock = ts_thread_cpu_clock(tid);
+    slot->last_wall_ns = now_ns;
+    if (read_clock(slot->cpu_clock, &slot->last_cpu_ns) != 0) {
+        result = -1; /* the thread is already gone */
+        goto done;
+    }
+    slot->cpu_ns = slot->wait_ns = 0;
+    slot->has_walk = 0;
+    snprintf(slot->name, sizeof slot->name, "%s", name ? name : "");
+    ts_ring_clear(&slot->ring);
+    atomic_store(&slot->active, 1);
+    if (arm_timer(slot, index) != 0) {
+        atomic_store(&slot->active, 0);
+        result = -1;
+    }
+done:
+    pthread_mutex_unlock(&slots_lock);
+    return result;
+}
+
+/* Brings a slot's books up to `now_ns`; returns the waiting time added. */
+static uint64_t close_books(slot_t *slot, uint64_t now_ns, uint64_t *cpu_now)
+{
+    uint64_t cpu;
+    uint64_t wall_delta = now_ns > slot->last_wall_ns ? now_ns - slot->last_wall_ns : 0;
+    if (read_clock(slot->cpu_clock, &cpu) != 0) {
+        /* The thread is gone: it neither ran nor waited since it ended. */
+        cpu = slot->last_cpu_ns;
+        wall_delta = 0;
+    }
+    uint64_t cpu_delta = cpu > slot->last_cpu_ns ? cpu - slot->last_cpu_ns : 0;
+    uint64_t wait = wall_delta > cpu_delta ? wall_delta - cpu_delta : 0;
+    if (config.virtual_time)
+        wait = 0;
+    slot->cpu_ns += cpu_delta;
+    slot->wait_ns += wait;
+    slot->last_cpu_ns = cpu;
+    slot->last_wall_ns = now_ns;
+    *cpu_now = cpu;
+    return wait;
+}
+
+static void unregister_unlocked(slot_t *slot, uint64_t now_ns)
+{
+    uint64_t cpu_now;
+    close_books(slot, now_ns, &cpu_now);
+    atomic_store(&slot->active, 0);
+    atomic_fetch_add(&slot->generation, 1);
+    if (slot->has_timer) {
+        timer_delete(slot->timer);
+        slot->has_timer = 0;
+    }
+    if (nfinished < TS_MAX_FINISHED) {
+        ts_thread_summary_t *summary = &finished[nfinished++];
+        summary->tid = slot->tid;
+        memcpy(summary->name, slot->name, sizeof summary->name);
+        summary->cpu_ns = slot->cpu_ns;
+        summary->wait_ns = slot->wait_ns;
+    }
+}
+
+void ts_sampler_unregister(pid_t tid, uint64_t now_ns)
+{
+    pthread_mutex_lock(&slots_lock);
+    slot_t *slot = find_slot_unlocked(tid);
+    if (slot != NULL)
+        unregister_unlocked(slot, now_ns);
+    pthread_mutex_unlock(&slots_lock);
+}
+
+void ts_sampler_retain(int (*keep)(pid_t tid, void *context), void *context, uint64_t now_ns)
+{
+    pthread_mutex_lock(&slots_lock);
+    for (size_t i = 0; i < TS_MAX_THREADS; i++)
+        if (atomic_load(&slots[i].active) && !keep(slots[i].tid, context))
+            unregister_unlocked(&slots[i], now_ns);
+    pthread_mutex_unlock(&slots_lock);
+}
+
+void ts_sampler_stop_all(uint64_t now_ns)
+{
+    if (slots == NULL)
+        return;
+    pthread_mutex_lock(&slots_lock);
+    for (size_t i = 0; i < TS_MAX_THREADS; i++)
+        if (atomic_load(&slots[i].active))
+            unregister_unlocked(&slots[i], now_ns);
+    pthread_mutex_unlock(&slots_lock);
+}
+
+/* ==== Waiting time (consumer thread, no GIL) ==== */
+
+/* Refreshes the slot's stack for waiting time. A walk only counts if the thread's CPU
+ * clock did not move while we read: a thread that ran meanwhile may have changed the
+ * frames under us. When it did run, the previous stack (from when it was last seen
+ * waiting) is the better guess for time it spent waiting before it woke. */
+static void refresh_walk(slot_t *slot, uint64_t cpu_before)
+{
+    if (slot->has_walk && slot->walk_cpu_ns == cpu_before)
+        return;
+    ts_frame_t frames[TS_MAX_DEPTH];
+    int ok;
+    ts_walk_t walk = ts_frames_walk_thread(slot->tstate, frames, TS_MAX_DEPTH, &ok);
+    uint64_t cpu_after;
+    if (!ok || read_clock(slot->cpu_clock, &cpu_after) != 0 || cpu_after != cpu_before)
+        return;
+    slot->walk = walk;
+    memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
+    slot->walk_cpu_ns = cpu_before;
+    slot->has_walk = 1;
+}
+
+void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
+{
+    pthread_mutex_lock(&slots_lock);
+    for (size_t i = 0; i < TS_MAX_THREADS; i++) {
+        slot_t *slot = &slots[i];
+        if (!atomic_load(&slot->active))
+            continue;
+        uint64_t cpu_now;
+        uint64_t wall_delta = now_ns - slot->last_wall_ns;
+        uint64_t wait = close_books(slot, now_ns, &cpu_now);
+        if (wait == 0)
+            continue;
+        /* A thread that waited for a sliver of the tick (a page fault, a short GIL
+         * handoff) is running: its stack is moving and the last one is as good. */
+        if (wait * 20 >= wall_delta)
+            refresh_walk(slot, cpu_now);
+        ts_sample_t *sample = ts_ring_reserve(waits);
+        if (sample == NULL)
+            continue;
+        sample->weight_ns = wait;
+        sample->thread = (uint32_t)i;
+        sample->kind = TS_SAMPLE_WAIT;
+        sample->truncated = slot->has_walk ? slot->walk.truncated : 0;
+        sample->depth = slot->has_walk ? slot->walk.depth : 0;
+        memcpy(sample->frames, slot->walk_frames, sample->depth * sizeof sample->frames[0]);
+        ts_ring_commit(waits);
+    }
+    pthread_mutex_unlock(&slots_lock);
+}
+
+/* ==== Draining and reporting ==== */
+
+void ts_sampler_drain(void (*consume)(const ts_sample_t *sample, void *context),
+                      void *context)
+{
+    if (slots == NULL)
+        return;
+    for (size_t i = 0; i < TS_MAX_THREADS; i++) {
+        ts_ring_t *ring = &slots[i].ring;
+        if (ring->records == NULL)
+            continue;
+        const ts_sample_t *sample;
+        while ((sample = ts_ring_peek(ring)) != NULL) {
+            consume(sample, context);
+            ts_ring_release(ring);
+        }
+    }
+}
+
+void ts_sampler_set_addrmap(const void *map)
+{
+    atomic_store_explicit(&addrmap, (const ts_addrmap_t *)map, memory_order_release);
+}
+
+void ts_sampler_enable(int enabled)
+{
+    atomic_store(&handler_enabled, enabled);
+}
+
+size_t ts_sampler_threads(ts_thread_summary_t *out, size_t capacity)
+{
+    size_t count = 0;
+    pthread_mutex_lock(&slots_lock);
+    for (size_t i = 0; i < nfinished && count < capacity; i++)
+        out[count++] = finished[i];
+    for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS && count < capacity; i++) {
+        if (!atomic_load(&slots[i].active))
+            continue;
+        ts_thread_summary_t *summary = &out[count++];
+        summary->tid = slots[i].tid;
+        memcpy(summary->name, slots[i].name, sizeof summary->name);
+        summary->cpu_ns = slots[i].cpu_ns;
+        summary->wait_ns = slots[i].wait_ns;
+    }
+    pthread_mutex_unlock(&slots_lock);
+    return count;
+}
+
+uint64_t ts_sampler_samples_taken(void)
+{
+    return atomic_load(&samples_taken);
+}
+
+uint64_t ts_sampler_samples_dropped(void)
+{
+    uint64_t dropped = 0;
+    for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS; i++)
+        if (slots[i].ring.records != NULL)
+            dropped += atomic_load(&slots[i].ring.dropped);
+    return dropped;
+}
+
+void ts_sampler_forget_after_fork(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    slots_lock = fresh;
+    atomic_store(&handler_enabled, 0);
+    for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS; i++) {
+        /* POSIX timers are not inherited by a child: nothing to delete. */
+        slots[i].has_timer = 0;
+        atomic_store(&slots[i].active, 0);
+        atomic_fetch_add(&slots[i].generation, 1);
+        if (slots[i].ring.records != NULL)
+            ts_ring_clear(&slots[i].ring);
+    }
+    nfinished = 0;
+}

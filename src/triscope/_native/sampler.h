@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * sampler.h — per-thread CPU-time timers, the signal handler they fire, and the per-thread
+ * bookkeeping of CPU and waiting time. Samples are raw (code pointers, offsets); turning
+ * them into lines is the consumer's job (resolve.c). No Python API here except what
+ * frames.c documents.
+ */
+#ifndef TS_SAMPLER_H
+#define TS_SAMPLER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "frames.h"
+#include "ringbuf.h"
+#include "stats.h"
+
+typedef enum {
+    TS_SAMPLE_PYTHON = 0,  /* CPU timer fired while running bytecode */
+    TS_SAMPLE_NATIVE = 1,  /* CPU timer fired in native code called by the line */
+    TS_SAMPLE_WAIT = 2     /* waiting time measured by the consumer */
+} ts_sample_kind_t;
+
+typedef struct {
+    uint64_t weight_ns;    /* thread time this sample stands for */
+    uint32_t thread;       /* slot index */
+    uint16_t depth;
+    uint8_t kind;          /* ts_sample_kind_t */
+    uint8_t truncated;
+    ts_frame_t frames[TS_MAX_DEPTH]; /* innermost first */
+} ts_sample_t;
+
+typedef struct {
+    uint64_t interval_ns;           /* CPU time between samples of one thread */
+    int virtual_time;               /* do not measure waiting time */
+    unsigned char call_opcodes[256];/* 1 for opcodes that call out (CALL and its variants) */
+} ts_sampler_config_t;
+
+/* Installs the signal handler and allocates the slot table. 0 or -1 (errno set). */
+int ts_sampler_init(const ts_sampler_config_t *config);
+
+/* Starts sampling the thread `tid` (whose PyThreadState is `tstate`); a thread already
+ * registered is left as it is. The caller holds the GIL. 0 or -1. */
+int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_t now_ns);
+
+/* Stops sampling `tid`, closing its books at `now_ns`. Its queued samples stay to be
+ * drained. The caller holds the GIL. */
+void ts_sampler_unregister(pid_t tid, uint64_t now_ns);
+
+/* Calls `keep(tid, context)` for each registered thread and unregisters those for which it
+ * returns 0 (threads that ended without telling us). The caller holds the GIL. */
+void ts_sampler_retain(int (*keep)(pid_t tid, void *context), void *context, uint64_t now_ns);
+
+/* Consumer thread, without the GIL: closes every thread's books up to `now_ns`, and when
+ * waiting time is measured, queues a wait sample (with the thread's current stack) into
+ * `waits`. */
+void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits);
+
+/* Hands every queued CPU sample to `consume`, oldest first per thread. GIL held. */
+void ts_sampler_drain(void (*consume)(const ts_sample_t *sample, void *context),
+                     void *context);
+
+/* Publishes a new map of code addresses for the handler's Python/native split. */
+void ts_sampler_set_addrmap(const void *map);
+
+/* Turns the handler on or off without touching the timers (used around stop/fork). */
+void ts_sampler_enable(int enabled);
+
+/* Deletes every timer and unregisters every thread at `now_ns`. GIL held. */
+void ts_sampler_stop_all(uint64_t now_ns);
+
+/* Totals per thread seen so far (finished first, then running). Returns the count
+ * written, at most `capacity`. */
+size_t ts_sampler_threads(ts_thread_summary_t *out, size_t capacity);
+
+/* CPU samples taken and dropped (full rings) so far. */
+uint64_t ts_sampler_samples_taken(void);
+uint64_t ts_sampler_samples_dropped(void);
+
+/* In a forked child: the parent's timers and threads do not exist here. Forgets them
+ * without touching locks another thread may have held at fork time. */
+void ts_sampler_forget_after_fork(void);
+
+/* Monotonic clock in ns. */
+uint64_t ts_now_ns(void);
+/* The CPU clock of thread `tid` of this process. */
+clockid_t ts_thread_cpu_clock(pid_t tid);
+
+#endif

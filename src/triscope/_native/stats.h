@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * stats.h — the aggregated profile: time per (file, line), per function, per call stack,
+ * and the remainder that fell on no profiled line. Pure C with no Python dependency, so it
+ * is unit-tested on its own; the consumer fills it with the GIL held and the JSON writer
+ * reads it after sampling stopped, so it needs no locking of its own.
+ */
+#ifndef TS_STATS_H
+#define TS_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hashmap.h"
+
+typedef enum {
+    TS_TIME_PYTHON = 0, /* on CPU running bytecode */
+    TS_TIME_NATIVE = 1, /* on CPU in native code called from the line */
+    TS_TIME_SYSTEM = 2, /* alive but not on CPU: sleep, I/O, locks, GIL */
+    TS_TIME_KINDS = 3
+} ts_time_kind_t;
+
+typedef struct {
+    uint64_t ns[TS_TIME_KINDS];
+    uint64_t cpu_samples;     /* timer samples (Python or native) that landed here */
+} ts_time_t;
+
+typedef struct {
+    uint32_t path;            /* interned path */
+    int profiled;             /* passes the file filter */
+    ts_time_t time;           /* sum over its lines */
+} ts_file_t;
+
+typedef struct {
+    uint32_t file;
+    uint32_t name;            /* interned qualified name */
+    uint32_t lineno;          /* first line */
+    ts_time_t time;           /* self time */
+} ts_func_t;
+
+typedef struct {
+    uint32_t file;
+    uint32_t lineno;
+    uint32_t func;            /* the function the line was last seen in */
+    ts_time_t time;
+} ts_line_t;
+
+typedef struct {
+    uint32_t func;
+    uint32_t lineno;
+} ts_stack_frame_t;
+
+typedef struct {
+    uint32_t first;           /* index of its first frame in the frame pool */
+    uint32_t depth;
+    uint64_t samples;         /* observations (timer samples and waiting ticks) */
+    uint64_t ns;
+} ts_stack_t;
+
+/* A finished or running thread's totals, for the report. */
+typedef struct {
+    int tid;
+    char name[64];
+    uint64_t cpu_ns, wait_ns;
+} ts_thread_summary_t;
+
+typedef struct {
+    ts_intern_t strings;
+    ts_map_t file_index, func_index, line_index, stack_index;
+    ts_file_t *files;   size_t nfiles, cap_files;
+    ts_func_t *funcs;   size_t nfuncs, cap_funcs;
+    ts_line_t *lines;   size_t nlines, cap_lines;
+    ts_stack_t *stacks; size_t nstacks, cap_stacks;
+    ts_stack_frame_t *frame_pool; size_t nframes, cap_frames;
+    ts_time_t unattributed;   /* time on no line of a profiled file */
+    ts_time_t total;          /* everything added, attributed or not */
+    uint64_t dropped;         /* samples lost to full rings */
+} ts_stats_t;
+
+void ts_stats_init(ts_stats_t *stats);
+void ts_stats_free(ts_stats_t *stats);
+
+/* Ids are stable for the lifetime of the stats; UINT32_MAX on allocation failure. */
+uint32_t ts_stats_file(ts_stats_t *stats, const char *path, int profiled);
+uint32_t ts_stats_func(ts_stats_t *stats, uint32_t file, const char *name, uint32_t lineno);
+
+/* Charges `ns` of `kind` to a line of a function (file taken from the function).
+ * `cpu_sample` is 1 when this is a timer sample. 0 or -1. */
+int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time_kind_t kind,
+                      uint64_t ns, int cpu_sample);
+void ts_stats_add_unattributed(ts_stats_t *stats, ts_time_kind_t kind, uint64_t ns,
+                               int cpu_sample);
+
+/* Records one observation of a call stack, frames outermost first. 0 or -1. */
+int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth,
+                       uint64_t ns);
+
+static inline uint64_t ts_time_total(const ts_time_t *time)
+{
+    return time->ns[TS_TIME_PYTHON] + time->ns[TS_TIME_NATIVE] + time->ns[TS_TIME_SYSTEM];
+}
+
+#endif

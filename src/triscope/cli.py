@@ -1,0 +1,171 @@
+"""The `triscope` command line (SPEC §1): option parsing and triscope's own errors.
+
+Every error of triscope's own is one line on stderr, `triscope: error: ...`, and exit
+status 2. The program's options are never parsed here: everything after the program (or
+after `---`) is handed to it untouched.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from triscope import __version__
+
+# Subcommands of Scalene 2.x habits; `run` is also implied when absent.
+PROFILE_TOOLS = ("view", "diff", "merge", "export", "optimize")
+NOT_YET = {
+    "--memory": "memory profiling",
+    "--gpu": "GPU profiling",
+    "--html": "the HTML report",
+    "--web": "the HTML report",
+    "--profile-interval": "periodic profiles",
+    "--off": "starting with profiling off",
+    "--pid": "suspending and resuming a running profile",
+}
+OPTIONS_WITH_VALUE = {
+    "-o", "--outfile", "--profile-only", "--profile-exclude", "--cpu-percent-threshold",
+    "--cpu-sampling-rate", "--malloc-threshold", "--profile-interval", "--pid",
+}
+
+
+class UsageError(Exception):
+    """Bad input on the command line: reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def fail(message: str) -> int:
+    print(f"triscope: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _comma_list(text: str) -> list:
+    return [part for part in text.split(",") if part]
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0.0001 <= value <= 10:
+        raise argparse.ArgumentTypeError("must be between 0.0001 and 10 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="triscope",
+        description="A CPU, GPU and memory profiler for Python.",
+        usage="triscope [run] [options] (program.py | -m module | --- program.py) [args...]\n"
+              "       triscope view profile.json [--cli]",
+        epilog="Profile tools: triscope view profile.json --cli renders a saved profile.",
+    )
+    add = parser.add_argument
+    add("--version", action="version", version=f"triscope {__version__}")
+    add("--cpu", "--cpu-only", dest="cpu", action="store_true",
+        help="profile CPU time only")
+    add("--gpu", action="store_true", help="profile the GPU (not available yet)")
+    add("--memory", action="store_true", help="profile memory (not available yet)")
+    add("--cli", action="store_true", help="print the text report to the terminal")
+    add("--web", action="store_true", help="open the HTML report (not available yet)")
+    add("--json", action="store_true", help="write the JSON profile to --outfile")
+    add("--html", action="store_true", help="write HTML to --outfile (not available yet)")
+    add("-o", "--outfile", help="where the report goes (JSON with --json or a .json name)")
+    add("--reduced-profile", action="store_true",
+        help="keep only lines at or above the CPU threshold in the profile")
+    add("--profile-interval", type=float, help="write a profile every S seconds (not yet)")
+    add("--profile-all", action="store_true", help="profile every file executed")
+    add("--profile-only", type=_comma_list, default=[],
+        help="profile only files whose path contains one of these comma-separated strings")
+    add("--profile-exclude", type=_comma_list, default=[],
+        help="do not profile files whose path contains one of these strings")
+    add("--use-virtual-time", action="store_true",
+        help="measure CPU time only, not waiting time")
+    add("--cpu-percent-threshold", type=float, default=1.0,
+        help="hide lines and files below this %% of the time (default 1)")
+    add("--cpu-sampling-rate", type=_seconds, default=0.01,
+        help="seconds of thread CPU time between samples (default 0.01)")
+    add("--malloc-threshold", type=int, default=100,
+        help="hide lines with fewer allocation samples (memory profiling, not yet)")
+    add("--stacks", action="store_true", help="record full call stacks")
+    add("--off", action="store_true", help="start with profiling off (not available yet)")
+    add("--pid", type=int, help="the process to turn on or off (not available yet)")
+    add("--on", action="store_true", help="with --pid: resume profiling")
+    return parser
+
+
+def split_command_line(argv: list):
+    """Splits triscope's options from the program: (options, program, is_module, args)."""
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "---":
+            rest = argv[i + 1:]
+            if rest[:1] == ["-m"]:
+                if len(rest) < 2:
+                    raise UsageError("-m needs a module name")
+                return argv[:i], rest[1], True, rest[2:]
+            if not rest:
+                raise UsageError("no program given after ---")
+            return argv[:i], rest[0], False, rest[1:]
+        if token == "-m":
+            if i + 1 >= len(argv):
+                raise UsageError("-m needs a module name")
+            return argv[:i], argv[i + 1], True, argv[i + 2:]
+        if token.startswith("-") and token != "-":
+            if token in OPTIONS_WITH_VALUE:
+                i += 1
+            i += 1
+            continue
+        return argv[:i], token, False, argv[i + 1:]
+    return argv, None, False, []
+
+
+def view(argv: list) -> int:
+    parser = _Parser(prog="triscope view", description="Render a saved profile.")
+    parser.add_argument("profile")
+    parser.add_argument("--cli", action="store_true", help="text report (the default)")
+    parser.add_argument("--cpu-percent-threshold", type=float, default=1.0)
+    options = parser.parse_args(argv)
+    try:
+        with open(options.profile, encoding="utf-8") as stream:
+            profile = json.load(stream)
+    except OSError as error:
+        return fail(f"cannot read {options.profile}: {error.strerror}")
+    except (ValueError, UnicodeDecodeError) as error:
+        return fail(f"{options.profile} is not a JSON profile: {error}")
+    if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
+        return fail(f"{options.profile} is not a triscope/1 profile")
+    from triscope import launch
+    try:
+        launch.print_report(profile, sys.stdout, options.cpu_percent_threshold)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        return fail(f"{options.profile} is malformed: {error!r}")
+    return 0
+
+
+def main(argv: list = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in PROFILE_TOOLS:
+            if argv[0] == "view":
+                return view(argv[1:])
+            return fail(f"'triscope {argv[0]}' is not available yet")
+        if argv and argv[0] == "run":
+            argv = argv[1:]
+        own, program, is_module, program_args = split_command_line(argv)
+        options = build_parser().parse_args(own)
+        for flag, feature in NOT_YET.items():
+            if getattr(options, flag.lstrip("-").replace("-", "_"), None):
+                if flag == "--pid":
+                    return fail(f"{feature} is not available yet")
+                print(f"triscope: {flag}: {feature} is not available yet in this version",
+                      file=sys.stderr)
+        if program is None:
+            raise UsageError("no program to profile (try: triscope your_program.py)")
+        from triscope import launch
+        return launch.run(options, program, is_module, program_args)
+    except UsageError as error:
+        return fail(str(error))

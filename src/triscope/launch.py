@@ -1,0 +1,221 @@
+"""Running the program under the profiler, so that it cannot tell (SPEC §1).
+
+The program runs in this process, in a fresh `__main__` module, with the `sys.argv`,
+`sys.path[0]` and `__file__` that `python program.py` (or `python -m module`) would give
+it. Its exceptions are reported as Python reports them, minus triscope's own frames, and
+its exit status is kept. The profile is written from an atexit hook: after the
+interpreter has joined the program's non-daemon threads, and after the program's own atexit
+handlers (registered later, so run earlier).
+"""
+
+import atexit
+import builtins
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import signal
+import site
+import sys
+import sysconfig
+import tempfile
+import threading
+import traceback
+
+from triscope import __version__, _compat, _native
+from triscope.cli import UsageError
+from triscope.reports import text
+
+OWN_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def library_dirs() -> list:
+    """Where the standard library and installed packages live: not the program's code."""
+    paths = sysconfig.get_paths()
+    dirs = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    dirs.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
+    dirs.add(site.getusersitepackages())
+    return sorted({os.path.realpath(d) for d in dirs} | dirs)
+
+
+def print_report(profile: dict, stream, threshold: float) -> None:
+    color = stream.isatty() and "NO_COLOR" not in os.environ
+    width = shutil.get_terminal_size((100, 24)).columns if stream.isatty() else 100
+    stream.write(text.render(profile, color=color, cpu_percent_threshold=threshold,
+                             width=max(80, min(width, 120))))
+    stream.flush()
+
+
+def _check_writable(path: str) -> None:
+    """Fails now, before the program runs, if the output file could not be written."""
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write {path}: {error.strerror}") from None
+    if not existed:
+        os.unlink(path)
+
+
+def _strip_own_frames(tb):
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(OWN_DIR + os.sep):
+        tb = tb.tb_next
+    return tb
+
+
+class _Session:
+    """One profiled run: what to write where when it ends."""
+
+    def __init__(self, options, program: str, program_args: list):
+        self.options = options
+        self.program = program
+        self.args = program_args
+        self.pid = os.getpid()
+        self.die_by_sigint = False
+        self.json_path, self.text_path = self._output_paths()
+
+    def _output_paths(self):
+        outfile = self.options.outfile
+        if outfile and (self.options.json or outfile.endswith(".json")):
+            _check_writable(outfile)
+            return os.path.abspath(outfile), None
+        if outfile:
+            _check_writable(outfile)
+        json_path = os.path.abspath("profile.json")
+        if not os.access(os.path.dirname(json_path), os.W_OK):
+            # A read-only working directory must not cost the user the profile.
+            json_path = os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
+        return json_path, outfile and os.path.abspath(outfile)
+
+    def finish(self) -> None:
+        if os.getpid() != self.pid:
+            return  # a forked child exiting normally: the parent owns the profile
+        _native.stop()
+        try:
+            _native.write_profile(
+                self.json_path, version=__version__, program=self.program,
+                args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
+                reduced_profile=self.options.reduced_profile,
+                cpu_percent_threshold=self.options.cpu_percent_threshold,
+                malloc_threshold=self.options.malloc_threshold)
+            import json
+            with open(self.json_path, encoding="utf-8") as stream:
+                profile = json.load(stream)
+            if self.text_path:
+                with open(self.text_path, "w", encoding="utf-8") as stream:
+                    print_report(profile, stream, self.options.cpu_percent_threshold)
+            else:
+                print_report(profile, sys.stderr, self.options.cpu_percent_threshold)
+            print(f"triscope: profile written to {self.json_path}", file=sys.stderr)
+        except OSError as error:
+            print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
+        if self.die_by_sigint:
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def _install_thread_hook() -> None:
+    """Samples each threading.Thread from its first instruction, and stops before its
+    thread state is freed (the periodic scan in C only catches up every 0.1 s)."""
+    original = threading.Thread._bootstrap_inner
+
+    def _bootstrap_inner(self):
+        _native.thread_enter(self.name)
+        try:
+            original(self)
+        finally:
+            _native.thread_leave()
+
+    threading.Thread._bootstrap_inner = _bootstrap_inner
+
+
+def _fresh_main_module(file, loader):
+    module = type(sys)("__main__")
+    module.__dict__.update(__file__=file, __builtins__=builtins, __cached__=None,
+                           __loader__=loader, __package__=None, __spec__=None)
+    sys.modules["__main__"] = module
+    return module
+
+
+def _prepare_script(program: str, program_args: list):
+    """Returns (code, globals, program directories) for `python program.py` semantics."""
+    if not os.path.exists(program):
+        raise UsageError(f"cannot find the program {program!r}")
+    if not os.path.isfile(program):
+        raise UsageError(f"{program!r} is not a file")
+    path = os.path.abspath(program)
+    try:
+        with open(path, "rb") as stream:
+            source = stream.read()
+    except OSError as error:
+        raise UsageError(f"cannot read {program}: {error.strerror}") from None
+    sys.argv[:] = [program, *program_args]
+    sys.path[0] = os.path.dirname(os.path.realpath(path))
+    code = compile(source, path, "exec", dont_inherit=True)
+    loader = importlib.machinery.SourceFileLoader("__main__", path)
+    module = _fresh_main_module(path, loader)
+    dirs = {os.path.dirname(path), os.path.dirname(os.path.realpath(path))}
+    return code, module.__dict__, sorted(dirs)
+
+
+def _module_dirs(module: str) -> list:
+    sys.path[0] = os.getcwd()
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        raise UsageError(f"no module named {module!r}")
+    if spec.submodule_search_locations:
+        dirs = list(spec.submodule_search_locations)
+    else:
+        dirs = [os.path.dirname(spec.origin)]
+    return sorted({d for path in dirs for d in (path, os.path.realpath(path))})
+
+
+def run(options, program: str, is_module: bool, program_args: list) -> int:
+    session = _Session(options, f"-m {program}" if is_module else program, program_args)
+    code = None
+    if is_module:
+        program_dirs = _module_dirs(program)
+    else:
+        try:
+            code, main_globals, program_dirs = _prepare_script(program, program_args)
+        except SyntaxError as error:
+            traceback.print_exception(type(error), error, None)
+            return 1
+    _native.configure(
+        interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
+        stacks=options.stacks, call_opcodes=_compat.call_opcodes(),
+        profile_all=options.profile_all, profile_only=options.profile_only,
+        profile_exclude=options.profile_exclude, program_dirs=program_dirs,
+        library_dirs=library_dirs(), own_dirs=[OWN_DIR, os.path.realpath(OWN_DIR)])
+    _install_thread_hook()
+    os.register_at_fork(after_in_child=_native.after_fork_in_child)
+    atexit.register(session.finish)
+    print(f"triscope: profiling process {os.getpid()}", file=sys.stderr)
+    _native.start()
+    try:
+        if is_module:
+            import runpy
+            sys.argv[:] = [program, *program_args]
+            _fresh_main_module(None, None)
+            runpy._run_module_as_main(program, alter_argv=True)
+        else:
+            exec(code, main_globals)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt as interrupt:
+        _report(interrupt)
+        session.die_by_sigint = True
+        return 130
+    except BaseException as error:  # the program's own exception, reported as Python does
+        _report(error)
+        return 1
+    return 0
+
+
+def _report(error: BaseException) -> None:
+    sys.excepthook(type(error), error, _strip_own_frames(error.__traceback__))

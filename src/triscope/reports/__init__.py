@@ -1,0 +1,1 @@
+"""Renderers that turn a profile dict into reports."""

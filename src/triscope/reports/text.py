@@ -1,0 +1,271 @@
+"""The text report: a profile dict rendered for a terminal.
+
+Owns what `--cli` shows and how: which files, lines and functions are worth printing (those
+at or above the CPU threshold, and with memory profiled those at or above it in allocation
+share), the columns, hot-line highlighting and colour.  It reads nothing but the profile
+dict described in docs/PROFILE_FORMAT.md, so a saved profile renders like a live run.
+
+Two promises callers rely on: every output line fits `width` terminal columns, and without
+colour the output holds no escape characters, so it can be piped, diffed or logged.
+"""
+
+import math
+import unicodedata
+
+HOT_PCT = 10.0  # a line with this share of the run is hot, as is the run's hottest line
+BAR_CELLS = 10  # the bar is full at 100% of the run
+BAR_CHARS = ("█", "▓", "░")  # Python, native, system
+SPARK_CHARS = "▁▂▃▄▅▆▇█"
+SPARK_CELLS = 8
+MIN_SOURCE = 20  # the bar is dropped before the source gets narrower than this
+
+BOLD = "\x1b[1m"
+HOT = "\x1b[1;31m"
+RESET = "\x1b[0m"
+
+
+def render(profile, *, color=False, cpu_percent_threshold=1.0, width=100):
+    """Return the text report of `profile`, every line at most `width` columns."""
+    threshold = cpu_percent_threshold
+    memory = profile["memory"]["enabled"]
+    columns = _line_columns(memory, profile["gpu"]["enabled"], width)
+    files = sorted(profile["files"].items(), key=lambda item: item[1]["cpu_pct"], reverse=True)
+    hottest = max((_total(line) for _, entry in files for line in entry["lines"]), default=0.0)
+
+    rows = _header(profile, width)
+    hidden = 0
+    for path, entry in files:
+        shown = [line for line in entry["lines"] if _line_matters(line, threshold, memory)]
+        if entry["cpu_pct"] < threshold and not shown:
+            hidden += 1
+            continue
+        rows += _file_rows(path, entry, shown, columns, threshold, hottest, width)
+    if hidden:
+        rows.append((f"{hidden} file(s) below {threshold:g}% hidden.", ""))
+    rows += _leak_rows(profile["leaks"], width)
+
+    # Styles are applied after fitting, so escape codes never count against the width.
+    out = []
+    for text, style in rows:
+        text = _fit(text, width).rstrip()
+        out.append(f"{style}{text}{RESET}" if color and style and text else text)
+    return "\n".join(out) + "\n"
+
+
+# ==== Sections ====
+
+
+def _header(profile, width):
+    """Rows describing the whole run."""
+    totals = profile["totals"]
+    threads = len(profile["threads"])
+    title = "triscope profile of "
+    rows = [
+        (title + _fit_left(profile["program"], width - len(title)), BOLD),
+        (
+            f"{profile['elapsed_s']:.2f} s elapsed, {profile['samples']} samples every "
+            f"{profile['cpu_sampling_interval_s'] * 1000:g} ms, {threads} thread(s)",
+            "",
+        ),
+    ]
+    split = (
+        f"time: {totals['cpu_python_pct']:.1f}% Python, {totals['cpu_native_pct']:.1f}% native"
+    )
+    if profile["options"]["virtual_time"]:
+        split += " (virtual time: system time was not measured)"
+    else:
+        split += f", {totals['cpu_system_pct']:.1f}% system"
+    rows.append((split, ""))
+    if profile["samples"] == 0:
+        rows.append(("No samples were taken: the run may have been too short.", ""))
+    if round(profile["unattributed_pct"], 1) > 0:
+        outside = profile["unattributed_pct"]
+        rows.append((f"{outside:.1f}% of the time was outside the files below.", ""))
+    if profile["memory"]["enabled"]:
+        mem = profile["memory"]
+        peak = f"memory: peak {mem['max_footprint_mb']:.1f} MB  "
+        rows.append((peak + _sparkline(mem["timeline"], 20), ""))
+    if profile["gpu"]["enabled"]:
+        rows.append((f"GPU: {profile['gpu']['device'] or 'unknown device'}", ""))
+    rows.append(("time columns: % of the run; bar: █ Python ▓ native ░ system", ""))
+    if profile["memory"]["enabled"]:
+        rows.append(("memory columns: MB; py% from Python's allocator; copy in MB/s", ""))
+    return rows
+
+
+def _file_rows(path, entry, shown, columns, threshold, hottest, width):
+    """Rows for one file: its heading, its lines that matter and its functions that do."""
+    share = (
+        f" {entry['cpu_pct']:.1f}% (Python {entry['cpu_python_pct']:.1f}, "
+        f"native {entry['cpu_native_pct']:.1f}, system {entry['cpu_system_pct']:.1f})"
+    )
+    # The end of a long path names the file, so it is the start that gives way.
+    rows = [("", ""), (_fit_left(path, width - len(share)) + share, BOLD)]
+    rows.append((_prefix("line") + _labels(columns) + " source", ""))
+    previous = None
+    for line in shown:
+        if previous is not None and line["lineno"] > previous + 1:
+            rows.append((_prefix("…"), ""))
+        previous = line["lineno"]
+        total = _total(line)
+        hot = total > 0 and (total >= HOT_PCT or total == hottest)
+        cells = " ".join(cell(line) for _, _, cell in columns)
+        row = _prefix(line["lineno"], hot) + cells + " " + _source(line)
+        rows.append((row, HOT if hot else ""))
+    if not shown:
+        rows.append((f"  (no single line reaches {threshold:g}%)", ""))
+
+    functions = [f for f in entry["functions"] if _total(f) >= threshold]
+    if functions:
+        rows.append(("functions:", ""))
+        rows.append((_prefix("line") + _labels(CPU_COLUMNS) + " function", ""))
+        for function in functions:
+            cells = " ".join(cell(function) for _, _, cell in CPU_COLUMNS)
+            rows.append((_prefix(function["lineno"]) + cells + " " + function["name"], ""))
+    return rows
+
+
+def _leak_rows(leaks, width):
+    """Rows listing the likely leaks, most likely first."""
+    if not leaks:
+        return []
+    rows = [("", ""), ("possible leaks:", BOLD), ("likelihood     MB/s  where", "")]
+    for leak in sorted(leaks, key=lambda leak: leak["likelihood"], reverse=True):
+        numbers = f"{leak['likelihood'] * 100:9.0f}% {leak['mb_s']:8.2f}  "
+        where = _fit_left(leak["file"], width - len(numbers) - len(f":{leak['lineno']}"))
+        rows.append((f"{numbers}{where}:{leak['lineno']}", ""))
+    return rows
+
+
+# ==== Columns ====
+
+
+# Columns are (label, width, cell function); lines and functions share these three.
+CPU_COLUMNS = [
+    ("Python", 6, lambda m: _cell(m["cpu_python_pct"], 6)),
+    ("native", 6, lambda m: _cell(m["cpu_native_pct"], 6)),
+    ("system", 6, lambda m: _cell(m["cpu_system_pct"], 6)),
+]
+
+
+def _line_columns(memory, gpu, width):
+    """The columns between line number and source that this profile and width call for."""
+    columns = list(CPU_COLUMNS)
+    if memory:
+        columns += [
+            ("alloc", 5, lambda m: _cell(m["alloc_mb"], 5)),
+            ("py%", 3, lambda m: _cell(m["python_fraction"] * 100, 3, decimals=0)),
+            ("peak", 5, lambda m: _cell(m["peak_mb"], 5)),
+            ("timeline", SPARK_CELLS, lambda m: _sparkline(m["timeline"], SPARK_CELLS)),
+            ("copy", 5, lambda m: _cell(m["copy_mb_s"], 5)),
+        ]
+    if gpu:
+        columns.append(("GPU%", 4, lambda m: _cell(m["gpu_pct"], 4)))
+    used = len(_prefix("")) + sum(size + 1 for _, size, _ in columns) + BAR_CELLS + 1
+    if width - used >= MIN_SOURCE:
+        columns.insert(3, ("", BAR_CELLS, _bar))
+    return columns
+
+
+def _labels(columns):
+    return " ".join(label.rjust(size) for label, size, _ in columns)
+
+
+def _prefix(lineno, hot=False):
+    """The margin (hot marker) and line number column."""
+    return ("▶" if hot else " ") + f"{lineno:>5} "
+
+
+def _cell(value, width, decimals=1):
+    """`value` right-aligned in `width` columns, blank when it would print as zero."""
+    text = f"{value:.{decimals}f}"
+    if len(text) > width:
+        text = f"{value:.0f}"
+    if len(text) > width:
+        text = f"{value:.0e}"
+    if float(text) == 0:
+        return " " * width
+    return text.rjust(width)
+
+
+def _bar(metrics):
+    """The line's share of the run as BAR_CELLS characters, split Python/native/system."""
+    keys = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
+    parts = [max(0.0, metrics[key]) for key in keys]
+    total = sum(parts)
+    if total <= 0:
+        return " " * BAR_CELLS
+    # Any shown line gets at least one cell, or a 3% line would look like nothing.
+    cells = min(BAR_CELLS, max(1, round(total / 100 * BAR_CELLS)))
+    # Cut at cumulative boundaries so rounding neither loses nor adds a cell.
+    python_end = round(cells * parts[0] / total)
+    native_end = round(cells * (parts[0] + parts[1]) / total)
+    bar = BAR_CHARS[0] * python_end + BAR_CHARS[1] * (native_end - python_end)
+    return (bar + BAR_CHARS[2] * (cells - native_end)).ljust(BAR_CELLS)
+
+
+def _sparkline(timeline, cells):
+    """MB over time as `cells` block characters, the tallest being the largest value."""
+    top = max((mb for _, mb in timeline), default=0.0)
+    if top <= 0:
+        return " " * cells
+    start = min(t for t, _ in timeline)
+    span = (max(t for t, _ in timeline) - start) or 1.0
+    # Each cell shows the largest value in its slice of time.  An empty slice repeats the
+    # previous cell, since live memory stays where it was until the next sample says otherwise.
+    peaks = [None] * cells
+    for t, mb in timeline:
+        i = min(cells - 1, int((t - start) / span * cells))
+        peaks[i] = mb if peaks[i] is None else max(peaks[i], mb)
+    out, level = [], 0.0
+    for peak in peaks:
+        level = level if peak is None else peak
+        step = math.ceil(level / top * len(SPARK_CHARS)) - 1
+        out.append(SPARK_CHARS[step] if level > 0 else " ")
+    return "".join(out)
+
+
+def _source(line):
+    """The line's source text; it may be missing from a profile whose file is gone."""
+    return (line.get("source") or "").expandtabs().rstrip()
+
+
+def _total(metrics):
+    return metrics["cpu_python_pct"] + metrics["cpu_native_pct"] + metrics["cpu_system_pct"]
+
+
+def _line_matters(line, threshold, memory):
+    return _total(line) >= threshold or (memory and line["mem_pct"] >= threshold)
+
+
+# ==== Fitting text to the terminal ====
+
+
+def _char_columns(char):
+    # East Asian wide characters take two terminal columns.
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _printable(text):
+    # Control characters in a profiled file (a stray ESC, a form feed) must not reach the
+    # terminal: they would break the layout or the no-escapes promise.
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
+def _fit(text, width):
+    """`text` made printable and cut to at most `width` columns, ending in '…' if cut."""
+    text = _printable(text)
+    if sum(map(_char_columns, text)) <= width:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += _char_columns(char)
+        if used > width - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + "…" if width > 0 else ""
+
+
+def _fit_left(text, width):
+    """Like _fit, but keeps the end of `text` and cuts its start."""
+    return _fit(text[::-1], width)[::-1]

@@ -1,0 +1,346 @@
+"""Unit tests for the text report and the profile schema, on synthetic profiles."""
+
+import json
+import pathlib
+import re
+
+import jsonschema
+import pytest
+
+from triscope.reports import text
+
+SCHEMA = json.loads(
+    (pathlib.Path(__file__).parent.parent / "docs" / "profile.schema.json").read_text()
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def make_line(lineno, python=0.0, native=0.0, system=0.0, source=None, **metrics):
+    line = {
+        "lineno": lineno,
+        "source": f"statement_{lineno}()" if source is None else source,
+        "cpu_python_pct": python,
+        "cpu_native_pct": native,
+        "cpu_system_pct": system,
+        "cpu_samples": int((python + native + system) * 10),
+        "gpu_pct": 0.0,
+        "gpu_mem_mb": 0.0,
+        "alloc_mb": 0.0,
+        "python_fraction": 0.0,
+        "peak_mb": 0.0,
+        "live_mb": 0.0,
+        "mem_pct": 0.0,
+        "alloc_samples": 0,
+        "timeline": [],
+        "copy_mb": 0.0,
+        "copy_mb_s": 0.0,
+        "leak_likelihood": 0.0,
+        "leak_mb_s": 0.0,
+    }
+    line.update(metrics)
+    return line
+
+
+def make_function(name, lines):
+    """A function entry whose metrics are the sums of `lines`."""
+    function = make_line(lines[0]["lineno"])
+    del function["source"]
+    function["name"] = name
+    for key in ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct"):
+        function[key] = sum(line[key] for line in lines)
+    return function
+
+
+def make_file(lines, functions=None):
+    return {
+        "cpu_pct": sum(text._total(line) for line in lines),
+        "cpu_python_pct": sum(line["cpu_python_pct"] for line in lines),
+        "cpu_native_pct": sum(line["cpu_native_pct"] for line in lines),
+        "cpu_system_pct": sum(line["cpu_system_pct"] for line in lines),
+        "lines": lines,
+        "functions": functions or [],
+    }
+
+
+def make_profile(files=None, memory=False, gpu=False, samples=1000):
+    """A valid triscope/1 profile; by default one file with a hot, a warm and a cold line."""
+    if files is None:
+        lines = [
+            make_line(3, python=40.0, native=5.0, system=5.0, source="for i in range(n):"),
+            make_line(4, python=3.0, native=1.0, source="    total += i"),
+            make_line(9, python=0.5, source="print(total)"),
+        ]
+        files = {"/home/u/app/main.py": make_file(lines, [make_function("main", lines)])}
+    return {
+        "schema": "triscope/1",
+        "version": "0.1.0",
+        "program": "main.py",
+        "args": ["main.py"],
+        "python": "3.11.7",
+        "pid": 4242,
+        "elapsed_s": 2.5,
+        "cpu_sampling_interval_s": 0.01,
+        "samples": samples,
+        "thread_time_s": 2.5,
+        "unattributed_pct": 45.5,
+        "totals": {"cpu_python_pct": 60.0, "cpu_native_pct": 20.0, "cpu_system_pct": 20.0},
+        "options": {
+            "cpu": True,
+            "memory": memory,
+            "gpu": gpu,
+            "virtual_time": False,
+            "stacks": False,
+            "reduced_profile": False,
+            "profile_all": False,
+            "profile_only": [],
+            "profile_exclude": [],
+            "cpu_percent_threshold": 1.0,
+            "malloc_threshold": 100,
+        },
+        "threads": [{"tid": 101, "name": "MainThread", "cpu_s": 2.0, "wait_s": 0.5}],
+        "memory": {"enabled": memory, "max_footprint_mb": 12.5 if memory else 0.0,
+                   "timeline": [[0.0, 1.0], [1.0, 12.5]] if memory else []},
+        "gpu": {"enabled": gpu, "device": "NVIDIA H100" if gpu else None},
+        "files": files,
+        "leaks": [],
+        "stacks": [],
+    }
+
+
+def rows_with(report, fragment):
+    return [row for row in report.splitlines() if fragment in row]
+
+
+# ==== Schema ====
+
+
+def test_schema_is_valid_draft_2020_12():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+@pytest.mark.parametrize("memory,gpu", [(False, False), (True, True)])
+def test_synthetic_profile_validates(memory, gpu):
+    profile = make_profile(memory=memory, gpu=gpu)
+    profile["leaks"] = [{"file": "/a.py", "lineno": 3, "likelihood": 0.9, "mb_s": 1.5}]
+    profile["stacks"] = [{"frames": [["/a.py", "main", 3]], "samples": 4, "seconds": 0.04}]
+    jsonschema.Draft202012Validator(SCHEMA).validate(profile)
+
+
+def _broken(change):
+    profile = make_profile()
+    change(profile)
+    return profile
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        _broken(lambda p: p.pop("files")),
+        _broken(lambda p: p["files"]["/home/u/app/main.py"]["lines"][0].update(lineno="3")),
+        _broken(lambda p: p["files"]["/home/u/app/main.py"]["lines"][0].pop("mem_pct")),
+        _broken(lambda p: p["files"]["/home/u/app/main.py"]["functions"][0].pop("name")),
+        _broken(lambda p: p.update(schema="triscope/2")),
+        _broken(lambda p: p.update(samples=1.5)),
+        _broken(lambda p: p["gpu"].update(device=3)),
+        _broken(lambda p: p["memory"].update(timeline=[[0.0, 1.0, 2.0]])),
+        _broken(lambda p: p.update(leaks=[dict(file="/a", lineno=1, likelihood=1.5, mb_s=0.0)])),
+        _broken(lambda p: p["totals"].update(cpu_native_pct=-1.0)),
+    ],
+    ids=["no files", "string lineno", "no mem_pct", "function without name", "wrong schema",
+         "float samples", "numeric device", "timeline triple", "likelihood over 1",
+         "negative pct"],
+)
+def test_invalid_profiles_are_rejected(profile):
+    assert not jsonschema.Draft202012Validator(SCHEMA).is_valid(profile)
+
+
+def test_extra_fields_on_lines_are_allowed():
+    profile = make_profile()
+    profile["files"]["/home/u/app/main.py"]["lines"][0]["future_field"] = 1
+    jsonschema.Draft202012Validator(SCHEMA).validate(profile)
+
+
+# ==== What is shown ====
+
+
+def test_hot_line_is_marked_and_cold_line_hidden():
+    report = text.render(make_profile())
+    hot = rows_with(report, "for i in range(n):")
+    assert len(hot) == 1 and hot[0].startswith("▶")
+    assert not rows_with(report, "total += i")[0].startswith("▶")
+    assert not rows_with(report, "print(total)")  # 0.5% < 1% threshold
+    assert "40.0" in hot[0] and "5.0" in hot[0]
+
+
+def test_gap_between_shown_lines_gets_an_ellipsis_row():
+    lines = [make_line(3, python=20.0), make_line(4, python=20.0), make_line(10, python=20.0)]
+    report = text.render(make_profile({"/a.py": make_file(lines)})).splitlines()
+    first = next(i for i, row in enumerate(report) if "statement_3()" in row)
+    assert "statement_4()" in report[first + 1]  # adjacent: no gap row
+    assert report[first + 2].strip() == "…"
+    assert "statement_10()" in report[first + 3]
+
+
+def test_threshold_changes_what_is_shown():
+    profile = make_profile()
+    assert rows_with(text.render(profile, cpu_percent_threshold=0.1), "print(total)")
+    high = text.render(profile, cpu_percent_threshold=20.0)
+    assert rows_with(high, "for i in range(n):")
+    assert not rows_with(high, "total += i")
+
+
+def test_function_summary_respects_threshold():
+    lines = [make_line(3, python=30.0), make_line(20, python=0.2)]
+    functions = [make_function("busy", lines[:1]), make_function("idle", lines[1:])]
+    report = text.render(make_profile({"/a.py": make_file(lines, functions)}))
+    busy = rows_with(report, " busy")
+    assert len(busy) == 1 and "30.0" in busy[0] and busy[0].split()[0] == "3"
+    assert not rows_with(report, " idle")
+
+
+def test_zero_values_are_blank():
+    lines = [make_line(3, python=30.0)]
+    row = rows_with(text.render(make_profile({"/a.py": make_file(lines)})), "statement_3()")[0]
+    assert "30.0" in row and "0.0" not in row.replace("30.0", "")
+
+
+def test_files_sorted_by_cpu_and_low_files_hidden():
+    files = {
+        "/small.py": make_file([make_line(1, python=5.0)]),
+        "/big.py": make_file([make_line(1, python=50.0)]),
+        "/tiny.py": make_file([make_line(1, python=0.2)]),
+        "/tiny2.py": make_file([make_line(1, python=0.3)]),
+    }
+    report = text.render(make_profile(files))
+    assert report.index("/big.py") < report.index("/small.py")
+    assert "/tiny.py" not in report and "/tiny2.py" not in report
+    assert "2 file(s) below 1% hidden." in report
+
+
+def test_memory_heavy_line_is_shown_only_with_memory():
+    heavy = make_line(7, python=0.1, mem_pct=80.0, alloc_mb=512.0, python_fraction=0.25,
+                      peak_mb=256.0, timeline=[[0.0, 0.0], [1.0, 128.0], [2.0, 256.0]])
+    lines = [make_line(3, python=30.0), heavy]
+    files = {"/a.py": make_file(lines)}
+    assert not rows_with(text.render(make_profile(files)), "statement_7()")
+    report = text.render(make_profile(files, memory=True))
+    row = rows_with(report, "statement_7()")[0]
+    assert "512.0" in row and "256.0" in row and " 25 " in row
+    assert "█" in row  # the sparkline reaches its top
+
+
+def test_memory_columns_only_when_memory_enabled():
+    assert "alloc" not in text.render(make_profile())
+    assert "peak" not in text.render(make_profile())
+    report = text.render(make_profile(memory=True))
+    assert all(label in report for label in ("alloc", "py%", "peak", "timeline", "copy"))
+
+
+def test_gpu_column_only_when_gpu_enabled():
+    assert "GPU%" not in text.render(make_profile())
+    lines = [make_line(3, python=30.0, gpu_pct=77.0)]
+    report = text.render(make_profile({"/a.py": make_file(lines)}, gpu=True))
+    assert "GPU%" in report and "77.0" in rows_with(report, "statement_3()")[0]
+
+
+def test_virtual_time_says_system_time_was_not_measured():
+    profile = make_profile()
+    assert "not measured" not in text.render(profile)
+    profile["options"]["virtual_time"] = True
+    assert "system time was not measured" in text.render(profile)
+
+
+def test_leaks_are_listed():
+    profile = make_profile()
+    assert "leak" not in text.render(profile)
+    leak = {"file": "/home/u/app/main.py", "lineno": 12, "likelihood": 0.95, "mb_s": 3.25}
+    profile["leaks"] = [leak]
+    row = rows_with(text.render(profile), "/home/u/app/main.py:12")[0]
+    assert "95%" in row and "3.25" in row
+
+
+def test_bar_is_proportional_and_split():
+    assert text._bar(make_line(1, python=100.0)) == "█" * 10
+    assert text._bar(make_line(1, python=20.0, native=20.0, system=10.0)) == "██▓▓░     "
+    assert text._bar(make_line(1, system=2.0)) == "░" + " " * 9
+    assert text._bar(make_line(1)) == " " * 10
+
+
+def test_sparkline_follows_the_timeline():
+    assert text._sparkline([[0.0, 1.0], [7.0, 8.0]], 8) == "▁▁▁▁▁▁▁█"
+    assert text._sparkline([], 8) == " " * 8
+    assert len(text._sparkline([[0.0, 1.0], [0.0, 2.0]], 8)) == 8
+
+
+# ==== Fitting the terminal ====
+
+
+def long_profile(memory, gpu):
+    path = "/very/long/directory" * 10  # 200 characters
+    assert len(path) == 200
+    lines = [
+        make_line(12345, python=60.0, native=10.0, source="x = (" + "a, " * 98 + ")"),
+        make_line(12346, python=20.0, source="\tif 名前 == 'ünï':\x1b[31m  # 日本語" * 10),
+        make_line(12347, python=10.0, source=""),
+    ]
+    functions = [make_function("a_function_with_a_name_" * 10, lines)]
+    profile = make_profile({path: make_file(lines, functions)}, memory=memory, gpu=gpu)
+    profile["program"] = path + "/main.py"
+    profile["leaks"] = [{"file": path, "lineno": 12345, "likelihood": 0.5, "mb_s": 1.0}]
+    return profile
+
+
+@pytest.mark.parametrize("width", [80, 100])
+@pytest.mark.parametrize("memory,gpu", [(False, False), (True, True)])
+@pytest.mark.parametrize("color", [False, True])
+def test_every_line_fits_the_width(width, memory, gpu, color):
+    profile = long_profile(memory, gpu)
+    assert len(profile["files"][next(iter(profile["files"]))]["lines"][0]["source"]) == 300
+    report = text.render(profile, width=width, color=color)
+    for row in ANSI.sub("", report).splitlines():
+        columns = sum(2 if ch in "名前日本語" else 1 for ch in row)
+        assert columns <= width, row
+    assert rows_with(report, "x = (a, a,")  # the long line is cut, not dropped
+    assert rows_with(report, "main.py")  # long paths keep their end
+
+
+def test_no_escapes_without_color_and_some_with():
+    plain = text.render(long_profile(True, True), color=False)
+    assert "\x1b" not in plain
+    # A raw control character in the profiled file itself must not reach the terminal.
+    lines = [make_line(3, python=30.0, source="print('\x1b[31mred\x0c')")]
+    row = rows_with(text.render(make_profile({"/a.py": make_file(lines)})), "print(")[0]
+    assert "\x1b" not in row and "\x0c" not in row and "[31mred" in row
+    coloured = text.render(make_profile(), color=True)
+    assert ANSI.search(coloured)
+    assert any(text.HOT in row for row in rows_with(coloured, "for i in range(n):"))
+
+
+def test_narrow_terminal_drops_the_bar_before_the_source():
+    wide = rows_with(text.render(make_profile(), width=120), "for i in range(n):")[0]
+    narrow = rows_with(text.render(make_profile(memory=True), width=80), "for i in range(n):")[0]
+    assert "█" in wide
+    assert "for i in range(n):" in narrow and "▓" not in narrow
+
+
+# ==== Odd profiles ====
+
+
+def test_zero_sample_profile_renders():
+    profile = make_profile(files={}, samples=0)
+    profile["totals"] = {"cpu_python_pct": 0.0, "cpu_native_pct": 0.0, "cpu_system_pct": 0.0}
+    profile["unattributed_pct"] = 0.0
+    jsonschema.Draft202012Validator(SCHEMA).validate(profile)
+    report = text.render(profile)
+    assert "No samples were taken" in report
+    assert "hidden" not in report
+
+
+def test_missing_source_and_all_zero_lines_render():
+    profile = make_profile()
+    lines = profile["files"]["/home/u/app/main.py"]["lines"]
+    del lines[0]["source"]
+    lines.append(make_line(50))
+    report = text.render(profile, cpu_percent_threshold=0.0)
+    assert [row for row in report.splitlines() if row.startswith("▶    3")]
+    assert [row for row in report.splitlines() if row.startswith("    50")]
