@@ -3,7 +3,9 @@
 # on PATH or among pyenv's versions) with its own environment, .venv-3.12.
 
 PYTHON ?= python3
-PY := $(shell command -v $(PYTHON) 2>/dev/null || ls -d $$HOME/.pyenv/versions/*/bin/$(PYTHON) 2>/dev/null | sort -V | tail -n 1)
+# The first candidate that really runs: a pyenv shim exists for every version but only runs
+# the ones pyenv has activated.
+PY := $(shell for c in $$(command -v $(PYTHON) 2>/dev/null) $$(ls -d $$HOME/.pyenv/versions/*/bin/$(PYTHON) 2>/dev/null | sort -V -r); do "$$c" -c "" 2>/dev/null && { echo "$$c"; break; }; done)
 ifeq ($(PY),)
 $(error cannot find the interpreter $(PYTHON))
 endif

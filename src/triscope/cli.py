@@ -22,6 +22,7 @@ NOT_YET = {
     "--profile-interval": "periodic profiles",
     "--off": "starting with profiling off",
     "--pid": "suspending and resuming a running profile",
+    "--malloc-threshold": "memory profiling",
 }
 OPTIONS_WITH_VALUE = {
     "-o", "--outfile", "--profile-only", "--profile-exclude", "--cpu-percent-threshold",
@@ -87,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="hide lines and files below this %% of the time (default 1)")
     add("--cpu-sampling-rate", type=_seconds, default=0.01,
         help="seconds of thread CPU time between samples (default 0.01)")
-    add("--malloc-threshold", type=int, default=100,
-        help="hide lines with fewer allocation samples (memory profiling, not yet)")
+    add("--malloc-threshold", type=int,
+        help="hide lines with fewer than N allocation samples (default 100; not yet)")
     add("--stacks", action="store_true", help="record full call stacks")
     add("--off", action="store_true", help="start with profiling off (not available yet)")
     add("--pid", type=int, help="the process to turn on or off (not available yet)")
@@ -158,9 +159,8 @@ def main(argv: list = None) -> int:
         own, program, is_module, program_args = split_command_line(argv)
         options = build_parser().parse_args(own)
         for flag, feature in NOT_YET.items():
-            if getattr(options, flag.lstrip("-").replace("-", "_"), None):
-                if flag == "--pid":
-                    return fail(f"{feature} is not available yet")
+            value = getattr(options, flag.lstrip("-").replace("-", "_"))
+            if value is not None and value is not False:  # given on the command line
                 print(f"triscope: {flag}: {feature} is not available yet in this version",
                       file=sys.stderr)
         if program is None:

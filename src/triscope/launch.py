@@ -98,7 +98,7 @@ class _Session:
                 args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
                 reduced_profile=self.options.reduced_profile,
                 cpu_percent_threshold=self.options.cpu_percent_threshold,
-                malloc_threshold=self.options.malloc_threshold)
+                malloc_threshold=self.options.malloc_threshold or 100)
             import json
             with open(self.json_path, encoding="utf-8") as stream:
                 profile = json.load(stream)
@@ -218,4 +218,6 @@ def run(options, program: str, is_module: bool, program_args: list) -> int:
 
 
 def _report(error: BaseException) -> None:
-    sys.excepthook(type(error), error, _strip_own_frames(error.__traceback__))
+    # The default hook prints the exception's own __traceback__, so strip it there.
+    traceback_ = _strip_own_frames(error.__traceback__)
+    sys.excepthook(type(error), error.with_traceback(traceback_), traceback_)

@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_stats.c — the aggregated profile: stable file/function ids, one add_line charging the
+ * line, its function, its file and the total alike, unattributed time, CPU sample counts,
+ * and stack aggregation.
+ */
+#include "stats.h"
+#include "testhelp.h"
+
+#include <stdlib.h>
+
+static int same_time(const ts_time_t *a, const ts_time_t *b)
+{
+    return a->ns[0] == b->ns[0] && a->ns[1] == b->ns[1] && a->ns[2] == b->ns[2] &&
+           a->cpu_samples == b->cpu_samples;
+}
+
+static void test_interning(void)
+{
+    ts_stats_t s;
+    ts_stats_init(&s);
+    uint32_t f1 = ts_stats_file(&s, "/p/a.py", 1);
+    uint32_t f2 = ts_stats_file(&s, "/usr/lib/python3/os.py", 0);
+    CHECK(f1 != UINT32_MAX && f2 != UINT32_MAX && f1 != f2);
+    CHECK_EQ_INT(ts_stats_file(&s, "/p/a.py", 1), f1);
+    /* The first registration decides `profiled`. */
+    CHECK_EQ_INT(ts_stats_file(&s, "/p/a.py", 0), f1);
+    CHECK_EQ_INT(s.files[f1].profiled, 1);
+    CHECK_EQ_INT(s.files[f2].profiled, 0);
+    CHECK_EQ_INT(s.nfiles, 2);
+    CHECK_STR(ts_intern_str(&s.strings, s.files[f2].path), "/usr/lib/python3/os.py");
+
+    uint32_t main_fn = ts_stats_func(&s, f1, "main", 1);
+    uint32_t work = ts_stats_func(&s, f1, "Worker.run", 10);
+    uint32_t work_other_line = ts_stats_func(&s, f1, "Worker.run", 20); /* redefined */
+    uint32_t main_in_f2 = ts_stats_func(&s, f2, "main", 1);
+    uint32_t ids[] = {main_fn, work, work_other_line, main_in_f2};
+    for (size_t i = 0; i < 4; i++) {
+        CHECK(ids[i] != UINT32_MAX);
+        for (size_t j = i + 1; j < 4; j++)
+            CHECK(ids[i] != ids[j]);
+    }
+    CHECK_EQ_INT(ts_stats_func(&s, f1, "main", 1), main_fn);
+    CHECK_EQ_INT(ts_stats_func(&s, f1, "Worker.run", 10), work);
+    CHECK_EQ_INT(ts_stats_func(&s, f2, "main", 1), main_in_f2);
+    CHECK_EQ_INT(s.nfuncs, 4);
+    CHECK_EQ_INT(s.funcs[work].file, f1);
+    CHECK_EQ_INT(s.funcs[work].lineno, 10);
+    CHECK_STR(ts_intern_str(&s.strings, s.funcs[work].name), "Worker.run");
+    CHECK_EQ_INT(s.funcs[main_in_f2].file, f2);
+    /* A name that contains ":<digits>" must not alias another (name, lineno) pair. */
+    uint32_t tricky1 = ts_stats_func(&s, f1, "a:1", 2);
+    uint32_t tricky2 = ts_stats_func(&s, f1, "a", 12);
+    CHECK(tricky1 != tricky2);
+    /* Very long qualified names (deeply nested closures) are still told apart by line. */
+    char long_name[700];
+    memset(long_name, 'x', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    uint32_t long1 = ts_stats_func(&s, f1, long_name, 1);
+    uint32_t long2 = ts_stats_func(&s, f1, long_name, 2);
+    CHECK(long1 != long2);
+    CHECK_EQ_INT(s.funcs[long2].lineno, 2);
+
+    /* Ids stay stable while the arrays grow. */
+    char path[64];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(path, sizeof path, "/p/gen_%d.py", i);
+        uint32_t f = ts_stats_file(&s, path, i % 2);
+        CHECK(f != UINT32_MAX);
+        ts_stats_func(&s, f, "g", (uint32_t)i);
+    }
+    CHECK_EQ_INT(ts_stats_file(&s, "/p/a.py", 1), f1);
+    CHECK_EQ_INT(ts_stats_func(&s, f1, "Worker.run", 10), work);
+    snprintf(path, sizeof path, "/p/gen_%d.py", 4321);
+    uint32_t f4321 = ts_stats_file(&s, path, 1);
+    CHECK_EQ_INT(s.files[f4321].profiled, 4321 % 2);
+    CHECK_STR(ts_intern_str(&s.strings, s.files[f4321].path), "/p/gen_4321.py");
+    ts_stats_free(&s);
+    CHECK(s.nfiles == 0 && s.files == NULL);
+}
+
+static void test_add_line(void)
+{
+    ts_stats_t s;
+    ts_stats_init(&s);
+    uint32_t fa = ts_stats_file(&s, "/p/a.py", 1);
+    uint32_t fb = ts_stats_file(&s, "/p/b.py", 1);
+    uint32_t fa_main = ts_stats_func(&s, fa, "main", 1);
+    uint32_t fa_loop = ts_stats_func(&s, fa, "loop", 10);
+    uint32_t fb_h = ts_stats_func(&s, fb, "h", 1);
+
+    CHECK(ts_stats_add_line(&s, fa_main, 3, TS_TIME_PYTHON, 1000, 1) == 0);
+    CHECK(ts_stats_add_line(&s, fa_main, 3, TS_TIME_NATIVE, 500, 1) == 0);
+    CHECK(ts_stats_add_line(&s, fa_main, 4, TS_TIME_SYSTEM, 7000, 0) == 0);
+    CHECK(ts_stats_add_line(&s, fa_loop, 12, TS_TIME_PYTHON, 250, 1) == 0);
+    CHECK(ts_stats_add_line(&s, fb_h, 3, TS_TIME_PYTHON, 40, 1) == 0); /* same lineno, other file */
+    ts_stats_add_unattributed(&s, TS_TIME_NATIVE, 300, 1);
+    ts_stats_add_unattributed(&s, TS_TIME_SYSTEM, 11, 0);
+
+    CHECK_EQ_INT(s.nlines, 4);
+    /* Find lines by (file, lineno). */
+    const ts_line_t *a3 = NULL, *a4 = NULL, *a12 = NULL, *b3 = NULL;
+    for (size_t i = 0; i < s.nlines; i++) {
+        const ts_line_t *l = &s.lines[i];
+        if (l->file == fa && l->lineno == 3) a3 = l;
+        if (l->file == fa && l->lineno == 4) a4 = l;
+        if (l->file == fa && l->lineno == 12) a12 = l;
+        if (l->file == fb && l->lineno == 3) b3 = l;
+    }
+    CHECK(a3 && a4 && a12 && b3);
+    if (!(a3 && a4 && a12 && b3))
+        goto done;
+    CHECK_EQ_INT(a3->time.ns[TS_TIME_PYTHON], 1000);
+    CHECK_EQ_INT(a3->time.ns[TS_TIME_NATIVE], 500);
+    CHECK_EQ_INT(a3->time.ns[TS_TIME_SYSTEM], 0);
+    CHECK_EQ_INT(a3->time.cpu_samples, 2);
+    CHECK_EQ_INT(a3->func, fa_main);
+    CHECK_EQ_INT(a4->time.ns[TS_TIME_SYSTEM], 7000);
+    CHECK_EQ_INT(a4->time.cpu_samples, 0);
+    CHECK_EQ_INT(b3->time.ns[TS_TIME_PYTHON], 40);
+    CHECK_EQ_INT(b3->func, fb_h);
+
+    /* Functions: self time of their lines. */
+    CHECK_EQ_INT(s.funcs[fa_main].time.ns[TS_TIME_PYTHON], 1000);
+    CHECK_EQ_INT(s.funcs[fa_main].time.ns[TS_TIME_NATIVE], 500);
+    CHECK_EQ_INT(s.funcs[fa_main].time.ns[TS_TIME_SYSTEM], 7000);
+    CHECK_EQ_INT(s.funcs[fa_main].time.cpu_samples, 2);
+    CHECK_EQ_INT(ts_time_total(&s.funcs[fa_loop].time), 250);
+    /* Files: sums of their lines. */
+    CHECK_EQ_INT(ts_time_total(&s.files[fa].time), 1000 + 500 + 7000 + 250);
+    CHECK_EQ_INT(s.files[fa].time.cpu_samples, 3);
+    CHECK_EQ_INT(ts_time_total(&s.files[fb].time), 40);
+    /* Unattributed and total. */
+    CHECK_EQ_INT(s.unattributed.ns[TS_TIME_NATIVE], 300);
+    CHECK_EQ_INT(s.unattributed.ns[TS_TIME_SYSTEM], 11);
+    CHECK_EQ_INT(s.unattributed.cpu_samples, 1);
+    CHECK_EQ_INT(s.total.ns[TS_TIME_PYTHON], 1000 + 250 + 40);
+    CHECK_EQ_INT(s.total.ns[TS_TIME_NATIVE], 500 + 300);
+    CHECK_EQ_INT(s.total.ns[TS_TIME_SYSTEM], 7000 + 11);
+    CHECK_EQ_INT(s.total.cpu_samples, 5);
+
+    /* The same line seen later from another function: time accumulates, func is the last. */
+    CHECK(ts_stats_add_line(&s, fa_loop, 3, TS_TIME_PYTHON, 1, 1) == 0);
+    CHECK_EQ_INT(s.nlines, 4);
+    CHECK_EQ_INT(a3->func, fa_loop);
+    CHECK_EQ_INT(a3->time.ns[TS_TIME_PYTHON], 1001);
+done:
+    ts_stats_free(&s);
+}
+
+/* Random charges: per kind, Σ lines == Σ functions == Σ files == total - unattributed. */
+static void test_consistency(void)
+{
+    ts_stats_t s;
+    ts_stats_init(&s);
+    uint32_t funcs[40];
+    char path[32], name[32];
+    for (int f = 0; f < 8; f++) {
+        snprintf(path, sizeof path, "/p/f%d.py", f);
+        uint32_t file = ts_stats_file(&s, path, 1);
+        for (int k = 0; k < 5; k++) {
+            snprintf(name, sizeof name, "fn%d", k);
+            funcs[f * 5 + k] = ts_stats_func(&s, file, name, (uint32_t)(k * 100 + 1));
+        }
+    }
+    uint64_t x = 12345;
+    uint64_t samples = 0;
+    for (int i = 0; i < 100000; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t func = funcs[(x >> 33) % 40];
+        uint32_t lineno = (uint32_t)((x >> 40) % 300) + 1;
+        ts_time_kind_t kind = (ts_time_kind_t)((x >> 20) % 3);
+        uint64_t ns = (x >> 50) + 1;
+        int cpu = kind != TS_TIME_SYSTEM;
+        samples += cpu;
+        if ((x >> 8) % 10 == 0)
+            ts_stats_add_unattributed(&s, kind, ns, cpu);
+        else
+            CHECK(ts_stats_add_line(&s, func, lineno, kind, ns, cpu) == 0);
+    }
+    ts_time_t lines = {{0}, 0}, fns = {{0}, 0}, files = {{0}, 0}, expect = s.total;
+    for (size_t i = 0; i < s.nlines; i++)
+        for (int k = 0; k < TS_TIME_KINDS; k++)
+            lines.ns[k] += s.lines[i].time.ns[k], lines.cpu_samples += k == 0 ? s.lines[i].time.cpu_samples : 0;
+    for (size_t i = 0; i < s.nfuncs; i++)
+        for (int k = 0; k < TS_TIME_KINDS; k++)
+            fns.ns[k] += s.funcs[i].time.ns[k], fns.cpu_samples += k == 0 ? s.funcs[i].time.cpu_samples : 0;
+    for (size_t i = 0; i < s.nfiles; i++)
+        for (int k = 0; k < TS_TIME_KINDS; k++)
+            files.ns[k] += s.files[i].time.ns[k], files.cpu_samples += k == 0 ? s.files[i].time.cpu_samples : 0;
+    for (int k = 0; k < TS_TIME_KINDS; k++)
+        expect.ns[k] -= s.unattributed.ns[k];
+    expect.cpu_samples -= s.unattributed.cpu_samples;
+    CHECK(same_time(&lines, &expect));
+    CHECK(same_time(&fns, &expect));
+    CHECK(same_time(&files, &expect));
+    CHECK_EQ_INT(s.total.cpu_samples, samples);
+    CHECK(s.nlines <= 8 * 300);
+    CHECK(s.nlines > 8 * 290); /* nearly every (file, line) pair was hit */
+    ts_stats_free(&s);
+}
+
+static void test_stacks(void)
+{
+    ts_stats_t s;
+    ts_stats_init(&s);
+    uint32_t f = ts_stats_file(&s, "/p/a.py", 1);
+    uint32_t main_fn = ts_stats_func(&s, f, "main", 1);
+    uint32_t work = ts_stats_func(&s, f, "work", 10);
+    ts_stack_frame_t ab[] = {{main_fn, 5}, {work, 12}};
+    ts_stack_frame_t ab_other_line[] = {{main_fn, 5}, {work, 13}};
+    ts_stack_frame_t ba[] = {{work, 12}, {main_fn, 5}};
+    ts_stack_frame_t a[] = {{main_fn, 5}};
+
+    CHECK(ts_stats_add_stack(&s, ab, 2, 100) == 0);
+    CHECK(ts_stats_add_stack(&s, ab, 2, 50) == 0);
+    CHECK(ts_stats_add_stack(&s, ab_other_line, 2, 7) == 0);
+    CHECK(ts_stats_add_stack(&s, ba, 2, 1) == 0);
+    CHECK(ts_stats_add_stack(&s, a, 1, 2) == 0);
+    CHECK(ts_stats_add_stack(&s, ab, 1, 3) == 0); /* prefix of ab == a */
+    CHECK_EQ_INT(s.nstacks, 4);
+    CHECK_EQ_INT(s.stacks[0].samples, 2);
+    CHECK_EQ_INT(s.stacks[0].ns, 150);
+    CHECK_EQ_INT(s.stacks[0].depth, 2);
+    CHECK_EQ_INT(s.stacks[1].samples, 1);
+    CHECK_EQ_INT(s.stacks[1].ns, 7);
+    CHECK_EQ_INT(s.stacks[3].samples, 2);
+    CHECK_EQ_INT(s.stacks[3].ns, 5);
+    const ts_stack_frame_t *pool = &s.frame_pool[s.stacks[1].first];
+    CHECK(pool[0].func == main_fn && pool[0].lineno == 5);
+    CHECK(pool[1].func == work && pool[1].lineno == 13);
+    pool = &s.frame_pool[s.stacks[2].first];
+    CHECK(pool[0].func == work && pool[1].func == main_fn);
+
+    /* Many distinct stacks of varying depth, each seen three times. */
+    enum { MANY = 3000 };
+    ts_stack_frame_t frames[64];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < MANY; i++) {
+            uint32_t depth = 1 + (uint32_t)(i % 64);
+            for (uint32_t d = 0; d < depth; d++)
+                frames[d] = (ts_stack_frame_t){d % 2 ? work : main_fn, (uint32_t)(i * 7 + d)};
+            CHECK(ts_stats_add_stack(&s, frames, depth, (uint64_t)i) == 0);
+        }
+    }
+    CHECK_EQ_INT(s.nstacks, 4 + MANY);
+    int wrong = 0;
+    for (int i = 0; i < MANY; i++) {
+        const ts_stack_t *st = &s.stacks[4 + i];
+        uint32_t depth = 1 + (uint32_t)(i % 64);
+        wrong += st->samples != 3 || st->ns != 3 * (uint64_t)i || st->depth != depth;
+        for (uint32_t d = 0; d < st->depth && d < depth; d++)
+            wrong += s.frame_pool[st->first + d].lineno != (uint32_t)(i * 7 + d);
+    }
+    CHECK_EQ_INT(wrong, 0);
+    ts_stats_free(&s);
+}
+
+int main(void)
+{
+    RUN(test_interning);
+    RUN(test_add_line);
+    RUN(test_consistency);
+    RUN(test_stacks);
+    return TEST_DONE();
+}

@@ -1,0 +1,213 @@
+"""Shared helpers for triscope's end-to-end tests.
+
+The tests drive the real CLI (`python -m triscope ...`) in a subprocess, with the test's
+tmp_path as the working directory, on the self-checking programs in tests/workloads/: each of
+those measures its own truth and writes it as JSON to the file named by $GT_OUT. Every profile
+a test reads goes through load_profile(), which validates it against docs/profile.schema.json.
+"""
+import dataclasses
+import functools
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKLOADS = ROOT / "tests" / "workloads"
+SCHEMA_PATH = ROOT / "docs" / "profile.schema.json"
+
+# Every subprocess a test starts is bounded by this unless it says otherwise.
+DEFAULT_TIMEOUT = 120
+
+
+# ==== Running programs ====
+
+def _child_env(env):
+    """os.environ plus `env`; a value of None removes that variable."""
+    merged = dict(os.environ)
+    # A profile request inherited from an outer run must not leak into the child.
+    merged.pop("GT_OUT", None)
+    for key, value in (env or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)
+    return merged
+
+
+def run_triscope(args, cwd, env=None, timeout=DEFAULT_TIMEOUT, input=None, text=True):
+    """Run `python -m triscope *args` in `cwd`; return the CompletedProcess (output captured).
+
+    `text=False` gives stdout/stderr as bytes (for byte-exact comparisons).
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "triscope", *map(str, args)],
+        cwd=str(cwd), env=_child_env(env), input=input, capture_output=True,
+        text=text, timeout=timeout,
+    )
+
+
+def run_python(args, cwd, env=None, timeout=DEFAULT_TIMEOUT, input=None, text=True):
+    """Run plain `python *args` the same way, as the reference for run_triscope."""
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=str(cwd), env=_child_env(env), input=input, capture_output=True,
+        text=text, timeout=timeout,
+    )
+
+
+def workload(name):
+    """Absolute path of tests/workloads/<name>."""
+    path = WORKLOADS / name
+    assert path.exists(), path
+    return path
+
+
+def read_truth(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+@dataclasses.dataclass
+class Run:
+    """A workload run under triscope: the process, its validated profile and its truth."""
+    proc: subprocess.CompletedProcess
+    profile: dict
+    truth: dict
+    script: Path
+    cwd: Path
+
+
+def profile_workload(cwd, name, *prog_args, options=(), profile_name="profile.json",
+                     timeout=DEFAULT_TIMEOUT):
+    """Run tests/workloads/<name> under `triscope *options` in `cwd`, expecting success.
+
+    The profile is read from cwd/<profile_name> (./profile.json unless options redirect it)
+    and validated; the truth comes from the workload's $GT_OUT.
+    """
+    cwd = Path(cwd)
+    script = workload(name)
+    truth_path = cwd / "truth.json"
+    proc = run_triscope([*options, script, *prog_args], cwd,
+                        env={"GT_OUT": truth_path}, timeout=timeout)
+    assert proc.returncode == 0, describe(proc)
+    profile = load_profile(cwd / profile_name)
+    return Run(proc, profile, read_truth(truth_path), script, cwd)
+
+
+def program_stderr(stderr):
+    """The program's own stderr: stderr without triscope's lines (those start 'triscope:')."""
+    if isinstance(stderr, bytes):
+        return b"".join(l for l in stderr.splitlines(keepends=True)
+                        if not l.startswith(b"triscope:"))
+    return "".join(l for l in stderr.splitlines(keepends=True)
+                   if not l.startswith("triscope:"))
+
+
+def describe(proc):
+    """Text for assertion messages: status and both streams."""
+    return f"rc={proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+
+
+# ==== Profiles ====
+
+@functools.lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+    if not SCHEMA_PATH.exists():
+        pytest.fail(f"profile schema missing: {SCHEMA_PATH}")
+    with open(SCHEMA_PATH) as f:
+        schema = json.load(f)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def load_profile(path):
+    """Load a JSON profile and validate it against docs/profile.schema.json."""
+    path = Path(path)
+    assert path.exists(), f"no profile written at {path}"
+    with open(path) as f:
+        profile = json.load(f)
+    errors = sorted(_validator().iter_errors(profile), key=lambda e: list(e.absolute_path))
+    if errors:
+        shown = "\n".join(f"  at /{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                          for e in errors[:10])
+        pytest.fail(f"{path} does not validate against {SCHEMA_PATH.name}:\n{shown}")
+    return profile
+
+
+def _same_file(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def file_entry(profile, path):
+    """The `files` entry of `path` (compared after resolving symlinks), or None."""
+    for key, entry in profile["files"].items():
+        if _same_file(key, path):
+            return entry
+    return None
+
+
+def require_file(profile, path):
+    entry = file_entry(profile, path)
+    assert entry is not None, f"{path} not in profile files: {sorted(profile['files'])}"
+    return entry
+
+
+def line_entry(profile, path, lineno):
+    """The line entry of (path, lineno), or None when that line has no measurement."""
+    entry = file_entry(profile, path)
+    if entry is None:
+        return None
+    for line in entry["lines"]:
+        if line["lineno"] == lineno:
+            return line
+    return None
+
+
+def marker_lineno(path, marker):
+    """1-based number of the line of `path` carrying the comment `# @marker`."""
+    pattern = re.compile(r"#\s*@" + re.escape(marker) + r"(?![\w-])")
+    found = [i for i, text in enumerate(Path(path).read_text().splitlines(), 1)
+             if pattern.search(text)]
+    assert len(found) == 1, f"marker @{marker} found {len(found)} times in {path}"
+    return found[0]
+
+
+def marker_source(path, marker):
+    """The text of the line carrying `# @marker` (no newline)."""
+    return Path(path).read_text().splitlines()[marker_lineno(path, marker) - 1]
+
+
+def marker_line(profile, path, marker):
+    """Line entry of the line marked `# @marker` in `path`, or None."""
+    return line_entry(profile, path, marker_lineno(path, marker))
+
+
+def pcts(line):
+    """(python, native, system) percentages of a line/function/file entry; zeros for None."""
+    if line is None:
+        return 0.0, 0.0, 0.0
+    return line["cpu_python_pct"], line["cpu_native_pct"], line["cpu_system_pct"]
+
+
+def total_pct(line):
+    """Python + native + system percentage of a line entry (0 for None)."""
+    return sum(pcts(line))
+
+
+def cpu_pct(line):
+    """Python + native percentage of a line entry (0 for None)."""
+    py, nat, _ = pcts(line)
+    return py + nat
+
+
+def all_lines(profile):
+    """Every (path, line entry) in the profile."""
+    for path, entry in profile["files"].items():
+        for line in entry["lines"]:
+            yield path, line

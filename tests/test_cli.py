@@ -1,0 +1,574 @@
+"""The command line, end to end: every option changes what it should, the program runs exactly
+as under python, and triscope's own errors are one line and exit status 2.
+
+Each test runs the real CLI in a subprocess with tmp_path as the working directory; option
+tests use short runs of the workloads (scale 0.3, about 1-1.5 s).
+"""
+import json
+import os
+import platform
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (DEFAULT_TIMEOUT, WORKLOADS, _child_env, describe, file_entry,
+                      load_profile, marker_line, marker_lineno, marker_source,
+                      profile_workload, program_stderr, require_file, run_python, run_triscope,
+                      total_pct, workload)
+
+SHORT = "0.3"  # workload scale for option tests
+SPLIT = workload("split.py")
+SEMANTICS = workload("semantics.py")
+HEAVY = WORKLOADS / "helpers_pkg" / "heavy.py"
+
+
+def hot_text(marker):
+    """A piece of the marked line's source that a text report shows even when it trims lines."""
+    return marker_source(SPLIT, marker).strip().split(":")[0]  # e.g. 'for ia in range(n)'
+
+
+def triscope_version():
+    out = subprocess.run([sys.executable, "-c", "import triscope; print(triscope.__version__)"],
+                         capture_output=True, text=True, timeout=DEFAULT_TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def sub_copy(tmp_path):
+    """semantics.py copied to tmp_path/sub/, so it can be run by a relative path."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    shutil.copy(SEMANTICS, sub / "semantics.py")
+    return "sub/semantics.py"
+
+
+def assert_one_error_line(proc):
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, describe(proc)
+    assert len(lines) == 1 and lines[0].startswith("triscope: error:"), describe(proc)
+    assert "Traceback" not in proc.stderr
+
+
+# ==== Outputs ====
+
+def test_default_outputs(tmp_path):
+    run = profile_workload(tmp_path, "split.py", SHORT)
+    prof = run.profile
+    assert run.proc.stdout == "", "triscope must not write to the program's stdout"
+    assert hot_text("hot_a") in run.proc.stderr, "text report not on stderr"
+    assert prof["schema"] == "triscope/1"
+    assert prof["version"] == triscope_version()
+    assert prof["args"] == [str(SPLIT), SHORT]
+    assert prof["python"] == platform.python_version()
+    assert prof["cpu_sampling_interval_s"] == pytest.approx(0.01)
+    assert prof["stacks"] == []
+    opts = prof["options"]
+    assert opts["cpu_percent_threshold"] == pytest.approx(1.0)
+    assert not opts["stacks"] and not opts["reduced_profile"] and not opts["profile_all"]
+    assert not opts["virtual_time"]
+    assert opts["profile_only"] == [] and opts["profile_exclude"] == []
+    entry = require_file(prof, SPLIT)
+    linenos = [l["lineno"] for l in entry["lines"]]
+    assert linenos == sorted(linenos)
+    for m in ("hot_a", "hot_b", "hot_c"):
+        line = marker_line(prof, SPLIT, m)
+        assert line is not None, m
+        assert line["source"] == marker_source(SPLIT, m)
+        assert line["cpu_samples"] > 0
+
+
+def test_run_subcommand_word(tmp_path):
+    ref = run_python([SEMANTICS, "info", "x"], tmp_path)
+    proc = run_triscope(["run", SEMANTICS, "info", "x"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == ref.stdout
+    load_profile(tmp_path / "profile.json")
+
+
+def test_run_subcommand_with_options(tmp_path):
+    run = profile_workload(tmp_path, "split.py", SHORT, options=["run", "--cpu-sampling-rate",
+                                                                 "0.02"])
+    assert run.profile["cpu_sampling_interval_s"] == pytest.approx(0.02)
+
+
+def test_outfile_text(tmp_path):
+    """-o FILE without --json: the text report goes to FILE, the JSON still to ./profile.json."""
+    run = profile_workload(tmp_path, "split.py", SHORT, options=["-o", "report.txt"])
+    report = (tmp_path / "report.txt").read_text()
+    assert hot_text("hot_a") in report
+    assert hot_text("hot_a") not in run.proc.stderr, "report also printed to stderr"
+    assert not report.lstrip().startswith("{"), "-o without --json wrote JSON"
+
+
+def test_outfile_json(tmp_path):
+    """--json -o FILE: the JSON goes to FILE (not ./profile.json); the report to stderr."""
+    run = profile_workload(tmp_path, "split.py", SHORT, options=["--json", "-o", "out.json"],
+                           profile_name="out.json")
+    assert not (tmp_path / "profile.json").exists()
+    assert marker_line(run.profile, SPLIT, "hot_a") is not None
+    assert hot_text("hot_a") in run.proc.stderr
+
+
+def test_outfile_long_name(tmp_path):
+    profile_workload(tmp_path, "split.py", SHORT, options=["--json", "--outfile", "p2.json"],
+                     profile_name="p2.json")
+    assert not (tmp_path / "profile.json").exists()
+
+
+def test_cli_flag(tmp_path):
+    run = profile_workload(tmp_path, "split.py", SHORT, options=["--cli"])
+    assert hot_text("hot_a") in run.proc.stderr
+    assert run.proc.stdout == ""
+
+
+@pytest.mark.parametrize("flag", ["--cpu", "--cpu-only"])
+def test_cpu_only(tmp_path, flag):
+    run = profile_workload(tmp_path, "split.py", SHORT, options=[flag])
+    prof = run.profile
+    assert prof["options"]["cpu"] is True
+    assert prof["options"]["memory"] is False and prof["memory"]["enabled"] is False
+    assert prof["options"]["gpu"] is False and prof["gpu"]["enabled"] is False
+    assert total_pct(marker_line(prof, SPLIT, "hot_a")) > 30
+
+
+# ==== Thresholds and reduction ====
+
+def test_cpu_percent_threshold_text_report(tmp_path):
+    """hot_c has about 20%: shown at the default threshold (1), hidden at 25."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    base = profile_workload(tmp_path / "a", "split.py", SHORT, options=["-o", "r.txt"])
+    high = profile_workload(tmp_path / "b", "split.py", SHORT,
+                            options=["--cpu-percent-threshold", "25", "-o", "r.txt"])
+    base_report = (tmp_path / "a" / "r.txt").read_text()
+    high_report = (tmp_path / "b" / "r.txt").read_text()
+    for m in ("hot_a", "hot_b", "hot_c"):
+        assert hot_text(m) in base_report, m
+    assert hot_text("hot_a") in high_report and hot_text("hot_b") in high_report
+    assert hot_text("hot_c") not in high_report
+    # The threshold only hides lines in reports; the JSON keeps them.
+    assert high.profile["options"]["cpu_percent_threshold"] == pytest.approx(25)
+    assert marker_line(high.profile, SPLIT, "hot_c") is not None
+    assert total_pct(marker_line(base.profile, SPLIT, "hot_c")) < 25
+
+
+def test_reduced_profile_with_threshold(tmp_path):
+    run = profile_workload(tmp_path, "split.py", SHORT,
+                           options=["--reduced-profile", "--cpu-percent-threshold", "25"])
+    prof = run.profile
+    assert prof["options"]["reduced_profile"] is True
+    assert marker_line(prof, SPLIT, "hot_a") is not None
+    assert marker_line(prof, SPLIT, "hot_b") is not None
+    assert marker_line(prof, SPLIT, "hot_c") is None, "a ~20% line kept under threshold 25"
+    for path, entry in prof["files"].items():
+        for line in entry["lines"]:
+            assert total_pct(line) >= 25, (path, line)
+
+
+def test_reduced_profile_default_threshold(tmp_path):
+    run = profile_workload(tmp_path, "split.py", SHORT, options=["--reduced-profile"])
+    for path, entry in run.profile["files"].items():
+        for line in entry["lines"]:
+            assert total_pct(line) >= 1, (path, line)
+    assert marker_line(run.profile, SPLIT, "hot_c") is not None
+
+
+# ==== Sampling ====
+
+def test_cpu_sampling_rate(tmp_path):
+    runs = {}
+    for rate in ("0.02", "0.005"):
+        (tmp_path / rate).mkdir()
+        run = profile_workload(tmp_path / rate, "split.py", SHORT,
+                               options=["--cpu-sampling-rate", rate])
+        prof = run.profile
+        assert prof["cpu_sampling_interval_s"] == pytest.approx(float(rate))
+        cpu = sum(t["cpu_s"] for t in prof["threads"])
+        expected = cpu / float(rate)
+        assert 0.5 * expected <= prof["samples"] <= 1.5 * expected, (rate, prof["samples"], cpu)
+        runs[rate] = prof["samples"] / cpu
+    ratio = runs["0.005"] / runs["0.02"]
+    assert 2.4 <= ratio <= 5.6, f"4x the rate gave {ratio:.2f}x the samples per CPU second"
+
+
+def test_stacks(tmp_path):
+    run = profile_workload(tmp_path, "split.py", SHORT, options=["--stacks"])
+    prof = run.profile
+    assert prof["options"]["stacks"] is True
+    assert prof["stacks"], "--stacks recorded nothing"
+    hot_a = marker_lineno(SPLIT, "hot_a")
+    call_a = marker_lineno(SPLIT, "call_a")
+    found = 0
+    for stack in prof["stacks"]:
+        frames = stack["frames"]
+        assert frames and stack["samples"] >= 0
+        for frame in frames:
+            assert len(frame) == 3 and isinstance(frame[0], str) and isinstance(frame[1], str)
+            assert isinstance(frame[2], int)
+        ours = [(fn, ln) for f, fn, ln in frames if os.path.realpath(f) == str(SPLIT)]
+        if ours[-2:] == [("<module>", call_a), ("func_a", hot_a)]:  # outermost first
+            found += stack["samples"]
+    assert found > 0, "no stack <module>:call_a -> func_a:hot_a (outermost first)"
+    share = 100 * found / max(1, sum(s["samples"] for s in prof["stacks"]))
+    assert share > 30, f"stacks through func_a hold only {share:.1f}% of stack samples"
+
+
+def test_use_virtual_time(tmp_path):
+    run = profile_workload(tmp_path, "native_mix.py", SHORT, options=["--use-virtual-time"])
+    prof = run.profile
+    assert prof["options"]["virtual_time"] is True
+    assert prof["totals"]["cpu_system_pct"] == 0
+    for path, entry in prof["files"].items():
+        assert entry["cpu_system_pct"] == 0, path
+        for line in entry["lines"]:
+            assert line["cpu_system_pct"] == 0, (path, line)
+    cpu = sum(t["cpu_s"] for t in prof["threads"])
+    assert prof["thread_time_s"] == pytest.approx(cpu, rel=0.10, abs=0.05)
+    sleep_s = run.truth["sleep"]["wall_s"]
+    assert prof["thread_time_s"] <= prof["elapsed_s"] - 0.5 * sleep_s, (prof, run.truth)
+    assert total_pct(marker_line(prof, workload("native_mix.py"), "sleep")) < 3
+
+
+# ==== Which files ====
+
+def test_profile_all_adds_stdlib(tmp_path):
+    run = profile_workload(tmp_path, "modules_main.py", SHORT, options=["--profile-all"])
+    prof = run.profile
+    assert prof["options"]["profile_all"] is True
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    std_files = [f for f in prof["files"] if os.path.realpath(f).startswith(stdlib + os.sep)]
+    assert std_files, f"no stdlib file with --profile-all: {sorted(prof['files'])}"
+    encoder = [f for f in std_files if f.endswith(os.path.join("json", "encoder.py"))]
+    assert encoder, std_files
+    # The encoder's own lines now hold a good part of the json.dumps time.
+    want = 100 * run.truth["stdlib_json"]["wall_s"] / prof["thread_time_s"]
+    assert prof["files"][encoder[0]]["cpu_pct"] >= 0.5 * want, (prof["files"][encoder[0]], want)
+    assert file_entry(prof, workload("modules_main.py")) is not None
+
+
+def test_profile_only(tmp_path):
+    run = profile_workload(tmp_path, "modules_main.py", SHORT,
+                           options=["--profile-only", "zzz-none,heavy"])
+    prof = run.profile
+    assert prof["options"]["profile_only"] == ["zzz-none", "heavy"]
+    assert file_entry(prof, HEAVY) is not None, sorted(prof["files"])
+    assert file_entry(prof, workload("modules_main.py")) is None, sorted(prof["files"])
+    for f in prof["files"]:
+        assert "heavy" in f or "zzz-none" in f, f
+
+
+def test_profile_exclude(tmp_path):
+    run = profile_workload(tmp_path, "modules_main.py", SHORT,
+                           options=["--profile-exclude", "zzz-none,helpers_pkg"])
+    prof = run.profile
+    assert prof["options"]["profile_exclude"] == ["zzz-none", "helpers_pkg"]
+    assert file_entry(prof, HEAVY) is None, sorted(prof["files"])
+    main = workload("modules_main.py")
+    assert file_entry(prof, main) is not None
+    for f in prof["files"]:
+        assert "helpers_pkg" not in f, f
+    # heavy.py is no longer profiled: its time is charged to the line that called it.
+    want = 100 * run.truth["helper_hot"]["wall_s"] / prof["thread_time_s"]
+    got = total_pct(marker_line(prof, main, "call_helper"))
+    assert got >= 0.5 * want, f"calling line got {got:.1f}%, helper took {want:.1f}%"
+
+
+# ==== Program arguments and '---' ====
+
+def test_program_options_after_script_go_to_program(tmp_path):
+    args = [SEMANTICS, "info", "--cpu", "--version", "-o", "x.txt", "--json"]
+    ref = run_python(args, tmp_path)
+    proc = run_triscope(args, tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == ref.stdout
+    assert not (tmp_path / "x.txt").exists()
+    load_profile(tmp_path / "profile.json")
+
+
+def test_triple_dash(tmp_path):
+    prog = [SEMANTICS, "info", "--cpu", "--help", "--json", "-o", "x.json"]
+    ref = run_python(prog, tmp_path)
+    proc = run_triscope(["--cpu-sampling-rate", "0.02", "---", *prog], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == ref.stdout
+    assert json.loads(proc.stdout)["argv"] == [str(SEMANTICS), *prog[1:]]
+    assert not (tmp_path / "x.json").exists(), "the program's -o was taken by triscope"
+    prof = load_profile(tmp_path / "profile.json")
+    assert prof["cpu_sampling_interval_s"] == pytest.approx(0.02)
+
+
+def test_triple_dash_module(tmp_path):
+    write_package(tmp_path)
+    ref = run_python(["-m", "mpkg", "--cpu", "x"], tmp_path)
+    proc = run_triscope(["---", "-m", "mpkg", "--cpu", "x"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == ref.stdout
+    load_profile(tmp_path / "profile.json")
+
+
+# ==== -m ====
+
+def write_package(root):
+    pkg = root / "mpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "work.py").write_text(textwrap.dedent("""\
+        def spin(n):
+            acc = 0
+            for i in range(n): acc += (i * 7) % 13  # @pkg_hot
+            return acc
+        """))
+    (pkg / "__main__.py").write_text(textwrap.dedent("""\
+        import json, sys
+        from mpkg import work
+        print(json.dumps({"argv": sys.argv, "name": __name__, "path0": sys.path[0]}))
+        work.spin(20_000_000)
+        """))
+    return pkg
+
+
+def test_module_package_main(tmp_path):
+    pkg = write_package(tmp_path)
+    ref = run_python(["-m", "mpkg", "a", "--cpu"], tmp_path)
+    assert ref.returncode == 0, describe(ref)
+    proc = run_triscope(["-m", "mpkg", "a", "--cpu"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == ref.stdout
+    prof = load_profile(tmp_path / "profile.json")
+    line = marker_line(prof, pkg / "work.py", "pkg_hot")
+    assert line is not None, sorted(prof["files"])
+    assert total_pct(line) > 50, line
+
+
+# ==== Options that are accepted but not implemented yet ====
+
+@pytest.fixture
+def idle_pid():
+    """PID of a harmless sleeping process (never the test runner's own)."""
+    proc = subprocess.Popen(["sleep", "120"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("options", [
+    ["--memory"], ["--gpu"], ["--profile-interval", "1"], ["--html"], ["--web"], ["--off"],
+    ["--pid", "PID"], ["--malloc-threshold", "10"],
+], ids=lambda o: o[0])
+def test_not_available_options_continue(tmp_path, options, idle_pid):
+    options = [str(idle_pid) if o == "PID" else o for o in options]
+    proc = run_triscope([*options, SEMANTICS, "info", "spin:1"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    info = json.loads(proc.stdout)
+    assert info["argv"] == [str(SEMANTICS), "info", "spin:1"] and info["name"] == "__main__"
+    assert re.search(r"^triscope: .*not available yet", proc.stderr, re.M), describe(proc)
+    prof = load_profile(tmp_path / "profile.json")
+    assert total_pct(marker_line(prof, SEMANTICS, "spin_hot")) > 50
+
+
+# ==== --version, --help, the console script ====
+
+def test_version(tmp_path):
+    proc = run_triscope(["--version"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout.strip() == f"triscope {triscope_version()}"
+
+
+def test_help(tmp_path):
+    proc = run_triscope(["--help"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    for option in ("--cpu", "--cpu-only", "--cli", "--json", "--outfile", "--reduced-profile",
+                   "--profile-all", "--profile-only", "--profile-exclude", "--use-virtual-time",
+                   "--cpu-percent-threshold", "--cpu-sampling-rate", "--stacks", "--version",
+                   "---"):
+        assert option in proc.stdout, f"{option} missing from --help"
+    assert not (tmp_path / "profile.json").exists()
+
+
+def test_console_script(tmp_path):
+    exe = Path(sys.executable).parent / "triscope"
+    if not exe.exists():
+        pytest.skip(f"no console script at {exe}")
+    proc = subprocess.run([str(exe), "--version"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=DEFAULT_TIMEOUT, env=_child_env(None))
+    assert proc.returncode == 0 and proc.stdout.strip() == f"triscope {triscope_version()}"
+    proc = subprocess.run([str(exe), str(SEMANTICS), "info"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=DEFAULT_TIMEOUT,
+                          env=_child_env(None))
+    assert proc.returncode == 0, describe(proc)
+    assert json.loads(proc.stdout)["name"] == "__main__"
+    load_profile(tmp_path / "profile.json")
+
+
+# ==== The program runs exactly as under python ====
+
+def test_stdout_byte_identical(tmp_path):
+    args = [SEMANTICS, "output", "big-output", "output"]
+    ref = run_python(args, tmp_path, text=False)
+    proc = run_triscope(args, tmp_path, text=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ref.stdout
+    load_profile(tmp_path / "profile.json")
+
+
+def test_argv_name_path_file(tmp_path):
+    rel = sub_copy(tmp_path)
+    args = [rel, "info", "a b", "--cpu", "é"]
+    ref = run_python(args, tmp_path)
+    proc = run_triscope(args, tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    got, want = json.loads(proc.stdout), json.loads(ref.stdout)
+    assert got == want
+    assert got["argv"] == args and got["name"] == "__main__"
+    assert os.path.realpath(got["path0"]) == os.path.realpath(tmp_path / "sub")
+    load_profile(tmp_path / "profile.json")
+
+
+def test_stdin_passthrough(tmp_path):
+    data = bytes(range(256)) * 400 + "ünïcode\n".encode() + b"\r\n\x00end"
+    ref = run_python([SEMANTICS, "stdin"], tmp_path, input=data, text=False)
+    proc = run_triscope([SEMANTICS, "stdin"], tmp_path, input=data, text=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ref.stdout
+    assert proc.stdout.split()[0] == str(len(data)).encode()
+    load_profile(tmp_path / "profile.json")
+
+
+def test_stderr_passthrough(tmp_path):
+    """With the report in a file, stderr is the program's own plus 'triscope:' lines."""
+    args = [SEMANTICS, "stderr:first message", "info", "stderr:ünï second"]
+    ref = run_python(args, tmp_path)
+    proc = run_triscope(["-o", "report.txt", *args], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert program_stderr(proc.stderr) == ref.stderr
+    assert proc.stdout == ref.stdout
+    load_profile(tmp_path / "profile.json")
+
+
+@pytest.mark.parametrize("code", [0, 3, 42])
+def test_exit_status(tmp_path, code):
+    proc = run_triscope([SEMANTICS, "spin:0.3", f"exit:{code}"], tmp_path)
+    assert proc.returncode == code, describe(proc)
+    prof = load_profile(tmp_path / "profile.json")
+    assert marker_line(prof, SEMANTICS, "spin_hot") is not None
+
+
+def test_exit_with_message(tmp_path):
+    args = [SEMANTICS, "exit-msg:goodbye"]
+    ref = run_python(args, tmp_path)
+    proc = run_triscope(["-o", "report.txt", *args], tmp_path)
+    assert ref.returncode == 1 and proc.returncode == 1, describe(proc)
+    assert program_stderr(proc.stderr) == ref.stderr
+    load_profile(tmp_path / "profile.json")
+
+
+def test_exception_traceback_identical(tmp_path):
+    rel = sub_copy(tmp_path)
+    args = [rel, "stderr:before", "spin:0.3", "raise"]
+    ref = run_python(args, tmp_path)
+    proc = run_triscope(["-o", "report.txt", *args], tmp_path)
+    assert ref.returncode == 1
+    assert proc.returncode == 1, describe(proc)
+    got = program_stderr(proc.stderr)
+    assert "runpy" not in got and "triscope" not in got, got
+    assert got == ref.stderr
+    prof = load_profile(tmp_path / "profile.json")
+    assert marker_line(prof, tmp_path / rel, "spin_hot") is not None
+
+
+def test_exception_traceback_with_report_on_stderr(tmp_path):
+    """Without -o the report follows on stderr, but the traceback is still python's, whole."""
+    args = [SEMANTICS, "raise"]
+    ref = run_python(args, tmp_path)
+    proc = run_triscope(args, tmp_path)
+    assert proc.returncode == 1, describe(proc)
+    assert ref.stderr in proc.stderr, describe(proc)
+    load_profile(tmp_path / "profile.json")
+
+
+def test_syntax_error(tmp_path):
+    (tmp_path / "bad.py").write_text("print('start')\ndef broken(:\n    pass\n")
+    ref = run_python(["bad.py"], tmp_path)
+    proc = run_triscope(["bad.py"], tmp_path)
+    assert ref.returncode == 1
+    assert proc.returncode == 1, describe(proc)
+    assert proc.stdout == ""
+    got = program_stderr(proc.stderr)
+    assert ref.stderr.strip() in got, describe(proc)  # File/line, source, caret, message
+    assert "SyntaxError" in got
+    if "Traceback" in got:
+        assert "triscope" not in got and "runpy" not in got, got
+
+
+def _readline_with_timeout(stream, timeout):
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    try:
+        if not sel.select(timeout):
+            return b""
+        return stream.readline()
+    finally:
+        sel.close()
+
+
+def _interrupt(cmd, cwd):
+    """Start cmd, wait for its 'ready', send SIGINT; return (returncode, stderr)."""
+    proc = subprocess.Popen(cmd, cwd=cwd, env=_child_env(None), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        line = _readline_with_timeout(proc.stdout, 60)
+        assert line == b"ready\n", (line, proc.poll())
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err.decode(errors="replace")
+
+
+def test_sigint(tmp_path):
+    ref_rc, ref_err = _interrupt([sys.executable, SEMANTICS, "ready-loop"], tmp_path)
+    assert ref_rc == -signal.SIGINT
+    rc, err = _interrupt([sys.executable, "-m", "triscope", "-o", "report.txt", SEMANTICS,
+                          "ready-loop"], tmp_path)
+    assert rc == ref_rc, err
+    assert "KeyboardInterrupt" in program_stderr(err)
+    assert "runpy" not in program_stderr(err)
+    prof = load_profile(tmp_path / "profile.json")
+    assert marker_line(prof, SEMANTICS, "spin_hot") is not None
+
+
+# ==== triscope's own errors: one line, status 2 ====
+
+def test_error_missing_script(tmp_path):
+    assert_one_error_line(run_triscope(["no_such_program.py", "a"], tmp_path))
+
+
+def test_error_directory_as_script(tmp_path):
+    (tmp_path / "adir").mkdir()
+    assert_one_error_line(run_triscope(["adir"], tmp_path))
+
+
+@pytest.mark.parametrize("options", [
+    ["--no-such-option"],
+    ["--cpu-sampling-rate", "fast"],
+    ["-o", "missing_dir/report.txt"],
+    ["--json", "-o", "missing_dir/profile.json"],
+], ids=["unknown-option", "bad-value", "text-outfile-in-missing-dir",
+        "json-outfile-in-missing-dir"])
+def test_error_before_program_runs(tmp_path, options):
+    proc = run_triscope([*options, SEMANTICS, "marker:ran.txt", "info"], tmp_path)
+    assert_one_error_line(proc)
+    assert proc.stdout == ""
+    assert not (tmp_path / "ran.txt").exists(), "the program ran despite the error"

@@ -1,0 +1,1 @@
+"""Helper package imported by modules_main.py: a profiled file below the script's directory."""

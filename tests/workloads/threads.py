@@ -1,0 +1,54 @@
+"""Two threads run the same pure-Python function, 2:1 in iterations, while main joins.
+
+Worker A (started from run_a) does 2*N iterations, worker B (run_b) N. Each worker records
+its native thread id and its own CPU time (time.thread_time) and wall time; main records the
+time it spent in join. Written to $GT_OUT as
+{"a"|"b": {"tid", "iters", "cpu_s", "wall_s"}, "main": {"tid", "join_s"}, "wall_s"}.
+usage: threads.py [scale]   (scale 1.0 is about 4.5 s of CPU, on one core because of the GIL)
+"""
+import json
+import os
+import sys
+import threading
+from time import perf_counter, thread_time
+
+SCALE = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
+N = int(38_000_000 * SCALE)
+
+truth = {}
+
+
+def work(n):
+    acc = 0
+    for i in range(n): acc += (i * 7) % 13  # @thread_hot
+    return acc
+
+
+def measured(key, n):
+    w, c = perf_counter(), thread_time()
+    work(n)
+    truth[key] = {"tid": threading.get_native_id(), "iters": n,
+                  "cpu_s": thread_time() - c, "wall_s": perf_counter() - w}
+
+
+def run_a():
+    measured("a", 2 * N)  # @call_a
+
+
+def run_b():
+    measured("b", N)  # @call_b
+
+
+start = perf_counter()
+workers = [threading.Thread(target=run_a, name="worker-a"),
+           threading.Thread(target=run_b, name="worker-b")]
+for t in workers:
+    t.start()
+w = perf_counter()
+for t in workers: t.join()  # @join
+truth["main"] = {"tid": threading.get_native_id(), "join_s": perf_counter() - w}
+truth["wall_s"] = perf_counter() - start
+
+if os.environ.get("GT_OUT"):
+    with open(os.environ["GT_OUT"], "w") as f:
+        json.dump(truth, f)
