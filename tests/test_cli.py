@@ -219,7 +219,9 @@ def test_stacks(tmp_path):
             found += stack["samples"]
     assert found > 0, "no stack <module>:call_a -> func_a:hot_a (outermost first)"
     share = 100 * found / max(1, sum(s["samples"] for s in prof["stacks"]))
-    assert share > 30, f"stacks through func_a hold only {share:.1f}% of stack samples"
+    summary = [(s["samples"], s["seconds"], s["frames"][-1][1:]) for s in prof["stacks"]]
+    assert share > 30, (f"stacks through func_a (about half the CPU) hold only {share:.1f}% "
+                        f"of stack samples; run samples {prof['samples']}; stacks {summary}")
 
 
 def test_use_virtual_time(tmp_path):

@@ -8,19 +8,16 @@ interpreter has joined the program's non-daemon threads, and after the program's
 handlers (registered later, so run earlier).
 """
 
+# Imports are kept to what every run needs: they are start-up time added to each run.
 import atexit
 import builtins
 import importlib.machinery
-import importlib.util
 import os
-import shutil
 import signal
 import site
 import sys
 import sysconfig
-import tempfile
 import threading
-import traceback
 
 from triscope import __version__, _compat, _native
 from triscope.cli import UsageError
@@ -40,7 +37,7 @@ def library_dirs() -> list:
 
 def print_report(profile: dict, stream, threshold: float) -> None:
     color = stream.isatty() and "NO_COLOR" not in os.environ
-    width = shutil.get_terminal_size((100, 24)).columns if stream.isatty() else 100
+    width = os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 100
     stream.write(text.render(profile, color=color, cpu_percent_threshold=threshold,
                              width=max(80, min(width, 120))))
     stream.flush()
@@ -85,6 +82,7 @@ class _Session:
         json_path = os.path.abspath("profile.json")
         if not os.access(os.path.dirname(json_path), os.W_OK):
             # A read-only working directory must not cost the user the profile.
+            import tempfile
             json_path = os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
         return json_path, outfile and os.path.abspath(outfile)
 
@@ -161,6 +159,7 @@ def _prepare_script(program: str, program_args: list):
 
 
 def _module_dirs(module: str) -> list:
+    import importlib.util
     sys.path[0] = os.getcwd()
     try:
         spec = importlib.util.find_spec(module)
@@ -184,6 +183,7 @@ def run(options, program: str, is_module: bool, program_args: list) -> int:
         try:
             code, main_globals, program_dirs = _prepare_script(program, program_args)
         except SyntaxError as error:
+            import traceback
             traceback.print_exception(type(error), error, None)
             return 1
     _native.configure(

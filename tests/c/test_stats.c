@@ -15,6 +15,13 @@ static int same_time(const ts_time_t *a, const ts_time_t *b)
            a->cpu_samples == b->cpu_samples;
 }
 
+static void accumulate(ts_time_t *sum, const ts_time_t *t)
+{
+    for (int k = 0; k < TS_TIME_KINDS; k++)
+        sum->ns[k] += t->ns[k];
+    sum->cpu_samples += t->cpu_samples;
+}
+
 static void test_interning(void)
 {
     ts_stats_t s;
@@ -180,14 +187,11 @@ static void test_consistency(void)
     }
     ts_time_t lines = {{0}, 0}, fns = {{0}, 0}, files = {{0}, 0}, expect = s.total;
     for (size_t i = 0; i < s.nlines; i++)
-        for (int k = 0; k < TS_TIME_KINDS; k++)
-            lines.ns[k] += s.lines[i].time.ns[k], lines.cpu_samples += k == 0 ? s.lines[i].time.cpu_samples : 0;
+        accumulate(&lines, &s.lines[i].time);
     for (size_t i = 0; i < s.nfuncs; i++)
-        for (int k = 0; k < TS_TIME_KINDS; k++)
-            fns.ns[k] += s.funcs[i].time.ns[k], fns.cpu_samples += k == 0 ? s.funcs[i].time.cpu_samples : 0;
+        accumulate(&fns, &s.funcs[i].time);
     for (size_t i = 0; i < s.nfiles; i++)
-        for (int k = 0; k < TS_TIME_KINDS; k++)
-            files.ns[k] += s.files[i].time.ns[k], files.cpu_samples += k == 0 ? s.files[i].time.cpu_samples : 0;
+        accumulate(&files, &s.files[i].time);
     for (int k = 0; k < TS_TIME_KINDS; k++)
         expect.ns[k] -= s.unattributed.ns[k];
     expect.cpu_samples -= s.unattributed.cpu_samples;
@@ -212,12 +216,13 @@ static void test_stacks(void)
     ts_stack_frame_t ba[] = {{work, 12}, {main_fn, 5}};
     ts_stack_frame_t a[] = {{main_fn, 5}};
 
-    CHECK(ts_stats_add_stack(&s, ab, 2, 100) == 0);
-    CHECK(ts_stats_add_stack(&s, ab, 2, 50) == 0);
-    CHECK(ts_stats_add_stack(&s, ab_other_line, 2, 7) == 0);
-    CHECK(ts_stats_add_stack(&s, ba, 2, 1) == 0);
-    CHECK(ts_stats_add_stack(&s, a, 1, 2) == 0);
-    CHECK(ts_stats_add_stack(&s, ab, 1, 3) == 0); /* prefix of ab == a */
+    CHECK(ts_stats_add_stack(&s, ab, 2, 100, 1) == 0);
+    CHECK(ts_stats_add_stack(&s, ab, 2, 50, 1) == 0);
+    CHECK(ts_stats_add_stack(&s, ab_other_line, 2, 7, 1) == 0);
+    CHECK(ts_stats_add_stack(&s, ba, 2, 1, 1) == 0);
+    CHECK(ts_stats_add_stack(&s, a, 1, 2, 1) == 0);
+    CHECK(ts_stats_add_stack(&s, ab, 1, 3, 1) == 0); /* prefix of ab == a */
+    CHECK(ts_stats_add_stack(&s, a, 1, 10, 0) == 0);  /* waiting time: ns, no sample */
     CHECK_EQ_INT(s.nstacks, 4);
     CHECK_EQ_INT(s.stacks[0].samples, 2);
     CHECK_EQ_INT(s.stacks[0].ns, 150);
@@ -225,7 +230,7 @@ static void test_stacks(void)
     CHECK_EQ_INT(s.stacks[1].samples, 1);
     CHECK_EQ_INT(s.stacks[1].ns, 7);
     CHECK_EQ_INT(s.stacks[3].samples, 2);
-    CHECK_EQ_INT(s.stacks[3].ns, 5);
+    CHECK_EQ_INT(s.stacks[3].ns, 15);
     const ts_stack_frame_t *pool = &s.frame_pool[s.stacks[1].first];
     CHECK(pool[0].func == main_fn && pool[0].lineno == 5);
     CHECK(pool[1].func == work && pool[1].lineno == 13);
@@ -240,7 +245,7 @@ static void test_stacks(void)
             uint32_t depth = 1 + (uint32_t)(i % 64);
             for (uint32_t d = 0; d < depth; d++)
                 frames[d] = (ts_stack_frame_t){d % 2 ? work : main_fn, (uint32_t)(i * 7 + d)};
-            CHECK(ts_stats_add_stack(&s, frames, depth, (uint64_t)i) == 0);
+            CHECK(ts_stats_add_stack(&s, frames, depth, (uint64_t)i, 1) == 0);
         }
     }
     CHECK_EQ_INT(s.nstacks, 4 + MANY);

@@ -14,6 +14,7 @@
 
 #include "sampler.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -23,6 +24,10 @@
 static pthread_t thread;
 static int running;
 static _Atomic int stop_requested;
+/* Sleeps are timed waits on this condition (on the monotonic clock), so stop() wakes the
+ * thread at once instead of after up to one sampling interval. */
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake;
 static _Atomic pid_t consumer_tid;
 static uint64_t tick, gil_period;
 static void (*gil_callback)(void);
@@ -32,9 +37,11 @@ static void sleep_until(uint64_t deadline_ns)
 {
     struct timespec ts = {(time_t)(deadline_ns / 1000000000u),
                           (long)(deadline_ns % 1000000000u)};
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0 &&
-           !atomic_load(&stop_requested))
+    pthread_mutex_lock(&wake_lock);
+    while (!atomic_load(&stop_requested) &&
+           pthread_cond_timedwait(&wake, &wake_lock, &ts) != ETIMEDOUT)
         ;
+    pthread_mutex_unlock(&wake_lock);
 }
 
 static void *consumer_main(void *unused)
@@ -74,6 +81,11 @@ int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(v
     gil_callback = on_gil;
     wait_ring = waits;
     atomic_store(&stop_requested, 0);
+    pthread_condattr_t attributes;
+    pthread_condattr_init(&attributes);
+    pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+    pthread_cond_init(&wake, &attributes);
+    pthread_condattr_destroy(&attributes);
     if (pthread_create(&thread, NULL, consumer_main, NULL) != 0)
         return -1;
     running = 1;
@@ -84,8 +96,12 @@ void ts_consumer_stop(void)
 {
     if (!running)
         return;
+    pthread_mutex_lock(&wake_lock);
     atomic_store(&stop_requested, 1);
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&wake_lock);
     pthread_join(thread, NULL);
+    pthread_cond_destroy(&wake);
     running = 0;
     atomic_store(&consumer_tid, 0);
 }
@@ -97,6 +113,8 @@ pid_t ts_consumer_tid(void)
 
 void ts_consumer_forget_after_fork(void)
 {
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    wake_lock = fresh;
     running = 0;
     atomic_store(&consumer_tid, 0);
 }

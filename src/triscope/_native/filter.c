@@ -11,9 +11,10 @@
 static int under_dir(const char *path, const char *dir)
 {
     size_t len = strlen(dir);
-    while (len > 1 && dir[len - 1] == '/')
-        len--;
-    return strncmp(path, dir, len) == 0 && (path[len] == '/' || path[len] == '\0');
+    if (len == 0 || strncmp(path, dir, len) != 0)
+        return 0;
+    /* "/a/" and "/" already end at a boundary; "/a" must be followed by one. */
+    return dir[len - 1] == '/' || path[len] == '/' || path[len] == '\0';
 }
 
 static int under_any(const char *path, const ts_strlist_t *dirs)

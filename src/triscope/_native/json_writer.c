@@ -14,17 +14,26 @@ void ts_json_init(ts_json_t *json, FILE *out)
 }
 
 /* Writes the separator a new value needs at the current position. */
+static int in_object(const ts_json_t *json)
+{
+    return json->depth > 0 && json->closer[json->depth - 1] == '}';
+}
+
+/* Writes the separator a new value needs at the current position. A value inside an
+ * object needs its key first; a second top-level value is not JSON either. */
 static void before_value(ts_json_t *json)
 {
     if (json->after_key) {
         json->after_key = 0;
         return;
     }
+    if (in_object(json) || (json->depth == 0 && json->count_top++ > 0))
+        json->failed = 1;
     if (json->depth > 0 && json->count[json->depth - 1]++ > 0)
         fputc(',', json->out);
 }
 
-static void open_level(ts_json_t *json, char bracket)
+static void open_level(ts_json_t *json, char bracket, char closer)
 {
     before_value(json);
     if (json->depth == TS_JSON_MAX_NESTING) {
@@ -32,12 +41,13 @@ static void open_level(ts_json_t *json, char bracket)
         return;
     }
     fputc(bracket, json->out);
+    json->closer[json->depth] = closer;
     json->count[json->depth++] = 0;
 }
 
 static void close_level(ts_json_t *json, char bracket)
 {
-    if (json->depth == 0 || json->after_key) {
+    if (json->depth == 0 || json->after_key || json->closer[json->depth - 1] != bracket) {
         json->failed = 1;
         return;
     }
@@ -45,9 +55,9 @@ static void close_level(ts_json_t *json, char bracket)
     fputc(bracket, json->out);
 }
 
-void ts_json_begin_object(ts_json_t *json) { open_level(json, '{'); }
+void ts_json_begin_object(ts_json_t *json) { open_level(json, '{', '}'); }
 void ts_json_end_object(ts_json_t *json) { close_level(json, '}'); }
-void ts_json_begin_array(ts_json_t *json) { open_level(json, '['); }
+void ts_json_begin_array(ts_json_t *json) { open_level(json, '[', ']'); }
 void ts_json_end_array(ts_json_t *json) { close_level(json, ']'); }
 
 /* Length of the valid UTF-8 sequence starting at s (at most `avail` bytes), or 0. */
@@ -114,11 +124,12 @@ static void write_string(ts_json_t *json, const char *text, size_t len)
 
 void ts_json_key(ts_json_t *json, const char *key)
 {
-    if (json->after_key || json->depth == 0) {
+    if (json->after_key || !in_object(json)) {
         json->failed = 1;
         return;
     }
-    before_value(json);
+    if (json->count[json->depth - 1]++ > 0)
+        fputc(',', json->out);
     write_string(json, key, strlen(key));
     fputc(':', json->out);
     json->after_key = 1;

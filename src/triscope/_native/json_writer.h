@@ -18,7 +18,9 @@ typedef struct {
     FILE *out;
     int depth;
     int count[TS_JSON_MAX_NESTING]; /* members written so far at each open level */
+    char closer[TS_JSON_MAX_NESTING]; /* '}' for an object level, ']' for an array */
     int after_key;                  /* a key was written; its value comes next */
+    int count_top;                  /* values written at the top level (one is allowed) */
     int failed;                     /* sticky: nesting overflow or misuse */
 } ts_json_t;
 

@@ -134,7 +134,7 @@ static void consume(const ts_sample_t *sample, void *context)
         depth++;
     }
     if (depth > 0)
-        ts_stats_add_stack(&stats, frames, depth, sample->weight_ns);
+        ts_stats_add_stack(&stats, frames, depth, sample->weight_ns, cpu_sample);
 }
 
 void ts_resolve_drain(void)
@@ -153,6 +153,7 @@ void ts_resolve_drain(void)
 
 static void before_code_dies(PyCodeObject *code)
 {
+    ts_sampler_code_dying();
     ts_resolve_drain();
     forget_code(code);
 }

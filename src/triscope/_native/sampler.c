@@ -20,6 +20,12 @@
  * current stack, walked with fault-tolerant reads; a thread whose CPU clock has not moved
  * since the last walk cannot have changed its stack, so the previous walk is reused.
  *
+ * Code objects named by walked stacks: a stack walked from another thread (or kept from an
+ * earlier walk) is only queued if no code object died since it was walked: `code_deaths`
+ * counts deaths, and the check and the queueing happen under `deaths_lock`, which the dying
+ * side takes too before it drains the queue. Either the sample is queued first and resolved
+ * while the object lives, or the death is seen and the sample goes unattributed.
+ *
  * Locking: `slots_lock` guards slot metadata between GIL-holding callers (register,
  * unregister, drain) and the consumer thread (measure_waits), which never takes the GIL
  * while holding it. The handler takes no lock: it reads the generation atomically.
@@ -70,6 +76,7 @@ typedef struct {
     /* Stack used for waiting time, and the CPU clock reading it was walked at. */
     int has_walk;
     uint64_t walk_cpu_ns;
+    uint64_t walk_deaths;          /* code_deaths when the walk started */
     ts_walk_t walk;
     ts_frame_t walk_frames[TS_MAX_DEPTH];
 } slot_t;
@@ -80,6 +87,8 @@ static ts_sampler_config_t config;
 static _Atomic(const ts_addrmap_t *) addrmap;
 static _Atomic int handler_enabled;
 static _Atomic uint64_t samples_taken;
+static pthread_mutex_t deaths_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t code_deaths;
 static ts_thread_summary_t finished[TS_MAX_FINISHED];
 static size_t nfinished;
 
@@ -334,7 +343,8 @@ void ts_sampler_stop_all(uint64_t now_ns)
  * waiting) is the better guess for time it spent waiting before it woke. */
 static void refresh_walk(slot_t *slot, uint64_t cpu_before)
 {
-    if (slot->has_walk && slot->walk_cpu_ns == cpu_before)
+    uint64_t deaths = atomic_load(&code_deaths);
+    if (slot->has_walk && slot->walk_cpu_ns == cpu_before && slot->walk_deaths == deaths)
         return;
     ts_frame_t frames[TS_MAX_DEPTH];
     int ok;
@@ -345,7 +355,15 @@ static void refresh_walk(slot_t *slot, uint64_t cpu_before)
     slot->walk = walk;
     memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
     slot->walk_cpu_ns = cpu_before;
+    slot->walk_deaths = deaths;
     slot->has_walk = 1;
+}
+
+void ts_sampler_code_dying(void)
+{
+    pthread_mutex_lock(&deaths_lock);
+    atomic_fetch_add(&code_deaths, 1);
+    pthread_mutex_unlock(&deaths_lock);
 }
 
 void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
@@ -364,16 +382,19 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
          * handoff) is running: its stack is moving and the last one is as good. */
         if (wait * 20 >= wall_delta)
             refresh_walk(slot, cpu_now);
+        pthread_mutex_lock(&deaths_lock);
         ts_sample_t *sample = ts_ring_reserve(waits);
-        if (sample == NULL)
-            continue;
-        sample->weight_ns = wait;
-        sample->thread = (uint32_t)i;
-        sample->kind = TS_SAMPLE_WAIT;
-        sample->truncated = slot->has_walk ? slot->walk.truncated : 0;
-        sample->depth = slot->has_walk ? slot->walk.depth : 0;
-        memcpy(sample->frames, slot->walk_frames, sample->depth * sizeof sample->frames[0]);
-        ts_ring_commit(waits);
+        if (sample != NULL) {
+            int usable = slot->has_walk && slot->walk_deaths == atomic_load(&code_deaths);
+            sample->weight_ns = wait;
+            sample->thread = (uint32_t)i;
+            sample->kind = TS_SAMPLE_WAIT;
+            sample->truncated = usable ? slot->walk.truncated : 0;
+            sample->depth = usable ? slot->walk.depth : 0;
+            memcpy(sample->frames, slot->walk_frames, sample->depth * sizeof sample->frames[0]);
+            ts_ring_commit(waits);
+        }
+        pthread_mutex_unlock(&deaths_lock);
     }
     pthread_mutex_unlock(&slots_lock);
 }
@@ -444,6 +465,7 @@ void ts_sampler_forget_after_fork(void)
 {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     slots_lock = fresh;
+    deaths_lock = fresh;
     atomic_store(&handler_enabled, 0);
     for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS; i++) {
         /* POSIX timers are not inherited by a child: nothing to delete. */

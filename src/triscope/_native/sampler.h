@@ -56,6 +56,11 @@ void ts_sampler_retain(int (*keep)(pid_t tid, void *context), void *context, uin
  * `waits`. */
 void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits);
 
+/* A code object is about to be freed (GIL held). Stacks walked from other threads before
+ * this moment may name it, so none of them is queued after this call returns; the caller
+ * then resolves everything already queued while the object is still alive. */
+void ts_sampler_code_dying(void);
+
 /* Hands every queued CPU sample to `consume`, oldest first per thread. GIL held. */
 void ts_sampler_drain(void (*consume)(const ts_sample_t *sample, void *context),
                      void *context);

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
  * stats.c — see stats.h. Growable arrays indexed by ids, with hash maps from natural keys
- * to ids: files by interned path, functions by (file, "name:lineno"), lines by
+ * to ids: files by interned path, functions by (file, name, first line), lines by
  * (file << 32 | lineno), stacks by a hash of their frames checked against the frames.
  */
 #include "stats.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 
 void ts_stats_init(ts_stats_t *stats)
 {
@@ -72,26 +71,30 @@ uint32_t ts_stats_file(ts_stats_t *stats, const char *path, int profiled)
     return id;
 }
 
+/* Functions are keyed by (file, interned name, first line), hashed into a probe sequence
+ * and confirmed against the stored function, like the interner does for strings. */
 uint32_t ts_stats_func(ts_stats_t *stats, uint32_t file, const char *name, uint32_t lineno)
 {
-    char key_text[512];
-    int key_len = snprintf(key_text, sizeof key_text, "%s:%u", name, lineno);
-    if (key_len < 0)
-        return UINT32_MAX;
-    if ((size_t)key_len >= sizeof key_text)
-        key_len = sizeof key_text - 1;
-    uint32_t key_id = ts_intern(&stats->strings, key_text, (size_t)key_len);
     uint32_t name_id = ts_intern(&stats->strings, name, strlen(name));
-    uint32_t id;
-    if (key_id == UINT32_MAX || name_id == UINT32_MAX)
+    if (name_id == UINT32_MAX)
         return UINT32_MAX;
-    uint64_t key = (uint64_t)file << 32 | key_id;
-    if (ts_map_get(&stats->func_index, key, &id))
-        return id;
+    uint32_t key[3] = {file, name_id, lineno};
+    uint64_t probe = ts_hash_bytes(key, sizeof key, 0);
+    uint32_t id;
+    for (;;) {
+        if (probe == UINT64_MAX)
+            probe = 0;
+        if (!ts_map_get(&stats->func_index, probe, &id))
+            break;
+        const ts_func_t *func = &stats->funcs[id];
+        if (func->file == file && func->name == name_id && func->lineno == lineno)
+            return id;
+        probe = probe * 0x9e3779b97f4a7c15ULL + 1;
+    }
     if (RESERVE(stats->funcs, stats->cap_funcs, stats->nfuncs) < 0)
         return UINT32_MAX;
     id = (uint32_t)stats->nfuncs;
-    if (ts_map_put(&stats->func_index, key, id) < 0)
+    if (ts_map_put(&stats->func_index, probe, id) < 0)
         return UINT32_MAX;
     ts_func_t *func = &stats->funcs[stats->nfuncs++];
     memset(func, 0, sizeof *func);
@@ -148,7 +151,7 @@ static int same_frames(const ts_stats_t *stats, const ts_stack_t *stack,
 }
 
 int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth,
-                       uint64_t ns)
+                       uint64_t ns, int cpu_sample)
 {
     uint64_t probe = ts_hash_bytes(frames, depth * sizeof *frames, depth);
     uint32_t id;
@@ -158,7 +161,7 @@ int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32
         if (!ts_map_get(&stats->stack_index, probe, &id))
             break;
         if (same_frames(stats, &stats->stacks[id], frames, depth)) {
-            stats->stacks[id].samples++;
+            stats->stacks[id].samples += cpu_sample ? 1 : 0;
             stats->stacks[id].ns += ns;
             return 0;
         }
@@ -175,7 +178,7 @@ int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32
     ts_stack_t *stack = &stats->stacks[stats->nstacks++];
     stack->first = (uint32_t)stats->nframes;
     stack->depth = depth;
-    stack->samples = 1;
+    stack->samples = cpu_sample ? 1 : 0;
     stack->ns = ns;
     memcpy(&stats->frame_pool[stats->nframes], frames, depth * sizeof *frames);
     stats->nframes += depth;

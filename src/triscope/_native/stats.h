@@ -53,7 +53,7 @@ typedef struct {
 typedef struct {
     uint32_t first;           /* index of its first frame in the frame pool */
     uint32_t depth;
-    uint64_t samples;         /* observations (timer samples and waiting ticks) */
+    uint64_t samples;         /* timer samples (waiting time has no samples, only ns) */
     uint64_t ns;
 } ts_stack_t;
 
@@ -91,9 +91,10 @@ int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time
 void ts_stats_add_unattributed(ts_stats_t *stats, ts_time_kind_t kind, uint64_t ns,
                                int cpu_sample);
 
-/* Records one observation of a call stack, frames outermost first. 0 or -1. */
+/* Records `ns` of time on a call stack, frames outermost first; `cpu_sample` is 1 when this
+ * is a timer sample (counted in `samples`). 0 or -1. */
 int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth,
-                       uint64_t ns);
+                       uint64_t ns, int cpu_sample);
 
 static inline uint64_t ts_time_total(const ts_time_t *time)
 {

@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_profile_json.c — the canonical profile written from a hand-built ts_stats_t: keys and
+ * percentages, the source text quoted from a real file (escaped so it can sit inside an HTML
+ * <script>), non-profiled files left out, --reduced-profile dropping small lines, stacks,
+ * and the whole output checked to be JSON (a strict validator here, and Python's json
+ * module when python3 is on PATH, which also checks that the percentages add up).
+ */
+#include "profile_json.h"
+#include "testhelp.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ==== A strict JSON validator (RFC 8259), enough to reject anything malformed ==== */
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *json_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    while (*p != '"') {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20)
+            return NULL; /* includes the terminating NUL */
+        if (c == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", p[i]) || p[i] == '\0')
+                        return NULL;
+                p += 5;
+                continue;
+            }
+            if (!strchr("\"\\/bfnrt", *p) || *p == '\0')
+                return NULL;
+        }
+        p++;
+    }
+    return p + 1;
+}
+
+static const char *json_number(const char *p)
+{
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (*p == '.') {
+        p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return p;
+}
+
+static const char *json_container(const char *p, int depth, char close, int object)
+{
+    p = json_ws(p + 1);
+    if (*p == close)
+        return p + 1;
+    for (;;) {
+        if (object) {
+            p = json_string(json_ws(p));
+            if (p == NULL)
+                return NULL;
+            p = json_ws(p);
+            if (*p++ != ':')
+                return NULL;
+        }
+        p = json_value(p, depth + 1);
+        if (p == NULL)
+            return NULL;
+        p = json_ws(p);
+        if (*p == close)
+            return p + 1;
+        if (*p++ != ',')
+            return NULL;
+    }
+}
+
+static const char *json_value(const char *p, int depth)
+{
+    if (depth > 100)
+        return NULL;
+    p = json_ws(p);
+    switch (*p) {
+    case '{': return json_container(p, depth, '}', 1);
+    case '[': return json_container(p, depth, ']', 0);
+    case '"': return json_string(p);
+    case 't': return strncmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f': return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n': return strncmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    default: return json_number(p);
+    }
+}
+
+static int json_valid(const char *text)
+{
+    const char *end = json_value(text, 0);
+    return end != NULL && *json_ws(end) == '\0';
+}
+
+/* ==== Fixture ==== */
+
+static char tmpdir[] = "/tmp/triscope-test-XXXXXX";
+static char prog_path[256];
+
+static const char prog_source[] =
+    "def main():\n"                                   /* 1 */
+    "    total = 0\n"                                 /* 2 */
+    "    for i in range(10):\n"                       /* 3 */
+    "        html = \"</script>\" + '<b>' & \"\\\\\"\n" /* 4 */
+    "    return caf\xc3\xa9\r\n"                      /* 5: CRLF, UTF-8 */
+    "\tbad = \xff\n"                                  /* 6: not UTF-8 */
+    "last_line_without_newline";                      /* 7 */
+
+static void write_program(void)
+{
+    CHECK(mkdtemp(tmpdir) != NULL);
+    snprintf(prog_path, sizeof prog_path, "%s/prog.py", tmpdir);
+    FILE *f = fopen(prog_path, "wb");
+    CHECK(f != NULL);
+    if (f == NULL)
+        return;
+    fwrite(prog_source, 1, sizeof prog_source - 1, f);
+    fclose(f);
+}
+
+/* 10 000 ns in all:
+ *   prog.py line 2: python 5000 + native 2500 (75 %), 3 CPU samples
+ *   prog.py line 3: system 100 (1 %)
+ *   prog.py line 4: python 400 (4 %), line 5: native 300 (3 %), line 6: 200 (2 %),
+ *   prog.py line 7: 100 (1 %), line 99 (past the end of the file): 100 (1 %)
+ *   /usr/lib/python3/os.py (not profiled) line 10: python 300 (3 %)
+ *   /p/tiny.py (profiled, one small line) line 1: python 100 (1 %)
+ *   unattributed: native 700, system 200 (9 %)
+ */
+static void build_stats(ts_stats_t *s)
+{
+    ts_stats_init(s);
+    uint32_t prog = ts_stats_file(s, prog_path, 1);
+    uint32_t lib = ts_stats_file(s, "/usr/lib/python3/os.py", 0);
+    uint32_t tiny = ts_stats_file(s, "/p/tiny.py", 1);
+    uint32_t main_fn = ts_stats_func(s, prog, "main", 1);
+    uint32_t lambda = ts_stats_func(s, prog, "main.<locals>.<lambda>", 4);
+    uint32_t idle = ts_stats_func(s, prog, "never_charged", 7);
+    uint32_t walk = ts_stats_func(s, lib, "walk", 9);
+    uint32_t tiny_fn = ts_stats_func(s, tiny, "<module>", 1);
+    (void)idle;
+    ts_stats_add_line(s, main_fn, 2, TS_TIME_PYTHON, 3000, 1);
+    ts_stats_add_line(s, main_fn, 2, TS_TIME_PYTHON, 2000, 1);
+    ts_stats_add_line(s, main_fn, 2, TS_TIME_NATIVE, 2500, 1);
+    ts_stats_add_line(s, main_fn, 3, TS_TIME_SYSTEM, 100, 0);
+    ts_stats_add_line(s, lambda, 4, TS_TIME_PYTHON, 400, 1);
+    ts_stats_add_line(s, main_fn, 5, TS_TIME_NATIVE, 300, 1);
+    ts_stats_add_line(s, main_fn, 6, TS_TIME_PYTHON, 200, 1);
+    ts_stats_add_line(s, main_fn, 7, TS_TIME_PYTHON, 100, 1);
+    ts_stats_add_line(s, main_fn, 99, TS_TIME_PYTHON, 100, 1);
+    ts_stats_add_line(s, walk, 10, TS_TIME_PYTHON, 300, 1);
+    ts_stats_add_line(s, tiny_fn, 1, TS_TIME_PYTHON, 100, 1);
+    ts_stats_add_unattributed(s, TS_TIME_NATIVE, 700, 1);
+    ts_stats_add_unattributed(s, TS_TIME_SYSTEM, 200, 0);
+    ts_stack_frame_t frames[] = {{main_fn, 2}, {walk, 10}};
+    ts_stats_add_stack(s, frames, 2, 1500000000, 1);
+    ts_stats_add_stack(s, frames, 2, 500000000, 1);
+}
+
+static void fill_meta(ts_profile_meta_t *m, ts_strlist_t *only, ts_strlist_t *exclude,
+                      ts_thread_summary_t threads[2])
+{
+    memset(m, 0, sizeof *m);
+    memset(only, 0, sizeof *only);
+    memset(exclude, 0, sizeof *exclude);
+    ts_strlist_add(&m->args, "prog.py");
+    ts_strlist_add(&m->args, "--flag=\"x\"");
+    ts_strlist_add(exclude, "vendor/");
+    m->version = "0.1.0";
+    m->program = prog_path;
+    m->python = "3.11.7";
+    m->pid = 4242;
+    m->elapsed_s = 1.5;
+    m->interval_s = 0.01;
+    m->samples = 12;
+    m->cpu = 1;
+    m->stacks = 1;
+    m->profile_only = only;
+    m->profile_exclude = exclude;
+    m->cpu_percent_threshold = 1.5;
+    m->malloc_threshold = 100;
+    memset(threads, 0, 2 * sizeof threads[0]);
+    threads[0].tid = 101;
+    snprintf(threads[0].name, sizeof threads[0].name, "MainThread");
+    threads[0].cpu_ns = 2500000000ULL;
+    threads[0].wait_ns = 1000;
+    threads[1].tid = 102; /* no name: gets a fallback */
+    m->threads = threads;
+    m->nthreads = 2;
+}
+
+/* Writes the profile to memory; the caller frees. */
+static char *write_profile(const ts_stats_t *s, const ts_profile_meta_t *m, int *status)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream(&buf, &size);
+    *status = ts_profile_write(out, s, m);
+    fclose(out);
+    return buf;
+}
+
+#define CHECK_HAS(text, needle)                                                           \
+    do {                                                                                  \
+        th_checks++;                                                                      \
+        if (strstr(text, needle) == NULL) {                                               \
+            th_failures++;                                                                \
+            fprintf(stderr, "%s:%d: [%s] output lacks: %s\n", __FILE__, __LINE__,         \
+                    th_current, needle);                                                  \
+        }                                                                                 \
+    } while (0)
+
+#define CHECK_LACKS(text, needle)                                                         \
+    do {                                                                                  \
+        th_checks++;                                                                      \
+        if (strstr(text, needle) != NULL) {                                               \
+            th_failures++;                                                                \
+            fprintf(stderr, "%s:%d: [%s] output should not contain: %s\n", __FILE__,      \
+                    __LINE__, th_current, needle);                                        \
+        }                                                                                 \
+    } while (0)
+
+/* Feeds `text` to python3 with `script`; its exit status, or -1 when python3 is missing. */
+static int run_python(const char *text, const char *script)
+{
+    char json_path[300], cmd[1200];
+    snprintf(json_path, sizeof json_path, "%s/profile.json", tmpdir);
+    FILE *f = fopen(json_path, "w");
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    fclose(f);
+    if (system("command -v python3 >/dev/null 2>&1") != 0)
+        return -1;
+    snprintf(cmd, sizeof cmd, "python3 -c '%s' < %s", script, json_path);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return -1;
+    char line[512];
+    while (fgets(line, sizeof line, p) != NULL)
+        fputs(line, stderr);
+    int status = pclose(p);
+    unlink(json_path);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Python's reading of the profile: loads, and the numbers add up. */
+static const char py_checks[] =
+    "import json, sys\n"
+    "p = json.load(sys.stdin)\n"
+    "lines = [l for f in p[\"files\"].values() for l in f[\"lines\"]]\n"
+    "s = sum(l[k] for l in lines for k in (\"cpu_python_pct\", \"cpu_native_pct\", \"cpu_system_pct\"))\n"
+    "assert abs(s + p[\"unattributed_pct\"] + 3 - 100) < 1e-6, s\n"  /* +3: os.py not reported */
+    "t = p[\"totals\"]\n"
+    "assert abs(t[\"cpu_python_pct\"] + t[\"cpu_native_pct\"] + t[\"cpu_system_pct\"] - 100) < 1e-6\n"
+    "src = [l[\"source\"] for l in lines if l[\"lineno\"] == 4][0]\n"
+    "assert src == \"        html = \\\"</script>\\\" + \\x27<b>\\x27 & \\\"\\\\\\\\\\\"\", repr(src)\n"
+    "assert p[\"threads\"][1][\"name\"] == \"thread-102\"\n";
+
+static void test_full_profile(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    build_stats(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(json_valid(out));
+    if (getenv("TS_TEST_DUMP"))
+        fputs(out, stderr);
+
+    /* Header and run facts. */
+    CHECK(strncmp(out, "{\"schema\":\"triscope/1\",\"version\":\"0.1.0\",", 41) == 0);
+    CHECK_HAS(out, "\"args\":[\"prog.py\",\"--flag=\\\"x\\\"\"]");
+    CHECK_HAS(out, "\"python\":\"3.11.7\",\"pid\":4242,\"elapsed_s\":1.5,"
+                   "\"cpu_sampling_interval_s\":0.01,\"samples\":12,");
+    CHECK_HAS(out, "\"thread_time_s\":0.00001,");
+    CHECK_HAS(out, "\"unattributed_pct\":9,");
+    CHECK_HAS(out, "\"totals\":{\"cpu_python_pct\":62,\"cpu_native_pct\":35,\"cpu_system_pct\":3}");
+    CHECK_HAS(out, "\"options\":{\"cpu\":true,\"memory\":false,\"gpu\":false,"
+                   "\"virtual_time\":false,\"stacks\":true,\"reduced_profile\":false,"
+                   "\"profile_all\":false,\"profile_only\":[],\"profile_exclude\":[\"vendor/\"],"
+                   "\"cpu_percent_threshold\":1.5,\"malloc_threshold\":100}");
+    CHECK_HAS(out, "\"threads\":[{\"tid\":101,\"name\":\"MainThread\",\"cpu_s\":2.5,"
+                   "\"wait_s\":0.000001},{\"tid\":102,\"name\":\"thread-102\",\"cpu_s\":0,"
+                   "\"wait_s\":0}]");
+    CHECK_HAS(out, "\"memory\":{\"enabled\":false,\"max_footprint_mb\":0,\"timeline\":[]}");
+    CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null}");
+    CHECK_HAS(out, "\"leaks\":[]");
+
+    /* Files: the profiled ones, not os.py. */
+    char key[400];
+    snprintf(key, sizeof key, "\"files\":{\"%s\":{\"cpu_pct\":87,\"cpu_python_pct\":58,"
+                              "\"cpu_native_pct\":28,\"cpu_system_pct\":1,\"lines\":[",
+             prog_path);
+    CHECK_HAS(out, key);
+    CHECK_HAS(out, "\"/p/tiny.py\":{\"cpu_pct\":1,");
+    CHECK_LACKS(out, "\"/usr/lib/python3/os.py\":{");
+    CHECK_LACKS(out, "\"name\":\"walk\",\"lineno\":9");
+
+    /* Lines: 3/4 of the total split into python 50 % and native 25 %. */
+    CHECK_HAS(out, "{\"lineno\":2,\"source\":\"    total = 0\",\"cpu_python_pct\":50,"
+                   "\"cpu_native_pct\":25,\"cpu_system_pct\":0,\"cpu_samples\":3,"
+                   "\"gpu_pct\":0,");
+    CHECK_HAS(out, "{\"lineno\":3,\"source\":\"    for i in range(10):\",\"cpu_python_pct\":0,"
+                   "\"cpu_native_pct\":0,\"cpu_system_pct\":1,\"cpu_samples\":0,");
+    /* Source text escaped for JSON and for an HTML <script>. */
+    CHECK_HAS(out, "{\"lineno\":4,\"source\":\"        html = \\\"\\u003c/script\\u003e\\\" + "
+                   "'\\u003cb\\u003e' \\u0026 \\\"\\\\\\\\\\\"\",\"cpu_python_pct\":4,");
+    CHECK_LACKS(out, "</script>");
+    CHECK_LACKS(out, "<");
+    /* CRLF: the CR is not part of the line; UTF-8 kept; a non-UTF-8 byte replaced. */
+    CHECK_HAS(out, "{\"lineno\":5,\"source\":\"    return caf\xc3\xa9\",");
+    CHECK_HAS(out, "{\"lineno\":6,\"source\":\"\\tbad = \\ufffd\",");
+    CHECK_HAS(out, "{\"lineno\":7,\"source\":\"last_line_without_newline\",");
+    CHECK_HAS(out, "{\"lineno\":99,\"source\":\"\",\"cpu_python_pct\":1,");
+    /* Lines sorted by number within the file. */
+    char *l2 = strstr(out, "{\"lineno\":2,"), *l7 = strstr(out, "{\"lineno\":7,"),
+         *l99 = strstr(out, "{\"lineno\":99,");
+    CHECK(l2 && l7 && l99 && l2 < l7 && l7 < l99);
+
+    /* Functions: sorted by time, uncharged ones left out, names escaped. */
+    char *fmain = strstr(out, "{\"name\":\"main\",\"lineno\":1,\"cpu_python_pct\":54,"
+                              "\"cpu_native_pct\":28,\"cpu_system_pct\":1,\"cpu_samples\":7,");
+    char *flambda = strstr(out, "{\"name\":\"main.\\u003clocals\\u003e.\\u003clambda\\u003e\","
+                                "\"lineno\":4,\"cpu_python_pct\":4,");
+    CHECK(fmain != NULL);
+    CHECK(flambda != NULL);
+    CHECK(fmain && flambda && fmain < flambda);
+    CHECK_LACKS(out, "never_charged");
+
+    /* Stacks: aggregated, frames as [file, function, lineno], outermost first. */
+    snprintf(key, sizeof key, "\"stacks\":[{\"frames\":[[\"%s\",\"main\",2],"
+                              "[\"/usr/lib/python3/os.py\",\"walk\",10]],\"samples\":2,"
+                              "\"seconds\":2}]}\n",
+             prog_path);
+    CHECK_HAS(out, key);
+
+    int py = run_python(out, py_checks);
+    if (py == -1)
+        printf("python3 not found: JSON checked by the C validator only\n");
+    else
+        CHECK_EQ_INT(py, 0);
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
+static void test_reduced_profile(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    build_stats(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    m.reduced_profile = 1;
+    m.cpu_percent_threshold = 2; /* keeps lines 2 (75 %), 4 (4 %), 5 (3 %), 6 (2 %) */
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(json_valid(out));
+    CHECK_HAS(out, "\"reduced_profile\":true");
+    CHECK_HAS(out, "{\"lineno\":2,");
+    CHECK_HAS(out, "{\"lineno\":4,");
+    CHECK_HAS(out, "{\"lineno\":5,");
+    CHECK_HAS(out, "{\"lineno\":6,");      /* exactly at the threshold: kept */
+    CHECK_LACKS(out, "{\"lineno\":3,");
+    CHECK_LACKS(out, "{\"lineno\":7,");
+    CHECK_LACKS(out, "{\"lineno\":99,");
+    /* A file whose every line is below the threshold is left out altogether. */
+    CHECK_LACKS(out, "\"/p/tiny.py\"");
+    /* The file's own totals still count every line. */
+    CHECK_HAS(out, "\"cpu_pct\":87,");
+    free(out);
+
+    /* Without reduced_profile the threshold hides nothing. */
+    m.reduced_profile = 0;
+    m.cpu_percent_threshold = 50;
+    out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_HAS(out, "{\"lineno\":3,");
+    CHECK_HAS(out, "\"/p/tiny.py\"");
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
+static void test_empty_and_missing_source(void)
+{
+    /* Nothing measured: no division by zero, still valid JSON. */
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    ts_stats_init(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    m.nthreads = 0;
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(json_valid(out));
+    CHECK_HAS(out, "\"thread_time_s\":0,\"unattributed_pct\":0,");
+    CHECK_HAS(out, "\"files\":{},\"leaks\":[],\"stacks\":[]}");
+    CHECK_HAS(out, "\"threads\":[]");
+    free(out);
+
+    /* A profiled file that no longer exists: its lines are written with empty source. */
+    uint32_t gone = ts_stats_file(&s, "/nonexistent/triscope/gone.py", 1);
+    uint32_t fn = ts_stats_func(&s, gone, "f", 1);
+    ts_stats_add_line(&s, fn, 3, TS_TIME_PYTHON, 10, 1);
+    out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(json_valid(out));
+    CHECK_HAS(out, "\"/nonexistent/triscope/gone.py\":{\"cpu_pct\":100,");
+    CHECK_HAS(out, "{\"lineno\":3,\"source\":\"\",\"cpu_python_pct\":100,");
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
+static void test_validator_self_check(void)
+{
+    /* The validator must reject what the checks above rely on it to reject. */
+    CHECK(json_valid("{\"a\":[1,2.5,-0.5e3,true,false,null,\"\\u003c\"]}"));
+    CHECK(!json_valid("{\"a\":1,}"));
+    CHECK(!json_valid("[1 2]"));
+    CHECK(!json_valid("{\"a\"}"));
+    CHECK(!json_valid("[NaN]"));
+    CHECK(!json_valid("[01]"));
+    CHECK(!json_valid("[1.]"));
+    CHECK(!json_valid("[\"a\nb\"]"));
+    CHECK(!json_valid("[\"\\x\"]"));
+    CHECK(!json_valid("{} {}"));
+    CHECK(!json_valid("[[]"));
+}
+
+int main(void)
+{
+    write_program();
+    RUN(test_validator_self_check);
+    RUN(test_full_profile);
+    RUN(test_reduced_profile);
+    RUN(test_empty_and_missing_source);
+    unlink(prog_path);
+    rmdir(tmpdir);
+    return TEST_DONE();
+}
