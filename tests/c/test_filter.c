@@ -96,6 +96,19 @@ static void test_prefix_boundary(void)
     ts_filter_free(&f);
 }
 
+/* `triscope -m json.tool`: the program's directory lies inside the standard library. The
+ * program's own package is profiled; the rest of the standard library is not. */
+static void test_program_inside_library(void)
+{
+    ts_filter_t f = {0};
+    CHECK(ts_strlist_add(&f.program_dirs, "/py/lib/python3.11/json") == 0);
+    CHECK(ts_strlist_add(&f.library_dirs, "/py/lib/python3.11") == 0);
+    CHECK(ts_filter_match(&f, "/py/lib/python3.11/json/tool.py") == 1);
+    CHECK(ts_filter_match(&f, "/py/lib/python3.11/json/decoder.py") == 1);
+    CHECK(ts_filter_match(&f, "/py/lib/python3.11/argparse.py") == 0);
+    ts_filter_free(&f);
+}
+
 static void test_profile_all(void)
 {
     ts_filter_t f;
@@ -162,6 +175,7 @@ int main(void)
     RUN(test_strlist);
     RUN(test_default_rule);
     RUN(test_prefix_boundary);
+    RUN(test_program_inside_library);
     RUN(test_profile_all);
     RUN(test_only);
     RUN(test_exclude);

@@ -46,7 +46,23 @@ int ts_filter_match(const ts_filter_t *filter, const char *path)
         return contains_any(path, &filter->only);
     if (filter->profile_all)
         return 1;
-    return under_any(path, &filter->program_dirs) && !under_any(path, &filter->library_dirs);
+    for (size_t i = 0; i < filter->program_dirs.count; i++) {
+        const char *program_dir = filter->program_dirs.items[i];
+        if (!under_dir(path, program_dir))
+            continue;
+        /* Only a library inside the program's directory (a virtualenv in the project)
+         * hides files; one that contains it (python -m json.tool) does not. */
+        int in_nested_library = 0;
+        for (size_t j = 0; j < filter->library_dirs.count && !in_nested_library; j++) {
+            const char *library_dir = filter->library_dirs.items[j];
+            in_nested_library = under_dir(library_dir, program_dir) &&
+                                strcmp(library_dir, program_dir) != 0 &&
+                                under_dir(path, library_dir);
+        }
+        if (!in_nested_library)
+            return 1;
+    }
+    return 0;
 }
 
 int ts_strlist_add(ts_strlist_t *list, const char *text)

@@ -8,8 +8,9 @@
  *   - --profile-only substrings: exactly the files whose path contains one of them, inside
  *     or outside the program's directory (it is how a user asks for a library's lines);
  *   - --profile-all: everything else too;
- *   - by default: files under the program's directories and not under the standard
- *     library or site-packages (which may sit inside a program directory, e.g. a venv).
+ *   - by default: files under the program's directories, except those under a standard
+ *     library or site-packages directory nested inside it (a virtualenv in the project).
+ *     A program that itself lives in the standard library (`-m json.tool`) is profiled.
  */
 #ifndef TS_FILTER_H
 #define TS_FILTER_H
