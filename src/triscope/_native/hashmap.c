@@ -112,6 +112,24 @@ void ts_map_remove(ts_map_t *map, uint64_t key)
     }
 }
 
+int ts_map_find_confirmed(const ts_map_t *map, uint64_t hash,
+                          int (*same)(uint32_t id, const void *context), const void *context,
+                          uint32_t *id, uint64_t *free_probe)
+{
+    uint64_t probe = hash;
+    for (;;) {
+        if (probe == UINT64_MAX) /* not a valid map key */
+            probe = 0;
+        if (!ts_map_get(map, probe, id)) {
+            *free_probe = probe;
+            return 0;
+        }
+        if (same(*id, context))
+            return 1;
+        probe = probe * 0x9e3779b97f4a7c15ULL + 1;
+    }
+}
+
 uint64_t ts_hash_bytes(const void *data, size_t len, uint64_t seed)
 {
     const unsigned char *bytes = data;
@@ -139,19 +157,26 @@ void ts_intern_free(ts_intern_t *tab)
     ts_intern_init(tab);
 }
 
+typedef struct {
+    const ts_intern_t *tab;
+    const char *s;
+    size_t len;
+} intern_query_t;
+
+static int same_string(uint32_t id, const void *context)
+{
+    const intern_query_t *q = context;
+    return q->tab->lengths[id] == q->len && memcmp(q->tab->strings[id], q->s, q->len) == 0;
+}
+
 uint32_t ts_intern(ts_intern_t *tab, const char *s, size_t len)
 {
-    uint64_t probe = ts_hash_bytes(s, len, 0);
+    intern_query_t query = {tab, s, len};
+    uint64_t probe;
     uint32_t id;
-    for (;;) {
-        if (probe == UINT64_MAX)
-            probe = 0;
-        if (!ts_map_get(&tab->by_hash, probe, &id))
-            break;
-        if (tab->lengths[id] == len && memcmp(tab->strings[id], s, len) == 0)
-            return id;
-        probe = probe * 0x9e3779b97f4a7c15ULL + 1;
-    }
+    if (ts_map_find_confirmed(&tab->by_hash, ts_hash_bytes(s, len, 0), same_string, &query,
+                              &id, &probe))
+        return id;
     if (tab->count == tab->capacity) {
         size_t capacity = tab->capacity ? tab->capacity * 2 : 64;
         char **strings = realloc(tab->strings, capacity * sizeof *strings);

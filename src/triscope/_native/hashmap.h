@@ -26,6 +26,13 @@ int ts_map_put(ts_map_t *map, uint64_t key, uint32_t value);
 /* Removes the key if present (backward-shift deletion keeps probing correct). */
 void ts_map_remove(ts_map_t *map, uint64_t key);
 
+/* Lookup by a hash that may collide: walks the probe sequence that starts at `hash` until
+ * `same(id, context)` confirms an entry (returns 1, *id set) or an unused probe is reached
+ * (returns 0, *free_probe set to the key under which to insert the new entry). */
+int ts_map_find_confirmed(const ts_map_t *map, uint64_t hash,
+                          int (*same)(uint32_t id, const void *context), const void *context,
+                          uint32_t *id, uint64_t *free_probe);
+
 typedef struct {
     ts_map_t by_hash;   /* probe hash → id; collisions move to the next probe hash */
     char **strings;     /* id → NUL-terminated copy */

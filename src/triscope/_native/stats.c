@@ -73,24 +73,29 @@ uint32_t ts_stats_file(ts_stats_t *stats, const char *path, int profiled)
 
 /* Functions are keyed by (file, interned name, first line), hashed into a probe sequence
  * and confirmed against the stored function, like the interner does for strings. */
+typedef struct {
+    const ts_stats_t *stats;
+    uint32_t key[3]; /* file, name, first line */
+} func_query_t;
+
+static int same_func(uint32_t id, const void *context)
+{
+    const func_query_t *q = context;
+    const ts_func_t *func = &q->stats->funcs[id];
+    return func->file == q->key[0] && func->name == q->key[1] && func->lineno == q->key[2];
+}
+
 uint32_t ts_stats_func(ts_stats_t *stats, uint32_t file, const char *name, uint32_t lineno)
 {
     uint32_t name_id = ts_intern(&stats->strings, name, strlen(name));
     if (name_id == UINT32_MAX)
         return UINT32_MAX;
-    uint32_t key[3] = {file, name_id, lineno};
-    uint64_t probe = ts_hash_bytes(key, sizeof key, 0);
+    func_query_t query = {stats, {file, name_id, lineno}};
+    uint64_t probe;
     uint32_t id;
-    for (;;) {
-        if (probe == UINT64_MAX)
-            probe = 0;
-        if (!ts_map_get(&stats->func_index, probe, &id))
-            break;
-        const ts_func_t *func = &stats->funcs[id];
-        if (func->file == file && func->name == name_id && func->lineno == lineno)
-            return id;
-        probe = probe * 0x9e3779b97f4a7c15ULL + 1;
-    }
+    if (ts_map_find_confirmed(&stats->func_index, ts_hash_bytes(query.key, sizeof query.key, 0),
+                              same_func, &query, &id, &probe))
+        return id;
     if (RESERVE(stats->funcs, stats->cap_funcs, stats->nfuncs) < 0)
         return UINT32_MAX;
     id = (uint32_t)stats->nfuncs;
@@ -143,29 +148,33 @@ void ts_stats_add_unattributed(ts_stats_t *stats, ts_time_kind_t kind, uint64_t 
     charge(&stats->total, kind, ns, cpu_sample);
 }
 
-static int same_frames(const ts_stats_t *stats, const ts_stack_t *stack,
-                       const ts_stack_frame_t *frames, uint32_t depth)
+typedef struct {
+    const ts_stats_t *stats;
+    const ts_stack_frame_t *frames;
+    uint32_t depth;
+} stack_query_t;
+
+static int same_stack(uint32_t id, const void *context)
 {
-    return stack->depth == depth &&
-           memcmp(&stats->frame_pool[stack->first], frames, depth * sizeof *frames) == 0;
+    const stack_query_t *q = context;
+    const ts_stack_t *stack = &q->stats->stacks[id];
+    return stack->depth == q->depth &&
+           memcmp(&q->stats->frame_pool[stack->first], q->frames,
+                  q->depth * sizeof *q->frames) == 0;
 }
 
 int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth,
                        uint64_t ns, int cpu_sample)
 {
-    uint64_t probe = ts_hash_bytes(frames, depth * sizeof *frames, depth);
+    stack_query_t query = {stats, frames, depth};
+    uint64_t probe;
     uint32_t id;
-    for (;;) {
-        if (probe == UINT64_MAX)
-            probe = 0;
-        if (!ts_map_get(&stats->stack_index, probe, &id))
-            break;
-        if (same_frames(stats, &stats->stacks[id], frames, depth)) {
-            stats->stacks[id].samples += cpu_sample ? 1 : 0;
-            stats->stacks[id].ns += ns;
-            return 0;
-        }
-        probe = probe * 0x9e3779b97f4a7c15ULL + 1;
+    if (ts_map_find_confirmed(&stats->stack_index,
+                              ts_hash_bytes(frames, depth * sizeof *frames, depth), same_stack,
+                              &query, &id, &probe)) {
+        stats->stacks[id].samples += cpu_sample ? 1 : 0;
+        stats->stacks[id].ns += ns;
+        return 0;
     }
     while (stats->nframes + depth > stats->cap_frames)
         if (RESERVE(stats->frame_pool, stats->cap_frames, stats->cap_frames) < 0)
