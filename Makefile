@@ -20,7 +20,7 @@ BUILD_DIR := build/py$(PYVER)
 SOURCES := $(shell find src -type f -not -name '*.pyc') meson.build meson.options pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: all build demo test ctest pytest clean
+.PHONY: all build demo test ctest pytest browser-deps clean
 
 all: build
 
@@ -29,7 +29,7 @@ build: $(VENV)/.installed
 $(VENV)/.deps:
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q 'meson-python>=0.15' 'meson>=1.2' ninja pytest jsonschema
+	$(VPY) -m pip install -q 'meson-python>=0.15' 'meson>=1.2' ninja pytest jsonschema numpy
 	touch $@
 
 # Rebuilt only when a source changed; the meson build directory is kept, so a rebuild
@@ -46,8 +46,19 @@ ctest: $(VENV)/.deps
 	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/meson setup build/ctest-$(PYVER) -Dtests=true >/dev/null; fi
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/meson test -C build/ctest-$(PYVER) --print-errorlogs
 
-pytest: build
-	$(VPY) -m pytest tests -q $(PYTEST_ARGS)
+# The HTML viewer's tests drive Debian's chromium through playwright (never a browser
+# download). Where either cannot be installed they are skipped, with a loud warning here and
+# in pytest's summary.
+browser-deps: $(VENV)/.deps
+	@$(VPY) -c "import playwright" 2>/dev/null || $(VPY) -m pip install -q playwright || \
+	  echo "*** WARNING: cannot install playwright: the browser tests will be SKIPPED ***" >&2
+	@command -v chromium >/dev/null || { echo "installing chromium for the browser tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "*** WARNING: cannot install chromium: the browser tests will be SKIPPED ***" >&2
+
+pytest: build browser-deps
+	$(VPY) -m pytest tests -q -rs $(PYTEST_ARGS)
 
 test: ctest pytest
 

@@ -163,7 +163,7 @@ def test_cpu_percent_threshold_text_report(tmp_path):
 
 def test_reduced_profile_with_threshold(tmp_path):
     run = profile_workload(tmp_path, "split.py", SHORT,
-                           options=["--reduced-profile", "--cpu-percent-threshold", "25"])
+                           options=["--cpu", "--reduced-profile", "--cpu-percent-threshold", "25"])
     prof = run.profile
     assert prof["options"]["reduced_profile"] is True
     assert marker_line(prof, SPLIT, "hot_a") is not None
@@ -363,8 +363,8 @@ def idle_pid():
 
 
 @pytest.mark.parametrize("options", [
-    ["--memory"], ["--gpu"], ["--profile-interval", "1"], ["--html"], ["--web"], ["--off"],
-    ["--pid", "PID"], ["--malloc-threshold", "10"],
+    ["--gpu"], ["--profile-interval", "1"], ["--off"],
+    ["--pid", "PID"],
 ], ids=lambda o: o[0])
 def test_not_available_options_continue(tmp_path, options, idle_pid):
     options = [str(idle_pid) if o == "PID" else o for o in options]

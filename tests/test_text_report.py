@@ -219,7 +219,8 @@ def test_files_sorted_by_cpu_and_low_files_hidden():
 
 def test_memory_heavy_line_is_shown_only_with_memory():
     heavy = make_line(7, python=0.1, mem_pct=80.0, alloc_mb=512.0, python_fraction=0.25,
-                      peak_mb=256.0, timeline=[[0.0, 0.0], [1.0, 128.0], [2.0, 256.0]])
+                      peak_mb=256.0, timeline=[[0.0, 0.0], [1.0, 128.0], [2.0, 256.0]],
+                      alloc_samples=2048)
     lines = [make_line(3, python=30.0), heavy]
     files = {"/a.py": make_file(lines)}
     assert not rows_with(text.render(make_profile(files)), "statement_7()")
@@ -227,6 +228,17 @@ def test_memory_heavy_line_is_shown_only_with_memory():
     row = rows_with(report, "statement_7()")[0]
     assert "512.0" in row and "256.0" in row and " 25 " in row
     assert "█" in row  # the sparkline reaches its top
+
+
+def test_malloc_threshold_hides_lines_with_few_samples():
+    # 3 samples at the default 256 KiB interval; the default threshold (100 × 10 KiB ≈ 4
+    # samples) hides it, a threshold of 50 (2 samples) shows it.
+    sparse = make_line(9, python=0.1, mem_pct=30.0, alloc_mb=0.75, alloc_samples=3)
+    files = {"/a.py": make_file([make_line(3, python=30.0), sparse])}
+    profile = make_profile(files, memory=True)
+    profile["memory"]["sampling_interval_bytes"] = 262144
+    assert not rows_with(text.render(profile), "statement_9()")
+    assert rows_with(text.render(profile, malloc_threshold=50), "statement_9()")
 
 
 def test_memory_columns_only_when_memory_enabled():

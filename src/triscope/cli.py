@@ -15,18 +15,15 @@ from triscope import __version__
 # Subcommands of Scalene 2.x habits; `run` is also implied when absent.
 PROFILE_TOOLS = ("view", "diff", "merge", "export", "optimize")
 NOT_YET = {
-    "--memory": "memory profiling",
     "--gpu": "GPU profiling",
-    "--html": "the HTML report",
-    "--web": "the HTML report",
     "--profile-interval": "periodic profiles",
     "--off": "starting with profiling off",
     "--pid": "suspending and resuming a running profile",
-    "--malloc-threshold": "memory profiling",
 }
 OPTIONS_WITH_VALUE = {
     "-o", "--outfile", "--profile-only", "--profile-exclude", "--cpu-percent-threshold",
     "--cpu-sampling-rate", "--malloc-threshold", "--profile-interval", "--pid",
+    "--memory-sampling-interval",
 }
 
 
@@ -48,6 +45,13 @@ def _comma_list(text: str) -> list:
     return [part for part in text.split(",") if part]
 
 
+def _positive_bytes(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive number of bytes")
+    return value
+
+
 def _seconds(text: str) -> float:
     value = float(text)
     if not 0.0001 <= value <= 10:
@@ -60,20 +64,24 @@ def build_parser() -> argparse.ArgumentParser:
         prog="triscope",
         description="A CPU, GPU and memory profiler for Python.",
         usage="triscope [run] [options] (program.py | -m module | --- program.py) [args...]\n"
-              "       triscope view profile.json [--cli]",
-        epilog="Profile tools: triscope view profile.json --cli renders a saved profile.",
+              "       triscope view profile.json [--cli | --html | --web] [-o FILE]",
+        epilog="Profile tools: triscope view profile.json renders a saved profile.",
     )
     add = parser.add_argument
     add("--version", action="version", version=f"triscope {__version__}")
     add("--cpu", "--cpu-only", dest="cpu", action="store_true",
-        help="profile CPU time only")
+        help="profile CPU time only (combine with --memory); default: CPU and memory")
     add("--gpu", action="store_true", help="profile the GPU (not available yet)")
-    add("--memory", action="store_true", help="profile memory (not available yet)")
+    add("--memory", action="store_true", help="profile memory only (combine with --cpu)")
     add("--cli", action="store_true", help="print the text report to the terminal")
-    add("--web", action="store_true", help="open the HTML report (not available yet)")
+    add("--web", action="store_true",
+        help="also open the HTML report in a browser, when there is one")
     add("--json", action="store_true", help="write the JSON profile to --outfile")
-    add("--html", action="store_true", help="write HTML to --outfile (not available yet)")
-    add("-o", "--outfile", help="where the report goes (JSON with --json or a .json name)")
+    add("--html", action="store_true", help="write the HTML report to --outfile")
+    add("-o", "--outfile",
+        help="where the report goes (JSON with --json or a .json name, HTML with --html or "
+             "a .html name, else the text report); by default profile.json and "
+             "profile.html (not with --cli) in the current directory")
     add("--reduced-profile", action="store_true",
         help="keep only lines at or above the CPU threshold in the profile")
     add("--profile-interval", type=float, help="write a profile every S seconds (not yet)")
@@ -88,8 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="hide lines and files below this %% of the time (default 1)")
     add("--cpu-sampling-rate", type=_seconds, default=0.01,
         help="seconds of thread CPU time between samples (default 0.01)")
-    add("--malloc-threshold", type=int,
-        help="hide lines with fewer than N allocation samples (default 100; not yet)")
+    add("--malloc-threshold", type=int, default=100,
+        help="hide memory lines with fewer than N allocation samples, counted at 10 KiB "
+             "each so N means the same volume at any sampling interval (default 100)")
+    add("--memory-sampling-interval", type=_positive_bytes, default=256 * 1024,
+        help="mean bytes between allocation (and copy) samples (default 262144)")
     add("--stacks", action="store_true", help="record full call stacks")
     add("--off", action="store_true", help="start with profiling off (not available yet)")
     add("--pid", type=int, help="the process to turn on or off (not available yet)")
@@ -127,9 +138,17 @@ def split_command_line(argv: list):
 def view(argv: list) -> int:
     parser = _Parser(prog="triscope view", description="Render a saved profile.")
     parser.add_argument("profile")
-    parser.add_argument("--cli", action="store_true", help="text report (the default)")
+    parser.add_argument("--cli", action="store_true",
+                        help="text report on stdout (the default without --html, --web, -o)")
+    parser.add_argument("--html", action="store_true",
+                        help="write the HTML report: to -o FILE, else beside the profile "
+                             "(profile.json gives profile.html)")
+    parser.add_argument("--web", action="store_true",
+                        help="write the HTML report and open it in a browser, when there is one")
+    parser.add_argument("-o", "--outfile", help="where the HTML report goes")
     parser.add_argument("--cpu-percent-threshold", type=float, default=1.0)
     options = parser.parse_args(argv)
+    as_html = options.html or options.web or options.outfile is not None
     try:
         with open(options.profile, encoding="utf-8") as stream:
             profile = json.load(stream)
@@ -140,8 +159,14 @@ def view(argv: list) -> int:
     if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
         return fail(f"{options.profile} is not a triscope/1 profile")
     from triscope import launch
+    html_path = os.path.abspath(options.outfile or os.path.splitext(options.profile)[0] + ".html")
     try:
-        launch.print_report(profile, sys.stdout, options.cpu_percent_threshold)
+        if options.cli or not as_html:
+            launch.print_report(profile, sys.stdout, options.cpu_percent_threshold, 100)
+        if as_html:
+            launch.write_html(profile, html_path, options.web)
+    except OSError as error:
+        return fail(f"cannot write the report: {error}")
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         return fail(f"{options.profile} is malformed: {error!r}")
     return 0
@@ -166,6 +191,6 @@ def main(argv: list = None) -> int:
         if program is None:
             raise UsageError("no program to profile (try: triscope your_program.py)")
         from triscope import launch
-        return launch.run(options, program, is_module, program_args)
+        return launch.run(options, program, is_module, program_args, argv)
     except UsageError as error:
         return fail(str(error))

@@ -35,12 +35,22 @@ def library_dirs() -> list:
     return sorted({os.path.realpath(d) for d in dirs} | dirs)
 
 
-def print_report(profile: dict, stream, threshold: float) -> None:
+def print_report(profile: dict, stream, threshold: float, malloc_threshold: int) -> None:
     color = stream.isatty() and "NO_COLOR" not in os.environ
     width = os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 100
     stream.write(text.render(profile, color=color, cpu_percent_threshold=threshold,
+                             malloc_threshold=malloc_threshold,
                              width=max(80, min(width, 120))))
     stream.flush()
+
+
+def write_html(profile: dict, path: str, open_browser: bool) -> None:
+    """Writes the HTML report and says where; with open_browser, also shows it."""
+    from triscope.reports import html
+    html.write(profile, path)
+    print(f"triscope: HTML report written to {path}", file=sys.stderr)
+    if open_browser and not html.open_in_browser(path):
+        print(f"triscope: no browser to open it here; open {path} in one", file=sys.stderr)
 
 
 def _check_writable(path: str) -> None:
@@ -70,21 +80,32 @@ class _Session:
         self.args = program_args
         self.pid = os.getpid()
         self.die_by_sigint = False
-        self.json_path, self.text_path = self._output_paths()
+        self.json_path, self.text_path, self.html_path = self._output_paths()
 
     def _output_paths(self):
-        outfile = self.options.outfile
-        if outfile and (self.options.json or outfile.endswith(".json")):
-            _check_writable(outfile)
-            return os.path.abspath(outfile), None
+        """(JSON, text, HTML) paths: no text path means stderr, no HTML path no HTML."""
+        options = self.options
+        outfile = options.outfile and os.path.abspath(options.outfile)
+        as_json = outfile and (options.json or outfile.endswith(".json"))
+        as_html = outfile and not as_json and (options.html or outfile.endswith(".html"))
         if outfile:
             _check_writable(outfile)
-        json_path = os.path.abspath("profile.json")
-        if not os.access(os.path.dirname(json_path), os.W_OK):
-            # A read-only working directory must not cost the user the profile.
-            import tempfile
-            json_path = os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
-        return json_path, outfile and os.path.abspath(outfile)
+        if as_json:
+            json_path = outfile
+        else:
+            json_path = os.path.abspath("profile.json")
+            if not os.access(os.path.dirname(json_path), os.W_OK):
+                # A read-only working directory must not cost the user the profile.
+                import tempfile
+                json_path = os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
+        if as_html:
+            html_path = outfile
+        elif options.cli and not (options.html or options.web):
+            html_path = None
+        else:
+            html_path = os.path.splitext(json_path)[0] + ".html"  # profile.json → profile.html
+        text_path = outfile if outfile and not (as_json or as_html) else None
+        return json_path, text_path, html_path
 
     def finish(self) -> None:
         if os.getpid() != self.pid:
@@ -96,16 +117,20 @@ class _Session:
                 args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
                 reduced_profile=self.options.reduced_profile,
                 cpu_percent_threshold=self.options.cpu_percent_threshold,
-                malloc_threshold=self.options.malloc_threshold or 100)
+                malloc_threshold=self.options.malloc_threshold)
             import json
             with open(self.json_path, encoding="utf-8") as stream:
                 profile = json.load(stream)
             if self.text_path:
                 with open(self.text_path, "w", encoding="utf-8") as stream:
-                    print_report(profile, stream, self.options.cpu_percent_threshold)
+                    print_report(profile, stream, self.options.cpu_percent_threshold,
+                                 self.options.malloc_threshold)
             else:
-                print_report(profile, sys.stderr, self.options.cpu_percent_threshold)
+                print_report(profile, sys.stderr, self.options.cpu_percent_threshold,
+                             self.options.malloc_threshold)
             print(f"triscope: profile written to {self.json_path}", file=sys.stderr)
+            if self.html_path:
+                write_html(profile, self.html_path, self.options.web)
         except OSError as error:
             print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
         if self.die_by_sigint:
@@ -174,7 +199,68 @@ def _module_dirs(module: str) -> list:
     return sorted({d for path in dirs for d in (path, os.path.realpath(path))})
 
 
-def run(options, program: str, is_module: bool, program_args: list) -> int:
+# The re-executed interpreter finds these in its environment: that the preload library is
+# in place, and what LD_PRELOAD was before (restored, so the program and its children see
+# their own environment).
+PRELOADED = "TRISCOPE_PRELOADED"
+PREVIOUS_LD_PRELOAD = "TRISCOPE_PREVIOUS_LD_PRELOAD"
+
+
+def _preload_library() -> str:
+    """The allocator library's path, as LD_PRELOAD can carry it (no spaces or colons)."""
+    library = os.path.join(OWN_DIR, "libtriscope_preload.so")
+    if not os.path.exists(library):
+        return None
+    if " " in library or ":" in library:
+        import tempfile
+        link = os.path.join(tempfile.gettempdir(), f"triscope-{os.getuid()}-preload.so")
+        try:
+            if os.path.realpath(link) != os.path.realpath(library):
+                os.symlink(library, link + ".new")
+                os.replace(link + ".new", link)
+        except OSError:
+            return None
+        library = link
+    return library
+
+
+def _reexec_with_preload(triscope_argv: list) -> None:
+    """Replaces this process (same PID) by one with the allocator library preloaded."""
+    library = _preload_library()
+    if library is None:
+        print("triscope: the allocator library is missing; memory profiling sees only "
+              "Python's allocator", file=sys.stderr)
+        return
+    import subprocess
+    env = dict(os.environ)
+    previous = env.get("LD_PRELOAD")
+    env[PRELOADED] = "1"
+    if previous is not None:
+        env[PREVIOUS_LD_PRELOAD] = previous
+    env["LD_PRELOAD"] = f"{library} {previous}" if previous else library
+    flags = subprocess._args_from_interpreter_flags()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *flags, "-m", "triscope", *triscope_argv], env)
+
+
+def _restore_environment() -> None:
+    """In the re-executed process: give the program the LD_PRELOAD it had."""
+    if os.environ.pop(PRELOADED, None) is None:
+        return
+    previous = os.environ.pop(PREVIOUS_LD_PRELOAD, None)
+    if previous is None:
+        os.environ.pop("LD_PRELOAD", None)
+    else:
+        os.environ["LD_PRELOAD"] = previous
+
+
+def run(options, program: str, is_module: bool, program_args: list,
+        triscope_argv: list) -> int:
+    profile_cpu = options.cpu or not options.memory
+    profile_memory = options.memory or not options.cpu
+    preloaded = os.environ.get(PRELOADED) == "1"
+    _restore_environment()
     session = _Session(options, f"-m {program}" if is_module else program, program_args)
     code = None
     if is_module:
@@ -186,12 +272,17 @@ def run(options, program: str, is_module: bool, program_args: list) -> int:
             import traceback
             traceback.print_exception(type(error), error, None)
             return 1
+    if profile_memory and not preloaded and not _native.memory_preloaded():
+        _reexec_with_preload(triscope_argv)  # returns only when it cannot
     _native.configure(
         interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
         stacks=options.stacks, call_opcodes=_compat.call_opcodes(),
         profile_all=options.profile_all, profile_only=options.profile_only,
         profile_exclude=options.profile_exclude, program_dirs=program_dirs,
-        library_dirs=library_dirs(), own_dirs=[OWN_DIR, os.path.realpath(OWN_DIR)])
+        library_dirs=library_dirs(), own_dirs=[OWN_DIR, os.path.realpath(OWN_DIR)],
+        cpu=profile_cpu, memory=profile_memory,
+        alloc_interval=options.memory_sampling_interval,
+        copy_interval=options.memory_sampling_interval)
     _install_thread_hook()
     os.register_at_fork(after_in_child=_native.after_fork_in_child)
     atexit.register(session.finish)

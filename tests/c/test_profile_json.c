@@ -321,7 +321,9 @@ static void test_full_profile(void)
     CHECK_HAS(out, "\"threads\":[{\"tid\":101,\"name\":\"MainThread\",\"cpu_s\":2.5,"
                    "\"wait_s\":0.000001},{\"tid\":102,\"name\":\"thread-102\",\"cpu_s\":0,"
                    "\"wait_s\":0}]");
-    CHECK_HAS(out, "\"memory\":{\"enabled\":false,\"max_footprint_mb\":0,\"timeline\":[]}");
+    CHECK_HAS(out, "\"memory\":{\"enabled\":false,\"native\":false,"
+                   "\"sampling_interval_bytes\":0,\"max_footprint_mb\":0,\"alloc_mb\":0,"
+                   "\"copy_mb\":0,\"timeline\":[]}");
     CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null}");
     CHECK_HAS(out, "\"leaks\":[]");
 

@@ -261,11 +261,68 @@ static void test_stacks(void)
     ts_stats_free(&s);
 }
 
+static void test_series(void)
+{
+    ts_series_t series = {0};
+    for (int i = 1; i <= 200; i++)
+        ts_series_add(&series, (uint64_t)i * 10, i);
+    /* Bounded, still spanning the whole run, in time order, ending at the last point. */
+    CHECK(series.count <= TS_SERIES_MAX && series.count >= TS_SERIES_MAX / 2);
+    CHECK_EQ_INT(series.t_ns[series.count - 1], 2000);
+    CHECK_EQ_INT(series.t_ns[0], 10);
+    for (uint32_t i = 1; i < series.count; i++)
+        CHECK(series.t_ns[i] > series.t_ns[i - 1]);
+    CHECK_EQ_INT(ts_series_at(&series, 5), 0);
+    CHECK_EQ_INT(ts_series_at(&series, 2000), 200);
+    int64_t middle = ts_series_at(&series, 1000);
+    CHECK(middle <= 100 && middle >= 90);
+}
+
+static void test_memory(void)
+{
+    ts_stats_t s;
+    ts_stats_init(&s);
+    uint32_t file = ts_stats_file(&s, "/p/a.py", 1);
+    uint32_t f = ts_stats_func(&s, file, "f", 1);
+    /* Two Python blocks and one native block at line 3, one copy; one block freed. */
+    CHECK(ts_stats_add_alloc(&s, f, 3, 1, 1000, 1, 10) == 0);
+    CHECK(ts_stats_add_alloc(&s, f, 3, 2, 3000, 1, 20) == 0);
+    CHECK(ts_stats_add_alloc(&s, f, 3, 3, 4000, 0, 30) == 0);
+    CHECK(ts_stats_add_copy(&s, f, 3, 500) == 0);
+    CHECK_EQ_INT(ts_stats_free_sample(&s, 2, 40), 1);
+    CHECK_EQ_INT(ts_stats_free_sample(&s, 2, 50), 0);  /* already freed */
+    CHECK_EQ_INT(ts_stats_free_sample(&s, 99, 50), 0); /* never seen: the caller retries */
+    /* Unattributed allocation counts in the process total only. */
+    CHECK(ts_stats_add_alloc(&s, UINT32_MAX, 0, 4, 100, 0, 60) == 0);
+    const ts_line_t *line = &s.lines[0];
+    CHECK_EQ_INT(s.nlines, 1);
+    CHECK_EQ_INT(line->mem.alloc_bytes, 8000);
+    CHECK_EQ_INT(line->mem.python_bytes, 4000);
+    CHECK_EQ_INT(line->mem.samples, 3);
+    CHECK_EQ_INT(line->mem.freed, 1);
+    CHECK_EQ_INT(line->mem.live_bytes, 5000);
+    CHECK_EQ_INT(line->mem.peak_bytes, 8000);
+    CHECK_EQ_INT(line->mem.copy_bytes, 500);
+    CHECK_EQ_INT(s.funcs[f].mem.live_bytes, 5000);
+    CHECK_EQ_INT(s.mem_total.alloc_bytes, 8100);
+    CHECK_EQ_INT(s.mem_total.live_bytes, 5100);
+    CHECK_EQ_INT(s.mem_total.peak_bytes, 8000); /* the 100 came after the free */
+    CHECK_EQ_INT(s.mem_unattributed.alloc_bytes, 100);
+    CHECK_EQ_INT(ts_series_at(line->mem.timeline, 35), 8000);
+    CHECK_EQ_INT(ts_series_at(line->mem.timeline, 45), 5000);
+    /* A freed sample's slot is reused by the next one. */
+    CHECK(ts_stats_add_alloc(&s, f, 3, 5, 10, 1, 70) == 0);
+    CHECK_EQ_INT(s.nlive, 4);
+    ts_stats_free(&s);
+}
+
 int main(void)
 {
     RUN(test_interning);
     RUN(test_add_line);
     RUN(test_consistency);
     RUN(test_stacks);
+    RUN(test_series);
+    RUN(test_memory);
     return TEST_DONE();
 }

@@ -50,6 +50,8 @@ int ts_addrmap_is_system_library(const char *path)
     static const char *const system_prefixes[] = {
         "libc.so", "libc-", "libm.so", "libm-", "libpthread", "ld-linux", "ld-", "linux-vdso",
         "libdl.so", "librt.so", "libutil.so", "libgcc_s", "libresolv",
+        /* triscope's allocator library: time there is allocation done for the line. */
+        "libtriscope_preload",
     };
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;

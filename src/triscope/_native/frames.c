@@ -133,6 +133,24 @@ ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacit
     return walk((const PyThreadState *)tstate, out, capacity, 1, ok);
 }
 
+int ts_frames_code_plausible(const void *code)
+{
+    PyCodeObject copy;
+    PyTypeObject *filename_type = NULL, *qualname_type = NULL;
+    if (!safe_reads_work)
+        return 1; /* cannot check: trust the handler's own type check */
+    if (code == NULL || !read_safe(&copy, code, sizeof copy))
+        return 0;
+    /* Freed memory has an allocator's link (0 or an address) where the count was. */
+    if (copy.ob_base.ob_base.ob_refcnt < 1 || copy.ob_base.ob_base.ob_refcnt > ((Py_ssize_t)1 << 40) ||
+        copy.ob_base.ob_base.ob_type != &PyCode_Type)
+        return 0;
+    if (!read_safe(&filename_type, &copy.co_filename->ob_type, sizeof filename_type) ||
+        !read_safe(&qualname_type, &copy.co_qualname->ob_type, sizeof qualname_type))
+        return 0;
+    return filename_type == &PyUnicode_Type && qualname_type == &PyUnicode_Type;
+}
+
 /* Called again in a forked child: process_vm_readv must name the process we are now. */
 int ts_frames_init(void)
 {

@@ -34,6 +34,11 @@ ts_walk_t ts_frames_walk_self(ts_frame_t *out, int capacity);
  * Returns depth -1 in .depth's place via *ok = 0 when a read faulted. */
 ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacity, int *ok);
 
+/* Whether `code` still looks like a live code object (reference count sane, type, and a
+ * str filename and name), read without faulting. For pointers that may be stale: a stack
+ * read at an unlucky instant can name a code object that has since died. GIL held. */
+int ts_frames_code_plausible(const void *code);
+
 /* Prepares the fault-tolerant reader; 0 on success, -1 when no safe way to read exists
  * (the caller then does not walk other threads). */
 int ts_frames_init(void);

@@ -13,6 +13,7 @@
 #include "addrmap.h"
 #include "consumer.h"
 #include "filter.h"
+#include "memory.h"
 #include "profile_json.h"
 #include "resolve.h"
 #include "sampler.h"
@@ -29,9 +30,14 @@
 #define TS_GIL_PERIOD_NS 100000000u
 #define TS_MAX_REPORTED_THREADS 4096
 
+/* With CPU profiling off the consumer still drains memory events at this pace. */
+#define TS_MEMORY_ONLY_TICK_NS 100000000u
+
 static ts_sampler_config_t config;
 static ts_filter_t pending_filter;
 static int configured, running, record_stacks;
+static int profile_cpu, profile_memory;
+static uint64_t alloc_interval, copy_interval;
 static uint64_t started_ns, stopped_ns;
 static uint64_t addrmap_generation;
 static uintptr_t eval_start, eval_end;
@@ -77,9 +83,11 @@ static void refresh_addrmap(void)
 
 static void on_gil_tick(void)
 {
-    ts_threads_scan(ts_now_ns());
+    if (profile_cpu)
+        ts_threads_scan(ts_now_ns());
     ts_resolve_drain();
-    refresh_addrmap();
+    if (profile_cpu)
+        refresh_addrmap();
 }
 
 /* ==== Argument conversion ==== */
@@ -109,14 +117,17 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     (void)self;
     static char *keywords[] = {"interval_s", "virtual_time", "stacks", "call_opcodes",
                                "profile_all", "profile_only", "profile_exclude",
-                               "program_dirs", "library_dirs", "own_dirs", NULL};
+                               "program_dirs", "library_dirs", "own_dirs", "cpu", "memory",
+                               "alloc_interval", "copy_interval", NULL};
     double interval_s;
-    int virtual_time, stacks, profile_all;
+    int virtual_time, stacks, profile_all, cpu = 1, memory = 0;
+    unsigned long long alloc_bytes = 262144, copy_bytes = 262144;
     Py_buffer opcodes;
     PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO", keywords, &interval_s,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKK", keywords, &interval_s,
                                      &virtual_time, &stacks, &opcodes, &profile_all, &only,
-                                     &exclude, &program_dirs, &library_dirs, &own_dirs))
+                                     &exclude, &program_dirs, &library_dirs, &own_dirs, &cpu,
+                                     &memory, &alloc_bytes, &copy_bytes))
         return NULL;
     if (running) {
         PyBuffer_Release(&opcodes);
@@ -129,6 +140,15 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
                         "call_opcodes must be 256 bytes and interval_s in [0.0001, 10]");
         return NULL;
     }
+    if (alloc_bytes == 0 || copy_bytes == 0) {
+        PyBuffer_Release(&opcodes);
+        PyErr_SetString(PyExc_ValueError, "sampling intervals must be positive");
+        return NULL;
+    }
+    profile_cpu = cpu;
+    profile_memory = memory;
+    alloc_interval = alloc_bytes;
+    copy_interval = copy_bytes;
     memset(&config, 0, sizeof config);
     config.interval_ns = (uint64_t)(interval_s * 1e9);
     config.virtual_time = virtual_time;
@@ -159,21 +179,25 @@ static PyObject *start(PyObject *self, PyObject *unused)
         Py_RETURN_NONE;
     ts_frames_init();
     find_eval_loop();
-    if (ts_sampler_init(&config) < 0)
+    if (profile_cpu && ts_sampler_init(&config) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     ts_resolve_reset();
     if (ts_resolve_start(&pending_filter, record_stacks) < 0) {
         PyErr_SetString(PyExc_RuntimeError, "cannot watch code objects");
         return NULL;
     }
-    refresh_addrmap();
-    ts_sampler_enable(1);
     started_ns = ts_now_ns();
-    if (ts_threads_enter("MainThread", started_ns) < 0)
-        return PyErr_SetFromErrno(PyExc_OSError);
-    ts_threads_scan(started_ns);
-    if (ts_consumer_start(config.interval_ns, TS_GIL_PERIOD_NS, on_gil_tick,
-                          ts_resolve_wait_ring()) < 0)
+    if (profile_cpu) {
+        refresh_addrmap();
+        ts_sampler_enable(1);
+        if (ts_threads_enter("MainThread", started_ns) < 0)
+            return PyErr_SetFromErrno(PyExc_OSError);
+        ts_threads_scan(started_ns);
+    }
+    if (profile_memory && ts_memory_start(alloc_interval, copy_interval) < 0)
+        return PyErr_NoMemory();
+    uint64_t tick = profile_cpu ? config.interval_ns : TS_MEMORY_ONLY_TICK_NS;
+    if (ts_consumer_start(tick, TS_GIL_PERIOD_NS, on_gil_tick, ts_resolve_wait_ring()) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     running = 1;
     Py_RETURN_NONE;
@@ -193,6 +217,8 @@ static PyObject *stop(PyObject *self, PyObject *unused)
     ts_sampler_measure_waits(stopped_ns, ts_resolve_wait_ring());
     ts_sampler_stop_all(stopped_ns);
     ts_sampler_enable(0);
+    if (profile_memory)
+        ts_memory_stop();
     ts_resolve_stop();
     running = 0;
     Py_RETURN_NONE;
@@ -204,7 +230,7 @@ static PyObject *thread_enter(PyObject *self, PyObject *args)
     const char *name = NULL;
     if (!PyArg_ParseTuple(args, "|z", &name))
         return NULL;
-    if (running && ts_threads_enter(name, ts_now_ns()) < 0)
+    if (running && profile_cpu && ts_threads_enter(name, ts_now_ns()) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     Py_RETURN_NONE;
 }
@@ -213,7 +239,7 @@ static PyObject *thread_leave(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    if (running)
+    if (running && profile_cpu)
         ts_threads_leave(ts_now_ns());
     Py_RETURN_NONE;
 }
@@ -226,6 +252,7 @@ static PyObject *after_fork_in_child(PyObject *self, PyObject *unused)
      * (merging children is the processes feature's job). */
     ts_consumer_forget_after_fork();
     ts_sampler_forget_after_fork();
+    ts_memory_after_fork_in_child();
     ts_frames_init();
     running = 0;
     Py_RETURN_NONE;
@@ -242,8 +269,16 @@ static PyObject *sample_counts(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    return Py_BuildValue("KK", (unsigned long long)ts_sampler_samples_taken(),
-                         (unsigned long long)ts_sampler_samples_dropped());
+    return Py_BuildValue("KKK", (unsigned long long)ts_sampler_samples_taken(),
+                         (unsigned long long)ts_sampler_samples_dropped(),
+                         (unsigned long long)ts_memory_lost());
+}
+
+static PyObject *memory_preloaded(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(ts_memory_preloaded());
 }
 
 static int write_to(FILE *out, ts_profile_meta_t *meta)
@@ -260,6 +295,12 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
     meta->profile_exclude = &ts_resolve_filter()->exclude;
     uint64_t end = running ? ts_now_ns() : stopped_ns;
     meta->elapsed_s = (double)(end - started_ns) / 1e9;
+    meta->start_ns = started_ns;
+    meta->end_ns = end;
+    meta->cpu = profile_cpu;
+    meta->memory = profile_memory;
+    meta->memory_native = profile_memory && ts_memory_preloaded();
+    meta->alloc_interval = alloc_interval;
     return ts_profile_write(out, ts_resolve_stats(), meta);
 }
 
@@ -284,7 +325,6 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     meta.program = program;
     meta.python = python;
     meta.pid = (long)getpid();
-    meta.cpu = 1;
     meta.reduced_profile = reduced;
     meta.cpu_percent_threshold = threshold;
     meta.malloc_threshold = malloc_threshold;
@@ -333,7 +373,10 @@ static PyMethodDef methods[] = {
     {"after_fork_in_child", after_fork_in_child, METH_NOARGS,
      "Forget the parent's timers and threads in a forked child."},
     {"is_running", is_running, METH_NOARGS, "Whether sampling is on."},
-    {"sample_counts", sample_counts, METH_NOARGS, "(samples taken, samples dropped)."},
+    {"sample_counts", sample_counts, METH_NOARGS,
+     "(CPU samples taken, CPU samples dropped, memory events lost)."},
+    {"memory_preloaded", memory_preloaded, METH_NOARGS,
+     "Whether the allocator library is loaded (native allocations and copies are seen)."},
     {"write_profile", (PyCFunction)(void (*)(void))write_profile,
      METH_VARARGS | METH_KEYWORDS, "Write the JSON profile atomically to path."},
     {NULL, NULL, 0, NULL},

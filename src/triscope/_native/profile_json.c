@@ -10,6 +10,7 @@
 
 #include "json_writer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,26 +97,99 @@ static void time_fields(ts_json_t *j, const ts_time_t *time, uint64_t total, con
     }
 }
 
-/* The metrics shared by lines and functions: time, and the memory and GPU fields that are
- * zero until those dimensions are measured. */
-static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total)
+#define MB (1024.0 * 1024.0)
+#define MB_DIGITS 3
+
+/* A line reported as leaking needs this likelihood that its sampled blocks are never freed
+ * (Laplace's rule of succession over allocations and frees)... */
+#define TS_LEAK_LIKELIHOOD 0.9
+/* ...and its live bytes still growing: at least this share of them added in the second
+ * half of the run (a steady leak adds half; a cache built early and kept adds none)... */
+#define TS_LEAK_RECENT_SHARE 0.25
+/* ...by at least one sample's worth of bytes... */
+#define TS_LEAK_MIN_GROWTH (256.0 * 1024.0)
+/* ...and steadily: from 10% to 90% of that growth takes at least this share of the second
+ * half (a one-time allocation late in the run is a step, not a leak). */
+#define TS_LEAK_MIN_SPREAD 0.25
+
+/* The time of the first point at or after `from` whose value reaches `level`. */
+static uint64_t time_reaching(const ts_series_t *series, uint64_t from, double level)
 {
-    static const char *const zero_numbers[] = {
-        "gpu_pct", "gpu_mem_mb", "alloc_mb", "python_fraction", "peak_mb", "live_mb",
-        "mem_pct", "copy_mb", "copy_mb_s", "leak_likelihood", "leak_mb_s",
-    };
-    time_fields(j, time, total, "cpu_");
-    ts_json_key(j, "cpu_samples");
-    ts_json_int(j, (int64_t)time->cpu_samples);
-    for (size_t i = 0; i < sizeof zero_numbers / sizeof zero_numbers[0]; i++) {
-        ts_json_key(j, zero_numbers[i]);
-        ts_json_int(j, 0);
-    }
-    ts_json_key(j, "alloc_samples");
-    ts_json_int(j, 0);
-    ts_json_key(j, "timeline");
+    for (uint32_t i = 0; i < series->count; i++)
+        if (series->t_ns[i] >= from && (double)series->value[i] >= level)
+            return series->t_ns[i];
+    return from;
+}
+
+typedef struct {
+    double likelihood; /* 0 unless the line's live bytes are growing */
+    double mb_s;       /* growth rate over the second half of the run */
+    int leaking;
+} leak_t;
+
+static leak_t leak_of(const ts_mem_t *mem, const ts_profile_meta_t *m)
+{
+    leak_t leak = {0.0, 0.0, 0};
+    if (mem->samples < 2 || mem->timeline == NULL || m->end_ns <= m->start_ns)
+        return leak;
+    uint64_t middle = m->start_ns + (m->end_ns - m->start_ns) / 2;
+    double growth = (double)(mem->live_bytes - ts_series_at(mem->timeline, middle));
+    double seconds = (double)(m->end_ns - middle) / 1e9;
+    if (growth < TS_LEAK_MIN_GROWTH || growth < TS_LEAK_RECENT_SHARE * (double)mem->live_bytes)
+        return leak;
+    double base = (double)mem->live_bytes - growth;
+    uint64_t early = time_reaching(mem->timeline, middle, base + 0.1 * growth);
+    uint64_t late = time_reaching(mem->timeline, middle, base + 0.9 * growth);
+    if ((double)(late - early) < TS_LEAK_MIN_SPREAD * (double)(m->end_ns - middle))
+        return leak;
+    leak.likelihood = 1.0 - ((double)mem->freed + 1.0) / ((double)mem->samples + 2.0);
+    leak.mb_s = growth / MB / seconds;
+    leak.leaking = leak.likelihood >= TS_LEAK_LIKELIHOOD;
+    return leak;
+}
+
+static void timeline(ts_json_t *j, const ts_series_t *series, uint64_t start_ns)
+{
     ts_json_begin_array(j);
+    for (uint32_t i = 0; series != NULL && i < series->count; i++) {
+        ts_json_begin_array(j);
+        double t = series->t_ns[i] > start_ns ? (double)(series->t_ns[i] - start_ns) / 1e9 : 0;
+        ts_json_number(j, t, SEC_DIGITS);
+        ts_json_number(j, (double)series->value[i] / MB, MB_DIGITS);
+        ts_json_end_array(j);
+    }
     ts_json_end_array(j);
+}
+
+/* The metrics shared by lines and functions: time and memory; GPU fields stay zero until
+ * GPU profiling exists. */
+static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
+                          const ts_mem_t *mem, const ts_stats_t *s, const ts_profile_meta_t *m)
+{
+    double elapsed = m->elapsed_s > 0 ? m->elapsed_s : 1.0;
+    double all_bytes = (double)s->mem_total.alloc_bytes;
+    leak_t leak = leak_of(mem, m);
+    time_fields(j, time, total, "cpu_");
+    ts_json_key(j, "cpu_samples"); ts_json_int(j, (int64_t)time->cpu_samples);
+    ts_json_key(j, "gpu_pct"); ts_json_int(j, 0);
+    ts_json_key(j, "gpu_mem_mb"); ts_json_int(j, 0);
+    ts_json_key(j, "alloc_mb"); ts_json_number(j, (double)mem->alloc_bytes / MB, MB_DIGITS);
+    ts_json_key(j, "python_fraction");
+    ts_json_number(j, mem->alloc_bytes ? (double)mem->python_bytes / (double)mem->alloc_bytes : 0,
+                   PCT_DIGITS);
+    ts_json_key(j, "peak_mb"); ts_json_number(j, (double)mem->peak_bytes / MB, MB_DIGITS);
+    ts_json_key(j, "live_mb");
+    ts_json_number(j, mem->live_bytes > 0 ? (double)mem->live_bytes / MB : 0, MB_DIGITS);
+    ts_json_key(j, "mem_pct");
+    ts_json_number(j, all_bytes > 0 ? 100.0 * (double)mem->alloc_bytes / all_bytes : 0,
+                   PCT_DIGITS);
+    ts_json_key(j, "alloc_samples"); ts_json_int(j, (int64_t)mem->samples);
+    ts_json_key(j, "timeline"); timeline(j, mem->timeline, m->start_ns);
+    ts_json_key(j, "copy_mb"); ts_json_number(j, (double)mem->copy_bytes / MB, MB_DIGITS);
+    ts_json_key(j, "copy_mb_s");
+    ts_json_number(j, (double)mem->copy_bytes / MB / elapsed, MB_DIGITS);
+    ts_json_key(j, "leak_likelihood"); ts_json_number(j, leak.likelihood, PCT_DIGITS);
+    ts_json_key(j, "leak_mb_s"); ts_json_number(j, leak.mb_s, MB_DIGITS);
 }
 
 static void string_list(ts_json_t *j, const ts_strlist_t *list)
@@ -199,9 +273,20 @@ static uint32_t *sorted_ids(size_t count, int (*compare)(const void *, const voi
     return ids;
 }
 
+/* --malloc-threshold counts samples of this many bytes (the text report does the same), so
+ * a threshold means the same volume at any sampling interval. */
+#define TS_MALLOC_THRESHOLD_UNIT 10240.0
+
 static int line_shown(const ts_line_t *line, uint64_t total, const ts_profile_meta_t *m)
 {
-    return !m->reduced_profile || pct(ts_time_total(&line->time), total) >= m->cpu_percent_threshold;
+    if (!m->reduced_profile ||
+        pct(ts_time_total(&line->time), total) >= m->cpu_percent_threshold)
+        return 1;
+    long long min_samples = llround((double)m->malloc_threshold * TS_MALLOC_THRESHOLD_UNIT /
+                                    (double)(m->alloc_interval ? m->alloc_interval : 1));
+    if (min_samples < 1)
+        min_samples = 1;
+    return m->memory && line->mem.samples >= (uint64_t)min_samples;
 }
 
 static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t *m,
@@ -240,7 +325,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
             ts_json_begin_object(j);
             ts_json_key(j, "lineno"); ts_json_int(j, line->lineno);
             ts_json_key(j, "source"); ts_json_string_n(j, text, len);
-            metric_fields(j, &line->time, total);
+            metric_fields(j, &line->time, total, &line->mem, s, m);
             ts_json_end_object(j);
         }
         ts_json_end_array(j);
@@ -248,12 +333,13 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         ts_json_begin_array(j);
         for (size_t k = first_func; k < fi; k++) {
             const ts_func_t *func = &s->funcs[func_order[k]];
-            if (ts_time_total(&func->time) == 0)
+            if (ts_time_total(&func->time) == 0 && func->mem.samples == 0 &&
+                func->mem.copy_bytes == 0)
                 continue;
             ts_json_begin_object(j);
             ts_json_key(j, "name"); ts_json_string(j, ts_intern_str(&s->strings, func->name));
             ts_json_key(j, "lineno"); ts_json_int(j, func->lineno);
-            metric_fields(j, &func->time, total);
+            metric_fields(j, &func->time, total, &func->mem, s, m);
             ts_json_end_object(j);
         }
         ts_json_end_array(j);
@@ -261,6 +347,27 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         source_free(&src);
     }
     ts_json_end_object(j);
+}
+
+static void write_leaks(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t *m,
+                        const uint32_t *line_order)
+{
+    ts_json_key(j, "leaks");
+    ts_json_begin_array(j);
+    for (size_t k = 0; k < s->nlines; k++) {
+        const ts_line_t *line = &s->lines[line_order[k]];
+        leak_t leak = leak_of(&line->mem, m);
+        if (!leak.leaking || !s->files[line->file].profiled)
+            continue;
+        ts_json_begin_object(j);
+        ts_json_key(j, "file");
+        ts_json_string(j, ts_intern_str(&s->strings, s->files[line->file].path));
+        ts_json_key(j, "lineno"); ts_json_int(j, line->lineno);
+        ts_json_key(j, "likelihood"); ts_json_number(j, leak.likelihood, PCT_DIGITS);
+        ts_json_key(j, "mb_s"); ts_json_number(j, leak.mb_s, MB_DIGITS);
+        ts_json_end_object(j);
+    }
+    ts_json_end_array(j);
 }
 
 static void write_stacks(ts_json_t *j, const ts_stats_t *s)
@@ -323,9 +430,16 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     write_threads(j, m);
     ts_json_key(j, "memory");
     ts_json_begin_object(j);
-    ts_json_key(j, "enabled"); ts_json_bool(j, 0);
-    ts_json_key(j, "max_footprint_mb"); ts_json_int(j, 0);
-    ts_json_key(j, "timeline"); ts_json_begin_array(j); ts_json_end_array(j);
+    ts_json_key(j, "enabled"); ts_json_bool(j, m->memory);
+    ts_json_key(j, "native"); ts_json_bool(j, m->memory && m->memory_native);
+    ts_json_key(j, "sampling_interval_bytes"); ts_json_int(j, (int64_t)m->alloc_interval);
+    ts_json_key(j, "max_footprint_mb");
+    ts_json_number(j, (double)s->mem_total.peak_bytes / MB, MB_DIGITS);
+    ts_json_key(j, "alloc_mb");
+    ts_json_number(j, (double)s->mem_total.alloc_bytes / MB, MB_DIGITS);
+    ts_json_key(j, "copy_mb");
+    ts_json_number(j, (double)s->mem_total.copy_bytes / MB, MB_DIGITS);
+    ts_json_key(j, "timeline"); timeline(j, s->mem_total.timeline, m->start_ns);
     ts_json_end_object(j);
     ts_json_key(j, "gpu");
     ts_json_begin_object(j);
@@ -333,7 +447,7 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     ts_json_key(j, "device"); ts_json_null(j);
     ts_json_end_object(j);
     write_files(j, s, m, line_order, func_order);
-    ts_json_key(j, "leaks"); ts_json_begin_array(j); ts_json_end_array(j);
+    write_leaks(j, s, m, line_order);
     write_stacks(j, s);
     ts_json_end_object(j);
     fputc('\n', out);

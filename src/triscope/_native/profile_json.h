@@ -23,6 +23,10 @@ typedef struct {
     double interval_s;
     uint64_t samples;
     int cpu, memory, gpu;         /* dimensions profiled */
+    int memory_native;            /* native allocations and copies seen (preload library) */
+    uint64_t alloc_interval;      /* mean bytes between allocation samples */
+    uint64_t start_ns;            /* CLOCK_MONOTONIC at start: the zero of every timeline */
+    uint64_t end_ns;
     int virtual_time, stacks, reduced_profile, profile_all;
     const ts_strlist_t *profile_only, *profile_exclude;
     double cpu_percent_threshold;

@@ -13,6 +13,8 @@
 #include "compat.h"
 #include "resolve.h"
 
+#include "frames.h"
+#include "memory.h"
 #include "sampler.h"
 
 #include <string.h>
@@ -47,6 +49,8 @@ static const code_entry_t *lookup_code(PyCodeObject *code)
     uint32_t index;
     if (ts_map_get(&code_index, (uint64_t)(uintptr_t)code, &index))
         return &entries[index];
+    if (!ts_frames_code_plausible(code))
+        return NULL;
     const char *path = PyUnicode_AsUTF8(code->co_filename);
     const char *name = PyUnicode_AsUTF8(code->co_qualname);
     if (path == NULL || name == NULL) {
@@ -105,21 +109,29 @@ static uint32_t line_of(const ts_frame_t *frame)
     return line > 0 ? (uint32_t)line : (uint32_t)code->co_firstlineno;
 }
 
+/* The attribution rule: the innermost frame of a profiled file. 0 when there is none. */
+static int attribute(const ts_frame_t *frames, int depth, uint32_t *func, uint32_t *lineno)
+{
+    for (int i = 0; i < depth; i++) {
+        const code_entry_t *entry = lookup_code((PyCodeObject *)frames[i].code);
+        if (entry != NULL && entry->profiled) {
+            *func = entry->func;
+            *lineno = line_of(&frames[i]);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void consume(const ts_sample_t *sample, void *context)
 {
     (void)context;
     static const ts_time_kind_t kinds[] = {TS_TIME_PYTHON, TS_TIME_NATIVE, TS_TIME_SYSTEM};
     ts_time_kind_t kind = kinds[sample->kind];
     int cpu_sample = sample->kind != TS_SAMPLE_WAIT;
-    int attributed = 0;
-    for (int i = 0; i < sample->depth && !attributed; i++) {
-        const code_entry_t *entry = lookup_code((PyCodeObject *)sample->frames[i].code);
-        if (entry == NULL || !entry->profiled)
-            continue;
-        attributed = ts_stats_add_line(&stats, entry->func, line_of(&sample->frames[i]), kind,
-                                       sample->weight_ns, cpu_sample) == 0;
-    }
-    if (!attributed)
+    uint32_t func, lineno;
+    if (!attribute(sample->frames, sample->depth, &func, &lineno) ||
+        ts_stats_add_line(&stats, func, lineno, kind, sample->weight_ns, cpu_sample) < 0)
         ts_stats_add_unattributed(&stats, kind, sample->weight_ns, cpu_sample);
     if (!record_stacks || sample->depth == 0)
         return;
@@ -137,17 +149,56 @@ static void consume(const ts_sample_t *sample, void *context)
         ts_stats_add_stack(&stats, frames, depth, sample->weight_ns, cpu_sample);
 }
 
+static void consume_memory(const ts_mem_sample_t *sample, void *context)
+{
+    (void)context;
+    uint32_t func = UINT32_MAX, lineno = 0;
+    attribute(sample->frames, sample->depth, &func, &lineno);
+    if (sample->kind == TS_MEM_COPY)
+        ts_stats_add_copy(&stats, func, lineno, sample->weight);
+    else
+        ts_stats_add_alloc(&stats, func, lineno, sample->id, sample->weight,
+                           sample->kind == TS_MEM_PYTHON, sample->time_ns);
+}
+
+/* Frees whose allocation was not drained yet (queued by another thread after our pass over
+ * the allocations): retried at the next drain. Bounded: beyond it the blocks look alive. */
+#define TS_MAX_PENDING_FREES 65536
+static ts_mem_free_t pending_frees[TS_MAX_PENDING_FREES];
+static size_t npending;
+
+static void consume_free(const ts_mem_free_t *event, void *context)
+{
+    (void)context;
+    if (!ts_stats_free_sample(&stats, event->id, event->time_ns) && npending < TS_MAX_PENDING_FREES)
+        pending_frees[npending++] = *event;
+}
+
+static void retry_pending_frees(void)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < npending; i++)
+        if (!ts_stats_free_sample(&stats, pending_frees[i].id, pending_frees[i].time_ns))
+            pending_frees[kept++] = pending_frees[i];
+    npending = kept;
+}
+
 void ts_resolve_drain(void)
 {
     if (!started || draining)
         return;
     draining = 1;
+    ts_memory_guard(1); /* our own allocations below are not the program's */
     ts_sampler_drain(consume, NULL);
     const ts_sample_t *sample;
     while ((sample = ts_ring_peek(&wait_ring)) != NULL) {
         consume(sample, NULL);
         ts_ring_release(&wait_ring);
     }
+    ts_memory_drain(consume_memory, consume_free, NULL);
+    if (npending > 0)
+        retry_pending_frees();
+    ts_memory_guard(0);
     draining = 0;
 }
 
@@ -220,6 +271,7 @@ void ts_resolve_reset(void)
     ts_map_free(&code_index);
     nentries = 0;
     nfree = 0;
+    npending = 0;
     if (wait_ring.records != NULL)
         ts_ring_clear(&wait_ring);
 }

@@ -26,6 +26,12 @@
  * side takes too before it drains the queue. Either the sample is queued first and resolved
  * while the object lives, or the death is seen and the sample goes unattributed.
  *
+ * Faults: on 3.11 and 3.12 the interpreter publishes a new C-stack frame record before
+ * filling in its current frame, so for a few instructions the handler can read a garbage
+ * pointer. The walk therefore runs under sigsetjmp, and a SIGSEGV/SIGBUS raised while this
+ * thread is walking jumps back and drops the sample; any other fault goes to the handler
+ * that was installed before ours.
+ *
  * Locking: `slots_lock` guards slot metadata between GIL-holding callers (register,
  * unregister, drain) and the consumer thread (measure_waits), which never takes the GIL
  * while holding it. The handler takes no lock: it reads the generation atomically.
@@ -37,6 +43,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -44,6 +51,7 @@
 #include <string.h>
 #include <time.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #ifndef sigev_notify_thread_id
 #  define sigev_notify_thread_id _sigev_un._tid
@@ -63,6 +71,8 @@
 
 typedef struct {
     _Atomic uint32_t generation;   /* bumped on every (un)registration */
+    volatile sig_atomic_t walking; /* the handler is reading frames: faults jump back */
+    sigjmp_buf escape;
     _Atomic int active;            /* the handler may record into `ring` */
     ts_ring_t ring;                /* CPU samples, written by the handler */
     pid_t tid;
@@ -87,6 +97,9 @@ static ts_sampler_config_t config;
 static _Atomic(const ts_addrmap_t *) addrmap;
 static _Atomic int handler_enabled;
 static _Atomic uint64_t samples_taken;
+static _Atomic int walkers;                 /* threads walking right now */
+static struct sigaction previous_segv, previous_bus;
+static int fault_handlers_installed;
 static pthread_mutex_t deaths_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t code_deaths;
 static ts_thread_summary_t finished[TS_MAX_FINISHED];
@@ -134,7 +147,13 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     ts_sample_t *sample = ts_ring_reserve(&slot->ring);
     if (sample == NULL)
         goto out;
-    ts_walk_t walk = ts_frames_walk_self(sample->frames, TS_MAX_DEPTH);
+    ts_walk_t walk = {0, 0, -1};
+    atomic_fetch_add(&walkers, 1);
+    slot->walking = 1;
+    if (sigsetjmp(slot->escape, 1) == 0)
+        walk = ts_frames_walk_self(sample->frames, TS_MAX_DEPTH);
+    slot->walking = 0;
+    atomic_fetch_sub(&walkers, 1);
     const ucontext_t *uc = context;
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     ts_code_kind_t where =
@@ -157,6 +176,41 @@ out:
     errno = saved_errno;
 }
 
+static void on_fault(int signo, siginfo_t *info, void *context)
+{
+    if (atomic_load(&walkers) > 0) {
+        pid_t tid = gettid();
+        for (size_t i = 0; i < TS_MAX_THREADS; i++)
+            if (slots[i].walking && slots[i].tid == tid)
+                siglongjmp(slots[i].escape, 1);
+    }
+    /* Not ours: hand it to whoever handled it before (or the default: a core dump). */
+    const struct sigaction *previous = signo == SIGBUS ? &previous_bus : &previous_segv;
+    if (previous->sa_flags & SA_SIGINFO) {
+        previous->sa_sigaction(signo, info, context);
+    } else if (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN) {
+        previous->sa_handler(signo);
+    } else {
+        sigaction(signo, previous, NULL); /* the fault repeats on return, now fatal */
+    }
+}
+
+static int install_fault_handlers(void)
+{
+    if (fault_handlers_installed)
+        return 0;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_fault;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(SIGSEGV, &action, &previous_segv) != 0 ||
+        sigaction(SIGBUS, &action, &previous_bus) != 0)
+        return -1;
+    fault_handlers_installed = 1;
+    return 0;
+}
+
 /* ==== Slots ==== */
 
 int ts_sampler_init(const ts_sampler_config_t *cfg)
@@ -172,7 +226,7 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
     action.sa_sigaction = on_timer;
     action.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&action.sa_mask);
-    if (sigaction(TS_SIGNAL, &action, NULL) != 0)
+    if (sigaction(TS_SIGNAL, &action, NULL) != 0 || install_fault_handlers() != 0)
         return -1;
     atomic_store(&handler_enabled, 1);
     return 0;
@@ -368,6 +422,8 @@ void ts_sampler_code_dying(void)
 
 void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
 {
+    if (slots == NULL)
+        return; /* CPU profiling off */
     pthread_mutex_lock(&slots_lock);
     for (size_t i = 0; i < TS_MAX_THREADS; i++) {
         slot_t *slot = &slots[i];

@@ -17,10 +17,32 @@ void ts_stats_init(ts_stats_t *stats)
     ts_map_init(&stats->func_index);
     ts_map_init(&stats->line_index);
     ts_map_init(&stats->stack_index);
+    ts_map_init(&stats->live_index);
+}
+
+struct ts_live_sample {
+    uint32_t line;     /* index into lines, UINT32_MAX when unattributed */
+    uint32_t func;
+    uint64_t bytes;
+};
+
+static void mem_free(ts_mem_t *mem)
+{
+    free(mem->timeline);
+    mem->timeline = NULL;
 }
 
 void ts_stats_free(ts_stats_t *stats)
 {
+    for (size_t i = 0; i < stats->nlines; i++)
+        mem_free(&stats->lines[i].mem);
+    for (size_t i = 0; i < stats->nfuncs; i++)
+        mem_free(&stats->funcs[i].mem);
+    mem_free(&stats->mem_total);
+    mem_free(&stats->mem_unattributed);
+    ts_map_free(&stats->live_index);
+    free(stats->live_samples);
+    free(stats->free_live);
     ts_intern_free(&stats->strings);
     ts_map_free(&stats->file_index);
     ts_map_free(&stats->func_index);
@@ -115,25 +137,36 @@ static void charge(ts_time_t *time, ts_time_kind_t kind, uint64_t ns, int cpu_sa
     time->cpu_samples += cpu_sample ? 1 : 0;
 }
 
-int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time_kind_t kind,
-                      uint64_t ns, int cpu_sample)
+/* The index of the line `lineno` of the function's file, created if new; UINT32_MAX on
+ * allocation failure. */
+static uint32_t line_index(ts_stats_t *stats, uint32_t func, uint32_t lineno)
 {
     ts_func_t *function = &stats->funcs[func];
     uint64_t key = (uint64_t)function->file << 32 | lineno;
     uint32_t id;
     if (!ts_map_get(&stats->line_index, key, &id)) {
         if (RESERVE(stats->lines, stats->cap_lines, stats->nlines) < 0)
-            return -1;
+            return UINT32_MAX;
         id = (uint32_t)stats->nlines;
         if (ts_map_put(&stats->line_index, key, id) < 0)
-            return -1;
+            return UINT32_MAX;
         ts_line_t *line = &stats->lines[stats->nlines++];
         memset(line, 0, sizeof *line);
         line->file = function->file;
         line->lineno = lineno;
     }
+    stats->lines[id].func = func;
+    return id;
+}
+
+int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time_kind_t kind,
+                      uint64_t ns, int cpu_sample)
+{
+    uint32_t id = line_index(stats, func, lineno);
+    if (id == UINT32_MAX)
+        return -1;
+    ts_func_t *function = &stats->funcs[func];
     ts_line_t *line = &stats->lines[id];
-    line->func = func;
     charge(&line->time, kind, ns, cpu_sample);
     charge(&function->time, kind, ns, cpu_sample);
     charge(&stats->files[function->file].time, kind, ns, cpu_sample);
@@ -191,5 +224,123 @@ int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32
     stack->ns = ns;
     memcpy(&stats->frame_pool[stats->nframes], frames, depth * sizeof *frames);
     stats->nframes += depth;
+    return 0;
+}
+
+/* ==== Memory ==== */
+
+void ts_series_add(ts_series_t *series, uint64_t t_ns, int64_t value)
+{
+    if (series->count == TS_SERIES_MAX) {
+        /* Every other point, keeping the first and the latest: the span stays whole. */
+        for (uint32_t i = 1; i < TS_SERIES_MAX / 2 - 1; i++) {
+            series->t_ns[i] = series->t_ns[2 * i];
+            series->value[i] = series->value[2 * i];
+        }
+        series->t_ns[TS_SERIES_MAX / 2 - 1] = series->t_ns[TS_SERIES_MAX - 1];
+        series->value[TS_SERIES_MAX / 2 - 1] = series->value[TS_SERIES_MAX - 1];
+        series->count = TS_SERIES_MAX / 2;
+    }
+    series->t_ns[series->count] = t_ns;
+    series->value[series->count] = value;
+    series->count++;
+}
+
+int64_t ts_series_at(const ts_series_t *series, uint64_t t_ns)
+{
+    int64_t value = 0;
+    for (uint32_t i = 0; i < series->count && series->t_ns[i] <= t_ns; i++)
+        value = series->value[i];
+    return value;
+}
+
+/* Applies a change of live bytes at t_ns; -1 when the timeline cannot be allocated. */
+static int mem_live_change(ts_mem_t *mem, int64_t delta, uint64_t t_ns)
+{
+    if (mem->timeline == NULL && (mem->timeline = calloc(1, sizeof *mem->timeline)) == NULL)
+        return -1;
+    mem->live_bytes += delta;
+    if (mem->live_bytes > mem->peak_bytes)
+        mem->peak_bytes = mem->live_bytes;
+    ts_series_add(mem->timeline, t_ns, mem->live_bytes);
+    return 0;
+}
+
+static void mem_alloc(ts_mem_t *mem, uint64_t bytes, int python, uint64_t t_ns)
+{
+    mem->alloc_bytes += bytes;
+    mem->python_bytes += python ? bytes : 0;
+    mem->samples++;
+    mem_live_change(mem, (int64_t)bytes, t_ns);
+}
+
+int ts_stats_add_alloc(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t id,
+                       uint64_t bytes, int python, uint64_t t_ns)
+{
+    uint32_t line = UINT32_MAX;
+    if (func != UINT32_MAX) {
+        line = line_index(stats, func, lineno);
+        if (line == UINT32_MAX)
+            return -1;
+        mem_alloc(&stats->lines[line].mem, bytes, python, t_ns);
+        mem_alloc(&stats->funcs[func].mem, bytes, python, t_ns);
+    } else {
+        mem_alloc(&stats->mem_unattributed, bytes, python, t_ns);
+    }
+    mem_alloc(&stats->mem_total, bytes, python, t_ns);
+    if (id == 0)
+        return 0; /* not tracked: its free cannot be matched */
+    uint32_t index;
+    if (stats->nfree_live > 0) {
+        index = stats->free_live[--stats->nfree_live];
+    } else {
+        if (RESERVE(stats->live_samples, stats->cap_live, stats->nlive) < 0)
+            return -1;
+        index = (uint32_t)stats->nlive++;
+    }
+    if (ts_map_put(&stats->live_index, id, index) < 0)
+        return -1;
+    struct ts_live_sample *sample = &stats->live_samples[index];
+    sample->line = line;
+    sample->func = func;
+    sample->bytes = bytes;
+    return 0;
+}
+
+int ts_stats_free_sample(ts_stats_t *stats, uint64_t id, uint64_t t_ns)
+{
+    uint32_t index;
+    if (!ts_map_get(&stats->live_index, id, &index))
+        return 0;
+    ts_map_remove(&stats->live_index, id);
+    if (RESERVE(stats->free_live, stats->cap_free_live, stats->nfree_live) == 0)
+        stats->free_live[stats->nfree_live++] = index;
+    const struct ts_live_sample *sample = &stats->live_samples[index];
+    int64_t delta = -(int64_t)sample->bytes;
+    ts_mem_t *owner = sample->line == UINT32_MAX ? &stats->mem_unattributed
+                                                 : &stats->lines[sample->line].mem;
+    owner->freed++;
+    mem_live_change(owner, delta, t_ns);
+    if (sample->func != UINT32_MAX) {
+        stats->funcs[sample->func].mem.freed++;
+        mem_live_change(&stats->funcs[sample->func].mem, delta, t_ns);
+    }
+    stats->mem_total.freed++;
+    mem_live_change(&stats->mem_total, delta, t_ns);
+    return 1;
+}
+
+int ts_stats_add_copy(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t bytes)
+{
+    if (func != UINT32_MAX) {
+        uint32_t line = line_index(stats, func, lineno);
+        if (line == UINT32_MAX)
+            return -1;
+        stats->lines[line].mem.copy_bytes += bytes;
+        stats->funcs[func].mem.copy_bytes += bytes;
+    } else {
+        stats->mem_unattributed.copy_bytes += bytes;
+    }
+    stats->mem_total.copy_bytes += bytes;
     return 0;
 }

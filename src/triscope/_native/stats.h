@@ -25,6 +25,31 @@ typedef struct {
     uint64_t cpu_samples;     /* timer samples (Python or native) that landed here */
 } ts_time_t;
 
+/* A bounded time series: when full, every other point is dropped (the first and the latest
+ * always kept), so a long run keeps its whole span at a coarser grain in fixed memory. */
+#define TS_SERIES_MAX 64
+typedef struct {
+    uint64_t t_ns[TS_SERIES_MAX];
+    int64_t value[TS_SERIES_MAX];
+    uint32_t count;
+} ts_series_t;
+
+void ts_series_add(ts_series_t *series, uint64_t t_ns, int64_t value);
+/* The last value at or before t_ns (0 before the first point). */
+int64_t ts_series_at(const ts_series_t *series, uint64_t t_ns);
+
+/* Memory measured at a line or function. Byte counts are sampled, unbiased estimates. */
+typedef struct {
+    uint64_t alloc_bytes;     /* allocated, all allocators */
+    uint64_t python_bytes;    /* of which through Python's allocator */
+    uint64_t copy_bytes;      /* moved by memcpy/memmove */
+    uint64_t samples;         /* allocation samples */
+    uint64_t freed;           /* of which freed since */
+    int64_t live_bytes;       /* still allocated */
+    int64_t peak_bytes;       /* highest live_bytes seen */
+    ts_series_t *timeline;    /* live bytes over time; allocated on first allocation */
+} ts_mem_t;
+
 typedef struct {
     uint32_t path;            /* interned path */
     int profiled;             /* passes the file filter */
@@ -36,6 +61,7 @@ typedef struct {
     uint32_t name;            /* interned qualified name */
     uint32_t lineno;          /* first line */
     ts_time_t time;           /* self time */
+    ts_mem_t mem;
 } ts_func_t;
 
 typedef struct {
@@ -43,6 +69,7 @@ typedef struct {
     uint32_t lineno;
     uint32_t func;            /* the function the line was last seen in */
     ts_time_t time;
+    ts_mem_t mem;
 } ts_line_t;
 
 typedef struct {
@@ -72,6 +99,11 @@ typedef struct {
     ts_line_t *lines;   size_t nlines, cap_lines;
     ts_stack_t *stacks; size_t nstacks, cap_stacks;
     ts_stack_frame_t *frame_pool; size_t nframes, cap_frames;
+    ts_map_t live_index;      /* sample id → index into live_samples */
+    struct ts_live_sample *live_samples; size_t nlive, cap_live;
+    uint32_t *free_live; size_t nfree_live, cap_free_live;
+    ts_mem_t mem_total;       /* the whole process, attributed or not */
+    ts_mem_t mem_unattributed;
     ts_time_t unattributed;   /* time on no line of a profiled file */
     ts_time_t total;          /* everything added, attributed or not */
     uint64_t dropped;         /* samples lost to full rings */
@@ -95,6 +127,15 @@ void ts_stats_add_unattributed(ts_stats_t *stats, ts_time_kind_t kind, uint64_t 
  * is a timer sample (counted in `samples`). 0 or -1. */
 int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth,
                        uint64_t ns, int cpu_sample);
+
+/* A sampled allocation of `bytes` (Python's allocator or not) at a line, or unattributed
+ * when func is UINT32_MAX. `id` (non-zero) matches a later ts_stats_free. 0 or -1. */
+int ts_stats_add_alloc(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t id,
+                       uint64_t bytes, int python, uint64_t t_ns);
+/* The sampled block `id` was freed. 1 when known, 0 when its allocation is not known (yet). */
+int ts_stats_free_sample(ts_stats_t *stats, uint64_t id, uint64_t t_ns);
+/* Sampled copy volume at a line (or unattributed). 0 or -1. */
+int ts_stats_add_copy(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t bytes);
 
 static inline uint64_t ts_time_total(const ts_time_t *time)
 {

@@ -24,10 +24,18 @@ HOT = "\x1b[1;31m"
 RESET = "\x1b[0m"
 
 
-def render(profile, *, color=False, cpu_percent_threshold=1.0, width=100):
+# --malloc-threshold N counts allocation samples at this many bytes each, so the same N
+# means the same volume whatever the sampling interval (Scalene's default of 100 ≈ 1 MB).
+MALLOC_THRESHOLD_UNIT = 10 * 1024
+
+
+def render(profile, *, color=False, cpu_percent_threshold=1.0, malloc_threshold=100,
+           width=100):
     """Return the text report of `profile`, every line at most `width` columns."""
     threshold = cpu_percent_threshold
     memory = profile["memory"]["enabled"]
+    interval = profile["memory"].get("sampling_interval_bytes") or MALLOC_THRESHOLD_UNIT
+    min_samples = max(1, round(malloc_threshold * MALLOC_THRESHOLD_UNIT / interval))
     columns = _line_columns(memory, profile["gpu"]["enabled"], width)
     files = sorted(profile["files"].items(), key=lambda item: item[1]["cpu_pct"], reverse=True)
     hottest = max((_total(line) for _, entry in files for line in entry["lines"]), default=0.0)
@@ -35,7 +43,8 @@ def render(profile, *, color=False, cpu_percent_threshold=1.0, width=100):
     rows = _header(profile, width)
     hidden = 0
     for path, entry in files:
-        shown = [line for line in entry["lines"] if _line_matters(line, threshold, memory)]
+        shown = [line for line in entry["lines"]
+                 if _line_matters(line, threshold, memory and min_samples)]
         if entry["cpu_pct"] < threshold and not shown:
             hidden += 1
             continue
@@ -234,8 +243,11 @@ def _total(metrics):
     return metrics["cpu_python_pct"] + metrics["cpu_native_pct"] + metrics["cpu_system_pct"]
 
 
-def _line_matters(line, threshold, memory):
-    return _total(line) >= threshold or (memory and line["mem_pct"] >= threshold)
+def _line_matters(line, threshold, min_samples):
+    """CPU at or above the threshold, or (min_samples > 0: memory profiled) enough memory."""
+    return _total(line) >= threshold or (
+        bool(min_samples) and line["mem_pct"] >= threshold
+        and line["alloc_samples"] >= min_samples)
 
 
 # ==== Fitting text to the terminal ====

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * memory.c — see memory.h. Wrapping Python's MEM and OBJ allocator domains (chaining to the
+ * allocators in place) tells Python bytes from native ones without per-object headers and
+ * without forcing PYTHONMALLOC=malloc; pymalloc's own arenas and large-object mallocs happen
+ * inside the wrapper, under the sampler's guard, so they are not counted again as native.
+ */
+#define _GNU_SOURCE
+#include "compat.h"
+#include "memory.h"
+
+#include <dlfcn.h>
+
+_Static_assert(sizeof(ts_pyalloc_t) == sizeof(PyMemAllocatorEx),
+               "ts_pyalloc_t must mirror PyMemAllocatorEx");
+
+static const ts_mem_api_t *api;
+static PyMemAllocatorEx original_mem, original_obj;
+static int wrapped;
+
+static const ts_mem_api_t *find_api(void)
+{
+    const ts_mem_api_t *(*preloaded)(void) =
+        (const ts_mem_api_t *(*)(void))dlsym(RTLD_DEFAULT, "triscope_mem_api");
+    return preloaded != NULL ? preloaded() : ts_memsample_api();
+}
+
+static void wrap_domain(PyMemAllocatorDomain domain, int slot, PyMemAllocatorEx *original)
+{
+    PyMem_GetAllocator(domain, original);
+    ts_pyalloc_t wrapper = api->wrap_python(slot, (const ts_pyalloc_t *)original);
+    PyMem_SetAllocator(domain, (PyMemAllocatorEx *)&wrapper);
+}
+
+int ts_memory_start(uint64_t alloc_interval, uint64_t copy_interval)
+{
+    if (api == NULL)
+        api = find_api();
+    if (api->start(alloc_interval, copy_interval, ts_frames_walk_self) < 0)
+        return -1;
+    if (!wrapped) {
+        wrap_domain(PYMEM_DOMAIN_MEM, 0, &original_mem);
+        wrap_domain(PYMEM_DOMAIN_OBJ, 1, &original_obj);
+        wrapped = 1;
+    }
+    return 0;
+}
+
+void ts_memory_stop(void)
+{
+    if (api == NULL)
+        return;
+    api->stop();
+    if (wrapped) {
+        PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &original_mem);
+        PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &original_obj);
+        wrapped = 0;
+    }
+}
+
+int ts_memory_preloaded(void)
+{
+    return (api != NULL ? api : find_api())->preloaded;
+}
+
+uint64_t ts_memory_lost(void)
+{
+    return api != NULL ? api->lost() : 0;
+}
+
+void ts_memory_drain(void (*on_sample)(const ts_mem_sample_t *, void *),
+                     void (*on_free)(const ts_mem_free_t *, void *), void *context)
+{
+    if (api != NULL)
+        api->drain(on_sample, on_free, context);
+}
+
+void ts_memory_after_fork_in_child(void)
+{
+    if (api != NULL)
+        api->after_fork_in_child();
+}
+
+void ts_memory_guard(int on)
+{
+    if (api == NULL)
+        return;
+    if (on)
+        api->guard_enter();
+    else
+        api->guard_leave();
+}

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * memsample.c — see memsample.h.
+ *
+ * Runs inside malloc and free of every thread, so: no locks, no allocation after start
+ * (queues and the live table are allocated by start()), one thread-local guard that makes
+ * nested calls (our own work, Python's allocator calling malloc underneath) invisible.
+ *
+ * Sampling (tcmalloc/heapprofd style): each thread counts down a number of bytes drawn from
+ * an exponential distribution with mean T; the allocation that crosses zero is sampled and
+ * the countdown is drawn again. An allocation of s bytes is so sampled with probability
+ * 1 − e^(−s/T), and weighting it by s / (1 − e^(−s/T)) makes every per-line sum an unbiased
+ * estimate; blocks much larger than T are practically always sampled at their exact size.
+ * The fast path is a subtraction and a branch.
+ *
+ * Live blocks: a sampled block's address goes into an open-addressing table (lock-free:
+ * compare-and-swap inserts, tombstones on removal) so its free is recognised. Every free
+ * first checks a small array of per-page-hash counters (64 KiB, cache resident): almost all
+ * frees see zero there and return without touching the table.
+ */
+#define _GNU_SOURCE
+#include "memsample.h"
+
+#include "mpsc.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef TS_MEMSAMPLE_PRELOAD
+/* The preload library is loaded at start-up: static TLS, no __tls_get_addr on the fast path. */
+#  define TS_TLS __thread __attribute__((tls_model("initial-exec")))
+#else
+#  define TS_TLS __thread
+#endif
+
+#define LIVE_CAPACITY (1u << 18)       /* sampled blocks tracked at once, at most half full */
+#define FILTER_SIZE (1u << 16)         /* per-page-hash counters checked by every free */
+#define SAMPLE_QUEUE 4096
+#define FREE_QUEUE (1u << 16)
+#define TOMBSTONE ((uintptr_t)1)
+
+typedef struct {
+    int guard;                /* > 0: do not sample (our own work, or nested in Python's) */
+    int64_t alloc_countdown;  /* bytes to the next allocation sample */
+    int64_t copy_countdown;   /* bytes to the next copy sample */
+    uint64_t rng;             /* xorshift64* state; 0 until first use */
+} thread_state_t;
+
+typedef struct {
+    _Atomic uintptr_t address;  /* 0 empty, TOMBSTONE removed */
+    _Atomic uint64_t id;
+} live_entry_t;
+
+static TS_TLS thread_state_t tls;
+static _Atomic int enabled;
+static double alloc_mean, copy_mean;
+static ts_mem_walker_t walk_stack;
+static ts_mpsc_t samples, frees;
+static live_entry_t *live;
+static _Atomic uint8_t *filter;
+static _Atomic uint64_t next_id = 1;
+static _Atomic uint64_t live_count, untracked;
+static ts_pyalloc_t python_original[2];
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ==== Random countdowns ==== */
+
+static uint64_t next_random(thread_state_t *t)
+{
+    if (t->rng == 0)
+        t->rng = (now_ns() ^ (uintptr_t)t) | 1;
+    t->rng ^= t->rng >> 12;
+    t->rng ^= t->rng << 25;
+    t->rng ^= t->rng >> 27;
+    return t->rng * 0x2545F4914F6CDD1DULL;
+}
+
+/* An exponential draw with the given mean, at least 1. */
+static int64_t draw(thread_state_t *t, double mean)
+{
+    double uniform = ((double)(next_random(t) >> 11) + 0.5) / 9007199254740992.0;
+    double value = -log(uniform) * mean;
+    return value < 1.0 ? 1 : (int64_t)value;
+}
+
+/* ==== Live table ==== */
+
+static size_t slot_of(uintptr_t address)
+{
+    uint64_t h = (uint64_t)address * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h >> 40) & (LIVE_CAPACITY - 1);
+}
+
+static size_t filter_of(uintptr_t address)
+{
+    uint64_t h = (uint64_t)(address >> 12) * 0x9E3779B97F4A7C15ULL;
+    return (size_t)(h >> 48) & (FILTER_SIZE - 1);
+}
+
+static int live_insert(uintptr_t address, uint64_t id)
+{
+    if (atomic_load_explicit(&live_count, memory_order_relaxed) >= LIVE_CAPACITY / 2)
+        return -1;
+    for (size_t i = slot_of(address), n = 0; n < LIVE_CAPACITY; i = (i + 1) & (LIVE_CAPACITY - 1), n++) {
+        uintptr_t seen = atomic_load_explicit(&live[i].address, memory_order_relaxed);
+        if (seen != 0 && seen != TOMBSTONE)
+            continue;
+        atomic_store_explicit(&live[i].id, id, memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&live[i].address, &seen, address,
+                                                    memory_order_release, memory_order_relaxed)) {
+            atomic_fetch_add_explicit(&live_count, 1, memory_order_relaxed);
+            /* Saturated counters stay put: a false "maybe" only costs a table lookup. */
+            _Atomic uint8_t *count = &filter[filter_of(address)];
+            uint8_t c = atomic_load_explicit(count, memory_order_relaxed);
+            while (c < 255 && !atomic_compare_exchange_weak_explicit(count, &c, c + 1,
+                                                                     memory_order_release,
+                                                                     memory_order_relaxed))
+                ;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The sample id of a tracked block, removed from the table; 0 if not tracked. */
+static uint64_t live_remove(uintptr_t address)
+{
+    for (size_t i = slot_of(address), n = 0; n < LIVE_CAPACITY; i = (i + 1) & (LIVE_CAPACITY - 1), n++) {
+        uintptr_t seen = atomic_load_explicit(&live[i].address, memory_order_acquire);
+        if (seen == 0)
+            return 0;
+        if (seen != address)
+            continue;
+        uint64_t id = atomic_load_explicit(&live[i].id, memory_order_relaxed);
+        if (!atomic_compare_exchange_strong_explicit(&live[i].address, &seen, TOMBSTONE,
+                                                     memory_order_acq_rel, memory_order_relaxed))
+            return 0;
+        atomic_fetch_sub_explicit(&live_count, 1, memory_order_relaxed);
+        _Atomic uint8_t *count = &filter[filter_of(address)];
+        uint8_t c = atomic_load_explicit(count, memory_order_relaxed);
+        while (c > 0 && c < 255 && !atomic_compare_exchange_weak_explicit(count, &c, c - 1,
+                                                                         memory_order_release,
+                                                                         memory_order_relaxed))
+            ;
+        return id;
+    }
+    return 0;
+}
+
+/* ==== Events ==== */
+
+static void record_sample(thread_state_t *t, uint64_t id, uint64_t weight, ts_mem_kind_t kind)
+{
+    ts_mem_sample_t *sample = ts_mpsc_reserve(&samples);
+    (void)t;
+    if (sample == NULL)
+        return;
+    ts_walk_t walk = walk_stack(sample->frames, TS_MAX_DEPTH);
+    sample->id = id;
+    sample->time_ns = now_ns();
+    sample->weight = weight;
+    sample->depth = walk.depth;
+    sample->truncated = walk.truncated;
+    sample->kind = (uint8_t)kind;
+    ts_mpsc_commit(&samples, sample);
+}
+
+static uint64_t unbiased_weight(size_t size, double mean)
+{
+    double probability = -expm1(-(double)size / mean);
+    return (uint64_t)((double)size / probability + 0.5);
+}
+
+static void sample_alloc(thread_state_t *t, void *ptr, size_t size, ts_mem_kind_t kind)
+{
+    t->guard++;
+    if (t->rng == 0) {
+        /* A thread's first countdown: drawn now, this allocation is not a sample. */
+        t->alloc_countdown = draw(t, alloc_mean);
+    } else {
+        t->alloc_countdown = draw(t, alloc_mean);
+        uint64_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+        if (live_insert((uintptr_t)ptr, id) < 0) {
+            atomic_fetch_add_explicit(&untracked, 1, memory_order_relaxed);
+            id = 0;
+        }
+        record_sample(t, id, unbiased_weight(size, alloc_mean), kind);
+    }
+    t->guard--;
+}
+
+void ts_memsample_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind)
+{
+    thread_state_t *t = &tls;
+    if (ptr == NULL || t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
+        return;
+    t->alloc_countdown -= (int64_t)size;
+    if (__builtin_expect(t->alloc_countdown > 0, 1))
+        return;
+    sample_alloc(t, ptr, size, kind);
+}
+
+void ts_memsample_on_free(void *ptr)
+{
+    if (ptr == NULL || atomic_load_explicit(&live_count, memory_order_relaxed) == 0 ||
+        filter == NULL ||
+        atomic_load_explicit(&filter[filter_of((uintptr_t)ptr)], memory_order_relaxed) == 0)
+        return;
+    uint64_t id = live_remove((uintptr_t)ptr);
+    if (id == 0)
+        return;
+    ts_mem_free_t *event = ts_mpsc_reserve(&frees);
+    if (event == NULL)
+        return; /* counted by the queue: the block will look alive */
+    event->id = id;
+    event->time_ns = now_ns();
+    ts_mpsc_commit(&frees, event);
+}
+
+void ts_memsample_on_copy(size_t size)
+{
+    thread_state_t *t = &tls;
+    if (t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
+        return;
+    t->copy_countdown -= (int64_t)size;
+    if (__builtin_expect(t->copy_countdown > 0, 1))
+        return;
+    t->guard++;
+    int first = t->rng == 0;
+    t->copy_countdown = draw(t, copy_mean);
+    if (!first)
+        record_sample(t, 0, unbiased_weight(size, copy_mean), TS_MEM_COPY);
+    t->guard--;
+}
+
+int ts_memsample_guarded(void)
+{
+    return tls.guard;
+}
+
+/* ==== Python's allocator ==== */
+
+static void *python_malloc(void *ctx, size_t size)
+{
+    const ts_pyalloc_t *original = ctx;
+    tls.guard++; /* large requests reach malloc: those bytes are Python's, not native */
+    void *ptr = original->malloc(original->ctx, size);
+    tls.guard--;
+    ts_memsample_on_alloc(ptr, size, TS_MEM_PYTHON);
+    return ptr;
+}
+
+static void *python_calloc(void *ctx, size_t nelem, size_t elsize)
+{
+    const ts_pyalloc_t *original = ctx;
+    tls.guard++;
+    void *ptr = original->calloc(original->ctx, nelem, elsize);
+    tls.guard--;
+    ts_memsample_on_alloc(ptr, nelem * elsize, TS_MEM_PYTHON);
+    return ptr;
+}
+
+static void *python_realloc(void *ctx, void *old, size_t size)
+{
+    const ts_pyalloc_t *original = ctx;
+    tls.guard++;
+    void *ptr = original->realloc(original->ctx, old, size);
+    tls.guard--;
+    if (ptr != NULL) {
+        ts_memsample_on_free(old);
+        ts_memsample_on_alloc(ptr, size, TS_MEM_PYTHON);
+    }
+    return ptr;
+}
+
+static void python_free(void *ctx, void *ptr)
+{
+    const ts_pyalloc_t *original = ctx;
+    ts_memsample_on_free(ptr);
+    tls.guard++;
+    original->free(original->ctx, ptr);
+    tls.guard--;
+}
+
+static ts_pyalloc_t wrap_python(int slot, const ts_pyalloc_t *original)
+{
+    python_original[slot] = *original;
+    ts_pyalloc_t wrapper = {&python_original[slot], python_malloc, python_calloc,
+                            python_realloc, python_free};
+    return wrapper;
+}
+
+/* ==== Control ==== */
+
+static int start(uint64_t alloc_interval, uint64_t copy_interval, ts_mem_walker_t walker)
+{
+    tls.guard++;
+    if (live == NULL) {
+        live = calloc(LIVE_CAPACITY, sizeof *live);
+        filter = calloc(FILTER_SIZE, sizeof *filter);
+        if (live == NULL || filter == NULL || ts_mpsc_init(&samples, SAMPLE_QUEUE,
+                                                           sizeof(ts_mem_sample_t)) < 0 ||
+            ts_mpsc_init(&frees, FREE_QUEUE, sizeof(ts_mem_free_t)) < 0) {
+            tls.guard--;
+            return -1;
+        }
+    }
+    tls.guard--;
+    alloc_mean = (double)alloc_interval;
+    copy_mean = (double)copy_interval;
+    walk_stack = walker;
+    atomic_store(&enabled, 1);
+    return 0;
+}
+
+static void stop(void)
+{
+    atomic_store(&enabled, 0);
+}
+
+static void drain(void (*on_sample)(const ts_mem_sample_t *, void *),
+                  void (*on_free)(const ts_mem_free_t *, void *), void *context)
+{
+    if (live == NULL)
+        return;
+    tls.guard++;
+    /* Merged by time, so live bytes rise and fall in the order they did (peaks and
+     * timelines depend on it); each queue is already in time order per producer. */
+    for (;;) {
+        const ts_mem_sample_t *sample = ts_mpsc_peek(&samples);
+        const ts_mem_free_t *event = ts_mpsc_peek(&frees);
+        if (sample == NULL && event == NULL)
+            break;
+        if (event == NULL || (sample != NULL && sample->time_ns <= event->time_ns)) {
+            on_sample(sample, context);
+            ts_mpsc_release(&samples);
+        } else {
+            on_free(event, context);
+            ts_mpsc_release(&frees);
+        }
+    }
+    tls.guard--;
+}
+
+static void guard_enter(void)
+{
+    tls.guard++;
+}
+
+static void guard_leave(void)
+{
+    tls.guard--;
+}
+
+static uint64_t lost(void)
+{
+    if (live == NULL)
+        return 0;
+    return atomic_load(&samples.dropped) + atomic_load(&frees.dropped) + atomic_load(&untracked);
+}
+
+static void after_fork_in_child(void)
+{
+    atomic_store(&enabled, 0);
+}
+
+static const ts_mem_api_t api = {
+#ifdef TS_MEMSAMPLE_PRELOAD
+    1,
+#else
+    0,
+#endif
+    start, stop, wrap_python, drain, guard_enter, guard_leave, lost, after_fork_in_child,
+};
+
+const ts_mem_api_t *ts_memsample_api(void)
+{
+    return &api;
+}

@@ -1,0 +1,284 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * preload.c — libtriscope_preload.so, loaded with LD_PRELOAD by the triscope command when
+ * memory is profiled. It interposes the malloc family, anonymous private mmap/munmap and
+ * memcpy/memmove, calls the real libc functions underneath (the vectorised memcpy stays the
+ * one doing the work), and reports each call to memsample.c. It does not link libpython: in a
+ * process that is not Python (a child `ls`) it only passes calls through.
+ *
+ * Bootstrap: the real functions are found with dlsym(RTLD_NEXT) in a constructor; dlsym may
+ * itself allocate, so until then allocations come from a small static pool that free()
+ * recognises and ignores. Copies before then use a byte loop (this file is compiled with
+ * -fno-builtin so that loop is not turned back into a memcpy call).
+ *
+ * Exported: the interposed libc names and `triscope_mem_api`; everything else is hidden.
+ */
+#define _GNU_SOURCE
+#include "../memsample.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <string.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* The fortified copies have no public prototype. */
+void *__memcpy_chk(void *dst, const void *src, size_t n, size_t dst_size);
+void *__memmove_chk(void *dst, const void *src, size_t n, size_t dst_size);
+
+static void *(*real_malloc)(size_t);
+static void *(*real_calloc)(size_t, size_t);
+static void *(*real_realloc)(void *, size_t);
+static void (*real_free)(void *);
+static void *(*real_memalign)(size_t, size_t);
+static int (*real_posix_memalign)(void **, size_t, size_t);
+static void *(*real_aligned_alloc)(size_t, size_t);
+static void *(*real_valloc)(size_t);
+static void *(*real_pvalloc)(size_t);
+static void *(*real_reallocarray)(void *, size_t, size_t);
+static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
+static int (*real_munmap)(void *, size_t);
+static void *(*real_memcpy)(void *, const void *, size_t);
+static void *(*real_memmove)(void *, const void *, size_t);
+
+/* ==== Bootstrap pool ==== */
+
+static unsigned char pool[64 * 1024] __attribute__((aligned(64)));
+static size_t pool_used;
+static int resolving;
+
+static int from_pool(const void *ptr)
+{
+    return (const unsigned char *)ptr >= pool && (const unsigned char *)ptr < pool + sizeof pool;
+}
+
+static void *pool_alloc(size_t size)
+{
+    size_t start = (pool_used + 63) & ~(size_t)63;
+    if (start + size > sizeof pool)
+        return NULL;
+    pool_used = start + size;
+    return pool + start;
+}
+
+static void copy_bytes(void *dst, const void *src, size_t n)
+{
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (d < s) {
+        for (size_t i = 0; i < n; i++)
+            d[i] = s[i];
+    } else {
+        for (size_t i = n; i > 0; i--)
+            d[i - 1] = s[i - 1];
+    }
+}
+
+#define RESOLVE(name) real_##name = (__typeof__(real_##name))dlsym(RTLD_NEXT, #name)
+
+__attribute__((constructor)) static void resolve_real_functions(void)
+{
+    if (real_free != NULL)
+        return;
+    resolving = 1;
+    RESOLVE(malloc);
+    RESOLVE(calloc);
+    RESOLVE(realloc);
+    RESOLVE(free);
+    RESOLVE(memalign);
+    RESOLVE(posix_memalign);
+    RESOLVE(aligned_alloc);
+    RESOLVE(valloc);
+    RESOLVE(pvalloc);
+    RESOLVE(reallocarray);
+    RESOLVE(mmap);
+    RESOLVE(munmap);
+    RESOLVE(memcpy);
+    RESOLVE(memmove);
+    resolving = 0;
+}
+
+static int ready(void)
+{
+    if (real_free == NULL && !resolving)
+        resolve_real_functions();
+    return real_free != NULL && !resolving;
+}
+
+/* ==== The malloc family ==== */
+
+EXPORT void *malloc(size_t size)
+{
+    if (!ready())
+        return pool_alloc(size);
+    void *ptr = real_malloc(size);
+    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    return ptr;
+}
+
+EXPORT void *calloc(size_t nelem, size_t elsize)
+{
+    if (!ready())
+        return pool_alloc(nelem * elsize); /* static storage is already zero */
+    void *ptr = real_calloc(nelem, elsize);
+    ts_memsample_on_alloc(ptr, nelem * elsize, TS_MEM_NATIVE);
+    return ptr;
+}
+
+EXPORT void free(void *ptr)
+{
+    if (ptr == NULL || from_pool(ptr))
+        return;
+    ts_memsample_on_free(ptr);
+    real_free(ptr);
+}
+
+EXPORT void *realloc(void *old, size_t size)
+{
+    if (from_pool(old) || !ready()) {
+        void *ptr = ready() ? malloc(size) : pool_alloc(size);
+        if (ptr != NULL && old != NULL) {
+            size_t available = (size_t)(pool + sizeof pool - (unsigned char *)old);
+            copy_bytes(ptr, old, size < available ? size : available);
+        }
+        return ptr;
+    }
+    void *ptr = real_realloc(old, size);
+    if (ptr != NULL) {
+        ts_memsample_on_free(old);
+        ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    }
+    return ptr;
+}
+
+EXPORT void *reallocarray(void *old, size_t nelem, size_t elsize)
+{
+    size_t size;
+    if (__builtin_mul_overflow(nelem, elsize, &size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(old, size);
+}
+
+EXPORT void *memalign(size_t alignment, size_t size)
+{
+    if (!ready())
+        return pool_alloc(size);
+    void *ptr = real_memalign(alignment, size);
+    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    return ptr;
+}
+
+EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
+{
+    if (!ready()) {
+        *out = pool_alloc(size);
+        return *out ? 0 : ENOMEM;
+    }
+    int result = real_posix_memalign(out, alignment, size);
+    if (result == 0)
+        ts_memsample_on_alloc(*out, size, TS_MEM_NATIVE);
+    return result;
+}
+
+EXPORT void *aligned_alloc(size_t alignment, size_t size)
+{
+    if (!ready())
+        return pool_alloc(size);
+    void *ptr = real_aligned_alloc(alignment, size);
+    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    return ptr;
+}
+
+EXPORT void *valloc(size_t size)
+{
+    if (!ready())
+        return pool_alloc(size);
+    void *ptr = real_valloc(size);
+    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    return ptr;
+}
+
+EXPORT void *pvalloc(size_t size)
+{
+    if (!ready())
+        return pool_alloc(size);
+    void *ptr = real_pvalloc(size);
+    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    return ptr;
+}
+
+/* ==== Anonymous mappings ==== */
+
+EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+{
+    if (!ready())
+        return (void *)syscall(SYS_mmap, addr, length, prot, flags, fd, offset);
+    void *ptr = real_mmap(addr, length, prot, flags, fd, offset);
+    /* File mappings are not allocations; shared anonymous ones are IPC, not heap. */
+    if (ptr != MAP_FAILED && (flags & MAP_ANONYMOUS) && (flags & MAP_PRIVATE))
+        ts_memsample_on_alloc(ptr, length, TS_MEM_NATIVE);
+    return ptr;
+}
+
+EXPORT void *mmap64(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+    __attribute__((alias("mmap")));
+
+EXPORT int munmap(void *addr, size_t length)
+{
+    if (!ready())
+        return (int)syscall(SYS_munmap, addr, length);
+    ts_memsample_on_free(addr);
+    return real_munmap(addr, length);
+}
+
+/* ==== Copies ==== */
+
+EXPORT void *memcpy(void *dst, const void *src, size_t n)
+{
+    if (real_memcpy == NULL) {
+        copy_bytes(dst, src, n);
+        return dst;
+    }
+    ts_memsample_on_copy(n);
+    return real_memcpy(dst, src, n);
+}
+
+EXPORT void *memmove(void *dst, const void *src, size_t n)
+{
+    if (real_memmove == NULL) {
+        copy_bytes(dst, src, n);
+        return dst;
+    }
+    ts_memsample_on_copy(n);
+    return real_memmove(dst, src, n);
+}
+
+/* The fortified variants compilers emit with _FORTIFY_SOURCE. */
+EXPORT void *__memcpy_chk(void *dst, const void *src, size_t n, size_t dst_size)
+{
+    if (n > dst_size)
+        abort(); /* what the fortified check exists for: never copy past the buffer */
+    return memcpy(dst, src, n);
+}
+
+EXPORT void *__memmove_chk(void *dst, const void *src, size_t n, size_t dst_size)
+{
+    if (n > dst_size)
+        abort();
+    return memmove(dst, src, n);
+}
+
+/* ==== What the extension module looks for ==== */
+
+EXPORT const ts_mem_api_t *triscope_mem_api(void)
+{
+    return ts_memsample_api();
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_mpsc.c — the allocator hooks' queue: order, capacity, drops, and four producer
+ * threads against one consumer with every record checked.
+ */
+#include "mpsc.h"
+#include "testhelp.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+typedef struct {
+    uint32_t producer;
+    uint32_t sequence;
+    uint64_t payload[3];
+} record_t;
+
+static void test_order_and_capacity(void)
+{
+    ts_mpsc_t q;
+    CHECK(ts_mpsc_init(&q, 5, sizeof(record_t)) == 0);
+    CHECK_EQ_INT(q.mask + 1, 8);
+    CHECK(ts_mpsc_peek(&q) == NULL);
+    for (uint32_t i = 0; i < 8; i++) {
+        record_t *r = ts_mpsc_reserve(&q);
+        CHECK(r != NULL);
+        if (r) {
+            r->sequence = i;
+            ts_mpsc_commit(&q, r);
+        }
+    }
+    CHECK(ts_mpsc_reserve(&q) == NULL);
+    CHECK_EQ_INT(q.dropped, 1);
+    for (uint32_t i = 0; i < 8; i++) {
+        const record_t *r = ts_mpsc_peek(&q);
+        CHECK(r != NULL && r->sequence == i);
+        ts_mpsc_release(&q);
+    }
+    CHECK(ts_mpsc_peek(&q) == NULL);
+    /* A reserved but uncommitted record blocks the consumer until committed. */
+    record_t *pending = ts_mpsc_reserve(&q);
+    CHECK(pending != NULL && ts_mpsc_peek(&q) == NULL);
+    if (pending) {
+        pending->sequence = 42;
+        ts_mpsc_commit(&q, pending);
+    }
+    const record_t *r = ts_mpsc_peek(&q);
+    CHECK(r != NULL && r->sequence == 42);
+    ts_mpsc_free(&q);
+}
+
+#define PRODUCERS 4
+#define PER_PRODUCER 200000
+
+static ts_mpsc_t shared;
+static _Atomic uint64_t produced_drops;
+
+static void *produce(void *arg)
+{
+    uint32_t id = (uint32_t)(uintptr_t)arg;
+    for (uint32_t i = 0; i < PER_PRODUCER; i++) {
+        record_t *r = ts_mpsc_reserve(&shared);
+        if (r == NULL) {
+            atomic_fetch_add(&produced_drops, 1);
+            continue;
+        }
+        r->producer = id;
+        r->sequence = i;
+        r->payload[0] = r->payload[1] = r->payload[2] = (uint64_t)id * 1000003u + i;
+        ts_mpsc_commit(&shared, r);
+    }
+    return NULL;
+}
+
+static void test_many_producers(void)
+{
+    CHECK(ts_mpsc_init(&shared, 1024, sizeof(record_t)) == 0);
+    pthread_t threads[PRODUCERS];
+    for (uintptr_t i = 0; i < PRODUCERS; i++)
+        pthread_create(&threads[i], NULL, produce, (void *)i);
+    int64_t last[PRODUCERS];
+    for (int i = 0; i < PRODUCERS; i++)
+        last[i] = -1;
+    uint64_t received = 0, torn = 0, out_of_order = 0;
+    int finished = 0;
+    while (!finished) {
+        const record_t *r = ts_mpsc_peek(&shared);
+        if (r == NULL) {
+            finished = received + atomic_load(&produced_drops) ==
+                       (uint64_t)PRODUCERS * PER_PRODUCER;
+            continue;
+        }
+        uint64_t expect = (uint64_t)r->producer * 1000003u + r->sequence;
+        torn += r->payload[0] != expect || r->payload[2] != expect;
+        out_of_order += (int64_t)r->sequence <= last[r->producer];
+        last[r->producer] = r->sequence;
+        received++;
+        ts_mpsc_release(&shared);
+    }
+    for (int i = 0; i < PRODUCERS; i++)
+        pthread_join(threads[i], NULL);
+    CHECK_EQ_INT(torn, 0);
+    CHECK_EQ_INT(out_of_order, 0);
+    CHECK_EQ_INT(received + shared.dropped, (uint64_t)PRODUCERS * PER_PRODUCER);
+    CHECK(received > 0);
+    ts_mpsc_free(&shared);
+}
+
+int main(void)
+{
+    RUN(test_order_and_capacity);
+    RUN(test_many_producers);
+    return TEST_DONE();
+}

@@ -1,0 +1,470 @@
+"""The HTML report: render() keeps profiled text inert, the CLI writes (and opens) the page,
+and the viewer, driven in headless Chromium, shows what the JSON says.
+
+Browser tests drive Debian's chromium through playwright's Python package, with no browser
+download. `make test` installs both; where that was impossible they are skipped with a
+warning that names what is missing.
+"""
+import json
+import os
+import re
+import shutil
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from conftest import describe, load_profile, profile_workload, run_triscope, workload
+from test_text_report import make_file, make_function, make_line, make_profile
+from triscope.reports import html
+
+SHORT = "0.3"  # workload scale: about a second
+SPLIT = workload("split.py")
+SEMANTICS = workload("semantics.py")
+PWNED = "window.__pwned=1"
+EVIL = ["</script>", f'<img src=x onerror="{PWNED}">', f'"><script>{PWNED}</script>']
+
+
+def embedded_json(page):
+    """The text of the page's profile element."""
+    match = re.search(r'<script type="application/json" id="profile">(.*?)</script>', page, re.S)
+    assert match, "no profile element"
+    return match.group(1)
+
+
+def viewer_template():
+    return (Path(html.__file__).parent.parent / "viewer" / "viewer.html").read_text()
+
+
+def quiet(line, profile):
+    """As the viewer decides: below the threshold in time and (when measured) in memory."""
+    threshold = profile["options"]["cpu_percent_threshold"]
+    total = line["cpu_python_pct"] + line["cpu_native_pct"] + line["cpu_system_pct"]
+    return total < threshold and not (profile["memory"]["enabled"]
+                                      and line["mem_pct"] >= threshold)
+
+
+def shown_as(text, value, digits=1):
+    """Whether a table cell's text shows `value` (blank standing for a value that rounds to 0)."""
+    return abs(float(text or 0) - value) <= 0.5 * 10 ** -digits + 1e-9
+
+
+def path_key(profile, path):
+    """The profile's own spelling of `path` (keys are absolute, maybe not resolved)."""
+    for key in profile["files"]:
+        if os.path.realpath(key) == os.path.realpath(path):
+            return key
+    raise AssertionError(f"{path} not in {sorted(profile['files'])}")
+
+
+# ==== render(): the page as text ====
+
+def test_render_embeds_the_profile():
+    profile = make_profile()
+    page = html.render(profile)
+    assert json.loads(embedded_json(page)) == profile
+    assert "__TRISCOPE_" not in page, "a placeholder was left in the page"
+
+
+def test_render_leaves_no_markup_from_profiled_text():
+    sources = EVIL + ["a & b \u2028 c \u2029 d", "__TRISCOPE_NONCE__ __TRISCOPE_PROFILE__"]
+    lines = [make_line(i + 1, python=10.0, source=text) for i, text in enumerate(sources)]
+    profile = make_profile({"/tmp/</script><b>/evil.py": make_file(lines)})
+    profile["program"] = profile["args"][0] = EVIL[2]
+    page = html.render(profile)
+    data = embedded_json(page)
+    assert not {"<", ">", "&", "\u2028", "\u2029"} & set(data)
+    assert json.loads(data) == profile, "escaping changed the profile"
+    template = viewer_template()
+    for tag in ("<script", "</script", "<img", "<b>"):
+        assert page.count(tag) == template.count(tag), f"{tag} added to the page"
+
+
+def test_page_names_no_resource_outside_itself():
+    page = html.render(make_profile())
+    # The SVG namespace is a name that browsers never fetch.
+    assert set(re.findall(r"https?://[^\s\"'<>)]+", page)) <= {"http://www.w3.org/2000/svg"}
+    addresses = re.findall(r"\b(?:src|href)\s*=\s*[\"']?([^\"'\s>]*)", page)
+    assert all(address.startswith("data:") for address in addresses), addresses
+    assert "@import" not in page and "url(" not in page and "@font-face" not in page
+    assert "default-src 'none'" in page
+
+
+def test_each_page_has_its_own_nonce():
+    nonce = re.compile(r"nonce-([\w-]+)")
+    first, second = (nonce.search(html.render(make_profile())).group(1) for _ in range(2))
+    assert first != second and len(first) >= 16
+
+
+# ==== The command line ====
+
+def html_of(path):
+    return json.loads(embedded_json(Path(path).read_text()))
+
+
+def test_run_writes_html_beside_json(tmp_path):
+    run = profile_workload(tmp_path, "split.py", SHORT)
+    page = tmp_path / "profile.html"
+    assert f"triscope: HTML report written to {page}" in run.proc.stderr
+    assert html_of(page) == run.profile
+
+
+@pytest.mark.parametrize("options,html_name,json_name", [
+    (["--cli"], None, "profile.json"),
+    (["--html", "-o", "out.htm"], "out.htm", "profile.json"),
+    (["-o", "report.html"], "report.html", "profile.json"),
+    (["--json", "-o", "out.json"], "out.html", "out.json"),
+    (["--cli", "--web"], "profile.html", "profile.json"),
+], ids=["cli", "html-o", "o-dot-html", "json-o", "cli-web"])
+def test_html_output_options(tmp_path, options, html_name, json_name):
+    proc = run_triscope([*options, SEMANTICS, "spin:0.2"], tmp_path,
+                        env={"DISPLAY": None, "WAYLAND_DISPLAY": None, "BROWSER": None})
+    assert proc.returncode == 0, describe(proc)
+    profile = load_profile(tmp_path / json_name)
+    pages = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".html", ".htm"))
+    assert pages == ([html_name] if html_name else [])
+    if html_name:
+        assert html_of(tmp_path / html_name) == profile
+        assert "for i in range(" in proc.stderr, "the text report is still printed"
+
+
+def fake_browser(directory):
+    """A $BROWSER that records the address it was asked to open."""
+    script = directory / "fake-browser"
+    script.write_text(f"#!{sys.executable}\nimport pathlib, sys\n"
+                      "pathlib.Path(__file__).with_name('opened.txt').write_text(sys.argv[1])\n")
+    script.chmod(0o755)
+    return {"BROWSER": str(script), "DISPLAY": None, "WAYLAND_DISPLAY": None}
+
+
+def test_web_opens_the_page_in_the_browser(tmp_path):
+    proc = run_triscope(["--web", SEMANTICS, "spin:0.2"], tmp_path, env=fake_browser(tmp_path))
+    assert proc.returncode == 0, describe(proc)
+    assert (tmp_path / "opened.txt").read_text() == (tmp_path / "profile.html").as_uri()
+    assert "no browser" not in proc.stderr
+
+
+def test_web_without_a_browser_says_where_the_page_is(tmp_path):
+    proc = run_triscope(["--web", SEMANTICS, "spin:0.2"], tmp_path,
+                        env={"DISPLAY": None, "WAYLAND_DISPLAY": None, "BROWSER": None})
+    assert proc.returncode == 0, describe(proc)
+    assert f"open {tmp_path / 'profile.html'} in one" in proc.stderr, describe(proc)
+
+
+@pytest.fixture
+def saved_profile(tmp_path):
+    (tmp_path / "runs").mkdir()
+    path = tmp_path / "runs" / "first.json"
+    path.write_text(json.dumps(make_profile()))
+    return path
+
+
+def test_view_html_writes_beside_the_profile(tmp_path, saved_profile):
+    proc = run_triscope(["view", saved_profile, "--html"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == "", "--html alone prints no text report"
+    assert html_of(tmp_path / "runs" / "first.html") == json.loads(saved_profile.read_text())
+
+
+def test_view_html_outfile_and_web(tmp_path, saved_profile):
+    proc = run_triscope(["view", saved_profile, "--web", "-o", "page.html"], tmp_path,
+                        env=fake_browser(tmp_path))
+    assert proc.returncode == 0, describe(proc)
+    assert (tmp_path / "opened.txt").read_text() == (tmp_path / "page.html").as_uri()
+    assert not (tmp_path / "runs" / "first.html").exists()
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"schema": "other"}', "[]"])
+def test_view_html_of_a_bad_profile_is_one_error_line(tmp_path, content):
+    (tmp_path / "bad.json").write_text(content)
+    proc = run_triscope(["view", "bad.json", "--html"], tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, describe(proc)
+    assert lines[0].startswith("triscope: error:")
+    assert not (tmp_path / "bad.html").exists()
+
+
+# ==== The viewer in a browser ====
+
+def _browser_missing():
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (make test installs it)"
+    if not shutil.which("chromium"):
+        return "no chromium on PATH (make test runs apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = _browser_missing()
+    if missing:
+        warnings.warn(f"BROWSER TESTS SKIPPED: {missing}")
+        pytest.skip(f"BROWSER TESTS SKIPPED: {missing}")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=shutil.which("chromium"))
+        yield chromium
+        chromium.close()
+
+
+class Viewer:
+    """A page of the viewer, with everything it logged and every request it made."""
+
+    def __init__(self, browser, path):
+        self.url = Path(path).resolve().as_uri()
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.problems, self.requests = [], []
+        self.page.on("console", lambda message: self.problems.append(
+            f"console {message.type}: {message.text}"))
+        self.page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        started = time.perf_counter()
+        self.page.goto(self.url)
+        self.load_s = time.perf_counter() - started
+
+    def check_clean(self):
+        """No error or message of any kind was logged, and nothing was fetched."""
+        assert self.problems == []
+        assert self.requests == [self.url]
+
+    def file(self, path):
+        """CSS selector of the file section of `path`."""
+        index = self.page.evaluate(
+            "path => [...document.querySelectorAll('details.file')]"
+            ".findIndex(d => d.dataset.path === path)", path)
+        assert index >= 0, f"no file section for {path}"
+        return f"details.file#F{index}"
+
+    def column(self, selector, cell):
+        """Text of the `cell` class of each row matched by `selector`."""
+        return self.page.eval_on_selector_all(
+            selector, "(rows, cell) => rows.map(r => r.querySelector('.' + cell)"
+                      ".textContent)", cell)
+
+    def linenos(self, file):
+        return self.page.eval_on_selector_all(
+            f"{file} table.lines tbody tr[data-lineno]", "rows => rows.map(r => +r.dataset.lineno)")
+
+
+@pytest.fixture(scope="module")
+def split_run(tmp_path_factory):
+    """split.py profiled once with --stacks, for the tests that read its page."""
+    return profile_workload(tmp_path_factory.mktemp("split"), "split.py", SHORT,
+                            options=["--stacks"])
+
+
+@pytest.fixture
+def split_page(browser, split_run):
+    viewer = Viewer(browser, split_run.cwd / "profile.html")
+    yield viewer
+    viewer.page.close()
+
+
+def test_page_shows_the_profile(split_run, split_page):
+    profile, viewer = split_run.profile, split_page
+    page = viewer.page
+    assert page.title() == f"triscope · {profile['program']}"
+    assert page.text_content("h1") == profile["program"]
+    for path in profile["files"]:
+        viewer.file(path)
+    file = viewer.file(path_key(profile, SPLIT))
+    entry = profile["files"][path_key(profile, SPLIT)]
+    assert shown_as(page.text_content(f"{file} summary .share").rstrip("%"), entry["cpu_pct"])
+
+    shown = [line for line in entry["lines"] if not quiet(line, profile)]
+    assert viewer.linenos(file) == [line["lineno"] for line in shown]
+    rows = f"{file} table.lines tbody tr[data-lineno]"
+    for key in ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct"):
+        for text, line in zip(viewer.column(rows, f"c-{key}"), shown):
+            assert shown_as(text, line[key]), (key, line["lineno"], text, line[key])
+    assert viewer.column(rows, "c-source") == [line["source"] for line in shown]
+    hot_a = re.search(r"^.*@hot_a", SPLIT.read_text(), re.M).group(0)
+    hot_row = next(line for line in shown if line["source"] == hot_a)
+    assert "hot" in page.get_attribute(f"{file} tr[data-lineno='{hot_row['lineno']}']", "class")
+    names = viewer.page.eval_on_selector_all(f"{file} table.functions tbody tr",
+                                             "rows => rows.map(r => r.dataset.name)")
+    assert {"func_a", "func_b", "func_c"} <= set(names)
+    viewer.check_clean()
+
+
+def test_columns_sort(split_run, split_page):
+    profile, viewer = split_run.profile, split_page
+    file = viewer.file(path_key(profile, SPLIT))
+    shown = [line for line in profile["files"][path_key(profile, SPLIT)]["lines"]
+             if not quiet(line, profile)]
+    by_line = [line["lineno"] for line in shown]
+    header = f"{file} table.lines th.c-cpu_python_pct"
+
+    def python_order(descending):
+        # Both sorts are stable: ties stay in line order, whichever the direction.
+        sign = -1 if descending else 1
+        return [line["lineno"]
+                for line in sorted(shown, key=lambda line: sign * line["cpu_python_pct"])]
+
+    viewer.page.click(f"{header} button")
+    assert viewer.page.get_attribute(header, "aria-sort") == "descending"
+    assert viewer.linenos(file) == python_order(True)
+    viewer.page.click(f"{header} button")
+    assert viewer.page.get_attribute(header, "aria-sort") == "ascending"
+    assert viewer.linenos(file) == python_order(False)
+    assert viewer.linenos(file) != by_line, "sorting did not change the order"
+    viewer.page.click(f"{file} table.lines th.c-lineno button")
+    assert viewer.linenos(file) == by_line
+
+    names = f"{file} table.functions tbody tr[data-name]"
+    viewer.page.click(f"{file} table.functions th.c-name button")
+    listed = viewer.page.eval_on_selector_all(names, "rows => rows.map(r => r.dataset.name)")
+    assert listed == sorted(listed) and len(listed) >= 3
+    viewer.check_clean()
+
+
+def test_flame_graph_with_stacks(split_run, split_page):
+    page = split_page.page
+    frame = ".flame .frame"
+    labels = page.eval_on_selector_all(frame, "frames => frames.map(f => f.textContent)")
+    assert {"func_a", "func_b", "func_c"} <= set(labels)
+    page.click(f"{frame}:text-is('func_a')")
+    assert page.eval_on_selector(f"{frame}:text-is('func_a')", "f => f.style.width") == "100%"
+    assert page.locator(f"{frame}:text-is('func_b')").count() == 0, "zoom kept other frames"
+    page.click(f"{frame}.root")
+    assert page.locator(f"{frame}:text-is('func_b')").count() == 1
+    split_page.check_clean()
+
+
+EVIL_PROGRAM = f'''\
+"""Each hot line below would script the viewer, were its text ever taken as markup."""
+import time
+
+deadline = time.perf_counter() + 0.6
+while time.perf_counter() < deadline:
+    a = [len("{EVIL[0]}") for _ in range(400)]  # {EVIL[0]}
+    b = [len('{EVIL[1]}') for _ in range(400)]  # {EVIL[1]}
+    c = [len('{EVIL[2]}') for _ in range(400)]  # {EVIL[2]}
+'''
+
+
+def test_profiled_source_never_runs_as_script(browser, tmp_path):
+    # The directory name and an argument are shown too, so they carry markup as well.
+    directory = tmp_path / EVIL[1]
+    directory.mkdir()
+    (directory / "evil.py").write_text(EVIL_PROGRAM)
+    proc = run_triscope([directory / "evil.py", EVIL[2]], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    viewer = Viewer(browser, tmp_path / "profile.html")
+    page = viewer.page
+    assert page.evaluate("window.__pwned") is None
+    assert page.evaluate("document.querySelectorAll('script').length") == 2
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    assert page.text_content("h1") == profile["program"]
+    assert page.text_content(".args") == EVIL[2]
+    file = viewer.file(path_key(profile, directory / "evil.py"))
+    sources = viewer.column(f"{file} table.lines tbody tr[data-lineno]", "c-source")
+    for text in EVIL:
+        assert any(source.rstrip().endswith(f"# {text}") for source in sources), text
+    viewer.check_clean()
+
+
+def memory_profile():
+    """A profile with memory, GPU, a leak and a quiet line, in numbers easy to find."""
+    lines = [
+        make_line(3, python=40.0, native=5.0, system=5.0, source="for i in range(n):",
+                  alloc_mb=64.0, python_fraction=0.75, peak_mb=48.5, live_mb=32.0,
+                  mem_pct=80.0, alloc_samples=640, copy_mb=9.0, copy_mb_s=3.6, gpu_pct=12.5,
+                  gpu_mem_mb=256.0, timeline=[[0.0, 0.0], [1.0, 16.0], [2.0, 32.0]],
+                  leak_likelihood=0.9, leak_mb_s=16.0),
+        make_line(4, native=10.0, source="    total += i", alloc_mb=16.0, mem_pct=20.0),
+        make_line(9, python=0.5, source="print(total)"),
+    ]
+    profile = make_profile({"/home/u/app/main.py": make_file(lines, [
+        make_function("main", lines)])}, memory=True, gpu=True)
+    profile["leaks"] = [{"file": "/home/u/app/main.py", "lineno": 3, "likelihood": 0.9,
+                         "mb_s": 16.0}]
+    return profile
+
+
+def test_memory_and_gpu_columns(browser, tmp_path):
+    html.write(memory_profile(), tmp_path / "memory.html")
+    viewer = Viewer(browser, tmp_path / "memory.html")
+    page = viewer.page
+    row = "details.file#F0 table.lines tr[data-lineno='3']"
+    cells = {"c-alloc_mb": "64.0", "c-python_fraction": "75", "c-peak_mb": "48.5",
+             "c-copy_mb_s": "3.6", "c-gpu_pct": "12.5", "c-gpu_mem_mb": "256",
+             "c-leak_likelihood": "● 90%", "c-time": "50.0"}
+    for cell, text in cells.items():
+        assert page.text_content(f"{row} .{cell}").strip() == text, cell
+    assert page.locator(f"{row} .c-timeline svg path.line").count() == 1
+    header = page.text_content("#summary")
+    assert "12.5 MB" in header and "NVIDIA H100" in header
+    assert page.text_content("#leaks").count("main.py:3") == 1
+    assert page.inner_html("#stacks") == "", "a flame graph without stacks"
+    viewer.check_clean()
+
+
+def test_hover_and_focus_give_the_breakdown(browser, tmp_path):
+    html.write(memory_profile(), tmp_path / "memory.html")
+    viewer = Viewer(browser, tmp_path / "memory.html")
+    page = viewer.page
+    row = "details.file#F0 table.lines tr[data-lineno='3']"
+    page.hover(f"{row} .c-time .bar")
+    assert page.is_visible("#tip")
+    tip = page.text_content("#tip")
+    assert "Python40.00 %" in tip and "native5.00 %" in tip and "system5.00 %" in tip
+    page.mouse.move(0, 0)
+    assert page.is_hidden("#tip")
+    page.focus(f"{row} .c-alloc_mb .bar")
+    assert "Python allocator75.00 %" in page.text_content("#tip")
+    viewer.check_clean()
+
+
+def test_quiet_lines_fold_and_leaks_lead_to_their_line(browser, tmp_path):
+    html.write(memory_profile(), tmp_path / "memory.html")
+    viewer = Viewer(browser, tmp_path / "memory.html")
+    page = viewer.page
+    file = "details.file#F0"
+    assert viewer.linenos(file) == [3, 4], "the 0.5% line is not folded"
+    page.click(f"{file} tr.fold button")
+    assert viewer.linenos(file) == [3, 4, 9]
+    page.click(f"{file} .table-tools button")  # hide quiet lines again
+    assert viewer.linenos(file) == [3, 4]
+    page.click(f"{file} > summary")  # close the file, then follow the leak to its line
+    page.click("#leaks button")
+    assert page.evaluate("document.querySelector('details.file').open")
+    assert "flash" in page.get_attribute(f"{file} tr[data-lineno='3']", "class")
+    viewer.check_clean()
+
+
+def big_profile(files=300, lines=40):
+    """A run that touched hundreds of files, each with a few dozen measured lines, all of
+    them above the threshold so that every row is drawn (shares need not add up here)."""
+    share = 1.5
+    entries = {}
+    for f in range(files):
+        rows = [make_line(n * 3 + 1, python=share * 0.6, native=share * 0.3, system=share * 0.1,
+                          source=f"    value_{n} = compute(data[{n}], key='{f}-{n}')  # note",
+                          alloc_mb=0.5, python_fraction=0.5, mem_pct=0.1,
+                          timeline=[[t / 10, t * 0.1] for t in range(20)])
+                for n in range(lines)]
+        functions = [make_function(f"function_{k}", rows[k * 10:(k + 1) * 10]) for k in range(4)]
+        entries[f"/srv/app/package_{f // 20}/module_{f}.py"] = make_file(rows, functions)
+    return make_profile(entries, memory=True)
+
+
+def test_big_profile_loads_in_seconds(browser, tmp_path):
+    html.write(big_profile(), tmp_path / "big.html")
+    size_mb = (tmp_path / "big.html").stat().st_size / 1e6
+    viewer = Viewer(browser, tmp_path / "big.html")
+    assert viewer.page.locator("details.file").count() == 300
+    started = time.perf_counter()
+    viewer.page.click("button:text-is('expand all')")
+    expand_s = time.perf_counter() - started
+    assert viewer.page.locator("table.lines tbody tr[data-lineno]").count() == 300 * 40
+    print(f"\n300-file profile: {size_mb:.1f} MB, loaded in {viewer.load_s:.2f} s, "
+          f"all files expanded in {expand_s:.2f} s")
+    assert viewer.load_s < 10, f"the page took {viewer.load_s:.1f} s to load"
+    viewer.check_clean()
