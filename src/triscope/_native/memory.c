@@ -10,13 +10,29 @@
 #include "memory.h"
 
 #include <dlfcn.h>
+#include <string.h>
 
 _Static_assert(sizeof(ts_pyalloc_t) == sizeof(PyMemAllocatorEx),
                "ts_pyalloc_t must mirror PyMemAllocatorEx");
 
+_Static_assert(sizeof(ts_pyarena_t) == sizeof(PyObjectArenaAllocator),
+               "ts_pyarena_t must mirror PyObjectArenaAllocator");
+
 static const ts_mem_api_t *api;
 static PyMemAllocatorEx original_mem, original_obj;
+static PyObjectArenaAllocator original_arena;
 static int wrapped;
+
+/* Whether small requests stay inside pymalloc: not when PYTHONMALLOC (or -X dev) routes
+ * them to libc or through debug hooks. */
+static int small_requests_stay_in_pymalloc(void)
+{
+    const char *setting = Py_GETENV("PYTHONMALLOC");
+    if (setting != NULL && setting[0] != '\0' && strcmp(setting, "pymalloc") != 0)
+        return 0;
+    PyObject *dev = PySys_GetXOptions();
+    return dev == NULL || PyDict_GetItemString(dev, "dev") == NULL;
+}
 
 static const ts_mem_api_t *find_api(void)
 {
@@ -25,10 +41,11 @@ static const ts_mem_api_t *find_api(void)
     return preloaded != NULL ? preloaded() : ts_memsample_api();
 }
 
-static void wrap_domain(PyMemAllocatorDomain domain, int slot, PyMemAllocatorEx *original)
+static void wrap_domain(PyMemAllocatorDomain domain, int slot, PyMemAllocatorEx *original,
+                        int pymalloc)
 {
     PyMem_GetAllocator(domain, original);
-    ts_pyalloc_t wrapper = api->wrap_python(slot, (const ts_pyalloc_t *)original);
+    ts_pyalloc_t wrapper = api->wrap_python(slot, (const ts_pyalloc_t *)original, pymalloc);
     PyMem_SetAllocator(domain, (PyMemAllocatorEx *)&wrapper);
 }
 
@@ -39,8 +56,12 @@ int ts_memory_start(uint64_t alloc_interval, uint64_t copy_interval)
     if (api->start(alloc_interval, copy_interval, ts_frames_walk_self) < 0)
         return -1;
     if (!wrapped) {
-        wrap_domain(PYMEM_DOMAIN_MEM, 0, &original_mem);
-        wrap_domain(PYMEM_DOMAIN_OBJ, 1, &original_obj);
+        int pymalloc = small_requests_stay_in_pymalloc();
+        wrap_domain(PYMEM_DOMAIN_MEM, 0, &original_mem, pymalloc);
+        wrap_domain(PYMEM_DOMAIN_OBJ, 1, &original_obj, pymalloc);
+        PyObject_GetArenaAllocator(&original_arena);
+        ts_pyarena_t arena = api->wrap_arena((const ts_pyarena_t *)&original_arena);
+        PyObject_SetArenaAllocator((PyObjectArenaAllocator *)&arena);
         wrapped = 1;
     }
     return 0;
@@ -54,6 +75,7 @@ void ts_memory_stop(void)
     if (wrapped) {
         PyMem_SetAllocator(PYMEM_DOMAIN_MEM, &original_mem);
         PyMem_SetAllocator(PYMEM_DOMAIN_OBJ, &original_obj);
+        PyObject_SetArenaAllocator(&original_arena);
         wrapped = 0;
     }
 }

@@ -63,7 +63,6 @@ static live_entry_t *live;
 static _Atomic uint8_t *filter;
 static _Atomic uint64_t next_id = 1;
 static _Atomic uint64_t live_count, untracked;
-static ts_pyalloc_t python_original[2];
 
 static uint64_t now_ns(void)
 {
@@ -180,7 +179,8 @@ static uint64_t unbiased_weight(size_t size, double mean)
     return (uint64_t)((double)size / probability + 0.5);
 }
 
-static void sample_alloc(thread_state_t *t, void *ptr, size_t size, ts_mem_kind_t kind)
+static __attribute__((noinline)) void sample_alloc(thread_state_t *t, void *ptr, size_t size,
+                                                   ts_mem_kind_t kind)
 {
     t->guard++;
     if (t->rng == 0) {
@@ -209,12 +209,9 @@ void ts_memsample_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind)
     sample_alloc(t, ptr, size, kind);
 }
 
-void ts_memsample_on_free(void *ptr)
+/* Out of line so that every free's inlined check stays a few instructions. */
+static __attribute__((noinline)) void forget_sampled(void *ptr)
 {
-    if (ptr == NULL || atomic_load_explicit(&live_count, memory_order_relaxed) == 0 ||
-        filter == NULL ||
-        atomic_load_explicit(&filter[filter_of((uintptr_t)ptr)], memory_order_relaxed) == 0)
-        return;
     uint64_t id = live_remove((uintptr_t)ptr);
     if (id == 0)
         return;
@@ -226,6 +223,24 @@ void ts_memsample_on_free(void *ptr)
     ts_mpsc_commit(&frees, event);
 }
 
+void ts_memsample_on_free(void *ptr)
+{
+    if (ptr == NULL || atomic_load_explicit(&live_count, memory_order_relaxed) == 0 ||
+        atomic_load_explicit(&filter[filter_of((uintptr_t)ptr)], memory_order_relaxed) == 0)
+        return;
+    forget_sampled(ptr);
+}
+
+static __attribute__((noinline)) void sample_copy(thread_state_t *t, size_t size)
+{
+    t->guard++;
+    int first = t->rng == 0;
+    t->copy_countdown = draw(t, copy_mean);
+    if (!first)
+        record_sample(t, 0, unbiased_weight(size, copy_mean), TS_MEM_COPY);
+    t->guard--;
+}
+
 void ts_memsample_on_copy(size_t size)
 {
     thread_state_t *t = &tls;
@@ -234,12 +249,7 @@ void ts_memsample_on_copy(size_t size)
     t->copy_countdown -= (int64_t)size;
     if (__builtin_expect(t->copy_countdown > 0, 1))
         return;
-    t->guard++;
-    int first = t->rng == 0;
-    t->copy_countdown = draw(t, copy_mean);
-    if (!first)
-        record_sample(t, 0, unbiased_weight(size, copy_mean), TS_MEM_COPY);
-    t->guard--;
+    sample_copy(t, size);
 }
 
 int ts_memsample_guarded(void)
@@ -249,21 +259,38 @@ int ts_memsample_guarded(void)
 
 /* ==== Python's allocator ==== */
 
+/* A Python allocator domain as we wrap it: the original, and whether requests of every size
+ * may reach libc (then every call runs under the guard). */
+typedef struct {
+    ts_pyalloc_t original;
+    size_t unguarded_up_to;
+} python_domain_t;
+
+static python_domain_t python_domains[2];
+static ts_pyarena_t python_arena;
+
+/* Large requests reach malloc underneath: those bytes are Python's, not native, so the
+ * call runs under the guard. Small pymalloc requests skip the guard: the hot path. */
 static void *python_malloc(void *ctx, size_t size)
 {
-    const ts_pyalloc_t *original = ctx;
-    tls.guard++; /* large requests reach malloc: those bytes are Python's, not native */
-    void *ptr = original->malloc(original->ctx, size);
-    tls.guard--;
+    const python_domain_t *domain = ctx;
+    void *ptr;
+    if (size <= domain->unguarded_up_to) {
+        ptr = domain->original.malloc(domain->original.ctx, size);
+    } else {
+        tls.guard++;
+        ptr = domain->original.malloc(domain->original.ctx, size);
+        tls.guard--;
+    }
     ts_memsample_on_alloc(ptr, size, TS_MEM_PYTHON);
     return ptr;
 }
 
 static void *python_calloc(void *ctx, size_t nelem, size_t elsize)
 {
-    const ts_pyalloc_t *original = ctx;
+    const python_domain_t *domain = ctx;
     tls.guard++;
-    void *ptr = original->calloc(original->ctx, nelem, elsize);
+    void *ptr = domain->original.calloc(domain->original.ctx, nelem, elsize);
     tls.guard--;
     ts_memsample_on_alloc(ptr, nelem * elsize, TS_MEM_PYTHON);
     return ptr;
@@ -271,9 +298,9 @@ static void *python_calloc(void *ctx, size_t nelem, size_t elsize)
 
 static void *python_realloc(void *ctx, void *old, size_t size)
 {
-    const ts_pyalloc_t *original = ctx;
+    const python_domain_t *domain = ctx;
     tls.guard++;
-    void *ptr = original->realloc(original->ctx, old, size);
+    void *ptr = domain->original.realloc(domain->original.ctx, old, size);
     tls.guard--;
     if (ptr != NULL) {
         ts_memsample_on_free(old);
@@ -282,20 +309,44 @@ static void *python_realloc(void *ctx, void *old, size_t size)
     return ptr;
 }
 
+/* No guard needed: a libc free underneath finds the block already forgotten. */
 static void python_free(void *ctx, void *ptr)
 {
-    const ts_pyalloc_t *original = ctx;
+    const python_domain_t *domain = ctx;
     ts_memsample_on_free(ptr);
+    domain->original.free(domain->original.ctx, ptr);
+}
+
+static ts_pyalloc_t wrap_python(int slot, const ts_pyalloc_t *original, int pymalloc)
+{
+    python_domains[slot].original = *original;
+    python_domains[slot].unguarded_up_to = pymalloc ? TS_PYMALLOC_SMALL_REQUEST : 0;
+    ts_pyalloc_t wrapper = {&python_domains[slot], python_malloc, python_calloc,
+                            python_realloc, python_free};
+    return wrapper;
+}
+
+static void *arena_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
     tls.guard++;
-    original->free(original->ctx, ptr);
+    void *ptr = python_arena.alloc(python_arena.ctx, size);
+    tls.guard--;
+    return ptr;
+}
+
+static void arena_free(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    tls.guard++;
+    python_arena.free(python_arena.ctx, ptr, size);
     tls.guard--;
 }
 
-static ts_pyalloc_t wrap_python(int slot, const ts_pyalloc_t *original)
+static ts_pyarena_t wrap_arena(const ts_pyarena_t *original)
 {
-    python_original[slot] = *original;
-    ts_pyalloc_t wrapper = {&python_original[slot], python_malloc, python_calloc,
-                            python_realloc, python_free};
+    python_arena = *original;
+    ts_pyarena_t wrapper = {NULL, arena_alloc, arena_free};
     return wrapper;
 }
 
@@ -379,7 +430,8 @@ static const ts_mem_api_t api = {
 #else
     0,
 #endif
-    start, stop, wrap_python, drain, guard_enter, guard_leave, lost, after_fork_in_child,
+    start, stop, wrap_python, wrap_arena, drain, guard_enter, guard_leave, lost,
+    after_fork_in_child,
 };
 
 const ts_mem_api_t *ts_memsample_api(void)

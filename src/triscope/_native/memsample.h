@@ -47,6 +47,17 @@ typedef struct {
     void (*free)(void *ctx, void *ptr);
 } ts_pyalloc_t;
 
+/* PyObjectArenaAllocator's layout (stable since CPython 3.4). */
+typedef struct {
+    void *ctx;
+    void *(*alloc)(void *ctx, size_t size);
+    void (*free)(void *ctx, void *ptr, size_t size);
+} ts_pyarena_t;
+
+/* Requests up to this size are served by pymalloc's pools, which call no libc allocator
+ * (new arenas come through the arena allocator, wrapped separately). */
+#define TS_PYMALLOC_SMALL_REQUEST 512
+
 typedef ts_walk_t (*ts_mem_walker_t)(ts_frame_t *out, int capacity);
 
 typedef struct {
@@ -55,8 +66,11 @@ typedef struct {
     int (*start)(uint64_t alloc_interval, uint64_t copy_interval, ts_mem_walker_t walker);
     void (*stop)(void);
     /* Returns the wrapper to install for a Python allocator domain whose current allocator
-     * is `original` (slot 0: PYMEM_DOMAIN_MEM, 1: PYMEM_DOMAIN_OBJ). */
-    ts_pyalloc_t (*wrap_python)(int slot, const ts_pyalloc_t *original);
+     * is `original` (slot 0: PYMEM_DOMAIN_MEM, 1: PYMEM_DOMAIN_OBJ). `pymalloc`: small
+     * requests never reach libc (false under PYTHONMALLOC=malloc or debug hooks). */
+    ts_pyalloc_t (*wrap_python)(int slot, const ts_pyalloc_t *original, int pymalloc);
+    /* The same for pymalloc's arena allocator: arenas are Python's memory, not native. */
+    ts_pyarena_t (*wrap_arena)(const ts_pyarena_t *original);
     /* Hand queued samples / free events to the consumer (GIL held). */
     void (*drain)(void (*on_sample)(const ts_mem_sample_t *, void *),
                   void (*on_free)(const ts_mem_free_t *, void *), void *context);

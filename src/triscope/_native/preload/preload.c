@@ -12,9 +12,12 @@
  * -fno-builtin so that loop is not turned back into a memcpy call).
  *
  * Exported: the interposed libc names and `triscope_mem_api`; everything else is hidden.
+ * memsample.c is compiled into this file (see the include below) rather than beside it.
  */
 #define _GNU_SOURCE
-#include "../memsample.h"
+/* One translation unit with the sampler, so its fast paths (a countdown and a branch) inline
+ * into malloc, free and memcpy instead of costing a call on every one of them. */
+#include "../memsample.c"
 
 #include <dlfcn.h>
 #include <errno.h>
