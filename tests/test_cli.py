@@ -363,8 +363,7 @@ def idle_pid():
 
 
 @pytest.mark.parametrize("options", [
-    ["--gpu"], ["--profile-interval", "1"], ["--off"],
-    ["--pid", "PID"],
+    ["--gpu"],
 ], ids=lambda o: o[0])
 def test_not_available_options_continue(tmp_path, options, idle_pid):
     options = [str(idle_pid) if o == "PID" else o for o in options]

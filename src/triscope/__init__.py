@@ -1,3 +1,65 @@
-"""triscope: a CPU, GPU and memory profiler for Python with a C core."""
+"""triscope: a CPU, GPU and memory profiler for Python with a C core.
+
+Programmatic use (SPEC §2):
+
+    import triscope
+    triscope.start()          # resume profiling (run under `triscope --off prog.py`), or
+                              # begin profiling this process when not run under triscope
+    ...
+    triscope.stop()           # suspend profiling
+    with triscope.profiling():  # the same, around a block
+        ...
+    @triscope.profile         # when any function carries it, only those are reported
+    def hot(): ...
+
+Under the triscope command `profile` is also a builtin, so `@profile` needs no import.
+"""
 
 __version__ = "0.1.0"
+
+# (file, first line, last line) of every @profile function, for the report's restriction.
+profiled_functions = []
+
+
+def _last_line(code) -> int:
+    """The last line of a code object, nested functions and classes included."""
+    last = max((line for _, _, line in code.co_lines() if line is not None),
+               default=code.co_firstlineno)
+    for constant in code.co_consts:
+        if hasattr(constant, "co_lines"):
+            last = max(last, _last_line(constant))
+    return last
+
+
+def profile(function):
+    """Restricts the report to decorated functions (when any is decorated)."""
+    import os
+    code = getattr(function, "__code__", None)
+    if code is not None:
+        profiled_functions.append(
+            (os.path.abspath(code.co_filename), code.co_firstlineno, _last_line(code)))
+    return function
+
+
+def start() -> None:
+    """Resumes profiling, or begins profiling this process when triscope is not running."""
+    from triscope import launch
+    launch.start_or_resume()
+
+
+def stop() -> None:
+    """Suspends profiling until start()."""
+    from triscope import _native
+    _native.suspend()
+
+
+class profiling:
+    """Context manager: profiles the block (start() on entry, stop() on exit)."""
+
+    def __enter__(self):
+        start()
+        return self
+
+    def __exit__(self, *exc_info):
+        stop()
+        return False

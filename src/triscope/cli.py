@@ -16,9 +16,6 @@ from triscope import __version__
 PROFILE_TOOLS = ("view", "diff", "merge", "export", "optimize")
 NOT_YET = {
     "--gpu": "GPU profiling",
-    "--profile-interval": "periodic profiles",
-    "--off": "starting with profiling off",
-    "--pid": "suspending and resuming a running profile",
 }
 OPTIONS_WITH_VALUE = {
     "-o", "--outfile", "--profile-only", "--profile-exclude", "--cpu-percent-threshold",
@@ -84,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
              "profile.html (not with --cli) in the current directory")
     add("--reduced-profile", action="store_true",
         help="keep only lines at or above the CPU threshold in the profile")
-    add("--profile-interval", type=float, help="write a profile every S seconds (not yet)")
+    add("--profile-interval", type=_seconds,
+        help="rewrite the cumulative JSON profile every S seconds while the program runs")
     add("--profile-all", action="store_true", help="profile every file executed")
     add("--profile-only", type=_comma_list, default=[],
         help="profile only files whose path contains one of these comma-separated strings")
@@ -102,8 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--memory-sampling-interval", type=_positive_bytes, default=256 * 1024,
         help="mean bytes between allocation (and copy) samples (default 262144)")
     add("--stacks", action="store_true", help="record full call stacks")
-    add("--off", action="store_true", help="start with profiling off (not available yet)")
-    add("--pid", type=int, help="the process to turn on or off (not available yet)")
+    add("--off", action="store_true",
+        help="start with profiling off (turn it on with triscope.start() or --pid N --on); "
+             "with --pid: suspend that process's profiling")
+    add("--pid", type=int, help="with --on or --off: the triscope-profiled process to resume "
+                                "or suspend")
     add("--on", action="store_true", help="with --pid: resume profiling")
     return parser
 
@@ -172,6 +173,32 @@ def view(argv: list) -> int:
     return 0
 
 
+def control(pid: int, on: bool, off: bool) -> int:
+    """`triscope --pid N --on/--off`: resume or suspend a process run by triscope."""
+    import signal
+    if on == off:
+        return fail("--pid needs exactly one of --on or --off")
+    try:
+        with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as maps:
+            profiled = any("triscope/_native" in line for line in maps)
+    except FileNotFoundError:
+        return fail(f"no process {pid}")
+    except PermissionError:
+        return fail(f"process {pid} belongs to another user")
+    if not profiled:
+        return fail(f"process {pid} is not being profiled by triscope")
+    from triscope import _native
+    try:
+        os.kill(pid, _native.SIGNAL_RESUME if on else _native.SIGNAL_SUSPEND)
+    except ProcessLookupError:
+        return fail(f"no process {pid}")
+    except PermissionError:
+        return fail(f"process {pid} belongs to another user")
+    print(f"triscope: profiling of process {pid} {'resumed' if on else 'suspended'}",
+          file=sys.stderr)
+    return 0
+
+
 def main(argv: list = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -188,6 +215,10 @@ def main(argv: list = None) -> int:
             if value is not None and value is not False:  # given on the command line
                 print(f"triscope: {flag}: {feature} is not available yet in this version",
                       file=sys.stderr)
+        if options.pid is not None:
+            if program is not None:
+                raise UsageError("--pid controls a running process: give no program")
+            return control(options.pid, options.on, options.off)
         if program is None:
             raise UsageError("no program to profile (try: triscope your_program.py)")
         from triscope import launch

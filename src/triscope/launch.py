@@ -79,6 +79,7 @@ class _Session:
         self.program = program
         self.args = program_args
         self.pid = os.getpid()
+        self.finished = False
         self.die_by_sigint = False
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
@@ -107,17 +108,24 @@ class _Session:
         text_path = outfile if outfile and not (as_json or as_html) else None
         return json_path, text_path, html_path
 
+    def write_json(self) -> None:
+        """Writes the profile so far (atomically: a reader never sees half a file)."""
+        import triscope
+        _native.write_profile(
+            self.json_path, version=__version__, program=self.program,
+            args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
+            reduced_profile=self.options.reduced_profile,
+            cpu_percent_threshold=self.options.cpu_percent_threshold,
+            malloc_threshold=self.options.malloc_threshold,
+            only_ranges=triscope.profiled_functions)
+
     def finish(self) -> None:
-        if os.getpid() != self.pid:
+        if os.getpid() != self.pid or self.finished:
             return  # a forked child exiting normally: the parent owns the profile
+        self.finished = True
         _native.stop()
         try:
-            _native.write_profile(
-                self.json_path, version=__version__, program=self.program,
-                args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
-                reduced_profile=self.options.reduced_profile,
-                cpu_percent_threshold=self.options.cpu_percent_threshold,
-                malloc_threshold=self.options.malloc_threshold)
+            self.write_json()
             import json
             with open(self.json_path, encoding="utf-8") as stream:
                 profile = json.load(stream)
@@ -134,9 +142,58 @@ class _Session:
         except OSError as error:
             print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
         if self.die_by_sigint:
-            sys.stderr.flush()
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGINT)
+            _die_by(signal.SIGINT)
+
+    def on_sigterm(self, signo, frame) -> None:
+        """SIGTERM with no handler of the program's: write the profile, then die by it."""
+        self.finish()
+        _die_by(signal.SIGTERM)
+
+    def write_periodically(self, seconds: float) -> None:
+        """--profile-interval: the cumulative profile, rewritten every `seconds`."""
+        def loop():
+            while not self.finished:
+                time.sleep(seconds)
+                if not self.finished and _native.is_running():
+                    try:
+                        self.write_json()
+                    except OSError as error:
+                        print(f"triscope: error: cannot write the profile: {error}",
+                              file=sys.stderr)
+        import time
+        threading.Thread(target=loop, name="triscope-profile-interval", daemon=True).start()
+
+
+def _die_by(signo: int) -> None:
+    """Ends the process as killed by `signo`, as it would have without triscope."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signo, signal.SIG_DFL)
+    os.kill(os.getpid(), signo)
+
+
+_session = None
+
+
+def start_or_resume() -> None:
+    """triscope.start(): resume a running profile, or profile this process from here on
+    (without the allocator library: memory is what Python's allocator shows)."""
+    global _session
+    if _native.is_running():
+        _native.resume()
+        return
+    from triscope.cli import build_parser
+    options = build_parser().parse_args([])
+    options.cli = True
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    program_dirs = [os.path.dirname(os.path.abspath(main_file))] if main_file else [os.getcwd()]
+    _session = _Session(options, main_file or "<interactive>", sys.argv[1:])
+    print("triscope: profiling in-process: memory shows Python's allocator only "
+          "(run under the triscope command for native allocations)", file=sys.stderr)
+    _configure(options, program_dirs, profile_cpu=True, profile_memory=True)
+    atexit.register(_session.finish)
+    _native.start()
 
 
 def _install_thread_hook() -> None:
@@ -255,6 +312,20 @@ def _restore_environment() -> None:
         os.environ["LD_PRELOAD"] = previous
 
 
+def _configure(options, program_dirs: list, profile_cpu: bool, profile_memory: bool) -> None:
+    _native.configure(
+        interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
+        stacks=options.stacks, call_opcodes=_compat.call_opcodes(),
+        profile_all=options.profile_all, profile_only=options.profile_only,
+        profile_exclude=options.profile_exclude, program_dirs=program_dirs,
+        library_dirs=library_dirs(), own_dirs=[OWN_DIR, os.path.realpath(OWN_DIR)],
+        cpu=profile_cpu, memory=profile_memory,
+        alloc_interval=options.memory_sampling_interval,
+        copy_interval=options.memory_sampling_interval)
+    _install_thread_hook()
+    os.register_at_fork(after_in_child=_native.after_fork_in_child)
+
+
 def run(options, program: str, is_module: bool, program_args: list,
         triscope_argv: list) -> int:
     profile_cpu = options.cpu or not options.memory
@@ -274,20 +345,19 @@ def run(options, program: str, is_module: bool, program_args: list,
             return 1
     if profile_memory and not preloaded and not _native.memory_preloaded():
         _reexec_with_preload(triscope_argv)  # returns only when it cannot
-    _native.configure(
-        interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
-        stacks=options.stacks, call_opcodes=_compat.call_opcodes(),
-        profile_all=options.profile_all, profile_only=options.profile_only,
-        profile_exclude=options.profile_exclude, program_dirs=program_dirs,
-        library_dirs=library_dirs(), own_dirs=[OWN_DIR, os.path.realpath(OWN_DIR)],
-        cpu=profile_cpu, memory=profile_memory,
-        alloc_interval=options.memory_sampling_interval,
-        copy_interval=options.memory_sampling_interval)
-    _install_thread_hook()
-    os.register_at_fork(after_in_child=_native.after_fork_in_child)
+    _configure(options, program_dirs, profile_cpu, profile_memory)
     atexit.register(session.finish)
-    print(f"triscope: profiling process {os.getpid()}", file=sys.stderr)
-    _native.start()
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, session.on_sigterm)
+    if not hasattr(builtins, "profile"):
+        import triscope
+        builtins.profile = triscope.profile
+    pid = os.getpid()
+    print(f"triscope: profiling process {pid} (suspend: python -m triscope --pid {pid} --off;"
+          f" resume: python -m triscope --pid {pid} --on)", file=sys.stderr)
+    _native.start(paused=options.off)
+    if options.profile_interval:
+        session.write_periodically(options.profile_interval)
     try:
         if is_module:
             import runpy

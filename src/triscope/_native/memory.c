@@ -112,3 +112,9 @@ void ts_memory_guard(int on)
     else
         api->guard_leave();
 }
+
+void ts_memory_set_enabled(int on)
+{
+    if (api != NULL)
+        api->set_enabled(on);
+}

@@ -22,6 +22,8 @@ uint64_t ts_memory_lost(void);
 void ts_memory_drain(void (*on_sample)(const ts_mem_sample_t *, void *),
                      void (*on_free)(const ts_mem_free_t *, void *), void *context);
 void ts_memory_after_fork_in_child(void);
+/* Suspends (0) or resumes (1) sampling; async-signal-safe. */
+void ts_memory_set_enabled(int on);
 /* 1: the calling thread's allocations stop being sampled (the profiler's own); 0: resume. */
 void ts_memory_guard(int on);
 

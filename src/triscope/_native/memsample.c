@@ -424,6 +424,11 @@ static void after_fork_in_child(void)
     atomic_store(&enabled, 0);
 }
 
+static void set_enabled(int on)
+{
+    atomic_store(&enabled, on);
+}
+
 static const ts_mem_api_t api = {
 #ifdef TS_MEMSAMPLE_PRELOAD
     1,
@@ -431,7 +436,7 @@ static const ts_mem_api_t api = {
     0,
 #endif
     start, stop, wrap_python, wrap_arena, drain, guard_enter, guard_leave, lost,
-    after_fork_in_child,
+    after_fork_in_child, set_enabled,
 };
 
 const ts_mem_api_t *ts_memsample_api(void)

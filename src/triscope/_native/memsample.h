@@ -81,6 +81,8 @@ typedef struct {
     uint64_t (*lost)(void);
     /* In a forked child: stop sampling without touching the parent's threads' state. */
     void (*after_fork_in_child)(void);
+    /* Suspends (0) or resumes (1) sampling after start; async-signal-safe. */
+    void (*set_enabled)(int on);
 } ts_mem_api_t;
 
 /* Exported by the preload library only: the extension looks it up with dlsym. */

@@ -21,6 +21,8 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +31,13 @@
 /* The consumer takes the GIL this often to resolve samples and track threads. */
 #define TS_GIL_PERIOD_NS 100000000u
 #define TS_MAX_REPORTED_THREADS 4096
+#define TS_MAX_ONLY_RANGES 1024
+
+/* Suspend and resume from another process (`triscope --pid N --off/--on`): two real-time
+ * signals whose handlers only flip atomic flags. Real-time, so they never collide with the
+ * program's SIGUSR1/SIGUSR2; the same-user rule is the kernel's own for kill(). */
+#define TS_SIGNAL_SUSPEND (SIGRTMIN + 6)
+#define TS_SIGNAL_RESUME (SIGRTMIN + 7)
 
 /* With CPU profiling off the consumer still drains memory events at this pace. */
 #define TS_MEMORY_ONLY_TICK_NS 100000000u
@@ -37,6 +46,7 @@ static ts_sampler_config_t config;
 static ts_filter_t pending_filter;
 static int configured, running, record_stacks;
 static int profile_cpu, profile_memory;
+static _Atomic int paused;
 static uint64_t alloc_interval, copy_interval;
 static uint64_t started_ns, stopped_ns;
 static uint64_t addrmap_generation;
@@ -77,6 +87,40 @@ static void refresh_addrmap(void)
     current_map = map;
     addrmap_generation = generation;
     ts_sampler_set_addrmap(map);
+}
+
+/* ==== Suspending and resuming ==== */
+
+/* Async-signal-safe: atomic stores only. */
+static void set_paused(int pause)
+{
+    atomic_store(&paused, pause);
+    if (!running)
+        return;
+    if (profile_cpu)
+        ts_sampler_enable(!pause);
+    if (profile_memory)
+        ts_memory_set_enabled(!pause);
+}
+
+static void on_control_signal(int signo)
+{
+    int saved_errno = errno;
+    set_paused(signo == TS_SIGNAL_SUSPEND);
+    errno = saved_errno;
+}
+
+static int install_control_signals(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_control_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(TS_SIGNAL_SUSPEND, &action, NULL) != 0 ||
+        sigaction(TS_SIGNAL_RESUME, &action, NULL) != 0)
+        return -1;
+    return 0;
 }
 
 /* ==== Consumer tick, GIL held ==== */
@@ -167,10 +211,13 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     Py_RETURN_NONE;
 }
 
-static PyObject *start(PyObject *self, PyObject *unused)
+static PyObject *start(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
-    (void)unused;
+    static char *keywords[] = {"paused", NULL};
+    int start_paused = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p", keywords, &start_paused))
+        return NULL;
     if (!configured) {
         PyErr_SetString(PyExc_RuntimeError, "configure() must be called first");
         return NULL;
@@ -197,9 +244,11 @@ static PyObject *start(PyObject *self, PyObject *unused)
     if (profile_memory && ts_memory_start(alloc_interval, copy_interval) < 0)
         return PyErr_NoMemory();
     uint64_t tick = profile_cpu ? config.interval_ns : TS_MEMORY_ONLY_TICK_NS;
-    if (ts_consumer_start(tick, TS_GIL_PERIOD_NS, on_gil_tick, ts_resolve_wait_ring()) < 0)
+    if (install_control_signals() < 0 ||
+        ts_consumer_start(tick, TS_GIL_PERIOD_NS, on_gil_tick, ts_resolve_wait_ring()) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     running = 1;
+    set_paused(start_paused);
     Py_RETURN_NONE;
 }
 
@@ -258,6 +307,29 @@ static PyObject *after_fork_in_child(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+static PyObject *suspend(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    set_paused(1);
+    Py_RETURN_NONE;
+}
+
+static PyObject *resume(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    set_paused(0);
+    Py_RETURN_NONE;
+}
+
+static PyObject *is_paused(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    return PyBool_FromLong(atomic_load(&paused));
+}
+
 static PyObject *is_running(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -309,18 +381,41 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     (void)self;
     static char *keywords[] = {"path", "version", "program", "args", "python",
                                "reduced_profile", "cpu_percent_threshold",
-                               "malloc_threshold", NULL};
-    PyObject *path_obj, *argv;
+                               "malloc_threshold", "only_ranges", NULL};
+    PyObject *path_obj, *argv, *ranges = NULL;
     const char *version, *program, *python;
     int reduced;
     double threshold;
     long malloc_threshold;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&ssOspdl", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&ssOspdl|O", keywords,
                                      PyUnicode_FSConverter, &path_obj, &version, &program,
-                                     &argv, &python, &reduced, &threshold, &malloc_threshold))
+                                     &argv, &python, &reduced, &threshold, &malloc_threshold,
+                                     &ranges))
         return NULL;
     ts_profile_meta_t meta;
     memset(&meta, 0, sizeof meta);
+    ts_line_range_t only[TS_MAX_ONLY_RANGES];
+    PyObject *ranges_fast = NULL;
+    if (ranges != NULL && ranges != Py_None) {
+        /* [(path, first, last), ...]: the @profile functions. */
+        ranges_fast = PySequence_Fast(ranges, "only_ranges must be a sequence");
+        if (ranges_fast == NULL) {
+            Py_DECREF(path_obj);
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(ranges_fast) &&
+                               meta.nonly_ranges < TS_MAX_ONLY_RANGES; i++) {
+            ts_line_range_t *range = &only[meta.nonly_ranges];
+            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(ranges_fast, i), "sII",
+                                  &range->path, &range->first, &range->last)) {
+                Py_DECREF(ranges_fast);
+                Py_DECREF(path_obj);
+                return NULL;
+            }
+            meta.nonly_ranges++;
+        }
+        meta.only_ranges = only;
+    }
     meta.version = version;
     meta.program = program;
     meta.python = python;
@@ -358,6 +453,7 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     result = Py_NewRef(Py_None);
 done:
     ts_strlist_free(&meta.args);
+    Py_XDECREF(ranges_fast);
     Py_DECREF(path_obj);
     return result;
 }
@@ -366,7 +462,11 @@ static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
      "configure(*, interval_s, virtual_time, stacks, call_opcodes, profile_all, "
      "profile_only, profile_exclude, program_dirs, library_dirs, own_dirs)"},
-    {"start", start, METH_NOARGS, "Start sampling every Python thread."},
+    {"start", (PyCFunction)(void (*)(void))start, METH_VARARGS | METH_KEYWORDS,
+     "start(paused=False): start profiling every Python thread."},
+    {"suspend", suspend, METH_NOARGS, "Stop recording samples until resume()."},
+    {"resume", resume, METH_NOARGS, "Record samples again."},
+    {"is_paused", is_paused, METH_NOARGS, "Whether recording is suspended."},
     {"stop", stop, METH_NOARGS, "Stop sampling and resolve what was queued."},
     {"thread_enter", thread_enter, METH_VARARGS, "The calling thread starts: sample it."},
     {"thread_leave", thread_leave, METH_NOARGS, "The calling thread ends: stop sampling it."},
@@ -391,5 +491,13 @@ PyMODINIT_FUNC PyInit__native(void);
 
 PyMODINIT_FUNC PyInit__native(void)
 {
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(m, "SIGNAL_SUSPEND", TS_SIGNAL_SUSPEND) < 0 ||
+        PyModule_AddIntConstant(m, "SIGNAL_RESUME", TS_SIGNAL_RESUME) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

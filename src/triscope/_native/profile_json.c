@@ -277,8 +277,23 @@ static uint32_t *sorted_ids(size_t count, int (*compare)(const void *, const voi
  * a threshold means the same volume at any sampling interval. */
 #define TS_MALLOC_THRESHOLD_UNIT 10240.0
 
-static int line_shown(const ts_line_t *line, uint64_t total, const ts_profile_meta_t *m)
+static int in_ranges(const ts_profile_meta_t *m, const char *path, uint32_t lineno)
 {
+    if (m->nonly_ranges == 0)
+        return 1;
+    for (size_t i = 0; i < m->nonly_ranges; i++) {
+        const ts_line_range_t *range = &m->only_ranges[i];
+        if (lineno >= range->first && lineno <= range->last && strcmp(range->path, path) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int line_shown(const ts_stats_t *s, const ts_line_t *line, uint64_t total,
+                      const ts_profile_meta_t *m)
+{
+    if (!in_ranges(m, ts_intern_str(&s->strings, s->files[line->file].path), line->lineno))
+        return 0;
     if (!m->reduced_profile ||
         pct(ts_time_total(&line->time), total) >= m->cpu_percent_threshold)
         return 1;
@@ -300,7 +315,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         size_t first_line = li, first_func = fi;
         int shown = 0;
         while (li < s->nlines && s->lines[line_order[li]].file == file)
-            shown |= line_shown(&s->lines[line_order[li++]], total, m);
+            shown |= line_shown(s, &s->lines[line_order[li++]], total, m);
         while (fi < s->nfuncs && s->funcs[func_order[fi]].file == file)
             fi++;
         if (!s->files[file].profiled || !shown)
@@ -317,7 +332,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         ts_json_begin_array(j);
         for (size_t k = first_line; k < li; k++) {
             const ts_line_t *line = &s->lines[line_order[k]];
-            if (!line_shown(line, total, m))
+            if (!line_shown(s, line, total, m))
                 continue;
             const char *text;
             size_t len;
@@ -333,8 +348,9 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         ts_json_begin_array(j);
         for (size_t k = first_func; k < fi; k++) {
             const ts_func_t *func = &s->funcs[func_order[k]];
-            if (ts_time_total(&func->time) == 0 && func->mem.samples == 0 &&
-                func->mem.copy_bytes == 0)
+            if ((ts_time_total(&func->time) == 0 && func->mem.samples == 0 &&
+                 func->mem.copy_bytes == 0) ||
+                !in_ranges(m, path, func->lineno))
                 continue;
             ts_json_begin_object(j);
             ts_json_key(j, "name"); ts_json_string(j, ts_intern_str(&s->strings, func->name));
@@ -357,11 +373,12 @@ static void write_leaks(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
     for (size_t k = 0; k < s->nlines; k++) {
         const ts_line_t *line = &s->lines[line_order[k]];
         leak_t leak = leak_of(&line->mem, m);
-        if (!leak.leaking || !s->files[line->file].profiled)
+        const char *path = ts_intern_str(&s->strings, s->files[line->file].path);
+        if (!leak.leaking || !s->files[line->file].profiled || !in_ranges(m, path, line->lineno))
             continue;
         ts_json_begin_object(j);
         ts_json_key(j, "file");
-        ts_json_string(j, ts_intern_str(&s->strings, s->files[line->file].path));
+        ts_json_string(j, path);
         ts_json_key(j, "lineno"); ts_json_int(j, line->lineno);
         ts_json_key(j, "likelihood"); ts_json_number(j, leak.likelihood, PCT_DIGITS);
         ts_json_key(j, "mb_s"); ts_json_number(j, leak.mb_s, MB_DIGITS);

@@ -13,6 +13,12 @@
 #include "filter.h"
 #include "stats.h"
 
+/* Lines first..last of a file (a function decorated with @profile). */
+typedef struct {
+    const char *path;
+    uint32_t first, last;
+} ts_line_range_t;
+
 typedef struct {
     const char *version;          /* triscope's */
     const char *program;
@@ -31,6 +37,8 @@ typedef struct {
     const ts_strlist_t *profile_only, *profile_exclude;
     double cpu_percent_threshold;
     long malloc_threshold;
+    const ts_line_range_t *only_ranges; /* when non-empty, lines and functions outside */
+    size_t nonly_ranges;                /* these ranges are left out (@profile) */
     const ts_thread_summary_t *threads;
     size_t nthreads;
 } ts_profile_meta_t;

@@ -424,6 +424,9 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
 {
     if (slots == NULL)
         return; /* CPU profiling off */
+    /* Suspended: the books still close (so resuming does not charge the pause), but the
+     * waiting time is not charged to any line. */
+    int record = atomic_load(&handler_enabled);
     pthread_mutex_lock(&slots_lock);
     for (size_t i = 0; i < TS_MAX_THREADS; i++) {
         slot_t *slot = &slots[i];
@@ -432,7 +435,7 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
         uint64_t cpu_now;
         uint64_t wall_delta = now_ns - slot->last_wall_ns;
         uint64_t wait = close_books(slot, now_ns, &cpu_now);
-        if (wait == 0)
+        if (wait == 0 || !record)
             continue;
         /* A thread that waited for a sliver of the tick (a page fault, a short GIL
          * handoff) is running: its stack is moving and the last one is as good. */

@@ -1,0 +1,125 @@
+"""Programmatic control and lifecycle (SPEC §2, §5): start/stop, --off, @profile, suspend
+and resume from another process, SIGTERM, --profile-interval. Each runs the real CLI."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import WORKLOADS, load_profile, marker_line, run_triscope, total_pct
+
+LIFECYCLE = WORKLOADS / "lifecycle.py"
+
+
+def profiled(tmp_path, *args, options=()):
+    proc = run_triscope([*options, "--json", "-o", str(tmp_path / "p.json"), str(LIFECYCLE),
+                         *args], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return load_profile(tmp_path / "p.json")
+
+
+def share(profile, marker):
+    line = marker_line(profile, LIFECYCLE, marker)
+    return 0.0 if line is None else total_pct(line)
+
+
+def test_stop_and_start_from_code(tmp_path):
+    profile = profiled(tmp_path, "api")
+    assert share(profile, "phase_off") < 2, "a suspended phase was profiled"
+    assert share(profile, "phase_on") > 60
+
+
+def test_off_then_context_manager(tmp_path):
+    profile = profiled(tmp_path, "context", options=["--off"])
+    assert share(profile, "phase_off") < 2
+    assert share(profile, "phase_on") > 60
+
+
+def test_profile_decorator_restricts_the_report(tmp_path):
+    profile = profiled(tmp_path, "decorate")
+    assert share(profile, "decorated") > 20
+    assert marker_line(profile, LIFECYCLE, "undecorated") is None
+    names = {f["name"] for entry in profile["files"].values() for f in entry["functions"]}
+    assert "undecorated" not in names and any(n.endswith("decorated") for n in names)
+
+
+def start_background(tmp_path, mode, env=None, options=()):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "triscope", *options, "--json", "-o", str(tmp_path / "p.json"),
+         str(LIFECYCLE), mode], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def control(pid, flag, tmp_path):
+    return run_triscope(["--pid", str(pid), flag], tmp_path)
+
+
+def test_suspend_and_resume_from_another_process(tmp_path):
+    stop_file = tmp_path / "stop"
+    env = dict(os.environ, STOP_FILE=str(stop_file))
+    proc = start_background(tmp_path, "wait", env)
+    try:
+        time.sleep(0.5)
+        off = control(proc.pid, "--off", tmp_path)
+        assert off.returncode == 0, off.stderr
+        assert "suspended" in off.stderr
+        time.sleep(1.5)  # suspended: none of this may be counted
+        on = control(proc.pid, "--on", tmp_path)
+        assert on.returncode == 0, on.stderr
+        time.sleep(0.5)
+        stop_file.touch()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    profile = load_profile(tmp_path / "p.json")
+    line = marker_line(profile, LIFECYCLE, "phase_wait")
+    cpu_s = (line["cpu_python_pct"] + line["cpu_native_pct"]) / 100 * profile["thread_time_s"]
+    # About 1 s of the 2.5 s spin was profiled; 2.5 s would mean the suspension was ignored.
+    assert 0.5 < cpu_s < 1.6, cpu_s
+
+
+def test_control_errors(tmp_path):
+    missing = control(999999, "--off", tmp_path)
+    assert missing.returncode == 2 and missing.stderr.startswith("triscope: error:")
+    plain = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        not_ours = control(plain.pid, "--off", tmp_path)
+    finally:
+        plain.kill()
+        plain.wait()
+    assert not_ours.returncode == 2
+    assert "not being profiled by triscope" in not_ours.stderr
+    assert len(not_ours.stderr.strip().splitlines()) == 1
+
+
+def test_sigterm_writes_the_profile_and_keeps_the_status(tmp_path):
+    proc = start_background(tmp_path, "forever")
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM
+    profile = load_profile(tmp_path / "p.json")
+    assert share(profile, "phase_forever") > 50
+
+
+def test_profile_interval_rewrites_the_profile_while_running(tmp_path):
+    proc = start_background(tmp_path, "forever", options=["--profile-interval", "0.3"])
+    try:
+        path = tmp_path / "p.json"
+        deadline = time.monotonic() + 20
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = load_profile(path)
+        time.sleep(1.0)
+        second = load_profile(path)  # replaced atomically: always whole
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert second["samples"] > first["samples"] > 0
+    assert second["elapsed_s"] > first["elapsed_s"]
