@@ -157,6 +157,8 @@ def view(argv: list) -> int:
         return fail(f"cannot read {options.profile}: {error.strerror}")
     except (ValueError, UnicodeDecodeError) as error:
         return fail(f"{options.profile} is not a JSON profile: {error}")
+    except RecursionError:
+        return fail(f"{options.profile} is not a JSON profile: nested too deeply")
     if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
         return fail(f"{options.profile} is not a triscope/1 profile")
     from triscope import launch
@@ -168,9 +170,45 @@ def view(argv: list) -> int:
             launch.write_html(profile, html_path, options.web)
     except OSError as error:
         return fail(f"cannot write the report: {error}")
-    except (KeyError, TypeError, ValueError, AttributeError) as error:
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError,
+            RecursionError) as error:
         return fail(f"{options.profile} is malformed: {error!r}")
     return 0
+
+
+def merge_command(argv: list) -> int:
+    """`triscope merge -o out.json a.json b.json ...`: one profile of many processes."""
+    parser = _Parser(prog="triscope merge",
+                     description="Combine profiles (processes, hosts) into one.")
+    parser.add_argument("-o", "--outfile", required=True, help="the combined profile")
+    parser.add_argument("profiles", nargs="+")
+    options = parser.parse_args(argv)
+    from triscope.reports import merge
+    profiles = [_load_profile(path) for path in options.profiles]
+    try:
+        combined = merge.merge(profiles)
+    except (merge.MergeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        return fail(f"cannot merge these profiles: {error!r}")
+    try:
+        merge.write(combined, options.outfile)
+    except OSError as error:
+        return fail(f"cannot write {options.outfile}: {error.strerror}")
+    print(f"triscope: {len(profiles)} profiles merged into {options.outfile}", file=sys.stderr)
+    return 0
+
+
+def _load_profile(path: str) -> dict:
+    """A triscope/1 profile from `path`, or a UsageError saying why not."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            profile = json.load(stream)
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise UsageError(f"{path} is not a JSON profile: {error}") from None
+    if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
+        raise UsageError(f"{path} is not a triscope/1 profile")
+    return profile
 
 
 def control(pid: int, on: bool, off: bool) -> int:
@@ -205,6 +243,8 @@ def main(argv: list = None) -> int:
         if argv and argv[0] in PROFILE_TOOLS:
             if argv[0] == "view":
                 return view(argv[1:])
+            if argv[0] == "merge":
+                return merge_command(argv[1:])
             return fail(f"'triscope {argv[0]}' is not available yet")
         if argv and argv[0] == "run":
             argv = argv[1:]

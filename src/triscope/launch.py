@@ -79,7 +79,12 @@ class _Session:
         self.program = program
         self.args = program_args
         self.pid = os.getpid()
-        self.finished = False
+        self.finished = False  # finish() has begun
+        self.written = False   # finish() is over
+        self.sigterm_pending = False
+        self.child_dir = None  # where children leave their profiles, when they are profiled
+        self.quiet = False     # a child's session: its profile is for the parent only
+        self.profile_cpu = self.profile_memory = True
         self.die_by_sigint = False
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
@@ -126,26 +131,42 @@ class _Session:
         _native.stop()
         try:
             self.write_json()
-            import json
-            with open(self.json_path, encoding="utf-8") as stream:
-                profile = json.load(stream)
-            if self.text_path:
-                with open(self.text_path, "w", encoding="utf-8") as stream:
-                    print_report(profile, stream, self.options.cpu_percent_threshold,
-                                 self.options.malloc_threshold)
-            else:
-                print_report(profile, sys.stderr, self.options.cpu_percent_threshold,
-                             self.options.malloc_threshold)
-            print(f"triscope: profile written to {self.json_path}", file=sys.stderr)
-            if self.html_path:
-                write_html(profile, self.html_path, self.options.web)
+            if not self.quiet:
+                self.write_reports()
         except OSError as error:
-            print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
+            if not self.quiet:  # a child outliving its parent's merge has nowhere to write
+                print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
+        self.written = True
+        if self.sigterm_pending:
+            _die_by(signal.SIGTERM)
         if self.die_by_sigint:
             _die_by(signal.SIGINT)
 
+    def write_reports(self) -> None:
+        """The text and HTML reports, from the JSON (with the children's folded in)."""
+        import json
+        with open(self.json_path, encoding="utf-8") as stream:
+            profile = json.load(stream)
+        if self.child_dir:
+            profile = _merge_children(profile, self.child_dir, self.json_path)
+        if self.text_path:
+            with open(self.text_path, "w", encoding="utf-8") as stream:
+                print_report(profile, stream, self.options.cpu_percent_threshold,
+                             self.options.malloc_threshold)
+        else:
+            print_report(profile, sys.stderr, self.options.cpu_percent_threshold,
+                         self.options.malloc_threshold)
+        print(f"triscope: profile written to {self.json_path}", file=sys.stderr)
+        if self.html_path:
+            write_html(profile, self.html_path, self.options.web)
+
     def on_sigterm(self, signo, frame) -> None:
-        """SIGTERM with no handler of the program's: write the profile, then die by it."""
+        """SIGTERM with no handler of the program's: write the profile, then die by it.
+        Arriving while the profile is being written (a pool worker exiting as its pool
+        terminates it), it waits for the writing to end instead of cutting it short."""
+        if self.finished and not self.written:
+            self.sigterm_pending = True
+            return
         self.finish()
         _die_by(signal.SIGTERM)
 
@@ -162,6 +183,104 @@ class _Session:
                               file=sys.stderr)
         import time
         threading.Thread(target=loop, name="triscope-profile-interval", daemon=True).start()
+
+
+def _merge_children(profile: dict, child_dir: str, json_path: str) -> dict:
+    """Folds the profiles children left in `child_dir` into ours, and rewrites our JSON."""
+    import json
+    import shutil
+    from triscope.reports import merge
+    children = []
+    for name in sorted(os.listdir(child_dir)):
+        if not name.endswith(".json"):
+            continue  # a child still writing (its .tmp file), or one that crashed
+        try:
+            with open(os.path.join(child_dir, name), encoding="utf-8") as stream:
+                children.append(json.load(stream))
+        except (OSError, ValueError):
+            continue  # a child killed mid-write does not cost the parent its report
+    shutil.rmtree(child_dir, ignore_errors=True)
+    if not children:
+        return profile
+    merged = merge.merge([profile, *children])
+    merge.write(merged, json_path)
+    return merged
+
+
+def _profile_children(session: _Session, triscope_argv: list, program_dirs: list) -> None:
+    """Children started from here (subprocess, multiprocessing) profile themselves too."""
+    import json
+    import tempfile
+    session.child_dir = tempfile.mkdtemp(prefix=f"triscope-{os.getpid()}-children-")
+    os.environ[CHILD_DIR] = session.child_dir
+    os.environ[CHILD_OPTIONS] = json.dumps({"argv": triscope_argv,
+                                            "program_dirs": program_dirs})
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = CHILD_BOOTSTRAP_DIR + (os.pathsep + path if path else "")
+
+
+def start_child() -> None:
+    """In a child of a profiled program (from its sitecustomize): profile this process with
+    the parent's options, leaving the profile in the parent's directory for children."""
+    import json
+    settings = json.loads(os.environ[CHILD_OPTIONS])
+    from triscope.cli import build_parser, split_command_line
+    own, _, _, _ = split_command_line(settings["argv"])
+    options = build_parser().parse_args(own)
+    profile_cpu = options.cpu or not options.memory
+    profile_memory = options.memory or not options.cpu
+    if profile_memory and os.environ.get(PRELOADED) != "1" and not _native.memory_preloaded():
+        with open("/proc/self/cmdline", "rb") as stream:
+            argv = [os.fsdecode(arg) for arg in stream.read().split(b"\0")[:-1]]
+        _reexec_with_preload([sys.executable, *argv[1:]])
+    _restore_environment()
+    _begin_child_session(options, settings["program_dirs"], profile_cpu, profile_memory)
+
+
+def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
+                         configure=True) -> None:
+    global _session
+    options.cli, options.html, options.web, options.outfile = True, False, False, None
+    options.json, options.profile_interval = True, None
+    session = _Session(options, sys.argv[0] if sys.argv else "<child>", sys.argv[1:])
+    session.json_path = os.path.join(os.environ[CHILD_DIR], f"{os.getpid()}.json")
+    session.text_path = session.html_path = None
+    session.quiet = True
+    _session = session
+    if configure:
+        _configure(options, program_dirs, profile_cpu, profile_memory)
+    atexit.register(session.finish)
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) or not configure:
+        signal.signal(signal.SIGTERM, session.on_sigterm)
+    _patch_os_exit()
+    _native.start()
+
+
+def _patch_os_exit() -> None:
+    """Pool workers end with os._exit, which skips atexit: write the profile first."""
+    real_exit = getattr(os._exit, "triscope_original", os._exit)
+
+    def _exit(status):
+        if _session is not None:
+            _session.finish()
+        real_exit(status)
+
+    _exit.triscope_original = real_exit
+    os._exit = _exit
+
+
+def _after_fork_in_child() -> None:
+    """A forked child: drop the parent's sampling state; profile itself when children are
+    profiled (multiprocessing's fork start method, os.fork)."""
+    _native.after_fork_in_child()
+    if _session is None or not os.environ.get(CHILD_DIR):
+        return
+    parent = _session
+    try:
+        _begin_child_session(parent.options, None, parent.profile_cpu, parent.profile_memory,
+                             configure=False)
+    except Exception as error:  # never let the profiler break the child
+        print(f"triscope: child process {os.getpid()} not profiled: {error}", file=sys.stderr)
 
 
 def _die_by(signo: int) -> None:
@@ -261,6 +380,10 @@ def _module_dirs(module: str) -> list:
 # their own environment).
 PRELOADED = "TRISCOPE_PRELOADED"
 PREVIOUS_LD_PRELOAD = "TRISCOPE_PREVIOUS_LD_PRELOAD"
+# Children find here where to leave their profiles and with which options to profile.
+CHILD_DIR = "TRISCOPE_CHILD_DIR"
+CHILD_OPTIONS = "TRISCOPE_CHILD_OPTIONS"
+CHILD_BOOTSTRAP_DIR = os.path.join(OWN_DIR, "_child")
 
 
 def _preload_library() -> str:
@@ -281,24 +404,28 @@ def _preload_library() -> str:
     return library
 
 
-def _reexec_with_preload(triscope_argv: list) -> None:
-    """Replaces this process (same PID) by one with the allocator library preloaded."""
+def _reexec_with_preload(argv: list) -> None:
+    """Replaces this process (same PID) by `argv` run with the allocator library preloaded."""
     library = _preload_library()
     if library is None:
         print("triscope: the allocator library is missing; memory profiling sees only "
               "Python's allocator", file=sys.stderr)
         return
-    import subprocess
     env = dict(os.environ)
     previous = env.get("LD_PRELOAD")
     env[PRELOADED] = "1"
     if previous is not None:
         env[PREVIOUS_LD_PRELOAD] = previous
     env["LD_PRELOAD"] = f"{library} {previous}" if previous else library
-    flags = subprocess._args_from_interpreter_flags()
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, [sys.executable, *flags, "-m", "triscope", *triscope_argv], env)
+    os.execve(sys.executable, argv, env)
+
+
+def _triscope_command(triscope_argv: list) -> list:
+    import subprocess
+    flags = subprocess._args_from_interpreter_flags()
+    return [sys.executable, *flags, "-m", "triscope", *triscope_argv]
 
 
 def _restore_environment() -> None:
@@ -323,7 +450,7 @@ def _configure(options, program_dirs: list, profile_cpu: bool, profile_memory: b
         alloc_interval=options.memory_sampling_interval,
         copy_interval=options.memory_sampling_interval)
     _install_thread_hook()
-    os.register_at_fork(after_in_child=_native.after_fork_in_child)
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def run(options, program: str, is_module: bool, program_args: list,
@@ -344,8 +471,12 @@ def run(options, program: str, is_module: bool, program_args: list,
             traceback.print_exception(type(error), error, None)
             return 1
     if profile_memory and not preloaded and not _native.memory_preloaded():
-        _reexec_with_preload(triscope_argv)  # returns only when it cannot
+        _reexec_with_preload(_triscope_command(triscope_argv))  # returns only if it cannot
+    global _session
+    _session = session
+    session.profile_cpu, session.profile_memory = profile_cpu, profile_memory
     _configure(options, program_dirs, profile_cpu, profile_memory)
+    _profile_children(session, triscope_argv, program_dirs)
     atexit.register(session.finish)
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, session.on_sigterm)

@@ -44,7 +44,7 @@
 
 static ts_sampler_config_t config;
 static ts_filter_t pending_filter;
-static int configured, running, record_stacks;
+static int configured, filter_pending, running, record_stacks;
 static int profile_cpu, profile_memory;
 static _Atomic int paused;
 static uint64_t alloc_interval, copy_interval;
@@ -208,6 +208,7 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
         fill_strlist(&pending_filter.own_dirs, own_dirs, "own_dirs") < 0)
         return NULL;
     configured = 1;
+    filter_pending = 1;
     Py_RETURN_NONE;
 }
 
@@ -229,10 +230,12 @@ static PyObject *start(PyObject *self, PyObject *args, PyObject *kwargs)
     if (profile_cpu && ts_sampler_init(&config) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     ts_resolve_reset();
-    if (ts_resolve_start(&pending_filter, record_stacks) < 0) {
+    /* A restart (a forked child's own profile) keeps the filter already in place. */
+    if (ts_resolve_start(filter_pending ? &pending_filter : NULL, record_stacks) < 0) {
         PyErr_SetString(PyExc_RuntimeError, "cannot watch code objects");
         return NULL;
     }
+    filter_pending = 0;
     started_ns = ts_now_ns();
     if (profile_cpu) {
         refresh_addrmap();
@@ -297,8 +300,8 @@ static PyObject *after_fork_in_child(PyObject *self, PyObject *unused)
 {
     (void)self;
     (void)unused;
-    /* The child has none of the parent's timers or consumer thread; it runs unprofiled
-     * (merging children is the processes feature's job). */
+    /* The child has none of the parent's timers or consumer thread: forget them. It may
+     * then start() a profile of its own (kept separate, merged by the parent). */
     ts_consumer_forget_after_fork();
     ts_sampler_forget_after_fork();
     ts_memory_after_fork_in_child();

@@ -25,6 +25,69 @@ typedef struct {
     size_t nlines;
 } source_t;
 
+/* Whether one of the first two lines is a PEP 263 coding comment naming Latin-1 (the names
+ * Python's tokenizer maps to iso-8859-1). Such a file's bytes above 0x7f are characters, not
+ * broken UTF-8; other non-UTF-8 encodings are left to the JSON writer, which replaces the
+ * bytes it cannot read with U+FFFD. */
+static int latin1_cookie(const char *text, size_t len)
+{
+    static const char *const names[] = {"latin-1", "iso-8859-1", "iso-latin-1"};
+    size_t start = 0;
+    for (int line = 0; line < 2 && start < len; line++) {
+        size_t end = start;
+        while (end < len && text[end] != '\n')
+            end++;
+        size_t i = start;
+        while (i < end && (text[i] == ' ' || text[i] == '\t' || text[i] == '\f'))
+            i++;
+        if (i < end && text[i] == '#') {
+            for (; i + 7 < end; i++) {
+                if (memcmp(text + i, "coding", 6) != 0 || (text[i + 6] != ':' && text[i + 6] != '='))
+                    continue;
+                size_t j = i + 7;
+                while (j < end && (text[j] == ' ' || text[j] == '\t'))
+                    j++;
+                char name[16];
+                size_t n = 0;
+                while (j < end && n + 1 < sizeof name &&
+                       (text[j] == '-' || text[j] == '_' || text[j] == '.' ||
+                        (text[j] >= '0' && text[j] <= '9') ||
+                        ((text[j] | 0x20) >= 'a' && (text[j] | 0x20) <= 'z')))
+                    name[n++] = (char)(text[j] == '_' ? '-' : (text[j] | 0x20));
+                name[n] = '\0';
+                for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+                    size_t m = strlen(names[k]);
+                    if (strncmp(name, names[k], m) == 0 && (name[m] == '\0' || name[m] == '-'))
+                        return 1;
+                }
+                if (strcmp(name, "latin1") == 0 || strcmp(name, "l1") == 0)
+                    return 1;
+                return 0; /* the first coding comment decides */
+            }
+        } else if (i < end && text[i] != '\r') {
+            return 0; /* a line of code: no coding comment after it counts */
+        }
+        start = end + 1;
+    }
+    return 0;
+}
+
+/* Latin-1 bytes as UTF-8 into `out` (room for 2 * len bytes); returns the new length. */
+static size_t latin1_to_utf8(char *out, const char *in, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c < 0x80) {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = (char)(0xC0 | (c >> 6));
+            out[n++] = (char)(0x80 | (c & 0x3F));
+        }
+    }
+    return n;
+}
+
 static void source_load(source_t *src, const char *path)
 {
     memset(src, 0, sizeof *src);
@@ -46,6 +109,14 @@ static void source_load(source_t *src, const char *path)
         len += n;
     }
     fclose(f);
+    if (latin1_cookie(src->text, len)) {
+        char *utf8 = malloc(len * 2 + 1);
+        if (utf8 != NULL) {
+            len = latin1_to_utf8(utf8, src->text, len);
+            free(src->text);
+            src->text = utf8;
+        }
+    }
     size_t count = 1;
     for (size_t i = 0; i < len; i++)
         count += src->text[i] == '\n';

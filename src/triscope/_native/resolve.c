@@ -226,9 +226,11 @@ static void guarded_code_dealloc(PyObject *code)
 
 int ts_resolve_start(ts_filter_t *new_filter, int stacks)
 {
-    ts_filter_free(&filter);
-    filter = *new_filter;
-    memset(new_filter, 0, sizeof *new_filter);
+    if (new_filter != NULL) {
+        ts_filter_free(&filter);
+        filter = *new_filter;
+        memset(new_filter, 0, sizeof *new_filter);
+    }
     record_stacks = stacks;
     if (wait_ring.records == NULL &&
         ts_ring_init(&wait_ring, 1024, sizeof(ts_sample_t)) < 0)

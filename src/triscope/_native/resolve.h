@@ -12,7 +12,8 @@
 #include "ringbuf.h"
 #include "stats.h"
 
-/* Takes ownership of the filter. Installs the code-destruction hook. GIL held. 0 or -1. */
+/* Takes ownership of the filter (NULL: keep the current one, as when a forked child starts
+ * its own profile). Installs the code-destruction hook. GIL held. 0 or -1. */
 int ts_resolve_start(ts_filter_t *filter, int record_stacks);
 
 /* Resolves everything queued (CPU rings and waiting samples) into the stats. GIL held. */

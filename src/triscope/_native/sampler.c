@@ -270,7 +270,19 @@ static int arm_timer(slot_t *slot, uint32_t index)
     struct itimerspec spec;
     spec.it_interval.tv_sec = (time_t)(config.interval_ns / 1000000000u);
     spec.it_interval.tv_nsec = (long)(config.interval_ns % 1000000000u);
-    spec.it_value = spec.it_interval;
+    /* The first expiry falls at a uniformly random point of the first interval, so a thread
+     * that runs less than one interval of CPU is still sampled, with a probability in
+     * proportion to its CPU time: many short-lived threads add up to their true share
+     * instead of never being sampled at all. (Called with slots_lock held.) */
+    static uint64_t phase_rng;
+    if (phase_rng == 0)
+        phase_rng = ts_now_ns() | 1;
+    phase_rng ^= phase_rng >> 12;
+    phase_rng ^= phase_rng << 25;
+    phase_rng ^= phase_rng >> 27;
+    uint64_t first_ns = 1 + (phase_rng * 0x2545F4914F6CDD1DULL) % config.interval_ns;
+    spec.it_value.tv_sec = (time_t)(first_ns / 1000000000u);
+    spec.it_value.tv_nsec = (long)(first_ns % 1000000000u);
     if (timer_settime(slot->timer, 0, &spec, NULL) != 0) {
         timer_delete(slot->timer);
         return -1;

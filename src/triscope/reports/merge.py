@@ -1,0 +1,138 @@
+"""Combining profiles of several processes (SPEC §5; `triscope merge`).
+
+Each profile states its times as percentages of its own thread time, so merging turns them
+back into seconds, adds them up per (file, line) and per (file, function), and states them
+again as percentages of the combined thread time. Byte counts add up; a line's peak is the
+sum of its peaks (an upper bound: the processes' peaks need not coincide); leaks are kept
+per process. The result keeps one entry per process in "processes".
+"""
+
+from triscope import __version__
+
+TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
+SUMMED_KEYS = ("cpu_samples", "alloc_mb", "peak_mb", "live_mb", "alloc_samples", "copy_mb",
+               "copy_mb_s", "gpu_mem_mb")
+
+
+class MergeError(ValueError):
+    """The inputs are not triscope/1 profiles that can be combined."""
+
+
+def _seconds(metrics: dict, thread_time: float) -> dict:
+    return {key: metrics[key] / 100.0 * thread_time for key in TIME_KEYS}
+
+
+def _add(target: dict, source: dict, thread_time: float) -> None:
+    for key, seconds in _seconds(source, thread_time).items():
+        target["_s_" + key] = target.get("_s_" + key, 0.0) + seconds
+    python_bytes = source["alloc_mb"] * source["python_fraction"]
+    target["_python_mb"] = target.get("_python_mb", 0.0) + python_bytes
+    for key in SUMMED_KEYS:
+        target[key] = target.get(key, 0) + source[key]
+    target["leak_likelihood"] = max(target.get("leak_likelihood", 0.0), source["leak_likelihood"])
+    target["leak_mb_s"] = target.get("leak_mb_s", 0.0) + source["leak_mb_s"]
+    target["gpu_pct"] = max(target.get("gpu_pct", 0.0), source["gpu_pct"])
+    target.setdefault("timeline", source["timeline"])
+
+
+def _finish_metrics(entry: dict, total_s: float, total_alloc_mb: float) -> dict:
+    for key in TIME_KEYS:
+        entry[key] = 100.0 * entry.pop("_s_" + key) / total_s if total_s else 0.0
+    python_mb = entry.pop("_python_mb")
+    entry["python_fraction"] = python_mb / entry["alloc_mb"] if entry["alloc_mb"] else 0.0
+    entry["mem_pct"] = 100.0 * entry["alloc_mb"] / total_alloc_mb if total_alloc_mb else 0.0
+    return entry
+
+
+def merge(profiles: list) -> dict:
+    """The combined profile of `profiles` (the first one's run facts lead)."""
+    if not profiles:
+        raise MergeError("no profiles to merge")
+    for profile in profiles:
+        if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
+            raise MergeError("not a triscope/1 profile")
+    first = profiles[0]
+    total_s = sum(p["thread_time_s"] for p in profiles)
+    total_alloc = sum(p["memory"].get("alloc_mb", 0.0) for p in profiles)
+    lines, functions = {}, {}
+    unattributed_s = 0.0
+    totals = {key: 0.0 for key in TIME_KEYS}
+    for profile in profiles:
+        thread_time = profile["thread_time_s"]
+        unattributed_s += profile["unattributed_pct"] / 100.0 * thread_time
+        for key, seconds in _seconds(profile["totals"], thread_time).items():
+            totals[key] += seconds
+        for path, entry in profile["files"].items():
+            for line in entry["lines"]:
+                target = lines.setdefault((path, line["lineno"]),
+                                          {"lineno": line["lineno"], "source": line["source"]})
+                _add(target, line, thread_time)
+            for function in entry["functions"]:
+                key = (path, function["name"], function["lineno"])
+                target = functions.setdefault(key, {"name": function["name"],
+                                                    "lineno": function["lineno"]})
+                _add(target, function, thread_time)
+
+    files = {}
+    for (path, _), line in sorted(lines.items()):
+        entry = files.setdefault(path, {"lines": [], "functions": []})
+        entry["lines"].append(_finish_metrics(line, total_s, total_alloc))
+    for (path, _, _), function in functions.items():
+        files.setdefault(path, {"lines": [], "functions": []})["functions"].append(
+            _finish_metrics(function, total_s, total_alloc))
+    for entry in files.values():
+        for key in TIME_KEYS:
+            entry[key] = sum(line[key] for line in entry["lines"])
+        entry["cpu_pct"] = sum(entry[key] for key in TIME_KEYS)
+        entry["functions"].sort(key=lambda f: -sum(f[k] for k in TIME_KEYS))
+
+    stacks = {}
+    for profile in profiles:
+        for stack in profile["stacks"]:
+            key = tuple(tuple(frame) for frame in stack["frames"])
+            merged = stacks.setdefault(key, {"frames": stack["frames"], "samples": 0,
+                                             "seconds": 0.0})
+            merged["samples"] += stack["samples"]
+            merged["seconds"] += stack["seconds"]
+
+    memory = dict(first["memory"])
+    memory["enabled"] = any(p["memory"]["enabled"] for p in profiles)
+    memory["max_footprint_mb"] = sum(p["memory"]["max_footprint_mb"] for p in profiles)
+    memory["alloc_mb"] = total_alloc
+    memory["copy_mb"] = sum(p["memory"].get("copy_mb", 0.0) for p in profiles)
+
+    merged = dict(first)
+    merged.update({
+        "version": __version__,
+        "samples": sum(p["samples"] for p in profiles),
+        "thread_time_s": total_s,
+        "unattributed_pct": 100.0 * unattributed_s / total_s if total_s else 0.0,
+        "totals": {key: 100.0 * s / total_s if total_s else 0.0 for key, s in totals.items()},
+        "threads": [t for p in profiles for t in p["threads"]],
+        "memory": memory,
+        "files": files,
+        "leaks": [leak for p in profiles for leak in p["leaks"]],
+        "stacks": list(stacks.values()),
+        "processes": [process for p in profiles for process in _processes(p)],
+    })
+    return merged
+
+
+def _processes(profile: dict) -> list:
+    """A profile's own process entries (a merged profile already lists several)."""
+    if "processes" in profile:
+        return profile["processes"]
+    return [{"pid": profile["pid"], "program": profile["program"], "args": profile["args"],
+             "elapsed_s": profile["elapsed_s"], "thread_time_s": profile["thread_time_s"],
+             "samples": profile["samples"]}]
+
+
+def write(profile: dict, path: str) -> None:
+    """Writes `profile` to `path` atomically (a reader never sees half a file)."""
+    import json
+    import os
+    temporary = f"{path}.tmp.{os.getpid()}"
+    with open(temporary, "w", encoding="utf-8") as stream:
+        json.dump(profile, stream, separators=(",", ":"))
+        stream.write("\n")
+    os.replace(temporary, path)

@@ -1,0 +1,74 @@
+"""Child processes (SPEC §5): multiprocessing with each start method, ProcessPoolExecutor
+and subprocess children are profiled and merged into the parent's report; merge combines
+profiles. Every run has a timeout: a hang fails the test instead of blocking the suite."""
+import json
+
+import pytest
+
+from conftest import WORKLOADS, load_profile, marker_line, run_triscope
+
+PROCESSES = WORKLOADS / "processes.py"
+
+
+def profile_of(tmp_path, *args):
+    proc = run_triscope(["--json", "-o", str(tmp_path / "p.json"), str(PROCESSES), *args],
+                        tmp_path, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith(f"done {args[0]}")
+    assert "error" not in proc.stderr, proc.stderr
+    return load_profile(tmp_path / "p.json")
+
+
+def cpu_pct(profile, marker):
+    line = marker_line(profile, PROCESSES, marker)
+    assert line is not None, f"@{marker} missing: children were not profiled or merged"
+    return line["cpu_python_pct"] + line["cpu_native_pct"]
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_pool_workers_are_profiled_with_the_right_ratio(tmp_path, method):
+    profile = profile_of(tmp_path, "pool", method)
+    ratio = cpu_pct(profile, "heavy") / cpu_pct(profile, "light")
+    assert 1.5 <= ratio <= 2.5, f"{method}: heavy/light = {ratio:.2f}, expected 2 ± 25%"
+    pids = {process["pid"] for process in profile["processes"]}
+    assert len(pids) >= 3, "the parent and at least two workers"
+
+
+def cpu_seconds(profile, marker):
+    return cpu_pct(profile, marker) / 100 * profile["thread_time_s"]
+
+
+def test_process_pool_executor(tmp_path):
+    # Two tasks of 6 M iterations: well over half a second of CPU, all of it in workers.
+    profile = profile_of(tmp_path, "executor")
+    assert cpu_seconds(profile, "heavy") > 0.3
+
+
+def test_subprocess_child(tmp_path):
+    profile = profile_of(tmp_path, "subprocess")
+    assert cpu_seconds(profile, "child_spin") > 0.1
+
+
+def test_merge_command(tmp_path):
+    first = profile_of(tmp_path, "child")
+    (tmp_path / "a.json").write_text(json.dumps(first))
+    (tmp_path / "b.json").write_text(json.dumps(first))
+    proc = run_triscope(["merge", "-o", str(tmp_path / "m.json"), str(tmp_path / "a.json"),
+                         str(tmp_path / "b.json")], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    merged = load_profile(tmp_path / "m.json")
+    assert merged["thread_time_s"] == pytest.approx(2 * first["thread_time_s"])
+    assert merged["samples"] == 2 * first["samples"]
+    # Two copies of the same run: the same shares, twice the allocated bytes.
+    spin, spin_merged = (marker_line(p, PROCESSES, "child_spin") for p in (first, merged))
+    assert spin_merged["cpu_python_pct"] == pytest.approx(spin["cpu_python_pct"], abs=0.01)
+    assert spin_merged["alloc_mb"] == pytest.approx(2 * spin["alloc_mb"], abs=0.01)
+    assert len(merged["processes"]) == 2
+
+
+def test_merge_rejects_bad_input(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    proc = run_triscope(["merge", "-o", str(tmp_path / "m.json"), str(tmp_path / "bad.json")],
+                        tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("triscope: error:") and len(proc.stderr.splitlines()) == 1

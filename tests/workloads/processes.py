@@ -1,0 +1,49 @@
+"""Child processes doing known work: a multiprocessing pool (start method from argv) runs
+@heavy twice as many iterations as @light; `executor` uses ProcessPoolExecutor; `subprocess`
+runs this file again as a plain child that spins in @child_spin.
+
+usage: processes.py pool METHOD | executor | subprocess | child
+"""
+import sys
+
+HEAVY, LIGHT, TASKS = 6_000_000, 3_000_000, 4
+
+
+def heavy(n):
+    total = 0
+    for i in range(n): total += i % 7  # @heavy
+    return total
+
+
+def light(n):
+    total = 0
+    for i in range(n): total += i % 7  # @light
+    return total
+
+
+def child_spin():
+    total = 0
+    for i in range(6_000_000): total += i % 3  # @child_spin
+    return total
+
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "pool":
+        import multiprocessing
+        context = multiprocessing.get_context(sys.argv[2])
+        with context.Pool(2) as pool:
+            heavy_results = pool.map_async(heavy, [HEAVY] * TASKS)
+            light_results = pool.map_async(light, [LIGHT] * TASKS)
+            heavy_results.get(timeout=120)
+            light_results.get(timeout=120)
+    elif mode == "executor":
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(2) as executor:
+            list(executor.map(heavy, [HEAVY] * 2))
+    elif mode == "subprocess":
+        import subprocess
+        subprocess.run([sys.executable, __file__, "child"], check=True, timeout=120)
+    elif mode == "child":
+        child_spin()
+    print("done", mode)
