@@ -123,3 +123,10 @@ def test_profile_interval_rewrites_the_profile_while_running(tmp_path):
         proc.communicate(timeout=60)
     assert second["samples"] > first["samples"] > 0
     assert second["elapsed_s"] > first["elapsed_s"]
+
+
+def test_os_exit_still_writes_the_profile(tmp_path):
+    proc = run_triscope(["--json", "-o", str(tmp_path / "p.json"), str(LIFECYCLE), "osexit"],
+                        tmp_path)
+    assert proc.returncode == 7
+    assert share(load_profile(tmp_path / "p.json"), "phase_on") > 60

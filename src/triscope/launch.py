@@ -257,7 +257,8 @@ def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
 
 
 def _patch_os_exit() -> None:
-    """Pool workers end with os._exit, which skips atexit: write the profile first."""
+    """os._exit skips atexit (pool workers end with it): write the profile first. Best
+    effort: threads still running are cut off wherever they are."""
     real_exit = getattr(os._exit, "triscope_original", os._exit)
 
     def _exit(status):
@@ -478,6 +479,7 @@ def run(options, program: str, is_module: bool, program_args: list,
     _configure(options, program_dirs, profile_cpu, profile_memory)
     _profile_children(session, triscope_argv, program_dirs)
     atexit.register(session.finish)
+    _patch_os_exit()
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, session.on_sigterm)
     if not hasattr(builtins, "profile"):

@@ -6,6 +6,7 @@ usage: lifecycle.py MODE
   decorate @profile on one of two functions
   wait     prints "ready", then spins in @phase_wait until a file named by $STOP_FILE exists
   forever  prints "ready", then spins in @phase_forever until killed
+  osexit   spins in @phase_on, then ends with os._exit(7)
 """
 import os
 import sys
@@ -56,6 +57,9 @@ elif MODE == "wait":
     stop_file = os.environ["STOP_FILE"]
     while not os.path.exists(stop_file):  # @phase_wait
         pass
+elif MODE == "osexit":
+    phase_on()
+    os._exit(7)
 elif MODE == "forever":
     print("ready", flush=True)
     while True:  # @phase_forever
