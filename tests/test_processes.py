@@ -2,6 +2,8 @@
 and subprocess children are profiled and merged into the parent's report; merge combines
 profiles. Every run has a timeout: a hang fails the test instead of blocking the suite."""
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -46,6 +48,20 @@ def test_process_pool_executor(tmp_path):
 
 def test_subprocess_child(tmp_path):
     profile = profile_of(tmp_path, "subprocess")
+    assert cpu_seconds(profile, "child_spin") > 0.1
+
+
+def test_python3_on_path_child(tmp_path):
+    """`python3` from PATH, another installation of this Python without triscope in it."""
+    import shutil
+    python3 = shutil.which("python3")
+    if python3 is None:
+        pytest.skip("no python3 on PATH")
+    version = subprocess.run([python3, "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=60).stdout.strip()
+    if version != str(sys.version_info[:2]):
+        pytest.skip(f"python3 on PATH is {version}, not this interpreter's version")
+    profile = profile_of(tmp_path, "subprocess", "python3")
     assert cpu_seconds(profile, "child_spin") > 0.1
 
 

@@ -356,3 +356,11 @@ def test_missing_source_and_all_zero_lines_render():
     report = text.render(profile, cpu_percent_threshold=0.0)
     assert [row for row in report.splitlines() if row.startswith("▶    3")]
     assert [row for row in report.splitlines() if row.startswith("    50")]
+
+
+def test_in_process_memory_is_marked_python_only():
+    profile = make_profile(memory=True)
+    profile["memory"]["native"] = False
+    assert "Python's allocator only" in text.render(profile, width=200)
+    profile["memory"]["native"] = True
+    assert "Python's allocator only" not in text.render(profile, width=200)

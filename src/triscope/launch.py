@@ -193,7 +193,7 @@ def _merge_children(profile: dict, child_dir: str, json_path: str) -> dict:
     children = []
     for name in sorted(os.listdir(child_dir)):
         if not name.endswith(".json"):
-            continue  # a child still writing (its .tmp file), or one that crashed
+            continue  # a child still writing (its .tmp file), one that crashed, lib/
         try:
             with open(os.path.join(child_dir, name), encoding="utf-8") as stream:
                 children.append(json.load(stream))
@@ -215,8 +215,14 @@ def _profile_children(session: _Session, triscope_argv: list, program_dirs: list
     os.environ[CHILD_DIR] = session.child_dir
     os.environ[CHILD_OPTIONS] = json.dumps({"argv": triscope_argv,
                                             "program_dirs": program_dirs})
+    # `python3` on PATH may be another installation of the same Python: give it the
+    # triscope package alone (not our site-packages) through a directory holding a link.
+    package_link_dir = os.path.join(session.child_dir, "lib")
+    os.mkdir(package_link_dir)
+    os.symlink(OWN_DIR, os.path.join(package_link_dir, "triscope"))
     path = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = CHILD_BOOTSTRAP_DIR + (os.pathsep + path if path else "")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [CHILD_BOOTSTRAP_DIR, package_link_dir] + ([path] if path else []))
 
 
 def start_child() -> None:

@@ -2,7 +2,7 @@
 @heavy twice as many iterations as @light; `executor` uses ProcessPoolExecutor; `subprocess`
 runs this file again as a plain child that spins in @child_spin.
 
-usage: processes.py pool METHOD | executor | subprocess | child
+usage: processes.py pool METHOD | executor | subprocess [python3] | child
 """
 import sys
 
@@ -43,7 +43,8 @@ if __name__ == "__main__":
             list(executor.map(heavy, [HEAVY] * 2))
     elif mode == "subprocess":
         import subprocess
-        subprocess.run([sys.executable, __file__, "child"], check=True, timeout=120)
+        python = sys.argv[2] if len(sys.argv) > 2 else sys.executable
+        subprocess.run([python, __file__, "child"], check=True, timeout=120)
     elif mode == "child":
         child_spin()
     print("done", mode)

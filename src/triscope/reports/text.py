@@ -94,6 +94,9 @@ def _header(profile, width):
         mem = profile["memory"]
         peak = f"memory: peak {mem['max_footprint_mb']:.1f} MB  "
         rows.append((peak + _sparkline(mem["timeline"], 20), ""))
+        if not mem.get("native", True):
+            rows.append(("memory: Python's allocator only (profiling began in-process: "
+                         "native allocations and copies were not seen)", ""))
     if profile["gpu"]["enabled"]:
         rows.append((f"GPU: {profile['gpu']['device'] or 'unknown device'}", ""))
     rows.append(("time columns: % of the run; bar: █ Python ▓ native ░ system", ""))
