@@ -17,24 +17,35 @@ VENV ?= .venv-$(PYVER)
 endif
 VPY := $(VENV)/bin/python
 BUILD_DIR := build/py$(PYVER)
+# One clear line, before a virtual environment is made, for an interpreter triscope does not
+# support (SPEC §6); meson.build says the same to a plain `pip install .`.
+CHECK_PYTHON = @$(PY) -c 'import sys, sysconfig; sys.exit(sys.implementation.name != "cpython" \
+  or sys.version_info < (3, 11) or bool(sysconfig.get_config_var("Py_GIL_DISABLED")))' || \
+  { echo "triscope: error: $(PY) is Python $(PYVER)$$($(PY) -c 'import sysconfig; \
+  print("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "")'); triscope needs \
+  CPython 3.11 or newer with the GIL (free-threaded builds are not supported yet)" >&2; exit 2; }
 SOURCES := $(shell find src -type f -not -name '*.pyc') meson.build meson.options pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: all build demo test ctest pytest browser-deps clean
+.PHONY: all build demo test ctest pytest browser-deps test-deps clean
+.PHONY: test-asan test-valgrind stress
 
 all: build
 
 build: $(VENV)/.installed
 
 $(VENV)/.deps:
+	$(CHECK_PYTHON)
 	$(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q 'meson-python>=0.15' 'meson>=1.2' ninja pytest jsonschema numpy
+	$(VPY) -m pip install -q 'meson-python>=0.15' 'meson>=1.2' ninja pytest jsonschema numpy \
+	  hypothesis ipython
 	touch $@
 
 # Rebuilt only when a source changed; the meson build directory is kept, so a rebuild
 # compiles only what changed.
 $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
+	$(CHECK_PYTHON)
 	$(VPY) -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=$(BUILD_DIR) .
 	touch $@
 
@@ -57,10 +68,87 @@ browser-deps: $(VENV)/.deps
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "*** WARNING: cannot install chromium: the browser tests will be SKIPPED ***" >&2
 
-pytest: build browser-deps
+# Environments made before a test dependency was added get it here.
+test-deps: $(VENV)/.deps
+	@$(VPY) -c "import hypothesis" 2>/dev/null || $(VPY) -m pip install -q hypothesis
+	@$(VPY) -c "import IPython" 2>/dev/null || $(VPY) -m pip install -q ipython
+
+pytest: build browser-deps test-deps
 	$(VPY) -m pytest tests -q -rs $(PYTEST_ARGS)
 
 test: ctest pytest
+
+# ==== Sanitizers and stress ====
+# test-asan: the C core (unit tests, the extension and the preload library) built with
+# AddressSanitizer + UndefinedBehaviorSanitizer in its own meson directory; the C unit tests,
+# then an end-to-end subset run with that build: the package staged from src/ with the
+# sanitized .so files, libasan preloaded into python (not built with ASan). A report from any
+# ASan report from any process (children, forks) lands in $(ASAN_DIR)/logs and fails the
+# target; a UBSan report ends its process (exit 1, report on its stderr), failing its test.
+# verify_asan_link_order=0: triscope re-executes itself with its allocator library ahead
+# of libasan in LD_PRELOAD. detect_leaks=0: CPython frees little at exit by design.
+# Not in the subset: fork while other threads allocate. GCC 12's ASan allocator is not
+# fork-safe, so children then hang under ASan even in plain python, without triscope.
+ASAN_DIR := build/asan-$(PYVER)
+ASAN_E2E ?= tests/test_stress.py tests/test_fuzz_view.py tests/test_cli.py \
+  tests/test_memory.py -k "(stress or fuzz or default_outputs or stdout_byte or exception or \
+  exit_status or sigint or stdin or storm or stdlib or module_package) and not fork"
+SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:halt_on_error=1:log_path=$(CURDIR)/$(ASAN_DIR)/logs/asan \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+test-asan: $(VENV)/.deps test-deps
+	@if [ ! -d $(ASAN_DIR) ]; then \
+	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/meson setup $(ASAN_DIR) -Dtests=true \
+	    -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null; fi
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ninja -C $(ASAN_DIR) >/dev/null
+	rm -rf $(ASAN_DIR)/logs $(ASAN_DIR)/pkg && mkdir -p $(ASAN_DIR)/logs $(ASAN_DIR)/pkg
+	$(SANITIZER_ENV) PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/meson test -C $(ASAN_DIR) --print-errorlogs
+	cp -r src/triscope $(ASAN_DIR)/pkg/ && rm -rf $(ASAN_DIR)/pkg/triscope/_native
+	cp $(ASAN_DIR)/*.so $(ASAN_DIR)/pkg/triscope/
+	$(SANITIZER_ENV) LD_PRELOAD=$$($(CC) -print-file-name=libasan.so) \
+	  PYTHONPATH=$(CURDIR)/$(ASAN_DIR)/pkg $(VPY) -m pytest -q -p no:cacheprovider $(ASAN_E2E)
+	@if ls $(ASAN_DIR)/logs/* >/dev/null 2>&1; then cat $(ASAN_DIR)/logs/*; \
+	  echo "*** sanitizer reports above ***" >&2; exit 1; fi
+	@echo "test-asan: clean"
+
+# The C unit tests under valgrind's memcheck: any error or definite leak fails.
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-origins=yes
+test-valgrind: ctest
+	@command -v valgrind >/dev/null || { echo "valgrind is not installed" >&2; exit 1; }
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/meson test -C build/ctest-$(PYVER) \
+	  --print-errorlogs --wrapper='$(VALGRIND)'
+
+# The stress tests (also in `make test` at scale 1) with ten times the work.
+stress: build
+	TRISCOPE_STRESS=10 $(VPY) -m pytest tests/test_stress.py -q -rs $(PYTEST_ARGS)
+
+# ==== Benchmarks: docs/PERFORMANCE.md ====
+# pyperformance and the peers live in their own environment, never in the test one. triscope
+# is built into it from this tree (its own meson build directory, rebuilt when a source
+# changes), so the plain runs, triscope and every peer use one interpreter, and `make bench`
+# always measures the current sources. bench-quick is the < 5 min subset for development.
+BENCH_VENV ?= .venv-bench
+BPY := $(BENCH_VENV)/bin/python
+
+.PHONY: bench bench-quick bench-deps
+
+$(BENCH_VENV)/.deps: bench/requirements.txt
+	$(PY) -m venv $(BENCH_VENV)
+	$(BPY) -m pip install -q --upgrade pip
+	$(BPY) -m pip install -q -r bench/requirements.txt
+	touch $@
+
+$(BENCH_VENV)/.installed: $(BENCH_VENV)/.deps $(SOURCES)
+	$(BPY) -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=build/bench-py$(PYVER) .
+	touch $@
+
+bench-deps: $(BENCH_VENV)/.installed
+
+bench: bench-deps
+	$(BPY) bench/run.py
+
+bench-quick: bench-deps
+	$(BPY) bench/run.py --quick
 
 clean:
 	rm -rf build .venv .venv-* profile.json examples/profile.json

@@ -211,3 +211,12 @@ def all_lines(profile):
     for path, entry in profile["files"].items():
         for line in entry["lines"]:
             yield path, line
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "stress: hard-on-the-profiler programs "
+                            "(tests/test_stress.py; longer with TRISCOPE_STRESS=10)")
+    config.addinivalue_line("markers", "fuzz: hostile input for the profile readers "
+                            "(tests/test_fuzz_view.py)")
+    config.addinivalue_line("markers", "slow: skipped by the fast subset CI runs on the "
+                            "other Python versions (-m 'not slow')")

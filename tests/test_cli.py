@@ -7,7 +7,6 @@ tests use short runs of the workloads (scale 0.3, about 1-1.5 s).
 import json
 import os
 import platform
-import re
 import selectors
 import shutil
 import signal
@@ -349,31 +348,6 @@ def test_module_package_main(tmp_path):
     line = marker_line(prof, pkg / "work.py", "pkg_hot")
     assert line is not None, sorted(prof["files"])
     assert total_pct(line) > 50, line
-
-
-# ==== Options that are accepted but not implemented yet ====
-
-@pytest.fixture
-def idle_pid():
-    """PID of a harmless sleeping process (never the test runner's own)."""
-    proc = subprocess.Popen(["sleep", "120"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
-
-
-@pytest.mark.parametrize("options", [
-    ["--gpu"],
-], ids=lambda o: o[0])
-def test_not_available_options_continue(tmp_path, options, idle_pid):
-    options = [str(idle_pid) if o == "PID" else o for o in options]
-    proc = run_triscope([*options, SEMANTICS, "info", "spin:1"], tmp_path)
-    assert proc.returncode == 0, describe(proc)
-    info = json.loads(proc.stdout)
-    assert info["argv"] == [str(SEMANTICS), "info", "spin:1"] and info["name"] == "__main__"
-    assert re.search(r"^triscope: .*not available yet", proc.stderr, re.M), describe(proc)
-    prof = load_profile(tmp_path / "profile.json")
-    assert total_pct(marker_line(prof, SEMANTICS, "spin_hot")) > 50
 
 
 # ==== --version, --help, the console script ====

@@ -13,6 +13,7 @@ Programmatic use (SPEC §2):
     def hot(): ...
 
 Under the triscope command `profile` is also a builtin, so `@profile` needs no import.
+In IPython or Jupyter, `%load_ext triscope` adds the magics %scrun and %%triscope (jupyter.py).
 """
 
 __version__ = "0.1.0"
@@ -51,6 +52,12 @@ def stop() -> None:
     """Suspends profiling until start()."""
     from triscope import _native
     _native.suspend()
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext triscope` in IPython or Jupyter: the %scrun and %%triscope magics."""
+    from triscope import jupyter
+    jupyter.load_ipython_extension(ipython)
 
 
 class profiling:

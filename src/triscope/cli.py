@@ -14,9 +14,7 @@ from triscope import __version__
 
 # Subcommands of Scalene 2.x habits; `run` is also implied when absent.
 PROFILE_TOOLS = ("view", "diff", "merge", "export", "optimize")
-NOT_YET = {
-    "--gpu": "GPU profiling",
-}
+NOT_YET = {}
 OPTIONS_WITH_VALUE = {
     "-o", "--outfile", "--profile-only", "--profile-exclude", "--cpu-percent-threshold",
     "--cpu-sampling-rate", "--malloc-threshold", "--profile-interval", "--pid",
@@ -26,6 +24,17 @@ OPTIONS_WITH_VALUE = {
 
 class UsageError(Exception):
     """Bad input on the command line: reported as one line, exit status 2."""
+
+
+class _GpuAction(argparse.Action):
+    """--gpu: GPU time is charged to lines through the CPU and waiting samples, so asking
+    for the GPU profiles CPU time too (as --cpu; combine with --memory for memory)."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.gpu = namespace.cpu = True
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,14 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="A CPU, GPU and memory profiler for Python.",
         usage="triscope [run] [options] (program.py | -m module | --- program.py) [args...]\n"
               "       triscope view profile.json [--cli | --html | --web] [-o FILE]",
-        epilog="Profile tools: triscope view profile.json renders a saved profile.",
+        epilog="Profile tools (each has --help): triscope view profile.json renders a saved "
+               "profile; diff before.json after.json compares two; merge combines several; "
+               "export --format speedscope|collapsed writes flame-graph input; optimize asks "
+               "an AI model for proposals.",
     )
     add = parser.add_argument
     add("--version", action="version", version=f"triscope {__version__}")
     add("--cpu", "--cpu-only", dest="cpu", action="store_true",
-        help="profile CPU time only (combine with --memory); default: CPU and memory")
-    add("--gpu", action="store_true", help="profile the GPU (not available yet)")
-    add("--memory", action="store_true", help="profile memory only (combine with --cpu)")
+        help="profile CPU time only (combine with --gpu, --memory); default: CPU, memory, "
+             "and the GPU when an NVIDIA one is found")
+    add("--gpu", action=_GpuAction,
+        help="profile NVIDIA GPU time and memory through NVML (with CPU time, which the GPU "
+             "time is charged through; combine with --memory)")
+    add("--memory", action="store_true", help="profile memory only (combine with --cpu, --gpu)")
     add("--cli", action="store_true", help="print the text report to the terminal")
     add("--web", action="store_true",
         help="also open the HTML report in a browser, when there is one")
@@ -150,17 +165,7 @@ def view(argv: list) -> int:
     parser.add_argument("--cpu-percent-threshold", type=float, default=1.0)
     options = parser.parse_args(argv)
     as_html = options.html or options.web or options.outfile is not None
-    try:
-        with open(options.profile, encoding="utf-8") as stream:
-            profile = json.load(stream)
-    except OSError as error:
-        return fail(f"cannot read {options.profile}: {error.strerror}")
-    except (ValueError, UnicodeDecodeError) as error:
-        return fail(f"{options.profile} is not a JSON profile: {error}")
-    except RecursionError:
-        return fail(f"{options.profile} is not a JSON profile: nested too deeply")
-    if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
-        return fail(f"{options.profile} is not a triscope/1 profile")
+    profile = _load_profile(options.profile)
     from triscope import launch
     html_path = os.path.abspath(options.outfile or os.path.splitext(options.profile)[0] + ".html")
     try:
@@ -187,7 +192,8 @@ def merge_command(argv: list) -> int:
     profiles = [_load_profile(path) for path in options.profiles]
     try:
         combined = merge.merge(profiles)
-    except (merge.MergeError, KeyError, TypeError, ValueError, AttributeError) as error:
+    except (merge.MergeError, LookupError, TypeError, ValueError, AttributeError,
+            ArithmeticError, RecursionError) as error:
         return fail(f"cannot merge these profiles: {error!r}")
     try:
         merge.write(combined, options.outfile)
@@ -197,18 +203,56 @@ def merge_command(argv: list) -> int:
     return 0
 
 
+# No measurement of a real run comes near these: a number beyond them is a damaged or forged
+# file, and refusing it here keeps every sum and ratio the tools compute finite.
+LARGEST_FLOAT = 1e15
+LARGEST_INT = 2 ** 63
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not abs(value) <= LARGEST_FLOAT:  # also NaN
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _parse_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > LARGEST_INT:
+        raise ValueError(f"number out of range: {text[:40]}")
+    return value
+
+
+def _parse_constant(name: str):
+    raise ValueError(f"{name} is not a number in a profile")
+
+
 def _load_profile(path: str) -> dict:
-    """A triscope/1 profile from `path`, or a UsageError saying why not."""
+    """A triscope/1 profile from `path`, or a UsageError saying why not (not JSON, not
+    triscope/1, numbers no run could produce)."""
     try:
         with open(path, encoding="utf-8") as stream:
-            profile = json.load(stream)
+            profile = json.load(stream, parse_float=_parse_float, parse_int=_parse_int,
+                                parse_constant=_parse_constant)
+    except IsADirectoryError:
+        raise UsageError(f"cannot read {path}: it is a directory") from None
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
-        raise UsageError(f"{path} is not a JSON profile: {error}") from None
+        raise UsageError(f"{path} is not a JSON profile: {str(error)[:200]}") from None
     if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
         raise UsageError(f"{path} is not a triscope/1 profile")
+    for field, kind in PROFILE_SHAPE.items():
+        if not isinstance(profile.get(field), kind):
+            raise UsageError(f"{path} is not a complete triscope/1 profile: "
+                             f"{field!r} is missing or of the wrong type")
     return profile
+
+
+# The top-level sections every reader relies on, with their JSON types
+# (docs/profile.schema.json); the readers check what is inside them.
+PROFILE_SHAPE = {"files": dict, "memory": dict, "gpu": dict, "totals": dict, "options": dict,
+                 "threads": list, "leaks": list, "stacks": list, "program": str}
 
 
 def control(pid: int, on: bool, off: bool) -> int:
@@ -245,6 +289,15 @@ def main(argv: list = None) -> int:
                 return view(argv[1:])
             if argv[0] == "merge":
                 return merge_command(argv[1:])
+            if argv[0] == "diff":
+                from triscope.reports import diff
+                return diff.main(argv[1:])
+            if argv[0] == "export":
+                from triscope.reports import export
+                return export.main(argv[1:])
+            if argv[0] == "optimize":
+                from triscope import optimize
+                return optimize.main(argv[1:])
             return fail(f"'triscope {argv[0]}' is not available yet")
         if argv and argv[0] == "run":
             argv = argv[1:]

@@ -304,22 +304,42 @@ _session = None
 def start_or_resume() -> None:
     """triscope.start(): resume a running profile, or profile this process from here on
     (without the allocator library: memory is what Python's allocator shows)."""
-    global _session
     if _native.is_running():
         _native.resume()
         return
-    from triscope.cli import build_parser
-    options = build_parser().parse_args([])
-    options.cli = True
     main = sys.modules.get("__main__")
     main_file = getattr(main, "__file__", None)
     program_dirs = [os.path.dirname(os.path.abspath(main_file))] if main_file else [os.getcwd()]
-    _session = _Session(options, main_file or "<interactive>", sys.argv[1:])
     print("triscope: profiling in-process: memory shows Python's allocator only "
           "(run under the triscope command for native allocations)", file=sys.stderr)
-    _configure(options, program_dirs, profile_cpu=True, profile_memory=True)
-    atexit.register(_session.finish)
-    _native.start()
+    begin_in_process(program_dirs, main_file or "<interactive>")
+
+
+def begin_in_process(program_dirs: list, program: str, json_path: str = None,
+                     triscope_args: list = (), quiet: bool = False) -> "_Session":
+    """Profiles this process from here on, files under `program_dirs` (the pytest plugin,
+    the IPython magics, triscope.start()). `triscope_args` are command-line options
+    (e.g. ["--stacks"]); the JSON goes to `json_path` (default ./profile.json). The
+    returned session's finish() stops and writes; with `quiet` it writes the JSON only.
+    Raises RuntimeError when this process is already being profiled."""
+    global _session
+    if _native.is_running():
+        raise RuntimeError("this process is already being profiled")
+    from triscope.cli import build_parser
+    options = build_parser().parse_args(list(triscope_args))
+    options.cli = True
+    profile_cpu = options.cpu or not options.memory
+    profile_memory = options.memory or not options.cpu
+    session = _Session(options, program, sys.argv[1:])
+    if json_path is not None:
+        session.json_path = os.path.abspath(json_path)
+    session.quiet = quiet
+    session.profile_cpu, session.profile_memory = profile_cpu, profile_memory
+    _configure(options, [os.path.abspath(d) for d in program_dirs], profile_cpu, profile_memory)
+    _session = session
+    atexit.register(session.finish)
+    _native.start(paused=options.off)
+    return session
 
 
 def _install_thread_hook() -> None:
@@ -379,6 +399,10 @@ def _module_dirs(module: str) -> list:
         dirs = list(spec.submodule_search_locations)
     else:
         dirs = [os.path.dirname(spec.origin)]
+    # The working directory too: it is sys.path[0] under -m, and where the user's own code
+    # is when the module is a tool (`-m pytest`, `-m unittest`). Libraries inside it (a
+    # virtualenv) stay out, as they do under a program's directory.
+    dirs.append(os.getcwd())
     return sorted({d for path in dirs for d in (path, os.path.realpath(path))})
 
 
@@ -454,10 +478,17 @@ def _configure(options, program_dirs: list, profile_cpu: bool, profile_memory: b
         profile_exclude=options.profile_exclude, program_dirs=program_dirs,
         library_dirs=library_dirs(), own_dirs=[OWN_DIR, os.path.realpath(OWN_DIR)],
         cpu=profile_cpu, memory=profile_memory,
+        gpu=options.gpu or not (options.cpu or options.memory),
         alloc_interval=options.memory_sampling_interval,
         copy_interval=options.memory_sampling_interval)
-    _install_thread_hook()
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    global _hooks_installed
+    if not _hooks_installed:  # once: profiling may begin again in-process (IPython magics)
+        _hooks_installed = True
+        _install_thread_hook()
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+_hooks_installed = False
 
 
 def run(options, program: str, is_module: bool, program_args: list,

@@ -324,7 +324,9 @@ static void test_full_profile(void)
     CHECK_HAS(out, "\"memory\":{\"enabled\":false,\"native\":false,"
                    "\"sampling_interval_bytes\":0,\"max_footprint_mb\":0,\"alloc_mb\":0,"
                    "\"copy_mb\":0,\"timeline\":[]}");
-    CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null}");
+    CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":null,"
+                   "\"accounting\":null,\"busy_s\":0,\"peak_mem_mb\":0,\"unattributed_pct\":0,"
+                   "\"poll_cost_us\":0,\"poll_interval_s\":0,\"polls\":0,\"failed_polls\":0}");
     CHECK_HAS(out, "\"leaks\":[]");
 
     /* Files: the profiled ones, not os.py. */
@@ -461,6 +463,63 @@ static void test_empty_and_missing_source(void)
     ts_stats_free(&s);
 }
 
+/* The source line of `text`'s line 2 as the profile quotes it (written to a temporary file). */
+static char *quoted_line2(const char *text)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/enc.py", tmpdir);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return NULL;
+    fputs(text, f);
+    fclose(f);
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    ts_stats_init(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    uint32_t file = ts_stats_file(&s, path, 1);
+    ts_stats_add_line(&s, ts_stats_func(&s, file, "f", 1), 2, TS_TIME_PYTHON, 10, 1);
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(out != NULL && json_valid(out));
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+    unlink(path);
+    return out;
+}
+
+static void test_latin1_source(void)
+{
+    /* A Latin-1 coding comment (PEP 263, on line 1 or 2): the bytes are characters. */
+    const char *latin1[] = {
+        "# -*- coding: latin-1 -*-\nx = 'caf\xe9 \xff'\n",
+        "#!/usr/bin/env python\n# coding=iso-8859-1 x = 'caf\xe9 \xff'\n",
+        "# vim: set fileencoding=ISO_8859_1 :\nx = 'caf\xe9 \xff'\n",
+        "# coding: latin1\nx = 'caf\xe9 \xff'\n",
+    };
+    for (size_t i = 0; i < sizeof latin1 / sizeof latin1[0]; i++) {
+        char *out = quoted_line2(latin1[i]);
+        CHECK(out != NULL && strstr(out, "caf\xc3\xa9 \xc3\xbf") != NULL);
+        free(out);
+    }
+    /* Anything else keeps its bytes; what is not UTF-8 becomes U+FFFD, never bad JSON. */
+    const char *other[] = {
+        "# -*- coding: utf-8 -*-\nx = 'caf\xe9'\n",
+        "# coding: iso-8859-15\nx = 'caf\xe9'\n",
+        "import os\n# coding: latin-1\nx = 'caf\xe9'\n",
+        "x = 1\nx = 'caf\xe9'  # coding: latin-1\n",
+    };
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        char *out = quoted_line2(other[i]);
+        CHECK(out != NULL && strstr(out, "caf\xc3\xa9") == NULL);
+        free(out);
+    }
+}
+
 static void test_validator_self_check(void)
 {
     /* The validator must reject what the checks above rely on it to reject. */
@@ -477,6 +536,49 @@ static void test_validator_self_check(void)
     CHECK(!json_valid("[[]"));
 }
 
+/* GPU: gpu_pct is a share of all GPU-busy time, gpu_mem_mb the peak seen on the line; the
+ * header carries the device and how it was measured; asked for but off: the reason. */
+static void test_gpu_fields(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    build_stats(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    uint32_t prog = ts_stats_file(&s, prog_path, 1);
+    uint32_t main_fn = ts_stats_func(&s, prog, "main", 1);
+    ts_stats_add_gpu(&s, main_fn, 2, 750000000, 512ull << 20);
+    ts_stats_add_gpu(&s, main_fn, 3, 0, 256ull << 20);
+    ts_stats_add_gpu(&s, UINT32_MAX, 0, 250000000, 0);
+    ts_gpu_summary_t gpu = {1, NULL, "NVIDIA H100", "process", 12.5, 0.02, 50, 2, 512.0};
+    m.gpu = 1;
+    m.gpu_summary = &gpu;
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(json_valid(out));
+    CHECK_HAS(out, "\"gpu\":{\"enabled\":true,\"device\":\"NVIDIA H100\",\"reason\":null,"
+                   "\"accounting\":\"process\",\"busy_s\":1,\"peak_mem_mb\":512,"
+                   "\"unattributed_pct\":25,\"poll_cost_us\":12.5,\"poll_interval_s\":0.02,"
+                   "\"polls\":50,\"failed_polls\":2}");
+    CHECK_HAS(out, "\"cpu_samples\":3,\"gpu_pct\":75,\"gpu_mem_mb\":512,");
+    CHECK_HAS(out, "\"cpu_samples\":0,\"gpu_pct\":0,\"gpu_mem_mb\":256,");
+    CHECK_HAS(out, "{\"name\":\"main\",\"lineno\":1,\"cpu_python_pct\":");
+    free(out);
+
+    /* Asked for, not available: off, with the reason. */
+    ts_gpu_summary_t off = {0, "no NVIDIA GPU", "", "device", 0, 0, 0, 0, 0};
+    m.gpu_summary = &off;
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":\"no NVIDIA GPU\","
+                   "\"accounting\":null,");
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
 int main(void)
 {
     write_program();
@@ -484,6 +586,8 @@ int main(void)
     RUN(test_full_profile);
     RUN(test_reduced_profile);
     RUN(test_empty_and_missing_source);
+    RUN(test_latin1_source);
+    RUN(test_gpu_fields);
     unlink(prog_path);
     rmdir(tmpdir);
     return TEST_DONE();

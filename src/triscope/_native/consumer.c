@@ -5,7 +5,7 @@
  * It must not disturb what it measures: the GIL is taken at a low rate (the GIL period,
  * 10 Hz by default) and only for as long as resolving the queued samples takes; the
  * per-interval work (one clock_gettime per thread, a stack walk only for a thread that
- * waited and moved) needs no GIL. Every signal is blocked in this thread so that neither
+ * waited and moved, a GPU poll when one is due) needs no GIL. Every signal is blocked in this thread so that neither
  * our timers' signal nor the program's signals are delivered here.
  */
 #define _GNU_SOURCE
@@ -31,6 +31,7 @@ static pthread_cond_t wake;
 static _Atomic pid_t consumer_tid;
 static uint64_t tick, gil_period;
 static void (*gil_callback)(void);
+static void (*tick_callback)(uint64_t now_ns);
 static ts_ring_t *wait_ring;
 
 static void sleep_until(uint64_t deadline_ns)
@@ -60,6 +61,9 @@ static void *consumer_main(void *unused)
         if (next_tick < now) /* fell behind (suspended, overloaded): do not catch up */
             next_tick = now + tick;
         ts_sampler_measure_waits(now, wait_ring);
+        /* After the waits: a GPU reading is queued after the samples of its span. */
+        if (tick_callback != NULL)
+            tick_callback(now);
         if (now >= next_gil && !atomic_load(&stop_requested)) {
             next_gil = now + gil_period;
             PyGILState_STATE gil = PyGILState_Ensure();
@@ -72,13 +76,14 @@ static void *consumer_main(void *unused)
 }
 
 int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(void),
-                      ts_ring_t *waits)
+                      void (*on_tick)(uint64_t now_ns), ts_ring_t *waits)
 {
     if (running)
         return 0;
     tick = tick_ns;
     gil_period = gil_period_ns;
     gil_callback = on_gil;
+    tick_callback = on_tick;
     wait_ring = waits;
     atomic_store(&stop_requested, 0);
     pthread_condattr_t attributes;

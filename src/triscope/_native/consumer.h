@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * consumer.h — the profiler's background thread. Every sampling interval it closes the
- * threads' time books and queues waiting-time samples (no GIL); every GIL period it takes
+ * threads' time books, queues waiting-time samples and polls the GPU (no GIL); every GIL period it takes
  * the GIL once to run `on_gil` (resolve queued samples, track threads).
  */
 #ifndef TS_CONSUMER_H
@@ -12,9 +12,10 @@
 
 #include "ringbuf.h"
 
-/* Starts the thread. 0 or -1. */
+/* Starts the thread. `on_tick` (may be NULL) runs every tick after the waiting time was
+ * measured, without the GIL (the GPU poll). 0 or -1. */
 int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(void),
-                      ts_ring_t *waits);
+                      void (*on_tick)(uint64_t now_ns), ts_ring_t *waits);
 /* Stops and joins it. Must be called without the GIL (the thread may be waiting for it). */
 void ts_consumer_stop(void);
 /* The consumer's own thread id (0 when not running): it is never sampled. */

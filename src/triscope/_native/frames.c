@@ -64,6 +64,8 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *
         goto fault;
     if (cframe == NULL)
         return result;
+    if (((uintptr_t)cframe & (_Alignof(_PyCFrame) - 1)) != 0)
+        goto fault; /* garbage, as for frames below */
     if (!LOAD(frame, TS_CFRAME_FRAME(cframe)))
         goto fault;
 #else
@@ -79,6 +81,10 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *
         char owner = 0;
         PyTypeObject *type = NULL;
         int first_traceable = 0;
+        /* A misaligned pointer is garbage (a frame being built or freed under a racing
+         * walk): reading through it, even safely, starts from an invalid member access. */
+        if (((uintptr_t)frame & (_Alignof(_PyInterpreterFrame) - 1)) != 0)
+            goto fault;
         if (!LOAD(code, TS_FRAME_CODE(frame)) || !LOAD(instr, TS_FRAME_INSTR(frame)) ||
             !LOAD(previous, frame->previous) || !LOAD(owner, frame->owner))
             goto fault;
@@ -87,7 +93,8 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *
         if (owner == TS_FRAME_OWNED_BY_CSTACK)
             continue;
 #endif
-        if (code == NULL || !LOAD(type, ((PyObject *)code)->ob_type) || type != &PyCode_Type)
+        if (code == NULL || ((uintptr_t)code & (_Alignof(PyObject) - 1)) != 0 ||
+            !LOAD(type, ((PyObject *)code)->ob_type) || type != &PyCode_Type)
             continue;
         PyCodeObject *co = (PyCodeObject *)code;
         const _Py_CODEUNIT *first = (const _Py_CODEUNIT *)co->co_code_adaptive;

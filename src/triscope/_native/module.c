@@ -13,6 +13,7 @@
 #include "addrmap.h"
 #include "consumer.h"
 #include "filter.h"
+#include "gpu.h"
 #include "memory.h"
 #include "profile_json.h"
 #include "resolve.h"
@@ -39,13 +40,16 @@
 #define TS_SIGNAL_SUSPEND (SIGRTMIN + 6)
 #define TS_SIGNAL_RESUME (SIGRTMIN + 7)
 
+/* GPU polls come at most this often (further apart when a poll is expensive: gpu.c). */
+#define TS_GPU_MIN_PERIOD_NS 20000000u
+
 /* With CPU profiling off the consumer still drains memory events at this pace. */
 #define TS_MEMORY_ONLY_TICK_NS 100000000u
 
 static ts_sampler_config_t config;
 static ts_filter_t pending_filter;
 static int configured, filter_pending, running, record_stacks;
-static int profile_cpu, profile_memory;
+static int profile_cpu, profile_memory, profile_gpu;
 static _Atomic int paused;
 static uint64_t alloc_interval, copy_interval;
 static uint64_t started_ns, stopped_ns;
@@ -123,7 +127,15 @@ static int install_control_signals(void)
     return 0;
 }
 
-/* ==== Consumer tick, GIL held ==== */
+/* ==== Consumer ticks ==== */
+
+/* Every tick, without the GIL. */
+static void on_tick(uint64_t now_ns)
+{
+    ts_gpu_tick(now_ns, !atomic_load(&paused));
+}
+
+/* Every GIL period, with the GIL. */
 
 static void on_gil_tick(void)
 {
@@ -162,16 +174,16 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"interval_s", "virtual_time", "stacks", "call_opcodes",
                                "profile_all", "profile_only", "profile_exclude",
                                "program_dirs", "library_dirs", "own_dirs", "cpu", "memory",
-                               "alloc_interval", "copy_interval", NULL};
+                               "alloc_interval", "copy_interval", "gpu", NULL};
     double interval_s;
-    int virtual_time, stacks, profile_all, cpu = 1, memory = 0;
+    int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0;
     unsigned long long alloc_bytes = 262144, copy_bytes = 262144;
     Py_buffer opcodes;
     PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKK", keywords, &interval_s,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKp", keywords, &interval_s,
                                      &virtual_time, &stacks, &opcodes, &profile_all, &only,
                                      &exclude, &program_dirs, &library_dirs, &own_dirs, &cpu,
-                                     &memory, &alloc_bytes, &copy_bytes))
+                                     &memory, &alloc_bytes, &copy_bytes, &gpu))
         return NULL;
     if (running) {
         PyBuffer_Release(&opcodes);
@@ -191,6 +203,7 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     profile_cpu = cpu;
     profile_memory = memory;
+    profile_gpu = gpu && cpu; /* GPU time is charged through the CPU and waiting samples */
     alloc_interval = alloc_bytes;
     copy_interval = copy_bytes;
     memset(&config, 0, sizeof config);
@@ -225,6 +238,15 @@ static PyObject *start(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     if (running)
         Py_RETURN_NONE;
+    if (profile_gpu) {
+        /* Without the GIL: NVML's initialisation can take long. Failing leaves GPU
+         * profiling off, with the reason in the profile. */
+        Py_BEGIN_ALLOW_THREADS
+        ts_gpu_open(TS_GPU_MIN_PERIOD_NS);
+        Py_END_ALLOW_THREADS
+    } else {
+        ts_gpu_off();
+    }
     ts_frames_init();
     find_eval_loop();
     if (profile_cpu && ts_sampler_init(&config) < 0)
@@ -248,7 +270,8 @@ static PyObject *start(PyObject *self, PyObject *args, PyObject *kwargs)
         return PyErr_NoMemory();
     uint64_t tick = profile_cpu ? config.interval_ns : TS_MEMORY_ONLY_TICK_NS;
     if (install_control_signals() < 0 ||
-        ts_consumer_start(tick, TS_GIL_PERIOD_NS, on_gil_tick, ts_resolve_wait_ring()) < 0)
+        ts_consumer_start(tick, TS_GIL_PERIOD_NS, on_gil_tick, on_tick,
+                          ts_resolve_wait_ring()) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     running = 1;
     set_paused(start_paused);
@@ -267,11 +290,13 @@ static PyObject *stop(PyObject *self, PyObject *unused)
     Py_END_ALLOW_THREADS
     stopped_ns = ts_now_ns();
     ts_sampler_measure_waits(stopped_ns, ts_resolve_wait_ring());
+    ts_gpu_poll_now(stopped_ns); /* the last span, after its waiting samples */
     ts_sampler_stop_all(stopped_ns);
     ts_sampler_enable(0);
     if (profile_memory)
         ts_memory_stop();
     ts_resolve_stop();
+    ts_gpu_close();
     running = 0;
     Py_RETURN_NONE;
 }
@@ -305,6 +330,7 @@ static PyObject *after_fork_in_child(PyObject *self, PyObject *unused)
     ts_consumer_forget_after_fork();
     ts_sampler_forget_after_fork();
     ts_memory_after_fork_in_child();
+    ts_gpu_forget_after_fork();
     ts_frames_init();
     running = 0;
     Py_RETURN_NONE;
@@ -375,6 +401,10 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
     meta->cpu = profile_cpu;
     meta->memory = profile_memory;
     meta->memory_native = profile_memory && ts_memory_preloaded();
+    meta->gpu = profile_gpu;
+    static ts_gpu_summary_t gpu;
+    ts_gpu_summary(&gpu);
+    meta->gpu_summary = &gpu;
     meta->alloc_interval = alloc_interval;
     return ts_profile_write(out, ts_resolve_stats(), meta);
 }

@@ -26,7 +26,7 @@ typedef struct {
 } source_t;
 
 /* Whether one of the first two lines is a PEP 263 coding comment naming Latin-1 (the names
- * Python's tokenizer maps to iso-8859-1). Such a file's bytes above 0x7f are characters, not
+ * Python's tokenizer maps to iso-8859-1, and the codec's common aliases). Such a file's bytes above 0x7f are characters, not
  * broken UTF-8; other non-UTF-8 encodings are left to the JSON writer, which replaces the
  * bytes it cannot read with U+FFFD. */
 static int latin1_cookie(const char *text, size_t len)
@@ -53,15 +53,21 @@ static int latin1_cookie(const char *text, size_t len)
                        (text[j] == '-' || text[j] == '_' || text[j] == '.' ||
                         (text[j] >= '0' && text[j] <= '9') ||
                         ((text[j] | 0x20) >= 'a' && (text[j] | 0x20) <= 'z')))
+                {
                     name[n++] = (char)(text[j] == '_' ? '-' : (text[j] | 0x20));
+                    j++;
+                }
                 name[n] = '\0';
                 for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
                     size_t m = strlen(names[k]);
                     if (strncmp(name, names[k], m) == 0 && (name[m] == '\0' || name[m] == '-'))
                         return 1;
                 }
-                if (strcmp(name, "latin1") == 0 || strcmp(name, "l1") == 0)
-                    return 1;
+                static const char *const aliases[] = {"latin1", "l1", "latin", "iso8859-1",
+                                                      "cp819", "8859"};
+                for (size_t k = 0; k < sizeof aliases / sizeof aliases[0]; k++)
+                    if (strcmp(name, aliases[k]) == 0)
+                        return 1;
                 return 0; /* the first coding comment decides */
             }
         } else if (i < end && text[i] != '\r') {
@@ -232,18 +238,21 @@ static void timeline(ts_json_t *j, const ts_series_t *series, uint64_t start_ns)
     ts_json_end_array(j);
 }
 
-/* The metrics shared by lines and functions: time and memory; GPU fields stay zero until
- * GPU profiling exists. */
+/* The metrics shared by lines and functions: time, GPU and memory. gpu_pct is a share of
+ * all GPU-busy time; gpu_mem_mb the most GPU memory the process held while sampled here. */
 static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
-                          const ts_mem_t *mem, const ts_stats_t *s, const ts_profile_meta_t *m)
+                          const ts_mem_t *mem, const ts_gpu_t *gpu, const ts_stats_t *s,
+                          const ts_profile_meta_t *m)
 {
     double elapsed = m->elapsed_s > 0 ? m->elapsed_s : 1.0;
     double all_bytes = (double)s->mem_total.alloc_bytes;
     leak_t leak = leak_of(mem, m);
     time_fields(j, time, total, "cpu_");
     ts_json_key(j, "cpu_samples"); ts_json_int(j, (int64_t)time->cpu_samples);
-    ts_json_key(j, "gpu_pct"); ts_json_int(j, 0);
-    ts_json_key(j, "gpu_mem_mb"); ts_json_int(j, 0);
+    ts_json_key(j, "gpu_pct");
+    ts_json_number(j, pct(gpu->busy_ns, s->gpu_total.busy_ns), PCT_DIGITS);
+    ts_json_key(j, "gpu_mem_mb");
+    ts_json_number(j, (double)gpu->peak_mem_bytes / MB, MB_DIGITS);
     ts_json_key(j, "alloc_mb"); ts_json_number(j, (double)mem->alloc_bytes / MB, MB_DIGITS);
     ts_json_key(j, "python_fraction");
     ts_json_number(j, mem->alloc_bytes ? (double)mem->python_bytes / (double)mem->alloc_bytes : 0,
@@ -261,6 +270,33 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
     ts_json_number(j, (double)mem->copy_bytes / MB / elapsed, MB_DIGITS);
     ts_json_key(j, "leak_likelihood"); ts_json_number(j, leak.likelihood, PCT_DIGITS);
     ts_json_key(j, "leak_mb_s"); ts_json_number(j, leak.mb_s, MB_DIGITS);
+}
+
+/* The run's GPU facts: which device, how it was measured, why it was not. */
+static void write_gpu(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t *m)
+{
+    const ts_gpu_summary_t *g = m->gpu_summary;
+    int enabled = g != NULL && g->profiled;
+    ts_json_key(j, "gpu");
+    ts_json_begin_object(j);
+    ts_json_key(j, "enabled"); ts_json_bool(j, enabled);
+    ts_json_key(j, "device");
+    if (enabled) ts_json_string(j, g->device); else ts_json_null(j);
+    ts_json_key(j, "reason");
+    if (!enabled && g != NULL && g->reason != NULL) ts_json_string(j, g->reason);
+    else ts_json_null(j);
+    ts_json_key(j, "accounting");
+    if (enabled) ts_json_string(j, g->accounting); else ts_json_null(j);
+    ts_json_key(j, "busy_s"); ts_json_number(j, (double)s->gpu_total.busy_ns / 1e9, SEC_DIGITS);
+    ts_json_key(j, "peak_mem_mb"); ts_json_number(j, enabled ? g->peak_mem_mb : 0, MB_DIGITS);
+    ts_json_key(j, "unattributed_pct");
+    ts_json_number(j, pct(s->gpu_unattributed.busy_ns, s->gpu_total.busy_ns), PCT_DIGITS);
+    ts_json_key(j, "poll_cost_us"); ts_json_number(j, enabled ? g->poll_cost_us : 0, 3);
+    ts_json_key(j, "poll_interval_s");
+    ts_json_number(j, enabled ? g->poll_interval_s : 0, SEC_DIGITS);
+    ts_json_key(j, "polls"); ts_json_int(j, enabled ? (int64_t)g->polls : 0);
+    ts_json_key(j, "failed_polls"); ts_json_int(j, enabled ? (int64_t)g->failed_polls : 0);
+    ts_json_end_object(j);
 }
 
 static void string_list(ts_json_t *j, const ts_strlist_t *list)
@@ -411,7 +447,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
             ts_json_begin_object(j);
             ts_json_key(j, "lineno"); ts_json_int(j, line->lineno);
             ts_json_key(j, "source"); ts_json_string_n(j, text, len);
-            metric_fields(j, &line->time, total, &line->mem, s, m);
+            metric_fields(j, &line->time, total, &line->mem, &line->gpu, s, m);
             ts_json_end_object(j);
         }
         ts_json_end_array(j);
@@ -426,7 +462,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
             ts_json_begin_object(j);
             ts_json_key(j, "name"); ts_json_string(j, ts_intern_str(&s->strings, func->name));
             ts_json_key(j, "lineno"); ts_json_int(j, func->lineno);
-            metric_fields(j, &func->time, total, &func->mem, s, m);
+            metric_fields(j, &func->time, total, &func->mem, &func->gpu, s, m);
             ts_json_end_object(j);
         }
         ts_json_end_array(j);
@@ -529,11 +565,7 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     ts_json_number(j, (double)s->mem_total.copy_bytes / MB, MB_DIGITS);
     ts_json_key(j, "timeline"); timeline(j, s->mem_total.timeline, m->start_ns);
     ts_json_end_object(j);
-    ts_json_key(j, "gpu");
-    ts_json_begin_object(j);
-    ts_json_key(j, "enabled"); ts_json_bool(j, 0);
-    ts_json_key(j, "device"); ts_json_null(j);
-    ts_json_end_object(j);
+    write_gpu(j, s, m);
     write_files(j, s, m, line_order, func_order);
     write_leaks(j, s, m, line_order);
     write_stacks(j, s);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "filter.h"
+#include "gpu.h"
 #include "stats.h"
 
 /* Lines first..last of a file (a function decorated with @profile). */
@@ -28,7 +29,8 @@ typedef struct {
     double elapsed_s;
     double interval_s;
     uint64_t samples;
-    int cpu, memory, gpu;         /* dimensions profiled */
+    int cpu, memory, gpu;         /* dimensions asked for */
+    const ts_gpu_summary_t *gpu_summary; /* NULL: GPU not asked for */
     int memory_native;            /* native allocations and copies seen (preload library) */
     uint64_t alloc_interval;      /* mean bytes between allocation samples */
     uint64_t start_ns;            /* CLOCK_MONOTONIC at start: the zero of every timeline */

@@ -14,6 +14,8 @@
 #include "resolve.h"
 
 #include "frames.h"
+#include "gpu.h"
+#include "gpuattr.h"
 #include "memory.h"
 #include "sampler.h"
 
@@ -31,6 +33,9 @@ static int record_stacks;
 static int started;
 static int draining;
 static ts_ring_t wait_ring;
+static ts_gpu_attr_t gpu_attr;  /* GPU readings waiting for their samples, and vice versa */
+/* GPU spans remembered: at 50 polls per second, over a minute without the GIL. */
+#define TS_GPU_SPANS 4096
 static ts_map_t code_index;     /* code pointer → index into entries */
 static code_entry_t *entries;
 static size_t nentries, cap_entries;
@@ -130,9 +135,17 @@ static void consume(const ts_sample_t *sample, void *context)
     ts_time_kind_t kind = kinds[sample->kind];
     int cpu_sample = sample->kind != TS_SAMPLE_WAIT;
     uint32_t func, lineno;
-    if (!attribute(sample->frames, sample->depth, &func, &lineno) ||
+    int attributed = attribute(sample->frames, sample->depth, &func, &lineno);
+    if (!attributed ||
         ts_stats_add_line(&stats, func, lineno, kind, sample->weight_ns, cpu_sample) < 0)
         ts_stats_add_unattributed(&stats, kind, sample->weight_ns, cpu_sample);
+    if (ts_gpu_profiling()) {
+        ts_gpu_class_t cls = cpu_sample ? TS_GPU_CPU
+                             : (int)sample->thread == ts_sampler_main_slot() ? TS_GPU_MAIN_WAIT
+                                                                            : TS_GPU_WAIT;
+        ts_gpu_attr_sample(&gpu_attr, sample->t_ns, sample->weight_ns, cls,
+                           attributed ? func : UINT32_MAX, attributed ? lineno : 0);
+    }
     if (!record_stacks || sample->depth == 0)
         return;
     ts_stack_frame_t frames[TS_MAX_DEPTH];
@@ -183,18 +196,27 @@ static void retry_pending_frees(void)
     npending = kept;
 }
 
+static void add_gpu_reading(const ts_gpu_reading_t *reading, void *context)
+{
+    (void)context;
+    ts_gpu_attr_reading(&gpu_attr, reading);
+}
+
 void ts_resolve_drain(void)
 {
     if (!started || draining)
         return;
     draining = 1;
     ts_memory_guard(1); /* our own allocations below are not the program's */
+    /* Readings first: the samples of a span are queued before its reading (gpuattr.h). */
+    ts_gpu_collect(add_gpu_reading, NULL);
     ts_sampler_drain(consume, NULL);
     const ts_sample_t *sample;
     while ((sample = ts_ring_peek(&wait_ring)) != NULL) {
         consume(sample, NULL);
         ts_ring_release(&wait_ring);
     }
+    ts_gpu_attr_settle(&gpu_attr, &stats);
     ts_memory_drain(consume_memory, consume_free, NULL);
     if (npending > 0)
         retry_pending_frees();
@@ -234,6 +256,8 @@ int ts_resolve_start(ts_filter_t *new_filter, int stacks)
     record_stacks = stacks;
     if (wait_ring.records == NULL &&
         ts_ring_init(&wait_ring, 1024, sizeof(ts_sample_t)) < 0)
+        return -1;
+    if (gpu_attr.spans == NULL && ts_gpu_attr_init(&gpu_attr, TS_GPU_SPANS) < 0)
         return -1;
 #if TS_HAS_CODE_WATCHER
     if (watcher_id < 0) {
@@ -276,6 +300,7 @@ void ts_resolve_reset(void)
     npending = 0;
     if (wait_ring.records != NULL)
         ts_ring_clear(&wait_ring);
+    ts_gpu_attr_clear(&gpu_attr);
 }
 
 ts_ring_t *ts_resolve_wait_ring(void)

@@ -16,7 +16,8 @@
  * its own profile). Installs the code-destruction hook. GIL held. 0 or -1. */
 int ts_resolve_start(ts_filter_t *filter, int record_stacks);
 
-/* Resolves everything queued (CPU rings and waiting samples) into the stats. GIL held. */
+/* Resolves everything queued (CPU rings, waiting samples, GPU readings) into the stats.
+ * GIL held. */
 void ts_resolve_drain(void);
 
 /* Removes the hook; the stats stay readable until ts_resolve_reset. GIL held. */

@@ -102,6 +102,7 @@ static struct sigaction previous_segv, previous_bus;
 static int fault_handlers_installed;
 static pthread_mutex_t deaths_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t code_deaths;
+static _Atomic int main_slot = -1;
 static ts_thread_summary_t finished[TS_MAX_FINISHED];
 static size_t nfinished;
 
@@ -166,6 +167,7 @@ static void on_timer(int signo, siginfo_t *info, void *context)
                   (walk.opcode >= 0 && config.call_opcodes[walk.opcode]));
     int overrun = info->si_overrun > 0 ? info->si_overrun : 0;
     sample->weight_ns = config.interval_ns * (uint64_t)(1 + overrun);
+    sample->t_ns = ts_now_ns(); /* clock_gettime: async-signal-safe (vDSO) */
     sample->thread = index;
     sample->depth = walk.depth;
     sample->truncated = walk.truncated;
@@ -228,6 +230,11 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
     sigemptyset(&action.sa_mask);
     if (sigaction(TS_SIGNAL, &action, NULL) != 0 || install_fault_handlers() != 0)
         return -1;
+    /* A new profile (started again in-process, or a forked child's own) counts from zero. */
+    atomic_store(&samples_taken, 0);
+    pthread_mutex_lock(&slots_lock);
+    nfinished = 0;
+    pthread_mutex_unlock(&slots_lock);
     atomic_store(&handler_enabled, 1);
     return 0;
 }
@@ -325,6 +332,8 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
     if (arm_timer(slot, index) != 0) {
         atomic_store(&slot->active, 0);
         result = -1;
+    } else if (tid == getpid()) {
+        atomic_store(&main_slot, (int)index);
     }
 done:
     pthread_mutex_unlock(&slots_lock);
@@ -359,6 +368,8 @@ static void unregister_unlocked(slot_t *slot, uint64_t now_ns)
     close_books(slot, now_ns, &cpu_now);
     atomic_store(&slot->active, 0);
     atomic_fetch_add(&slot->generation, 1);
+    if (atomic_load(&main_slot) == (int)(slot - slots))
+        atomic_store(&main_slot, -1);
     if (slot->has_timer) {
         timer_delete(slot->timer);
         slot->has_timer = 0;
@@ -458,6 +469,7 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
         if (sample != NULL) {
             int usable = slot->has_walk && slot->walk_deaths == atomic_load(&code_deaths);
             sample->weight_ns = wait;
+            sample->t_ns = now_ns;
             sample->thread = (uint32_t)i;
             sample->kind = TS_SAMPLE_WAIT;
             sample->truncated = usable ? slot->walk.truncated : 0;
@@ -518,6 +530,11 @@ size_t ts_sampler_threads(ts_thread_summary_t *out, size_t capacity)
     return count;
 }
 
+int ts_sampler_main_slot(void)
+{
+    return atomic_load(&main_slot);
+}
+
 uint64_t ts_sampler_samples_taken(void)
 {
     return atomic_load(&samples_taken);
@@ -538,6 +555,7 @@ void ts_sampler_forget_after_fork(void)
     slots_lock = fresh;
     deaths_lock = fresh;
     atomic_store(&handler_enabled, 0);
+    atomic_store(&main_slot, -1);
     for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS; i++) {
         /* POSIX timers are not inherited by a child: nothing to delete. */
         slots[i].has_timer = 0;

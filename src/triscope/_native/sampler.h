@@ -23,6 +23,7 @@ typedef enum {
 
 typedef struct {
     uint64_t weight_ns;    /* thread time this sample stands for */
+    uint64_t t_ns;         /* CLOCK_MONOTONIC when taken (GPU readings are matched by it) */
     uint32_t thread;       /* slot index */
     uint16_t depth;
     uint8_t kind;          /* ts_sample_kind_t */
@@ -77,6 +78,9 @@ void ts_sampler_stop_all(uint64_t now_ns);
 /* Totals per thread seen so far (finished first, then running). Returns the count
  * written, at most `capacity`. */
 size_t ts_sampler_threads(ts_thread_summary_t *out, size_t capacity);
+
+/* The slot of the main thread (whose thread id is the process id), -1 when not sampled. */
+int ts_sampler_main_slot(void);
 
 /* CPU samples taken and dropped (full rings) so far. */
 uint64_t ts_sampler_samples_taken(void);

@@ -344,3 +344,28 @@ int ts_stats_add_copy(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_
     stats->mem_total.copy_bytes += bytes;
     return 0;
 }
+
+/* ==== GPU ==== */
+
+static void gpu_charge(ts_gpu_t *gpu, uint64_t busy_ns, uint64_t mem_bytes)
+{
+    gpu->busy_ns += busy_ns;
+    if (mem_bytes > gpu->peak_mem_bytes)
+        gpu->peak_mem_bytes = mem_bytes;
+}
+
+int ts_stats_add_gpu(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t busy_ns,
+                     uint64_t mem_bytes)
+{
+    if (func != UINT32_MAX) {
+        uint32_t line = line_index(stats, func, lineno);
+        if (line == UINT32_MAX)
+            return -1;
+        gpu_charge(&stats->lines[line].gpu, busy_ns, mem_bytes);
+        gpu_charge(&stats->funcs[func].gpu, busy_ns, mem_bytes);
+    } else {
+        gpu_charge(&stats->gpu_unattributed, busy_ns, mem_bytes);
+    }
+    gpu_charge(&stats->gpu_total, busy_ns, mem_bytes);
+    return 0;
+}

@@ -50,6 +50,12 @@ typedef struct {
     ts_series_t *timeline;    /* live bytes over time; allocated on first allocation */
 } ts_mem_t;
 
+/* GPU measured at a line or function (gpuattr.c). */
+typedef struct {
+    uint64_t busy_ns;         /* GPU-busy time charged here (its share of each span's) */
+    uint64_t peak_mem_bytes;  /* most GPU memory the process held while sampled here */
+} ts_gpu_t;
+
 typedef struct {
     uint32_t path;            /* interned path */
     int profiled;             /* passes the file filter */
@@ -62,6 +68,7 @@ typedef struct {
     uint32_t lineno;          /* first line */
     ts_time_t time;           /* self time */
     ts_mem_t mem;
+    ts_gpu_t gpu;
 } ts_func_t;
 
 typedef struct {
@@ -70,6 +77,7 @@ typedef struct {
     uint32_t func;            /* the function the line was last seen in */
     ts_time_t time;
     ts_mem_t mem;
+    ts_gpu_t gpu;
 } ts_line_t;
 
 typedef struct {
@@ -106,6 +114,8 @@ typedef struct {
     ts_mem_t mem_unattributed;
     ts_time_t unattributed;   /* time on no line of a profiled file */
     ts_time_t total;          /* everything added, attributed or not */
+    ts_gpu_t gpu_total;       /* all GPU-busy time: the 100% of gpu_pct */
+    ts_gpu_t gpu_unattributed;
     uint64_t dropped;         /* samples lost to full rings */
 } ts_stats_t;
 
@@ -136,6 +146,11 @@ int ts_stats_add_alloc(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64
 int ts_stats_free_sample(ts_stats_t *stats, uint64_t id, uint64_t t_ns);
 /* Sampled copy volume at a line (or unattributed). 0 or -1. */
 int ts_stats_add_copy(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t bytes);
+
+/* GPU-busy time and the GPU memory held, at a line (or unattributed when func is
+ * UINT32_MAX). 0 or -1. */
+int ts_stats_add_gpu(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t busy_ns,
+                     uint64_t mem_bytes);
 
 static inline uint64_t ts_time_total(const ts_time_t *time)
 {

@@ -97,8 +97,16 @@ def _header(profile, width):
         if not mem.get("native", True):
             rows.append(("memory: Python's allocator only (profiling began in-process: "
                          "native allocations and copies were not seen)", ""))
-    if profile["gpu"]["enabled"]:
-        rows.append((f"GPU: {profile['gpu']['device'] or 'unknown device'}", ""))
+    gpu = profile["gpu"]
+    if gpu["enabled"]:
+        facts = f"GPU: {gpu['device'] or 'unknown device'}"
+        busy, peak = gpu.get("busy_s"), gpu.get("peak_mem_mb")
+        if all(isinstance(x, (int, float)) for x in (busy, peak)):  # older profiles lack them
+            facts += (f", busy {busy:.2f} s ({gpu.get('accounting')} accounting), "
+                      f"peak {peak:.0f} MB")
+        rows.append((facts, ""))
+    elif profile["options"].get("gpu") and gpu.get("reason"):
+        rows.append((f"GPU: not profiled: {gpu['reason']}", ""))
     rows.append(("time columns: % of the run; bar: █ Python ▓ native ░ system", ""))
     if profile["memory"]["enabled"]:
         rows.append(("memory columns: MB; py% from Python's allocator; copy in MB/s", ""))

@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * gpu.c — see gpu.h. Owns NVML: loading it, asking it, and when to ask.
+ *
+ * NVML is opened with dlopen and its few functions looked up by name; their types are
+ * declared here with NVML's documented layouts (nvml.h is not needed to build). A missing
+ * library, a failing nvmlInit or no device leaves GPU profiling off with a reason, never an
+ * error. $TRISCOPE_NVML_LIBRARY names another library (the test suite's stand-in).
+ *
+ * A poll, per device: the compute processes and their memory
+ * (nvmlDeviceGetComputeRunningProcesses_v3, else _v2), then utilisation. Per-process
+ * utilisation (nvmlDeviceGetProcessUtilization: the SM share of this process's and its
+ * children's kernels) when the driver gives it; device-wide (nvmlDeviceGetUtilizationRates)
+ * when it does not, or when NVML names processes that this process cannot see (another PID
+ * namespace: inside a container NVML reports host PIDs) — then memory too is device-wide (all
+ * compute processes). Which processes are ours: this one and its descendants, found by
+ * walking /proc/<pid>/stat parent links (cached).
+ *
+ * Cost: every poll is timed. The period is the larger of the minimum asked for and 100 times
+ * the mean cost (NVML polling takes at most ~1% of a core, on the consumer thread, which
+ * holds no GIL); failures back it off up to TS_GPU_MAX_PERIOD_NS. A failed poll is a reading
+ * marked invalid: its span is charged to nobody, and polling goes on.
+ *
+ * Threads: open/close/off run while the consumer thread is stopped; tick runs on it; the
+ * summary counters are atomics so a profile can be written while it polls.
+ */
+#define _GNU_SOURCE
+#include "gpu.h"
+
+#include "ringbuf.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ==== NVML's declarations (the documented layouts) ==== */
+
+typedef int nvml_return_t;
+typedef struct nvml_device *nvml_device_t;
+#define NVML_SUCCESS 0
+#define NVML_ERROR_NOT_SUPPORTED 3
+#define NVML_ERROR_NO_PERMISSION 4
+#define NVML_ERROR_NOT_FOUND 6
+#define NVML_ERROR_FUNCTION_NOT_FOUND 13
+#define NVML_VALUE_NOT_AVAILABLE 0xFFFFFFFFFFFFFFFFull
+#define NVML_DEVICE_NAME_V2_BUFFER_SIZE 96
+
+typedef struct {            /* nvmlUtilization_t */
+    unsigned int gpu;       /* % of the last sample period a kernel was running */
+    unsigned int memory;
+} nvml_utilization_t;
+
+typedef struct {            /* nvmlProcessUtilizationSample_t */
+    unsigned int pid;
+    unsigned long long time_stamp; /* CPU timestamp, microseconds (gettimeofday) */
+    unsigned int sm_util;
+    unsigned int mem_util;
+    unsigned int enc_util;
+    unsigned int dec_util;
+} nvml_process_sample_t;
+
+typedef struct {            /* nvmlProcessInfo_t (v2 layout), for the _v2 and _v3 calls */
+    unsigned int pid;
+    unsigned long long used_gpu_memory;
+    unsigned int gpu_instance_id;
+    unsigned int compute_instance_id;
+} nvml_process_info_t;
+
+static struct {
+    void *library;
+    nvml_return_t (*init)(void);
+    nvml_return_t (*shutdown)(void);
+    nvml_return_t (*count)(unsigned int *count);
+    nvml_return_t (*handle)(unsigned int index, nvml_device_t *device);
+    nvml_return_t (*name)(nvml_device_t device, char *name, unsigned int length);
+    nvml_return_t (*utilization)(nvml_device_t device, nvml_utilization_t *utilization);
+    nvml_return_t (*process_utilization)(nvml_device_t device, nvml_process_sample_t *samples,
+                                         unsigned int *count, unsigned long long last_seen);
+    nvml_return_t (*processes)(nvml_device_t device, unsigned int *count,
+                               nvml_process_info_t *infos);
+} nvml;
+
+/* ==== State ==== */
+
+#define TS_GPU_MAX_DEVICES 16
+#define TS_GPU_MAX_PROCESSES 256
+#define TS_GPU_MAX_SAMPLES 512
+/* A poll may use this share of the consumer's time: period >= cost * TS_GPU_COST_RATIO. */
+#define TS_GPU_COST_RATIO 100
+#define TS_GPU_MAX_PERIOD_NS 2000000000ull
+/* Per-process utilisation arrives once per driver sample period (1/6 s to 1 s): between two
+ * samples the last one holds, for at most this long. */
+#define TS_GPU_HOLD_NS 1000000000ull
+/* Which PIDs are ours is re-checked this often (a PID can be reused). */
+#define TS_GPU_PID_CACHE_NS 2000000000ull
+#define TS_GPU_PID_CACHE 64
+
+typedef struct {
+    nvml_device_t handle;
+    unsigned long long last_seen_us; /* newest per-process sample seen */
+    unsigned int held;               /* our SM utilisation from the last samples, % */
+    uint64_t held_at_ns;
+    int has_ours;                    /* a process of ours is on it (this poll) */
+} device_t;
+
+static device_t devices[TS_GPU_MAX_DEVICES];
+static unsigned int ndevices;
+static int is_open, profiling, forked;
+static int process_supported;        /* per-process utilisation works on this driver */
+static const char *reason;
+static char device_name[256];
+static pid_t self;
+static uint64_t min_period_ns, period_ns, next_poll_ns, last_poll_ns;
+static int resumed = 1;              /* the next reading starts a new span */
+static unsigned int failures_in_row;
+static uint64_t cost_samples, cost_total_ns;
+static _Atomic uint64_t polls, failed_polls, process_polls, device_polls, peak_mem;
+static _Atomic uint64_t mean_cost_ns, period_now_ns;
+static ts_ring_t readings;
+static nvml_process_info_t infos[TS_GPU_MAX_PROCESSES];
+static nvml_process_sample_t samples[TS_GPU_MAX_SAMPLES];
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned long long wall_us(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (unsigned long long)tv.tv_sec * 1000000u + (unsigned long long)tv.tv_usec;
+}
+
+/* ==== Which processes are ours ==== */
+
+static struct {
+    unsigned int pid;
+    int ours;
+} pid_cache[TS_GPU_PID_CACHE];
+static size_t npid_cache;
+static uint64_t pid_cache_since;
+
+/* The parent of `pid` from /proc/<pid>/stat ("pid (comm) state ppid ..."). 0 or -1. */
+static int parent_of(unsigned int pid, unsigned int *parent)
+{
+    char path[32], text[256];
+    snprintf(path, sizeof path, "/proc/%u/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    const char *after_name = strrchr(text, ')'); /* the name may hold spaces and ')' */
+    char state;
+    int ppid;
+    if (after_name == NULL || sscanf(after_name + 1, " %c %d", &state, &ppid) != 2 || ppid < 0)
+        return -1;
+    *parent = (unsigned int)ppid;
+    return 0;
+}
+
+static int walk_to_self(unsigned int pid)
+{
+    for (int depth = 0; depth < 64; depth++) {
+        unsigned int parent;
+        if (parent_of(pid, &parent) < 0 || parent <= 1)
+            return 0;
+        if (parent == (unsigned int)self)
+            return 1;
+        pid = parent;
+    }
+    return 0;
+}
+
+/* This process or one of its descendants. */
+static int is_ours(unsigned int pid, uint64_t now_ns)
+{
+    if (pid == (unsigned int)self)
+        return 1;
+    if (now_ns - pid_cache_since > TS_GPU_PID_CACHE_NS) {
+        npid_cache = 0;
+        pid_cache_since = now_ns;
+    }
+    for (size_t i = 0; i < npid_cache; i++)
+        if (pid_cache[i].pid == pid)
+            return pid_cache[i].ours;
+    int ours = walk_to_self(pid);
+    if (npid_cache < TS_GPU_PID_CACHE) {
+        pid_cache[npid_cache].pid = pid;
+        pid_cache[npid_cache].ours = ours;
+        npid_cache++;
+    }
+    return ours;
+}
+
+/* Whether `pid` exists in this process's PID namespace. */
+static int visible(unsigned int pid)
+{
+    return pid != 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* ==== Opening ==== */
+
+#define LOOKUP(field, symbol) (*(void **)&nvml.field = dlsym(nvml.library, symbol))
+
+static int fail(const char *why)
+{
+    reason = why;
+    profiling = 0;
+    return -1;
+}
+
+static void name_devices(void)
+{
+    char first[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = "";
+    int same = 1;
+    device_name[0] = '\0';
+    for (unsigned int i = 0; i < ndevices; i++) {
+        char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = "";
+        if (nvml.name == NULL || nvml.name(devices[i].handle, name, sizeof name) != NVML_SUCCESS)
+            snprintf(name, sizeof name, "NVIDIA GPU");
+        name[sizeof name - 1] = '\0';
+        if (i == 0)
+            memcpy(first, name, sizeof first);
+        else
+            same &= strcmp(first, name) == 0;
+        size_t used = strlen(device_name);
+        snprintf(device_name + used, sizeof device_name - used, "%s%s", i ? ", " : "", name);
+    }
+    if (ndevices > 1 && same)
+        snprintf(device_name, sizeof device_name, "%u x %s", ndevices, first);
+}
+
+static void reset_counters(void)
+{
+    atomic_store(&polls, 0);
+    atomic_store(&failed_polls, 0);
+    atomic_store(&process_polls, 0);
+    atomic_store(&device_polls, 0);
+    atomic_store(&peak_mem, 0);
+    atomic_store(&mean_cost_ns, 0);
+    atomic_store(&period_now_ns, 0);
+    cost_samples = cost_total_ns = 0;
+    failures_in_row = 0;
+    npid_cache = 0;
+    device_name[0] = '\0';
+    reason = NULL;
+}
+
+void ts_gpu_off(void)
+{
+    reset_counters();
+    profiling = 0;
+}
+
+int ts_gpu_open(uint64_t min_period)
+{
+    reset_counters();
+    profiling = 0;
+    if (forked)
+        return fail("forked child: NVML is not fork-safe (the parent counts this process)");
+    if (readings.records == NULL &&
+        ts_ring_init(&readings, 1024, sizeof(ts_gpu_reading_t)) < 0)
+        return fail("out of memory");
+    ts_ring_clear(&readings);
+    if (nvml.library == NULL) {
+        /* Kept loaded once loaded: NVML may have threads of its own, unloading is unsafe. */
+        const char *path = getenv("TRISCOPE_NVML_LIBRARY");
+        nvml.library = dlopen(path && *path ? path : "libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+        if (nvml.library == NULL)
+            return fail("libnvidia-ml.so.1 not found (no NVIDIA driver)");
+        if (!LOOKUP(init, "nvmlInit_v2"))
+            LOOKUP(init, "nvmlInit");
+        LOOKUP(shutdown, "nvmlShutdown");
+        if (!LOOKUP(count, "nvmlDeviceGetCount_v2"))
+            LOOKUP(count, "nvmlDeviceGetCount");
+        if (!LOOKUP(handle, "nvmlDeviceGetHandleByIndex_v2"))
+            LOOKUP(handle, "nvmlDeviceGetHandleByIndex");
+        LOOKUP(name, "nvmlDeviceGetName");
+        LOOKUP(utilization, "nvmlDeviceGetUtilizationRates");
+        LOOKUP(process_utilization, "nvmlDeviceGetProcessUtilization");
+        if (!LOOKUP(processes, "nvmlDeviceGetComputeRunningProcesses_v3"))
+            LOOKUP(processes, "nvmlDeviceGetComputeRunningProcesses_v2");
+    }
+    if (nvml.init == NULL || nvml.shutdown == NULL || nvml.count == NULL ||
+        nvml.handle == NULL || nvml.utilization == NULL)
+        return fail("NVML library lacks the functions needed");
+    if (nvml.init() != NVML_SUCCESS)
+        return fail("NVML cannot start: is the NVIDIA driver loaded?");
+    unsigned int count = 0;
+    if (nvml.count(&count) != NVML_SUCCESS || count == 0) {
+        nvml.shutdown();
+        return fail("no NVIDIA GPU");
+    }
+    ndevices = 0;
+    unsigned long long now_us = wall_us();
+    for (unsigned int i = 0; i < count && ndevices < TS_GPU_MAX_DEVICES; i++) {
+        device_t *device = &devices[ndevices];
+        memset(device, 0, sizeof *device);
+        if (nvml.handle(i, &device->handle) != NVML_SUCCESS)
+            continue; /* e.g. no permission on that one */
+        device->last_seen_us = now_us; /* samples from before the profile are not ours */
+        ndevices++;
+    }
+    if (ndevices == 0) {
+        nvml.shutdown();
+        return fail("no usable NVIDIA GPU");
+    }
+    name_devices();
+    self = getpid();
+    process_supported = nvml.process_utilization != NULL && nvml.processes != NULL;
+    min_period_ns = period_ns = min_period;
+    atomic_store(&period_now_ns, period_ns);
+    last_poll_ns = next_poll_ns = monotonic_ns(); /* the first tick polls */
+    resumed = 0;
+    is_open = profiling = 1;
+    return 0;
+}
+
+void ts_gpu_close(void)
+{
+    if (!is_open)
+        return;
+    nvml.shutdown();
+    is_open = 0;
+}
+
+int ts_gpu_profiling(void)
+{
+    return profiling;
+}
+
+/* ==== One poll ==== */
+
+/* Our SM utilisation on `device` (%) from per-process samples. NVML's return code. */
+static nvml_return_t process_utilization(device_t *device, uint64_t now_ns, unsigned int *util)
+{
+    unsigned int count = TS_GPU_MAX_SAMPLES;
+    nvml_return_t rc =
+        nvml.process_utilization(device->handle, samples, &count, device->last_seen_us);
+    if (rc == NVML_ERROR_NOT_FOUND) {
+        count = 0; /* no sample since the last one seen */
+    } else if (rc != NVML_SUCCESS) {
+        return rc;
+    }
+    if (count > TS_GPU_MAX_SAMPLES)
+        count = TS_GPU_MAX_SAMPLES;
+    /* The latest sample of each of our processes, summed. */
+    unsigned int pids[32], utils[32];
+    unsigned long long stamps[32];
+    size_t nours = 0;
+    int fresh = 0;
+    unsigned long long newest = device->last_seen_us;
+    for (unsigned int i = 0; i < count; i++) {
+        const nvml_process_sample_t *sample = &samples[i];
+        if (sample->time_stamp <= device->last_seen_us)
+            continue;
+        fresh = 1;
+        if (sample->time_stamp > newest)
+            newest = sample->time_stamp;
+        if (!is_ours(sample->pid, now_ns))
+            continue;
+        size_t k = 0;
+        while (k < nours && pids[k] != sample->pid)
+            k++;
+        if (k == nours) {
+            if (nours == sizeof pids / sizeof pids[0])
+                continue;
+            pids[k] = sample->pid;
+            stamps[k] = 0;
+            nours++;
+        }
+        if (sample->time_stamp >= stamps[k]) {
+            stamps[k] = sample->time_stamp;
+            utils[k] = sample->sm_util;
+        }
+    }
+    device->last_seen_us = newest;
+    if (fresh) {
+        unsigned int sum = 0;
+        for (size_t k = 0; k < nours; k++)
+            sum += utils[k] > 100 ? 100 : utils[k];
+        device->held = sum > 100 ? 100 : sum;
+        device->held_at_ns = now_ns;
+    } else if (now_ns - device->held_at_ns > TS_GPU_HOLD_NS) {
+        device->held = 0;
+    }
+    *util = device->held;
+    return NVML_SUCCESS;
+}
+
+/* 0, or -1 when a call failed (the reading is then invalid). */
+static int poll_devices(uint64_t now_ns, ts_gpu_reading_t *reading)
+{
+    uint64_t mem_ours = 0, mem_all = 0;
+    int listed = 0, ours_anywhere = 0, any_visible = 0;
+    for (unsigned int d = 0; d < ndevices; d++) {
+        device_t *device = &devices[d];
+        device->has_ours = 0;
+        if (nvml.processes == NULL)
+            continue;
+        unsigned int count = TS_GPU_MAX_PROCESSES;
+        if (nvml.processes(device->handle, &count, infos) != NVML_SUCCESS)
+            return -1;
+        for (unsigned int i = 0; i < count && i < TS_GPU_MAX_PROCESSES; i++) {
+            uint64_t used = infos[i].used_gpu_memory == NVML_VALUE_NOT_AVAILABLE
+                                ? 0 : infos[i].used_gpu_memory;
+            listed = 1;
+            mem_all += used;
+            if (is_ours(infos[i].pid, now_ns)) {
+                device->has_ours = ours_anywhere = 1;
+                mem_ours += used;
+            } else if (!any_visible && visible(infos[i].pid)) {
+                any_visible = 1;
+            }
+        }
+    }
+    /* NVML names processes none of which exist here: it sees another PID namespace. */
+    int foreign = listed && !ours_anywhere && !any_visible;
+    int per_process = process_supported && !foreign;
+    uint32_t busy = 0;
+    if (per_process) {
+        for (unsigned int d = 0; d < ndevices; d++) {
+            unsigned int util = 0;
+            nvml_return_t rc = process_utilization(&devices[d], now_ns, &util);
+            if (rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_NO_PERMISSION ||
+                rc == NVML_ERROR_FUNCTION_NOT_FOUND) {
+                process_supported = per_process = 0; /* for good: device-wide from now on */
+                break;
+            }
+            if (rc != NVML_SUCCESS)
+                return -1;
+            busy += util * 10;
+        }
+    }
+    if (!per_process) {
+        busy = 0;
+        for (unsigned int d = 0; d < ndevices; d++) {
+            /* The devices our processes are on, or all of them when none is known. */
+            if (ours_anywhere && !devices[d].has_ours)
+                continue;
+            nvml_utilization_t util;
+            if (nvml.utilization(devices[d].handle, &util) != NVML_SUCCESS)
+                return -1;
+            busy += (util.gpu > 100 ? 100 : util.gpu) * 10;
+        }
+    }
+    reading->busy_permille = busy;
+    reading->mem_bytes = foreign ? mem_all : mem_ours;
+    reading->process = (uint8_t)per_process;
+    return 0;
+}
+
+static void take_reading(uint64_t now_ns)
+{
+    ts_gpu_reading_t reading;
+    memset(&reading, 0, sizeof reading);
+    reading.t_ns = now_ns;
+    reading.span_ns = resumed ? 0 : now_ns - last_poll_ns;
+    resumed = 0;
+    last_poll_ns = now_ns;
+    uint64_t begin = monotonic_ns();
+    int ok = poll_devices(now_ns, &reading) == 0;
+    uint64_t cost = monotonic_ns() - begin;
+    reading.valid = (uint8_t)ok;
+    atomic_fetch_add(&polls, 1);
+    if (ok) {
+        failures_in_row = 0;
+        atomic_fetch_add(reading.process ? &process_polls : &device_polls, 1);
+        if (reading.mem_bytes > atomic_load(&peak_mem))
+            atomic_store(&peak_mem, reading.mem_bytes);
+    } else {
+        atomic_fetch_add(&failed_polls, 1);
+        failures_in_row++;
+    }
+    /* The first poll warms NVML up (first calls are slow): it does not set the rate. */
+    if (atomic_load(&polls) > 1) {
+        cost_samples++;
+        cost_total_ns += cost;
+        atomic_store(&mean_cost_ns, cost_total_ns / cost_samples);
+    }
+    uint64_t period = atomic_load(&mean_cost_ns) * TS_GPU_COST_RATIO;
+    if (period < min_period_ns)
+        period = min_period_ns;
+    for (unsigned int i = 0; i < failures_in_row && period < TS_GPU_MAX_PERIOD_NS; i++)
+        period *= 2;
+    if (period > TS_GPU_MAX_PERIOD_NS)
+        period = TS_GPU_MAX_PERIOD_NS;
+    period_ns = period;
+    atomic_store(&period_now_ns, period);
+    next_poll_ns = now_ns + period;
+    ts_gpu_reading_t *slot = ts_ring_reserve(&readings);
+    if (slot != NULL) {
+        *slot = reading;
+        ts_ring_commit(&readings);
+    }
+}
+
+void ts_gpu_tick(uint64_t now_ns, int recording)
+{
+    if (!is_open)
+        return;
+    if (!recording) {
+        resumed = 1;
+        next_poll_ns = now_ns; /* poll at the first tick after resuming */
+        return;
+    }
+    if (now_ns >= next_poll_ns)
+        take_reading(now_ns);
+}
+
+void ts_gpu_poll_now(uint64_t now_ns)
+{
+    if (is_open && !resumed)
+        take_reading(now_ns);
+}
+
+/* ==== The GIL side ==== */
+
+void ts_gpu_collect(void (*consume)(const ts_gpu_reading_t *reading, void *context),
+                    void *context)
+{
+    if (readings.records == NULL)
+        return;
+    const ts_gpu_reading_t *reading;
+    while ((reading = ts_ring_peek(&readings)) != NULL) {
+        consume(reading, context);
+        ts_ring_release(&readings);
+    }
+}
+
+void ts_gpu_summary(ts_gpu_summary_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->profiled = profiling;
+    out->reason = profiling ? NULL : reason;
+    out->device = device_name;
+    uint64_t device_count = atomic_load(&device_polls);
+    uint64_t process_count = atomic_load(&process_polls);
+    out->accounting = device_count > 0 || (process_count == 0 && !process_supported)
+                          ? "device" : "process";
+    out->poll_cost_us = (double)atomic_load(&mean_cost_ns) / 1e3;
+    out->poll_interval_s = (double)atomic_load(&period_now_ns) / 1e9;
+    out->polls = atomic_load(&polls);
+    out->failed_polls = atomic_load(&failed_polls);
+    out->peak_mem_mb = (double)atomic_load(&peak_mem) / (1024.0 * 1024.0);
+}
+
+void ts_gpu_forget_after_fork(void)
+{
+    forked = 1;
+    is_open = 0;
+    profiling = 0;
+    if (readings.records != NULL)
+        ts_ring_clear(&readings);
+}

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * test_gpu.c — gpu.c against the stand-in NVML library ($TS_NVML_STANDIN, built by meson):
+ * a missing library or no device leaves GPU profiling off with a reason; readings carry
+ * the stand-in's utilisation and this process's memory, per-process while the driver gives
+ * it and device-wide for good once it does not; a failing call makes an invalid reading and
+ * polling goes on; polls follow the schedule; a forked child never opens NVML.
+ */
+#define _GNU_SOURCE
+#include "gpu.h"
+#include "testhelp.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MS 1000000ull
+
+static ts_gpu_reading_t last;
+static int nreadings;
+static char busy_file[64];
+
+static void keep(const ts_gpu_reading_t *reading, void *context)
+{
+    (void)context;
+    last = *reading;
+    nreadings++;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int poll_once(void)
+{
+    nreadings = 0;
+    ts_gpu_poll_now(now_ns());
+    ts_gpu_collect(keep, NULL);
+    return nreadings;
+}
+
+static void set_busy(int busy)
+{
+    if (busy) {
+        FILE *f = fopen(busy_file, "w");
+        CHECK(f != NULL);
+        if (f)
+            fclose(f);
+    } else {
+        unlink(busy_file);
+    }
+}
+
+static void test_off_without_library_or_device(void)
+{
+    ts_gpu_summary_t summary;
+    setenv("TRISCOPE_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1", 1);
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), -1);
+    ts_gpu_summary(&summary);
+    CHECK_EQ_INT(summary.profiled, 0);
+    CHECK(summary.reason != NULL && strstr(summary.reason, "libnvidia-ml") != NULL);
+    CHECK_EQ_INT(ts_gpu_profiling(), 0);
+
+    setenv("TRISCOPE_NVML_LIBRARY", getenv("TS_NVML_STANDIN"), 1);
+    setenv("STANDIN_NVML_DEVICES", "0", 1);
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), -1);
+    ts_gpu_summary(&summary);
+    CHECK_STR(summary.reason, "no NVIDIA GPU");
+    unsetenv("STANDIN_NVML_DEVICES");
+
+    setenv("STANDIN_NVML_INIT_FAIL", "1", 1);
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), -1);
+    unsetenv("STANDIN_NVML_INIT_FAIL");
+
+    ts_gpu_off();
+    ts_gpu_summary(&summary);
+    CHECK(summary.reason == NULL && summary.profiled == 0);
+}
+
+static void test_readings(void)
+{
+    ts_gpu_summary_t summary;
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), 0);
+    CHECK_EQ_INT(ts_gpu_profiling(), 1);
+    ts_gpu_summary(&summary);
+    CHECK_STR(summary.device, "Stand-in NVIDIA GPU");
+    CHECK(summary.reason == NULL);
+
+    set_busy(0);
+    CHECK_EQ_INT(poll_once(), 1);
+    CHECK(last.valid && last.process);
+    CHECK_EQ_INT(last.busy_permille, 0);
+    CHECK_EQ_INT(last.mem_bytes, 0);
+
+    set_busy(1);
+    CHECK_EQ_INT(poll_once(), 1);
+    CHECK(last.valid && last.process);
+    CHECK_EQ_INT(last.busy_permille, 900);
+    CHECK_EQ_INT(last.mem_bytes, 512ull << 20);
+    CHECK(last.span_ns > 0);
+
+    /* a failing driver: an invalid reading, counted; then it recovers */
+    setenv("STANDIN_NVML_FAIL_FROM", "1", 1);
+    CHECK_EQ_INT(poll_once(), 1);
+    CHECK_EQ_INT(last.valid, 0);
+    unsetenv("STANDIN_NVML_FAIL_FROM");
+    CHECK_EQ_INT(poll_once(), 1);
+    CHECK_EQ_INT(last.valid, 1);
+
+    /* no per-process figures: device-wide, for good */
+    setenv("STANDIN_NVML_NO_PROCESS_UTIL", "1", 1);
+    CHECK_EQ_INT(poll_once(), 1);
+    CHECK(last.valid && !last.process);
+    CHECK_EQ_INT(last.busy_permille, 900);
+    unsetenv("STANDIN_NVML_NO_PROCESS_UTIL");
+    CHECK_EQ_INT(poll_once(), 1);
+    CHECK_EQ_INT(last.process, 0);
+    set_busy(0);
+
+    ts_gpu_summary(&summary);
+    CHECK_EQ_INT(summary.polls, 6);
+    CHECK_EQ_INT(summary.failed_polls, 1);
+    CHECK_STR(summary.accounting, "device");
+    CHECK(summary.poll_cost_us > 0);
+    CHECK(summary.peak_mem_mb == 512.0);
+    CHECK(summary.poll_interval_s >= 0.02);
+    ts_gpu_close();
+    /* the summary outlives NVML */
+    ts_gpu_summary(&summary);
+    CHECK_EQ_INT(summary.polls, 6);
+}
+
+static void test_schedule(void)
+{
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), 0);
+    uint64_t t = now_ns();
+    nreadings = 0;
+    ts_gpu_tick(t, 1);            /* the first tick polls */
+    ts_gpu_tick(t + 1 * MS, 1);   /* not due yet */
+    ts_gpu_collect(keep, NULL);
+    CHECK_EQ_INT(nreadings, 1);
+    ts_gpu_tick(t + 5 * MS, 0);   /* suspended: no poll, and the next span starts afresh */
+    ts_gpu_tick(t + 50 * MS, 1);
+    ts_gpu_collect(keep, NULL);
+    CHECK_EQ_INT(nreadings, 2);
+    CHECK_EQ_INT(last.span_ns, 0);
+    ts_gpu_tick(t + 100 * MS, 1);
+    ts_gpu_collect(keep, NULL);
+    CHECK_EQ_INT(nreadings, 3);
+    CHECK_EQ_INT(last.span_ns, 50 * MS);
+    ts_gpu_close();
+}
+
+static void test_forked_child_stays_off(void)
+{
+    ts_gpu_forget_after_fork();
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), -1);
+    ts_gpu_summary_t summary;
+    ts_gpu_summary(&summary);
+    CHECK(summary.reason != NULL && strstr(summary.reason, "fork") != NULL);
+}
+
+int main(void)
+{
+    if (getenv("TS_NVML_STANDIN") == NULL) {
+        fprintf(stderr, "TS_NVML_STANDIN is not set: run through meson test\n");
+        return 77; /* skipped */
+    }
+    snprintf(busy_file, sizeof busy_file, "/tmp/ts-gpu-busy-%ld", (long)getpid());
+    setenv("STANDIN_NVML_BUSY_FILE", busy_file, 1);
+    RUN(test_off_without_library_or_device);
+    RUN(test_readings);
+    RUN(test_schedule);
+    RUN(test_forked_child_stays_off);
+    unlink(busy_file);
+    return TEST_DONE();
+}

@@ -1,0 +1,242 @@
+"""Hostile input for `triscope view` (text and HTML) and `triscope merge`: whatever the file
+holds, the answer is a report (exit 0) or one `triscope: error:` line (exit 2), never a
+traceback. A profile that merge accepted must then be viewable the same way.
+
+Hypothesis generates the files: random bytes, random JSON, a real profile truncated anywhere,
+and a real profile (from a short run with --stacks, so every section is filled) with parts
+replaced by values of the wrong type, huge or non-finite numbers, deep nesting, odd strings,
+or removed. Most examples call `triscope.cli.main(["view", ...])` in-process (streams
+redirected), which is what the command runs, so a few hundred examples take seconds; a few
+fixed cases go through the real command in a subprocess as well. Examples are bounded and the
+example database is off, so the run is the same size every time.
+"""
+import contextlib
+import copy
+import io
+import json
+import os
+
+import pytest
+
+from conftest import describe, profile_workload, run_triscope
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from triscope import cli  # noqa: E402
+
+pytestmark = pytest.mark.fuzz
+
+EXAMPLES = int(os.environ.get("TRISCOPE_FUZZ_EXAMPLES", "150"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
+                suppress_health_check=list(HealthCheck), print_blob=True)
+MODES = (["--cli"], ["--html"], ["merge"])
+MODE_IDS = ["cli", "html", "merge"]
+
+
+@pytest.fixture(scope="module")
+def base_profile(tmp_path_factory):
+    """A real profile with lines, functions, memory, leaks and stacks."""
+    run = profile_workload(tmp_path_factory.mktemp("fuzzbase"), "mem_leak.py", "0.3",
+                           options=["--stacks", "--cli"])
+    assert run.profile["stacks"], "the base profile should have stacks"
+    return run.profile
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, base_profile):
+    """Where the examples are written; base.json is the good profile merge combines with."""
+    path = tmp_path_factory.mktemp("fuzz")
+    (path / "base.json").write_text(json.dumps(base_profile))
+    return path
+
+
+def command(path, mode, outdir):
+    """The arguments of `triscope` that read `path` in `mode` (writing under `outdir`)."""
+    if mode == ["merge"]:
+        return ["merge", "-o", str(outdir / "merged.json"), str(outdir / "base.json"), str(path)]
+    if mode == ["--html"]:
+        return ["view", str(path), "--html", "-o", str(outdir / "out.html")]
+    return ["view", str(path), *mode]
+
+
+def view_in_process(path, mode, outdir):
+    """Runs `triscope *command(...)` as the command would: (status, stdout, stderr)."""
+    argv = command(path, mode, outdir)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = cli.main(argv)
+        except SystemExit as exit_:  # argparse's own --help and the like
+            status = exit_.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def check_answer(status, stdout, stderr, mode):
+    """A report (exit 0) or exactly one error line (exit 2)."""
+    detail = f"status {status}\n--- stdout ---\n{stdout[-2000:]}\n--- stderr ---\n{stderr[-2000:]}"
+    assert status in (0, 2), detail
+    if status == 2:
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("triscope: error:"), detail
+    elif mode == ["--cli"]:
+        assert stdout.strip(), detail
+    elif mode == ["merge"]:
+        assert stderr.count("\n") == 1 and "merged into" in stderr, detail
+    assert "Traceback" not in stderr, detail
+
+
+def view_bytes(data, mode, workdir):
+    path = workdir / "profile.json"
+    path.write_bytes(data)
+    status, stdout, stderr = view_in_process(path, mode, workdir)
+    check_answer(status, stdout, stderr, mode)
+    if mode == ["merge"] and status == 0:  # what merge wrote must be viewable too
+        merged = workdir / "merged.json"
+        check_answer(*view_in_process(merged, ["--cli"], workdir), ["--cli"])
+        merged.unlink()
+    return status
+
+
+# ==== Strategies ====
+
+HUGE_NUMBERS = st.sampled_from([10 ** 400, -(10 ** 400), 1e308, -1e308, 2 ** 63, -(2 ** 63) - 1,
+                                float("inf"), float("-inf"), float("nan"), 0, -0.0, 5e-324])
+ODD_STRINGS = st.sampled_from(["", "\x00", "\ud800", "</script><script>alert(1)</script>",
+                               "x" * 10_000, "\u202e\u2028\u2029", "%s%n{0}", "\x1b[31m"])
+SCALARS = (st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) |
+           st.text(max_size=30) | HUGE_NUMBERS | ODD_STRINGS)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda children: st.lists(children, max_size=4) |
+    st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12)
+
+
+def deep(depth, leaf):
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def paths_of(value, prefix=()):
+    """Every path (tuple of keys and indexes) inside a JSON value, the root included."""
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from paths_of(child, prefix + (key,))
+    elif isinstance(value, list):
+        for index, child in enumerate(value[:6]):  # a few items of long lists suffice
+            yield from paths_of(child, prefix + (index,))
+
+
+def replaced(value, path, new, delete=False):
+    """A copy of `value` with the item at `path` replaced by `new` (or removed)."""
+    if not path:
+        return new
+    result = copy.deepcopy(value)
+    parent = result
+    for key in path[:-1]:
+        parent = parent[key]
+    if delete:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = new
+    return result
+
+
+def dumps(value):
+    # allow_nan: Python's json reader accepts NaN and Infinity, so a file may hold them.
+    return json.dumps(value, allow_nan=True).encode()
+
+
+# ==== The fuzz tests ====
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+@FUZZ
+@given(data=st.binary(max_size=300))
+def test_random_bytes(workdir, mode, data):
+    view_bytes(data, mode, workdir)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+@FUZZ
+@given(value=JSON_VALUES)
+def test_random_json(workdir, mode, value):
+    view_bytes(dumps(value), mode, workdir)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+@FUZZ
+@given(cut=st.floats(min_value=0, max_value=1, exclude_max=True))
+def test_truncated_profile(workdir, base_profile, mode, cut):
+    data = dumps(base_profile)
+    assert view_bytes(data[:int(len(data) * cut)], mode, workdir) == 2
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+@FUZZ
+@given(data=st.data())
+def test_profile_with_wrong_parts(workdir, base_profile, mode, data):
+    paths = [p for p in paths_of(base_profile) if p]
+    profile = base_profile
+    for _ in range(data.draw(st.integers(1, 3), label="mutations")):
+        path = data.draw(st.sampled_from(paths), label="path")
+        try:
+            profile = replaced(
+                profile, path,
+                data.draw(JSON_VALUES | HUGE_NUMBERS | st.just(deep(50, 1)), label="new"),
+                delete=data.draw(st.booleans(), label="delete"))
+        except (KeyError, IndexError, TypeError):
+            pass  # an earlier mutation removed or replaced this path's parent
+    view_bytes(dumps(profile), mode, workdir)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+@FUZZ
+@given(data=st.data())
+def test_schema_shaped_with_wrong_types(workdir, base_profile, mode, data):
+    """Every top-level key, and every key of a line entry, with a value of any type."""
+    line_keys = sorted(next(iter(base_profile["files"].values()))["lines"][0])
+    top_keys = sorted(base_profile)
+    line = {key: data.draw(SCALARS, label=key) for key in line_keys}
+    profile = copy.deepcopy(base_profile)
+    path = next(iter(profile["files"]))
+    profile["files"][path]["lines"].append(line)
+    profile["files"][path]["functions"].append(dict(line, name=data.draw(SCALARS)))
+    for key in data.draw(st.lists(st.sampled_from(top_keys), max_size=3, unique=True)):
+        profile[key] = data.draw(SCALARS | JSON_VALUES, label=key)
+    profile["schema"] = "triscope/1"
+    view_bytes(dumps(profile), mode, workdir)
+
+
+# ==== Fixed cases, through the real command ====
+
+FIXED = {
+    "empty": b"",
+    "not_json": b"{not json",
+    "nan_everywhere": b'{"schema": "triscope/1", "elapsed_s": NaN, "samples": Infinity}',
+    "deep_nesting": b"[" * 100_000 + b"]" * 100_000,
+    "latin1": '{"schema": "triscope/1", "program": "caf\xe9"}'.encode("latin-1"),
+    "huge_int": b'{"schema": "triscope/1", "samples": ' + b"9" * 5000 + b"}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIXED))
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_fixed_hostile_files_through_the_command(workdir, tmp_path, name, mode):
+    path = tmp_path / "profile.json"
+    path.write_bytes(FIXED[name])
+    proc = run_triscope(command(path, mode, workdir), tmp_path)
+    check_answer(proc.returncode, proc.stdout, proc.stderr, mode)
+    assert proc.returncode == 2, describe(proc)
+
+
+@pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
+def test_real_profile_still_renders(workdir, tmp_path, base_profile, mode):
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(base_profile))
+    proc = run_triscope(command(path, mode, workdir), tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    check_answer(proc.returncode, proc.stdout, proc.stderr, mode)

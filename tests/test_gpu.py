@@ -1,0 +1,178 @@
+"""GPU profiling (SPEC §3), tested without a GPU.
+
+The test suite builds a stand-in for NVIDIA's libnvidia-ml.so.1 (tests/c/nvml_standin.c)
+and points $TRISCOPE_NVML_LIBRARY at it. The stand-in reports the device busy (90%) and
+512 MiB of GPU memory for the calling process only while a file exists; the workload
+(tests/workloads/gpu_window.py) creates that file around one line — the window — so GPU time
+belongs to that line and to no other. Other variables of the stand-in make NVML calls fail
+mid-run, make a poll expensive, hide per-process figures, or take the device away.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, describe, load_profile, marker_line, run_triscope, workload
+
+WINDOW = workload("gpu_window.py")
+SECONDS = 1.0
+MIB_512 = 512.0
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    """Path of the compiled stand-in NVML library."""
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the stand-in NVML library")
+    out = tmp_path_factory.mktemp("nvml") / "libnvidia-ml-standin.so"
+    subprocess.run([compiler, "-shared", "-fPIC", "-O2", "-o", str(out),
+                    str(ROOT / "tests" / "c" / "nvml_standin.c")], check=True)
+    return out
+
+
+def run_window(tmp_path, standin, mode="spin", seconds=SECONDS, options=("--cli",), **env):
+    """gpu_window.py under triscope with the stand-in; (process, validated profile)."""
+    settings = {"TRISCOPE_NVML_LIBRARY": standin,
+                "STANDIN_NVML_BUSY_FILE": tmp_path / "gpu-busy",
+                "GT_OUT": tmp_path / "truth.json"}
+    settings.update(env)
+    proc = run_triscope([*options, WINDOW, mode, seconds], tmp_path, env=settings)
+    assert proc.returncode == 0, describe(proc)
+    return proc, load_profile(tmp_path / "profile.json")
+
+
+def gpu_pct(profile, marker):
+    line = marker_line(profile, WINDOW, marker)
+    return line["gpu_pct"] if line else 0.0
+
+
+def assert_no_error_lines(proc):
+    text = proc.stderr
+    assert not re.search(r"error|Traceback|Exception", text, re.I), describe(proc)
+
+
+# ==== Attribution ====
+
+@pytest.mark.parametrize("mode", ["spin", "sleep"])
+def test_window_line_gets_the_gpu_time(tmp_path, standin, mode):
+    # GIVEN a program whose GPU is busy only while one line runs, on CPU (spin) or blocked
+    # (sleep), with an idle helper thread waiting all along
+    # WHEN it is profiled with per-process accounting
+    proc, prof = run_window(tmp_path, standin, mode)
+    # THEN that line has (almost) all the GPU time, the others (almost) none
+    gpu = prof["gpu"]
+    assert gpu["enabled"] is True and gpu["device"] == "Stand-in NVIDIA GPU", gpu
+    assert gpu["accounting"] == "process" and gpu["reason"] is None, gpu
+    window = gpu_pct(prof, f"window_{mode}")
+    assert window >= 80.0, (window, gpu)
+    for marker in ("before", "after", "idle"):
+        assert gpu_pct(prof, marker) <= 10.0, (marker, gpu_pct(prof, marker))
+    # busy time: 90% of the window
+    assert 0.5 * 0.9 * SECONDS <= gpu["busy_s"] <= 1.5 * 0.9 * SECONDS, gpu
+    # AND the process's GPU memory appears: on the window line, and as the run's peak
+    assert marker_line(prof, WINDOW, f"window_{mode}")["gpu_mem_mb"] == pytest.approx(MIB_512)
+    assert gpu["peak_mem_mb"] == pytest.approx(MIB_512)
+    assert marker_line(prof, WINDOW, "before")["gpu_mem_mb"] <= MIB_512
+    # AND the function of the window line carries it too
+    functions = {f["name"]: f for f in next(iter(prof["files"].values()))["functions"]}
+    assert functions["window"]["gpu_pct"] >= 80.0
+    assert functions["window"]["gpu_mem_mb"] == pytest.approx(MIB_512)
+    # AND the text report shows the GPU column and the device
+    assert "GPU%" in proc.stderr and "Stand-in NVIDIA GPU" in proc.stderr, describe(proc)
+    assert gpu["polls"] > 0 and gpu["failed_polls"] == 0 and gpu["poll_cost_us"] > 0
+
+
+@pytest.mark.parametrize("case", ["no per-process utilisation", "foreign PID namespace"])
+def test_device_wide_accounting(tmp_path, standin, case):
+    # GIVEN a driver without per-process utilisation, or NVML naming a process that does not
+    # exist here (as inside a container, where NVML reports host PIDs)
+    if case == "no per-process utilisation":
+        env = {"STANDIN_NVML_NO_PROCESS_UTIL": "1"}
+    else:
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        env = {"STANDIN_NVML_PID": str(gone.pid)}
+    # WHEN profiled
+    proc, prof = run_window(tmp_path, standin, **env)
+    # THEN device-wide figures are used, said so, and still charged to the window line
+    gpu = prof["gpu"]
+    assert gpu["enabled"] is True and gpu["accounting"] == "device", gpu
+    assert gpu_pct(prof, "window_spin") >= 80.0, gpu
+    assert gpu_pct(prof, "before") <= 10.0 and gpu_pct(prof, "after") <= 10.0
+    assert gpu["peak_mem_mb"] == pytest.approx(MIB_512)
+
+
+# ==== Robustness ====
+
+@pytest.mark.parametrize("failing", ["every query", "nvmlDeviceGetUtilizationRates"])
+def test_nvml_failing_mid_run_is_survived(tmp_path, standin, failing):
+    # GIVEN NVML calls that start failing in the middle of the run (all of them, or the
+    # device utilisation that device-wide accounting relies on)
+    env = {"STANDIN_NVML_FAIL_FROM": "40"}
+    if failing != "every query":
+        env.update(STANDIN_NVML_FAIL_FUNCTION=failing, STANDIN_NVML_NO_PROCESS_UTIL="1")
+    # WHEN profiled
+    proc, prof = run_window(tmp_path, standin, **env)
+    # THEN the run completes with a valid profile, the failures counted, no error shown
+    gpu = prof["gpu"]
+    assert gpu["enabled"] is True and gpu["failed_polls"] > 0, gpu
+    assert gpu["polls"] > gpu["failed_polls"], gpu
+    assert_no_error_lines(proc)
+    # the lines are still there; what the failed polls covered is charged to no line
+    assert marker_line(prof, WINDOW, "before") is not None
+    assert all(0.0 <= line["gpu_pct"] <= 100.0 + 1e-6
+               for entry in prof["files"].values() for line in entry["lines"])
+
+
+def test_expensive_poll_lowers_the_rate(tmp_path, standin):
+    # GIVEN a driver whose every call costs 2 ms (a poll makes two): polls come about every
+    # 0.4 s, so each window edge can be off by a poll; a 3 s window keeps that under a sixth
+    proc, prof = run_window(tmp_path, standin, seconds=3.0, STANDIN_NVML_DELAY_US="2000")
+    gpu = prof["gpu"]
+    # THEN the cost is measured and polls come at most once per 100 poll costs
+    assert gpu["poll_cost_us"] >= 3000.0, gpu
+    assert gpu["poll_interval_s"] >= 100 * gpu["poll_cost_us"] / 1e6 * 0.99, gpu
+    assert gpu["polls"] <= prof["elapsed_s"] / 0.3 + 3, gpu
+    # AND the attribution still holds, if coarser
+    assert gpu_pct(prof, "window_spin") >= 60.0, gpu
+
+
+# ==== Without a GPU ====
+
+@pytest.mark.parametrize("case", ["no library", "no device", "no driver"])
+def test_without_gpu_profiling_is_off_quietly(tmp_path, standin, case):
+    # GIVEN no NVML library, a library with no device, or one whose driver is not loaded
+    env = {"no library": {"TRISCOPE_NVML_LIBRARY": tmp_path / "missing" / "libnvidia-ml.so.1"},
+           "no device": {"STANDIN_NVML_DEVICES": "0"},
+           "no driver": {"STANDIN_NVML_INIT_FAIL": "1"}}[case]
+    # WHEN a program is profiled with the default dimensions
+    proc, prof = run_window(tmp_path, standin, seconds=0.3, **env)
+    # THEN GPU profiling is off, the profile says why, and nothing looks like an error
+    gpu = prof["gpu"]
+    assert gpu["enabled"] is False and gpu["device"] is None, gpu
+    assert prof["options"]["gpu"] is True
+    assert isinstance(gpu["reason"], str) and gpu["reason"], gpu
+    assert all(line["gpu_pct"] == 0 and line["gpu_mem_mb"] == 0
+               for entry in prof["files"].values() for line in entry["lines"])
+    assert "GPU%" not in proc.stderr, describe(proc)
+    assert "GPU: not profiled" in proc.stderr, describe(proc)
+    assert_no_error_lines(proc)
+
+
+def test_cpu_only_does_not_touch_the_gpu(tmp_path, standin):
+    proc, prof = run_window(tmp_path, standin, seconds=0.3, options=("--cli", "--cpu"))
+    assert prof["options"]["gpu"] is False and prof["gpu"]["enabled"] is False
+    assert prof["gpu"]["reason"] is None and "GPU" not in proc.stderr, describe(proc)
+
+
+def test_gpu_option(tmp_path, standin):
+    # --gpu alone: GPU with the CPU time it is charged through, no memory profiling
+    proc, prof = run_window(tmp_path, standin, options=("--cli", "--gpu"))
+    options = prof["options"]
+    assert options["gpu"] is True and options["cpu"] is True and options["memory"] is False
+    assert prof["gpu"]["enabled"] is True
+    assert gpu_pct(prof, "window_spin") >= 80.0
