@@ -2,8 +2,8 @@
  *
  * consumer.c — see consumer.h.
  *
- * It must not disturb what it measures: the GIL is taken at a low rate (the GIL period,
- * 10 Hz by default) and only for as long as resolving the queued samples takes; the
+ * It must not disturb what it measures: the GIL work runs at a low rate (the GIL period,
+ * 10 Hz by default), as a pending call of the main thread when it can (see below); the
  * per-interval work (one clock_gettime per thread, a stack walk only for a thread that
  * waited and moved, a GPU poll when one is due) needs no GIL. Every signal is blocked in this thread so that neither
  * our timers' signal nor the program's signals are delivered here.
@@ -45,6 +45,42 @@ static void sleep_until(uint64_t deadline_ns)
     pthread_mutex_unlock(&wake_lock);
 }
 
+/* ==== Work that needs the GIL ====
+ *
+ * Taking the GIL from this thread costs the program more than the work itself: the holder
+ * must drop it and then wait until this thread is scheduled to take it, which on a busy
+ * machine can be milliseconds. So the work is first offered to the main thread as a pending
+ * call, run between two bytecodes with the GIL it already holds. Only when the main thread
+ * runs no bytecode for a while (blocked in C, sleeping, joining) does this thread take the
+ * GIL itself — then nobody is waiting for it. */
+
+static _Atomic int pending_queued;   /* a pending call is queued and has not run yet */
+
+static int run_pending(void *unused)
+{
+    (void)unused;
+    atomic_store(&pending_queued, 0);
+    /* A call queued before stop() (or inherited by a forked child) must do nothing. */
+    if (!atomic_load(&stop_requested))
+        gil_callback();
+    return 0;
+}
+
+/* Called once per GIL period. A call still queued from the previous period means the main
+ * thread ran no bytecode for a whole period: do the work here (the queued call stays, and
+ * only finds less to do when it runs). */
+static void request_gil_work(void)
+{
+    if (!atomic_load(&pending_queued) && Py_AddPendingCall(run_pending, NULL) == 0) {
+        atomic_store(&pending_queued, 1);
+        return;
+    }
+    PyGILState_STATE gil = PyGILState_Ensure();
+    if (!atomic_load(&stop_requested))
+        gil_callback();
+    PyGILState_Release(gil);
+}
+
 static void *consumer_main(void *unused)
 {
     (void)unused;
@@ -66,10 +102,7 @@ static void *consumer_main(void *unused)
             tick_callback(now);
         if (now >= next_gil && !atomic_load(&stop_requested)) {
             next_gil = now + gil_period;
-            PyGILState_STATE gil = PyGILState_Ensure();
-            if (!atomic_load(&stop_requested))
-                gil_callback();
-            PyGILState_Release(gil);
+            request_gil_work();
         }
     }
     return NULL;
@@ -120,6 +153,7 @@ void ts_consumer_forget_after_fork(void)
 {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     wake_lock = fresh;
+    atomic_store(&stop_requested, 1); /* a pending call inherited from the parent: no-op */
     running = 0;
     atomic_store(&consumer_tid, 0);
 }

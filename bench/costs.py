@@ -1,0 +1,179 @@
+"""triscope's own costs: per CPU sample, per allocation, profile size and own memory; and
+every profiler's fixed cost (start-up and exit, on an empty program).
+
+- Per CPU sample: bench/programs/gap_probe.py, a loop that reads the clock and adds up the
+  gaps between reads, plain and under `triscope --cpu` at sampling intervals of 0.1 s and
+  0.001 s. Each sample interrupts the thread for its signal and handler: the extra short
+  gaps per extra sample are that cost, measured inside the thread, so that other jobs on
+  the machine, which lengthen whole runs by several percent, do not drown a cost of a few
+  microseconds. Linux checks CPU-time timers at each scheduler tick (CONFIG_HZ, often 250),
+  so the short interval yields at most HZ samples a second. The extra medium gaps per extra
+  interval show what the consumer thread's wake-ups take from the sampled thread.
+- Allocation fast path: bench/programs/alloc_loop.py times its own loops (N allocations
+  and frees each) with memory profiling on (default) and off (--cpu); the difference per
+  iteration is the cost of the hooks, sampling included (one sample per 256 KiB on average).
+- Long run: bench/programs/long_run.py for 60 s (20 s in quick) under triscope's default
+  mode: the size of profile.json and profile.html, and the profiler's own memory, as peak
+  RSS profiled minus peak RSS of the same program run plain (its heap is steady, so a
+  shorter plain run has the same peak).
+"""
+import json
+import subprocess
+
+from common import PROGRAMS, Scratch, child_env, log, median, run_process
+from profilers import pyspy_binary
+
+
+def _triscope(python, options, script, args, cwd, timeout=600):
+    argv = [python, "-m", "triscope", *options, script, *args]
+    return run_process(argv, cwd, env=child_env(), timeout=timeout)
+
+
+def per_sample(python, rounds, seconds):
+    """Per-sample cost from bench/programs/gap_probe.py: plain, and under `triscope --cpu`
+    at 0.1 s and 0.001 s, interleaved. The extra short interruptions per extra sample are
+    the handler's cost in the profiled thread; the extra medium ones per extra interval
+    are what the consumer thread's wake-ups (one per interval) take from it when they land
+    on its core. The process CPU-time difference per extra sample is kept too: it is the
+    simplest measure but, on a shared machine, swamped by noise (see `cpu_noise_us`)."""
+    script = PROGRAMS / "gap_probe.py"
+    configs = {"plain": None, "slow": "0.1", "fast": "0.001"}
+    runs = {k: [] for k in configs}
+    for r in range(rounds):
+        order = list(configs) if r % 2 == 0 else list(reversed(configs))
+        for key in order:
+            with Scratch() as cwd:
+                if configs[key] is None:
+                    res = run_process([python, script, seconds], cwd, env=child_env())
+                    samples = 0
+                else:
+                    res = _triscope(python, ["--cpu", "--cpu-sampling-rate", configs[key],
+                                             "--json", "-o", "p.json"], script, [seconds], cwd)
+                    samples = json.loads((cwd / "p.json").read_text())["samples"] if res.ok else 0
+            if not res.ok:
+                return {"failed": res["stderr_tail"][-300:]}
+            gaps = json.loads(res["stdout"].strip().splitlines()[-1])
+            runs[key].append({**gaps, "samples": samples, "cpu_s": res["cpu_s"]})
+    med = {k: {f: median(r[f] for r in v) for f in ("short", "short_ns", "medium", "medium_ns",
+                                                     "long", "samples", "cpu_s")}
+           for k, v in runs.items()}
+    extra_samples = med["fast"]["samples"] - med["slow"]["samples"]
+    extra_ticks = seconds * (1 / 0.001 - 1 / 0.1)
+    out = {"seconds": seconds, "runs": runs, "median": med,
+           "samples_per_s_fast": round(med["fast"]["samples"] / seconds, 1)}
+    if extra_samples > 0:
+        per = [(f["short_ns"] - s["short_ns"]) / 1000 / (f["samples"] - s["samples"])
+               for f, s in zip(runs["fast"], runs["slow"]) if f["samples"] > s["samples"]]
+        out["handler_us"] = round((med["fast"]["short_ns"] - med["slow"]["short_ns"]) / 1000
+                                  / extra_samples, 2)
+        out["handler_us_range"] = [round(min(per), 2), round(max(per), 2)] if per else None
+        out["short_per_sample"] = round((med["fast"]["short"] - med["slow"]["short"])
+                                        / extra_samples, 2)
+        out["tick_us"] = round((med["fast"]["medium_ns"] - med["slow"]["medium_ns"]) / 1000
+                               / extra_ticks, 2)
+        out["cpu_us"] = round(1e6 * (med["fast"]["cpu_s"] - med["slow"]["cpu_s"]) / extra_samples, 1)
+        slow_cpu = [r["cpu_s"] for r in runs["slow"]]
+        out["cpu_noise_us"] = round(1e6 * (max(slow_cpu) - min(slow_cpu)) / extra_samples, 1)
+    return out
+
+
+def alloc_path(python, rounds, n):
+    script = PROGRAMS / "alloc_loop.py"
+    runs = {"memory": [], "cpu": []}
+    for r in range(rounds):
+        for mode in (("memory", "cpu") if r % 2 == 0 else ("cpu", "memory")):
+            options = ["--json", "-o", "p.json"] + (["--cpu"] if mode == "cpu" else [])
+            with Scratch() as cwd:
+                res = _triscope(python, options, script, [n], cwd)
+            if not res.ok:
+                return {"failed": res["stderr_tail"][-300:]}
+            runs[mode].append(json.loads(res["stdout"].strip().splitlines()[-1]))
+    with Scratch() as cwd:  # the same loops without any profiler, for scale
+        plain = run_process([python, script, n], cwd, env=child_env())
+    base = json.loads(plain["stdout"].strip().splitlines()[-1]) if plain.ok else {}
+    out = {}
+    for kind in ("small", "large", "native"):
+        diffs = [m[kind]["ns"] - c[kind]["ns"] for m, c in zip(runs["memory"], runs["cpu"])]
+        out[kind] = {"ns": round(median(diffs), 1),
+                     "range": [round(min(diffs), 1), round(max(diffs), 1)],
+                     "iteration_ns_plain": round(base[kind]["ns"], 1) if base else None,
+                     "iteration_ns_cpu": round(median(c[kind]["ns"] for c in runs["cpu"]), 1),
+                     "iteration_ns_memory": round(median(m[kind]["ns"] for m in runs["memory"]), 1),
+                     "n": runs["cpu"][0][kind]["n"]}
+    return out
+
+
+def long_run(python, seconds):
+    script = PROGRAMS / "long_run.py"
+    with Scratch() as cwd:
+        plain = run_process([python, script, min(seconds, 5.0)], cwd, env=child_env())
+    with Scratch() as cwd:
+        res = _triscope(python, [], script, [seconds], cwd, timeout=seconds * 5 + 120)
+        if not res.ok:
+            return {"failed": res["stderr_tail"][-300:]}
+        prof = json.loads((cwd / "profile.json").read_text())
+        out = {"seconds": seconds,
+               "json_kb": round((cwd / "profile.json").stat().st_size / 1024, 1),
+               "html_kb": round((cwd / "profile.html").stat().st_size / 1024, 1)
+               if (cwd / "profile.html").exists() else None,
+               "samples": prof["samples"],
+               "lines": sum(len(e["lines"]) for e in prof["files"].values()),
+               "peak_rss_mb": round(res["maxrss_mb"], 1),
+               "plain_peak_rss_mb": round(plain["maxrss_mb"], 1),
+               "own_memory_mb": round(res["maxrss_mb"] - plain["maxrss_mb"], 1),
+               "wall_s": round(res["wall_s"], 1)}
+    return out
+
+
+def fixed_cost(python, profilers, rounds):
+    """Milliseconds each configuration adds to a program that does nothing (median of
+    interleaved rounds): the part of a whole-process slowdown that does not grow with the
+    program's run time."""
+    from profilers import BY_NAME
+    script = PROGRAMS / "empty.py"
+    walls = {name: [] for name in profilers}
+    for r in range(rounds):
+        for name in profilers:
+            with Scratch() as cwd:
+                res = run_process(BY_NAME[name].argv(python, script, []), cwd, env=child_env(),
+                                  timeout=120)
+            if res.ok:
+                walls[name].append(res["wall_s"])
+    plain = median(walls.get("plain", []))
+    return {name: round(1000 * (median(w) - plain), 1) for name, w in walls.items()
+            if name != "plain" and w and plain is not None}
+
+
+def run(python, long_seconds, quick, profilers=("plain", "triscope_cpu", "triscope")):
+    rounds = 3 if quick else 5
+    log("costs: start-up and exit of each profiler")
+    out = {"fixed_ms": fixed_cost(python, profilers, rounds)}
+    log("costs: per CPU sample")
+    out["per_sample"] = per_sample(python, rounds, 1.5 if quick else 3.0)
+    log(f"  {out['per_sample'].get('handler_us')} us of the thread's time per sample")
+    log("costs: allocation fast path")
+    out["alloc"] = alloc_path(python, rounds, 2_000_000 if quick else 3_000_000)
+    log(f"costs: a {long_seconds:.0f} s run")
+    out["long_run"] = long_run(python, long_seconds)
+    return out
+
+
+def versions(python, available):
+    """Version of each profiler as installed for `python`."""
+    code = ("import json, sys, importlib.metadata as m\nout = {}\n"
+            "for name in sys.argv[1:]:\n"
+            "    try: out[name] = m.version(name)\n"
+            "    except Exception: pass\n"
+            "print(json.dumps(out))")
+    dists = {"triscope": "triscope", "triscope_cpu": "triscope", "scalene": "scalene",
+             "scalene_cpu": "scalene", "pyinstrument": "pyinstrument", "memray": "memray",
+             "pyperformance": "pyperformance", "pyperf": "pyperf", "matplotlib": "matplotlib"}
+    names = sorted(set(dists.values()))
+    found = subprocess.run([python, "-c", code, *names], capture_output=True, text=True)
+    by_dist = json.loads(found.stdout) if found.returncode == 0 else {}
+    out = {k: by_dist[d] for k, d in dists.items() if d in by_dist}
+    if "pyspy" in available:
+        spy = subprocess.run([pyspy_binary(python), "--version"], capture_output=True, text=True)
+        out["pyspy"] = spy.stdout.strip().split()[-1] if spy.returncode == 0 else "?"
+    out["cprofile"] = "standard library"
+    return out
