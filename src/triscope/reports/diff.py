@@ -239,36 +239,41 @@ def _change_summary(before: float, after: float, unit: str, decimals: int, words
     return change + ")"
 
 
-def _time_table(title, entries, top, width, describe):
+def _table(title, empty, header, entries, top, width, describe, numbers, delta):
+    """Rows of one ranked table: `numbers(entry)` gives the figures before the place,
+    `delta(entry)` the change whose sign colours the row."""
     rows = [("", ""), (title + ":", text_report.BOLD)]
     if not entries:
-        return rows + [("  no change above sampling noise", "")]
-    rows.append((f"{'before s':>9} {'after s':>9} {'change s':>9} {'ratio':>7}  where", ""))
+        return rows + [(f"  {empty}", "")]
+    rows.append((header, ""))
     for entry in entries[:top]:
         place, label = describe(entry)
-        numbers = (f"{entry['before_s']:9.3f} {entry['after_s']:9.3f} "
-                   f"{entry['delta_s']:+9.3f} {_ratio(entry):>7}  ")
-        rows.append((numbers + _place_and_label(place, label, width - len(numbers)),
-                     SLOWER if entry["delta_s"] > 0 else FASTER))
+        figures = numbers(entry)
+        rows.append((figures + _place_and_label(place, label, width - len(figures)),
+                     SLOWER if delta(entry) > 0 else FASTER))
     if len(entries) > top:
         rows.append((f"  … {len(entries) - top} more (--top N shows more)", ""))
     return rows
+
+
+def _time_table(title, entries, top, width, describe):
+    return _table(
+        title, "no change above sampling noise",
+        f"{'before s':>9} {'after s':>9} {'change s':>9} {'ratio':>7}  where",
+        entries, top, width, describe,
+        lambda e: (f"{e['before_s']:9.3f} {e['after_s']:9.3f} "
+                   f"{e['delta_s']:+9.3f} {_ratio(e):>7}  "),
+        lambda e: e["delta_s"])
 
 
 def _memory_table(entries, top, width, describe):
-    rows = [("", ""), ("lines, by change in memory allocated:", text_report.BOLD)]
-    if not entries:
-        return rows + [("  no change of 0.05 MB or more", "")]
-    rows.append((f"{'before MB':>9} {'after MB':>9} {'change':>9}  where", ""))
-    for entry in entries[:top]:
-        place, label = describe(entry)
-        numbers = (f"{entry['before_alloc_mb']:9.1f} {entry['after_alloc_mb']:9.1f} "
-                   f"{entry['delta_alloc_mb']:+9.1f}  ")
-        rows.append((numbers + _place_and_label(place, label, width - len(numbers)),
-                     SLOWER if entry["delta_alloc_mb"] > 0 else FASTER))
-    if len(entries) > top:
-        rows.append((f"  … {len(entries) - top} more (--top N shows more)", ""))
-    return rows
+    return _table(
+        "lines, by change in memory allocated", "no change of 0.05 MB or more",
+        f"{'before MB':>9} {'after MB':>9} {'change':>9}  where",
+        entries, top, width, describe,
+        lambda e: (f"{e['before_alloc_mb']:9.1f} {e['after_alloc_mb']:9.1f} "
+                   f"{e['delta_alloc_mb']:+9.1f}  "),
+        lambda e: e["delta_alloc_mb"])
 
 
 def _place_and_label(place: str, label: str, room: int) -> str:
