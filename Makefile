@@ -50,7 +50,7 @@ $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
 	touch $@
 
 demo: build
-	cd examples && ../$(VENV)/bin/triscope --cli demo.py
+	cd examples && ../$(VENV)/bin/triscope demo.py
 
 ctest: $(VENV)/.deps
 	@if [ ! -d build/ctest-$(PYVER) ]; then \
