@@ -5,11 +5,13 @@ Browser tests drive Debian's chromium through playwright's Python package, with 
 download. `make test` installs both; where that was impossible they are skipped with a
 warning that names what is missing.
 """
+import http.server
 import json
 import os
 import re
 import shutil
 import sys
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -467,4 +469,130 @@ def test_big_profile_loads_in_seconds(browser, tmp_path):
     print(f"\n300-file profile: {size_mb:.1f} MB, loaded in {viewer.load_s:.2f} s, "
           f"all files expanded in {expand_s:.2f} s")
     assert viewer.load_s < 10, f"the page took {viewer.load_s:.1f} s to load"
+    viewer.check_clean()
+
+
+# ==== AI optimization proposals from the viewer ====
+
+AI_KEY = "sk-viewer-5e4d3c2b1a-never-on-disk"
+AI_PROPOSAL = "```python\ntotal = n * (n - 1) // 2\n```\nClosed form: no loop. <b>bold?</b>"
+
+
+class ChatHandler(http.server.BaseHTTPRequestHandler):
+    """A chat-completions server that a file:// page may call (CORS): /v1/chat/completions
+    answers a proposal, /error/... HTTP 500, /broken/... a reply that is not JSON."""
+    requests = []
+
+    def cors(self):
+        self.send_header("Access-Control-Allow-Origin", "*")
+        self.send_header("Access-Control-Allow-Headers", "Authorization, Content-Type, api-key")
+        self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
+        self.send_header("Access-Control-Allow-Private-Network", "true")
+
+    def do_OPTIONS(self):
+        self.send_response(204)
+        self.cors()
+        self.end_headers()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        ChatHandler.requests.append({"path": self.path, "headers": dict(self.headers),
+                                     "body": json.loads(body)})
+        if self.path.startswith("/error/"):
+            return self.reply(500, json.dumps({"error": {"message": "model overloaded"}}))
+        if self.path.startswith("/broken/"):
+            return self.reply(200, "<html>gateway</html>")
+        self.reply(200, json.dumps({"choices": [{"index": 0, "message": {
+            "role": "assistant", "content": AI_PROPOSAL}}]}))
+
+    def reply(self, status, text):
+        data = text.encode()
+        self.send_response(status)
+        self.cors()
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def chat_server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ChatHandler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def ask_ai(viewer, url, selector):
+    """Sets the AI settings through the dialog, clicks the optimize button of `selector`, and
+    returns the panel's status once the answer (or the error) is in."""
+    page = viewer.page
+    page.click("#ai-settings-open")
+    page.fill("#ai-settings input[name=url]", url)
+    page.fill("#ai-settings input[name=model]", "test-model")
+    page.fill("#ai-settings input[name=key]", AI_KEY)
+    page.click("#ai-settings button[type=submit]")
+    page.hover(selector)
+    page.click(f"{selector} button.opt")
+    page.wait_for_function("() => !document.querySelector('#ai-panel .ai-status')"
+                           ".textContent.startsWith('Asking')")
+    return page.text_content("#ai-panel .ai-status")
+
+
+def test_optimize_button_asks_the_endpoint(browser, tmp_path, chat_server):
+    ChatHandler.requests.clear()
+    html.write(memory_profile(), tmp_path / "memory.html")
+    viewer = Viewer(browser, tmp_path / "memory.html")
+    assert viewer.requests == [viewer.url], "the page fetched something before any click"
+    row = "details.file#F0 table.lines tr[data-lineno='4']"
+    status = ask_ai(viewer, f"{chat_server}/v1/", row)
+    assert status == "Proposal from test-model:"
+    assert viewer.page.text_content("#ai-panel .ai-answer") == AI_PROPOSAL
+    assert viewer.page.locator("#ai-panel b").count() == 0, "the answer became markup"
+    [request] = ChatHandler.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["headers"]["Authorization"] == f"Bearer {AI_KEY}"
+    assert request["body"]["model"] == "test-model"
+    system, user = request["body"]["messages"]
+    assert system["role"] == "system" and "optimised version" in system["content"]
+    # The function around line 4 (main, from line 3): both lines, with their numbers.
+    assert "for i in range(n):  # [line 3: time 50.0% (Python 40.0, native 5.0, system 5.0)," \
+           in user["content"]
+    assert "    total += i  # [line 4: time 10.0% (Python 0.0, native 10.0, system 0.0), " \
+           "alloc 16.0 MB" in user["content"]
+    assert "File: /home/u/app/main.py, lines 3-9 (function main)" in user["content"]
+
+    # A function row asks too; a server error is one clear message.
+    ChatHandler.requests.clear()
+    status = ask_ai(viewer, f"{chat_server}/error/v1", "details.file#F0 table.functions tr")
+    assert status == (f"Error: the AI endpoint {chat_server}/error/v1/chat/completions "
+                      "answered HTTP 500: model overloaded")
+    assert ChatHandler.requests[0]["path"] == "/error/v1/chat/completions"
+    status = ask_ai(viewer, f"{chat_server}/broken/v1/chat/completions", row)
+    assert status.endswith("did not answer JSON")
+    status = ask_ai(viewer, "http://127.0.0.1:9/v1", row)  # nothing listens on port 9
+    assert status.startswith("Error: cannot reach the AI endpoint http://127.0.0.1:9/v1/")
+    assert viewer.problems == [] or all("Failed to load resource" in p or "net::" in p
+                                        for p in viewer.problems), viewer.problems
+
+    # The key is in the browser's storage only: not in the page, nor in any file written here.
+    assert viewer.page.evaluate("JSON.parse(localStorage.getItem('triscope.ai')).key") == AI_KEY
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert AI_KEY.encode() not in path.read_bytes(), path
+    assert AI_KEY not in viewer.page.content()
+    viewer.page.evaluate("localStorage.removeItem('triscope.ai')")
+    viewer.page.close()
+
+
+def test_optimize_without_settings_says_so(browser, tmp_path):
+    html.write(memory_profile(), tmp_path / "memory.html")
+    viewer = Viewer(browser, tmp_path / "memory.html")
+    viewer.page.evaluate("localStorage.removeItem('triscope.ai')")
+    viewer.page.focus("details.file#F0 table.lines tr[data-lineno='3'] button.opt")
+    viewer.page.keyboard.press("Enter")
+    assert "No AI endpoint or model set" in viewer.page.text_content("#ai-panel .ai-status")
     viewer.check_clean()
