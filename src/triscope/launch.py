@@ -233,8 +233,7 @@ def start_child() -> None:
     from triscope.cli import build_parser, split_command_line
     own, _, _, _ = split_command_line(settings["argv"])
     options = build_parser().parse_args(own)
-    profile_cpu = options.cpu or not options.memory
-    profile_memory = options.memory or not options.cpu
+    profile_cpu, profile_memory = _dimensions(options)
     if profile_memory and os.environ.get(PRELOADED) != "1" and not _native.memory_preloaded():
         with open("/proc/self/cmdline", "rb") as stream:
             argv = [os.fsdecode(arg) for arg in stream.read().split(b"\0")[:-1]]
@@ -328,8 +327,7 @@ def begin_in_process(program_dirs: list, program: str, json_path: str = None,
     from triscope.cli import build_parser
     options = build_parser().parse_args(list(triscope_args))
     options.cli = True
-    profile_cpu = options.cpu or not options.memory
-    profile_memory = options.memory or not options.cpu
+    profile_cpu, profile_memory = _dimensions(options)
     session = _Session(options, program, sys.argv[1:])
     if json_path is not None:
         session.json_path = os.path.abspath(json_path)
@@ -470,6 +468,12 @@ def _restore_environment() -> None:
         os.environ["LD_PRELOAD"] = previous
 
 
+def _dimensions(options) -> tuple:
+    """(CPU, memory) to profile: the ones named, or both when neither is (--gpu implies
+    --cpu, see cli._GpuAction)."""
+    return options.cpu or not options.memory, options.memory or not options.cpu
+
+
 def _configure(options, program_dirs: list, profile_cpu: bool, profile_memory: bool) -> None:
     _native.configure(
         interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
@@ -493,8 +497,7 @@ _hooks_installed = False
 
 def run(options, program: str, is_module: bool, program_args: list,
         triscope_argv: list) -> int:
-    profile_cpu = options.cpu or not options.memory
-    profile_memory = options.memory or not options.cpu
+    profile_cpu, profile_memory = _dimensions(options)
     preloaded = os.environ.get(PRELOADED) == "1"
     _restore_environment()
     session = _Session(options, f"-m {program}" if is_module else program, program_args)
