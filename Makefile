@@ -46,7 +46,8 @@ $(VENV)/.deps:
 # compiles only what changed.
 $(VENV)/.installed: $(VENV)/.deps $(SOURCES)
 	$(CHECK_PYTHON)
-	$(VPY) -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=$(BUILD_DIR) .
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VPY) -m pip install -q --no-build-isolation --no-deps \
+	  -Cbuild-dir=$(BUILD_DIR) .
 	touch $@
 
 demo: build
@@ -139,7 +140,8 @@ $(BENCH_VENV)/.deps: bench/requirements.txt
 	touch $@
 
 $(BENCH_VENV)/.installed: $(BENCH_VENV)/.deps $(SOURCES)
-	$(BPY) -m pip install -q --no-build-isolation --no-deps -Cbuild-dir=build/bench-py$(PYVER) .
+	PATH=$(CURDIR)/$(BENCH_VENV)/bin:$$PATH $(BPY) -m pip install -q --no-build-isolation --no-deps \
+	  -Cbuild-dir=build/bench-py$(PYVER) .
 	touch $@
 
 bench-deps: $(BENCH_VENV)/.installed

@@ -313,3 +313,17 @@ def test_single_thread_time_is_wall_time(split_run):
     threads = prof["threads"]
     assert near(sum(t["cpu_s"] + t["wait_s"] for t in threads), prof["thread_time_s"],
                 max(0.05, 0.05 * prof["thread_time_s"])), threads
+
+
+def test_threads_shorter_than_a_tick_are_counted(tmp_path):
+    """3200 threads of ~0.2 ms CPU each: the kernel checks CPU timers only at its tick, so
+    such threads are sampled only through the first tick that lands on them. The loop's CPU
+    time, measured by the threads themselves, must show on its line (it was 0 % when the
+    timers were due at a random point of a 10 ms period). Sampled at the tick's rate so the
+    ~0.4 s of loop time gets ~100 samples."""
+    run = profile_workload(tmp_path, "short_threads.py",
+                           options=["--cpu", "--cpu-sampling-rate", "0.004"])
+    line = marker_line(run.profile, run.script, "short_hot")
+    got = (line["cpu_python_pct"] + line["cpu_native_pct"]) / 100 * run.profile["thread_time_s"]
+    want = run.truth["hot_cpu_s"]
+    assert 0.6 * want <= got <= 1.4 * want, (got, want)

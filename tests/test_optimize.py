@@ -100,7 +100,7 @@ def test_request_carries_the_hot_code_and_the_answer_is_shown(server, profile_pa
     assert body["model"] == "test-model"
     prompt = body["messages"][-1]["content"]
     changed = marker_lineno(WORK, "changed")
-    assert "return sum(i * 3 for i in range(UNIT * factor))" in prompt
+    assert "return sum([i * 3 for i in range(UNIT * factor)])" in prompt
     assert f"[line {changed}: time " in prompt and "Python" in prompt
     assert "import sys" in prompt  # the file's imports
     assert "thread time" in prompt

@@ -62,5 +62,4 @@ elif MODE == "osexit":
     os._exit(7)
 elif MODE == "forever":
     print("ready", flush=True)
-    while True:  # @phase_forever
-        pass
+    while True: pass  # @phase_forever

@@ -31,10 +31,22 @@ libc.free.argtypes = [ctypes.c_void_p]
 
 
 def malloc_interposed():
-    """True when malloc as the program sees it is not libc's own (an allocator is preloaded)."""
-    own = ctypes.CDLL("libc.so.6").malloc
-    address = lambda f: ctypes.cast(f, ctypes.c_void_p).value
-    return address(libc.malloc) != address(own)
+    """True when a loaded library other than libc defines malloc (an allocator is preloaded).
+
+    Comparing addresses through the global scope does not work: in a non-PIE interpreter
+    (Debian's) the global malloc is the executable's PLT stub. So every mapped library is asked
+    for its own malloc (dlsym on its handle searches it before its dependencies)."""
+    own = ctypes.cast(ctypes.CDLL("libc.so.6").malloc, ctypes.c_void_p).value
+    with open("/proc/self/maps") as maps:
+        paths = {line.split()[-1] for line in maps if ".so" in line and "/" in line}
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+            if ctypes.cast(lib.malloc, ctypes.c_void_p).value != own:
+                return True
+        except (OSError, AttributeError):
+            continue
+    return False
 
 
 truth = {"malloc_interposed": malloc_interposed()}

@@ -13,6 +13,9 @@
  *   3.12        as 3.11, plus FRAME_OWNED_BY_CSTACK shim frames.
  *   3.13        tstate->current_frame, frame->f_executable (code object or None),
  *               frame->instr_ptr.
+ *   3.14        as 3.13, but f_executable is a tagged stack reference (low bit set for a
+ *               deferred reference), the frame structs moved to pycore_interpframe.h, and
+ *               FRAME_OWNED_BY_INTERPRETER (entry frames) joins the shim owners.
  * In every layout the instruction pointer of a frame points at the instruction being
  * executed (for callers: the call), so its offset from co_code_adaptive, in bytes, is what
  * PyCode_Addr2Line takes.
@@ -41,7 +44,14 @@
 #endif
 
 #ifdef TS_WANT_FRAME_LAYOUT
-#include <internal/pycore_frame.h>
+#if PY_VERSION_HEX >= 0x030E0000
+#  include <internal/pycore_interpframe.h>
+/* The low bits of a stack reference are flags, not part of the address. */
+#  define TS_FRAME_CODE_TAG_BITS      ((uintptr_t)Py_TAG_BITS)
+#else
+#  include <internal/pycore_frame.h>
+#  define TS_FRAME_CODE_TAG_BITS      ((uintptr_t)0)
+#endif
 
 #if PY_VERSION_HEX >= 0x030D0000
 #  define TS_FRAME_CODE(frame)        ((frame)->f_executable)
@@ -56,11 +66,16 @@
 #  define TS_HAS_CFRAME               1
 #endif
 
-#if PY_VERSION_HEX >= 0x030C0000
-#  define TS_HAS_CSTACK_FRAMES        1
-#  define TS_FRAME_OWNED_BY_CSTACK    FRAME_OWNED_BY_CSTACK
+/* Frames of these owners and above run no code of their own (C-stack shims, entry
+ * frames) and are skipped by the walker. */
+#if PY_VERSION_HEX >= 0x030E0000
+#  define TS_HAS_SHIM_FRAMES          1
+#  define TS_FRAME_FIRST_SHIM_OWNER   FRAME_OWNED_BY_INTERPRETER
+#elif PY_VERSION_HEX >= 0x030C0000
+#  define TS_HAS_SHIM_FRAMES          1
+#  define TS_FRAME_FIRST_SHIM_OWNER   FRAME_OWNED_BY_CSTACK
 #else
-#  define TS_HAS_CSTACK_FRAMES        0
+#  define TS_HAS_SHIM_FRAMES          0
 #endif
 
 #define TS_FRAME_OWNED_BY_GENERATOR   FRAME_OWNED_BY_GENERATOR

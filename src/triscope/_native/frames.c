@@ -75,7 +75,8 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *
     /* Bound the number of frames visited, not only recorded, so a corrupted chain that
      * loops cannot hold the handler forever. */
     for (int visited = 0; frame != NULL && visited < 4 * TS_MAX_DEPTH + 64; visited++) {
-        void *code = NULL; /* PyCodeObject * (3.11, 3.12) or PyObject * (3.13) */
+        /* PyCodeObject * (3.11, 3.12), PyObject * (3.13), tagged stack reference (3.14) */
+        uintptr_t code = 0;
         _Py_CODEUNIT *instr = NULL;
         _PyInterpreterFrame *previous = NULL;
         char owner = 0;
@@ -89,14 +90,15 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *
             !LOAD(previous, frame->previous) || !LOAD(owner, frame->owner))
             goto fault;
         frame = previous;
-#if TS_HAS_CSTACK_FRAMES
-        if (owner == TS_FRAME_OWNED_BY_CSTACK)
+#if TS_HAS_SHIM_FRAMES
+        if (owner >= TS_FRAME_FIRST_SHIM_OWNER)
             continue;
 #endif
-        if (code == NULL || ((uintptr_t)code & (_Alignof(PyObject) - 1)) != 0 ||
-            !LOAD(type, ((PyObject *)code)->ob_type) || type != &PyCode_Type)
-            continue;
+        code &= ~TS_FRAME_CODE_TAG_BITS;
         PyCodeObject *co = (PyCodeObject *)code;
+        if (co == NULL || (code & (_Alignof(PyObject) - 1)) != 0 ||
+            !LOAD(type, co->ob_base.ob_base.ob_type) || type != &PyCode_Type)
+            continue;
         const _Py_CODEUNIT *first = (const _Py_CODEUNIT *)co->co_code_adaptive;
         if (!LOAD(first_traceable, co->_co_firsttraceable))
             goto fault;
@@ -114,7 +116,7 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *
             result.truncated = 1;
             break;
         }
-        out[result.depth].code = code;
+        out[result.depth].code = co;
         out[result.depth].instr_offset = (int32_t)((const char *)instr - (const char *)first);
         result.depth++;
     }
@@ -149,7 +151,8 @@ int ts_frames_code_plausible(const void *code)
     if (code == NULL || !read_safe(&copy, code, sizeof copy))
         return 0;
     /* Freed memory has an allocator's link (0 or an address) where the count was. */
-    if (copy.ob_base.ob_base.ob_refcnt < 1 || copy.ob_base.ob_base.ob_refcnt > ((Py_ssize_t)1 << 40) ||
+    Py_ssize_t refcount = Py_REFCNT((PyObject *)&copy);
+    if (refcount < 1 || refcount > ((Py_ssize_t)1 << 40) ||
         copy.ob_base.ob_base.ob_type != &PyCode_Type)
         return 0;
     if (!read_safe(&filename_type, &copy.co_filename->ob_type, sizeof filename_type) ||

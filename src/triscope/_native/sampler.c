@@ -6,8 +6,20 @@
  * TS_SIGNAL to that thread (SIGEV_THREAD_ID). A CPU-time timer only advances while its
  * thread runs, so a thread blocked in a system call is never interrupted (no EINTR in native
  * code that does not retry), and threads are weighted by their own CPU time rather than by
- * who happened to be running when a process-wide timer fired. Each expiry is weighted by
- * 1 + si_overrun so a late signal does not lose time.
+ * who happened to be running when a process-wide timer fired.
+ *
+ * Ticks: the kernel checks CPU-time timers only at its scheduler tick (CONFIG_HZ, the
+ * resolution of CLOCK_MONOTONIC_COARSE), on the thread the tick interrupts. A timer due at a
+ * random point of a 10 ms period is therefore almost never seen by a thread that lives less
+ * than a tick: thousands of short threads went unsampled. So the timer runs at the tick's
+ * period and is due at once: every tick that lands on a thread fires (a thread running
+ * T < tick is hit with probability T / tick, the tick's phase being random), and each expiry
+ * stands for one tick of CPU time (1 + si_overrun expiries per signal). Expired time is
+ * credited to the thread and a sample is recorded each time the credit reaches the requested
+ * interval, weighing whole intervals; the credit starts at a uniformly random point of one
+ * interval, so a thread hit once is recorded with probability tick / interval. Unbiased, at
+ * the requested rate, as evenly spaced as the ticks allow (no added sampling noise), and a
+ * signal that records nothing costs only its delivery.
  *
  * The handler: identifies the thread's slot from si_value (slot index + generation, so a
  * stale signal for a reused slot is dropped), walks the thread's own stack (frames.c),
@@ -75,6 +87,7 @@ typedef struct {
     sigjmp_buf escape;
     _Atomic int active;            /* the handler may record into `ring` */
     ts_ring_t ring;                /* CPU samples, written by the handler */
+    uint64_t credit_ns;            /* CPU time expired but not yet recorded (handler) */
     pid_t tid;
     const void *tstate;
     clockid_t cpu_clock;
@@ -94,6 +107,7 @@ typedef struct {
 static slot_t *slots;
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static ts_sampler_config_t config;
+static uint64_t tick_ns;                    /* the timers' period: the kernel's tick */
 static _Atomic(const ts_addrmap_t *) addrmap;
 static _Atomic int handler_enabled;
 static _Atomic uint64_t samples_taken;
@@ -145,6 +159,12 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     if (atomic_load_explicit(&slot->generation, memory_order_acquire) != generation ||
         !atomic_load_explicit(&slot->active, memory_order_acquire))
         goto out;
+    int overrun = info->si_overrun > 0 ? info->si_overrun : 0;
+    slot->credit_ns += tick_ns * (uint64_t)(1 + overrun);
+    if (slot->credit_ns < config.interval_ns)
+        goto out;
+    uint64_t weight_ns = slot->credit_ns / config.interval_ns * config.interval_ns;
+    slot->credit_ns -= weight_ns;
     ts_sample_t *sample = ts_ring_reserve(&slot->ring);
     if (sample == NULL)
         goto out;
@@ -165,8 +185,7 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     int native = where != TS_CODE_EVAL_LOOP &&
                  (where == TS_CODE_EXTENSION || where == TS_CODE_UNKNOWN ||
                   (walk.opcode >= 0 && config.call_opcodes[walk.opcode]));
-    int overrun = info->si_overrun > 0 ? info->si_overrun : 0;
-    sample->weight_ns = config.interval_ns * (uint64_t)(1 + overrun);
+    sample->weight_ns = weight_ns;
     sample->t_ns = ts_now_ns(); /* clock_gettime: async-signal-safe (vDSO) */
     sample->thread = index;
     sample->depth = walk.depth;
@@ -218,6 +237,12 @@ static int install_fault_handlers(void)
 int ts_sampler_init(const ts_sampler_config_t *cfg)
 {
     config = *cfg;
+    struct timespec resolution;
+    uint64_t coarse_ns = 0;
+    if (clock_getres(CLOCK_MONOTONIC_COARSE, &resolution) == 0)
+        coarse_ns = (uint64_t)resolution.tv_sec * 1000000000u + (uint64_t)resolution.tv_nsec;
+    /* No coarse clock (or an absurd one): fall back to the interval itself. */
+    tick_ns = coarse_ns > 0 && coarse_ns <= 100000000u ? coarse_ns : config.interval_ns;
     if (slots == NULL) {
         slots = calloc(TS_MAX_THREADS, sizeof *slots);
         if (slots == NULL)
@@ -263,6 +288,18 @@ static slot_t *free_slot_unlocked(void)
     return NULL;
 }
 
+/* A uniformly distributed value in [0, bound), bound > 0. (Called with slots_lock held.) */
+static uint64_t random_below(uint64_t bound)
+{
+    static uint64_t state;
+    if (state == 0)
+        state = ts_now_ns() | 1;
+    state ^= state >> 12;
+    state ^= state << 25;
+    state ^= state >> 27;
+    return (state * 0x2545F4914F6CDD1DULL) % bound;
+}
+
 static int arm_timer(slot_t *slot, uint32_t index)
 {
     struct sigevent event;
@@ -274,22 +311,13 @@ static int arm_timer(slot_t *slot, uint32_t index)
     event.sigev_value.sival_ptr = (void *)(uintptr_t)token;
     if (timer_create(slot->cpu_clock, &event, &slot->timer) != 0)
         return -1;
+    /* Due at once, then every tick (see the header): the first tick to land on the thread
+     * samples it. */
     struct itimerspec spec;
-    spec.it_interval.tv_sec = (time_t)(config.interval_ns / 1000000000u);
-    spec.it_interval.tv_nsec = (long)(config.interval_ns % 1000000000u);
-    /* The first expiry falls at a uniformly random point of the first interval, so a thread
-     * that runs less than one interval of CPU is still sampled, with a probability in
-     * proportion to its CPU time: many short-lived threads add up to their true share
-     * instead of never being sampled at all. (Called with slots_lock held.) */
-    static uint64_t phase_rng;
-    if (phase_rng == 0)
-        phase_rng = ts_now_ns() | 1;
-    phase_rng ^= phase_rng >> 12;
-    phase_rng ^= phase_rng << 25;
-    phase_rng ^= phase_rng >> 27;
-    uint64_t first_ns = 1 + (phase_rng * 0x2545F4914F6CDD1DULL) % config.interval_ns;
-    spec.it_value.tv_sec = (time_t)(first_ns / 1000000000u);
-    spec.it_value.tv_nsec = (long)(first_ns % 1000000000u);
+    spec.it_interval.tv_sec = (time_t)(tick_ns / 1000000000u);
+    spec.it_interval.tv_nsec = (long)(tick_ns % 1000000000u);
+    spec.it_value.tv_sec = 0;
+    spec.it_value.tv_nsec = 1;
     if (timer_settime(slot->timer, 0, &spec, NULL) != 0) {
         timer_delete(slot->timer);
         return -1;
@@ -326,6 +354,7 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
     }
     slot->cpu_ns = slot->wait_ns = 0;
     slot->has_walk = 0;
+    slot->credit_ns = random_below(config.interval_ns);
     snprintf(slot->name, sizeof slot->name, "%s", name ? name : "");
     ts_ring_clear(&slot->ring);
     atomic_store(&slot->active, 1);
