@@ -30,7 +30,11 @@
  * Books: the consumer thread, every tick, reads each thread's CPU clock; waiting time is the
  * wall-clock time since the last tick that was not CPU time. It is charged to the thread's
  * current stack, walked with fault-tolerant reads; a thread whose CPU clock has not moved
- * since the last walk cannot have changed its stack, so the previous walk is reused.
+ * since the last walk cannot have changed its stack, so the previous walk is reused. A thread
+ * that is running cannot be walked (its frames move under the reader); its waiting time is
+ * then time it was runnable but preempted, and goes to the stack of its latest CPU sample
+ * (published by the handler under a sequence count) when that sample is recent, rather than
+ * to a stack from whenever it last blocked.
  *
  * Code objects named by walked stacks: a stack walked from another thread (or kept from an
  * earlier walk) is only queued if no code object died since it was walked: `code_deaths`
@@ -102,6 +106,13 @@ typedef struct {
     uint64_t walk_deaths;          /* code_deaths when the walk started */
     ts_walk_t walk;
     ts_frame_t walk_frames[TS_MAX_DEPTH];
+    /* The latest recorded CPU sample's stack, written by the handler: odd `cpu_seq` while
+     * it writes, so a reader that sees the count change (or odd) discards its copy. */
+    _Atomic uint32_t cpu_seq;
+    uint64_t cpu_t_ns;
+    uint64_t cpu_deaths;           /* code_deaths before that walk */
+    ts_walk_t cpu_walk;
+    ts_frame_t cpu_frames[TS_MAX_DEPTH];
 } slot_t;
 
 static slot_t *slots;
@@ -169,6 +180,7 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     if (sample == NULL)
         goto out;
     ts_walk_t walk = {0, 0, -1};
+    uint64_t deaths = atomic_load_explicit(&code_deaths, memory_order_acquire);
     atomic_fetch_add(&walkers, 1);
     slot->walking = 1;
     if (sigsetjmp(slot->escape, 1) == 0)
@@ -191,6 +203,14 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     sample->depth = walk.depth;
     sample->truncated = walk.truncated;
     sample->kind = native ? TS_SAMPLE_NATIVE : TS_SAMPLE_PYTHON;
+    uint32_t seq = atomic_load_explicit(&slot->cpu_seq, memory_order_relaxed);
+    atomic_store_explicit(&slot->cpu_seq, seq + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    slot->cpu_t_ns = sample->t_ns;
+    slot->cpu_deaths = deaths;
+    slot->cpu_walk = walk;
+    memcpy(slot->cpu_frames, sample->frames, walk.depth * sizeof sample->frames[0]);
+    atomic_store_explicit(&slot->cpu_seq, seq + 2, memory_order_release);
     ts_ring_commit(&slot->ring);
     atomic_fetch_add_explicit(&samples_taken, 1, memory_order_relaxed);
 out:
@@ -354,6 +374,7 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
     }
     slot->cpu_ns = slot->wait_ns = 0;
     slot->has_walk = 0;
+    slot->cpu_t_ns = 0; /* a sample of the slot's previous thread is not this one's */
     slot->credit_ns = random_below(config.interval_ns);
     snprintf(slot->name, sizeof slot->name, "%s", name ? name : "");
     ts_ring_clear(&slot->ring);
@@ -465,6 +486,30 @@ static void refresh_walk(slot_t *slot, uint64_t cpu_before)
     slot->has_walk = 1;
 }
 
+/* Copies the slot's latest CPU sample into the slot's walk if it was taken at or after
+ * `since_ns`; 1 when it was. */
+static int adopt_cpu_sample(slot_t *slot, uint64_t since_ns)
+{
+    uint32_t before = atomic_load_explicit(&slot->cpu_seq, memory_order_acquire);
+    if (before & 1)
+        return 0;
+    uint64_t taken_ns = slot->cpu_t_ns, deaths = slot->cpu_deaths;
+    ts_walk_t walk = slot->cpu_walk;
+    if (before == 0 || taken_ns < since_ns || walk.depth > TS_MAX_DEPTH)
+        return 0;
+    ts_frame_t frames[TS_MAX_DEPTH];
+    memcpy(frames, slot->cpu_frames, walk.depth * sizeof frames[0]);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&slot->cpu_seq, memory_order_relaxed) != before)
+        return 0;
+    slot->walk = walk;
+    memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
+    slot->walk_deaths = deaths;
+    slot->walk_cpu_ns = 0; /* not a walk at a known clock reading: never reused as one */
+    slot->has_walk = 1;
+    return 1;
+}
+
 void ts_sampler_code_dying(void)
 {
     pthread_mutex_lock(&deaths_lock);
@@ -484,15 +529,21 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
         slot_t *slot = &slots[i];
         if (!atomic_load(&slot->active))
             continue;
-        uint64_t cpu_now;
+        uint64_t cpu_now, cpu_before = slot->last_cpu_ns, tick_start_ns = slot->last_wall_ns;
         uint64_t wall_delta = now_ns - slot->last_wall_ns;
         uint64_t wait = close_books(slot, now_ns, &cpu_now);
         if (wait == 0 || !record)
             continue;
         /* A thread that waited for a sliver of the tick (a page fault, a short GIL
-         * handoff) is running: its stack is moving and the last one is as good. */
+         * handoff) is running: its stack is moving; only a blocked thread is walked. */
         if (wait * 20 >= wall_delta)
             refresh_walk(slot, cpu_now);
+        int walk_is_current = slot->has_walk && slot->walk_cpu_ns == cpu_now;
+        /* It ran during the tick and could not be walked: preempted where it was sampled.
+         * A sample from the previous interval still describes this tick's running. */
+        if (!walk_is_current && cpu_now != cpu_before)
+            adopt_cpu_sample(slot, tick_start_ns > config.interval_ns
+                                       ? tick_start_ns - config.interval_ns : 0);
         pthread_mutex_lock(&deaths_lock);
         ts_sample_t *sample = ts_ring_reserve(waits);
         if (sample != NULL) {
