@@ -384,6 +384,34 @@ def test_console_script(tmp_path):
     load_profile(tmp_path / "profile.json")
 
 
+@pytest.mark.parametrize("launcher", ["module", "console script", "-m program"])
+def test_stacks_start_at_the_program(tmp_path, launcher):
+    """The launcher's frames (the console script, runpy, triscope) are in no stack: every
+    stack of the main thread begins at the program's own first frame."""
+    package = tmp_path / "spinpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    spin = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    (package / "__main__.py").write_text(spin)
+    (tmp_path / "spin.py").write_text(spin)
+    options = ["--cpu", "--stacks", "--json", "-o", "p.json"]
+    if launcher == "console script":
+        exe = Path(sys.executable).parent / "triscope"
+        if not exe.exists():
+            pytest.skip(f"no console script at {exe}")
+        proc = subprocess.run([str(exe), *options, "spin.py"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=DEFAULT_TIMEOUT, env=_child_env(None))
+    else:
+        program = ["-m", "spinpkg"] if launcher == "-m program" else ["spin.py"]
+        proc = run_triscope([*options, *program], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    stacks = load_profile(tmp_path / "p.json")["stacks"]
+    assert stacks, "no stacks recorded"
+    want = str(package / "__main__.py") if launcher == "-m program" else str(tmp_path / "spin.py")
+    roots = {tuple(stack["frames"][0][:2]) for stack in stacks}
+    assert roots == {(want, "<module>")}, roots
+
+
 # ==== The program runs exactly as under python ====
 
 def test_stdout_byte_identical(tmp_path):

@@ -262,6 +262,17 @@ def test_virtual_time_says_system_time_was_not_measured():
     assert "system time was not measured" in text.render(profile)
 
 
+def test_large_share_outside_the_files_points_to_profile_all():
+    profile = make_profile()  # 45.5 % outside
+    assert "(--profile-all shows every file)" in rows_with(text.render(profile), "outside")[0]
+    profile["unattributed_pct"] = 2.0
+    assert rows_with(text.render(profile), "outside") == [
+        "2.0% of the time was outside the files below."]
+    profile["unattributed_pct"] = 45.5
+    profile["options"]["profile_all"] = True
+    assert "--profile-all" not in text.render(profile)
+
+
 def test_leaks_are_listed():
     profile = make_profile()
     assert "leak" not in text.render(profile)

@@ -13,6 +13,7 @@ import atexit
 import builtins
 import importlib.machinery
 import os
+import runpy
 import signal
 import site
 import sys
@@ -24,6 +25,11 @@ from triscope.cli import UsageError
 from triscope.reports import text
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
+# Code that is the launcher's, not the program's: hidden from stacks. runpy is how a program
+# is reached (`python -m triscope`, `triscope -m module`), so its frames sit above every
+# program's first frame (its code names "<frozen runpy>" where the interpreter froze it).
+OWN_CODE = [OWN_DIR, os.path.realpath(OWN_DIR), runpy.__file__, os.path.realpath(runpy.__file__),
+            "<frozen runpy>"]
 
 
 def library_dirs() -> list:
@@ -474,13 +480,17 @@ def _dimensions(options) -> tuple:
     return options.cpu or not options.memory, options.memory or not options.cpu
 
 
-def _configure(options, program_dirs: list, profile_cpu: bool, profile_memory: bool) -> None:
+def _configure(options, program_dirs: list, profile_cpu: bool, profile_memory: bool,
+               launcher_file=None) -> None:
+    """`launcher_file`: the script that started triscope (the `triscope` console script),
+    hidden from stacks like the rest of the launcher."""
+    own_code = OWN_CODE + ([os.path.abspath(launcher_file)] if launcher_file else [])
     _native.configure(
         interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
         stacks=options.stacks, call_opcodes=_compat.call_opcodes(),
         profile_all=options.profile_all, profile_only=options.profile_only,
         profile_exclude=options.profile_exclude, program_dirs=program_dirs,
-        library_dirs=library_dirs(), own_dirs=[OWN_DIR, os.path.realpath(OWN_DIR)],
+        library_dirs=library_dirs(), own_dirs=own_code,
         cpu=profile_cpu, memory=profile_memory,
         gpu=options.gpu or not (options.cpu or options.memory),
         alloc_interval=options.memory_sampling_interval,
@@ -498,6 +508,7 @@ _hooks_installed = False
 def run(options, program: str, is_module: bool, program_args: list,
         triscope_argv: list) -> int:
     profile_cpu, profile_memory = _dimensions(options)
+    launcher_file = getattr(sys.modules.get("__main__"), "__file__", None)
     preloaded = os.environ.get(PRELOADED) == "1"
     _restore_environment()
     session = _Session(options, f"-m {program}" if is_module else program, program_args)
@@ -516,7 +527,7 @@ def run(options, program: str, is_module: bool, program_args: list,
     global _session
     _session = session
     session.profile_cpu, session.profile_memory = profile_cpu, profile_memory
-    _configure(options, program_dirs, profile_cpu, profile_memory)
+    _configure(options, program_dirs, profile_cpu, profile_memory, launcher_file)
     _profile_children(session, triscope_argv, program_dirs)
     atexit.register(session.finish)
     _patch_os_exit()
@@ -533,7 +544,6 @@ def run(options, program: str, is_module: bool, program_args: list,
         session.write_periodically(options.profile_interval)
     try:
         if is_module:
-            import runpy
             sys.argv[:] = [program, *program_args]
             _fresh_main_module(None, None)
             runpy._run_module_as_main(program, alter_argv=True)

@@ -89,7 +89,12 @@ def _header(profile, width):
         rows.append(("No samples were taken: the run may have been too short.", ""))
     if round(profile["unattributed_pct"], 1) > 0:
         outside = profile["unattributed_pct"]
-        rows.append((f"{outside:.1f}% of the time was outside the files below.", ""))
+        where = f"{outside:.1f}% of the time was outside the files below"
+        # A large share elsewhere (libraries, the stdlib, compiled code) deserves a pointer to
+        # the option that shows it; a sliver (start-up, the interpreter's exit) does not.
+        hint = (" (--profile-all shows every file)"
+                if outside >= 10 and not profile["options"]["profile_all"] else "")
+        rows.append((where + hint + ".", ""))
     if profile["memory"]["enabled"]:
         mem = profile["memory"]
         peak = f"memory: peak {mem['max_footprint_mb']:.1f} MB  "
