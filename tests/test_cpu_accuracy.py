@@ -327,3 +327,17 @@ def test_threads_shorter_than_a_tick_are_counted(tmp_path):
     got = (line["cpu_python_pct"] + line["cpu_native_pct"]) / 100 * run.profile["thread_time_s"]
     want = run.truth["hot_cpu_s"]
     assert 0.6 * want <= got <= 1.4 * want, (got, want)
+
+
+def test_thread_made_without_threading_is_sampled_from_its_start(tmp_path):
+    """Nothing announces a _thread (or C) thread but its new thread state: the consumer
+    notices the state within a tick and registers the thread, instead of waiting for the
+    periodic scan (up to 0.2 s, a third of this thread's life)."""
+    run = profile_workload(tmp_path, "raw_thread.py", options=["--cpu"])
+    by_tid = {t["tid"]: t for t in run.profile["threads"]}
+    assert run.truth["tid"] in by_tid, run.profile["threads"]
+    assert by_tid[run.truth["tid"]]["cpu_s"] >= 0.88 * run.truth["cpu_s"], (
+        by_tid[run.truth["tid"]], run.truth)
+    line = marker_line(run.profile, run.script, "raw_hot")
+    got = (line["cpu_python_pct"] + line["cpu_native_pct"]) / 100 * run.profile["thread_time_s"]
+    assert 0.65 * run.truth["cpu_s"] <= got <= 1.35 * run.truth["cpu_s"], (got, run.truth)

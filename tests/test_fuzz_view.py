@@ -1,6 +1,7 @@
-"""Hostile input for `triscope view` (text and HTML) and `triscope merge`: whatever the file
-holds, the answer is a report (exit 0) or one `triscope: error:` line (exit 2), never a
-traceback. A profile that merge accepted must then be viewable the same way.
+"""Hostile input for every reader of profiles: `triscope view` (text and HTML), `merge`, `diff`
+and `export` (speedscope and collapsed stacks). Whatever the file holds, the answer is a report
+(exit 0) or one `triscope: error:` line (exit 2), never a traceback. A profile that merge
+accepted must then be viewable the same way.
 
 Hypothesis generates the files: random bytes, random JSON, a real profile truncated anywhere,
 and a real profile (from a short run with --stacks, so every section is filled) with parts
@@ -30,8 +31,8 @@ pytestmark = pytest.mark.fuzz
 EXAMPLES = int(os.environ.get("TRISCOPE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=list(HealthCheck), print_blob=True)
-MODES = (["--cli"], ["--html"], ["merge"])
-MODE_IDS = ["cli", "html", "merge"]
+MODES = (["--cli"], ["--html"], ["merge"], ["diff"], ["speedscope"], ["collapsed"])
+MODE_IDS = ["cli", "html", "merge", "diff", "speedscope", "collapsed"]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,10 @@ def command(path, mode, outdir):
     """The arguments of `triscope` that read `path` in `mode` (writing under `outdir`)."""
     if mode == ["merge"]:
         return ["merge", "-o", str(outdir / "merged.json"), str(outdir / "base.json"), str(path)]
+    if mode == ["diff"]:  # both sides go through the same loader: the hostile one is after
+        return ["diff", str(outdir / "base.json"), str(path)]
+    if mode in (["speedscope"], ["collapsed"]):
+        return ["export", "--format", mode[0], str(path), "-o", str(outdir / "exported")]
     if mode == ["--html"]:
         return ["view", str(path), "--html", "-o", str(outdir / "out.html")]
     return ["view", str(path), *mode]
@@ -83,6 +88,10 @@ def check_answer(status, stdout, stderr, mode):
         assert stdout.strip(), detail
     elif mode == ["merge"]:
         assert stderr.count("\n") == 1 and "merged into" in stderr, detail
+    elif mode == ["diff"]:
+        assert stdout.strip() and not stderr, detail
+    elif mode in (["speedscope"], ["collapsed"]):
+        assert stderr.count("\n") == 1 and "export written" in stderr, detail
     assert "Traceback" not in stderr, detail
 
 

@@ -31,7 +31,7 @@ static pthread_cond_t wake;
 static _Atomic pid_t consumer_tid;
 static uint64_t tick, gil_period;
 static void (*gil_callback)(void);
-static void (*tick_callback)(uint64_t now_ns);
+static int (*tick_callback)(uint64_t now_ns);
 static ts_ring_t *wait_ring;
 
 static void sleep_until(uint64_t deadline_ns)
@@ -55,29 +55,42 @@ static void sleep_until(uint64_t deadline_ns)
  * GIL itself — then nobody is waiting for it. */
 
 static _Atomic int pending_queued;   /* a pending call is queued and has not run yet */
+static uint64_t queued_ns;           /* when it was queued */
+static _Atomic int work_wanted;      /* the tick asked for the GIL work; cleared once done */
+
+static void do_gil_work(void)
+{
+    /* A call queued before stop() (or inherited by a forked child) must do nothing. */
+    if (atomic_load(&stop_requested))
+        return;
+    atomic_store(&work_wanted, 0);
+    gil_callback();
+}
 
 static int run_pending(void *unused)
 {
     (void)unused;
     atomic_store(&pending_queued, 0);
-    /* A call queued before stop() (or inherited by a forked child) must do nothing. */
-    if (!atomic_load(&stop_requested))
-        gil_callback();
+    do_gil_work();
     return 0;
 }
 
-/* Called once per GIL period. A call still queued from the previous period means the main
- * thread ran no bytecode for a whole period: do the work here (the queued call stays, and
- * only finds less to do when it runs). */
-static void request_gil_work(void)
+/* Once per GIL period, and every tick while the work is wanted sooner. A call still queued
+ * after `patience_ns` means the main thread ran no bytecode meanwhile: do the work here (the
+ * queued call stays, and only finds less to do when it runs). */
+static void request_gil_work(uint64_t now_ns, uint64_t patience_ns)
 {
-    if (!atomic_load(&pending_queued) && Py_AddPendingCall(run_pending, NULL) == 0) {
-        atomic_store(&pending_queued, 1);
+    if (!atomic_load(&pending_queued)) {
+        if (Py_AddPendingCall(run_pending, NULL) == 0) {
+            queued_ns = now_ns;
+            atomic_store(&pending_queued, 1);
+            return;
+        }
+    } else if (now_ns - queued_ns < patience_ns) {
         return;
     }
     PyGILState_STATE gil = PyGILState_Ensure();
-    if (!atomic_load(&stop_requested))
-        gil_callback();
+    do_gil_work();
     PyGILState_Release(gil);
 }
 
@@ -98,18 +111,22 @@ static void *consumer_main(void *unused)
             next_tick = now + tick;
         ts_sampler_measure_waits(now, wait_ring);
         /* After the waits: a GPU reading is queued after the samples of its span. */
-        if (tick_callback != NULL)
-            tick_callback(now);
-        if (now >= next_gil && !atomic_load(&stop_requested)) {
+        if (tick_callback != NULL && tick_callback(now))
+            atomic_store(&work_wanted, 1);
+        if (atomic_load(&stop_requested))
+            break;
+        if (now >= next_gil) {
             next_gil = now + gil_period;
-            request_gil_work();
+            request_gil_work(now, gil_period / 2);
+        } else if (atomic_load(&work_wanted)) {
+            request_gil_work(now, 2 * tick);
         }
     }
     return NULL;
 }
 
 int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(void),
-                      void (*on_tick)(uint64_t now_ns), ts_ring_t *waits)
+                      int (*on_tick)(uint64_t now_ns), ts_ring_t *waits)
 {
     if (running)
         return 0;

@@ -161,6 +161,15 @@ int ts_frames_code_plausible(const void *code)
     return filename_type == &PyUnicode_Type && qualname_type == &PyUnicode_Type;
 }
 
+pid_t ts_frames_thread_id(const void *tstate)
+{
+    unsigned long id = 0;
+    if (!safe_reads_work || tstate == NULL ||
+        !read_safe(&id, &((const PyThreadState *)tstate)->native_thread_id, sizeof id))
+        return 0;
+    return (pid_t)id;
+}
+
 /* Called again in a forked child: process_vm_readv must name the process we are now. */
 int ts_frames_init(void)
 {

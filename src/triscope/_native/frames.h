@@ -8,6 +8,7 @@
 #define TS_FRAMES_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Frames kept per sample, innermost first. Deeper stacks keep their innermost frames and
  * are marked truncated: attribution needs the innermost profiled frame, and recursion
@@ -38,6 +39,10 @@ ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacit
  * str filename and name), read without faulting. For pointers that may be stale: a stack
  * read at an unlucky instant can name a code object that has since died. GIL held. */
 int ts_frames_code_plausible(const void *code);
+
+/* The native thread id recorded in a PyThreadState, read without faulting; 0 when the
+ * state is gone or not yet bound to its thread. Callable without the GIL. */
+pid_t ts_frames_thread_id(const void *tstate);
 
 /* Prepares the fault-tolerant reader; 0 on success, -1 when no safe way to read exists
  * (the caller then does not walk other threads). */

@@ -129,10 +129,12 @@ static int install_control_signals(void)
 
 /* ==== Consumer ticks ==== */
 
-/* Every tick, without the GIL. */
-static void on_tick(uint64_t now_ns)
+/* Every tick, without the GIL. Asks for the GIL work early when a thread made from C has
+ * appeared, so that it is sampled from (nearly) its start. */
+static int on_tick(uint64_t now_ns)
 {
     ts_gpu_tick(now_ns, !atomic_load(&paused));
+    return profile_cpu && ts_threads_appeared();
 }
 
 /* Every GIL period, with the GIL. */

@@ -433,6 +433,16 @@ static void unregister_unlocked(slot_t *slot, uint64_t now_ns)
     }
 }
 
+int ts_sampler_is_registered(pid_t tid)
+{
+    if (slots == NULL)
+        return 0;
+    pthread_mutex_lock(&slots_lock);
+    int registered = find_slot_unlocked(tid) != NULL;
+    pthread_mutex_unlock(&slots_lock);
+    return registered;
+}
+
 void ts_sampler_unregister(pid_t tid, uint64_t now_ns)
 {
     pthread_mutex_lock(&slots_lock);

@@ -44,6 +44,9 @@ int ts_sampler_init(const ts_sampler_config_t *config);
  * registered is left as it is. The caller holds the GIL. 0 or -1. */
 int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_t now_ns);
 
+/* Whether `tid` is being sampled. Any thread. */
+int ts_sampler_is_registered(pid_t tid);
+
 /* Stops sampling `tid`, closing its books at `now_ns`. Its queued samples stay to be
  * drained. The caller holds the GIL. */
 void ts_sampler_unregister(pid_t tid, uint64_t now_ns);

@@ -9,6 +9,7 @@
 #include "threads.h"
 
 #include "consumer.h"
+#include "frames.h"
 #include "sampler.h"
 
 #include <unistd.h>
@@ -64,6 +65,22 @@ void ts_threads_scan(uint64_t now_ns)
         if (in_set(departed.tids[i], &seen))
             departed.tids[kept++] = departed.tids[i];
     departed.count = kept;
+}
+
+int ts_threads_appeared(void)
+{
+    /* New states are linked at the head of the interpreter's list. Reading the head without
+     * the GIL is a race we accept: the pointer is only compared, and the state it names is
+     * read with fault-tolerant reads. */
+    static const void *last_head;
+    const void *head = PyInterpreterState_ThreadHead(PyInterpreterState_Main());
+    if (head == last_head || head == NULL)
+        return 0;
+    pid_t tid = ts_frames_thread_id(head);
+    if (tid == 0)
+        return 0; /* not bound to its thread yet: look again next tick */
+    last_head = head;
+    return tid != ts_consumer_tid() && !ts_sampler_is_registered(tid);
 }
 
 int ts_threads_enter(const char *name, uint64_t now_ns)
