@@ -9,7 +9,8 @@ PY := $(shell for c in $$(command -v $(PYTHON) 2>/dev/null) $$(ls -d $$HOME/.pye
 ifeq ($(PY),)
 $(error cannot find the interpreter $(PYTHON))
 endif
-PYVER := $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# The ABI flags too ("d" for a debug build): such a build needs its own environment.
+PYVER := $(shell $(PY) -c 'import sys; print("%d.%d%s" % (*sys.version_info[:2], sys.abiflags))')
 ifeq ($(PYTHON),python3)
 VENV ?= .venv
 else
@@ -21,9 +22,8 @@ BUILD_DIR := build/py$(PYVER)
 # support (SPEC §6); meson.build says the same to a plain `pip install .`.
 CHECK_PYTHON = @$(PY) -c 'import sys, sysconfig; sys.exit(sys.implementation.name != "cpython" \
   or sys.version_info < (3, 11) or bool(sysconfig.get_config_var("Py_GIL_DISABLED")))' || \
-  { echo "triscope: error: $(PY) is Python $(PYVER)$$($(PY) -c 'import sysconfig; \
-  print("t" if sysconfig.get_config_var("Py_GIL_DISABLED") else "")'); triscope needs \
-  CPython 3.11 or newer with the GIL (free-threaded builds are not supported yet)" >&2; exit 2; }
+  { echo "triscope: error: $(PY) is Python $(PYVER); triscope needs CPython 3.11 or newer \
+  with the GIL (free-threaded builds are not supported yet)" >&2; exit 2; }
 SOURCES := $(shell find src -type f -not -name '*.pyc') meson.build meson.options pyproject.toml
 PYTEST_ARGS ?=
 

@@ -59,10 +59,12 @@ def test_python3_on_path_child(tmp_path):
     python3 = shutil.which("python3")
     if python3 is None:
         pytest.skip("no python3 on PATH")
-    version = subprocess.run([python3, "-c", "import sys; print(sys.version_info[:2])"],
-                             capture_output=True, text=True, timeout=60).stdout.strip()
-    if version != str(sys.version_info[:2]):
-        pytest.skip(f"python3 on PATH is {version}, not this interpreter's version")
+    # The same version and ABI (a debug build's "d") can load this build's extension.
+    probe = "import sys; print(sys.version_info[:2], sys.abiflags)"
+    version = subprocess.run([python3, "-c", probe], capture_output=True, text=True,
+                             timeout=60).stdout.strip()
+    if version != f"{sys.version_info[:2]} {sys.abiflags}":
+        pytest.skip(f"python3 on PATH is {version}, not this interpreter's version and ABI")
     profile = profile_of(tmp_path, "subprocess", "python3")
     assert cpu_seconds(profile, "child_spin") > 0.1
 

@@ -273,8 +273,12 @@ def ask(url: str, model: str, key, messages: list, timeout: float) -> str:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             raw = response.read(16 * 1024 * 1024)
     except urllib.error.HTTPError as error:
-        raise UsageError(f"the AI endpoint {shown} answered HTTP {error.code}"
-                         f"{_http_detail(error)}") from None
+        try:
+            detail = _http_detail(error)
+        finally:
+            if error.fp is not None:  # it holds the open response
+                error.close()
+        raise UsageError(f"the AI endpoint {shown} answered HTTP {error.code}{detail}") from None
     except (socket.timeout, TimeoutError):
         raise UsageError(f"no answer from the AI endpoint {shown} within {timeout:g} s") \
             from None

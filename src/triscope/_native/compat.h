@@ -44,6 +44,11 @@
 #endif
 
 #ifdef TS_WANT_FRAME_LAYOUT
+/* The interpreter's private headers are not written for -Werror: a debug build's, compiled
+ * with NDEBUG, leaves variables that only its asserts use. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
 #if PY_VERSION_HEX >= 0x030E0000
 #  include <internal/pycore_interpframe.h>
 /* The low bits of a stack reference are flags, not part of the address. */
@@ -52,6 +57,7 @@
 #  include <internal/pycore_frame.h>
 #  define TS_FRAME_CODE_TAG_BITS      ((uintptr_t)0)
 #endif
+#pragma GCC diagnostic pop
 
 #if PY_VERSION_HEX >= 0x030D0000
 #  define TS_FRAME_CODE(frame)        ((frame)->f_executable)
