@@ -13,8 +13,12 @@ PROCESSES = WORKLOADS / "processes.py"
 
 
 def profile_of(tmp_path, *args, env=None):
-    proc = run_triscope(["--json", "-o", str(tmp_path / "p.json"), str(PROCESSES), *args],
-                        tmp_path, timeout=180, env=env)
+    try:
+        proc = run_triscope(["--json", "-o", str(tmp_path / "p.json"), str(PROCESSES), *args],
+                            tmp_path, timeout=180, env=env)
+    except subprocess.TimeoutExpired as hang:  # stderr holds the workload's thread dump
+        stderr = hang.stderr.decode(errors="replace") if hang.stderr else ""
+        pytest.fail(f"{' '.join(args)} did not end in 180 s; its stderr:\n{stderr}")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith(f"done {args[0]}")
     assert "error" not in proc.stderr, proc.stderr
@@ -60,10 +64,10 @@ def test_python3_on_path_child(tmp_path):
     if python3 is None:
         pytest.skip("no python3 on PATH")
     # The same version and ABI (a debug build's "d") can load this build's extension.
-    probe = "import sys; print(sys.version_info[:2], sys.abiflags)"
+    probe = "import sys; print(sys.version_info[:2], repr(sys.abiflags))"
     version = subprocess.run([python3, "-c", probe], capture_output=True, text=True,
                              timeout=60).stdout.strip()
-    if version != f"{sys.version_info[:2]} {sys.abiflags}":
+    if version != f"{sys.version_info[:2]} {sys.abiflags!r}":
         pytest.skip(f"python3 on PATH is {version}, not this interpreter's version and ABI")
     profile = profile_of(tmp_path, "subprocess", "python3")
     assert cpu_seconds(profile, "child_spin") > 0.1

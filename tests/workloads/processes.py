@@ -40,6 +40,11 @@ def child_spin():
 
 
 if __name__ == "__main__":
+    import faulthandler
+    # A rare hang of a pool's shutdown was seen once in CI (the parent killed by the test's
+    # 180 s timeout, a worker blocked on the task queue's lock): if it comes back, the
+    # parent's threads are dumped to stderr, which the test's failure message shows.
+    faulthandler.dump_traceback_later(100, exit=False)
     mode = sys.argv[1]
     if mode == "pool":
         import multiprocessing

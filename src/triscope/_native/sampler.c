@@ -271,7 +271,15 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
     struct sigaction action;
     memset(&action, 0, sizeof action);
     action.sa_sigaction = on_timer;
-    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    /* No SA_RESTART. Our signal never interrupts a system call by itself (it is generated
+     * as the thread returns to user mode), but when another signal wakes a blocked call,
+     * the kernel first runs the pending timer work and delivers our thread-directed signal
+     * before the process-directed one, and the first signal's flag decides whether the call
+     * restarts. With SA_RESTART a SIGTERM or SIGINT whose (Python) handler wants EINTR was
+     * swallowed: the call resumed and the handler never ran (a pool worker blocked on a lock
+     * ignored its pool's SIGTERM). Without it the call ends with EINTR, as the other signal
+     * alone would have made it. */
+    action.sa_flags = SA_SIGINFO;
     sigemptyset(&action.sa_mask);
     if (sigaction(TS_SIGNAL, &action, NULL) != 0 || install_fault_handlers() != 0)
         return -1;
