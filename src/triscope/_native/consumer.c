@@ -3,10 +3,11 @@
  * consumer.c — see consumer.h.
  *
  * It must not disturb what it measures: the GIL work runs at a low rate (the GIL period,
- * 10 Hz by default), as a pending call of the main thread when it can (see below); the
- * per-interval work (one clock_gettime per thread, a stack walk only for a thread that
- * waited and moved, a GPU poll when one is due) needs no GIL. Every signal is blocked in this thread so that neither
- * our timers' signal nor the program's signals are delivered here.
+ * 10 Hz by default, and sooner only when a tick asks for it: a thread made from C appeared),
+ * as a pending call of the main thread when it can (see below); the per-interval work (one
+ * clock_gettime per thread, a stack walk only for a thread that waited and moved, a GPU poll
+ * when one is due) needs no GIL. Every signal is blocked in this thread so that neither our
+ * timers' signal nor the program's signals are delivered here.
  */
 #define _GNU_SOURCE
 #include "compat.h"
