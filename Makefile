@@ -154,3 +154,11 @@ bench-quick: bench-deps
 
 clean:
 	rm -rf build .venv .venv-* profile.json examples/profile.json
+
+# ==== The GPU acceptance check: docs/PERFORMANCE.md (GPU) ====
+# On a machine with an NVIDIA GPU: builds triscope with meson alone (no meson-python, no
+# network) for $(PY) and profiles programs that know their own truth; prints one table and
+# fails on any miss. Elsewhere it says so in one line and passes.
+.PHONY: gpu-check
+gpu-check:
+	PYTHON=$(PY) tools/gpu-check.sh

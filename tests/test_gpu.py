@@ -176,3 +176,75 @@ def test_gpu_option(tmp_path, standin):
     assert options["gpu"] is True and options["cpu"] is True and options["memory"] is False
     assert prof["gpu"]["enabled"] is True
     assert gpu_pct(prof, "window_spin") >= 80.0
+
+
+# ==== Devices the program can use, the driver, blocking launches ====
+
+def test_devices_follow_cuda_visible_devices(tmp_path, standin):
+    # GIVEN four GPUs of which the program may use two (named out of NVML's order, one by
+    # UUID), and only one of those two busy during the window
+    visible = "GPU-00000003,1"
+    proc, prof = run_window(tmp_path, standin, options=("--cli", "--gpu"),
+                            STANDIN_NVML_DEVICES="4", STANDIN_NVML_BUSY_DEVICES="3",
+                            CUDA_VISIBLE_DEVICES=visible)
+    gpu = prof["gpu"]
+    # THEN exactly those two are polled, under the numbers CUDA gives them
+    devices = {d["index"]: d for d in gpu["devices"]}
+    assert sorted(devices) == [1, 3], gpu
+    assert devices[3]["cuda_index"] == 0 and devices[1]["cuda_index"] == 1, gpu
+    assert devices[3]["uuid"].startswith("GPU-00000003")
+    # AND the busy device carries all the time and memory, the other none
+    assert devices[3]["busy_s"] == pytest.approx(gpu["busy_s"], rel=0.01), gpu
+    assert devices[3]["peak_mem_mb"] == pytest.approx(MIB_512)
+    assert devices[1]["busy_s"] == 0 and devices[1]["peak_mem_mb"] == 0, gpu
+    assert gpu["visible_devices"] == visible and gpu["driver"] == "999.99.99-standin", gpu
+    assert gpu_pct(prof, "window_spin") >= 80.0
+    # AND the text report lists both devices
+    assert "cuda:0" in proc.stderr and "cuda:1" in proc.stderr, describe(proc)
+
+
+def test_no_visible_device_turns_gpu_off_with_the_reason(tmp_path, standin):
+    proc, prof = run_window(tmp_path, standin, seconds=0.3, options=("--cli", "--gpu"),
+                            CUDA_VISIBLE_DEVICES="")
+    assert prof["gpu"]["enabled"] is False, prof["gpu"]
+    assert "CUDA_VISIBLE_DEVICES" in prof["gpu"]["reason"]
+    assert "GPU: not profiled: CUDA_VISIBLE_DEVICES" in proc.stderr, describe(proc)
+
+
+ENV_PROGRAM = """\
+import os
+print("CUDA_LAUNCH_BLOCKING=" + repr(os.environ.get("CUDA_LAUNCH_BLOCKING")))
+"""
+
+
+@pytest.mark.parametrize("option", ["--gpu", "--gpu-sync"])
+def test_gpu_sync_makes_launches_blocking(tmp_path, standin, option):
+    # GIVEN a program that prints what CUDA would read
+    program = tmp_path / "env_program.py"
+    program.write_text(ENV_PROGRAM)
+    proc = run_triscope(["--cli", option, program], tmp_path,
+                        env={"TRISCOPE_NVML_LIBRARY": standin, "CUDA_LAUNCH_BLOCKING": None})
+    assert proc.returncode == 0, describe(proc)
+    prof = load_profile(tmp_path / "profile.json")
+    # THEN --gpu-sync (only) sets CUDA_LAUNCH_BLOCKING=1 for the program, and says so
+    blocking = option == "--gpu-sync"
+    assert proc.stdout == f"CUDA_LAUNCH_BLOCKING={'1' if blocking else None!r}\n"
+    assert prof["options"]["gpu"] is True and prof["gpu"]["enabled"] is True
+    assert prof["gpu"]["launch_blocking"] is blocking, prof["gpu"]
+    assert ("on the lines that launched" in proc.stderr) is blocking, describe(proc)
+
+
+def test_gpu_check_without_a_gpu_says_so_and_passes(tmp_path):
+    # GIVEN a machine where nvidia-smi lists no GPU (as on a machine without the driver)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 'NVIDIA-SMI has failed' >&2\nexit 9\n")
+    fake.chmod(0o755)
+    proc = subprocess.run([str(ROOT / "tools" / "gpu-check.sh"), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}"))
+    # THEN one line, exit 0, nothing built
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout.count("\n") == 1 and "no NVIDIA GPU" in proc.stdout, describe(proc)
+    assert proc.stderr == "" and not (tmp_path / "out").exists()

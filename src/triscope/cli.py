@@ -35,6 +35,8 @@ class _GpuAction(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         namespace.gpu = namespace.cpu = True
+        if option_string == "--gpu-sync":
+            namespace.gpu_sync = True
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--gpu", action=_GpuAction,
         help="profile NVIDIA GPU time and memory through NVML (with CPU time, which the GPU "
              "time is charged through; combine with --memory)")
+    add("--gpu-sync", action=_GpuAction,
+        help="as --gpu, with CUDA kernel launches made blocking (CUDA_LAUNCH_BLOCKING=1 for "
+             "the program) so GPU time lands on the lines that launch the kernels; slows "
+             "programs that overlap CPU and GPU work (docs/ARCHITECTURE.md, GPU)")
     add("--memory", action="store_true", help="profile memory only (combine with --cpu, --gpu)")
     add("--cli", action="store_true", help="print the text report to the terminal")
     add("--web", action="store_true",

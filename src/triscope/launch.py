@@ -508,6 +508,9 @@ _hooks_installed = False
 def run(options, program: str, is_module: bool, program_args: list,
         triscope_argv: list) -> int:
     profile_cpu, profile_memory = _dimensions(options)
+    if options.gpu_sync:
+        # Asked for: the program (and its children) see it, as if they had set it themselves.
+        os.environ["CUDA_LAUNCH_BLOCKING"] = "1"
     launcher_file = getattr(sys.modules.get("__main__"), "__file__", None)
     preloaded = os.environ.get(PRELOADED) == "1"
     _restore_environment()

@@ -13,6 +13,8 @@
  *   STANDIN_NVML_PID         the PID reported for the process (default: the caller's own;
  *                            a PID that does not exist here mimics a container)
  *   STANDIN_NVML_DEVICES     device count (default 1; 0: no device)
+ *   STANDIN_NVML_BUSY_DEVICES  comma-separated indices of the devices the window makes
+ *                            busy and holds memory on (default: every device)
  *   STANDIN_NVML_INIT_FAIL   1: nvmlInit_v2 fails (driver not loaded)
  *   STANDIN_NVML_NO_PROCESS_UTIL  1: per-process utilisation is not supported
  *   STANDIN_NVML_FAIL_FROM   N: from the Nth call on, the query named by
@@ -20,6 +22,7 @@
  *   STANDIN_NVML_DELAY_US    every query spins this long first (an expensive driver)
  */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -66,6 +69,8 @@ EXPORT nvmlReturn_t nvmlShutdown(void);
 EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count);
 EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device);
 EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length);
+EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length);
+EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length);
 EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device,
                                                   nvmlUtilization_t *utilization);
 EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
@@ -95,10 +100,23 @@ static int device_count(void)
     return count < 0 ? 0 : count > 8 ? 8 : (int)count;
 }
 
-static int busy(void)
+/* Whether the window is open and `device` is among the busy ones. */
+static int busy_on(nvmlDevice_t device)
 {
     const char *path = getenv("STANDIN_NVML_BUSY_FILE");
-    return path && *path && access(path, F_OK) == 0;
+    if (!(path && *path && access(path, F_OK) == 0))
+        return 0;
+    const char *list = getenv("STANDIN_NVML_BUSY_DEVICES");
+    if (list == NULL || *list == '\0')
+        return 1;
+    for (const char *cursor = list; *cursor;) {
+        char *end;
+        long index = strtol(cursor, &end, 10);
+        if (end != cursor && index == device->index)
+            return 1;
+        cursor = *end ? end + 1 : end;
+    }
+    return 0;
 }
 
 static unsigned int our_pid(void)
@@ -187,13 +205,39 @@ EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned 
     return NVML_SUCCESS;
 }
 
+/* "GPU-0000000N-…": the index is readable in the UUID, as tests need. */
+EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length)
+{
+    if (!initialised)
+        return NVML_ERROR_UNINITIALIZED;
+    if (device == NULL || uuid == NULL)
+        return NVML_ERROR_INVALID_ARGUMENT;
+    char text[64];
+    snprintf(text, sizeof text, "GPU-%08d-5a5a-4b4b-8c8c-000000000000", device->index);
+    if (strlen(text) + 1 > length)
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    strcpy(uuid, text);
+    return NVML_SUCCESS;
+}
+
+EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length)
+{
+    const char *text = "999.99.99-standin";
+    if (!initialised)
+        return NVML_ERROR_UNINITIALIZED;
+    if (version == NULL || strlen(text) + 1 > length)
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    strcpy(version, text);
+    return NVML_SUCCESS;
+}
+
 EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device,
                                                   nvmlUtilization_t *utilization)
 {
     nvmlReturn_t rc = query("nvmlDeviceGetUtilizationRates", device);
     if (rc != NVML_SUCCESS)
         return rc;
-    utilization->gpu = busy() ? (unsigned int)env_long("STANDIN_NVML_BUSY_PCT", 90) : 0;
+    utilization->gpu = busy_on(device) ? (unsigned int)env_long("STANDIN_NVML_BUSY_PCT", 90) : 0;
     utilization->memory = utilization->gpu / 2;
     return NVML_SUCCESS;
 }
@@ -222,7 +266,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
     memset(samples, 0, sizeof *samples);
     samples[0].pid = our_pid();
     samples[0].timeStamp = now;
-    samples[0].smUtil = busy() ? (unsigned int)env_long("STANDIN_NVML_BUSY_PCT", 90) : 0;
+    samples[0].smUtil = busy_on(device) ? (unsigned int)env_long("STANDIN_NVML_BUSY_PCT", 90) : 0;
     *count = 1;
     return NVML_SUCCESS;
 }
@@ -233,7 +277,7 @@ static nvmlReturn_t running_processes(const char *function, nvmlDevice_t device,
     nvmlReturn_t rc = query(function, device);
     if (rc != NVML_SUCCESS)
         return rc;
-    if (!busy()) {
+    if (!busy_on(device)) {
         *count = 0;
         return NVML_SUCCESS;
     }

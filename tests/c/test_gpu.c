@@ -134,6 +134,47 @@ static void test_readings(void)
     CHECK_EQ_INT(summary.polls, 6);
 }
 
+/* Four devices, the program allowed two of them (in the other order), only one busy: the
+ * summary lists the two with their CUDA numbers, and only the busy one has time and memory. */
+static void test_visible_devices_and_per_device_totals(void)
+{
+    ts_gpu_summary_t summary;
+    setenv("STANDIN_NVML_DEVICES", "4", 1);
+    setenv("STANDIN_NVML_BUSY_DEVICES", "2", 1);
+    setenv("CUDA_VISIBLE_DEVICES", "GPU-00000002,0", 1);
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), 0);
+    set_busy(1);
+    CHECK_EQ_INT(poll_once(), 1);
+    usleep(50000);
+    CHECK_EQ_INT(poll_once(), 1);
+    CHECK_EQ_INT(last.busy_permille, 900);
+    CHECK_EQ_INT(last.mem_bytes, 512ull << 20);
+    set_busy(0);
+    ts_gpu_summary(&summary);
+    CHECK_STR(summary.driver, "999.99.99-standin");
+    CHECK_STR(summary.visible, "GPU-00000002,0");
+    CHECK_EQ_INT(summary.ndevices, 2);
+    CHECK_EQ_INT(summary.devices[0].nvml_index, 0);
+    CHECK_EQ_INT(summary.devices[0].cuda_index, 1);
+    CHECK_EQ_INT(summary.devices[1].nvml_index, 2);
+    CHECK_EQ_INT(summary.devices[1].cuda_index, 0);
+    CHECK_STR(summary.devices[1].uuid, "GPU-00000002-5a5a-4b4b-8c8c-000000000000");
+    CHECK(summary.devices[0].busy_s == 0 && summary.devices[0].peak_mem_mb == 0);
+    /* 90 % of the spans between polls (the last ~50 ms at least) */
+    CHECK(summary.devices[1].busy_s > 0.04 && summary.devices[1].busy_s < 5.0);
+    CHECK(summary.devices[1].peak_mem_mb == 512.0);
+    ts_gpu_close();
+
+    /* every device hidden: off, with the reason */
+    setenv("CUDA_VISIBLE_DEVICES", "", 1);
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), -1);
+    ts_gpu_summary(&summary);
+    CHECK(summary.reason != NULL && strstr(summary.reason, "CUDA_VISIBLE_DEVICES") != NULL);
+    unsetenv("CUDA_VISIBLE_DEVICES");
+    unsetenv("STANDIN_NVML_BUSY_DEVICES");
+    unsetenv("STANDIN_NVML_DEVICES");
+}
+
 static void test_schedule(void)
 {
     CHECK_EQ_INT(ts_gpu_open(20 * MS), 0);
@@ -174,6 +215,7 @@ int main(void)
     setenv("STANDIN_NVML_BUSY_FILE", busy_file, 1);
     RUN(test_off_without_library_or_device);
     RUN(test_readings);
+    RUN(test_visible_devices_and_per_device_totals);
     RUN(test_schedule);
     RUN(test_forked_child_stays_off);
     unlink(busy_file);

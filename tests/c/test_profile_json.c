@@ -326,7 +326,8 @@ static void test_full_profile(void)
                    "\"copy_mb\":0,\"timeline\":[]}");
     CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":null,"
                    "\"accounting\":null,\"busy_s\":0,\"peak_mem_mb\":0,\"unattributed_pct\":0,"
-                   "\"poll_cost_us\":0,\"poll_interval_s\":0,\"polls\":0,\"failed_polls\":0}");
+                   "\"poll_cost_us\":0,\"poll_interval_s\":0,\"polls\":0,\"failed_polls\":0,"
+                   "\"driver\":null,\"launch_blocking\":false,\"visible_devices\":null,\"devices\":[]}");
     CHECK_HAS(out, "\"leaks\":[]");
 
     /* Files: the profiled ones, not os.py. */
@@ -551,7 +552,13 @@ static void test_gpu_fields(void)
     ts_stats_add_gpu(&s, main_fn, 2, 750000000, 512ull << 20);
     ts_stats_add_gpu(&s, main_fn, 3, 0, 256ull << 20);
     ts_stats_add_gpu(&s, UINT32_MAX, 0, 250000000, 0);
-    ts_gpu_summary_t gpu = {1, NULL, "NVIDIA H100", "process", 12.5, 0.02, 50, 2, 512.0};
+    ts_gpu_summary_t gpu = {.profiled = 1, .device = "NVIDIA H100", .accounting = "process",
+                            .poll_cost_us = 12.5, .poll_interval_s = 0.02, .polls = 50,
+                            .failed_polls = 2, .peak_mem_mb = 512.0, .driver = "580.1.2",
+                            .launch_blocking = 1, .visible = "GPU-abc", .ndevices = 1,
+                            .devices = {{.nvml_index = 3, .cuda_index = 0, .name = "NVIDIA H100",
+                                         .uuid = "GPU-abc", .busy_s = 1.0,
+                                         .peak_mem_mb = 512.0}}};
     m.gpu = 1;
     m.gpu_summary = &gpu;
     int status;
@@ -561,18 +568,24 @@ static void test_gpu_fields(void)
     CHECK_HAS(out, "\"gpu\":{\"enabled\":true,\"device\":\"NVIDIA H100\",\"reason\":null,"
                    "\"accounting\":\"process\",\"busy_s\":1,\"peak_mem_mb\":512,"
                    "\"unattributed_pct\":25,\"poll_cost_us\":12.5,\"poll_interval_s\":0.02,"
-                   "\"polls\":50,\"failed_polls\":2}");
+                   "\"polls\":50,\"failed_polls\":2,\"driver\":\"580.1.2\","
+                   "\"launch_blocking\":true,\"visible_devices\":\"GPU-abc\",\"devices\":[{\"index\":3,\"cuda_index\":0,"
+                   "\"name\":\"NVIDIA H100\",\"uuid\":\"GPU-abc\",\"busy_s\":1,"
+                   "\"peak_mem_mb\":512}]}");
     CHECK_HAS(out, "\"cpu_samples\":3,\"gpu_pct\":75,\"gpu_mem_mb\":512,");
     CHECK_HAS(out, "\"cpu_samples\":0,\"gpu_pct\":0,\"gpu_mem_mb\":256,");
     CHECK_HAS(out, "{\"name\":\"main\",\"lineno\":1,\"cpu_python_pct\":");
     free(out);
 
     /* Asked for, not available: off, with the reason. */
-    ts_gpu_summary_t off = {0, "no NVIDIA GPU", "", "device", 0, 0, 0, 0, 0};
+    ts_gpu_summary_t off = {.reason = "no NVIDIA GPU", .device = "", .accounting = "device",
+                            .driver = ""};
     m.gpu_summary = &off;
     out = write_profile(&s, &m, &status);
     CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":\"no NVIDIA GPU\","
                    "\"accounting\":null,");
+    CHECK_HAS(out, "\"driver\":null,\"launch_blocking\":false,\"visible_devices\":null,"
+                   "\"devices\":[]}");
     free(out);
     ts_strlist_free(&m.args);
     ts_strlist_free(&exclude);

@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include "gpu.h"
 
+#include "gpuvisible.h"
 #include "ringbuf.h"
 
 #include <dlfcn.h>
@@ -52,6 +53,8 @@ typedef struct nvml_device *nvml_device_t;
 #define NVML_ERROR_FUNCTION_NOT_FOUND 13
 #define NVML_VALUE_NOT_AVAILABLE 0xFFFFFFFFFFFFFFFFull
 #define NVML_DEVICE_NAME_V2_BUFFER_SIZE 96
+#define NVML_DEVICE_UUID_V2_BUFFER_SIZE 96
+#define NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE 80
 
 typedef struct {            /* nvmlUtilization_t */
     unsigned int gpu;       /* % of the last sample period a kernel was running */
@@ -81,6 +84,8 @@ static struct {
     nvml_return_t (*count)(unsigned int *count);
     nvml_return_t (*handle)(unsigned int index, nvml_device_t *device);
     nvml_return_t (*name)(nvml_device_t device, char *name, unsigned int length);
+    nvml_return_t (*uuid)(nvml_device_t device, char *uuid, unsigned int length);
+    nvml_return_t (*driver_version)(char *version, unsigned int length);
     nvml_return_t (*utilization)(nvml_device_t device, nvml_utilization_t *utilization);
     nvml_return_t (*process_utilization)(nvml_device_t device, nvml_process_sample_t *samples,
                                          unsigned int *count, unsigned long long last_seen);
@@ -90,7 +95,6 @@ static struct {
 
 /* ==== State ==== */
 
-#define TS_GPU_MAX_DEVICES 16
 #define TS_GPU_MAX_PROCESSES 256
 #define TS_GPU_MAX_SAMPLES 512
 /* A poll may use this share of the consumer's time: period >= cost * TS_GPU_COST_RATIO. */
@@ -105,14 +109,27 @@ static struct {
 
 typedef struct {
     nvml_device_t handle;
+    unsigned int nvml_index;
+    int cuda_index;
+    char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
+    char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
     unsigned long long last_seen_us; /* newest per-process sample seen */
     unsigned int held;               /* our SM utilisation from the last samples, % */
     uint64_t held_at_ns;
     int has_ours;                    /* a process of ours is on it (this poll) */
+    unsigned int util;               /* this poll: utilisation counted for it, % */
+    uint64_t mem_bytes;              /* this poll: memory counted for it */
 } device_t;
 
+/* The devices the program can use, in NVML's order. */
 static device_t devices[TS_GPU_MAX_DEVICES];
 static unsigned int ndevices;
+static char driver_version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE];
+static char visible_spec[256];
+static int visible_set;              /* $CUDA_VISIBLE_DEVICES was set at the start */
+static int launch_blocking;          /* $CUDA_LAUNCH_BLOCKING=1: launches wait for kernels */
+/* Each device's share of the profile: busy time and peak memory (read by the writer). */
+static _Atomic uint64_t device_busy_ns[TS_GPU_MAX_DEVICES], device_peak_mem[TS_GPU_MAX_DEVICES];
 static int is_open, profiling, forked;
 static int process_supported;        /* per-process utilisation works on this driver */
 static const char *reason;
@@ -230,10 +247,7 @@ static void name_devices(void)
     int same = 1;
     device_name[0] = '\0';
     for (unsigned int i = 0; i < ndevices; i++) {
-        char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE] = "";
-        if (nvml.name == NULL || nvml.name(devices[i].handle, name, sizeof name) != NVML_SUCCESS)
-            snprintf(name, sizeof name, "NVIDIA GPU");
-        name[sizeof name - 1] = '\0';
+        const char *name = devices[i].name;
         if (i == 0)
             memcpy(first, name, sizeof first);
         else
@@ -258,7 +272,63 @@ static void reset_counters(void)
     failures_in_row = 0;
     npid_cache = 0;
     device_name[0] = '\0';
+    driver_version[0] = '\0';
+    visible_spec[0] = '\0';
+    visible_set = 0;
+    launch_blocking = 0;
+    ndevices = 0;
+    for (unsigned int d = 0; d < TS_GPU_MAX_DEVICES; d++) {
+        atomic_store(&device_busy_ns[d], 0);
+        atomic_store(&device_peak_mem[d], 0);
+    }
     reason = NULL;
+}
+
+/* Keeps, of NVML's `count` devices, those the program can use. 0, or -1 with a reason. */
+static int find_devices(unsigned int count)
+{
+    static device_t all[TS_GPU_MAX_DEVICES];
+    const char *uuids[TS_GPU_MAX_DEVICES];
+    int cuda_index[TS_GPU_MAX_DEVICES];
+    unsigned int usable = 0;
+    unsigned long long now_us = wall_us();
+    for (unsigned int i = 0; i < count && usable < TS_GPU_MAX_DEVICES; i++) {
+        device_t *device = &all[usable];
+        memset(device, 0, sizeof *device);
+        if (nvml.handle(i, &device->handle) != NVML_SUCCESS)
+            continue; /* e.g. no permission on that one */
+        device->nvml_index = i;
+        device->last_seen_us = now_us; /* samples from before the profile are not ours */
+        if (nvml.name == NULL ||
+            nvml.name(device->handle, device->name, sizeof device->name) != NVML_SUCCESS)
+            snprintf(device->name, sizeof device->name, "NVIDIA GPU");
+        device->name[sizeof device->name - 1] = '\0';
+        if (nvml.uuid == NULL ||
+            nvml.uuid(device->handle, device->uuid, sizeof device->uuid) != NVML_SUCCESS)
+            device->uuid[0] = '\0';
+        device->uuid[sizeof device->uuid - 1] = '\0';
+        uuids[usable++] = device->uuid;
+    }
+    if (usable == 0)
+        return fail("no usable NVIDIA GPU");
+    const char *blocking = getenv("CUDA_LAUNCH_BLOCKING");
+    launch_blocking = blocking != NULL && strcmp(blocking, "1") == 0;
+    const char *spec = getenv("CUDA_VISIBLE_DEVICES");
+    if (spec != NULL) {
+        visible_set = 1;
+        snprintf(visible_spec, sizeof visible_spec, "%s", spec);
+    }
+    if (ts_gpu_visible_devices(spec, uuids, usable, cuda_index) == 0)
+        return fail("CUDA_VISIBLE_DEVICES hides every GPU from the program");
+    ndevices = 0;
+    for (unsigned int i = 0; i < usable; i++) {
+        if (cuda_index[i] < 0)
+            continue;
+        devices[ndevices] = all[i];
+        devices[ndevices].cuda_index = cuda_index[i];
+        ndevices++;
+    }
+    return 0;
 }
 
 void ts_gpu_off(void)
@@ -291,6 +361,8 @@ int ts_gpu_open(uint64_t min_period)
         if (!LOOKUP(handle, "nvmlDeviceGetHandleByIndex_v2"))
             LOOKUP(handle, "nvmlDeviceGetHandleByIndex");
         LOOKUP(name, "nvmlDeviceGetName");
+        LOOKUP(uuid, "nvmlDeviceGetUUID");
+        LOOKUP(driver_version, "nvmlSystemGetDriverVersion");
         LOOKUP(utilization, "nvmlDeviceGetUtilizationRates");
         LOOKUP(process_utilization, "nvmlDeviceGetProcessUtilization");
         if (!LOOKUP(processes, "nvmlDeviceGetComputeRunningProcesses_v3"))
@@ -306,20 +378,14 @@ int ts_gpu_open(uint64_t min_period)
         nvml.shutdown();
         return fail("no NVIDIA GPU");
     }
-    ndevices = 0;
-    unsigned long long now_us = wall_us();
-    for (unsigned int i = 0; i < count && ndevices < TS_GPU_MAX_DEVICES; i++) {
-        device_t *device = &devices[ndevices];
-        memset(device, 0, sizeof *device);
-        if (nvml.handle(i, &device->handle) != NVML_SUCCESS)
-            continue; /* e.g. no permission on that one */
-        device->last_seen_us = now_us; /* samples from before the profile are not ours */
-        ndevices++;
-    }
-    if (ndevices == 0) {
+    if (find_devices(count) < 0) {
         nvml.shutdown();
-        return fail("no usable NVIDIA GPU");
+        return -1;
     }
+    if (nvml.driver_version == NULL ||
+        nvml.driver_version(driver_version, sizeof driver_version) != NVML_SUCCESS)
+        driver_version[0] = '\0';
+    driver_version[sizeof driver_version - 1] = '\0';
     name_devices();
     self = getpid();
     process_supported = nvml.process_utilization != NULL && nvml.processes != NULL;
@@ -403,14 +469,17 @@ static nvml_return_t process_utilization(device_t *device, uint64_t now_ns, unsi
     return NVML_SUCCESS;
 }
 
-/* 0, or -1 when a call failed (the reading is then invalid). */
+/* 0, or -1 when a call failed (the reading is then invalid). Sets each device's util and
+ * mem_bytes for this poll. */
 static int poll_devices(uint64_t now_ns, ts_gpu_reading_t *reading)
 {
-    uint64_t mem_ours = 0, mem_all = 0;
+    uint64_t mem_all[TS_GPU_MAX_DEVICES] = {0};
     int listed = 0, ours_anywhere = 0, any_visible = 0;
     for (unsigned int d = 0; d < ndevices; d++) {
         device_t *device = &devices[d];
         device->has_ours = 0;
+        device->util = 0;
+        device->mem_bytes = 0;
         if (nvml.processes == NULL)
             continue;
         unsigned int count = TS_GPU_MAX_PROCESSES;
@@ -420,10 +489,10 @@ static int poll_devices(uint64_t now_ns, ts_gpu_reading_t *reading)
             uint64_t used = infos[i].used_gpu_memory == NVML_VALUE_NOT_AVAILABLE
                                 ? 0 : infos[i].used_gpu_memory;
             listed = 1;
-            mem_all += used;
+            mem_all[d] += used;
             if (is_ours(infos[i].pid, now_ns)) {
                 device->has_ours = ours_anywhere = 1;
-                mem_ours += used;
+                device->mem_bytes += used;
             } else if (!any_visible && visible(infos[i].pid)) {
                 any_visible = 1;
             }
@@ -432,7 +501,6 @@ static int poll_devices(uint64_t now_ns, ts_gpu_reading_t *reading)
     /* NVML names processes none of which exist here: it sees another PID namespace. */
     int foreign = listed && !ours_anywhere && !any_visible;
     int per_process = process_supported && !foreign;
-    uint32_t busy = 0;
     if (per_process) {
         for (unsigned int d = 0; d < ndevices; d++) {
             unsigned int util = 0;
@@ -444,25 +512,43 @@ static int poll_devices(uint64_t now_ns, ts_gpu_reading_t *reading)
             }
             if (rc != NVML_SUCCESS)
                 return -1;
-            busy += util * 10;
+            devices[d].util = util;
         }
     }
     if (!per_process) {
-        busy = 0;
         for (unsigned int d = 0; d < ndevices; d++) {
+            devices[d].util = 0;
             /* The devices our processes are on, or all of them when none is known. */
             if (ours_anywhere && !devices[d].has_ours)
                 continue;
             nvml_utilization_t util;
             if (nvml.utilization(devices[d].handle, &util) != NVML_SUCCESS)
                 return -1;
-            busy += (util.gpu > 100 ? 100 : util.gpu) * 10;
+            devices[d].util = util.gpu > 100 ? 100 : util.gpu;
         }
     }
+    uint32_t busy = 0;
+    uint64_t mem = 0;
+    for (unsigned int d = 0; d < ndevices; d++) {
+        if (foreign)
+            devices[d].mem_bytes = mem_all[d];
+        busy += devices[d].util * 10;
+        mem += devices[d].mem_bytes;
+    }
     reading->busy_permille = busy;
-    reading->mem_bytes = foreign ? mem_all : mem_ours;
+    reading->mem_bytes = mem;
     reading->process = (uint8_t)per_process;
     return 0;
+}
+
+/* Each device's share of a valid reading, into the profile's per-device totals. */
+static void count_devices(const ts_gpu_reading_t *reading)
+{
+    for (unsigned int d = 0; d < ndevices; d++) {
+        atomic_fetch_add(&device_busy_ns[d], reading->span_ns / 100 * devices[d].util);
+        if (devices[d].mem_bytes > atomic_load(&device_peak_mem[d]))
+            atomic_store(&device_peak_mem[d], devices[d].mem_bytes);
+    }
 }
 
 static void take_reading(uint64_t now_ns)
@@ -481,6 +567,7 @@ static void take_reading(uint64_t now_ns)
     if (ok) {
         failures_in_row = 0;
         atomic_fetch_add(reading.process ? &process_polls : &device_polls, 1);
+        count_devices(&reading);
         if (reading.mem_bytes > atomic_load(&peak_mem))
             atomic_store(&peak_mem, reading.mem_bytes);
     } else {
@@ -558,6 +645,19 @@ void ts_gpu_summary(ts_gpu_summary_t *out)
     out->polls = atomic_load(&polls);
     out->failed_polls = atomic_load(&failed_polls);
     out->peak_mem_mb = (double)atomic_load(&peak_mem) / (1024.0 * 1024.0);
+    out->driver = driver_version;
+    out->visible = visible_set ? visible_spec : NULL;
+    out->launch_blocking = launch_blocking;
+    out->ndevices = ndevices;
+    for (unsigned int d = 0; d < ndevices; d++) {
+        ts_gpu_device_summary_t *summary = &out->devices[d];
+        summary->nvml_index = devices[d].nvml_index;
+        summary->cuda_index = devices[d].cuda_index;
+        memcpy(summary->name, devices[d].name, sizeof summary->name);
+        memcpy(summary->uuid, devices[d].uuid, sizeof summary->uuid);
+        summary->busy_s = (double)atomic_load(&device_busy_ns[d]) / 1e9;
+        summary->peak_mem_mb = (double)atomic_load(&device_peak_mem[d]) / (1024.0 * 1024.0);
+    }
 }
 
 void ts_gpu_forget_after_fork(void)

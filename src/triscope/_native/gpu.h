@@ -23,6 +23,19 @@ typedef struct {
     uint8_t process;        /* 1: per-process figures; 0: device-wide ones */
 } ts_gpu_reading_t;
 
+#define TS_GPU_MAX_DEVICES 16
+#define TS_GPU_TEXT 96
+
+/* One device the program can use. */
+typedef struct {
+    unsigned int nvml_index; /* NVML's (and nvidia-smi's) number for it */
+    int cuda_index;          /* the number the program's CUDA runtime gives it */
+    char name[TS_GPU_TEXT];
+    char uuid[TS_GPU_TEXT];  /* "" when NVML gives none */
+    double busy_s;           /* utilisation x time, this process and its children's share */
+    double peak_mem_mb;      /* most GPU memory held on it at once (same processes) */
+} ts_gpu_device_summary_t;
+
 /* What the profile says about the GPU. */
 typedef struct {
     int profiled;           /* readings were taken */
@@ -33,10 +46,15 @@ typedef struct {
     double poll_interval_s; /* the polling period last chosen from that cost */
     uint64_t polls, failed_polls;
     double peak_mem_mb;     /* most GPU memory held at once by this process and children */
+    const char *driver;     /* the driver's version, "" when NVML does not say */
+    const char *visible;    /* $CUDA_VISIBLE_DEVICES at the start, NULL when unset */
+    int launch_blocking;    /* $CUDA_LAUNCH_BLOCKING=1 at the start (--gpu-sync) */
+    unsigned int ndevices;  /* the devices polled: those the program can use */
+    ts_gpu_device_summary_t devices[TS_GPU_MAX_DEVICES];
 } ts_gpu_summary_t;
 
 /* Loads NVML ($TRISCOPE_NVML_LIBRARY, else libnvidia-ml.so.1), initialises it and finds the
- * devices. Polls come at least `min_period_ns` apart, further when a poll is expensive.
+ * devices the program can use ($CUDA_VISIBLE_DEVICES, which NVML ignores: gpuvisible.h). Polls come at least `min_period_ns` apart, further when a poll is expensive.
  * 0, or -1 with the reason kept for the summary (GPU profiling is then off). Call without
  * the consumer running; may take long (NVML's initialisation): not with the GIL held. */
 int ts_gpu_open(uint64_t min_period_ns);

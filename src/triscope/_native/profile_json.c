@@ -296,6 +296,27 @@ static void write_gpu(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t
     ts_json_number(j, enabled ? g->poll_interval_s : 0, SEC_DIGITS);
     ts_json_key(j, "polls"); ts_json_int(j, enabled ? (int64_t)g->polls : 0);
     ts_json_key(j, "failed_polls"); ts_json_int(j, enabled ? (int64_t)g->failed_polls : 0);
+    ts_json_key(j, "driver");
+    if (enabled && g->driver != NULL && *g->driver) ts_json_string(j, g->driver);
+    else ts_json_null(j);
+    ts_json_key(j, "launch_blocking"); ts_json_bool(j, enabled && g->launch_blocking);
+    ts_json_key(j, "visible_devices");
+    if (g != NULL && g->visible != NULL) ts_json_string(j, g->visible); else ts_json_null(j);
+    ts_json_key(j, "devices");
+    ts_json_begin_array(j);
+    for (unsigned int d = 0; enabled && d < g->ndevices; d++) {
+        const ts_gpu_device_summary_t *device = &g->devices[d];
+        ts_json_begin_object(j);
+        ts_json_key(j, "index"); ts_json_int(j, device->nvml_index);
+        ts_json_key(j, "cuda_index"); ts_json_int(j, device->cuda_index);
+        ts_json_key(j, "name"); ts_json_string(j, device->name);
+        ts_json_key(j, "uuid");
+        if (*device->uuid) ts_json_string(j, device->uuid); else ts_json_null(j);
+        ts_json_key(j, "busy_s"); ts_json_number(j, device->busy_s, SEC_DIGITS);
+        ts_json_key(j, "peak_mem_mb"); ts_json_number(j, device->peak_mem_mb, MB_DIGITS);
+        ts_json_end_object(j);
+    }
+    ts_json_end_array(j);
     ts_json_end_object(j);
 }
 

@@ -110,6 +110,16 @@ def _header(profile, width):
             facts += (f", busy {busy:.2f} s ({gpu.get('accounting')} accounting), "
                       f"peak {peak:.0f} MB")
         rows.append((facts, ""))
+        devices = gpu.get("devices") or []
+        if len(devices) > 1:
+            rows.append(("GPU devices: " + ", ".join(
+                f"cuda:{d['cuda_index']} {d['busy_s']:.2f} s {d['peak_mem_mb']:.0f} MB"
+                for d in devices), ""))
+        if gpu.get("launch_blocking"):
+            rows.append(("GPU time: on the lines that launched each kernel (--gpu-sync)", ""))
+        else:  # launches return before their kernels run (docs/ARCHITECTURE.md, GPU)
+            rows.append(("GPU time: on lines running while the GPU was busy (--gpu-sync: "
+                         "on launches)", ""))
     elif profile["options"].get("gpu") and gpu.get("reason"):
         rows.append((f"GPU: not profiled: {gpu['reason']}", ""))
     rows.append(("time columns: % of the run; bar: █ Python ▓ native ░ system", ""))
