@@ -22,12 +22,14 @@ die() { echo "gpu-check: $*" >&2; exit 1; }
 PY=$(command -v "${PYTHON:-python3}") || die "cannot find ${PYTHON:-python3}"
 version=$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])') || die "$PY does not run"
 include=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+# The frame walker reads CPython's private frame layout too (compat.h).
+headers_in() { [ -f "$1/Python.h" ] && [ -f "$1/internal/pycore_frame.h" ]; }
 c_args=()
-if [ ! -f "$include/Python.h" ]; then
+if ! headers_in "$include"; then
     extra=${TRISCOPE_PYTHON_INCLUDE:-}
-    [ -n "$extra" ] && [ -f "$extra/Python.h" ] ||
-        die "$PY (Python $version) has no Python.h in $include; install its development headers or set TRISCOPE_PYTHON_INCLUDE"
-    echo "gpu-check: Python.h missing in $include; using $extra"
+    [ -n "$extra" ] && headers_in "$extra" ||
+        die "$PY (Python $version) lacks Python.h or its internal headers in $include; install its development headers or set TRISCOPE_PYTHON_INCLUDE"
+    echo "gpu-check: Python headers missing in $include; using $extra"
     c_args=("-Dc_args=-I$extra")
 fi
 
