@@ -52,6 +52,7 @@ meson() { PYTHONPATH="$meson_path${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m mesonbuil
 build=build/gpu-check-py$version
 stage=$build/stage
 out=$(realpath -m "${1:-build/gpu-check-out}")
+mkdir -p build
 if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" --buildtype=release "${c_args[@]}" >"$build.setup.log" 2>&1 ||
         { cat "$build.setup.log"; die "meson setup failed"; }
