@@ -208,6 +208,17 @@ def check_gpu_sync(out_dir, program):
            f"{results['driver-async-sync'] / results['driver-async']:.2f}x", "reported", True)
 
 
+def report_nvml_costs(out_dir):
+    """Each NVML query's cost here: what sets the polling period (gpu.c)."""
+    path = out_dir / "nvml-cost.json"
+    if not REPLAY:
+        proc = subprocess.run([sys.executable, str(HERE / "nvml_cost.py")], capture_output=True,
+                              text=True, timeout=120)
+        path.write_text(proc.stdout if proc.returncode == 0 else "{}")
+    for query, microseconds in json.loads(path.read_text()).items():
+        record("nvml", f"{query} (median)", f"{microseconds:.0f} us", "reported", True)
+
+
 def print_table():
     widths = [max(len(str(row[i])) for row in rows + [("program", "check", "measured", "bar")])
               for i in range(4)]
@@ -243,7 +254,8 @@ def main():
             record(framework, "installed", "no", "skipped", True)
     checks = [(name, check_program, (out_dir, name, program, args, slowdown))
               for name, program, args, slowdown in programs]
-    checks += [("driver-visible", check_visible_devices, (out_dir, HERE / "driver_spin.py")),
+    checks += [("nvml", report_nvml_costs, (out_dir,)),
+               ("driver-visible", check_visible_devices, (out_dir, HERE / "driver_spin.py")),
                ("driver-async", check_gpu_sync, (out_dir, HERE / "driver_spin.py"))]
     for name, function, args in checks:
         try:
