@@ -201,9 +201,9 @@ def check_gpu_sync(out_dir, program):
         share = line(profile, program, target)["gpu_pct"]
         record(name, f"GPU time on @{target}", f"{share:.1f} %", f">= {KERNEL_SHARE_MIN:.0f} %",
                share >= KERNEL_SHARE_MIN)
-        blocking = profile["gpu"].get("launch_blocking")
-        record(name, "launch_blocking in the profile", str(blocking),
-               str(name.endswith("sync")), blocking is name.endswith("sync"))
+        blocking, wanted = profile["gpu"].get("launch_blocking"), "--gpu-sync" in options
+        record(name, "launch_blocking in the profile", str(blocking), str(wanted),
+               blocking is wanted)
     record("driver-async", "cost of --gpu-sync on overlapped work",
            f"{results['driver-async-sync'] / results['driver-async']:.2f}x", "reported", True)
 
