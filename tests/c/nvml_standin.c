@@ -20,6 +20,8 @@
  *   STANDIN_NVML_FAIL_FROM   N: from the Nth call on, the query named by
  *   STANDIN_NVML_FAIL_FUNCTION    (default: every query) returns NVML_ERROR_UNKNOWN
  *   STANDIN_NVML_DELAY_US    every query spins this long first (an expensive driver)
+ *   STANDIN_NVML_SAMPLE_LAG_US  per-process samples are stamped this long before the call
+ *                            (a driver that samples on its own clock)
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -257,6 +259,7 @@ EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
     gettimeofday(&tv, NULL);
     unsigned long long now =
         (unsigned long long)tv.tv_sec * 1000000u + (unsigned long long)tv.tv_usec;
+    now -= (unsigned long long)env_long("STANDIN_NVML_SAMPLE_LAG_US", 0);
     if (now <= last_seen)
         return NVML_ERROR_NOT_FOUND;
     if (samples == NULL || *count < 1) {

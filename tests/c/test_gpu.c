@@ -175,6 +175,27 @@ static void test_visible_devices_and_per_device_totals(void)
     unsetenv("STANDIN_NVML_DEVICES");
 }
 
+/* A driver that stamps its samples 150 ms before it hands them over: the reading ends at
+ * the sample's time, not at the poll, so what ran since is not charged with it. */
+static void test_readings_end_at_the_sample_time(void)
+{
+    setenv("STANDIN_NVML_SAMPLE_LAG_US", "150000", 1);
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), 0);
+    usleep(200000); /* the lagged sample falls after the open */
+    set_busy(1);
+    uint64_t t = now_ns();
+    nreadings = 0;
+    ts_gpu_tick(t, 1);
+    ts_gpu_collect(keep, NULL);
+    set_busy(0);
+    CHECK_EQ_INT(nreadings, 1);
+    CHECK(last.t_ns + 140 * MS <= t && last.t_ns + 170 * MS >= t);
+    CHECK_EQ_INT(last.busy_permille, 900);
+    CHECK(last.process && last.valid);
+    ts_gpu_close();
+    unsetenv("STANDIN_NVML_SAMPLE_LAG_US");
+}
+
 static void test_schedule(void)
 {
     CHECK_EQ_INT(ts_gpu_open(20 * MS), 0);
@@ -185,14 +206,17 @@ static void test_schedule(void)
     ts_gpu_collect(keep, NULL);
     CHECK_EQ_INT(nreadings, 1);
     ts_gpu_tick(t + 5 * MS, 0);   /* suspended: no poll, and the next span starts afresh */
-    ts_gpu_tick(t + 50 * MS, 1);
+    ts_gpu_tick(t + 50 * MS, 1);  /* resumed here: nothing to read yet */
+    ts_gpu_collect(keep, NULL);
+    CHECK_EQ_INT(nreadings, 1);
+    ts_gpu_tick(t + 100 * MS, 1); /* from the resumption on, not from the last poll */
     ts_gpu_collect(keep, NULL);
     CHECK_EQ_INT(nreadings, 2);
-    CHECK_EQ_INT(last.span_ns, 0);
-    ts_gpu_tick(t + 100 * MS, 1);
+    CHECK_EQ_INT(last.span_ns, 50 * MS);
+    ts_gpu_tick(t + 160 * MS, 1);
     ts_gpu_collect(keep, NULL);
     CHECK_EQ_INT(nreadings, 3);
-    CHECK_EQ_INT(last.span_ns, 50 * MS);
+    CHECK_EQ_INT(last.span_ns, 60 * MS);
     ts_gpu_close();
 }
 
@@ -216,6 +240,7 @@ int main(void)
     RUN(test_off_without_library_or_device);
     RUN(test_readings);
     RUN(test_visible_devices_and_per_device_totals);
+    RUN(test_readings_end_at_the_sample_time);
     RUN(test_schedule);
     RUN(test_forked_child_stays_off);
     unlink(busy_file);

@@ -16,6 +16,14 @@
  * compute processes). Which processes are ours: this one and its descendants, found by
  * walking /proc/<pid>/stat parent links (cached).
  *
+ * Where the time goes: the driver samples per-process utilisation on its own clock (every
+ * 0.2 s on an H100, measured: docs/PERFORMANCE.md, GPU) and stamps each sample; a sample
+ * says how busy the process kept the SMs since the previous sample. So per-process readings
+ * follow the driver's samples, not the polls: each fresh sample becomes a reading that ends
+ * at its own time stamp, and a kernel's time lands on the lines that ran while it ran, not
+ * on whatever runs when a later poll picks the sample up. Device-wide utilisation has no
+ * time stamps: its reading covers the time since the previous one, ending at the poll.
+ *
  * Cost: every poll is timed. The period is the larger of the minimum asked for and 100 times
  * the mean cost (NVML polling takes at most ~1% of a core, on the consumer thread, which
  * holds no GIL); failures back it off up to TS_GPU_MAX_PERIOD_NS. A failed poll is a reading
@@ -100,9 +108,11 @@ static struct {
 /* A poll may use this share of the consumer's time: period >= cost * TS_GPU_COST_RATIO. */
 #define TS_GPU_COST_RATIO 100
 #define TS_GPU_MAX_PERIOD_NS 2000000000ull
-/* Per-process utilisation arrives once per driver sample period (1/6 s to 1 s): between two
- * samples the last one holds, for at most this long. */
-#define TS_GPU_HOLD_NS 1000000000ull
+/* Per-process samples come once per driver sample period (0.2 s measured): when none has
+ * come for this long, the driver no longer samples our processes and the time is idle. */
+#define TS_GPU_SILENT_US 1000000ull
+/* Per-process samples kept per device and poll (a poll takes at most 2 s, 10 samples). */
+#define TS_GPU_FRESH 16
 /* Which PIDs are ours is re-checked this often (a PID can be reused). */
 #define TS_GPU_PID_CACHE_NS 2000000000ull
 #define TS_GPU_PID_CACHE 64
@@ -114,8 +124,12 @@ typedef struct {
     char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
     char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
     unsigned long long last_seen_us; /* newest per-process sample seen */
-    unsigned int held;               /* our SM utilisation from the last samples, % */
-    uint64_t held_at_ns;
+    /* This poll's fresh per-process samples, oldest first: their time stamps (any process's:
+     * the driver samples all at once) and our processes' SM utilisation at each, %. */
+    unsigned long long fresh_us[TS_GPU_FRESH];
+    unsigned int fresh_util[TS_GPU_FRESH];
+    unsigned int nfresh;
+    unsigned int last_util;          /* our utilisation in the newest sample, % */
     int has_ours;                    /* a process of ours is on it (this poll) */
     unsigned int util;               /* this poll: utilisation counted for it, % */
     uint64_t mem_bytes;              /* this poll: memory counted for it */
@@ -135,8 +149,12 @@ static int process_supported;        /* per-process utilisation works on this dr
 static const char *reason;
 static char device_name[256];
 static pid_t self;
-static uint64_t min_period_ns, period_ns, next_poll_ns, last_poll_ns;
-static int resumed = 1;              /* the next reading starts a new span */
+static uint64_t min_period_ns, period_ns, next_poll_ns;
+/* The end of the latest reading: the next one starts here (monotonic ns, and the same
+ * instant on the wall clock NVML stamps samples with). */
+static uint64_t covered_ns;
+static unsigned long long covered_us;
+static int resumed = 1;              /* profiling was suspended: the next poll starts anew */
 static unsigned int failures_in_row;
 static uint64_t cost_samples, cost_total_ns;
 static _Atomic uint64_t polls, failed_polls, process_polls, device_polls, peak_mem;
@@ -391,7 +409,8 @@ int ts_gpu_open(uint64_t min_period)
     process_supported = nvml.process_utilization != NULL && nvml.processes != NULL;
     min_period_ns = period_ns = min_period;
     atomic_store(&period_now_ns, period_ns);
-    last_poll_ns = next_poll_ns = monotonic_ns(); /* the first tick polls */
+    covered_ns = next_poll_ns = monotonic_ns(); /* the first tick polls */
+    covered_us = wall_us();
     resumed = 0;
     is_open = profiling = 1;
     return 0;
@@ -412,74 +431,144 @@ int ts_gpu_profiling(void)
 
 /* ==== One poll ==== */
 
-/* Our SM utilisation on `device` (%) from per-process samples. NVML's return code. */
-static nvml_return_t process_utilization(device_t *device, uint64_t now_ns, unsigned int *util)
+/* Keeps `util` for the sample at `stamp` in the device's fresh list (sorted, newest kept). */
+static void keep_sample(device_t *device, unsigned long long stamp, unsigned int util, int ours)
+{
+    unsigned int i = 0;
+    while (i < device->nfresh && device->fresh_us[i] < stamp)
+        i++;
+    if (i == device->nfresh || device->fresh_us[i] != stamp) {
+        if (device->nfresh == TS_GPU_FRESH) { /* full: drop the oldest */
+            if (i == 0)
+                return;
+            memmove(device->fresh_us, device->fresh_us + 1, --i * sizeof *device->fresh_us);
+            memmove(device->fresh_util, device->fresh_util + 1, i * sizeof *device->fresh_util);
+            device->nfresh--;
+        }
+        memmove(device->fresh_us + i + 1, device->fresh_us + i,
+                (device->nfresh - i) * sizeof *device->fresh_us);
+        memmove(device->fresh_util + i + 1, device->fresh_util + i,
+                (device->nfresh - i) * sizeof *device->fresh_util);
+        device->fresh_us[i] = stamp;
+        device->fresh_util[i] = 0;
+        device->nfresh++;
+    }
+    if (ours) {
+        unsigned int sum = device->fresh_util[i] + (util > 100 ? 100 : util);
+        device->fresh_util[i] = sum > 100 ? 100 : sum;
+    }
+}
+
+/* This device's per-process samples since the last poll, into its fresh list. NVML's
+ * return code. */
+static nvml_return_t process_samples(device_t *device, uint64_t now_ns)
 {
     unsigned int count = TS_GPU_MAX_SAMPLES;
+    device->nfresh = 0;
     nvml_return_t rc =
         nvml.process_utilization(device->handle, samples, &count, device->last_seen_us);
-    if (rc == NVML_ERROR_NOT_FOUND) {
-        count = 0; /* no sample since the last one seen */
-    } else if (rc != NVML_SUCCESS) {
+    if (rc == NVML_ERROR_NOT_FOUND)
+        return NVML_SUCCESS; /* no sample since the last one seen */
+    if (rc != NVML_SUCCESS)
         return rc;
-    }
     if (count > TS_GPU_MAX_SAMPLES)
         count = TS_GPU_MAX_SAMPLES;
-    /* The latest sample of each of our processes, summed. */
-    unsigned int pids[32], utils[32];
-    unsigned long long stamps[32];
-    size_t nours = 0;
-    int fresh = 0;
     unsigned long long newest = device->last_seen_us;
     for (unsigned int i = 0; i < count; i++) {
         const nvml_process_sample_t *sample = &samples[i];
         if (sample->time_stamp <= device->last_seen_us)
             continue;
-        fresh = 1;
         if (sample->time_stamp > newest)
             newest = sample->time_stamp;
-        if (!is_ours(sample->pid, now_ns))
-            continue;
-        size_t k = 0;
-        while (k < nours && pids[k] != sample->pid)
-            k++;
-        if (k == nours) {
-            if (nours == sizeof pids / sizeof pids[0])
-                continue;
-            pids[k] = sample->pid;
-            stamps[k] = 0;
-            nours++;
-        }
-        if (sample->time_stamp >= stamps[k]) {
-            stamps[k] = sample->time_stamp;
-            utils[k] = sample->sm_util;
-        }
+        keep_sample(device, sample->time_stamp, sample->sm_util, is_ours(sample->pid, now_ns));
     }
     device->last_seen_us = newest;
-    if (fresh) {
-        unsigned int sum = 0;
-        for (size_t k = 0; k < nours; k++)
-            sum += utils[k] > 100 ? 100 : utils[k];
-        device->held = sum > 100 ? 100 : sum;
-        device->held_at_ns = now_ns;
-    } else if (now_ns - device->held_at_ns > TS_GPU_HOLD_NS) {
-        device->held = 0;
-    }
-    *util = device->held;
+    if (device->nfresh > 0)
+        device->last_util = device->fresh_util[device->nfresh - 1];
     return NVML_SUCCESS;
 }
 
-/* 0, or -1 when a call failed (the reading is then invalid). Sets each device's util and
- * mem_bytes for this poll. */
-static int poll_devices(uint64_t now_ns, ts_gpu_reading_t *reading)
+/* Our utilisation on `device` over the stretch that ends at `stamp`: that of its first fresh
+ * sample at or after `stamp` (the sample covering it); 0 when none covers it yet. */
+static unsigned int util_at(const device_t *device, unsigned long long stamp)
+{
+    for (unsigned int i = 0; i < device->nfresh; i++)
+        if (device->fresh_us[i] >= stamp)
+            return device->fresh_util[i];
+    return 0;
+}
+
+/* Queues a reading of the stretch from covered_ns to `end_ns`, with each device's `util`
+ * (%) and `mem_bytes`, and counts it into the per-device totals. */
+static void push_reading(uint64_t end_ns, const unsigned int *util, int valid, int process)
+{
+    ts_gpu_reading_t reading;
+    memset(&reading, 0, sizeof reading);
+    reading.t_ns = end_ns;
+    reading.span_ns = end_ns - covered_ns;
+    reading.valid = (uint8_t)valid;
+    reading.process = (uint8_t)process;
+    for (unsigned int d = 0; valid && d < ndevices; d++) {
+        reading.busy_permille += util[d] * 10;
+        reading.mem_bytes += devices[d].mem_bytes;
+        atomic_fetch_add(&device_busy_ns[d], reading.span_ns / 100 * util[d]);
+        if (devices[d].mem_bytes > atomic_load(&device_peak_mem[d]))
+            atomic_store(&device_peak_mem[d], devices[d].mem_bytes);
+    }
+    if (valid && reading.mem_bytes > atomic_load(&peak_mem))
+        atomic_store(&peak_mem, reading.mem_bytes);
+    covered_ns = end_ns;
+    ts_gpu_reading_t *slot = ts_ring_reserve(&readings);
+    if (slot != NULL) {
+        *slot = reading;
+        ts_ring_commit(&readings);
+    }
+}
+
+/* The readings of a per-process poll: one per fresh sample time (over every device), each
+ * ending at that time; a stretch no sample will cover (the driver stopped sampling us) is
+ * idle. `final`: the profile stops, so the stretch after the newest sample is read too, at
+ * the newest utilisation. */
+static void push_process_readings(uint64_t now_ns, unsigned long long now_us, int final)
+{
+    unsigned int util[TS_GPU_MAX_DEVICES];
+    for (;;) {
+        unsigned long long next = 0; /* the earliest fresh sample after covered_us */
+        for (unsigned int d = 0; d < ndevices; d++)
+            for (unsigned int i = 0; i < devices[d].nfresh; i++)
+                if (devices[d].fresh_us[i] > covered_us &&
+                    (next == 0 || devices[d].fresh_us[i] < next))
+                    next = devices[d].fresh_us[i];
+        if (next == 0)
+            break;
+        for (unsigned int d = 0; d < ndevices; d++)
+            util[d] = util_at(&devices[d], next);
+        /* A time stamp past the poll (a driver stamping as it answers) ends at the poll. */
+        uint64_t end_ns = next >= now_us ? now_ns : now_ns - (now_us - next) * 1000u;
+        if (end_ns > covered_ns)
+            push_reading(end_ns, util, 1, 1);
+        covered_us = next;
+    }
+    int silent = now_us > covered_us && now_us - covered_us > TS_GPU_SILENT_US;
+    if ((final || silent) && now_ns > covered_ns) {
+        for (unsigned int d = 0; d < ndevices; d++)
+            util[d] = final ? devices[d].last_util : 0;
+        push_reading(now_ns, util, 1, 1);
+        covered_us = now_us > covered_us ? now_us : covered_us;
+    }
+}
+
+/* 0, or -1 when a call failed. Sets each device's mem_bytes; `*per_process` says whether
+ * the devices' fresh samples hold the utilisation, else `device_util` (% per device) does. */
+static int poll_devices(uint64_t now_ns, int *per_process, unsigned int *device_util)
 {
     uint64_t mem_all[TS_GPU_MAX_DEVICES] = {0};
     int listed = 0, ours_anywhere = 0, any_visible = 0;
     for (unsigned int d = 0; d < ndevices; d++) {
         device_t *device = &devices[d];
         device->has_ours = 0;
-        device->util = 0;
         device->mem_bytes = 0;
+        device->nfresh = 0;
         if (nvml.processes == NULL)
             continue;
         unsigned int count = TS_GPU_MAX_PROCESSES;
@@ -500,79 +589,60 @@ static int poll_devices(uint64_t now_ns, ts_gpu_reading_t *reading)
     }
     /* NVML names processes none of which exist here: it sees another PID namespace. */
     int foreign = listed && !ours_anywhere && !any_visible;
-    int per_process = process_supported && !foreign;
-    if (per_process) {
+    *per_process = process_supported && !foreign;
+    if (*per_process) {
         for (unsigned int d = 0; d < ndevices; d++) {
-            unsigned int util = 0;
-            nvml_return_t rc = process_utilization(&devices[d], now_ns, &util);
+            nvml_return_t rc = process_samples(&devices[d], now_ns);
             if (rc == NVML_ERROR_NOT_SUPPORTED || rc == NVML_ERROR_NO_PERMISSION ||
                 rc == NVML_ERROR_FUNCTION_NOT_FOUND) {
-                process_supported = per_process = 0; /* for good: device-wide from now on */
+                process_supported = *per_process = 0; /* for good: device-wide from now on */
                 break;
             }
             if (rc != NVML_SUCCESS)
                 return -1;
-            devices[d].util = util;
         }
     }
-    if (!per_process) {
+    if (!*per_process) {
         for (unsigned int d = 0; d < ndevices; d++) {
-            devices[d].util = 0;
+            device_util[d] = 0;
             /* The devices our processes are on, or all of them when none is known. */
             if (ours_anywhere && !devices[d].has_ours)
                 continue;
             nvml_utilization_t util;
             if (nvml.utilization(devices[d].handle, &util) != NVML_SUCCESS)
                 return -1;
-            devices[d].util = util.gpu > 100 ? 100 : util.gpu;
+            device_util[d] = util.gpu > 100 ? 100 : util.gpu;
         }
     }
-    uint32_t busy = 0;
-    uint64_t mem = 0;
-    for (unsigned int d = 0; d < ndevices; d++) {
-        if (foreign)
-            devices[d].mem_bytes = mem_all[d];
-        busy += devices[d].util * 10;
-        mem += devices[d].mem_bytes;
-    }
-    reading->busy_permille = busy;
-    reading->mem_bytes = mem;
-    reading->process = (uint8_t)per_process;
+    for (unsigned int d = 0; foreign && d < ndevices; d++)
+        devices[d].mem_bytes = mem_all[d];
     return 0;
 }
 
-/* Each device's share of a valid reading, into the profile's per-device totals. */
-static void count_devices(const ts_gpu_reading_t *reading)
+static void take_reading(uint64_t now_ns, int final)
 {
-    for (unsigned int d = 0; d < ndevices; d++) {
-        atomic_fetch_add(&device_busy_ns[d], reading->span_ns / 100 * devices[d].util);
-        if (devices[d].mem_bytes > atomic_load(&device_peak_mem[d]))
-            atomic_store(&device_peak_mem[d], devices[d].mem_bytes);
-    }
-}
-
-static void take_reading(uint64_t now_ns)
-{
-    ts_gpu_reading_t reading;
-    memset(&reading, 0, sizeof reading);
-    reading.t_ns = now_ns;
-    reading.span_ns = resumed ? 0 : now_ns - last_poll_ns;
-    resumed = 0;
-    last_poll_ns = now_ns;
+    unsigned long long now_us = wall_us();
+    unsigned int device_util[TS_GPU_MAX_DEVICES];
+    int per_process = 0;
     uint64_t begin = monotonic_ns();
-    int ok = poll_devices(now_ns, &reading) == 0;
+    int ok = poll_devices(now_ns, &per_process, device_util) == 0;
     uint64_t cost = monotonic_ns() - begin;
-    reading.valid = (uint8_t)ok;
     atomic_fetch_add(&polls, 1);
-    if (ok) {
-        failures_in_row = 0;
-        atomic_fetch_add(reading.process ? &process_polls : &device_polls, 1);
-        count_devices(&reading);
-        if (reading.mem_bytes > atomic_load(&peak_mem))
-            atomic_store(&peak_mem, reading.mem_bytes);
-    } else {
+    if (!ok) {
+        /* Nothing is known of the stretch since the last reading: charged to nobody. */
         atomic_fetch_add(&failed_polls, 1);
         failures_in_row++;
+        push_reading(now_ns, device_util, 0, 0);
+        covered_us = now_us;
+    } else {
+        failures_in_row = 0;
+        atomic_fetch_add(per_process ? &process_polls : &device_polls, 1);
+        if (per_process) {
+            push_process_readings(now_ns, now_us, final);
+        } else {
+            push_reading(now_ns, device_util, 1, 0);
+            covered_us = now_us;
+        }
     }
     /* The first poll warms NVML up (first calls are slow): it does not set the rate. */
     if (atomic_load(&polls) > 1) {
@@ -590,11 +660,6 @@ static void take_reading(uint64_t now_ns)
     period_ns = period;
     atomic_store(&period_now_ns, period);
     next_poll_ns = now_ns + period;
-    ts_gpu_reading_t *slot = ts_ring_reserve(&readings);
-    if (slot != NULL) {
-        *slot = reading;
-        ts_ring_commit(&readings);
-    }
 }
 
 void ts_gpu_tick(uint64_t now_ns, int recording)
@@ -606,14 +671,19 @@ void ts_gpu_tick(uint64_t now_ns, int recording)
         next_poll_ns = now_ns; /* poll at the first tick after resuming */
         return;
     }
+    if (resumed) { /* the first tick after a suspension: nothing before now is ours */
+        covered_ns = now_ns;
+        covered_us = wall_us();
+        resumed = 0;
+    }
     if (now_ns >= next_poll_ns)
-        take_reading(now_ns);
+        take_reading(now_ns, 0);
 }
 
 void ts_gpu_poll_now(uint64_t now_ns)
 {
     if (is_open && !resumed)
-        take_reading(now_ns);
+        take_reading(now_ns, 1);
 }
 
 /* ==== The GIL side ==== */

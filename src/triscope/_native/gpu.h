@@ -3,7 +3,7 @@
  * gpu.h — GPU readings through NVML, loaded at run time with dlopen: no build-time and no
  * Python dependency on NVIDIA's software, and a machine without it simply has GPU profiling
  * off. The consumer thread polls (ts_gpu_tick, no GIL) on wall-clock time, at a period
- * chosen from what a poll costs; each poll is one reading — how busy the GPU was for this
+ * chosen from what a poll costs; each poll gives readings — how busy the GPU was for this
  * process and its children, and how much GPU memory they held — handed through a ring to
  * the GIL side (ts_gpu_collect), where gpuattr.c charges it to lines. Not fork-safe (NVML
  * holds locks of its own): a forked child never calls NVML.
@@ -13,10 +13,11 @@
 
 #include <stdint.h>
 
-/* One poll. It covers the `span_ns` of wall-clock time that ended at `t_ns`. */
+/* One reading: it covers the `span_ns` of wall-clock time that ended at `t_ns`, right after
+ * the previous reading (or the resumption of a suspended profile). */
 typedef struct {
-    uint64_t t_ns;          /* CLOCK_MONOTONIC at the poll */
-    uint64_t span_ns;       /* time since the previous poll (0 for a resumed profile) */
+    uint64_t t_ns;          /* CLOCK_MONOTONIC at its end: the poll, or a driver's sample */
+    uint64_t span_ns;       /* time since the previous reading ended */
     uint64_t mem_bytes;     /* GPU memory held by this process and its children */
     uint32_t busy_permille; /* 1000 = one device busy all along (summed over devices) */
     uint8_t valid;          /* 0: the poll failed; nothing is known of this span */
