@@ -22,6 +22,8 @@
  *   STANDIN_NVML_DELAY_US    every query spins this long first (an expensive driver)
  *   STANDIN_NVML_SAMPLE_LAG_US  per-process samples are stamped this long before the call
  *                            (a driver that samples on its own clock)
+ *   STANDIN_NVML_SAMPLE_PERIOD_US  the driver samples on this period: a call returns only the
+ *                            newest sample, stamped at the latest multiple of it
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -260,6 +262,9 @@ EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t device,
     unsigned long long now =
         (unsigned long long)tv.tv_sec * 1000000u + (unsigned long long)tv.tv_usec;
     now -= (unsigned long long)env_long("STANDIN_NVML_SAMPLE_LAG_US", 0);
+    unsigned long long period = (unsigned long long)env_long("STANDIN_NVML_SAMPLE_PERIOD_US", 0);
+    if (period > 0)
+        now -= now % period;
     if (now <= last_seen)
         return NVML_ERROR_NOT_FOUND;
     if (samples == NULL || *count < 1) {

@@ -196,6 +196,47 @@ static void test_readings_end_at_the_sample_time(void)
     unsetenv("STANDIN_NVML_SAMPLE_LAG_US");
 }
 
+static ts_gpu_reading_t kept[16];
+static int nkept;
+
+static void keep_all(const ts_gpu_reading_t *reading, void *context)
+{
+    (void)context;
+    if (nkept < 16)
+        kept[nkept++] = *reading;
+}
+
+/* A driver sampling every 200 ms, polled less often, hands over only its newest sample:
+ * that sample covers its own 200 ms; the stretch before it, whose samples were missed, is
+ * charged at the lower utilisation around it (idle before a busy sample), so the busy time
+ * does not spread back over what ran before. */
+static void test_missed_samples_do_not_spread_busy_time(void)
+{
+    setenv("STANDIN_NVML_SAMPLE_PERIOD_US", "200000", 1);
+    CHECK_EQ_INT(ts_gpu_open(1 * MS), 0);
+    set_busy(0);
+    nkept = 0;
+    for (int i = 0; i < 12; i++) { /* idle samples, each seen: the driver period is learned */
+        usleep(50000);
+        ts_gpu_tick(now_ns(), 1);
+    }
+    set_busy(1);
+    usleep(650000); /* three samples come and go unseen */
+    ts_gpu_tick(now_ns(), 1);
+    set_busy(0);
+    ts_gpu_collect(keep_all, NULL);
+    CHECK(nkept >= 4);
+    if (nkept >= 4) {
+        const ts_gpu_reading_t *gap = &kept[nkept - 2], *sample = &kept[nkept - 1];
+        CHECK_EQ_INT(gap->busy_permille, 0);
+        CHECK(gap->span_ns >= 350 * MS && gap->span_ns <= 1500 * MS);
+        CHECK_EQ_INT(sample->busy_permille, 900);
+        CHECK(sample->span_ns >= 190 * MS && sample->span_ns <= 210 * MS);
+    }
+    ts_gpu_close();
+    unsetenv("STANDIN_NVML_SAMPLE_PERIOD_US");
+}
+
 static void test_schedule(void)
 {
     CHECK_EQ_INT(ts_gpu_open(20 * MS), 0);
@@ -241,6 +282,7 @@ int main(void)
     RUN(test_readings);
     RUN(test_visible_devices_and_per_device_totals);
     RUN(test_readings_end_at_the_sample_time);
+    RUN(test_missed_samples_do_not_spread_busy_time);
     RUN(test_schedule);
     RUN(test_forked_child_stays_off);
     unlink(busy_file);

@@ -25,8 +25,8 @@
  * time stamps: its reading covers the time since the previous one, ending at the poll.
  *
  * Cost: every poll is timed. The period is the larger of the minimum asked for and 100 times
- * the mean cost (NVML polling takes at most ~1% of a core, on the consumer thread, which
- * holds no GIL); failures back it off up to TS_GPU_MAX_PERIOD_NS. A failed poll is a reading
+ * the median cost of the recent polls (NVML polling takes at most ~1% of a core, on the
+ * consumer thread, which holds no GIL); failures back it off up to TS_GPU_MAX_PERIOD_NS. A failed poll is a reading
  * marked invalid: its span is charged to nobody, and polling goes on.
  *
  * Threads: open/close/off run while the consumer thread is stopped; tick runs on it; the
@@ -113,6 +113,12 @@ static struct {
 #define TS_GPU_SILENT_US 1000000ull
 /* Per-process samples kept per device and poll (a poll takes at most 2 s, 10 samples). */
 #define TS_GPU_FRESH 16
+/* Two samples closer than this are not two sample periods apart (a driver that stamps as
+ * it answers, polled in quick succession). */
+#define TS_GPU_MIN_SAMPLE_GAP_US 5000ull
+/* The polling period follows the median cost of this many recent polls (a few slow ones,
+ * as NVML warms up, must not slow polling down for good). */
+#define TS_GPU_COSTS 15
 /* Which PIDs are ours is re-checked this often (a PID can be reused). */
 #define TS_GPU_PID_CACHE_NS 2000000000ull
 #define TS_GPU_PID_CACHE 64
@@ -124,12 +130,16 @@ typedef struct {
     char name[NVML_DEVICE_NAME_V2_BUFFER_SIZE];
     char uuid[NVML_DEVICE_UUID_V2_BUFFER_SIZE];
     unsigned long long last_seen_us; /* newest per-process sample seen */
+    unsigned long long opened_us;    /* when the profile began (wall clock) */
     /* This poll's fresh per-process samples, oldest first: their time stamps (any process's:
      * the driver samples all at once) and our processes' SM utilisation at each, %. */
     unsigned long long fresh_us[TS_GPU_FRESH];
     unsigned int fresh_util[TS_GPU_FRESH];
     unsigned int nfresh;
     unsigned int last_util;          /* our utilisation in the newest sample, % */
+    unsigned int read_util;          /* our utilisation in the latest reading, % */
+    unsigned long long period_us;    /* the driver's sample period: the shortest gap seen
+                                      * between two of its samples (0: not seen yet) */
     int has_ours;                    /* a process of ours is on it (this poll) */
     unsigned int util;               /* this poll: utilisation counted for it, % */
     uint64_t mem_bytes;              /* this poll: memory counted for it */
@@ -157,6 +167,7 @@ static unsigned long long covered_us;
 static int resumed = 1;              /* profiling was suspended: the next poll starts anew */
 static unsigned int failures_in_row;
 static uint64_t cost_samples, cost_total_ns;
+static uint64_t recent_costs[TS_GPU_COSTS]; /* ring of the latest polls' costs */
 static _Atomic uint64_t polls, failed_polls, process_polls, device_polls, peak_mem;
 static _Atomic uint64_t mean_cost_ns, period_now_ns;
 static ts_ring_t readings;
@@ -317,6 +328,7 @@ static int find_devices(unsigned int count)
             continue; /* e.g. no permission on that one */
         device->nvml_index = i;
         device->last_seen_us = now_us; /* samples from before the profile are not ours */
+        device->opened_us = now_us;
         if (nvml.name == NULL ||
             nvml.name(device->handle, device->name, sizeof device->name) != NVML_SUCCESS)
             snprintf(device->name, sizeof device->name, "NVIDIA GPU");
@@ -473,7 +485,7 @@ static nvml_return_t process_samples(device_t *device, uint64_t now_ns)
         return rc;
     if (count > TS_GPU_MAX_SAMPLES)
         count = TS_GPU_MAX_SAMPLES;
-    unsigned long long newest = device->last_seen_us;
+    unsigned long long previous = device->last_seen_us, newest = previous;
     for (unsigned int i = 0; i < count; i++) {
         const nvml_process_sample_t *sample = &samples[i];
         if (sample->time_stamp <= device->last_seen_us)
@@ -483,6 +495,14 @@ static nvml_return_t process_samples(device_t *device, uint64_t now_ns)
         keep_sample(device, sample->time_stamp, sample->sm_util, is_ours(sample->pid, now_ns));
     }
     device->last_seen_us = newest;
+    /* The driver's period: gaps between its samples (a missed sample only lengthens one). */
+    for (unsigned int i = 0; i < device->nfresh; i++) {
+        unsigned long long gap = device->fresh_us[i] - previous;
+        if (previous > device->opened_us && gap >= TS_GPU_MIN_SAMPLE_GAP_US &&
+            (device->period_us == 0 || gap < device->period_us))
+            device->period_us = gap;
+        previous = device->fresh_us[i];
+    }
     if (device->nfresh > 0)
         device->last_util = device->fresh_util[device->nfresh - 1];
     return NVML_SUCCESS;
@@ -510,6 +530,7 @@ static void push_reading(uint64_t end_ns, const unsigned int *util, int valid, i
     reading.process = (uint8_t)process;
     for (unsigned int d = 0; valid && d < ndevices; d++) {
         reading.busy_permille += util[d] * 10;
+        devices[d].read_util = util[d];
         reading.mem_bytes += devices[d].mem_bytes;
         atomic_fetch_add(&device_busy_ns[d], reading.span_ns / 100 * util[d]);
         if (devices[d].mem_bytes > atomic_load(&device_peak_mem[d]))
@@ -523,6 +544,18 @@ static void push_reading(uint64_t end_ns, const unsigned int *util, int valid, i
         *slot = reading;
         ts_ring_commit(&readings);
     }
+}
+
+/* A per-process reading that ends at wall-clock `stamp` (µs), converted to the monotonic
+ * clock through the poll's own pair of readings of both clocks. */
+static void push_at(uint64_t now_ns, unsigned long long now_us, unsigned long long stamp,
+                    const unsigned int *util)
+{
+    /* A time stamp past the poll (a driver stamping as it answers) ends at the poll. */
+    uint64_t end_ns = stamp >= now_us ? now_ns : now_ns - (now_us - stamp) * 1000u;
+    if (end_ns > covered_ns)
+        push_reading(end_ns, util, 1, 1);
+    covered_us = stamp;
 }
 
 /* The readings of a per-process poll: one per fresh sample time (over every device), each
@@ -541,13 +574,24 @@ static void push_process_readings(uint64_t now_ns, unsigned long long now_us, in
                     next = devices[d].fresh_us[i];
         if (next == 0)
             break;
+        /* A sample covers one driver period before its time stamp. Before that, since the
+         * latest reading, samples were missed (polls slower than the driver): that stretch
+         * is charged at the lower of the utilisations around it, so a kernel's start or end
+         * never spreads onto the lines before or after it. */
+        unsigned long long period = 0;
+        for (unsigned int d = 0; d < ndevices; d++)
+            if (devices[d].period_us > period)
+                period = devices[d].period_us;
+        if (period > 0 && next > covered_us + period + period / 2) {
+            for (unsigned int d = 0; d < ndevices; d++) {
+                unsigned int after = util_at(&devices[d], next);
+                util[d] = after < devices[d].read_util ? after : devices[d].read_util;
+            }
+            push_at(now_ns, now_us, next - period, util);
+        }
         for (unsigned int d = 0; d < ndevices; d++)
             util[d] = util_at(&devices[d], next);
-        /* A time stamp past the poll (a driver stamping as it answers) ends at the poll. */
-        uint64_t end_ns = next >= now_us ? now_ns : now_ns - (now_us - next) * 1000u;
-        if (end_ns > covered_ns)
-            push_reading(end_ns, util, 1, 1);
-        covered_us = next;
+        push_at(now_ns, now_us, next, util);
     }
     int silent = now_us > covered_us && now_us - covered_us > TS_GPU_SILENT_US;
     if ((final || silent) && now_ns > covered_ns) {
@@ -619,6 +663,21 @@ static int poll_devices(uint64_t now_ns, int *per_process, unsigned int *device_
     return 0;
 }
 
+/* The median cost of the recent polls (0 before any was counted). */
+static uint64_t median_cost(void)
+{
+    uint64_t sorted[TS_GPU_COSTS];
+    size_t n = cost_samples < TS_GPU_COSTS ? (size_t)cost_samples : TS_GPU_COSTS;
+    memcpy(sorted, recent_costs, n * sizeof *sorted);
+    for (size_t i = 1; i < n; i++) /* insertion sort: at most TS_GPU_COSTS values */
+        for (size_t k = i; k > 0 && sorted[k - 1] > sorted[k]; k--) {
+            uint64_t swap = sorted[k];
+            sorted[k] = sorted[k - 1];
+            sorted[k - 1] = swap;
+        }
+    return n ? sorted[n / 2] : 0;
+}
+
 static void take_reading(uint64_t now_ns, int final)
 {
     unsigned long long now_us = wall_us();
@@ -646,11 +705,12 @@ static void take_reading(uint64_t now_ns, int final)
     }
     /* The first poll warms NVML up (first calls are slow): it does not set the rate. */
     if (atomic_load(&polls) > 1) {
+        recent_costs[cost_samples % TS_GPU_COSTS] = cost;
         cost_samples++;
         cost_total_ns += cost;
         atomic_store(&mean_cost_ns, cost_total_ns / cost_samples);
     }
-    uint64_t period = atomic_load(&mean_cost_ns) * TS_GPU_COST_RATIO;
+    uint64_t period = median_cost() * TS_GPU_COST_RATIO;
     if (period < min_period_ns)
         period = min_period_ns;
     for (unsigned int i = 0; i < failures_in_row && period < TS_GPU_MAX_PERIOD_NS; i++)
