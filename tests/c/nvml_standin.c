@@ -20,6 +20,8 @@
  *   STANDIN_NVML_FAIL_FROM   N: from the Nth call on, the query named by
  *   STANDIN_NVML_FAIL_FUNCTION    (default: every query) returns NVML_ERROR_UNKNOWN
  *   STANDIN_NVML_DELAY_US    every query spins this long first (an expensive driver)
+ *   STANDIN_NVML_SLOW_FIRST  N: only the first N queries after nvmlInit spin (a driver
+ *                            warming up)
  *   STANDIN_NVML_SAMPLE_LAG_US  per-process samples are stamped this long before the call
  *                            (a driver that samples on its own clock)
  *   STANDIN_NVML_SAMPLE_PERIOD_US  the driver samples on this period: a call returns only the
@@ -90,7 +92,7 @@ struct standin_device {
 };
 static struct standin_device devices[8] = {{0}, {1}, {2}, {3}, {4}, {5}, {6}, {7}};
 static int initialised;
-static unsigned long query_calls, named_calls;
+static unsigned long query_calls, named_calls, slow_calls;
 
 static long env_long(const char *name, long fallback)
 {
@@ -145,7 +147,8 @@ static nvmlReturn_t query(const char *function, nvmlDevice_t device)
     if (device == NULL || device->index >= device_count())
         return NVML_ERROR_INVALID_ARGUMENT;
     long delay = env_long("STANDIN_NVML_DELAY_US", 0);
-    if (delay > 0)
+    long slow_first = env_long("STANDIN_NVML_SLOW_FIRST", 0);
+    if (delay > 0 && (slow_first == 0 || ++slow_calls <= (unsigned long)slow_first))
         spin(delay);
     const char *only = getenv("STANDIN_NVML_FAIL_FUNCTION");
     long fail_from = env_long("STANDIN_NVML_FAIL_FROM", 0);
@@ -167,6 +170,7 @@ EXPORT nvmlReturn_t nvmlInit_v2(void)
     if (env_long("STANDIN_NVML_INIT_FAIL", 0))
         return NVML_ERROR_DRIVER_NOT_LOADED;
     initialised++;
+    slow_calls = 0;
     return NVML_SUCCESS;
 }
 

@@ -237,6 +237,27 @@ static void test_missed_samples_do_not_spread_busy_time(void)
     unsetenv("STANDIN_NVML_SAMPLE_PERIOD_US");
 }
 
+/* A driver whose first calls are slow (60 ms a poll) and later ones cheap: polling goes
+ * on at the requested period through the warm-up instead of backing off to seconds. */
+static void test_slow_warm_up_does_not_slow_polling(void)
+{
+    setenv("STANDIN_NVML_DELAY_US", "30000", 1);
+    setenv("STANDIN_NVML_SLOW_FIRST", "8", 1);
+    CHECK_EQ_INT(ts_gpu_open(20 * MS), 0);
+    uint64_t start = now_ns();
+    while (now_ns() - start < 800 * MS) {
+        ts_gpu_tick(now_ns(), 1);
+        usleep(5000);
+    }
+    ts_gpu_summary_t summary;
+    ts_gpu_summary(&summary);
+    CHECK(summary.polls >= 8);
+    CHECK(summary.poll_interval_s < 0.1);
+    ts_gpu_close();
+    unsetenv("STANDIN_NVML_DELAY_US");
+    unsetenv("STANDIN_NVML_SLOW_FIRST");
+}
+
 static void test_schedule(void)
 {
     CHECK_EQ_INT(ts_gpu_open(20 * MS), 0);
@@ -283,6 +304,7 @@ int main(void)
     RUN(test_visible_devices_and_per_device_totals);
     RUN(test_readings_end_at_the_sample_time);
     RUN(test_missed_samples_do_not_spread_busy_time);
+    RUN(test_slow_warm_up_does_not_slow_polling);
     RUN(test_schedule);
     RUN(test_forked_child_stays_off);
     unlink(busy_file);

@@ -116,9 +116,11 @@ static struct {
 /* Two samples closer than this are not two sample periods apart (a driver that stamps as
  * it answers, polled in quick succession). */
 #define TS_GPU_MIN_SAMPLE_GAP_US 5000ull
-/* The polling period follows the median cost of this many recent polls (a few slow ones,
- * as NVML warms up, must not slow polling down for good). */
+/* The polling period follows the median cost of this many recent polls, not counting the
+ * first ones: NVML's first calls in a process are slow (up to tens of ms, measured), and
+ * they must not slow polling down for good, nor for the seconds a short program runs. */
 #define TS_GPU_COSTS 15
+#define TS_GPU_WARM_UP_POLLS 5
 /* Which PIDs are ours is re-checked this often (a PID can be reused). */
 #define TS_GPU_PID_CACHE_NS 2000000000ull
 #define TS_GPU_PID_CACHE 64
@@ -703,8 +705,7 @@ static void take_reading(uint64_t now_ns, int final)
             covered_us = now_us;
         }
     }
-    /* The first poll warms NVML up (first calls are slow): it does not set the rate. */
-    if (atomic_load(&polls) > 1) {
+    if (atomic_load(&polls) > TS_GPU_WARM_UP_POLLS) {
         recent_costs[cost_samples % TS_GPU_COSTS] = cost;
         cost_samples++;
         cost_total_ns += cost;
