@@ -346,9 +346,10 @@ def test_thread_made_without_threading_is_sampled_from_its_start(tmp_path):
 
 def test_short_module_level_loop_is_attributed(tmp_path):
     """A ~0.1 s program that is one loop in module-level code: its samples are mostly
-    resolved as the module's code object dies at exit. They were dropped as garbage (a dying
-    code object's reference count is already 0), so 8 runs in 10 reported "100 % outside the
-    files below". Five runs in a row: every one charges most of the time to the loop."""
+    resolved as the module's code object dies at exit. On 3.11 they were dropped as garbage
+    (the dying code object's reference count already reads 0 there), so 8 runs in 10
+    reported "100 % outside the files below". Five runs in a row: every one charges most of
+    the time to the loop."""
     script = workload("module_loop.py")
     loop = (marker_lineno(script, "loop_for"), marker_lineno(script, "loop_body"))
     for attempt in range(5):

@@ -42,8 +42,9 @@ static size_t nentries, cap_entries;
 static uint32_t *free_entries;  /* indexes of forgotten entries, for reuse */
 static size_t nfree, cap_free;
 
-/* The code object whose death is being announced: a valid code object though its reference
- * count already reads 0, which the plausibility check takes for freed memory. */
+/* The code object whose death is being announced: still a valid code object, though under
+ * 3.11's tp_dealloc wrapper its reference count already reads 0, which the plausibility
+ * check takes for freed memory. */
 static PyCodeObject *dying_code;
 
 #if TS_HAS_CODE_WATCHER
