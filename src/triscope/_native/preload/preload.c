@@ -119,8 +119,8 @@ static int ready(void)
 /* What the real allocator does underneath one of our calls is part of the block we count,
  * never a second allocation: jemalloc maps its extents with mmap through the PLT (our mmap
  * below) and copies inside realloc with memcpy, where glibc calls its own internal copies.
- * Counting both doubled a preloaded jemalloc's footprint (docs/ARCHITECTURE.md, "Other
- * allocators"). The sampler's per-thread guard makes those nested calls invisible. */
+ * Counting both more than doubled a preloaded jemalloc's footprint (docs/ARCHITECTURE.md,
+ * "Other allocators"). The sampler's per-thread guard makes those nested calls invisible. */
 static inline void enter_real_allocator(void)
 {
     tls.guard++;
