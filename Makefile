@@ -27,7 +27,7 @@ CHECK_PYTHON = @$(PY) -c 'import sys, sysconfig; sys.exit(sys.implementation.nam
 SOURCES := $(shell find src -type f -not -name '*.pyc') meson.build meson.options pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: all build demo test ctest pytest browser-deps test-deps clean
+.PHONY: all build demo test ctest pytest browser-deps allocator-deps test-deps clean
 .PHONY: test-asan test-valgrind stress
 
 all: build
@@ -69,12 +69,22 @@ browser-deps: $(VENV)/.deps
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "*** WARNING: cannot install chromium: the browser tests will be SKIPPED ***" >&2
 
+# The memory tests run programs under jemalloc and tcmalloc preloaded by the user
+# (tests/test_hostile_memory.py): Debian's packages, never a build. Where they cannot be
+# installed those cases are skipped, with a loud warning here and in pytest's summary.
+allocator-deps:
+	@ldconfig -p | grep -q 'libjemalloc\.so\.2 ' && ldconfig -p | grep -q 'libtcmalloc_minimal\.so\.4 ' || \
+	  { echo "installing jemalloc and tcmalloc for the allocator tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc2 libtcmalloc-minimal4 >/dev/null; } || \
+	  echo "*** WARNING: cannot install libjemalloc2/libtcmalloc-minimal4: the allocator tests will be SKIPPED ***" >&2
+
 # Environments made before a test dependency was added get it here.
 test-deps: $(VENV)/.deps
 	@$(VPY) -c "import hypothesis" 2>/dev/null || $(VPY) -m pip install -q hypothesis
 	@$(VPY) -c "import IPython" 2>/dev/null || $(VPY) -m pip install -q ipython
 
-pytest: build browser-deps test-deps
+pytest: build browser-deps allocator-deps test-deps
 	$(VPY) -m pytest tests -q -rs $(PYTEST_ARGS)
 
 test: ctest pytest

@@ -42,6 +42,11 @@ static size_t nentries, cap_entries;
 static uint32_t *free_entries;  /* indexes of forgotten entries, for reuse */
 static size_t nfree, cap_free;
 
+/* The code object whose death is being announced: still a valid code object, though under
+ * 3.11's tp_dealloc wrapper its reference count already reads 0, which the plausibility
+ * check takes for freed memory. */
+static PyCodeObject *dying_code;
+
 #if TS_HAS_CODE_WATCHER
 static int watcher_id = -1;
 #else
@@ -54,7 +59,7 @@ static const code_entry_t *lookup_code(PyCodeObject *code)
     uint32_t index;
     if (ts_map_get(&code_index, (uint64_t)(uintptr_t)code, &index))
         return &entries[index];
-    if (!ts_frames_code_plausible(code))
+    if (code != dying_code && !ts_frames_code_plausible(code))
         return NULL;
     const char *path = PyUnicode_AsUTF8(code->co_filename);
     const char *name = PyUnicode_AsUTF8(code->co_qualname);
@@ -224,11 +229,17 @@ void ts_resolve_drain(void)
     draining = 0;
 }
 
+/* Samples of the dying code itself are the ones most likely still queued: a module's
+ * top-level code dies as soon as it finishes (a short program's whole run), a function's
+ * code when its last reference goes. They resolve now, against the live object. */
 static void before_code_dies(PyCodeObject *code)
 {
+    PyCodeObject *outer = dying_code; /* a code object may die while resolving another */
+    dying_code = code;
     ts_sampler_code_dying();
     ts_resolve_drain();
     forget_code(code);
+    dying_code = outer;
 }
 
 #if TS_HAS_CODE_WATCHER
