@@ -77,6 +77,56 @@ def _strip_own_frames(tb):
     return tb
 
 
+# ==== sys.path: the launcher's, then the program's ====
+# docs/ARCHITECTURE.md, "The launcher and child processes". Unless -P (sys.flags.safe_path),
+# the interpreter puts one directory first on sys.path; while the launcher runs, that entry
+# is one of triscope's (__main__.py sees to it), and only when the program begins does it
+# become the program's own: its script's directory, or the working directory under -m. What
+# triscope imports once the program has begun (writing the reports at exit), it imports with
+# its own sys.path, never from the program's directories.
+
+_launcher_sys_path = None  # sys.path as the launcher had it, for its imports at exit
+
+
+def _enter_program_path(path0: str):
+    """Makes `path0` the first entry of sys.path as Python would for the program (no entry
+    under -P); returns what to give _leave_program_path to undo it."""
+    if sys.flags.safe_path:
+        return None
+    launcher_path0 = sys.path[0]
+    sys.path[0] = path0
+    return launcher_path0
+
+
+def _leave_program_path(launcher_path0) -> None:
+    if launcher_path0 is not None:
+        sys.path[0] = launcher_path0
+
+
+def _program_path0(program: str, is_module: bool) -> str:
+    """What `python program.py` (its real directory) or `python -m module` puts first."""
+    if is_module:
+        return os.getcwd()
+    return os.path.dirname(os.path.realpath(os.path.abspath(program)))
+
+
+def _with_launcher_sys_path(method):
+    """Runs `method` (the session's finish) importing with the launcher's sys.path: a module
+    beside the program named like one triscope imports at exit must not run. The program's
+    own sys.path object comes back afterwards, whatever the program made of it."""
+    def with_launcher_sys_path(self):
+        if _launcher_sys_path is None:  # profiling in-process: there is no other path
+            return method(self)
+        programs = sys.path
+        sys.path = list(_launcher_sys_path)
+        try:
+            return method(self)
+        finally:
+            sys.path = programs
+    with_launcher_sys_path.__doc__ = method.__doc__
+    return with_launcher_sys_path
+
+
 class _Session:
     """One profiled run: what to write where when it ends."""
 
@@ -130,6 +180,7 @@ class _Session:
             malloc_threshold=self.options.malloc_threshold,
             only_ranges=triscope.profiled_functions)
 
+    @_with_launcher_sys_path
     def finish(self) -> None:
         if os.getpid() != self.pid or self.finished:
             return  # a forked child exiting normally: the parent owns the profile
@@ -236,6 +287,8 @@ def start_child() -> None:
     the parent's options, leaving the profile in the parent's directory for children."""
     import json
     settings = json.loads(os.environ[CHILD_OPTIONS])
+    global _launcher_sys_path
+    _launcher_sys_path = list(sys.path)  # at start-up, before the child's own first entry
     from triscope.cli import build_parser, split_command_line
     own, _, _, _ = split_command_line(settings["argv"])
     options = build_parser().parse_args(own)
@@ -382,7 +435,6 @@ def _prepare_script(program: str, program_args: list):
     except OSError as error:
         raise UsageError(f"cannot read {program}: {error.strerror}") from None
     sys.argv[:] = [program, *program_args]
-    sys.path[0] = os.path.dirname(os.path.realpath(path))
     code = compile(source, path, "exec", dont_inherit=True)
     loader = importlib.machinery.SourceFileLoader("__main__", path)
     module = _fresh_main_module(path, loader)
@@ -392,11 +444,13 @@ def _prepare_script(program: str, program_args: list):
 
 def _module_dirs(module: str) -> list:
     import importlib.util
-    sys.path[0] = os.getcwd()
+    launcher_path0 = _enter_program_path(os.getcwd())  # where `python -m` looks first
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         spec = None
+    finally:
+        _leave_program_path(launcher_path0)
     if spec is None or spec.origin is None:
         raise UsageError(f"no module named {module!r}")
     if spec.submodule_search_locations:
@@ -458,9 +512,12 @@ def _reexec_with_preload(argv: list) -> None:
 
 
 def _triscope_command(triscope_argv: list) -> list:
+    """The command that runs this launch again: __main__.py as a script, with the
+    interpreter's flags (never `-m triscope`, which would put the working directory first on
+    sys.path, ahead of the modules triscope imports)."""
     import subprocess
     flags = subprocess._args_from_interpreter_flags()
-    return [sys.executable, *flags, "-m", "triscope", *triscope_argv]
+    return [sys.executable, *flags, os.path.join(OWN_DIR, "__main__.py"), *triscope_argv]
 
 
 def _restore_environment() -> None:
@@ -507,6 +564,8 @@ _hooks_installed = False
 
 def run(options, program: str, is_module: bool, program_args: list,
         triscope_argv: list) -> int:
+    global _launcher_sys_path
+    _launcher_sys_path = list(sys.path)
     profile_cpu, profile_memory = _dimensions(options)
     launcher_file = getattr(sys.modules.get("__main__"), "__file__", None)
     preloaded = os.environ.get(PRELOADED) == "1"
@@ -542,6 +601,7 @@ def run(options, program: str, is_module: bool, program_args: list,
     _native.start(paused=options.off)
     if options.profile_interval:
         session.write_periodically(options.profile_interval)
+    _enter_program_path(_program_path0(program, is_module))
     try:
         if is_module:
             sys.argv[:] = [program, *program_args]
