@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import describe, load_profile, run_python, run_triscope
+from conftest import describe, load_profile, program_stderr, run_python, run_triscope
 
 TRISCOPE_SCRIPT = Path(sys.executable).parent / "triscope"
 
@@ -141,3 +141,159 @@ def test_modules_beside_the_program_are_not_imported_by_the_launcher(tmp_path):
     assert "was imported" not in proc.stderr, describe(proc)
     load_profile(cwd / "profile.json")
     assert (cwd / "profile.html").exists()
+
+
+# ==== Item 8: foreign Python children; an existing sitecustomize ====
+
+CHILD_HOOK = Path(__file__).resolve().parent.parent / "src" / "triscope" / "_child" / \
+    "sitecustomize.py"
+PYENV = Path.home() / ".pyenv" / "versions"
+
+
+def foreign_pythons():
+    """Interpreters this build of triscope cannot run in: Python 2, older and newer 3.x."""
+    found = []
+    for version in ("2.7", "3.10", "3.12", "3.13"):
+        if version == "%d.%d" % sys.version_info[:2]:
+            continue
+        for candidate in sorted(PYENV.glob(f"{version}.*/bin/python")):
+            found.append(pytest.param(str(candidate), id=f"python{version}"))
+            break
+    return found or [pytest.param(None, marks=pytest.mark.skip("no foreign Python here"))]
+
+
+def test_child_hook_parses_as_python_2():
+    """Every Python inherits PYTHONPATH: the hook must parse in any of them."""
+    source = CHILD_HOOK.read_bytes()
+    source.decode("ascii")  # Python 2 refuses a non-ASCII file without a coding line
+    python2 = sorted(PYENV.glob("2.7.*/bin/python"))
+    if python2:
+        check = f"compile(open({str(CHILD_HOOK)!r}).read(), 'sitecustomize.py', 'exec')"
+        proc = subprocess.run([str(python2[0]), "-c", check], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    else:  # the oldest grammar this Python still knows: no f-strings, no annotations
+        import ast
+        ast.parse(source, feature_version=(3, 4))
+
+
+FOREIGN_CHILD = """\
+import subprocess, sys
+subprocess.run([sys.argv[1], "-c", "print('foreign child ran')"], check=True)
+print("parent done")
+"""
+
+
+@pytest.mark.parametrize("python", foreign_pythons())
+def test_foreign_python_child_is_silent_and_counted(tmp_path, python):
+    (tmp_path / "prog.py").write_text(FOREIGN_CHILD)
+    plain = run_python(["prog.py", python], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    proc = run_triscope(["-o", "report.txt", "prog.py", python], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout
+    # The text report went to report.txt: what is left is the program's and triscope's own.
+    assert program_stderr(proc.stderr) == plain.stderr, describe(proc)
+    unprofiled = load_profile(tmp_path / "profile.json")["unprofiled_children"]
+    assert unprofiled["count"] == 1, unprofiled
+    assert "1 child process ran unprofiled" in (tmp_path / "report.txt").read_text()
+
+
+ENVIRONMENT_SITECUSTOMIZE = """\
+import sys
+MARK = "the environment's own"
+sys.stderr.write("sitecustomize of the environment ran\\n")
+"""
+
+CHILD_READS_SITECUSTOMIZE = """\
+import subprocess, sys
+subprocess.run([sys.executable, "-c",
+                "import sitecustomize; print(sitecustomize.MARK)"], check=True)
+"""
+
+
+def test_an_existing_sitecustomize_still_runs_in_children(tmp_path):
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "sitecustomize.py").write_text(ENVIRONMENT_SITECUSTOMIZE)
+    (tmp_path / "prog.py").write_text(CHILD_READS_SITECUSTOMIZE)
+    env = {"PYTHONPATH": str(site_dir)}
+    plain = run_python(["prog.py"], tmp_path, env=env)
+    assert plain.returncode == 0, describe(plain)
+    # --cpu: no re-execution of the launcher, which would run that sitecustomize twice.
+    proc = run_triscope(["--cpu", "-o", "report.txt", "prog.py"], tmp_path, env=env)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout == "the environment's own\n"
+    assert program_stderr(proc.stderr) == plain.stderr, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    assert len(profile["processes"]) == 2, "the child was profiled as well"
+
+
+# ==== Item 16: children given an environment of their own ====
+
+CLEARED_ENV_CHILD = """\
+import os, subprocess, sys
+spin = ("import os, sys\\n"
+        "total = 0\\n"
+        "for i in range(2_000_000): total += i  # @child_spin\\n"
+        "print(sorted(os.environ), [p for p in sys.path if 'triscope' in p])\\n")
+subprocess.run([sys.executable, "-c", spin], env={"ONLY": "this"}, check=True)
+subprocess.run([sys.executable, "-I", "-c", "print('isolated child')"], check=True)
+"""
+
+
+def test_child_with_a_cleared_environment_is_profiled_and_sees_its_environment(tmp_path):
+    (tmp_path / "prog.py").write_text(CLEARED_ENV_CHILD)
+    plain = run_python(["prog.py"], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    proc = run_triscope(["--cli", "--json", "-o", "p.json", "prog.py"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    profile = load_profile(tmp_path / "p.json")
+    programs = [process["program"] for process in profile["processes"]]
+    assert programs.count("-c") == 1, programs  # the env={} child, not the -I one
+    assert profile["unprofiled_children"] == {
+        "count": 1, "reasons": {"a Python started with -I ignores triscope's hook": 1}}
+    assert "1 child process ran unprofiled: a Python started with -I" in proc.stderr
+
+
+# ==== Item 15: nothing left in the temporary directory ====
+
+ENDINGS = {
+    "normal": "pass",
+    "sys.exit": "sys.exit(3)",
+    "exception": "raise ValueError('the program failed')",
+    "os._exit": "sys.stdout.flush(); os._exit(4)",
+    "killed child": ("child = subprocess.Popen([sys.executable, '-c', 'import time; "
+                     "time.sleep(60)']); child.send_signal(signal.SIGKILL); child.wait()"),
+}
+
+
+def leftovers(tmp_dir):
+    return sorted(p.name for p in Path(tmp_dir).iterdir() if p.name.startswith("triscope-"))
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_no_temporary_directory_is_left(tmp_path, ending):
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    (tmp_path / "prog.py").write_text(
+        "import os, signal, subprocess, sys\n"
+        "subprocess.run([sys.executable, '-c', 'pass'], check=True)\n"
+        f"{ENDINGS[ending]}\n")
+    env = {"TMPDIR": str(own_tmp)}
+    plain = run_python(["prog.py"], tmp_path, env=env)
+    proc = run_triscope(["--cli", "prog.py"], tmp_path, env=env)
+    assert proc.returncode == plain.returncode, describe(proc)
+    assert leftovers(own_tmp) == []
+
+
+@pytest.mark.parametrize("options", [["--cpu-sampling-rate", "0"], ["-o", "missing/dir/x"],
+                                     ["--no-such-option"]])
+def test_no_temporary_directory_is_left_after_an_option_error(tmp_path, options):
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    (tmp_path / "prog.py").write_text("print('ran')\n")
+    proc = run_triscope([*options, "prog.py"], tmp_path, env={"TMPDIR": str(own_tmp)})
+    assert proc.returncode == 2, describe(proc)
+    assert leftovers(own_tmp) == []
