@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import describe, line_entry, load_profile, marker_lineno, run_triscope, total_pct
 
 WORK = '''\
@@ -99,3 +101,38 @@ def test_triscope_dash_m_pytest_runs_as_python_dash_m_pytest(tmp_path):
     assert "1 failed, 2 passed" in proc.stdout and "1 failed, 2 passed" in plain.stdout
     profile = load_profile(tmp_path / "p.json")
     assert line_entry(profile, work, marker_lineno(work, "crunch")) is not None
+
+
+def _warnings_as_errors(tmp_path, how):
+    """pytest's own arguments for `how`: -W error, or the same through an ini file."""
+    if how == "-W error":
+        return ["-W", "error"]
+    (tmp_path / "pytest.ini").write_text("[pytest]\nfilterwarnings =\n    error\n")
+    return []
+
+
+@pytest.mark.parametrize("how", ["-W error", "filterwarnings = error"])
+def test_triscope_dash_m_pytest_warns_of_nothing(tmp_path, how):
+    """triscope is imported before pytest starts, and pytest marks every module of a
+    distribution with a pytest11 plugin for assertion rewriting: it must not warn that it
+    cannot (a warning is an error here, and the test run would fail at start-up)."""
+    make_suite(tmp_path)
+    args = _warnings_as_errors(tmp_path, how)
+    plain = run_pytest(tmp_path, *args)
+    assert plain.returncode == 0, describe(plain)
+    proc = run_triscope(["--cpu", "--json", "-o", "p.json",
+                         "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], tmp_path)
+    assert proc.returncode == plain.returncode, describe(proc)
+    assert "2 passed" in proc.stdout, describe(proc)
+    assert "Warning" not in proc.stdout + proc.stderr, describe(proc)
+    load_profile(tmp_path / "p.json")
+
+
+@pytest.mark.parametrize("how", ["-W error", "filterwarnings = error"])
+def test_triscope_option_warns_of_nothing(tmp_path, how):
+    make_suite(tmp_path)
+    args = _warnings_as_errors(tmp_path, how)
+    proc = run_pytest(tmp_path, "--triscope=out.json", *args)
+    assert proc.returncode == 0, describe(proc)
+    assert "Warning" not in proc.stdout + proc.stderr, describe(proc)
+    load_profile(tmp_path / "out.json")

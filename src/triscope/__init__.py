@@ -14,6 +14,12 @@ Programmatic use (SPEC §2):
 
 Under the triscope command `profile` is also a builtin, so `@profile` needs no import.
 In IPython or Jupyter, `%load_ext triscope` adds the magics %scrun and %%triscope (jupyter.py).
+
+PYTEST_DONT_REWRITE: pytest rewrites the asserts of every package of a distribution that has a
+pytest plugin (pytest_plugin.py), and warns when one is imported before it starts, as this
+package is under `triscope -m pytest`. triscope holds no tests: this marker, in this
+docstring, tells pytest to leave it alone (docs/ARCHITECTURE.md, "The launcher and child
+processes").
 """
 
 __version__ = "0.1.0"

@@ -77,6 +77,56 @@ def _strip_own_frames(tb):
     return tb
 
 
+# ==== sys.path: the launcher's, then the program's ====
+# docs/ARCHITECTURE.md, "The launcher and child processes". Unless -P (sys.flags.safe_path),
+# the interpreter puts one directory first on sys.path; while the launcher runs, that entry
+# is one of triscope's (__main__.py sees to it), and only when the program begins does it
+# become the program's own: its script's directory, or the working directory under -m. What
+# triscope imports once the program has begun (writing the reports at exit), it imports with
+# its own sys.path, never from the program's directories.
+
+_launcher_sys_path = None  # sys.path as the launcher had it, for its imports at exit
+
+
+def _enter_program_path(path0: str):
+    """Makes `path0` the first entry of sys.path as Python would for the program (no entry
+    under -P); returns what to give _leave_program_path to undo it."""
+    if sys.flags.safe_path:
+        return None
+    launcher_path0 = sys.path[0]
+    sys.path[0] = path0
+    return launcher_path0
+
+
+def _leave_program_path(launcher_path0) -> None:
+    if launcher_path0 is not None:
+        sys.path[0] = launcher_path0
+
+
+def _program_path0(program: str, is_module: bool) -> str:
+    """What `python program.py` (its real directory) or `python -m module` puts first."""
+    if is_module:
+        return os.getcwd()
+    return os.path.dirname(os.path.realpath(os.path.abspath(program)))
+
+
+def _with_launcher_sys_path(method):
+    """Runs `method` (the session's finish) importing with the launcher's sys.path: a module
+    beside the program named like one triscope imports at exit must not run. The program's
+    own sys.path object comes back afterwards, whatever the program made of it."""
+    def with_launcher_sys_path(self):
+        if _launcher_sys_path is None:  # profiling in-process: there is no other path
+            return method(self)
+        programs = sys.path
+        sys.path = list(_launcher_sys_path)
+        try:
+            return method(self)
+        finally:
+            sys.path = programs
+    with_launcher_sys_path.__doc__ = method.__doc__
+    return with_launcher_sys_path
+
+
 class _Session:
     """One profiled run: what to write where when it ends."""
 
@@ -130,6 +180,7 @@ class _Session:
             malloc_threshold=self.options.malloc_threshold,
             only_ranges=triscope.profiled_functions)
 
+    @_with_launcher_sys_path
     def finish(self) -> None:
         if os.getpid() != self.pid or self.finished:
             return  # a forked child exiting normally: the parent owns the profile
@@ -142,6 +193,8 @@ class _Session:
         except OSError as error:
             if not self.quiet:  # a child outliving its parent's merge has nowhere to write
                 print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
+        finally:
+            remove_child_dir(self)
         self.written = True
         if self.sigterm_pending:
             _die_by(signal.SIGTERM)
@@ -192,9 +245,9 @@ class _Session:
 
 
 def _merge_children(profile: dict, child_dir: str, json_path: str) -> dict:
-    """Folds the profiles children left in `child_dir` into ours, and rewrites our JSON."""
+    """Folds the profiles children left in `child_dir` into ours, with the count of those
+    that could not profile themselves, and rewrites our JSON."""
     import json
-    import shutil
     from triscope.reports import merge
     children = []
     for name in sorted(os.listdir(child_dir)):
@@ -205,12 +258,43 @@ def _merge_children(profile: dict, child_dir: str, json_path: str) -> dict:
                 children.append(json.load(stream))
         except (OSError, ValueError):
             continue  # a child killed mid-write does not cost the parent its report
-    shutil.rmtree(child_dir, ignore_errors=True)
-    if not children:
+    unprofiled = _unprofiled_children(child_dir)
+    if not children and not unprofiled:
         return profile
-    merged = merge.merge([profile, *children])
+    merged = merge.merge([profile, *children]) if children else dict(profile)
+    if unprofiled:
+        merged["unprofiled_children"] = merge.add_unprofiled(
+            merged.get("unprofiled_children"), unprofiled)
     merge.write(merged, json_path)
     return merged
+
+
+def _unprofiled_children(child_dir: str) -> dict:
+    """{reason: how many}: the notes left by children that ran unprofiled (written by
+    _child/sitecustomize.py in the child, or by note_unprofiled_child here)."""
+    reasons = {}
+    for name in os.listdir(child_dir):
+        if not (name.startswith("unprofiled-") and name.endswith(".txt")):
+            continue
+        try:
+            with open(os.path.join(child_dir, name), encoding="utf-8",
+                      errors="replace") as stream:
+                reason = stream.readline().strip()[:200] or "unknown"
+        except OSError:
+            continue
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons
+
+
+def remove_child_dir(session: "_Session") -> None:
+    """Removes the directory where children leave their profiles and notes (and the link to
+    the package in it). The run's owner calls this however the run ends: normally, by
+    sys.exit, os._exit, an exception, a signal it turns into an exit, or before an exec
+    (docs/ARCHITECTURE.md, "The launcher and child processes"). A child never does."""
+    if session.child_dir is None or session.quiet or os.getpid() != session.pid:
+        return
+    import shutil
+    shutil.rmtree(session.child_dir, ignore_errors=True)
 
 
 def _profile_children(session: _Session, triscope_argv: list, program_dirs: list) -> None:
@@ -229,6 +313,143 @@ def _profile_children(session: _Session, triscope_argv: list, program_dirs: list
     path = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [CHILD_BOOTSTRAP_DIR, package_link_dir] + ([path] if path else []))
+    _watch_child_environments(session.child_dir, os.environ[CHILD_OPTIONS])
+
+
+# ==== Children started with an environment of their own ====
+# docs/ARCHITECTURE.md, "The launcher and child processes". A child given an environment
+# without triscope's variables (`subprocess.run(env={})`, pyperf's workers) would run
+# unprofiled and unseen. When the executable is a Python, the variables are put back into
+# the environment passed to it, with CHILD_RESTORE saying what the child's sitecustomize
+# must take out again before the child's own code runs: the child sees the environment it
+# was given. A Python started so that it ignores PYTHONPATH or skips site (-I, -E, -S)
+# cannot be reached: it is counted, with why, in the report.
+
+CHILD_RESTORE = "TRISCOPE_CHILD_RESTORE"
+# (directory for children, their options as JSON) once children are profiled.
+_child_variables = None
+
+
+def _watch_child_environments(child_dir: str, child_options: str) -> None:
+    """Sees every child started through subprocess or os.posix_spawn[p] (os.exec* hand
+    their environments to child_environment too)."""
+    global _child_variables
+    first = _child_variables is None
+    _child_variables = (child_dir, child_options)
+    if not first:
+        return
+    import subprocess
+    execute_child = subprocess.Popen._execute_child
+    names = execute_child.__code__.co_varnames  # self, args, executable, ..., env, ...
+    at = {name: names.index(name) - 1 for name in ("args", "executable", "env", "shell")}
+
+    def _execute_child(self, *call):
+        call = list(call)
+        command = call[at["args"]]
+        if isinstance(command, (str, bytes, os.PathLike)):
+            command = [command]
+        if not call[at["shell"]]:
+            call[at["env"]] = child_environment(call[at["executable"]] or command[0],
+                                                list(command), call[at["env"]])
+        return execute_child(self, *call)
+
+    subprocess.Popen._execute_child = _execute_child
+    for name in ("posix_spawn", "posix_spawnp"):
+        original = getattr(os, name, None)
+        if original is not None:
+            setattr(os, name, _spawn_wrapper(original))
+
+
+def _spawn_wrapper(spawn):
+    def posix_spawn(path, argv, env, *rest, **options):
+        return spawn(path, argv, child_environment(path, list(argv), env), *rest, **options)
+    posix_spawn.__name__ = posix_spawn.__qualname__ = spawn.__name__
+    posix_spawn.__doc__ = spawn.__doc__
+    return posix_spawn
+
+
+def child_environment(executable, argv: list, env):
+    """The environment to start `argv` with when the program gives `env` (None: its own):
+    `env` itself, or for a Python child that would not be profiled with it, a copy with
+    triscope's variables put back (which the child takes out again)."""
+    if _child_variables is None:
+        return env
+    try:
+        executable = os.fsdecode(executable)
+        if not _is_python(executable):
+            return env
+        ignoring = _flags_skipping_the_hook(argv)
+        if ignoring:
+            note_unprofiled_child(f"a Python started with {ignoring} ignores triscope's hook")
+            return env
+        given = os.environ if env is None else env
+        keys_are_bytes = any(isinstance(key, bytes) for key in given)
+        wanted = os.fsencode(CHILD_DIR) if keys_are_bytes else CHILD_DIR
+        if wanted in given:
+            return env  # it inherits the hook
+        return _with_child_variables(given, keys_are_bytes)
+    except (TypeError, ValueError, AttributeError):
+        return env  # what the program passed is the program's business: left as it is
+
+
+def _is_python(executable: str) -> bool:
+    import re
+    name = os.path.basename(executable)
+    if re.fullmatch(r"python[0-9.]*[a-z]*", name):
+        return True
+    return os.path.realpath(executable) == os.path.realpath(sys.executable)
+
+
+def _flags_skipping_the_hook(argv: list) -> str:
+    """The interpreter options in `argv` by which a Python would not import the hook
+    (-I, -E: PYTHONPATH ignored; -S: no sitecustomize), or ''."""
+    found = []
+    for arg in argv[1:]:
+        arg = os.fsdecode(arg)
+        if not arg.startswith("-") or arg == "-" or arg.startswith("--"):
+            break
+        for letter in arg[1:]:
+            if letter in "IES":
+                found.append("-" + letter)
+            if letter in "cmWX":  # the rest of the word is its value (or the next word)
+                break
+        if arg[1:2] in ("c", "m"):
+            break
+    return " ".join(found)
+
+
+def _with_child_variables(given, keys_are_bytes: bool):
+    import json
+    child_dir, child_options = _child_variables
+    added_path = [CHILD_BOOTSTRAP_DIR, os.path.join(child_dir, "lib")]
+    encode = os.fsencode if keys_are_bytes else str
+    decode = os.fsdecode if keys_are_bytes else str
+    previous_path = given.get(encode("PYTHONPATH"))
+    restore = {"environ": {CHILD_DIR: None, CHILD_OPTIONS: None, CHILD_RESTORE: None,
+                           "PYTHONPATH": None if previous_path is None
+                           else decode(previous_path)},
+               "sys_path": added_path}
+    env = dict(given)
+    additions = {CHILD_DIR: child_dir, CHILD_OPTIONS: child_options,
+                 CHILD_RESTORE: json.dumps(restore),
+                 "PYTHONPATH": os.pathsep.join(
+                     added_path + ([decode(previous_path)] if previous_path else []))}
+    for name, value in additions.items():
+        env[encode(name)] = encode(value)
+    return env
+
+
+def note_unprofiled_child(reason: str) -> None:
+    """Counts a child that could not be profiled, with why, for the report."""
+    if _child_variables is None:
+        return
+    import tempfile
+    try:
+        with tempfile.NamedTemporaryFile("w", dir=_child_variables[0], prefix="unprofiled-",
+                                         suffix=".txt", delete=False) as note:
+            note.write(reason + "\n")
+    except OSError:
+        pass  # the run is over (its directory gone): nobody would read it
 
 
 def start_child() -> None:
@@ -236,6 +457,8 @@ def start_child() -> None:
     the parent's options, leaving the profile in the parent's directory for children."""
     import json
     settings = json.loads(os.environ[CHILD_OPTIONS])
+    global _launcher_sys_path
+    _launcher_sys_path = list(sys.path)  # at start-up, before the child's own first entry
     from triscope.cli import build_parser, split_command_line
     own, _, _, _ = split_command_line(settings["argv"])
     options = build_parser().parse_args(own)
@@ -245,6 +468,7 @@ def start_child() -> None:
             argv = [os.fsdecode(arg) for arg in stream.read().split(b"\0")[:-1]]
         _reexec_with_preload([sys.executable, *argv[1:]])
     _restore_environment()
+    _watch_child_environments(os.environ[CHILD_DIR], os.environ[CHILD_OPTIONS])
     _begin_child_session(options, settings["program_dirs"], profile_cpu, profile_memory)
 
 
@@ -254,7 +478,7 @@ def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
     options.cli, options.html, options.web, options.outfile = True, False, False, None
     options.json, options.profile_interval = True, None
     session = _Session(options, sys.argv[0] if sys.argv else "<child>", sys.argv[1:])
-    session.json_path = os.path.join(os.environ[CHILD_DIR], f"{os.getpid()}.json")
+    session.json_path = os.path.join(_child_variables[0], f"{os.getpid()}.json")
     session.text_path = session.html_path = None
     session.quiet = True
     _session = session
@@ -285,7 +509,7 @@ def _after_fork_in_child() -> None:
     """A forked child: drop the parent's sampling state; profile itself when children are
     profiled (multiprocessing's fork start method, os.fork)."""
     _native.after_fork_in_child()
-    if _session is None or not os.environ.get(CHILD_DIR):
+    if _session is None or _child_variables is None:
         return
     parent = _session
     try:
@@ -382,7 +606,6 @@ def _prepare_script(program: str, program_args: list):
     except OSError as error:
         raise UsageError(f"cannot read {program}: {error.strerror}") from None
     sys.argv[:] = [program, *program_args]
-    sys.path[0] = os.path.dirname(os.path.realpath(path))
     code = compile(source, path, "exec", dont_inherit=True)
     loader = importlib.machinery.SourceFileLoader("__main__", path)
     module = _fresh_main_module(path, loader)
@@ -392,11 +615,13 @@ def _prepare_script(program: str, program_args: list):
 
 def _module_dirs(module: str) -> list:
     import importlib.util
-    sys.path[0] = os.getcwd()
+    launcher_path0 = _enter_program_path(os.getcwd())  # where `python -m` looks first
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         spec = None
+    finally:
+        _leave_program_path(launcher_path0)
     if spec is None or spec.origin is None:
         raise UsageError(f"no module named {module!r}")
     if spec.submodule_search_locations:
@@ -458,9 +683,12 @@ def _reexec_with_preload(argv: list) -> None:
 
 
 def _triscope_command(triscope_argv: list) -> list:
+    """The command that runs this launch again: __main__.py as a script, with the
+    interpreter's flags (never `-m triscope`, which would put the working directory first on
+    sys.path, ahead of the modules triscope imports)."""
     import subprocess
     flags = subprocess._args_from_interpreter_flags()
-    return [sys.executable, *flags, "-m", "triscope", *triscope_argv]
+    return [sys.executable, *flags, os.path.join(OWN_DIR, "__main__.py"), *triscope_argv]
 
 
 def _restore_environment() -> None:
@@ -507,6 +735,8 @@ _hooks_installed = False
 
 def run(options, program: str, is_module: bool, program_args: list,
         triscope_argv: list) -> int:
+    global _launcher_sys_path
+    _launcher_sys_path = list(sys.path)
     profile_cpu, profile_memory = _dimensions(options)
     if options.gpu_sync:
         # Asked for: the program (and its children) see it, as if they had set it themselves.
@@ -545,6 +775,7 @@ def run(options, program: str, is_module: bool, program_args: list,
     _native.start(paused=options.off)
     if options.profile_interval:
         session.write_periodically(options.profile_interval)
+    _enter_program_path(_program_path0(program, is_module))
     try:
         if is_module:
             sys.argv[:] = [program, *program_args]

@@ -16,6 +16,8 @@ leaves the profiling to it.
 
 PATH must be attached with '=' when it is given: `--triscope tests/` would read tests/ as
 the path, so a PATH that looks like a test directory or file is refused with a hint.
+
+PYTEST_DONT_REWRITE: no asserts of tests here, for pytest to rewrite (see triscope/__init__.py).
 """
 
 import os

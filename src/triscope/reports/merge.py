@@ -115,7 +115,23 @@ def merge(profiles: list) -> dict:
         "stacks": list(stacks.values()),
         "processes": [process for p in profiles for process in _processes(p)],
     })
+    unprofiled = None
+    for profile in profiles:
+        if "unprofiled_children" in profile:
+            unprofiled = add_unprofiled(unprofiled, profile["unprofiled_children"]["reasons"])
+    if unprofiled is None:
+        merged.pop("unprofiled_children", None)
+    else:
+        merged["unprofiled_children"] = unprofiled
     return merged
+
+
+def add_unprofiled(unprofiled, reasons: dict) -> dict:
+    """`unprofiled_children` (docs/PROFILE_FORMAT.md) with `reasons` ({reason: count}) added."""
+    combined = dict(unprofiled["reasons"]) if unprofiled else {}
+    for reason, count in reasons.items():
+        combined[reason] = combined.get(reason, 0) + count
+    return {"count": sum(combined.values()), "reasons": combined}
 
 
 def _processes(profile: dict) -> list:

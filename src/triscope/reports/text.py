@@ -95,6 +95,14 @@ def _header(profile, width):
         hint = (" (--profile-all shows every file)"
                 if outside >= 10 and not profile["options"]["profile_all"] else "")
         rows.append((where + hint + ".", ""))
+    unprofiled = profile.get("unprofiled_children")
+    if unprofiled and unprofiled.get("count"):
+        # Their time shows as the parent's waiting: say so, in one line.
+        count = unprofiled["count"]
+        why = "; ".join(f"{reason} ({n})" if len(unprofiled["reasons"]) > 1 else reason
+                        for reason, n in unprofiled["reasons"].items())
+        rows.append((f"{count} child process{'es' if count != 1 else ''} ran unprofiled: "
+                     f"{why}.", ""))
     if profile["memory"]["enabled"]:
         mem = profile["memory"]
         peak = f"memory: peak {mem['max_footprint_mb']:.1f} MB  "

@@ -1,0 +1,301 @@
+"""The launcher and child processes against hostile surroundings (issue 13, items 1, 7, 8, 15
+and 16): modules in the working directory or the program's directory named like the modules
+triscope imports, pytest run with warnings as errors, a foreign or differently configured
+Python child, leftover temporary directories, children given a cleared environment.
+
+Each program runs under plain python and under triscope: the same stdout and exit status.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import describe, load_profile, program_stderr, run_python, run_triscope
+
+TRISCOPE_SCRIPT = Path(sys.executable).parent / "triscope"
+
+# Every module of the standard library, which triscope may import for itself at any time.
+STDLIB_NAMES = sorted(name for name in sys.stdlib_module_names if not name.startswith("_"))
+
+
+def preloaded_by_python_dash_m(tmp_path):
+    """What plain `python -m module` has imported before the module runs (runpy's own
+    imports come from the working directory first, for any module): hostile copies of
+    these in the working directory break plain Python as well."""
+    probe = tmp_path / "preload_probe"
+    probe.mkdir()
+    (probe / "probe_modules.py").write_text("import sys; print(' '.join(sys.modules))\n")
+    proc = run_python(["-m", "probe_modules"], probe)
+    assert proc.returncode == 0, describe(proc)
+    return set(proc.stdout.split())
+
+
+def plant_hostile_modules(directory, names=STDLIB_NAMES):
+    for name in names:
+        (directory / f"{name}.py").write_text(
+            f"raise SystemExit('hostile {name}.py of {directory.name} was imported')\n")
+
+
+def run_console_script(args, cwd, env=None):
+    """The installed `triscope` command (its directory, not the working one, is sys.path[0])."""
+    merged = dict(os.environ)
+    merged.pop("GT_OUT", None)
+    merged.update(env or {})
+    return subprocess.run([str(TRISCOPE_SCRIPT), *map(str, args)], cwd=str(cwd), env=merged,
+                          capture_output=True, text=True, timeout=120)
+
+
+# ==== Item 1: the launcher imports nothing from the working directory ====
+
+PROBE = """\
+import sys
+print(repr(sys.path))
+print(repr(tuple(sys.flags)))
+print(repr(sorted(sys._xoptions.items())), repr(sys.warnoptions))
+"""
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+@pytest.mark.parametrize("mode", ["script", "module"])
+def test_program_sees_the_sys_path_and_flags_of_plain_python(tmp_path, mode, memory):
+    """With memory profiling the launcher re-executes itself under the allocator library;
+    either way the program's sys.path and sys.flags are plain Python's."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "probe.py").write_text(PROBE)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    if mode == "script":
+        target = [elsewhere / "probe.py"]
+    else:
+        (cwd / "probe_mod.py").write_text(PROBE)
+        target = ["-m", "probe_mod"]
+    options = ["--cli"] + ([] if memory else ["--cpu"])
+    plain = run_python(target, cwd)
+    assert plain.returncode == 0, describe(plain)
+    for run in (run_triscope, run_console_script):
+        proc = run([*options, *target], cwd)
+        assert proc.returncode == 0, describe(proc)
+        assert proc.stdout == plain.stdout, f"{run.__name__}:\n{describe(proc)}"
+
+
+@pytest.mark.parametrize("flags", [["-P"], ["-X", "utf8", "-W", "ignore::UserWarning"]])
+def test_interpreter_flags_reach_the_program(tmp_path, flags):
+    """`python -P -m triscope prog.py` is `python -P prog.py`: no directory first on sys.path."""
+    (tmp_path / "probe.py").write_text(PROBE)
+    plain = subprocess.run([sys.executable, *flags, "probe.py"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, *flags, "-m", "triscope", "--cli", "probe.py"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+
+
+PROGRAM = "print('the program ran')\n"
+
+
+@pytest.mark.parametrize("launcher", ["python -m triscope", "triscope"])
+def test_modules_in_the_working_directory_are_not_imported(tmp_path, launcher):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    program = elsewhere / "prog.py"
+    program.write_text(PROGRAM)
+    cwd = tmp_path / "hostile"
+    cwd.mkdir()
+    names = STDLIB_NAMES
+    if launcher == "python -m triscope":
+        names = sorted(set(names) - preloaded_by_python_dash_m(tmp_path))
+    plant_hostile_modules(cwd, names)
+    if launcher == "triscope":
+        # `python -m triscope` would take this one itself, as Python's -m does; the command not.
+        plant_hostile_modules(cwd, ["triscope"])
+    run = run_triscope if launcher == "python -m triscope" else run_console_script
+    plain = run_python([program], cwd)
+    assert plain.returncode == 0 and plain.stdout == "the program ran\n", describe(plain)
+    proc = run(["--cli", program], cwd)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout
+    assert "was imported" not in proc.stderr, describe(proc)
+    assert "triscope: profile written to" in proc.stderr
+
+
+def test_modules_beside_the_program_are_not_imported_by_the_launcher(tmp_path):
+    """The program's directory is first on its sys.path: what triscope imports after the
+    program has begun (writing the reports) must not come from there either."""
+    home = tmp_path / "home"
+    home.mkdir()
+    plant_hostile_modules(home)
+    program = home / "prog.py"
+    program.write_text(PROGRAM)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    plain = run_python([program], cwd)
+    assert plain.returncode == 0, describe(plain)
+    proc = run_triscope([program], cwd)  # the JSON, text and HTML reports
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout
+    assert "was imported" not in proc.stderr, describe(proc)
+    load_profile(cwd / "profile.json")
+    assert (cwd / "profile.html").exists()
+
+
+# ==== Item 8: foreign Python children; an existing sitecustomize ====
+
+CHILD_HOOK = Path(__file__).resolve().parent.parent / "src" / "triscope" / "_child" / \
+    "sitecustomize.py"
+PYENV = Path.home() / ".pyenv" / "versions"
+
+
+def foreign_pythons():
+    """Interpreters this build of triscope cannot run in: Python 2, older and newer 3.x."""
+    found = []
+    for version in ("2.7", "3.10", "3.12", "3.13"):
+        if version == "%d.%d" % sys.version_info[:2]:
+            continue
+        for candidate in sorted(PYENV.glob(f"{version}.*/bin/python")):
+            found.append(pytest.param(str(candidate), id=f"python{version}"))
+            break
+    return found or [pytest.param(None, marks=pytest.mark.skip("no foreign Python here"))]
+
+
+def test_child_hook_parses_as_python_2():
+    """Every Python inherits PYTHONPATH: the hook must parse in any of them."""
+    source = CHILD_HOOK.read_bytes()
+    source.decode("ascii")  # Python 2 refuses a non-ASCII file without a coding line
+    python2 = sorted(PYENV.glob("2.7.*/bin/python"))
+    if python2:
+        check = f"compile(open({str(CHILD_HOOK)!r}).read(), 'sitecustomize.py', 'exec')"
+        proc = subprocess.run([str(python2[0]), "-c", check], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+    else:  # the oldest grammar this Python still knows: no f-strings, no annotations
+        import ast
+        ast.parse(source, feature_version=(3, 4))
+
+
+FOREIGN_CHILD = """\
+import subprocess, sys
+subprocess.run([sys.argv[1], "-c", "print('foreign child ran')"], check=True)
+print("parent done")
+"""
+
+
+@pytest.mark.parametrize("python", foreign_pythons())
+def test_foreign_python_child_is_silent_and_counted(tmp_path, python):
+    (tmp_path / "prog.py").write_text(FOREIGN_CHILD)
+    plain = run_python(["prog.py", python], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    proc = run_triscope(["-o", "report.txt", "prog.py", python], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout
+    # The text report went to report.txt: what is left is the program's and triscope's own.
+    assert program_stderr(proc.stderr) == plain.stderr, describe(proc)
+    unprofiled = load_profile(tmp_path / "profile.json")["unprofiled_children"]
+    assert unprofiled["count"] == 1, unprofiled
+    assert "1 child process ran unprofiled" in (tmp_path / "report.txt").read_text()
+
+
+ENVIRONMENT_SITECUSTOMIZE = """\
+import sys
+MARK = "the environment's own"
+sys.stderr.write("sitecustomize of the environment ran\\n")
+"""
+
+CHILD_READS_SITECUSTOMIZE = """\
+import subprocess, sys
+subprocess.run([sys.executable, "-c",
+                "import sitecustomize; print(sitecustomize.MARK)"], check=True)
+"""
+
+
+def test_an_existing_sitecustomize_still_runs_in_children(tmp_path):
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    (site_dir / "sitecustomize.py").write_text(ENVIRONMENT_SITECUSTOMIZE)
+    (tmp_path / "prog.py").write_text(CHILD_READS_SITECUSTOMIZE)
+    env = {"PYTHONPATH": str(site_dir)}
+    plain = run_python(["prog.py"], tmp_path, env=env)
+    assert plain.returncode == 0, describe(plain)
+    # --cpu: no re-execution of the launcher, which would run that sitecustomize twice.
+    proc = run_triscope(["--cpu", "-o", "report.txt", "prog.py"], tmp_path, env=env)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout == "the environment's own\n"
+    assert program_stderr(proc.stderr) == plain.stderr, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    assert len(profile["processes"]) == 2, "the child was profiled as well"
+
+
+# ==== Item 16: children given an environment of their own ====
+
+CLEARED_ENV_CHILD = """\
+import os, subprocess, sys
+spin = ("import os, sys\\n"
+        "total = 0\\n"
+        "for i in range(2_000_000): total += i  # @child_spin\\n"
+        "print(sorted(os.environ), [p for p in sys.path if 'triscope' in p])\\n")
+subprocess.run([sys.executable, "-c", spin], env={"ONLY": "this"}, check=True)
+subprocess.run([sys.executable, "-I", "-c", "print('isolated child')"], check=True)
+"""
+
+
+def test_child_with_a_cleared_environment_is_profiled_and_sees_its_environment(tmp_path):
+    (tmp_path / "prog.py").write_text(CLEARED_ENV_CHILD)
+    plain = run_python(["prog.py"], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    proc = run_triscope(["--cli", "--json", "-o", "p.json", "prog.py"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    profile = load_profile(tmp_path / "p.json")
+    programs = [process["program"] for process in profile["processes"]]
+    assert programs.count("-c") == 1, programs  # the env={} child, not the -I one
+    assert profile["unprofiled_children"] == {
+        "count": 1, "reasons": {"a Python started with -I ignores triscope's hook": 1}}
+    assert "1 child process ran unprofiled: a Python started with -I" in proc.stderr
+
+
+# ==== Item 15: nothing left in the temporary directory ====
+
+ENDINGS = {
+    "normal": "pass",
+    "sys.exit": "sys.exit(3)",
+    "exception": "raise ValueError('the program failed')",
+    "os._exit": "sys.stdout.flush(); os._exit(4)",
+    "killed child": ("child = subprocess.Popen([sys.executable, '-c', 'import time; "
+                     "time.sleep(60)']); child.send_signal(signal.SIGKILL); child.wait()"),
+}
+
+
+def leftovers(tmp_dir):
+    return sorted(p.name for p in Path(tmp_dir).iterdir() if p.name.startswith("triscope-"))
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_no_temporary_directory_is_left(tmp_path, ending):
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    (tmp_path / "prog.py").write_text(
+        "import os, signal, subprocess, sys\n"
+        "subprocess.run([sys.executable, '-c', 'pass'], check=True)\n"
+        f"{ENDINGS[ending]}\n")
+    env = {"TMPDIR": str(own_tmp)}
+    plain = run_python(["prog.py"], tmp_path, env=env)
+    proc = run_triscope(["--cli", "prog.py"], tmp_path, env=env)
+    assert proc.returncode == plain.returncode, describe(proc)
+    assert leftovers(own_tmp) == []
+
+
+@pytest.mark.parametrize("options", [["--cpu-sampling-rate", "0"], ["-o", "missing/dir/x"],
+                                     ["--no-such-option"],
+                                     # refused up front, or failing as the profile is written
+                                     ["--malloc-threshold", "9" * 23]])
+def test_no_temporary_directory_is_left_after_an_option_error(tmp_path, options):
+    own_tmp = tmp_path / "tmp"
+    own_tmp.mkdir()
+    (tmp_path / "prog.py").write_text(
+        "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'pass'])\n")
+    proc = run_triscope([*options, "prog.py"], tmp_path, env={"TMPDIR": str(own_tmp)})
+    assert leftovers(own_tmp) == [], describe(proc)
