@@ -261,6 +261,17 @@ PROFILE_SHAPE = {"files": dict, "memory": dict, "gpu": dict, "totals": dict, "op
                  "threads": list, "leaks": list, "stacks": list, "program": str}
 
 
+def _handles_signals(pid: int, signals: tuple) -> bool:
+    """Whether process `pid` has a handler on each of `signals` now (SigCgt, /proc(5))."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            caught = next((int(line.split()[1], 16) for line in status
+                           if line.startswith("SigCgt:")), 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return all(caught >> (signo - 1) & 1 for signo in signals)
+
+
 def control(pid: int, on: bool, off: bool) -> int:
     """`triscope --pid N --on/--off`: resume or suspend a process run by triscope."""
     import signal
@@ -276,8 +287,13 @@ def control(pid: int, on: bool, off: bool) -> int:
     if not profiled:
         return fail(f"process {pid} is not being profiled by triscope")
     from triscope import _native
+    # Loading the extension is not enough: only a process whose profile has begun handles
+    # the control signals, and to any other one of them is fatal.
+    if not _handles_signals(pid, (_native.SIGNAL_SUSPEND, _native.SIGNAL_RESUME)):
+        return fail(f"process {pid} is not being profiled by triscope now "
+                    "(its profile has not begun): nothing sent")
     try:
-        os.kill(pid, _native.SIGNAL_RESUME if on else _native.SIGNAL_SUSPEND)
+        _native.send_control(pid, on)
     except ProcessLookupError:
         return fail(f"no process {pid}")
     except PermissionError:

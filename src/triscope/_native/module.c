@@ -16,8 +16,10 @@
 #include "gpu.h"
 #include "memory.h"
 #include "profile_json.h"
+#include "pysignal.h"
 #include "resolve.h"
 #include "sampler.h"
+#include "sigguard.h"
 #include "threads.h"
 
 #include <dlfcn.h>
@@ -36,9 +38,12 @@
 
 /* Suspend and resume from another process (`triscope --pid N --off/--on`): two real-time
  * signals whose handlers only flip atomic flags. Real-time, so they never collide with the
- * program's SIGUSR1/SIGUSR2; the same-user rule is the kernel's own for kill(). */
+ * program's SIGUSR1/SIGUSR2; the same-user rule is the kernel's own for kill(). They are
+ * sent with sigqueue() carrying TS_CONTROL_COOKIE: the same signal from anyone else (the
+ * program raising it) is the program's, and goes where its own view of the signal says. */
 #define TS_SIGNAL_SUSPEND (SIGRTMIN + 6)
 #define TS_SIGNAL_RESUME (SIGRTMIN + 7)
+#define TS_CONTROL_COOKIE 0x74726973 /* "tris" */
 
 /* GPU polls come at most this often (further apart when a poll is expensive: gpu.c). */
 #define TS_GPU_MIN_PERIOD_NS 20000000u
@@ -107,10 +112,13 @@ static void set_paused(int pause)
         ts_memory_set_enabled(!pause);
 }
 
-static void on_control_signal(int signo)
+static void on_control_signal(int signo, siginfo_t *info, void *context)
 {
     int saved_errno = errno;
-    set_paused(signo == TS_SIGNAL_SUSPEND);
+    if (info->si_code == SI_QUEUE && info->si_value.sival_int == TS_CONTROL_COOKIE)
+        set_paused(signo == TS_SIGNAL_SUSPEND);
+    else
+        ts_sigguard_forward(signo, info, context);
     errno = saved_errno;
 }
 
@@ -118,21 +126,32 @@ static int install_control_signals(void)
 {
     struct sigaction action;
     memset(&action, 0, sizeof action);
-    action.sa_handler = on_control_signal;
-    action.sa_flags = SA_RESTART;
+    action.sa_sigaction = on_control_signal;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
     sigemptyset(&action.sa_mask);
-    if (sigaction(TS_SIGNAL_SUSPEND, &action, NULL) != 0 ||
-        sigaction(TS_SIGNAL_RESUME, &action, NULL) != 0)
+    if (ts_sigguard_install(TS_SIGNAL_SUSPEND, &action) != 0 ||
+        ts_sigguard_install(TS_SIGNAL_RESUME, &action) != 0)
         return -1;
     return 0;
 }
 
+/* Before any of our handlers goes in: the program's calls on our signals, Python and
+ * native, reach only its own view of them from then on. */
+static void guard_signals(void)
+{
+    const int ours[] = {TS_TIMER_SIGNAL, TS_SIGNAL_SUSPEND, TS_SIGNAL_RESUME};
+    ts_sigguard_init();
+    ts_pysignal_guard(ours, sizeof ours / sizeof ours[0]);
+}
+
 /* ==== Consumer ticks ==== */
 
-/* Every tick, without the GIL. Asks for the GIL work early when a thread made from C has
+/* Every tick, without the GIL: the watchdog first (a signal the program's native code took
+ * is taken back within a tick). Asks for the GIL work early when a thread made from C has
  * appeared, so that it is sampled from (nearly) its start. */
 static int on_tick(uint64_t now_ns)
 {
+    ts_sigguard_watch();
     ts_gpu_tick(now_ns, !atomic_load(&paused));
     return profile_cpu && ts_threads_appeared();
 }
@@ -251,6 +270,7 @@ static PyObject *start(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     ts_frames_init();
     find_eval_loop();
+    guard_signals();
     if (profile_cpu && ts_sampler_init(&config) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     ts_resolve_reset();
@@ -377,6 +397,19 @@ static PyObject *sample_counts(PyObject *self, PyObject *unused)
                          (unsigned long long)ts_memory_lost());
 }
 
+/* `triscope --pid N --on/--off`: the control signal with our cookie (see TS_CONTROL_COOKIE). */
+static PyObject *send_control(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int pid, resume_it;
+    if (!PyArg_ParseTuple(args, "ip", &pid, &resume_it))
+        return NULL;
+    union sigval value = {.sival_int = TS_CONTROL_COOKIE};
+    if (sigqueue(pid, resume_it ? TS_SIGNAL_RESUME : TS_SIGNAL_SUSPEND, value) != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
 static PyObject *memory_preloaded(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -408,6 +441,7 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
     ts_gpu_summary(&gpu);
     meta->gpu_summary = &gpu;
     meta->alloc_interval = alloc_interval;
+    meta->signals_taken = ts_sigguard_taken();
     return ts_profile_write(out, ts_resolve_stats(), meta);
 }
 
@@ -510,6 +544,8 @@ static PyMethodDef methods[] = {
     {"is_running", is_running, METH_NOARGS, "Whether sampling is on."},
     {"sample_counts", sample_counts, METH_NOARGS,
      "(CPU samples taken, CPU samples dropped, memory events lost)."},
+    {"send_control", send_control, METH_VARARGS,
+     "send_control(pid, resume): suspend (False) or resume (True) that process's profile."},
     {"memory_preloaded", memory_preloaded, METH_NOARGS,
      "Whether the allocator library is loaded (native allocations and copies are seen)."},
     {"write_profile", (PyCFunction)(void (*)(void))write_profile,

@@ -564,6 +564,7 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     ts_json_key(j, "elapsed_s"); ts_json_number(j, m->elapsed_s, SEC_DIGITS);
     ts_json_key(j, "cpu_sampling_interval_s"); ts_json_number(j, m->interval_s, SEC_DIGITS);
     ts_json_key(j, "samples"); ts_json_int(j, (int64_t)m->samples);
+    ts_json_key(j, "signals_taken"); ts_json_int(j, (int64_t)m->signals_taken);
     ts_json_key(j, "thread_time_s"); ts_json_number(j, (double)total / 1e9, SEC_DIGITS);
     ts_json_key(j, "unattributed_pct");
     ts_json_number(j, pct(ts_time_total(&s->unattributed), total), PCT_DIGITS);

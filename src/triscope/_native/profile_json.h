@@ -33,6 +33,7 @@ typedef struct {
     const ts_gpu_summary_t *gpu_summary; /* NULL: GPU not asked for */
     int memory_native;            /* native allocations and copies seen (preload library) */
     uint64_t alloc_interval;      /* mean bytes between allocation samples */
+    uint64_t signals_taken;       /* times the program's native code took one of our signals */
     uint64_t start_ns;            /* CLOCK_MONOTONIC at start: the zero of every timeline */
     uint64_t end_ns;
     int virtual_time, stacks, reduced_profile, profile_all;

@@ -3,7 +3,7 @@
  * sampler.c — CPU-time timers per thread, the signal handler, and per-thread time books.
  *
  * Timers: one POSIX timer per Python thread on that thread's own CPU-time clock, delivering
- * TS_SIGNAL to that thread (SIGEV_THREAD_ID). A CPU-time timer only advances while its
+ * TS_TIMER_SIGNAL to that thread (SIGEV_THREAD_ID). A CPU-time timer only advances while its
  * thread runs, so a thread blocked in a system call is never interrupted (no EINTR in native
  * code that does not retry), and threads are weighted by their own CPU time rather than by
  * who happened to be running when a process-wide timer fired.
@@ -20,6 +20,9 @@
  * interval, so a thread hit once is recorded with probability tick / interval. Unbiased, at
  * the requested rate, as evenly spaced as the ticks allow (no added sampling noise), and a
  * signal that records nothing costs only its delivery.
+ *
+ * The signal is guarded (sigguard.c): the program sees and sets only its own view of it, and
+ * one it raises itself is passed on to that view.
  *
  * The handler: identifies the thread's slot from si_value (slot index + generation, so a
  * stale signal for a reused slot is dropped), walks the thread's own stack (frames.c),
@@ -56,6 +59,7 @@
 #include "sampler.h"
 
 #include "addrmap.h"
+#include "sigguard.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -72,10 +76,6 @@
 #ifndef sigev_notify_thread_id
 #  define sigev_notify_thread_id _sigev_un._tid
 #endif
-
-/* A real-time signal rather than SIGPROF: programs (and other profilers) use SIGPROF and
- * setitimer themselves, and real-time signals are queued per timer, not merged. */
-#define TS_SIGNAL (SIGRTMIN + 5)
 
 /* Enough for hundreds of live threads; slots of ended threads are reused. */
 #define TS_MAX_THREADS 1024
@@ -158,9 +158,14 @@ static int read_clock(clockid_t clock, uint64_t *ns)
 
 static void on_timer(int signo, siginfo_t *info, void *context)
 {
-    (void)signo;
     int saved_errno = errno;
-    if (info->si_code != SI_TIMER || !atomic_load_explicit(&handler_enabled, memory_order_relaxed))
+    /* Only our timers send it with SI_TIMER; any other sender is the program's own (raise,
+     * kill, sigqueue), whatever the program set for this signal handles it. */
+    if (info->si_code != SI_TIMER) {
+        ts_sigguard_forward(signo, info, context);
+        goto out;
+    }
+    if (!atomic_load_explicit(&handler_enabled, memory_order_relaxed))
         goto out;
     uint64_t token = (uint64_t)(uintptr_t)info->si_value.sival_ptr;
     uint32_t index = (uint32_t)token, generation = (uint32_t)(token >> 32);
@@ -281,7 +286,7 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
      * alone would have made it. */
     action.sa_flags = SA_SIGINFO;
     sigemptyset(&action.sa_mask);
-    if (sigaction(TS_SIGNAL, &action, NULL) != 0 || install_fault_handlers() != 0)
+    if (ts_sigguard_install(TS_TIMER_SIGNAL, &action) != 0 || install_fault_handlers() != 0)
         return -1;
     /* A new profile (started again in-process, or a forked child's own) counts from zero. */
     atomic_store(&samples_taken, 0);
@@ -333,7 +338,7 @@ static int arm_timer(slot_t *slot, uint32_t index)
     struct sigevent event;
     memset(&event, 0, sizeof event);
     event.sigev_notify = SIGEV_THREAD_ID;
-    event.sigev_signo = TS_SIGNAL;
+    event.sigev_signo = TS_TIMER_SIGNAL;
     event.sigev_notify_thread_id = slot->tid;
     uint64_t token = (uint64_t)atomic_load(&slot->generation) << 32 | index;
     event.sigev_value.sival_ptr = (void *)(uintptr_t)token;

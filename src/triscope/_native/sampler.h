@@ -8,12 +8,18 @@
 #ifndef TS_SAMPLER_H
 #define TS_SAMPLER_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "frames.h"
 #include "ringbuf.h"
 #include "stats.h"
+
+/* The timers' signal. A real-time signal rather than SIGPROF: programs (and other profilers)
+ * use SIGPROF and setitimer themselves, and real-time signals are queued per timer, not
+ * merged. */
+#define TS_TIMER_SIGNAL (SIGRTMIN + 5)
 
 typedef enum {
     TS_SAMPLE_PYTHON = 0,  /* CPU timer fired while running bytecode */

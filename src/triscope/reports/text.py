@@ -87,6 +87,10 @@ def _header(profile, width):
     rows.append((split, ""))
     if profile["samples"] == 0:
         rows.append(("No samples were taken: the run may have been too short.", ""))
+    taken = profile.get("signals_taken")  # older profiles lack it
+    if isinstance(taken, int) and taken > 0:
+        rows.append((f"the program took the profiler's signal {taken} time(s) with native code; "
+                     "triscope took it back: CPU samples may be missing around then", ""))
     if round(profile["unattributed_pct"], 1) > 0:
         outside = profile["unattributed_pct"]
         where = f"{outside:.1f}% of the time was outside the files below"
