@@ -31,7 +31,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from triscope.cli import UsageError, _Parser
+from triscope.cli import UsageError, _Parser, bounded
 from triscope.reports import common
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
@@ -329,19 +329,16 @@ def main(argv: list) -> int:
     which.add_argument("--line", metavar="FILE:N", help="the function around this line")
     which.add_argument("--function", metavar="NAME", help="this function (qualified name, "
                                                           "or its last part)")
-    which.add_argument("--top", type=int, default=1, metavar="K",
+    which.add_argument("--top", type=bounded(int, 1, 100), default=1, metavar="K",
                        help="the K hottest functions, one request each (default 1)")
     parser.add_argument("--url", help="the endpoint (default: $TRISCOPE_AI_URL)")
     parser.add_argument("--model", help="the model (default: $TRISCOPE_AI_MODEL)")
-    parser.add_argument("--timeout", type=float, default=120.0,
+    parser.add_argument("--timeout", type=bounded(float, 0.001, 3600, "seconds"),
+                        default=120.0,
                         help="seconds to wait for each answer (default 120)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print what would be sent, send nothing")
     options = parser.parse_args(argv)
-    if options.top < 1:
-        raise UsageError("--top must be at least 1")
-    if not options.timeout > 0:
-        raise UsageError("--timeout must be positive")
     profile = common.load(options.profile)
     with common.reading(options.profile):
         regions = select_regions(profile, options.line, options.function, options.top)
