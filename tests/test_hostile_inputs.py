@@ -138,3 +138,161 @@ def test_optimize_timeout_inf_through_the_command(stacks_profile, tmp_path):
                              "TRISCOPE_AI_MODEL": "m"})
     assert_one_error_line(proc.returncode, proc.stdout, proc.stderr)
     assert "--timeout" in proc.stderr
+
+
+# ==== Item 14: profiles the schema rejects ====
+
+def _first_file(profile):
+    return next(iter(profile["files"]))
+
+
+def _with(profile, change):
+    profile = json.loads(json.dumps(profile))
+    change(profile)
+    return profile
+
+
+def _leak(profile, mb_s):
+    profile["leaks"].append({"file": _first_file(profile), "lineno": 1, "likelihood": 0.95,
+                             "mb_s": mb_s})
+
+
+INVALID_FOR_MERGE = {
+    "samples_negative": lambda p: p.update(samples=-1),
+    "line_samples_negative":
+        lambda p: p["files"][_first_file(p)]["lines"][0].update(cpu_samples=-1),
+    "memory_timeline_one_number": lambda p: p["memory"].update(timeline=[[0.5]]),
+    "line_timeline_one_number":
+        lambda p: p["files"][_first_file(p)]["lines"][0].update(timeline=[[0.5]]),
+    "leak_mb_s_list": lambda p: _leak(p, []),
+    "fraction_above_one":
+        lambda p: p["files"][_first_file(p)]["functions"][0].update(python_fraction=1.5),
+    "processes_not_a_list": lambda p: p.update(processes=5),
+}
+VALID_FOR_MERGE = {
+    "timeline_one_point": lambda p: p["memory"].update(timeline=[[0.5, 3.0]]),
+    "leak_shrinking": lambda p: _leak(p, -0.5),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INVALID_FOR_MERGE) + sorted(VALID_FOR_MERGE))
+def test_merge_writes_only_profiles_the_schema_accepts(stacks_profile, tmp_path, name):
+    """Each input is refused with one line, or merged into a profile that validates and that
+    every reader then accepts (export included)."""
+    change = {**INVALID_FOR_MERGE, **VALID_FOR_MERGE}[name]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_with(json.loads(stacks_profile.read_text()), change)))
+    out = tmp_path / "merged.json"
+    status, stdout, stderr = in_process(["merge", "-o", out, stacks_profile, bad])
+    if name in INVALID_FOR_MERGE:
+        assert_one_error_line(status, stdout, stderr)
+        assert "bad.json" in stderr
+        assert not out.exists() and not list(tmp_path.glob("merged.json.tmp*"))
+        return
+    assert status == 0, stderr
+    load_profile(out)  # jsonschema, against docs/profile.schema.json
+    status, _, stderr = in_process(["export", "--format", "collapsed", out, "-o",
+                                    tmp_path / "c.txt"])
+    assert status == 0, stderr
+
+
+def test_merge_never_writes_what_it_cannot_read_back(stacks_profile, tmp_path):
+    """Sums of valid values can leave the readers' range: merge refuses instead of writing
+    a file every reader rejects."""
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps(_with(json.loads(stacks_profile.read_text()),
+                                     lambda p: p.update(elapsed_s=9e14, thread_time_s=9e14,
+                                                        samples=2 ** 62))))
+    out = tmp_path / "merged.json"
+    status, stdout, stderr = in_process(["merge", "-o", out, huge, huge])
+    assert_one_error_line(status, stdout, stderr)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("tool", ["view", "diff", "export", "optimize", "merge"])
+def test_every_reader_rejects_a_negative_sample_count(stacks_profile, tmp_path, tool):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_with(json.loads(stacks_profile.read_text()),
+                                    INVALID_FOR_MERGE["samples_negative"])))
+    argv = {"view": ["view", bad, "--cli"], "diff": ["diff", stacks_profile, bad],
+            "export": ["export", "--format", "speedscope", bad, "-o", tmp_path / "s.json"],
+            "optimize": ["optimize", bad, "--dry-run"],
+            "merge": ["merge", "-o", tmp_path / "m.json", bad]}[tool]
+    status, stdout, stderr = in_process(argv)
+    assert_one_error_line(status, stdout, stderr)
+    assert "bad.json" in stderr and "/samples" in stderr
+
+
+def test_merge_cases_through_the_command(stacks_profile, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_with(json.loads(stacks_profile.read_text()),
+                                    INVALID_FOR_MERGE["leak_mb_s_list"])))
+    proc = run_triscope(["merge", "-o", tmp_path / "m.json", stacks_profile, bad], tmp_path)
+    assert_one_error_line(proc.returncode, proc.stdout, proc.stderr)
+    assert "/leaks/" in proc.stderr and "mb_s" in proc.stderr
+
+
+def test_the_reader_understands_every_keyword_of_the_schema():
+    """The reader interprets docs/profile.schema.json itself; a keyword it does not know would
+    be half-checked, so it refuses to compile such a schema. The installed copy is the docs'."""
+    from conftest import SCHEMA_PATH
+    from triscope.reports import validate
+    import importlib.resources
+    schema = json.loads(SCHEMA_PATH.read_text())
+    validate._Compiler(schema).node(schema)
+    installed = importlib.resources.files("triscope.reports").joinpath(validate.SCHEMA_NAME)
+    assert json.loads(installed.read_text()) == schema
+    with pytest.raises(ValueError, match="pattern"):
+        validate._Compiler({}).node({"type": "string", "pattern": "^a"})
+
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+# Values that matter to the schema: wrong types, below a minimum, above a maximum, short
+# pairs. No whole floats (1.0 is an integer to JSON Schema but not to triscope's reader,
+# which is stricter there on purpose) and nothing the JSON reader refuses before the schema.
+SCHEMA_PROBES = st.sampled_from([-1, -0.5, 0, 2, 1.5, 3.25, "x", "", None, True, False, [],
+                                 [0.5], [[0.5]], [[0.5, 1.5]], {}, {"a": 1}, [["a", "b", 1]],
+                                 [["a", "b"]], "process", 2 ** 40])
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _paths(child, prefix + (key,))
+    elif isinstance(value, list):
+        for index, child in enumerate(value[:3]):
+            yield from _paths(child, prefix + (index,))
+
+
+@settings(max_examples=300, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_the_reader_rejects_exactly_what_the_schema_rejects(stacks_profile, tmp_path_factory,
+                                                           data):
+    from conftest import _validator
+    base = json.loads(stacks_profile.read_text())
+    paths = [p for p in _paths(base) if len(p) > 1 or (p and p[0] != "schema")]
+    profile = json.loads(json.dumps(base))
+    for _ in range(data.draw(st.integers(1, 2), label="mutations")):
+        path = data.draw(st.sampled_from(paths), label="path")
+        parent = profile
+        try:
+            for key in path[:-1]:
+                parent = parent[key]
+            if data.draw(st.booleans(), label="delete"):
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = data.draw(SCHEMA_PROBES, label="value")
+        except (KeyError, IndexError, TypeError):
+            pass  # an earlier mutation removed or replaced this path's parent
+    schema_ok = not any(True for _ in _validator().iter_errors(profile))
+    try:
+        cli.parse_profile(json.dumps(profile), "p.json")
+        reader_ok = True
+    except cli.UsageError as error:
+        reader_ok = False
+        assert "\n" not in str(error)
+    assert reader_ok == schema_ok, json.dumps(profile)[:3000]

@@ -225,6 +225,8 @@ def merge_command(argv: list) -> int:
         return fail(f"cannot merge these profiles: {error!r}")
     try:
         merge.write(combined, options.outfile)
+    except merge.MergeError as error:
+        return fail(f"cannot merge these profiles: {error}")
     except OSError as error:
         return fail(f"cannot write {options.outfile}: {error.strerror}")
     print(f"triscope: {len(profiles)} profiles merged into {options.outfile}", file=sys.stderr)
@@ -257,30 +259,46 @@ def _parse_constant(name: str):
 
 def _load_profile(path: str) -> dict:
     """A triscope/1 profile from `path`, or a UsageError saying why not (not JSON, not
-    triscope/1, numbers no run could produce)."""
+    triscope/1, numbers no run could produce, anything docs/profile.schema.json rejects)."""
     try:
         with open(path, encoding="utf-8") as stream:
-            profile = json.load(stream, parse_float=_parse_float, parse_int=_parse_int,
-                                parse_constant=_parse_constant)
+            text = stream.read()
     except IsADirectoryError:
         raise UsageError(f"cannot read {path}: it is a directory") from None
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+    except UnicodeDecodeError as error:
         raise UsageError(f"{path} is not a JSON profile: {str(error)[:200]}") from None
+    return parse_profile(text, path)
+
+
+def parse_profile(text: str, name: str) -> dict:
+    """The triscope/1 profile in `text` (from `name`), or a UsageError saying why not. The
+    writers run what they write through this too, so a reader never meets a profile a
+    triscope tool wrote and cannot read."""
+    try:
+        profile = json.loads(text, parse_float=_parse_float, parse_int=_parse_int,
+                             parse_constant=_parse_constant)
+    except (ValueError, RecursionError) as error:
+        raise UsageError(f"{name} is not a JSON profile: {str(error)[:200]}") from None
     if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
-        raise UsageError(f"{path} is not a triscope/1 profile")
-    for field, kind in PROFILE_SHAPE.items():
-        if not isinstance(profile.get(field), kind):
-            raise UsageError(f"{path} is not a complete triscope/1 profile: "
-                             f"{field!r} is missing or of the wrong type")
+        raise UsageError(f"{name} is not a triscope/1 profile")
+    from triscope.reports import validate
+    try:
+        validate.check(profile)
+    except validate.Invalid as error:
+        raise UsageError(f"{name} is not a valid triscope/1 profile "
+                         f"(docs/profile.schema.json): {_one_line(str(error))}") from None
+    except RecursionError:
+        raise UsageError(f"{name} is not a triscope/1 profile: nested too deeply") from None
     return profile
 
 
-# The top-level sections every reader relies on, with their JSON types
-# (docs/profile.schema.json); the readers check what is inside them.
-PROFILE_SHAPE = {"files": dict, "memory": dict, "gpu": dict, "totals": dict, "options": dict,
-                 "threads": list, "leaks": list, "stacks": list, "program": str}
+def _one_line(text: str, limit: int = 200) -> str:
+    """`text` with no control character (a forged key may hold any) and at most `limit`
+    characters, for an error line."""
+    text = "".join(c if c.isprintable() else "\ufffd" for c in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def control(pid: int, on: bool, off: bool) -> int:
