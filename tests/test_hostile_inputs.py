@@ -296,3 +296,76 @@ def test_the_reader_rejects_exactly_what_the_schema_rejects(stacks_profile, tmp_
         reader_ok = False
         assert "\n" not in str(error)
     assert reader_ok == schema_ok, json.dumps(profile)[:3000]
+
+
+# ==== Item 3: terminal escapes from a profile ====
+
+ESCAPES = "\x1b]0;pwned\x07\x1b[2J\r\x9b31m"
+CONTROL = set("\x1b\x07\r\x9b")
+
+
+class _TTY(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _hostile_text_profile(stacks_profile, tmp_path, key=None):
+    """The real profile with escapes in the program, a file key, function names, sources."""
+    profile = json.loads(stacks_profile.read_text())
+    old = _first_file(profile)
+    key = key or f"/nonexistent/ev{ESCAPES}il.py"
+    entry = profile["files"].pop(old)
+    profile["files"][key] = entry
+    profile["program"] = f"prog{ESCAPES}.py"
+    for function in entry["functions"]:
+        function["name"] = f"{function['name']}{ESCAPES}"
+    for line in entry["lines"]:
+        line["source"] = f"{line['source']}{ESCAPES}"
+    for stack in profile["stacks"]:
+        stack["frames"] = [[key if f == old else f, n + ESCAPES, ln] for f, n, ln in
+                           stack["frames"]]
+    path = tmp_path / "hostile.json"
+    path.write_text(json.dumps(profile))
+    return path
+
+
+def test_optimize_dry_run_prints_no_terminal_escape(stacks_profile, tmp_path):
+    path = _hostile_text_profile(stacks_profile, tmp_path)
+    status, stdout, stderr = in_process(["optimize", path, "--dry-run"])
+    assert status == 0, stderr
+    assert "Program: prog" in stdout and "File: /nonexistent/ev" in stdout
+    assert not CONTROL & set(stdout + stderr), repr(stdout)
+
+
+def test_export_collapsed_keeps_one_stack_per_line(stacks_profile, tmp_path):
+    profile = json.loads(stacks_profile.read_text())
+    for index, stack in enumerate(profile["stacks"]):
+        stack["frames"] = [[f, f"{n}\n{index}\u2028x\x1c;y\r", ln] for f, n, ln in
+                           stack["frames"]]
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(profile))
+    out = tmp_path / "c.txt"
+    status, _, stderr = in_process(["export", "--format", "collapsed", path, "-o", out])
+    assert status == 0, stderr
+    text = out.read_text()
+    stacks_with_time = sum(1 for s in profile["stacks"] if round(s["seconds"] * 1e6) > 0)
+    assert len(text.splitlines()) == len(text.split("\n")) - 1 == stacks_with_time, repr(text)
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        assert count.isdigit() and stack, line
+
+
+def test_export_collapsed_to_a_terminal_is_escaped_and_to_a_file_exact(stacks_profile,
+                                                                      tmp_path, monkeypatch):
+    path = _hostile_text_profile(stacks_profile, tmp_path)
+    out = tmp_path / "c.txt"
+    status, _, stderr = in_process(["export", "--format", "collapsed", path, "-o", out])
+    assert status == 0, stderr
+    assert "\x1b]0:pwned\x07" in out.read_text()  # a file keeps the names exact (; is :)
+    terminal = _TTY()
+    monkeypatch.setattr("sys.stdout", terminal)
+    from triscope.reports import export
+    assert export.main(["--format", "collapsed", str(path)]) == 0
+    shown = terminal.getvalue()
+    assert shown.count("\n") == out.read_text().count("\n") and "pwned" in shown
+    assert not CONTROL & set(shown), repr(shown)

@@ -211,17 +211,21 @@ def _annotate(metrics: dict) -> str:
 
 def build_prompt(profile: dict, region: Region) -> str:
     """The user message: the run, the file's imports, the region annotated line by line."""
+    # Every field from the profile or a file goes through terminal_line: what --dry-run
+    # prints is exactly what is sent, so neither may carry a terminal escape or a line break
+    # that would forge a line of the prompt.
+    line_of = common.terminal_line
     thread_time = common.number(profile["thread_time_s"])
     out = [
-        f"Program: {profile['program']} (Python {profile.get('python', '?')})",
+        f"Program: {line_of(profile['program'])} (Python {line_of(profile['python'])})",
         f"Run: {common.number(profile['elapsed_s']):.3f} s elapsed, {thread_time:.3f} s of "
         "thread time (the 100% of the percentages below)",
-        f"File: {region.path}, lines {region.first}-{region.last} ({region.title}), "
-        f"{region.seconds(thread_time):.3f} s in all",
+        f"File: {line_of(region.path)}, lines {region.first}-{region.last} "
+        f"({line_of(region.title)}), {region.seconds(thread_time):.3f} s in all",
     ]
     imports = _imports(region.path)
     if imports:
-        out += ["", "The file's imports:", *imports]
+        out += ["", "The file's imports:", *map(line_of, imports)]
     out += ["", "The code, each measured line followed by its numbers in a comment:", ""]
     for lineno in range(region.first, region.last + 1):
         if region.source_lines is not None and lineno <= len(region.source_lines):
@@ -232,7 +236,7 @@ def build_prompt(profile: dict, region: Region) -> str:
             continue
         line = region.lines.get(lineno)
         note = f"  # [line {lineno}: {_annotate(line)}]" if line is not None else ""
-        out.append(text.rstrip() + note)
+        out.append(line_of(text).rstrip() + note)
     return "\n".join(out) + "\n"
 
 
@@ -359,14 +363,17 @@ def main(argv: list) -> int:
     thread_time = common.number(profile["thread_time_s"])
     for region, prompt in zip(regions, prompts):
         if sys.stderr.isatty():  # something to watch while the model thinks
-            print(f"triscope: asking {model} about {region.path}:{region.first}-"
-                  f"{region.last} ({region.title})…", file=sys.stderr)
+            print(common.terminal_line(f"triscope: asking {model} about {region.path}:"
+                                       f"{region.first}-{region.last} ({region.title})…"),
+                  file=sys.stderr)
         proposal = ask(url, model, key, [{"role": "system", "content": SYSTEM_PROMPT},
                                          {"role": "user", "content": prompt}],
                        options.timeout)
         share = region.seconds(thread_time) / thread_time * 100 if thread_time else 0.0
-        heading = (f"=== {region.title}, {os.path.basename(region.path)}:{region.first}-"
-                   f"{region.last} ({share:.1f}% of the time) ===")
-        sys.stdout.write(f"{heading}\n{proposal.rstrip()}\n\n")
+        heading = common.terminal_line(
+            f"=== {region.title}, {os.path.basename(region.path)}:{region.first}-"
+            f"{region.last} ({share:.1f}% of the time) ===")
+        # The answer is untrusted text too (the model may repeat what the profile held).
+        sys.stdout.write(f"{heading}\n{common.terminal_text(proposal.rstrip())}\n\n")
         sys.stdout.flush()
     return 0
