@@ -18,6 +18,10 @@ from triscope import cli
 
 def in_process(argv):
     """`triscope *argv` run in this process: (status, stdout, stderr)."""
+    if argv[0] == "optimize":  # a fresh command reads each file afresh (and says so)
+        from triscope import optimize
+        for cached in (optimize._read_source, optimize._parse, optimize._function_spans):
+            cached.cache_clear()
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -242,8 +246,8 @@ def test_the_reader_understands_every_keyword_of_the_schema():
     validate._Compiler(schema).node(schema)
     installed = importlib.resources.files("triscope.reports").joinpath(validate.SCHEMA_NAME)
     assert json.loads(installed.read_text()) == schema
-    with pytest.raises(ValueError, match="pattern"):
-        validate._Compiler({}).node({"type": "string", "pattern": "^a"})
+    with pytest.raises(ValueError, match="maxLength"):
+        validate._Compiler({}).node({"type": "string", "maxLength": 3})
 
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -369,3 +373,139 @@ def test_export_collapsed_to_a_terminal_is_escaped_and_to_a_file_exact(stacks_pr
     shown = terminal.getvalue()
     assert shown.count("\n") == out.read_text().count("\n") and "pwned" in shown
     assert not CONTROL & set(shown), repr(shown)
+
+
+# ==== Item 2: optimize sends only the profiled files ====
+
+import hashlib  # noqa: E402
+import http.server  # noqa: E402
+import os  # noqa: E402
+import threading  # noqa: E402
+
+ANSWER = "```python\nx = 1\n```\n\x1b]0;pwned\x07\x1b[2JFaster.\r\n"
+
+
+class _Model(http.server.BaseHTTPRequestHandler):
+    """A chat-completions endpoint that records each request and answers with escapes."""
+    requests = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Model.requests.append(json.loads(body))
+        data = json.dumps({"choices": [{"message": {"role": "assistant",
+                                                    "content": ANSWER}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def model_url():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Model)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def own_copy(tmp_path_factory):
+    """(profile, program): tests/workloads/diff_work.py copied to a directory of its own and
+    profiled there, so a test may edit or replace the program."""
+    cwd = tmp_path_factory.mktemp("own")
+    program = cwd / "work.py"
+    program.write_bytes(workload("diff_work.py").read_bytes())
+    proc = run_triscope(["--use-virtual-time", "--cpu-sampling-rate", "0.002", "--json", "-o",
+                         cwd / "p.json", program, "2"], cwd)
+    assert proc.returncode == 0, describe(proc)
+    return cwd / "p.json", program
+
+
+def _retargeted(profile_path, tmp_path, target, sha256="keep"):
+    """The profile with its program's file entry renamed to `target` (as an attacker would)."""
+    profile = json.loads(profile_path.read_text())
+    key = next(k for k in profile["files"] if k.endswith("work.py"))
+    entry = profile["files"].pop(key)
+    if sha256 == "absent":
+        del entry["sha256"]
+    elif sha256 != "keep":
+        entry["sha256"] = sha256
+    profile["files"][str(target)] = entry
+    path = tmp_path / "forged.json"
+    path.write_text(json.dumps(profile))
+    return path
+
+
+def test_profile_records_the_sha256_of_every_file(own_copy):
+    profile_path, program = own_copy
+    profile = load_profile(profile_path)
+    entry = profile["files"][str(program)]
+    assert entry["sha256"] == hashlib.sha256(program.read_bytes()).hexdigest()
+    for path, entry in profile["files"].items():
+        if os.path.isfile(path):
+            with open(path, "rb") as stream:
+                assert entry["sha256"] == hashlib.sha256(stream.read()).hexdigest(), path
+
+
+def test_optimize_reads_the_profiled_file_while_it_is_unchanged(own_copy, tmp_path):
+    profile_path, _ = own_copy
+    status, stdout, stderr = in_process(["optimize", profile_path, "--dry-run",
+                                         "--function", "changing"])
+    assert status == 0 and stderr == "", stderr
+    assert "The file's imports:\nimport sys" in stdout and "def changing(factor):" in stdout
+
+
+@pytest.mark.parametrize("recorded", ["keep", None, "absent"])
+def test_optimize_never_sends_a_file_the_profile_renamed(own_copy, tmp_path, recorded):
+    """The issue's attack, on a secret of our own and on /etc/passwd: the file is refused
+    with one line naming it, and nothing of it is in what would be sent."""
+    profile_path, _ = own_copy
+    secret = tmp_path / "secret.py"
+    secret.write_text("import os\nTOKEN = 'TOP-SECRET-5bd1'\n" * 40)
+    for target, leak in ((secret, "TOP-SECRET"), ("/etc/passwd", "root:")):
+        forged = _retargeted(profile_path, tmp_path, target, sha256=recorded)
+        status, stdout, stderr = in_process(["optimize", forged, "--dry-run", "--line",
+                                             f"{target}:19"])
+        assert status == 0, stderr
+        assert leak not in stdout and "The file's imports" not in stdout, stdout
+        lines = stderr.splitlines()
+        assert len(lines) == 1 and str(target) in lines[0] and "not reading" in lines[0], stderr
+        assert "return sum([i * 3" in stdout  # the line the profile itself holds
+
+
+def test_optimize_refuses_an_edited_file_and_a_fifo(own_copy, tmp_path):
+    profile_path, program = own_copy
+    edited = tmp_path / "work.py"
+    edited.write_text(program.read_text() + "# edited\n")
+    forged = _retargeted(profile_path, tmp_path, edited)
+    status, stdout, stderr = in_process(["optimize", forged, "--dry-run"])
+    assert status == 0 and "not reading" in stderr and "# edited" not in stdout, stderr
+    fifo = tmp_path / "fifo.py"
+    os.mkfifo(fifo)
+    forged = _retargeted(profile_path, tmp_path, fifo)
+    proc = run_triscope(["optimize", forged, "--dry-run"], tmp_path, timeout=30)
+    assert proc.returncode == 0 and "not a regular file" in proc.stderr, describe(proc)
+
+
+def test_what_is_sent_is_what_dry_run_prints(own_copy, tmp_path, model_url):
+    """A forged profile with escapes, sent for real: the request carries exactly the dry-run
+    text, and the model's answer reaches stdout without its control characters."""
+    forged = _hostile_text_profile(own_copy[0], tmp_path, key=f"/nonexistent/x{ESCAPES}.py")
+    env = {"TRISCOPE_AI_URL": model_url, "TRISCOPE_AI_MODEL": "m", "NO_PROXY": "127.0.0.1",
+           "no_proxy": "127.0.0.1"}
+    dry = run_triscope(["optimize", forged, "--dry-run"], tmp_path, env=env)
+    assert dry.returncode == 0, describe(dry)
+    _Model.requests.clear()
+    real = run_triscope(["optimize", forged], tmp_path, env=env)
+    assert real.returncode == 0, describe(real)
+    assert len(_Model.requests) == 1
+    messages = _Model.requests[0]["messages"]
+    from triscope import optimize
+    assert messages[0] == {"role": "system", "content": optimize.SYSTEM_PROMPT}
+    assert messages[1]["content"] + "\n" == dry.stdout
+    assert "Faster." in real.stdout and "pwned" in real.stdout
+    assert not CONTROL & set(real.stdout + real.stderr + dry.stdout + dry.stderr), real.stdout

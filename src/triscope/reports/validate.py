@@ -14,6 +14,7 @@ import functools
 import importlib.resources
 import json
 import math
+import re
 
 SCHEMA_NAME = "profile.schema.json"
 # Words that only describe: they constrain nothing.
@@ -207,6 +208,15 @@ def _min_items(compiler, count, schema):
     return check
 
 
+def _pattern(compiler, expression, schema):
+    search = re.compile(expression).search
+
+    def check(value):
+        if isinstance(value, str) and not search(value):
+            raise Invalid(f"{_shown(value)} does not match {expression}")
+    return check
+
+
 def _ref(compiler, target, schema):
     return compiler.ref(target)
 
@@ -216,7 +226,7 @@ KEYWORDS = {
     "type": _type, "const": _const, "enum": _enum, "minimum": _minimum, "maximum": _maximum,
     "required": _required, "properties": _properties,
     "additionalProperties": _additional_properties, "prefixItems": _prefix_items,
-    "items": _items, "minItems": _min_items, "$ref": _ref,
+    "items": _items, "minItems": _min_items, "pattern": _pattern, "$ref": _ref,
 }
 
 
