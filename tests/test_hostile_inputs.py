@@ -1,13 +1,25 @@
-"""Hostile input that is not a program (issue 13): option values, profile files, and the text
-the tools print or send.
+"""Hostile input that is not a program (issue 13): option values, profile files, the files a
+profile names, and the text the tools print or send.
 
-- Every numeric option of every subcommand is range-checked before anything starts: too
-  large, negative, nan, inf and non-numeric values are one `triscope: error:` line and exit
-  status 2 (the program never runs, no profile is read).
+- Item 13: every numeric option of every subcommand is range-checked before anything starts:
+  too large, negative, nan, inf and non-numeric values are one `triscope: error:` line and
+  exit status 2 (the program never runs, no profile is read).
+- Item 14: the readers reject what docs/profile.schema.json rejects (and hypothesis compares
+  them with jsonschema in tests/test_fuzz_view.py), and merge writes only profiles the
+  schema accepts.
+- Item 2: the profile records the sha256 of each file; `optimize` reads a file only while it
+  still has that hash, so a forged path (/etc/passwd) is refused with one line.
+- Item 3: no control character from a profile (or from the model's answer) reaches a
+  terminal through `optimize` or `export --format collapsed`, and a frame name never breaks
+  the one-stack-per-line structure of folded stacks.
 """
 import contextlib
+import hashlib
+import http.server
 import io
 import json
+import os
+import threading
 
 import pytest
 
@@ -250,58 +262,6 @@ def test_the_reader_understands_every_keyword_of_the_schema():
         validate._Compiler({}).node({"type": "string", "maxLength": 3})
 
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
-# Values that matter to the schema: wrong types, below a minimum, above a maximum, short
-# pairs. No whole floats (1.0 is an integer to JSON Schema but not to triscope's reader,
-# which is stricter there on purpose) and nothing the JSON reader refuses before the schema.
-SCHEMA_PROBES = st.sampled_from([-1, -0.5, 0, 2, 1.5, 3.25, "x", "", None, True, False, [],
-                                 [0.5], [[0.5]], [[0.5, 1.5]], {}, {"a": 1}, [["a", "b", 1]],
-                                 [["a", "b"]], "process", 2 ** 40])
-
-
-def _paths(value, prefix=()):
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _paths(child, prefix + (key,))
-    elif isinstance(value, list):
-        for index, child in enumerate(value[:3]):
-            yield from _paths(child, prefix + (index,))
-
-
-@settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
-@given(data=st.data())
-def test_the_reader_rejects_exactly_what_the_schema_rejects(stacks_profile, tmp_path_factory,
-                                                           data):
-    from conftest import _validator
-    base = json.loads(stacks_profile.read_text())
-    paths = [p for p in _paths(base) if len(p) > 1 or (p and p[0] != "schema")]
-    profile = json.loads(json.dumps(base))
-    for _ in range(data.draw(st.integers(1, 2), label="mutations")):
-        path = data.draw(st.sampled_from(paths), label="path")
-        parent = profile
-        try:
-            for key in path[:-1]:
-                parent = parent[key]
-            if data.draw(st.booleans(), label="delete"):
-                del parent[path[-1]]
-            else:
-                parent[path[-1]] = data.draw(SCHEMA_PROBES, label="value")
-        except (KeyError, IndexError, TypeError):
-            pass  # an earlier mutation removed or replaced this path's parent
-    schema_ok = not any(True for _ in _validator().iter_errors(profile))
-    try:
-        cli.parse_profile(json.dumps(profile), "p.json")
-        reader_ok = True
-    except cli.UsageError as error:
-        reader_ok = False
-        assert "\n" not in str(error)
-    assert reader_ok == schema_ok, json.dumps(profile)[:3000]
-
-
 # ==== Item 3: terminal escapes from a profile ====
 
 ESCAPES = "\x1b]0;pwned\x07\x1b[2J\r\x9b31m"
@@ -376,11 +336,6 @@ def test_export_collapsed_to_a_terminal_is_escaped_and_to_a_file_exact(stacks_pr
 
 
 # ==== Item 2: optimize sends only the profiled files ====
-
-import hashlib  # noqa: E402
-import http.server  # noqa: E402
-import os  # noqa: E402
-import threading  # noqa: E402
 
 ANSWER = "```python\nx = 1\n```\n\x1b]0;pwned\x07\x1b[2JFaster.\r\n"
 
