@@ -79,8 +79,8 @@ def bounded(kind, low, high, unit=""):
 
 
 # The ranges of the numeric options. A value outside them is a typing slip, not a wish:
-# 2**30 bytes between memory samples already hides every allocation below a gigabyte, and a
-# pid above the kernel's largest pid_max (2**22) names no process.
+# 2**30 bytes between memory samples already takes about one sample per gigabyte allocated,
+# and a pid above the kernel's largest pid_max (2**22) names no process.
 _seconds = bounded(float, 0.0001, 10, "seconds")
 _percent = bounded(float, 0, 100, "percent")
 _positive_bytes = bounded(int, 1, 2 ** 30, "bytes")
