@@ -24,7 +24,8 @@ CHECK_PYTHON = @$(PY) -c 'import sys, sysconfig; sys.exit(sys.implementation.nam
   or sys.version_info < (3, 11) or bool(sysconfig.get_config_var("Py_GIL_DISABLED")))' || \
   { echo "triscope: error: $(PY) is Python $(PYVER); triscope needs CPython 3.11 or newer \
   with the GIL (free-threaded builds are not supported yet)" >&2; exit 2; }
-SOURCES := $(shell find src -type f -not -name '*.pyc') meson.build meson.options pyproject.toml
+SOURCES := $(shell find src -type f -not -name '*.pyc') docs/profile.schema.json meson.build meson.options \
+  pyproject.toml
 PYTEST_ARGS ?=
 
 .PHONY: all build demo test ctest pytest browser-deps allocator-deps test-deps clean

@@ -6,7 +6,8 @@ accepted must then be viewable the same way.
 Hypothesis generates the files: random bytes, random JSON, a real profile truncated anywhere,
 and a real profile (from a short run with --stacks, so every section is filled) with parts
 replaced by values of the wrong type, huge or non-finite numbers, deep nesting, odd strings,
-or removed. Most examples call `triscope.cli.main(["view", ...])` in-process (streams
+or removed; and schema-shaped damage, on which the readers' own schema check must agree with
+jsonschema. Most examples call `triscope.cli.main(["view", ...])` in-process (streams
 redirected), which is what the command runs, so a few hundred examples take seconds; a few
 fixed cases go through the real command in a subprocess as well. Examples are bounded and the
 example database is off, so the run is the same size every time.
@@ -218,6 +219,40 @@ def test_schema_shaped_with_wrong_types(workdir, base_profile, mode, data):
         profile[key] = data.draw(SCALARS | JSON_VALUES, label=key)
     profile["schema"] = "triscope/1"
     view_bytes(dumps(profile), mode, workdir)
+
+
+# Values that matter to the schema: wrong types, below a minimum, above a maximum, short
+# pairs. No whole floats (1.0 is an integer to JSON Schema but not to triscope's reader, which
+# is stricter there on purpose) and nothing the JSON reader refuses before the schema.
+SCHEMA_PROBES = st.sampled_from([-1, -0.5, 0, 2, 1.5, 3.25, "x", "", None, True, False, [],
+                                 [0.5], [[0.5]], [[0.5, 1.5]], {}, {"a": 1}, [["a", "b", 1]],
+                                 [["a", "b"]], "process", "0" * 64, 2 ** 40])
+
+
+@settings(FUZZ, max_examples=2 * EXAMPLES)
+@given(data=st.data())
+def test_the_reader_rejects_exactly_what_the_schema_rejects(base_profile, data):
+    """The readers check a profile against docs/profile.schema.json with a small validator of
+    their own (reports/validate.py): on a real profile with schema-shaped damage, it must
+    agree with jsonschema, both ways."""
+    from conftest import _validator
+    paths = [p for p in paths_of(base_profile) if p and p != ("schema",)]
+    profile = base_profile
+    for _ in range(data.draw(st.integers(1, 2), label="mutations")):
+        path = data.draw(st.sampled_from(paths), label="path")
+        try:
+            profile = replaced(profile, path, data.draw(SCHEMA_PROBES, label="value"),
+                               delete=data.draw(st.booleans(), label="delete"))
+        except (KeyError, IndexError, TypeError):
+            pass  # an earlier mutation removed or replaced this path's parent
+    schema_ok = not any(True for _ in _validator().iter_errors(profile))
+    try:
+        cli.parse_profile(json.dumps(profile), "p.json")
+        reader_ok = True
+    except cli.UsageError as error:
+        reader_ok = False
+        assert "\n" not in str(error)
+    assert reader_ok == schema_ok, json.dumps(profile)[:3000]
 
 
 # ==== Fixed cases, through the real command ====

@@ -53,18 +53,39 @@ def _comma_list(text: str) -> list:
     return [part for part in text.split(",") if part]
 
 
-def _positive_bytes(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive number of bytes")
-    return value
+def bounded(kind, low, high, unit=""):
+    """An argparse type: `kind` (int or float) from `low` to `high`, else a one-line error.
+
+    Every numeric option goes through this, so no value reaches the C core, a timer or a
+    socket that it could overflow or wrap (docs/ARCHITECTURE.md, "Option values"): an int
+    accepts only whole numbers, a float only finite ones (no nan, no inf).
+    """
+    shown = f"{low} to {high}" if kind is int else f"{low:g} to {high:g}"
+    shown += f" {unit}" if unit else ""
+
+    def parse(text: str):
+        try:
+            value = kind(text.strip()) if len(text) <= 100 else None
+        except ValueError:
+            value = None
+        if value is None or not (low <= value <= high):  # NaN compares false
+            kind_name = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(
+                f"must be {kind_name} from {shown}, not {text[:40]!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some of its messages
+    return parse
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not 0.0001 <= value <= 10:
-        raise argparse.ArgumentTypeError("must be between 0.0001 and 10 seconds")
-    return value
+# The ranges of the numeric options. A value outside them is a typing slip, not a wish:
+# 2**30 bytes between memory samples already takes about one sample per gigabyte allocated,
+# and a pid above the kernel's largest pid_max (2**22) names no process.
+_seconds = bounded(float, 0.0001, 10, "seconds")
+_percent = bounded(float, 0, 100, "percent")
+_positive_bytes = bounded(int, 1, 2 ** 30, "bytes")
+_malloc_samples = bounded(int, 0, 10 ** 9, "samples")
+_pid = bounded(int, 1, 2 ** 22)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,11 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not profile files whose path contains one of these strings")
     add("--use-virtual-time", action="store_true",
         help="measure CPU time only, not waiting time")
-    add("--cpu-percent-threshold", type=float, default=1.0,
+    add("--cpu-percent-threshold", type=_percent, default=1.0,
         help="hide lines and files below this %% of the time (default 1)")
     add("--cpu-sampling-rate", type=_seconds, default=0.01,
         help="seconds of thread CPU time between samples (default 0.01)")
-    add("--malloc-threshold", type=int, default=100,
+    add("--malloc-threshold", type=_malloc_samples, default=100,
         help="hide memory lines with fewer than N allocation samples, counted at 10 KiB "
              "each so N means the same volume at any sampling interval (default 100)")
     add("--memory-sampling-interval", type=_positive_bytes, default=256 * 1024,
@@ -124,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--off", action="store_true",
         help="start with profiling off (turn it on with triscope.start() or --pid N --on); "
              "with --pid: suspend that process's profiling")
-    add("--pid", type=int, help="with --on or --off: the triscope-profiled process to resume "
+    add("--pid", type=_pid, help="with --on or --off: the triscope-profiled process to resume "
                                 "or suspend")
     add("--on", action="store_true", help="with --pid: resume profiling")
     return parser
@@ -168,7 +189,8 @@ def view(argv: list) -> int:
     parser.add_argument("--web", action="store_true",
                         help="write the HTML report and open it in a browser, when there is one")
     parser.add_argument("-o", "--outfile", help="where the HTML report goes")
-    parser.add_argument("--cpu-percent-threshold", type=float, default=1.0)
+    parser.add_argument("--cpu-percent-threshold", type=_percent, default=1.0,
+                        help="hide lines and files below this %% of the time (default 1)")
     options = parser.parse_args(argv)
     as_html = options.html or options.web or options.outfile is not None
     profile = _load_profile(options.profile)
@@ -203,6 +225,8 @@ def merge_command(argv: list) -> int:
         return fail(f"cannot merge these profiles: {error!r}")
     try:
         merge.write(combined, options.outfile)
+    except merge.MergeError as error:
+        return fail(f"cannot merge these profiles: {error}")
     except OSError as error:
         return fail(f"cannot write {options.outfile}: {error.strerror}")
     print(f"triscope: {len(profiles)} profiles merged into {options.outfile}", file=sys.stderr)
@@ -235,30 +259,46 @@ def _parse_constant(name: str):
 
 def _load_profile(path: str) -> dict:
     """A triscope/1 profile from `path`, or a UsageError saying why not (not JSON, not
-    triscope/1, numbers no run could produce)."""
+    triscope/1, numbers no run could produce, anything docs/profile.schema.json rejects)."""
     try:
         with open(path, encoding="utf-8") as stream:
-            profile = json.load(stream, parse_float=_parse_float, parse_int=_parse_int,
-                                parse_constant=_parse_constant)
+            text = stream.read()
     except IsADirectoryError:
         raise UsageError(f"cannot read {path}: it is a directory") from None
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
-    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+    except UnicodeDecodeError as error:
         raise UsageError(f"{path} is not a JSON profile: {str(error)[:200]}") from None
+    return parse_profile(text, path)
+
+
+def parse_profile(text: str, name: str) -> dict:
+    """The triscope/1 profile in `text` (from `name`), or a UsageError saying why not. The
+    writers run what they write through this too, so a reader never meets a profile a
+    triscope tool wrote and cannot read."""
+    try:
+        profile = json.loads(text, parse_float=_parse_float, parse_int=_parse_int,
+                             parse_constant=_parse_constant)
+    except (ValueError, RecursionError) as error:
+        raise UsageError(f"{name} is not a JSON profile: {str(error)[:200]}") from None
     if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
-        raise UsageError(f"{path} is not a triscope/1 profile")
-    for field, kind in PROFILE_SHAPE.items():
-        if not isinstance(profile.get(field), kind):
-            raise UsageError(f"{path} is not a complete triscope/1 profile: "
-                             f"{field!r} is missing or of the wrong type")
+        raise UsageError(f"{name} is not a triscope/1 profile")
+    from triscope.reports import validate
+    try:
+        validate.check(profile)
+    except validate.Invalid as error:
+        raise UsageError(f"{name} is not a valid triscope/1 profile "
+                         f"(docs/profile.schema.json): {_one_line(str(error))}") from None
+    except RecursionError:
+        raise UsageError(f"{name} is not a triscope/1 profile: nested too deeply") from None
     return profile
 
 
-# The top-level sections every reader relies on, with their JSON types
-# (docs/profile.schema.json); the readers check what is inside them.
-PROFILE_SHAPE = {"files": dict, "memory": dict, "gpu": dict, "totals": dict, "options": dict,
-                 "threads": list, "leaks": list, "stacks": list, "program": str}
+def _one_line(text: str, limit: int = 200) -> str:
+    """`text` with no control character (a forged key may hold any) and at most `limit`
+    characters, for an error line."""
+    text = "".join(c if c.isprintable() else "\ufffd" for c in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _handles_signals(pid: int, signals: tuple) -> bool:

@@ -7,6 +7,13 @@ file's imports (what the code can already use: numpy, its own C extensions) to a
 OpenAI-compatible chat-completions endpoint: OpenAI, Azure OpenAI, or a local server such
 as Ollama or llama.cpp. The proposal is printed.
 
+A profile is untrusted input: the paths in it may name any file. The code sent is the text
+the profile itself holds (each measured line's `source`), or a file read from disk only when
+its SHA-256 is the one the profile recorded when it was written (`sha256` of the file entry,
+docs/PROFILE_FORMAT.md); any other file is not read, and one line on stderr names it. Every
+field sent or printed has its control characters replaced (reports/common.py), so that
+--dry-run prints exactly the user message each request would carry.
+
 Configuration, from the environment (or --url/--model):
     TRISCOPE_AI_URL    the endpoint: https://api.openai.com/v1, http://localhost:11434/v1
                        (a base ending in /v1 gets /chat/completions added), or the full
@@ -23,15 +30,17 @@ that is not the expected JSON) is one `triscope: error:` line and exit status 2.
 
 import ast
 import functools
+import hashlib
 import json
 import os
 import socket
+import stat
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 
-from triscope.cli import UsageError, _Parser
+from triscope.cli import UsageError, _Parser, bounded
 from triscope.reports import common
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
@@ -55,10 +64,11 @@ SYSTEM_PROMPT = (
 class Region:
     """Lines first..last of `path`, with the profile's measurements of them."""
 
-    def __init__(self, path, first, last, title, lines, source_lines):
+    def __init__(self, path, recorded, first, last, title, lines, source_lines):
         self.path, self.first, self.last, self.title = path, first, last, title
+        self.recorded = recorded          # the file's sha256 in the profile, or None
         self.lines = lines                # lineno → line entry of the profile
-        self.source_lines = source_lines  # the file's text, or None when unreadable
+        self.source_lines = source_lines  # the file's verified text, or None
 
     def seconds(self, thread_time):
         return sum(_pct(line) for line in self.lines.values()) / 100 * thread_time
@@ -68,19 +78,49 @@ def _pct(metrics: dict) -> float:
     return sum(common.number(metrics[key]) for key in TIME_KEYS)
 
 
-@functools.lru_cache(maxsize=64)
-def _read_source(path: str):
-    """The file's lines as a tuple, or None when it cannot be read."""
+# A source file larger than this is not read: no profiled program has one, and a forged
+# profile must not make optimize read a disk image.
+MAX_SOURCE_BYTES = 64 << 20
+
+
+def _verified_bytes(path: str, recorded):
+    """The bytes of `path` when it is a regular file whose SHA-256 is `recorded`; else the
+    reason it is not read. A profile is untrusted (docs/ARCHITECTURE.md): a path in it may
+    name any file, so a file is read only while it is the one that was profiled."""
+    if not isinstance(recorded, str):
+        return None, "the profile records no hash of it"
     try:
-        with open(path, encoding="utf-8", errors="replace") as stream:
-            return tuple(stream.read().splitlines())
+        # O_NONBLOCK: a fifo put at the path must not hang the open; O_NOCTTY: nor may a tty
+        # become ours.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
     except (OSError, ValueError):
-        return None
+        return None, "it cannot be read"
+    with open(descriptor, "rb") as stream:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            return None, "it is not a regular file"
+        if status.st_size > MAX_SOURCE_BYTES:
+            return None, "it is too large"
+        data = stream.read(MAX_SOURCE_BYTES + 1)
+    if hashlib.sha256(data).hexdigest() != recorded:
+        return None, "its content is not the one the profile recorded (sha256)"
+    return data, None
 
 
 @functools.lru_cache(maxsize=64)
-def _parse(path: str):
-    source_lines = _read_source(path)
+def _read_source(path: str, recorded):
+    """The file's lines as a tuple, or None (said once on stderr) when it is not read."""
+    data, reason = _verified_bytes(path, recorded)
+    if data is None:
+        print(common.terminal_line(f"triscope: not reading {path}: {reason}; only the lines "
+                                   "the profile holds are used"), file=sys.stderr)
+        return None
+    return tuple(data.decode("utf-8", errors="replace").splitlines())
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(path: str, recorded):
+    source_lines = _read_source(path, recorded)
     if source_lines is None:
         return None
     try:
@@ -90,9 +130,9 @@ def _parse(path: str):
 
 
 @functools.lru_cache(maxsize=64)
-def _function_spans(path: str) -> tuple:
+def _function_spans(path: str, recorded) -> tuple:
     """(first, last, name) of every def in the file, decorators included."""
-    tree = _parse(path)
+    tree = _parse(path, recorded)
     if tree is None:
         return ()
     return tuple((min([node.lineno] + [d.lineno for d in node.decorator_list]),
@@ -101,18 +141,19 @@ def _function_spans(path: str) -> tuple:
                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
 
-def _enclosing_function(path: str, lineno: int):
+def _enclosing_function(path: str, recorded, lineno: int):
     """(first, last, name) of the innermost def around `lineno`, or None outside any
-    function (or when the file cannot be read or parsed)."""
-    around = [span for span in _function_spans(path) if span[0] <= lineno <= span[1]]
+    function (or when the file is not read or cannot be parsed)."""
+    around = [span for span in _function_spans(path, recorded) if span[0] <= lineno <= span[1]]
     return max(around, default=None)
 
 
 def _region_around(path, entry, lineno, title=None):
     """The function around `lineno` in `path` (or a few lines around it), capped in size."""
-    source_lines = _read_source(path)
+    recorded = entry.get("sha256")
+    source_lines = _read_source(path, recorded)
     lines = {common.count(line["lineno"]): line for line in entry["lines"]}
-    span = _enclosing_function(path, lineno)
+    span = _enclosing_function(path, recorded, lineno)
     if span is not None:
         first, last, name = span
         title = title or f"function {name}"
@@ -125,7 +166,7 @@ def _region_around(path, entry, lineno, title=None):
     if source_lines is not None:
         last = min(last, len(source_lines))
     measured = {n: line for n, line in lines.items() if first <= n <= last}
-    return Region(path, first, last, title, measured, source_lines)
+    return Region(path, recorded, first, last, title, measured, source_lines)
 
 
 def _same_path(a: str, b: str) -> bool:
@@ -159,7 +200,8 @@ def select_regions(profile: dict, line=None, function=None, top=1) -> list:
         entry = files[path]
         lineno = common.count(item["lineno"])
         if item["name"] == "<module>":  # no def to send: the module's hottest line instead
-            own = [l for l in entry["lines"] if _enclosing_function(path, l["lineno"]) is None]
+            own = [l for l in entry["lines"]
+                   if _enclosing_function(path, entry.get("sha256"), l["lineno"]) is None]
             if not own:
                 continue
             lineno = max(own, key=_pct)["lineno"]
@@ -178,12 +220,12 @@ def select_regions(profile: dict, line=None, function=None, top=1) -> list:
 # ==== The request ====
 
 
-def _imports(path: str) -> list:
+def _imports(path: str, recorded) -> list:
     """The file's import statements, as written (the libraries the code may use)."""
-    tree = _parse(path)
+    tree = _parse(path, recorded)
     if tree is None:
         return []
-    source_lines = _read_source(path)
+    source_lines = _read_source(path, recorded)
     found = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -211,17 +253,21 @@ def _annotate(metrics: dict) -> str:
 
 def build_prompt(profile: dict, region: Region) -> str:
     """The user message: the run, the file's imports, the region annotated line by line."""
+    # Every field from the profile or a file goes through terminal_line: what --dry-run
+    # prints is exactly what is sent, so neither may carry a terminal escape or a line break
+    # that would forge a line of the prompt.
+    line_of = common.terminal_line
     thread_time = common.number(profile["thread_time_s"])
     out = [
-        f"Program: {profile['program']} (Python {profile.get('python', '?')})",
+        f"Program: {line_of(profile['program'])} (Python {line_of(profile['python'])})",
         f"Run: {common.number(profile['elapsed_s']):.3f} s elapsed, {thread_time:.3f} s of "
         "thread time (the 100% of the percentages below)",
-        f"File: {region.path}, lines {region.first}-{region.last} ({region.title}), "
-        f"{region.seconds(thread_time):.3f} s in all",
+        f"File: {line_of(region.path)}, lines {region.first}-{region.last} "
+        f"({line_of(region.title)}), {region.seconds(thread_time):.3f} s in all",
     ]
-    imports = _imports(region.path)
+    imports = _imports(region.path, region.recorded)
     if imports:
-        out += ["", "The file's imports:", *imports]
+        out += ["", "The file's imports:", *map(line_of, imports)]
     out += ["", "The code, each measured line followed by its numbers in a comment:", ""]
     for lineno in range(region.first, region.last + 1):
         if region.source_lines is not None and lineno <= len(region.source_lines):
@@ -232,7 +278,7 @@ def build_prompt(profile: dict, region: Region) -> str:
             continue
         line = region.lines.get(lineno)
         note = f"  # [line {lineno}: {_annotate(line)}]" if line is not None else ""
-        out.append(text.rstrip() + note)
+        out.append(line_of(text).rstrip() + note)
     return "\n".join(out) + "\n"
 
 
@@ -329,19 +375,17 @@ def main(argv: list) -> int:
     which.add_argument("--line", metavar="FILE:N", help="the function around this line")
     which.add_argument("--function", metavar="NAME", help="this function (qualified name, "
                                                           "or its last part)")
-    which.add_argument("--top", type=int, default=1, metavar="K",
+    which.add_argument("--top", type=bounded(int, 1, 100), default=1, metavar="K",
                        help="the K hottest functions, one request each (default 1)")
     parser.add_argument("--url", help="the endpoint (default: $TRISCOPE_AI_URL)")
     parser.add_argument("--model", help="the model (default: $TRISCOPE_AI_MODEL)")
-    parser.add_argument("--timeout", type=float, default=120.0,
+    parser.add_argument("--timeout", type=bounded(float, 0.001, 3600, "seconds"),
+                        default=120.0,
                         help="seconds to wait for each answer (default 120)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="print what would be sent, send nothing")
+                        help="print the user message of each request exactly as it would be "
+                             "sent (with the fixed system prompt), send nothing")
     options = parser.parse_args(argv)
-    if options.top < 1:
-        raise UsageError("--top must be at least 1")
-    if not options.timeout > 0:
-        raise UsageError("--timeout must be positive")
     profile = common.load(options.profile)
     with common.reading(options.profile):
         regions = select_regions(profile, options.line, options.function, options.top)
@@ -362,14 +406,17 @@ def main(argv: list) -> int:
     thread_time = common.number(profile["thread_time_s"])
     for region, prompt in zip(regions, prompts):
         if sys.stderr.isatty():  # something to watch while the model thinks
-            print(f"triscope: asking {model} about {region.path}:{region.first}-"
-                  f"{region.last} ({region.title})…", file=sys.stderr)
+            print(common.terminal_line(f"triscope: asking {model} about {region.path}:"
+                                       f"{region.first}-{region.last} ({region.title})…"),
+                  file=sys.stderr)
         proposal = ask(url, model, key, [{"role": "system", "content": SYSTEM_PROMPT},
                                          {"role": "user", "content": prompt}],
                        options.timeout)
         share = region.seconds(thread_time) / thread_time * 100 if thread_time else 0.0
-        heading = (f"=== {region.title}, {os.path.basename(region.path)}:{region.first}-"
-                   f"{region.last} ({share:.1f}% of the time) ===")
-        sys.stdout.write(f"{heading}\n{proposal.rstrip()}\n\n")
+        heading = common.terminal_line(
+            f"=== {region.title}, {os.path.basename(region.path)}:{region.first}-"
+            f"{region.last} ({share:.1f}% of the time) ===")
+        # The answer is untrusted text too (the model may repeat what the profile held).
+        sys.stdout.write(f"{heading}\n{common.terminal_text(proposal.rstrip())}\n\n")
         sys.stdout.flush()
     return 0

@@ -2,9 +2,10 @@
  *
  * test_profile_json.c — the canonical profile written from a hand-built ts_stats_t: keys and
  * percentages, the source text quoted from a real file (escaped so it can sit inside an HTML
- * <script>), non-profiled files left out, --reduced-profile dropping small lines, stacks,
- * and the whole output checked to be JSON (a strict validator here, and Python's json
- * module when python3 is on PATH, which also checks that the percentages add up).
+ * <script>) and the SHA-256 of its bytes, non-profiled files left out, --reduced-profile
+ * dropping small lines, stacks, and the whole output checked to be JSON (a strict validator
+ * here, and Python's json module when python3 is on PATH, which also checks that the
+ * percentages add up).
  */
 #include "profile_json.h"
 #include "testhelp.h"
@@ -331,12 +332,15 @@ static void test_full_profile(void)
     CHECK_HAS(out, "\"leaks\":[]");
 
     /* Files: the profiled ones, not os.py. */
-    char key[400];
-    snprintf(key, sizeof key, "\"files\":{\"%s\":{\"cpu_pct\":87,\"cpu_python_pct\":58,"
+    char key[512];
+    /* sha256: of prog_source's bytes as written (Python's hashlib gives the same); a file
+     * that cannot be read has none. */
+    snprintf(key, sizeof key, "\"files\":{\"%s\":{\"sha256\":\"fe22969b639b44e3cb410254dbe7e6525494"
+                              "199c2e13d8fd8b3774bbbb9a470e\",\"cpu_pct\":87,\"cpu_python_pct\":58,"
                               "\"cpu_native_pct\":28,\"cpu_system_pct\":1,\"lines\":[",
              prog_path);
     CHECK_HAS(out, key);
-    CHECK_HAS(out, "\"/p/tiny.py\":{\"cpu_pct\":1,");
+    CHECK_HAS(out, "\"/p/tiny.py\":{\"sha256\":null,\"cpu_pct\":1,");
     CHECK_LACKS(out, "\"/usr/lib/python3/os.py\":{");
     CHECK_LACKS(out, "\"name\":\"walk\",\"lineno\":9");
 
@@ -456,7 +460,7 @@ static void test_empty_and_missing_source(void)
     out = write_profile(&s, &m, &status);
     CHECK_EQ_INT(status, 0);
     CHECK(json_valid(out));
-    CHECK_HAS(out, "\"/nonexistent/triscope/gone.py\":{\"cpu_pct\":100,");
+    CHECK_HAS(out, "\"/nonexistent/triscope/gone.py\":{\"sha256\":null,\"cpu_pct\":100,");
     CHECK_HAS(out, "{\"lineno\":3,\"source\":\"\",\"cpu_python_pct\":100,");
     free(out);
     ts_strlist_free(&m.args);

@@ -3,12 +3,14 @@
  * profile_json.c — see profile_json.h. Every *_pct is a share of all measured thread time
  * (stats->total), so lines of all files plus unattributed_pct sum to 100 (SPEC §3).
  * Source text is read from disk here, once per reported file, and only for the lines that
- * are written. With `--reduced-profile` lines below the CPU threshold are left out; without
+ * are written; the whole file's bytes are hashed (sha256) on the same pass, so that a tool
+ * reading the profile later can tell whether a path still holds the file that was profiled. With `--reduced-profile` lines below the CPU threshold are left out; without
  * it every measured line is written and the reports decide what to hide.
  */
 #include "profile_json.h"
 
 #include "json_writer.h"
+#include "sha256.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@ typedef struct {
     char *text;
     size_t *starts;   /* offset of each line; starts[n] is one past the end */
     size_t nlines;
+    char sha256[65];  /* of the file's bytes as read; "" when they could not all be read */
 } source_t;
 
 /* Whether one of the first two lines is a PEP 263 coding comment naming Latin-1 (the names
@@ -103,17 +106,30 @@ static void source_load(source_t *src, const char *path)
     size_t cap = 0, len = 0;
     char chunk[65536];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && len + n <= TS_MAX_SOURCE_BYTES) {
-        if (len + n > cap) {
+    /* Every byte is hashed, also past the part kept for quoting: `triscope optimize` sends a
+     * file only while its hash is this one (docs/ARCHITECTURE.md, "Profiles are untrusted"). */
+    ts_sha256_t hash;
+    ts_sha256_init(&hash);
+    int keeping = 1;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        ts_sha256_update(&hash, chunk, n);
+        if (keeping && len + n > TS_MAX_SOURCE_BYTES)
+            keeping = 0;
+        if (keeping && len + n > cap) {
             cap = (len + n) * 2;
             char *grown = realloc(src->text, cap);
             if (grown == NULL)
-                break;
-            src->text = grown;
+                keeping = 0;
+            else
+                src->text = grown;
         }
-        memcpy(src->text + len, chunk, n);
-        len += n;
+        if (keeping) {
+            memcpy(src->text + len, chunk, n);
+            len += n;
+        }
     }
+    if (!ferror(f))
+        ts_sha256_hex(&hash, src->sha256);
     fclose(f);
     if (latin1_cookie(src->text, len)) {
         char *utf8 = malloc(len * 2 + 1);
@@ -453,6 +469,8 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         source_load(&src, path);
         ts_json_key(j, path);
         ts_json_begin_object(j);
+        ts_json_key(j, "sha256");
+        if (src.sha256[0]) ts_json_string(j, src.sha256); else ts_json_null(j);
         ts_json_key(j, "cpu_pct");
         ts_json_number(j, pct(ts_time_total(&s->files[file].time), total), PCT_DIGITS);
         time_fields(j, &s->files[file].time, total, "cpu_");

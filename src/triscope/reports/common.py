@@ -12,6 +12,7 @@ import math
 import os
 
 from triscope.cli import UsageError, _load_profile
+from triscope.reports import text as text_report
 
 # What reading a malformed profile raises: a missing key, a string where a number belongs,
 # nesting too deep, an overflow.
@@ -63,6 +64,20 @@ def text(value) -> str:
     if not isinstance(value, str):
         raise TypeError(f"expected a string, found {type(value).__name__}")
     return value
+
+
+def terminal_text(text: str) -> str:
+    """`text` with its lines kept and nothing a terminal would act on: tabs expanded, every
+    other control or separator character (ESC, CR, BEL, U+2028...) replaced as the text
+    report replaces them. Profiles are untrusted (docs/ARCHITECTURE.md): every field a tool
+    prints, and every answer it relays, goes through this or the report's own helper."""
+    return "\n".join(terminal_line(line) for line in text.splitlines())
+
+
+def terminal_line(text: str) -> str:
+    """Like terminal_text, for a field that must stay on one line: a line break in it is
+    replaced too (a forged file name cannot start a line of its own)."""
+    return text_report._printable(text.expandtabs())
 
 
 def write_output(content: str, path: str) -> None:

@@ -14,13 +14,12 @@ The JSON output (`--json`) is `{"schema": "triscope-diff/1", "before": {...}, "a
 "lines": [...], "functions": [...]}`; see diff_entry() for an entry's fields.
 """
 
-import argparse
 import json
 import math
 import os
 import sys
 
-from triscope.cli import UsageError, _Parser
+from triscope.cli import UsageError, _Parser, bounded
 from triscope.reports import common, text as text_report
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
@@ -300,13 +299,6 @@ def _source(entry: dict) -> str:
 # ==== The command ====
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
-
-
 def main(argv: list) -> int:
     """`triscope diff before.json after.json [--json] [-o FILE] [--top N]`."""
     parser = _Parser(prog="triscope diff",
@@ -319,7 +311,7 @@ def main(argv: list) -> int:
                         help="the diff as JSON (triscope-diff/1) instead of text")
     parser.add_argument("-o", "--outfile",
                         help="write the diff here (JSON with --json or a .json name)")
-    parser.add_argument("--top", type=_positive_int, default=15,
+    parser.add_argument("--top", type=bounded(int, 1, 100_000), default=15,
                         help="lines and functions shown per table in the text (default 15)")
     options = parser.parse_args(argv)
     measurements = []

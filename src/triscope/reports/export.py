@@ -10,7 +10,10 @@ of [file, function, line] frames, outermost first, with the thread time spent in
   the one profile holds every thread's time (its name says so).
 - collapsed (Brendan Gregg's folded stacks, read by flamegraph.pl, inferno, speedscope and
   most flame-graph tools): one line per stack, `frame;frame;frame count`, with count the
-  integer microseconds of thread time in that stack.
+  integer microseconds of thread time in that stack. A frame name never breaks that
+  structure: ';' in a name becomes ':' and any line break a space. Other characters are kept
+  exact in a file or a pipe; on a terminal, control characters are replaced as in the text
+  report (a name from an untrusted profile must not drive the terminal).
 
 A frame is named `function (file:line)`, file relative to the directory all the stack's
 files share, so two calls from different lines of one function are two frames, as in the
@@ -77,9 +80,14 @@ def speedscope(profile: dict, stacks: list) -> dict:
     }
 
 
+# Every character some reader of folded stacks may take for the end of a line (Python's
+# str.splitlines breaks on all of these; perl and most tools on \n, some on \r).
+LINE_BREAKS = {ord(c): " " for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
 def _folded_frame(name: str) -> str:
     # ';' separates frames and a line ends a stack: neither may occur inside one.
-    return name.replace(";", ":").replace("\n", " ").replace("\r", " ")
+    return name.replace(";", ":").translate(LINE_BREAKS)
 
 
 def collapsed(stacks: list) -> str:
@@ -123,6 +131,10 @@ def main(argv: list) -> int:
         common.write_output(content, options.outfile)
         print(f"triscope: {options.format} export written to {options.outfile}",
               file=sys.stderr)
+    elif options.format == "collapsed" and sys.stdout.isatty():
+        # Names are kept exact for the file or pipe a flame-graph tool reads, but a terminal
+        # gets no control character from an untrusted profile (docs/ARCHITECTURE.md).
+        sys.stdout.write(common.terminal_text(content) + ("\n" if content else ""))
     else:
         sys.stdout.write(content)
     return 0

@@ -39,7 +39,9 @@ def _finish_metrics(entry: dict, total_s: float, total_alloc_mb: float) -> dict:
     for key in TIME_KEYS:
         entry[key] = 100.0 * entry.pop("_s_" + key) / total_s if total_s else 0.0
     python_mb = entry.pop("_python_mb")
-    entry["python_fraction"] = python_mb / entry["alloc_mb"] if entry["alloc_mb"] else 0.0
+    # A fraction of a sum of the parts it was made of: at most 1, but for float rounding.
+    entry["python_fraction"] = min(1.0, python_mb / entry["alloc_mb"]) if entry["alloc_mb"] \
+        else 0.0
     entry["mem_pct"] = 100.0 * entry["alloc_mb"] / total_alloc_mb if total_alloc_mb else 0.0
     return entry
 
@@ -144,11 +146,18 @@ def _processes(profile: dict) -> list:
 
 
 def write(profile: dict, path: str) -> None:
-    """Writes `profile` to `path` atomically (a reader never sees half a file)."""
+    """Writes `profile` to `path` atomically (a reader never sees half a file). What it
+    writes is first read back as every reader reads a profile (the schema, finite numbers in
+    range): a profile the readers would reject is a MergeError, and nothing is written."""
     import json
     import os
+    from triscope.cli import UsageError, parse_profile
+    try:
+        text = json.dumps(profile, separators=(",", ":"), allow_nan=False) + "\n"
+        parse_profile(text, "the merged profile")
+    except (UsageError, ValueError, TypeError, RecursionError) as error:
+        raise MergeError(str(error)) from None
     temporary = f"{path}.tmp.{os.getpid()}"
     with open(temporary, "w", encoding="utf-8") as stream:
-        json.dump(profile, stream, separators=(",", ":"))
-        stream.write("\n")
+        stream.write(text)
     os.replace(temporary, path)
