@@ -219,6 +219,13 @@ def _min_items(compiler, count, schema):
     return check
 
 
+def _min_properties(compiler, count, schema):
+    def check(value):
+        if isinstance(value, dict) and len(value) < count:
+            raise Invalid(f"{len(value)} member(s) where at least {count} are needed")
+    return check
+
+
 def _pattern(compiler, expression, schema):
     search = re.compile(expression).search
 
@@ -237,7 +244,8 @@ KEYWORDS = {
     "type": _type, "const": _const, "enum": _enum, "minimum": _minimum, "maximum": _maximum,
     "required": _required, "properties": _properties,
     "additionalProperties": _additional_properties, "prefixItems": _prefix_items,
-    "items": _items, "minItems": _min_items, "pattern": _pattern, "$ref": _ref,
+    "items": _items, "minItems": _min_items, "minProperties": _min_properties,
+    "pattern": _pattern, "$ref": _ref,
 }
 
 
