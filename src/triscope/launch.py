@@ -265,7 +265,11 @@ def _merge_children(profile: dict, child_dir: str, json_path: str) -> dict:
     if unprofiled:
         merged["unprofiled_children"] = merge.add_unprofiled(
             merged.get("unprofiled_children"), unprofiled)
-    merge.write(merged, json_path)
+    try:
+        merge.write(merged, json_path)
+    except merge.MergeError as error:  # ours stays as written: a child must not cost it
+        print(f"triscope: children's profiles not merged: {error}", file=sys.stderr)
+        return profile
     return merged
 
 
