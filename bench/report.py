@@ -4,6 +4,7 @@ Every number in the document comes from the results file, and so do the verdicts
 is marked met only when this run's figure meets it, and every miss is listed under
 "Where triscope falls short", so the document cannot claim more than the run showed.
 """
+import json
 from pathlib import Path
 
 from profilers import BY_NAME
@@ -111,6 +112,7 @@ def render(res, png_name):
         render_accuracy(res, w)
     if res.get("costs"):
         render_costs(res["costs"], w)
+    render_gpu(GPU_RESULTS, w)
     w(REPRODUCE)
     return "\n".join(out) + "\n"
 
@@ -125,6 +127,38 @@ thread count), which other jobs on the machine disturb less than wall-clock time
 2-core machine shared with other jobs the noise of one ratio is several percent; the median
 over rounds and benchmarks damps it, and the load average above says how busy it was.
 """
+
+GPU_RESULTS = Path(__file__).resolve().parent / "results" / "gpu.json"
+
+
+def render_gpu(path, w):
+    """The GPU section, from the latest `make gpu-check` kept as bench/results/gpu.json (a
+    GPU machine is not where `make bench` runs)."""
+    if not path.exists():
+        return
+    gpu = json.loads(path.read_text())
+    facts, rows = gpu["facts"], gpu["rows"]
+    misses = [row for row in rows if not row["ok"]]
+    w("## GPU\n")
+    w(f"Measured by `make gpu-check` (tools/gpu-check.sh) on {facts['date']}, at commit "
+      f"{facts['commit']}: {facts['name,driver_version,memory.total']} (driver "
+      f"{facts['driver_version']}), Python {facts['python']}, PyTorch {facts.get('torch')}, "
+      f"CuPy {facts.get('cupy')}. {len(rows) - len(misses)} of {len(rows)} checks passed."
+      + (f" Note: {facts['note']}." if facts.get("note") else "") + "\n")
+    w("The programs know their truth: `driver_spin.py` launches a spin kernel of known "
+      "length through the CUDA driver alone (ctypes), `framework_matmul.py` does matrix "
+      "products through PyTorch and CuPy; each kernel line launches and waits on one line, "
+      "host lines compute in Python with the GPU idle, one line allocates 2 GiB on the device. "
+      "*kernel lines' share* is their part of all GPU-busy time, *host lines'* the part that "
+      "landed on lines that ran while the GPU was idle; the memory check compares the "
+      "allocating line's GPU memory with the host line's (the CUDA context and the matrices) "
+      "and the 2 GiB allocated.\n")
+    w("| program | check | measured | bar | |\n|---|---|---|---|---|")
+    for row in rows:
+        w(f"| {row['program']} | {row['check']} | {row['measured']} | {row['bar']} | "
+          f"{'ok' if row['ok'] else '**miss**'} |")
+    w("")
+
 
 REPRODUCE = """## Reproducing
 

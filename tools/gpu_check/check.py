@@ -7,8 +7,10 @@ tools/gpu-check.sh, which builds triscope for this machine's Python and puts it 
 PYTHONPATH. What is checked, and why, is in docs/PERFORMANCE.md ("GPU").
 
 usage: check.py OUT_DIR [--replay]
-  OUT_DIR keeps every run's profile, truth, stdout and log; --replay checks the runs saved
-  there again without running anything (to re-read a GPU machine's results elsewhere).
+  OUT_DIR keeps every run's profile, truth, stdout and log, and summary.json (the machine's
+  facts and the table: bench/results/gpu.json is one, rendered into docs/PERFORMANCE.md);
+  --replay checks the runs saved there again without running anything (to re-read a GPU
+  machine's results elsewhere).
 """
 import json
 import os
@@ -242,6 +244,14 @@ def main():
     else:
         for query in ("name,driver_version,memory.total", "driver_version", "uuid"):
             FACTS[query] = nvidia_smi(query)
+        FACTS["python"] = sys.version.split()[0]
+        FACTS["date"] = time.strftime("%Y-%m-%d")
+        FACTS["commit"] = subprocess.run(["git", "-C", str(HERE), "rev-parse", "--short", "HEAD"],
+                                         capture_output=True, text=True).stdout.strip()
+        for module in ("torch", "cupy"):
+            found = subprocess.run([sys.executable, "-c", f"import {module}; "
+                                    f"print({module}.__version__)"], capture_output=True, text=True)
+            FACTS[module] = found.stdout.strip() if found.returncode == 0 else None
         facts_path.write_text(json.dumps(FACTS))
     print(f"gpu-check: {FACTS['name,driver_version,memory.total']}; Python "
           f"{sys.version.split()[0]}", flush=True)
@@ -263,7 +273,11 @@ def main():
         except Exception as error:  # one program's surprise must not hide the others' table
             record(name, "checks completed", f"{type(error).__name__}: {error}"[:80], "no error",
                    False)
-    return 1 if print_table() else 0
+    misses = print_table()
+    summary = {"facts": FACTS, "rows": [dict(zip(("program", "check", "measured", "bar", "ok"),
+                                                 row)) for row in rows]}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return 1 if misses else 0
 
 
 if __name__ == "__main__":
