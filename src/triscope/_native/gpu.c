@@ -168,10 +168,10 @@ static uint64_t covered_ns;
 static unsigned long long covered_us;
 static int resumed = 1;              /* profiling was suspended: the next poll starts anew */
 static unsigned int failures_in_row;
-static uint64_t cost_samples, cost_total_ns;
+static uint64_t cost_samples;
 static uint64_t recent_costs[TS_GPU_COSTS]; /* ring of the latest polls' costs */
 static _Atomic uint64_t polls, failed_polls, process_polls, device_polls, peak_mem;
-static _Atomic uint64_t mean_cost_ns, period_now_ns;
+static _Atomic uint64_t typical_cost_ns, period_now_ns; /* median of the recent polls */
 static ts_ring_t readings;
 static nvml_process_info_t infos[TS_GPU_MAX_PROCESSES];
 static nvml_process_sample_t samples[TS_GPU_MAX_SAMPLES];
@@ -297,9 +297,9 @@ static void reset_counters(void)
     atomic_store(&process_polls, 0);
     atomic_store(&device_polls, 0);
     atomic_store(&peak_mem, 0);
-    atomic_store(&mean_cost_ns, 0);
+    atomic_store(&typical_cost_ns, 0);
     atomic_store(&period_now_ns, 0);
-    cost_samples = cost_total_ns = 0;
+    cost_samples = 0;
     failures_in_row = 0;
     npid_cache = 0;
     device_name[0] = '\0';
@@ -708,10 +708,9 @@ static void take_reading(uint64_t now_ns, int final)
     if (atomic_load(&polls) > TS_GPU_WARM_UP_POLLS) {
         recent_costs[cost_samples % TS_GPU_COSTS] = cost;
         cost_samples++;
-        cost_total_ns += cost;
-        atomic_store(&mean_cost_ns, cost_total_ns / cost_samples);
+        atomic_store(&typical_cost_ns, median_cost());
     }
-    uint64_t period = median_cost() * TS_GPU_COST_RATIO;
+    uint64_t period = atomic_load(&typical_cost_ns) * TS_GPU_COST_RATIO;
     if (period < min_period_ns)
         period = min_period_ns;
     for (unsigned int i = 0; i < failures_in_row && period < TS_GPU_MAX_PERIOD_NS; i++)
@@ -771,7 +770,7 @@ void ts_gpu_summary(ts_gpu_summary_t *out)
     uint64_t process_count = atomic_load(&process_polls);
     out->accounting = device_count > 0 || (process_count == 0 && !process_supported)
                           ? "device" : "process";
-    out->poll_cost_us = (double)atomic_load(&mean_cost_ns) / 1e3;
+    out->poll_cost_us = (double)atomic_load(&typical_cost_ns) / 1e3;
     out->poll_interval_s = (double)atomic_load(&period_now_ns) / 1e9;
     out->polls = atomic_load(&polls);
     out->failed_polls = atomic_load(&failed_polls);

@@ -43,7 +43,8 @@ typedef struct {
     const char *reason;     /* why GPU profiling is off (NULL when on or not asked for) */
     const char *device;     /* device name(s), "" when off */
     const char *accounting; /* "process" or "device" (per-process figures or device-wide) */
-    double poll_cost_us;    /* mean wall-clock time of one poll */
+    double poll_cost_us;    /* typical wall-clock time of one poll: the median of the recent
+                             * ones, which sets the polling period */
     double poll_interval_s; /* the polling period last chosen from that cost */
     uint64_t polls, failed_polls;
     double peak_mem_mb;     /* most GPU memory held at once by this process and children */
