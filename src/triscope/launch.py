@@ -11,11 +11,14 @@ handlers (registered later, so run earlier).
 # Imports are kept to what every run needs: they are start-up time added to each run.
 import atexit
 import builtins
+import errno
+import fcntl
 import importlib.machinery
 import os
 import runpy
 import signal
 import site
+import stat
 import sys
 import sysconfig
 import threading
@@ -59,16 +62,124 @@ def write_html(profile: dict, path: str, open_browser: bool) -> None:
         print(f"triscope: no browser to open it here; open {path} in one", file=sys.stderr)
 
 
-def _check_writable(path: str) -> None:
-    """Fails now, before the program runs, if the output file could not be written."""
-    existed = os.path.exists(path)
+class _Target:
+    """Where one output goes, decided before the program runs (docs/ARCHITECTURE.md, "Output,
+    exec, crashes and privileges"). A regular file (or a name not taken yet) is replaced
+    atomically, through its symlinks: `path` is the file at their end. Anything else a user
+    may name (a character device, a fifo, /dev/fd/N) is written `in_place` at the end, and is
+    never opened before: opening a fifo without a reader blocks."""
+
+    def __init__(self, asked: str):
+        self.asked = asked
+        self.in_place = False
+        self.held_fd = None  # a dup of /dev/fd/N, which the program may close meanwhile
+        try:
+            info = os.stat(asked)
+        except FileNotFoundError:
+            self.path = os.path.realpath(asked)  # a new file, or a dangling link's target
+            parent = os.path.dirname(self.path)
+            if not os.path.isdir(parent):
+                raise UsageError(f"cannot write {asked}: {os.strerror(errno.ENOENT)}") from None
+            if not os.access(parent, os.W_OK):
+                raise UsageError(f"cannot write {asked}: {os.strerror(errno.EACCES)}") from None
+            return
+        except OSError as error:
+            raise UsageError(f"cannot write {asked}: {error.strerror}") from None
+        if stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"cannot write {asked}: {os.strerror(errno.EISDIR)}")
+        if stat.S_ISBLK(info.st_mode):
+            raise UsageError(f"will not write over the block device {asked}")
+        if stat.S_ISREG(info.st_mode):
+            self.path = os.path.realpath(asked)
+            try:
+                with open(self.path, "a"):
+                    pass
+            except OSError as error:
+                raise UsageError(f"cannot write {asked}: {error.strerror}") from None
+            return
+        self.path = asked
+        self.in_place = True
+        if not os.access(asked, os.W_OK):
+            raise UsageError(f"cannot write {asked}: {os.strerror(errno.EACCES)}")
+        descriptor = _fd_named_by(asked)
+        if descriptor is not None:
+            try:
+                self.held_fd = fcntl.fcntl(descriptor, fcntl.F_DUPFD_CLOEXEC, 3)
+                self.held_identity = _identity(self.held_fd)
+            except OSError as error:
+                raise UsageError(f"cannot write {asked}: {error.strerror}") from None
+
+    def write(self, data: bytes) -> None:
+        """Puts `data` there (OSError when it cannot)."""
+        if not self.in_place:
+            _replace_file(self.path, data)
+            return
+        if self.held_fd is not None and _identity(self.held_fd) == self.held_identity:
+            descriptor = os.dup(self.held_fd)
+        else:  # O_NONBLOCK: a fifo nobody reads fails at once (ENXIO) instead of hanging
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY |
+                                 os.O_CLOEXEC)
+            os.set_blocking(descriptor, True)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+        finally:
+            os.close(descriptor)
+
+
+def _fd_named_by(path: str):
+    """N when `path` names this process's descriptor N (/dev/fd/N, /proc/self/fd/N)."""
+    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        if path.startswith(prefix) and path[len(prefix):].isdigit():
+            return int(path[len(prefix):])
+    return {"/dev/stdout": 1, "/dev/stderr": 2}.get(path)
+
+
+def _identity(descriptor: int):
+    """Which file a descriptor is open on: a number the program reused is another file."""
     try:
-        with open(path, "a"):
+        info = os.fstat(descriptor)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _replace_file(path: str, data: bytes) -> None:
+    """Writes `path` atomically: a reader never sees half a file, a failure leaves it as it
+    was."""
+    temporary = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(temporary, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
             pass
+        raise
+
+
+def _write_beside(data: bytes, suffix: str) -> str:
+    """Where an output that could not go where asked goes instead: the temporary directory."""
+    import tempfile
+    descriptor, path = tempfile.mkstemp(prefix=f"triscope-{os.getpid()}-", suffix=suffix)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(data)
+    return path
+
+
+def _deliver(target: "_Target", data: bytes, what: str, suffix: str) -> str:
+    """Writes `data` to `target`, or beside it saying why; returns where it went."""
+    try:
+        target.write(data)
+        return target.asked
     except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror}") from None
-    if not existed:
-        os.unlink(path)
+        beside = _write_beside(data, suffix)
+        print(f"triscope: cannot write {target.asked}: {error.strerror}; the {what} is in "
+              f"{beside}", file=sys.stderr)
+        return beside
 
 
 def _strip_own_frames(tb):
@@ -95,35 +206,51 @@ class _Session:
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
     def _output_paths(self):
-        """(JSON, text, HTML) paths: no text path means stderr, no HTML path no HTML."""
+        """(JSON, text, HTML) paths: no text path means stderr, no HTML path no HTML. Each
+        that `-o` names also gets its _Target (what kind of thing it is, checked now)."""
         options = self.options
         outfile = options.outfile and os.path.abspath(options.outfile)
         as_json = outfile and (options.json or outfile.endswith(".json"))
         as_html = outfile and not as_json and (options.html or outfile.endswith(".html"))
-        if outfile:
-            _check_writable(outfile)
-        if as_json:
-            json_path = outfile
+        self.json_target = self.text_target = self.html_target = None
+        target = _Target(outfile) if outfile else None
+        if as_json and not target.in_place:
+            json_path = target.path
+        elif as_json:
+            # The JSON is made in a file of ours first (the reports read it back, children
+            # are merged into it), then copied to the device, fifo or descriptor.
+            self.json_target = target
+            json_path = self._scratch_json_path()
         else:
             json_path = os.path.abspath("profile.json")
             if not os.access(os.path.dirname(json_path), os.W_OK):
                 # A read-only working directory must not cost the user the profile.
-                import tempfile
-                json_path = os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
+                json_path = self._scratch_json_path()
         if as_html:
             html_path = outfile
+            self.html_target = target
         elif options.cli and not (options.html or options.web):
             html_path = None
+        elif self.json_target is not None:
+            html_path = os.path.abspath("profile.html")
         else:
-            html_path = os.path.splitext(json_path)[0] + ".html"  # profile.json → profile.html
+            html_path = os.path.splitext(outfile if as_json else json_path)[0] + ".html"
         text_path = outfile if outfile and not (as_json or as_html) else None
+        if text_path:
+            self.text_target = target
+        if html_path and not as_html:
+            self.html_target = _Target(html_path)
         return json_path, text_path, html_path
 
-    def write_json(self) -> None:
+    def _scratch_json_path(self) -> str:
+        import tempfile
+        return os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
+
+    def write_json(self, path: str = None) -> None:
         """Writes the profile so far (atomically: a reader never sees half a file)."""
         import triscope
         _native.write_profile(
-            self.json_path, version=__version__, program=self.program,
+            path or self.json_path, version=__version__, program=self.program,
             args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
             reduced_profile=self.options.reduced_profile,
             cpu_percent_threshold=self.options.cpu_percent_threshold,
@@ -137,12 +264,30 @@ class _Session:
         _native.stop()
         try:
             self.write_json()
-            if not self.quiet:
-                self.write_reports()
         except OSError as error:
-            if not self.quiet:  # a child outliving its parent's merge has nowhere to write
+            if self.quiet:  # a child outliving its parent's merge has nowhere to write
+                self.written = True
+                return self._die_if_asked()
+            # Full disk, privileges dropped, directory gone: the profile goes beside.
+            scratch = self._scratch_json_path()
+            try:
+                self.write_json(scratch)
+                print(f"triscope: cannot write {self.json_path}: {error.strerror}; the "
+                      f"profile is in {scratch}", file=sys.stderr)
+                self.json_path = scratch
+            except OSError as error:
+                print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
+                self.written = True
+                return self._die_if_asked()
+        if not self.quiet:
+            try:
+                self.write_reports()
+            except OSError as error:
                 print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
         self.written = True
+        self._die_if_asked()
+
+    def _die_if_asked(self) -> None:
         if self.sigterm_pending:
             _die_by(signal.SIGTERM)
         if self.die_by_sigint:
@@ -156,15 +301,33 @@ class _Session:
         if self.child_dir:
             profile = _merge_children(profile, self.child_dir, self.json_path)
         if self.text_path:
-            with open(self.text_path, "w", encoding="utf-8") as stream:
-                print_report(profile, stream, self.options.cpu_percent_threshold,
-                             self.options.malloc_threshold)
+            import io
+            report = io.StringIO()
+            print_report(profile, report, self.options.cpu_percent_threshold,
+                         self.options.malloc_threshold)
+            _deliver(self.text_target, report.getvalue().encode("utf-8"), "report",
+                     ".txt")
         else:
             print_report(profile, sys.stderr, self.options.cpu_percent_threshold,
                          self.options.malloc_threshold)
-        print(f"triscope: profile written to {self.json_path}", file=sys.stderr)
+        json_written = self.json_path
+        if self.json_target is not None:
+            with open(self.json_path, "rb") as stream:
+                json_written = _deliver(self.json_target, stream.read(), "profile", ".json")
+            if json_written != self.json_path:
+                os.unlink(self.json_path)
+        print(f"triscope: profile written to {json_written}", file=sys.stderr)
         if self.html_path:
-            write_html(profile, self.html_path, self.options.web)
+            self.write_html(profile)
+
+    def write_html(self, profile: dict) -> None:
+        from triscope.reports import html
+        written = _deliver(self.html_target, html.render(profile).encode("utf-8"), "report",
+                           ".html")
+        print(f"triscope: HTML report written to {written}", file=sys.stderr)
+        if self.options.web and not html.open_in_browser(written):
+            print(f"triscope: no browser to open it here; open {written} in one",
+                  file=sys.stderr)
 
     def on_sigterm(self, signo, frame) -> None:
         """SIGTERM with no handler of the program's: write the profile, then die by it.

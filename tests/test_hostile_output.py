@@ -1,0 +1,230 @@
+"""Hostile outputs (issue 13): `-o` naming something that is not a regular file, programs
+that crash or drop their privileges, and programs that replace themselves with exec.
+
+The rules tested here are in docs/ARCHITECTURE.md ("Output, exec, crashes and privileges"):
+only a regular file is replaced atomically (a symlink is followed to its target); devices,
+fifos and /dev/fd/N are written in place, and never opened before the program ends (a fifo
+without a reader would hang); a profile that cannot go where it was asked goes to the
+temporary directory, and stderr names it. Device nodes of this machine are never put at risk:
+as root, the tests make their own nodes (same major and minor as /dev/null and /dev/full)
+inside tmp_path and check them by stat before and after.
+"""
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import (DEFAULT_TIMEOUT, _child_env, describe, load_profile, run_python,
+                      run_triscope)
+
+PROGRAM = ("import sys\n"
+           "def work():\n"
+           "    total = 0\n"
+           "    for i in range(300000): total += i\n"
+           "    return total\n"
+           "print('result', work())\n")
+
+
+def _program(tmp_path, text=PROGRAM, name="prog.py"):
+    script = tmp_path / name
+    script.write_text(text)
+    return script
+
+
+def _written_to(stderr):
+    """The paths that stderr says a profile was written to."""
+    return [line.split("profile written to ", 1)[1].strip()
+            for line in stderr.splitlines() if "profile written to " in line]
+
+
+def _beside(stderr):
+    """The path where stderr says the profile went instead ("...; the profile is in X")."""
+    found = [line.rsplit(" is in ", 1)[1].strip() for line in stderr.splitlines()
+             if line.startswith("triscope: ") and " is in " in line]
+    assert len(found) == 1, stderr
+    return Path(found[0])
+
+
+def _device(tmp_path, name, major, minor):
+    """A character device like /dev/<name>: a node of our own in tmp_path as root (so that a
+    regression cannot destroy the machine's), the real one otherwise (then it cannot be
+    replaced by us anyway)."""
+    if os.geteuid() != 0:
+        return Path("/dev") / name
+    node = tmp_path / name
+    os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(major, minor))
+    return node
+
+
+def _identity(path):
+    info = os.lstat(path)
+    return stat.S_IFMT(info.st_mode), info.st_rdev, info.st_ino
+
+
+# ==== Item 10: -o on something that is not a regular file ====
+
+def test_symlink_output_writes_its_target(tmp_path):
+    """-o link.json -> target.json: the target gets the profile, the link stays a link."""
+    script = _program(tmp_path)
+    target = tmp_path / "target.json"
+    target.write_text("old")
+    link = tmp_path / "link.json"
+    link.symlink_to("target.json")
+    proc = run_triscope(["-o", link, script], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert link.is_symlink() and os.readlink(link) == "target.json"
+    profile = load_profile(target)
+    assert profile["program"].endswith("prog.py")
+    # The HTML report is named after the name asked for, as profile.json gives profile.html.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.html", "link.json", "prog.py",
+                                                            "target.json"]
+
+
+def test_dangling_symlink_output_creates_its_target(tmp_path):
+    script = _program(tmp_path)
+    link = tmp_path / "link.json"
+    link.symlink_to("made.json")
+    proc = run_triscope(["-o", link, script], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert link.is_symlink()
+    load_profile(tmp_path / "made.json")
+
+
+@pytest.mark.parametrize("suffix,options", [(".json", []), (".html", []), (".txt", []),
+                                            ("", ["--json"])])
+def test_fifo_without_reader_never_hangs(tmp_path, suffix, options):
+    """The program runs at once (nothing opens the fifo before it), and the output that
+    finds no reader at the end goes to the temporary directory, named on stderr."""
+    script = _program(tmp_path)
+    fifo = tmp_path / f"out{suffix}"
+    os.mkfifo(fifo)
+    plain = run_python([script], tmp_path)
+    proc = run_triscope([*options, "-o", fifo, script], tmp_path, timeout=60)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout
+    assert "Traceback" not in proc.stderr, describe(proc)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    beside = _beside(proc.stderr)
+    try:
+        assert str(fifo) in proc.stderr
+        text = beside.read_text()
+        if suffix == ".json" or options:
+            load_profile(beside)
+        elif suffix == ".html":
+            assert text.lstrip().lower().startswith("<!doctype html")
+        else:
+            assert "prog.py" in text
+    finally:
+        beside.unlink()
+
+
+def test_fifo_with_reader_gets_the_profile(tmp_path):
+    script = _program(tmp_path)
+    fifo = tmp_path / "out.json"
+    os.mkfifo(fifo)
+    received = []
+
+    def read():
+        with open(fifo, "rb") as stream:
+            received.append(stream.read())
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    proc = run_triscope(["-o", fifo, script], tmp_path, timeout=60)
+    reader.join(30)
+    assert proc.returncode == 0, describe(proc)
+    assert received and json.loads(received[0])["schema"] == "triscope/1", describe(proc)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+@pytest.mark.parametrize("options", [["--json"], []])
+def test_dev_null_stays_a_device(tmp_path, options):
+    script = _program(tmp_path)
+    null = _device(tmp_path, "null", 1, 3)
+    before = _identity(null)
+    proc = run_triscope([*options, "-o", null, script], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert _identity(null) == before
+    assert stat.S_ISCHR(before[0])
+    assert "Traceback" not in proc.stderr and " is in " not in proc.stderr, describe(proc)
+    expected = {"prog.py", "profile.html"} | ({"profile.json"} if not options else set())
+    if null.parent == tmp_path:
+        expected.add("null")
+    assert {p.name for p in tmp_path.iterdir()} == expected
+
+
+def test_real_dev_null_is_written_in_place(tmp_path):
+    script = _program(tmp_path)
+    before = os.stat("/dev/null")
+    proc = run_triscope(["--json", "-o", "/dev/null", script], tmp_path)
+    after = os.stat("/dev/null")
+    assert proc.returncode == 0, describe(proc)
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+    assert after.st_ino == before.st_ino
+
+
+@pytest.mark.parametrize("options", [["--json"], ["--html"], []])
+def test_dev_full_sends_the_profile_beside(tmp_path, options):
+    """Writing fails (ENOSPC): stderr says so and where the profile went instead."""
+    script = _program(tmp_path)
+    full = _device(tmp_path, "full", 1, 7)
+    before = _identity(full)
+    plain = run_python([script], tmp_path)
+    proc = run_triscope([*options, "-o", full, script], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout
+    assert _identity(full) == before
+    assert "Traceback" not in proc.stderr, describe(proc)
+    assert os.strerror(28) in proc.stderr, describe(proc)
+    beside = _beside(proc.stderr)
+    try:
+        if options == ["--json"]:
+            load_profile(beside)
+        else:
+            assert beside.stat().st_size > 0
+    finally:
+        beside.unlink()
+
+
+def test_dev_fd_of_a_pipe_gets_the_profile(tmp_path):
+    script = _program(tmp_path)
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "triscope", "--json", "-o", f"/dev/fd/{write_end}", script],
+            cwd=tmp_path, env=_child_env(None), pass_fds=(write_end,),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        os.close(write_end)
+        write_end = None
+        with os.fdopen(read_end, "rb") as stream:
+            read_end = None
+            data = stream.read()
+        out, err = proc.communicate(timeout=DEFAULT_TIMEOUT)
+    finally:
+        for fd in (read_end, write_end):
+            if fd is not None:
+                os.close(fd)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    profile = json.loads(data)
+    assert profile["schema"] == "triscope/1" and profile["program"].endswith("prog.py")
+
+
+def test_block_device_is_refused_up_front(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a block device node")
+    script = _program(tmp_path, "open('ran', 'w').close()\n")
+    node = tmp_path / "disk"
+    os.mknod(node, stat.S_IFBLK | 0o600, os.makedev(7, 250))
+    proc = run_triscope(["--json", "-o", node, script], tmp_path)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, describe(proc)
+    assert len(lines) == 1 and lines[0].startswith("triscope: error:"), describe(proc)
+    assert not (tmp_path / "ran").exists()
+    assert stat.S_ISBLK(os.lstat(node).st_mode)
