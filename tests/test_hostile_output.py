@@ -43,10 +43,10 @@ def _written_to(stderr):
             for line in stderr.splitlines() if "profile written to " in line]
 
 
-def _beside(stderr):
-    """The path where stderr says the profile went instead ("...; the profile is in X")."""
+def _beside(stderr, what=""):
+    """The path where stderr says an output went instead ("...; the profile is in X")."""
     found = [line.rsplit(" is in ", 1)[1].strip() for line in stderr.splitlines()
-             if line.startswith("triscope: ") and " is in " in line]
+             if line.startswith("triscope: ") and f"{what} is in " in line]
     assert len(found) == 1, stderr
     return Path(found[0])
 
@@ -228,3 +228,80 @@ def test_block_device_is_refused_up_front(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("triscope: error:"), describe(proc)
     assert not (tmp_path / "ran").exists()
     assert stat.S_ISBLK(os.lstat(node).st_mode)
+
+
+# ==== Item 11: crashes and privilege drops ====
+
+CRASHING = ("import ctypes, os, sys, time\n"
+            "{prelude}\n"
+            "def wait(seconds):\n"
+            "    end = time.monotonic() + seconds\n"
+            "    while time.monotonic() < end:\n"
+            "        time.sleep(0.05)\n"
+            "wait(float(sys.argv[1]))\n"
+            "print('crashing', flush=True)\n"
+            "if sys.argv[2] == 'segv':\n"
+            "    ctypes.string_at(0)\n"
+            "else:\n"
+            "    os.abort()\n")
+# Past the first checkpoint (launch.CHECKPOINT_SECONDS), with room for a slow machine.
+LONG_ENOUGH = "11.5"
+
+
+def _crash(tmp_path, how, seconds, prelude=""):
+    script = _program(tmp_path, CRASHING.format(prelude=prelude), "crash.py")
+    plain = run_python([script, seconds, how], tmp_path)
+    proc = run_triscope([script, seconds, how], tmp_path)
+    assert proc.returncode == plain.returncode < 0, describe(proc)
+    assert proc.stdout == plain.stdout
+    return script, plain, proc
+
+
+@pytest.mark.parametrize("how", ["segv", "abort"])
+def test_crash_after_a_checkpoint_leaves_the_profile(tmp_path, how):
+    script, _, proc = _crash(tmp_path, how, LONG_ENOUGH)
+    profile = load_profile(tmp_path / "profile.json")
+    assert profile["program"] == str(script)
+    assert profile["elapsed_s"] >= 9, profile["elapsed_s"]
+    assert str(tmp_path / "profile.json") in proc.stderr, describe(proc)
+    # The checkpoint files had no names: nothing else is left.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crash.py", "profile.json"]
+
+
+def test_short_crash_touches_nothing(tmp_path):
+    """No checkpoint before the first period: the crash is as without triscope."""
+    (tmp_path / "profile.json").write_text("previous")
+    _crash(tmp_path, "segv", "0")
+    assert (tmp_path / "profile.json").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crash.py", "profile.json"]
+
+
+def test_faulthandler_report_still_appears(tmp_path):
+    script, plain, proc = _crash(tmp_path, "segv", LONG_ENOUGH,
+                                 prelude="import faulthandler; faulthandler.enable()")
+    assert "Fatal Python error: Segmentation fault" in plain.stderr
+    program_lines = [line for line in plain.stderr.splitlines()
+                     if "Fatal Python error" in line or str(script) in line]
+    assert len(program_lines) >= 2, plain.stderr
+    for line in program_lines:
+        assert line in proc.stderr, describe(proc)
+    load_profile(tmp_path / "profile.json")
+
+
+def test_privilege_drop_keeps_the_profile(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop privileges")
+    script = _program(tmp_path, "import os\nos.setgid(65534)\nos.setuid(65534)\n" + PROGRAM)
+    plain = run_python([script], tmp_path)
+    proc = run_triscope([script], tmp_path)
+    assert proc.returncode == 0 == plain.returncode, describe(proc)
+    assert proc.stdout == plain.stdout
+    assert "Traceback" not in proc.stderr and "error" not in proc.stderr, describe(proc)
+    beside = _beside(proc.stderr, "the profile")
+    try:
+        assert load_profile(beside)["program"] == str(script)
+    finally:
+        beside.unlink()
+        for line in proc.stderr.splitlines():  # the HTML report went beside too
+            if line.startswith("triscope: cannot write") and line.endswith(".html"):
+                Path(line.rsplit(" is in ", 1)[1]).unlink()

@@ -203,6 +203,7 @@ class _Session:
         self.quiet = False     # a child's session: its profile is for the parent only
         self.profile_cpu = self.profile_memory = True
         self.die_by_sigint = False
+        self.checkpoint_fds = []  # the directory, then the two checkpoint files
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
     def _output_paths(self):
@@ -288,6 +289,7 @@ class _Session:
         self._die_if_asked()
 
     def _die_if_asked(self) -> None:
+        self.stop_checkpoints()
         if self.sigterm_pending:
             _die_by(signal.SIGTERM)
         if self.die_by_sigint:
@@ -339,6 +341,52 @@ class _Session:
         self.finish()
         _die_by(signal.SIGTERM)
 
+    def checkpoint(self) -> None:
+        """Long runs keep a copy of the profile that a crash makes the profile: every
+        CHECKPOINT_SECONDS, into two unnamed files beside the output (or in the temporary
+        directory, when the output is not a regular file), in turn. Unnamed, they leave
+        nothing behind on any exit; opened now, they are still writable after the program
+        drops its privileges. A file system without O_TMPFILE gets no checkpoints."""
+        import tempfile
+        if self.json_target is not None:
+            directory = tempfile.gettempdir()
+            final_name = f"triscope-{os.getpid()}-crash.json"
+        else:
+            directory, final_name = os.path.split(self.json_path)
+        try:
+            dir_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return
+        self.checkpoint_fds = [dir_fd]
+        try:
+            for _ in range(2):
+                self.checkpoint_fds.append(
+                    os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666))
+        except OSError:
+            return self.stop_checkpoints()
+        import triscope
+        meta = dict(version=__version__, program=self.program, args=sys.argv,
+                    python=".".join(map(str, sys.version_info[:3])),
+                    reduced_profile=self.options.reduced_profile,
+                    cpu_percent_threshold=self.options.cpu_percent_threshold,
+                    malloc_threshold=self.options.malloc_threshold,
+                    only_ranges=triscope.profiled_functions)
+        final_path = os.path.join(directory, final_name)
+        _native.checkpoint_every(
+            CHECKPOINT_SECONDS, tuple(self.checkpoint_fds[1:]), dir_fd,
+            f".{final_name}.crash.{os.getpid()}", final_name,
+            f"triscope: the program crashed; its profile up to the last checkpoint is in "
+            f"{final_path}\n", meta)
+
+    def stop_checkpoints(self) -> None:
+        _native.checkpoint_stop()
+        for descriptor in self.checkpoint_fds:
+            try:
+                os.close(descriptor)
+            except OSError:
+                pass
+        self.checkpoint_fds = []
+
     def write_periodically(self, seconds: float) -> None:
         """--profile-interval: the cumulative profile, rewritten every `seconds`."""
         def loop():
@@ -354,13 +402,25 @@ class _Session:
         threading.Thread(target=loop, name="triscope-profile-interval", daemon=True).start()
 
 
+def _ready_for_a_privilege_drop() -> None:
+    """A program run as root may become another user (os.setuid) and then no longer read
+    the code and data writing the reports needs: load them now."""
+    import io, json, shutil, tempfile  # noqa: E401,F401
+    from triscope.reports import html, merge  # noqa: F401
+    html.template()
+
+
 def _merge_children(profile: dict, child_dir: str, json_path: str) -> dict:
     """Folds the profiles children left in `child_dir` into ours, and rewrites our JSON."""
     import json
     import shutil
     from triscope.reports import merge
     children = []
-    for name in sorted(os.listdir(child_dir)):
+    try:
+        names = sorted(os.listdir(child_dir))
+    except OSError:  # the program dropped the privileges it had made the directory with
+        return profile
+    for name in names:
         if not name.endswith(".json"):
             continue  # a child still writing (its .tmp file), one that crashed, lib/
         try:
@@ -467,6 +527,8 @@ def _die_by(signo: int) -> None:
 
 
 _session = None
+# A crash loses at most this much of a run (and a shorter run has no checkpoint at all).
+CHECKPOINT_SECONDS = 10.0
 
 
 def start_or_resume() -> None:
@@ -702,7 +764,10 @@ def run(options, program: str, is_module: bool, program_args: list,
     pid = os.getpid()
     print(f"triscope: profiling process {pid} (suspend: python -m triscope --pid {pid} --off;"
           f" resume: python -m triscope --pid {pid} --on)", file=sys.stderr)
+    if os.geteuid() == 0:
+        _ready_for_a_privilege_drop()
     _native.start(paused=options.off)
+    session.checkpoint()
     if options.profile_interval:
         session.write_periodically(options.profile_interval)
     try:
