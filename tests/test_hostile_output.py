@@ -305,3 +305,94 @@ def test_privilege_drop_keeps_the_profile(tmp_path):
         for line in proc.stderr.splitlines():  # the HTML report went beside too
             if line.startswith("triscope: cannot write") and line.endswith(".html"):
                 Path(line.rsplit(" is in ", 1)[1]).unlink()
+
+
+# ==== Item 6: exec ====
+
+BEFORE_EXEC = ("import os, sys\n"
+               "def work_before():\n"
+               "    total = 0\n"
+               "    for i in range(2000000): total += i\n"
+               "    return total\n"
+               "print('before', work_before(), flush=True)\n"
+               "{exec_call}\n")
+AFTER_EXEC = ("import json, os, sys\n"
+              "def work_after():\n"
+              "    total = 0\n"
+              "    for i in range(2000000): total += i\n"
+              "    return total\n"
+              "print('after', sys.argv[1:], work_after())\n"
+              "print(json.dumps(sorted(os.environ) if os.environ.get('SHOW_ENV') else None))\n"
+              "sys.exit(3)\n")
+EXEC_CALLS = {
+    "execv": "os.execv(sys.executable, [sys.executable, 'after.py', 'x'])",
+    "execl": "os.execl(sys.executable, sys.executable, 'after.py', 'x')",
+    "execvp": "os.execvp(os.path.basename(sys.executable), "
+              "[sys.executable, 'after.py', 'x'])",
+    "execve, fresh environment": "os.execve(sys.executable, [sys.executable, 'after.py', 'x'],"
+                                 " {'SHOW_ENV': '1', 'PATH': os.environ['PATH']})",
+}
+
+
+def _leftovers(proc):
+    pid = next(line.split()[3] for line in proc.stderr.splitlines()
+               if line.startswith("triscope: profiling process "))
+    import tempfile
+    return [name for name in os.listdir(tempfile.gettempdir())
+            if name.startswith(f"triscope-{pid}-")]
+
+
+@pytest.mark.parametrize("call", sorted(EXEC_CALLS))
+def test_exec_of_python_continues_the_profile(tmp_path, call):
+    """The exec'd Python profiles itself and, at its exit, writes the run's outputs with what
+    was profiled before the exec merged in; `processes` shows the exec."""
+    script = _program(tmp_path, BEFORE_EXEC.format(exec_call=EXEC_CALLS[call]))
+    _program(tmp_path, AFTER_EXEC, "after.py")
+    env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    plain = run_python([script], tmp_path, env=env)
+    proc = run_triscope(["--cli", script], tmp_path, env=env)
+    assert proc.returncode == plain.returncode == 3, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    assert "Traceback" not in proc.stderr, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    assert profile["program"] == str(script)
+    processes = profile["processes"]
+    assert [p.get("via") for p in processes] == [None, "exec"], processes
+    assert processes[0]["pid"] == processes[1]["pid"]
+    assert processes[1]["args"][-1] == "x"
+    assert {str(script), str(tmp_path / "after.py")} <= set(profile["files"])
+    assert _leftovers(proc) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["after.py", "profile.json",
+                                                            "prog.py"]
+
+
+def test_exec_of_another_program_writes_the_profile_first(tmp_path):
+    script = _program(tmp_path, BEFORE_EXEC.format(
+        exec_call="os.execv('/bin/sh', ['sh', '-c', 'echo after; exit 4'])"))
+    plain = run_python([script], tmp_path)
+    proc = run_triscope(["--cli", script], tmp_path)
+    assert proc.returncode == plain.returncode == 4, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    assert profile["program"] == str(script) and str(script) in profile["files"]
+    assert _leftovers(proc) == []
+
+
+def test_failed_exec_keeps_profiling(tmp_path):
+    """An exec that fails (here: not an executable format) raises as without triscope; the
+    program goes on, profiled, and the profile holds both parts."""
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x7fELF not really")
+    bad.chmod(0o755)
+    script = _program(tmp_path, BEFORE_EXEC.format(exec_call=(
+        "try:\n"
+        "    os.execv(%r, [%r])\n"
+        "except OSError as error:\n"
+        "    print('failed', error.errno)\n"
+        "print('after', work_before())\n") % (str(bad), str(bad))))
+    plain = run_python([script], tmp_path)
+    proc = run_triscope(["--cli", script], tmp_path)
+    assert proc.returncode == plain.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    load_profile(tmp_path / "profile.json")
+    assert _leftovers(proc) == []

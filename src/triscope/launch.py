@@ -204,6 +204,7 @@ class _Session:
         self.profile_cpu = self.profile_memory = True
         self.die_by_sigint = False
         self.checkpoint_fds = []  # the directory, then the two checkpoint files
+        self.via_exec = False      # this image continues the profile of one that exec'd
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
     def _output_paths(self):
@@ -247,6 +248,17 @@ class _Session:
         import tempfile
         return os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
 
+    def write_handover(self, path: str) -> None:
+        """This image's profile, for the one it execs (or, for a child, for the parent) to
+        merge; marked as an exec'd image's when it is one."""
+        self.write_json(path)
+        if self.via_exec:
+            import json
+            from triscope.reports import merge
+            with open(path, encoding="utf-8") as stream:
+                profile = json.load(stream)
+            merge.write(merge.mark_exec(profile), path)
+
     def write_json(self, path: str = None) -> None:
         """Writes the profile so far (atomically: a reader never sees half a file)."""
         import triscope
@@ -264,7 +276,10 @@ class _Session:
         self.finished = True
         _native.stop()
         try:
-            self.write_json()
+            if self.quiet:
+                self.write_handover(self.json_path)
+            else:
+                self.write_json()
         except OSError as error:
             if self.quiet:  # a child outliving its parent's merge has nowhere to write
                 self.written = True
@@ -301,7 +316,8 @@ class _Session:
         with open(self.json_path, encoding="utf-8") as stream:
             profile = json.load(stream)
         if self.child_dir:
-            profile = _merge_children(profile, self.child_dir, self.json_path)
+            profile = _merge_children(profile, self.child_dir, self.json_path,
+                                      self.via_exec)
         if self.text_path:
             import io
             report = io.StringIO()
@@ -410,12 +426,15 @@ def _ready_for_a_privilege_drop() -> None:
     html.template()
 
 
-def _merge_children(profile: dict, child_dir: str, json_path: str) -> dict:
-    """Folds the profiles children left in `child_dir` into ours, and rewrites our JSON."""
+def _merge_children(profile: dict, child_dir: str, json_path: str,
+                    via_exec: bool = False) -> dict:
+    """Folds the profiles children left in `child_dir` into ours, and rewrites our JSON.
+    What images this process exec'd before handed over (exec-*.json) comes first: the run's
+    program leads the merged profile."""
     import json
     import shutil
     from triscope.reports import merge
-    children = []
+    children, handed_over = [], []
     try:
         names = sorted(os.listdir(child_dir))
     except OSError:  # the program dropped the privileges it had made the directory with
@@ -425,13 +444,16 @@ def _merge_children(profile: dict, child_dir: str, json_path: str) -> dict:
             continue  # a child still writing (its .tmp file), one that crashed, lib/
         try:
             with open(os.path.join(child_dir, name), encoding="utf-8") as stream:
-                children.append(json.load(stream))
+                loaded = json.load(stream)
         except (OSError, ValueError):
             continue  # a child killed mid-write does not cost the parent its report
+        (handed_over if name.startswith("exec-") else children).append(loaded)
     shutil.rmtree(child_dir, ignore_errors=True)
-    if not children:
+    if via_exec:
+        profile = merge.mark_exec(profile)
+    if not children and not handed_over:
         return profile
-    merged = merge.merge([profile, *children])
+    merged = merge.merge([*handed_over, profile, *children])
     merge.write(merged, json_path)
     return merged
 
@@ -456,7 +478,8 @@ def _profile_children(session: _Session, triscope_argv: list, program_dirs: list
 
 def start_child() -> None:
     """In a child of a profiled program (from its sitecustomize): profile this process with
-    the parent's options, leaving the profile in the parent's directory for children."""
+    the parent's options, leaving the profile in the parent's directory for children. In the
+    new image of a profiled process that exec'd, continue its profile."""
     import json
     settings = json.loads(os.environ[CHILD_OPTIONS])
     from triscope.cli import build_parser, split_command_line
@@ -468,18 +491,32 @@ def start_child() -> None:
             argv = [os.fsdecode(arg) for arg in stream.read().split(b"\0")[:-1]]
         _reexec_with_preload([sys.executable, *argv[1:]])
     _restore_environment()
-    _begin_child_session(options, settings["program_dirs"], profile_cpu, profile_memory)
+    handover = os.environ.pop(EXEC_HANDOVER, None)
+    handover = handover and json.loads(handover)
+    program_dirs = settings["program_dirs"]
+    if handover and sys.argv and os.path.isfile(sys.argv[0]):
+        # The image exec'd may be a program of its own, elsewhere: its code is the program's.
+        program_dirs = program_dirs + [os.path.dirname(os.path.abspath(sys.argv[0]))]
+    _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
+                         handover=handover)
+    if handover:
+        _continue_after_exec(handover)
 
 
 def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
-                         configure=True) -> None:
+                         configure=True, handover=None) -> None:
     global _session
-    options.cli, options.html, options.web, options.outfile = True, False, False, None
-    options.json, options.profile_interval = True, None
-    session = _Session(options, sys.argv[0] if sys.argv else "<child>", sys.argv[1:])
-    session.json_path = os.path.join(os.environ[CHILD_DIR], f"{os.getpid()}.json")
-    session.text_path = session.html_path = None
-    session.quiet = True
+    program = sys.argv[0] if sys.argv else "<child>"
+    if handover and handover["main"]:
+        session = _main_session_after_exec(options, program, handover)
+    else:
+        options.cli, options.html, options.web, options.outfile = True, False, False, None
+        options.json, options.profile_interval = True, None
+        session = _Session(options, program, sys.argv[1:])
+        session.json_path = os.path.join(os.environ[CHILD_DIR], f"{os.getpid()}.json")
+        session.text_path = session.html_path = None
+        session.quiet = True
+    session.via_exec = bool(handover)
     _session = session
     if configure:
         _configure(options, program_dirs, profile_cpu, profile_memory)
@@ -487,7 +524,27 @@ def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) or not configure:
         signal.signal(signal.SIGTERM, session.on_sigterm)
     _patch_os_exit()
+    _patch_exec()
     _native.start()
+    if not session.quiet:
+        session.checkpoint()
+
+
+def _main_session_after_exec(options, program: str, handover: dict) -> "_Session":
+    """The run's own session again, in the image the profiled program exec'd: it writes the
+    outputs the run was asked for, its own profile merged with what was handed over."""
+    options.outfile = handover["outfile"]
+    here = os.getcwd()
+    try:
+        os.chdir(handover["cwd"])  # where the run's default outputs go
+    except OSError:
+        pass
+    try:
+        session = _Session(options, program, sys.argv[1:])
+    finally:
+        os.chdir(here)
+    session.child_dir = os.environ[CHILD_DIR]
+    return session
 
 
 def _patch_os_exit() -> None:
@@ -502,6 +559,129 @@ def _patch_os_exit() -> None:
 
     _exit.triscope_original = real_exit
     os._exit = _exit
+
+
+def _patch_exec() -> None:
+    """os.exec* replace the process, and atexit never runs: hand the profile over first
+    (docs/ARCHITECTURE.md, "Output, exec, crashes and privileges"). The other exec
+    functions of os all end in os.execv or os.execve."""
+    real_execve = getattr(os.execve, "triscope_original", os.execve)
+    real_execv = getattr(os.execv, "triscope_original", os.execv)
+
+    def execv(path, argv):
+        if not _exec_is_ours(path):
+            return real_execv(path, argv)
+        _exec_handing_over(real_execve, path, argv, os.environ)
+
+    def execve(path, argv, env):
+        if not _exec_is_ours(path):
+            return real_execve(path, argv, env)
+        _exec_handing_over(real_execve, path, argv, env)
+
+    for function, real in ((execv, real_execv), (execve, real_execve)):
+        function.triscope_original = real
+        function.__name__ = function.__qualname__ = real.__name__
+        function.__doc__ = real.__doc__
+    os.execv, os.execve = execv, execve
+
+
+def _exec_is_ours(path) -> bool:
+    """Whether this process's profile must be handed over: it is profiled here, and the exec
+    will succeed as far as can be told (os.execvp tries each PATH directory in turn)."""
+    session = _session
+    if session is None or session.finished or os.getpid() != session.pid:
+        return False
+    if isinstance(path, int):
+        return True  # fexecve
+    path = os.fsdecode(path)
+    return os.access(path, os.X_OK) and not os.path.isdir(path)
+
+
+def _exec_handing_over(real_execve, path, argv, env) -> None:
+    """Stops profiling (no timer signal may reach the new image), then either hands the
+    profile to the new image, when it is a Python that profiles itself through the child
+    hook, or writes it out as at exit, when it is not. Raises what the exec raises."""
+    session = _session
+    handover_dir = session.child_dir or os.environ.get(CHILD_DIR)
+    continues = handover_dir is not None and _continues_profile(path, argv, env)
+    _native.stop()
+    session.stop_checkpoints()
+    env = dict(env)
+    if continues:
+        import json
+        import time
+        prefix = "exec" if session.child_dir else str(os.getpid())
+        session.write_handover(os.path.join(handover_dir, f"{prefix}-{time.time_ns()}.json"))
+        added = {}
+        for name, value in _child_environment(env).items():
+            added[name] = env.get(name)
+            env[name] = value
+        handover = {"added": added, "main": session.child_dir is not None}
+        if session.child_dir is not None:
+            handover.update(outfile=session.options.outfile and os.path.abspath(
+                session.options.outfile), cwd=os.getcwd())
+        env[EXEC_HANDOVER] = json.dumps(handover)
+    else:
+        session.finish()
+        for name in (CHILD_DIR, CHILD_OPTIONS, EXEC_HANDOVER):
+            env.pop(name, None)
+        if env.get("PYTHONPATH"):
+            ours = {CHILD_BOOTSTRAP_DIR, os.path.join(session.child_dir or "", "lib")}
+            kept = [p for p in env["PYTHONPATH"].split(os.pathsep) if p not in ours]
+            env["PYTHONPATH"] = os.pathsep.join(kept)
+            if not kept:
+                del env["PYTHONPATH"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        real_execve(path, argv, env)
+    except BaseException:
+        # The exec failed after all: profile on. A hand-over left behind is merged at exit.
+        if continues:
+            _native.start()
+        raise
+
+
+def _child_environment(env) -> dict:
+    """The variables through which a Python child profiles itself, as the program's own
+    environment lacks them (an exec with a fresh environment)."""
+    wanted = {name: os.environ[name] for name in (CHILD_DIR, CHILD_OPTIONS)
+              if name in os.environ and env.get(name) != os.environ[name]}
+    path = env.get("PYTHONPATH", "")
+    if CHILD_BOOTSTRAP_DIR not in path.split(os.pathsep):
+        ours = [CHILD_BOOTSTRAP_DIR, os.path.join(os.environ[CHILD_DIR], "lib")]
+        wanted["PYTHONPATH"] = os.pathsep.join(ours + ([path] if path else []))
+    return wanted
+
+
+def _continues_profile(path, argv, env) -> bool:
+    """Whether the new image is this Python, with its site hook on: then it continues the
+    profile. -I, -E and -S turn the hook off (no PYTHONPATH, no site)."""
+    if isinstance(path, int):
+        return False
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    target = os.path.realpath(os.fsdecode(path))
+    if target != os.path.realpath(sys.executable) and os.path.basename(target) != version:
+        return False
+    options = [os.fsdecode(arg) for arg in list(argv)[1:]]
+    for index, arg in enumerate(options):
+        if arg in ("-", "--") or not arg.startswith("-") or arg.startswith(("-c", "-m")):
+            break
+        if arg.startswith(("-X", "-W")) or arg.startswith("--"):
+            continue
+        if set(arg[1:]) & set("IES"):
+            return False
+    return True
+
+
+def _continue_after_exec(handover: dict) -> None:
+    """In the new image of an exec (from the child hook): take back what the hand-over added
+    to the environment, before the program can see it."""
+    for name, value in handover["added"].items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _after_fork_in_child() -> None:
@@ -644,6 +824,8 @@ PREVIOUS_LD_PRELOAD = "TRISCOPE_PREVIOUS_LD_PRELOAD"
 CHILD_DIR = "TRISCOPE_CHILD_DIR"
 CHILD_OPTIONS = "TRISCOPE_CHILD_OPTIONS"
 CHILD_BOOTSTRAP_DIR = os.path.join(OWN_DIR, "_child")
+# What a profiled process hands to the image it execs (see _exec_handing_over).
+EXEC_HANDOVER = "TRISCOPE_EXEC"
 
 
 def _preload_library() -> str:
@@ -756,6 +938,7 @@ def run(options, program: str, is_module: bool, program_args: list,
     _profile_children(session, triscope_argv, program_dirs)
     atexit.register(session.finish)
     _patch_os_exit()
+    _patch_exec()
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, session.on_sigterm)
     if not hasattr(builtins, "profile"):
