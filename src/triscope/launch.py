@@ -114,6 +114,7 @@ class _Target:
         if not self.in_place:
             _replace_file(self.path, data)
             return
+        sys.stdout.flush()  # /dev/stdout: after what the program printed, not before
         if self.held_fd is not None and _identity(self.held_fd) == self.held_identity:
             descriptor = os.dup(self.held_fd)
         else:  # O_NONBLOCK: a fifo nobody reads fails at once (ENXIO) instead of hanging
