@@ -206,6 +206,8 @@ class _Session:
         self.die_by_sigint = False
         self.checkpoint_fds = []  # the directory, then the two checkpoint files
         self.via_exec = False      # this image continues the profile of one that exec'd
+        self.held = None           # (descriptor, identity) of the JSON output: hold_output()
+        self.in_held = False       # the JSON is in the held descriptor, not at json_path
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
     def _output_paths(self):
@@ -260,11 +262,44 @@ class _Session:
                 profile = json.load(stream)
             merge.write(merge.mark_exec(profile), path)
 
-    def write_json(self, path: str = None) -> None:
-        """Writes the profile so far (atomically: a reader never sees half a file)."""
+    def hold_output(self) -> None:
+        """A program run as root may become another user, who may not write the output's
+        directory: keep the JSON output open from now on (made now if it does not exist yet),
+        to write it in place when it cannot be replaced at the end."""
+        if os.geteuid() != 0 or self.json_target is not None:
+            return
+        try:
+            descriptor = os.open(self.json_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError:
+            return
+        self.held = descriptor, _identity(descriptor)
+
+    def _write_held(self) -> bool:
+        """Writes the profile into the held output, while it still is the output (not a
+        number the program reused, not a file an earlier write replaced)."""
+        if self.held is None or _identity(self.held[0]) != self.held[1]:
+            return False
+        try:
+            if os.fstat(self.held[0]).st_nlink == 0:
+                return False
+            self.write_json(descriptor=self.held[0])
+        except OSError:
+            return False
+        self.in_held = True
+        return True
+
+    def release_output(self) -> None:
+        if self.held is not None:
+            os.close(self.held[0])
+            self.held = None
+
+    def write_json(self, path: str = None, descriptor: int = -1) -> None:
+        """Writes the profile so far (atomically: a reader never sees half a file; in place
+        into `descriptor` when one is given)."""
         import triscope
         _native.write_profile(
-            path or self.json_path, version=__version__, program=self.program,
+            None if descriptor >= 0 else path or self.json_path, fd=descriptor,
+            version=__version__, program=self.program,
             args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
             reduced_profile=self.options.reduced_profile,
             cpu_percent_threshold=self.options.cpu_percent_threshold,
@@ -281,22 +316,13 @@ class _Session:
                 self.write_handover(self.json_path)
             else:
                 self.write_json()
+            written = True
         except OSError as error:
-            if self.quiet:  # a child outliving its parent's merge has nowhere to write
-                self.written = True
-                return self._die_if_asked()
-            # Full disk, privileges dropped, directory gone: the profile goes beside.
-            scratch = self._scratch_json_path()
-            try:
-                self.write_json(scratch)
-                print(f"triscope: cannot write {self.json_path}: {error.strerror}; the "
-                      f"profile is in {scratch}", file=sys.stderr)
-                self.json_path = scratch
-            except OSError as error:
-                print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
-                self.written = True
-                return self._die_if_asked()
-        if not self.quiet:
+            # A child outliving its parent's merge has nowhere to write. Otherwise (full
+            # disk, privileges dropped, directory gone) the profile goes in place through
+            # the output kept open, or else beside.
+            written = not self.quiet and (self._write_held() or self._write_beside(error))
+        if written and not self.quiet:
             try:
                 self.write_reports()
             except OSError as error:
@@ -304,8 +330,21 @@ class _Session:
         self.written = True
         self._die_if_asked()
 
+    def _write_beside(self, error: OSError) -> bool:
+        scratch = self._scratch_json_path()
+        try:
+            self.write_json(scratch)
+        except OSError as failure:
+            print(f"triscope: error: cannot write the profile: {failure}", file=sys.stderr)
+            return False
+        print(f"triscope: cannot write {self.json_path}: {error.strerror}; the profile is in "
+              f"{scratch}", file=sys.stderr)
+        self.json_path = scratch
+        return True
+
     def _die_if_asked(self) -> None:
         self.stop_checkpoints()
+        self.release_output()
         if self.sigterm_pending:
             _die_by(signal.SIGTERM)
         if self.die_by_sigint:
@@ -314,11 +353,10 @@ class _Session:
     def write_reports(self) -> None:
         """The text and HTML reports, from the JSON (with the children's folded in)."""
         import json
-        with open(self.json_path, encoding="utf-8") as stream:
-            profile = json.load(stream)
+        profile = json.loads(self._read_json())
         if self.child_dir:
-            profile = _merge_children(profile, self.child_dir, self.json_path,
-                                      self.via_exec)
+            profile = _merge_children(profile, self.child_dir, self.via_exec,
+                                      self._rewrite_json)
         if self.text_path:
             import io
             report = io.StringIO()
@@ -331,13 +369,33 @@ class _Session:
                          self.options.malloc_threshold)
         json_written = self.json_path
         if self.json_target is not None:
-            with open(self.json_path, "rb") as stream:
-                json_written = _deliver(self.json_target, stream.read(), "profile", ".json")
+            json_written = _deliver(self.json_target, self._read_json(), "profile", ".json")
             if json_written != self.json_path:
                 os.unlink(self.json_path)
         print(f"triscope: profile written to {json_written}", file=sys.stderr)
         if self.html_path:
             self.write_html(profile)
+
+    def _read_json(self) -> bytes:
+        if not self.in_held:
+            with open(self.json_path, "rb") as stream:
+                return stream.read()
+        os.lseek(self.held[0], 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(self.held[0], 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _rewrite_json(self, profile: dict) -> None:
+        """The merged profile over the JSON written before, where that went."""
+        from triscope.reports import merge
+        if not self.in_held:
+            merge.write(profile, self.json_path)
+            return
+        import json
+        data = (json.dumps(profile, separators=(",", ":")) + "\n").encode("utf-8")
+        os.ftruncate(self.held[0], 0)
+        os.pwrite(self.held[0], data, 0)
 
     def write_html(self, profile: dict) -> None:
         from triscope.reports import html
@@ -427,9 +485,9 @@ def _ready_for_a_privilege_drop() -> None:
     html.template()
 
 
-def _merge_children(profile: dict, child_dir: str, json_path: str,
-                    via_exec: bool = False) -> dict:
-    """Folds the profiles children left in `child_dir` into ours, and rewrites our JSON.
+def _merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> dict:
+    """Folds the profiles children left in `child_dir` into ours, and rewrites our JSON
+    (`rewrite(merged)`).
     What images this process exec'd before handed over (exec-*.json) comes first: the run's
     program leads the merged profile."""
     import json
@@ -455,7 +513,7 @@ def _merge_children(profile: dict, child_dir: str, json_path: str,
     if not children and not handed_over:
         return profile
     merged = merge.merge([*handed_over, profile, *children])
-    merge.write(merged, json_path)
+    rewrite(merged)
     return merged
 
 
@@ -950,6 +1008,7 @@ def run(options, program: str, is_module: bool, program_args: list,
           f" resume: python -m triscope --pid {pid} --on)", file=sys.stderr)
     if os.geteuid() == 0:
         _ready_for_a_privilege_drop()
+        session.hold_output()
     _native.start(paused=options.off)
     session.checkpoint()
     if options.profile_interval:
