@@ -290,9 +290,9 @@ def test_faulthandler_report_still_appears(tmp_path):
 
 @pytest.mark.parametrize("existing", [True, False])
 def test_privilege_drop_keeps_the_profile(tmp_path, existing):
-    """Run as root, the output is kept open: written in place once the program has become
-    nobody, who may not write (or even enter) the directory. The HTML report, which is not
-    kept open, goes to the temporary directory, named on stderr."""
+    """Run as root, an existing output is kept open: written in place once the program has
+    become nobody, who may not write (or even enter) the directory. A new one, and the HTML
+    report, go to the temporary directory, named on stderr."""
     if os.geteuid() != 0:
         pytest.skip("needs root to drop privileges")
     script = _program(tmp_path, "import os\nos.setgid(65534)\nos.setuid(65534)\n" + PROGRAM)
@@ -303,13 +303,19 @@ def test_privilege_drop_keeps_the_profile(tmp_path, existing):
     assert proc.returncode == 0 == plain.returncode, describe(proc)
     assert proc.stdout == plain.stdout
     assert "Traceback" not in proc.stderr and "error" not in proc.stderr, describe(proc)
-    assert "the profile is in" not in proc.stderr, describe(proc)
     report = _beside(proc.stderr, "the report")
     try:
-        assert load_profile(tmp_path / "profile.json")["program"] == str(script)
+        if existing:  # kept open from the start, written in place
+            assert "the profile is in" not in proc.stderr, describe(proc)
+            profile_path = tmp_path / "profile.json"
+        else:  # nothing to keep open: the temporary directory
+            profile_path = _beside(proc.stderr, "the profile")
+        assert load_profile(profile_path)["program"] == str(script)
         assert report.read_text().lstrip().lower().startswith("<!doctype html")
     finally:
         report.unlink()
+        if not existing:
+            profile_path.unlink()
 
 
 # ==== Item 6: exec ====

@@ -264,12 +264,13 @@ class _Session:
 
     def hold_output(self) -> None:
         """A program run as root may become another user, who may not write the output's
-        directory: keep the JSON output open from now on (made now if it does not exist yet),
-        to write it in place when it cannot be replaced at the end."""
+        directory: keep the JSON output open from now on, to write it in place when it
+        cannot be replaced at the end. Only one that exists already: a file made now would
+        show, empty, to whoever reads it while the program runs."""
         if os.geteuid() != 0 or self.json_target is not None:
             return
         try:
-            descriptor = os.open(self.json_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            descriptor = os.open(self.json_path, os.O_RDWR | os.O_CLOEXEC)
         except OSError:
             return
         self.held = descriptor, _identity(descriptor)
