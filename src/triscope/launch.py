@@ -11,11 +11,14 @@ handlers (registered later, so run earlier).
 # Imports are kept to what every run needs: they are start-up time added to each run.
 import atexit
 import builtins
+import errno
+import fcntl
 import importlib.machinery
 import os
 import runpy
 import signal
 import site
+import stat
 import sys
 import sysconfig
 import threading
@@ -59,16 +62,125 @@ def write_html(profile: dict, path: str, open_browser: bool) -> None:
         print(f"triscope: no browser to open it here; open {path} in one", file=sys.stderr)
 
 
-def _check_writable(path: str) -> None:
-    """Fails now, before the program runs, if the output file could not be written."""
-    existed = os.path.exists(path)
+class _Target:
+    """Where one output goes, decided before the program runs (docs/ARCHITECTURE.md, "Output,
+    exec, crashes and privileges"). A regular file (or a name not taken yet) is replaced
+    atomically, through its symlinks: `path` is the file at their end. Anything else a user
+    may name (a character device, a fifo, /dev/fd/N) is written `in_place` at the end, and is
+    never opened before: opening a fifo without a reader blocks."""
+
+    def __init__(self, asked: str):
+        self.asked = asked
+        self.in_place = False
+        self.held_fd = None  # a dup of /dev/fd/N, which the program may close meanwhile
+        try:
+            info = os.stat(asked)
+        except FileNotFoundError:
+            self.path = os.path.realpath(asked)  # a new file, or a dangling link's target
+            parent = os.path.dirname(self.path)
+            if not os.path.isdir(parent):
+                raise UsageError(f"cannot write {asked}: {os.strerror(errno.ENOENT)}") from None
+            if not os.access(parent, os.W_OK):
+                raise UsageError(f"cannot write {asked}: {os.strerror(errno.EACCES)}") from None
+            return
+        except OSError as error:
+            raise UsageError(f"cannot write {asked}: {error.strerror}") from None
+        if stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"cannot write {asked}: {os.strerror(errno.EISDIR)}")
+        if stat.S_ISBLK(info.st_mode):
+            raise UsageError(f"will not write over the block device {asked}")
+        if stat.S_ISREG(info.st_mode):
+            self.path = os.path.realpath(asked)
+            try:
+                with open(self.path, "a"):
+                    pass
+            except OSError as error:
+                raise UsageError(f"cannot write {asked}: {error.strerror}") from None
+            return
+        self.path = asked
+        self.in_place = True
+        if not os.access(asked, os.W_OK):
+            raise UsageError(f"cannot write {asked}: {os.strerror(errno.EACCES)}")
+        descriptor = _fd_named_by(asked)
+        if descriptor is not None:
+            try:
+                self.held_fd = fcntl.fcntl(descriptor, fcntl.F_DUPFD_CLOEXEC, 3)
+                self.held_identity = _identity(self.held_fd)
+            except OSError as error:
+                raise UsageError(f"cannot write {asked}: {error.strerror}") from None
+
+    def write(self, data: bytes) -> None:
+        """Puts `data` there (OSError when it cannot)."""
+        if not self.in_place:
+            _replace_file(self.path, data)
+            return
+        sys.stdout.flush()  # /dev/stdout: after what the program printed, not before
+        if self.held_fd is not None and _identity(self.held_fd) == self.held_identity:
+            descriptor = os.dup(self.held_fd)
+        else:  # O_NONBLOCK: a fifo nobody reads fails at once (ENXIO) instead of hanging
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY |
+                                 os.O_CLOEXEC)
+            os.set_blocking(descriptor, True)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+        finally:
+            os.close(descriptor)
+
+
+def _fd_named_by(path: str):
+    """N when `path` names this process's descriptor N (/dev/fd/N, /proc/self/fd/N)."""
+    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
+        if path.startswith(prefix) and path[len(prefix):].isdigit():
+            return int(path[len(prefix):])
+    return {"/dev/stdout": 1, "/dev/stderr": 2}.get(path)
+
+
+def _identity(descriptor: int):
+    """Which file a descriptor is open on: a number the program reused is another file."""
     try:
-        with open(path, "a"):
+        info = os.fstat(descriptor)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _replace_file(path: str, data: bytes) -> None:
+    """Writes `path` atomically: a reader never sees half a file, a failure leaves it as it
+    was."""
+    temporary = f"{path}.tmp.{os.getpid()}"
+    try:
+        with open(temporary, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except OSError:
+        try:
+            os.unlink(temporary)
+        except OSError:
             pass
+        raise
+
+
+def _write_beside(data: bytes, suffix: str) -> str:
+    """Where an output that could not go where asked goes instead: the temporary directory."""
+    import tempfile
+    descriptor, path = tempfile.mkstemp(prefix=f"triscope-{os.getpid()}-", suffix=suffix)
+    with os.fdopen(descriptor, "wb") as stream:
+        stream.write(data)
+    return path
+
+
+def _deliver(target: "_Target", data: bytes, what: str, suffix: str) -> str:
+    """Writes `data` to `target`, or beside it saying why; returns where it went."""
+    try:
+        target.write(data)
+        return target.asked
     except OSError as error:
-        raise UsageError(f"cannot write {path}: {error.strerror}") from None
-    if not existed:
-        os.unlink(path)
+        beside = _write_beside(data, suffix)
+        print(f"triscope: cannot write {target.asked}: {error.strerror}; the {what} is in "
+              f"{beside}", file=sys.stderr)
+        return beside
 
 
 def _strip_own_frames(tb):
@@ -142,38 +254,103 @@ class _Session:
         self.quiet = False     # a child's session: its profile is for the parent only
         self.profile_cpu = self.profile_memory = True
         self.die_by_sigint = False
+        self.checkpoint_fds = []  # the directory, then the two checkpoint files
+        self.via_exec = False      # this image continues the profile of one that exec'd
+        self.held = None           # (descriptor, identity) of the JSON output: hold_output()
+        self.in_held = False       # the JSON is in the held descriptor, not at json_path
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
     def _output_paths(self):
-        """(JSON, text, HTML) paths: no text path means stderr, no HTML path no HTML."""
+        """(JSON, text, HTML) paths: no text path means stderr, no HTML path no HTML. Each
+        that `-o` names also gets its _Target (what kind of thing it is, checked now)."""
         options = self.options
         outfile = options.outfile and os.path.abspath(options.outfile)
         as_json = outfile and (options.json or outfile.endswith(".json"))
         as_html = outfile and not as_json and (options.html or outfile.endswith(".html"))
-        if outfile:
-            _check_writable(outfile)
-        if as_json:
-            json_path = outfile
+        self.json_target = self.text_target = self.html_target = None
+        target = _Target(outfile) if outfile else None
+        if as_json and not target.in_place:
+            json_path = target.path
+        elif as_json:
+            # The JSON is made in a file of ours first (the reports read it back, children
+            # are merged into it), then copied to the device, fifo or descriptor.
+            self.json_target = target
+            json_path = self._scratch_json_path()
         else:
             json_path = os.path.abspath("profile.json")
             if not os.access(os.path.dirname(json_path), os.W_OK):
                 # A read-only working directory must not cost the user the profile.
-                import tempfile
-                json_path = os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
+                json_path = self._scratch_json_path()
         if as_html:
             html_path = outfile
+            self.html_target = target
         elif options.cli and not (options.html or options.web):
             html_path = None
+        elif self.json_target is not None:
+            html_path = os.path.abspath("profile.html")
         else:
-            html_path = os.path.splitext(json_path)[0] + ".html"  # profile.json → profile.html
+            html_path = os.path.splitext(outfile if as_json else json_path)[0] + ".html"
         text_path = outfile if outfile and not (as_json or as_html) else None
+        if text_path:
+            self.text_target = target
+        if html_path and not as_html:
+            self.html_target = _Target(html_path)
         return json_path, text_path, html_path
 
-    def write_json(self) -> None:
-        """Writes the profile so far (atomically: a reader never sees half a file)."""
+    def _scratch_json_path(self) -> str:
+        import tempfile
+        return os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
+
+    def write_handover(self, path: str) -> None:
+        """This image's profile, for the one it execs (or, for a child, for the parent) to
+        merge; marked as an exec'd image's when it is one."""
+        self.write_json(path)
+        if self.via_exec:
+            import json
+            from triscope.reports import merge
+            with open(path, encoding="utf-8") as stream:
+                profile = json.load(stream)
+            merge.write(merge.mark_exec(profile), path)
+
+    def hold_output(self) -> None:
+        """A program run as root may become another user, who may not write the output's
+        directory: keep the JSON output open from now on, to write it in place when it
+        cannot be replaced at the end. Only one that exists already: a file made now would
+        show, empty, to whoever reads it while the program runs."""
+        if os.geteuid() != 0 or self.json_target is not None:
+            return
+        try:
+            descriptor = os.open(self.json_path, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            return
+        self.held = descriptor, _identity(descriptor)
+
+    def _write_held(self) -> bool:
+        """Writes the profile into the held output, while it still is the output (not a
+        number the program reused, not a file an earlier write replaced)."""
+        if self.held is None or _identity(self.held[0]) != self.held[1]:
+            return False
+        try:
+            if os.fstat(self.held[0]).st_nlink == 0:
+                return False
+            self.write_json(descriptor=self.held[0])
+        except OSError:
+            return False
+        self.in_held = True
+        return True
+
+    def release_output(self) -> None:
+        if self.held is not None:
+            os.close(self.held[0])
+            self.held = None
+
+    def write_json(self, path: str = None, descriptor: int = -1) -> None:
+        """Writes the profile so far (atomically: a reader never sees half a file; in place
+        into `descriptor` when one is given)."""
         import triscope
         _native.write_profile(
-            self.json_path, version=__version__, program=self.program,
+            None if descriptor >= 0 else path or self.json_path, fd=descriptor,
+            version=__version__, program=self.program,
             args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
             reduced_profile=self.options.reduced_profile,
             cpu_percent_threshold=self.options.cpu_percent_threshold,
@@ -187,15 +364,41 @@ class _Session:
         self.finished = True
         _native.stop()
         try:
-            self.write_json()
-            if not self.quiet:
-                self.write_reports()
+            if self.quiet:
+                self.write_handover(self.json_path)
+            else:
+                self.write_json()
+            written = True
         except OSError as error:
-            if not self.quiet:  # a child outliving its parent's merge has nowhere to write
+            # A child outliving its parent's merge has nowhere to write. Otherwise (full
+            # disk, privileges dropped, directory gone) the profile goes in place through
+            # the output kept open, or else beside.
+            written = not self.quiet and (self._write_held() or self._write_beside(error))
+        if written and not self.quiet:
+            try:
+                self.write_reports()
+            except OSError as error:
                 print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
         finally:
             remove_child_dir(self)
         self.written = True
+        self._die_if_asked()
+
+    def _write_beside(self, error: OSError) -> bool:
+        scratch = self._scratch_json_path()
+        try:
+            self.write_json(scratch)
+        except OSError as failure:
+            print(f"triscope: error: cannot write the profile: {failure}", file=sys.stderr)
+            return False
+        print(f"triscope: cannot write {self.json_path}: {error.strerror}; the profile is in "
+              f"{scratch}", file=sys.stderr)
+        self.json_path = scratch
+        return True
+
+    def _die_if_asked(self) -> None:
+        self.stop_checkpoints()
+        self.release_output()
         if self.sigterm_pending:
             _die_by(signal.SIGTERM)
         if self.die_by_sigint:
@@ -204,20 +407,58 @@ class _Session:
     def write_reports(self) -> None:
         """The text and HTML reports, from the JSON (with the children's folded in)."""
         import json
-        with open(self.json_path, encoding="utf-8") as stream:
-            profile = json.load(stream)
+        profile = json.loads(self._read_json())
         if self.child_dir:
-            profile = _merge_children(profile, self.child_dir, self.json_path)
+            profile = _merge_children(profile, self.child_dir, self.via_exec,
+                                      self._rewrite_json)
         if self.text_path:
-            with open(self.text_path, "w", encoding="utf-8") as stream:
-                print_report(profile, stream, self.options.cpu_percent_threshold,
-                             self.options.malloc_threshold)
+            import io
+            report = io.StringIO()
+            print_report(profile, report, self.options.cpu_percent_threshold,
+                         self.options.malloc_threshold)
+            _deliver(self.text_target, report.getvalue().encode("utf-8"), "report",
+                     ".txt")
         else:
             print_report(profile, sys.stderr, self.options.cpu_percent_threshold,
                          self.options.malloc_threshold)
-        print(f"triscope: profile written to {self.json_path}", file=sys.stderr)
+        json_written = self.json_path
+        if self.json_target is not None:
+            json_written = _deliver(self.json_target, self._read_json(), "profile", ".json")
+            if json_written != self.json_path:
+                os.unlink(self.json_path)
+        print(f"triscope: profile written to {json_written}", file=sys.stderr)
         if self.html_path:
-            write_html(profile, self.html_path, self.options.web)
+            self.write_html(profile)
+
+    def _read_json(self) -> bytes:
+        if not self.in_held:
+            with open(self.json_path, "rb") as stream:
+                return stream.read()
+        os.lseek(self.held[0], 0, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(self.held[0], 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _rewrite_json(self, profile: dict) -> None:
+        """The merged profile over the JSON written before, where that went."""
+        from triscope.reports import merge
+        if not self.in_held:
+            merge.write(profile, self.json_path)
+            return
+        import json
+        data = (json.dumps(profile, separators=(",", ":")) + "\n").encode("utf-8")
+        os.ftruncate(self.held[0], 0)
+        os.pwrite(self.held[0], data, 0)
+
+    def write_html(self, profile: dict) -> None:
+        from triscope.reports import html
+        written = _deliver(self.html_target, html.render(profile).encode("utf-8"), "report",
+                           ".html")
+        print(f"triscope: HTML report written to {written}", file=sys.stderr)
+        if self.options.web and not html.open_in_browser(written):
+            print(f"triscope: no browser to open it here; open {written} in one",
+                  file=sys.stderr)
 
     def on_sigterm(self, signo, frame) -> None:
         """SIGTERM with no handler of the program's: write the profile, then die by it.
@@ -228,6 +469,52 @@ class _Session:
             return
         self.finish()
         _die_by(signal.SIGTERM)
+
+    def checkpoint(self) -> None:
+        """Long runs keep a copy of the profile that a crash makes the profile: every
+        CHECKPOINT_SECONDS, into two unnamed files beside the output (or in the temporary
+        directory, when the output is not a regular file), in turn. Unnamed, they leave
+        nothing behind on any exit; opened now, they are still writable after the program
+        drops its privileges. A file system without O_TMPFILE gets no checkpoints."""
+        import tempfile
+        if self.json_target is not None:
+            directory = tempfile.gettempdir()
+            final_name = f"triscope-{os.getpid()}-crash.json"
+        else:
+            directory, final_name = os.path.split(self.json_path)
+        try:
+            dir_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return
+        self.checkpoint_fds = [dir_fd]
+        try:
+            for _ in range(2):
+                self.checkpoint_fds.append(
+                    os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666))
+        except OSError:
+            return self.stop_checkpoints()
+        import triscope
+        meta = dict(version=__version__, program=self.program, args=sys.argv,
+                    python=".".join(map(str, sys.version_info[:3])),
+                    reduced_profile=self.options.reduced_profile,
+                    cpu_percent_threshold=self.options.cpu_percent_threshold,
+                    malloc_threshold=self.options.malloc_threshold,
+                    only_ranges=triscope.profiled_functions)
+        final_path = os.path.join(directory, final_name)
+        _native.checkpoint_every(
+            CHECKPOINT_SECONDS, tuple(self.checkpoint_fds[1:]), dir_fd,
+            f".{final_name}.crash.{os.getpid()}", final_name,
+            f"triscope: the program crashed; its profile up to the last checkpoint is in "
+            f"{final_path}\n", meta)
+
+    def stop_checkpoints(self) -> None:
+        _native.checkpoint_stop()
+        for descriptor in self.checkpoint_fds:
+            try:
+                os.close(descriptor)
+            except OSError:
+                pass
+        self.checkpoint_fds = []
 
     def write_periodically(self, seconds: float) -> None:
         """--profile-interval: the cumulative profile, rewritten every `seconds`."""
@@ -244,29 +531,47 @@ class _Session:
         threading.Thread(target=loop, name="triscope-profile-interval", daemon=True).start()
 
 
-def _merge_children(profile: dict, child_dir: str, json_path: str) -> dict:
+def _ready_for_a_privilege_drop() -> None:
+    """A program run as root may become another user (os.setuid) and then no longer read
+    the code and data writing the reports needs: load them now."""
+    import io, json, shutil, tempfile  # noqa: E401,F401
+    from triscope.reports import html, merge  # noqa: F401
+    html.template()
+
+
+def _merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> dict:
     """Folds the profiles children left in `child_dir` into ours, with the count of those
-    that could not profile themselves, and rewrites our JSON."""
+    that could not profile themselves, and rewrites our JSON (`rewrite(merged)`).
+    What images this process exec'd before handed over (exec-*.json) comes first: the run's
+    program leads the merged profile. The directory itself is remove_child_dir's."""
     import json
     from triscope.reports import merge
-    children = []
-    for name in sorted(os.listdir(child_dir)):
+    children, handed_over = [], []
+    try:
+        names = sorted(os.listdir(child_dir))
+    except OSError:  # the program dropped the privileges it had made the directory with
+        return profile
+    for name in names:
         if not name.endswith(".json"):
             continue  # a child still writing (its .tmp file), one that crashed, lib/
         try:
             with open(os.path.join(child_dir, name), encoding="utf-8") as stream:
-                children.append(json.load(stream))
+                loaded = json.load(stream)
         except (OSError, ValueError):
             continue  # a child killed mid-write does not cost the parent its report
+        (handed_over if name.startswith("exec-") else children).append(loaded)
     unprofiled = _unprofiled_children(child_dir)
-    if not children and not unprofiled:
+    if via_exec:
+        profile = merge.mark_exec(profile)
+    if not children and not handed_over and not unprofiled:
         return profile
-    merged = merge.merge([profile, *children]) if children else dict(profile)
+    merged = merge.merge([*handed_over, profile, *children]) if children or handed_over \
+        else dict(profile)
     if unprofiled:
         merged["unprofiled_children"] = merge.add_unprofiled(
             merged.get("unprofiled_children"), unprofiled)
     try:
-        merge.write(merged, json_path)
+        rewrite(merged)
     except merge.MergeError as error:  # ours stays as written: a child must not cost it
         print(f"triscope: children's profiles not merged: {error}", file=sys.stderr)
         return profile
@@ -458,7 +763,8 @@ def note_unprofiled_child(reason: str) -> None:
 
 def start_child() -> None:
     """In a child of a profiled program (from its sitecustomize): profile this process with
-    the parent's options, leaving the profile in the parent's directory for children."""
+    the parent's options, leaving the profile in the parent's directory for children. In the
+    new image of a profiled process that exec'd, continue its profile."""
     import json
     settings = json.loads(os.environ[CHILD_OPTIONS])
     global _launcher_sys_path
@@ -473,18 +779,32 @@ def start_child() -> None:
         _reexec_with_preload([sys.executable, *argv[1:]])
     _restore_environment()
     _watch_child_environments(os.environ[CHILD_DIR], os.environ[CHILD_OPTIONS])
-    _begin_child_session(options, settings["program_dirs"], profile_cpu, profile_memory)
+    handover = os.environ.pop(EXEC_HANDOVER, None)
+    handover = handover and json.loads(handover)
+    program_dirs = settings["program_dirs"]
+    if handover and sys.argv and os.path.isfile(sys.argv[0]):
+        # The image exec'd may be a program of its own, elsewhere: its code is the program's.
+        program_dirs = program_dirs + [os.path.dirname(os.path.abspath(sys.argv[0]))]
+    _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
+                         handover=handover)
+    if handover:
+        _continue_after_exec(handover)
 
 
 def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
-                         configure=True) -> None:
+                         configure=True, handover=None) -> None:
     global _session
-    options.cli, options.html, options.web, options.outfile = True, False, False, None
-    options.json, options.profile_interval = True, None
-    session = _Session(options, sys.argv[0] if sys.argv else "<child>", sys.argv[1:])
-    session.json_path = os.path.join(_child_variables[0], f"{os.getpid()}.json")
-    session.text_path = session.html_path = None
-    session.quiet = True
+    program = sys.argv[0] if sys.argv else "<child>"
+    if handover and handover["main"]:
+        session = _main_session_after_exec(options, program, handover)
+    else:
+        options.cli, options.html, options.web, options.outfile = True, False, False, None
+        options.json, options.profile_interval = True, None
+        session = _Session(options, program, sys.argv[1:])
+        session.json_path = os.path.join(_child_variables[0], f"{os.getpid()}.json")
+        session.text_path = session.html_path = None
+        session.quiet = True
+    session.via_exec = bool(handover)
     _session = session
     if configure:
         _configure(options, program_dirs, profile_cpu, profile_memory)
@@ -492,7 +812,27 @@ def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) or not configure:
         signal.signal(signal.SIGTERM, session.on_sigterm)
     _patch_os_exit()
+    _patch_exec()
     _native.start()
+    if not session.quiet:
+        session.checkpoint()
+
+
+def _main_session_after_exec(options, program: str, handover: dict) -> "_Session":
+    """The run's own session again, in the image the profiled program exec'd: it writes the
+    outputs the run was asked for, its own profile merged with what was handed over."""
+    options.outfile = handover["outfile"]
+    here = os.getcwd()
+    try:
+        os.chdir(handover["cwd"])  # where the run's default outputs go
+    except OSError:
+        pass
+    try:
+        session = _Session(options, program, sys.argv[1:])
+    finally:
+        os.chdir(here)
+    session.child_dir = os.environ[CHILD_DIR]
+    return session
 
 
 def _patch_os_exit() -> None:
@@ -507,6 +847,129 @@ def _patch_os_exit() -> None:
 
     _exit.triscope_original = real_exit
     os._exit = _exit
+
+
+def _patch_exec() -> None:
+    """os.exec* replace the process, and atexit never runs: hand the profile over first
+    (docs/ARCHITECTURE.md, "Output, exec, crashes and privileges"). The other exec
+    functions of os all end in os.execv or os.execve."""
+    real_execve = getattr(os.execve, "triscope_original", os.execve)
+    real_execv = getattr(os.execv, "triscope_original", os.execv)
+
+    def execv(path, argv):
+        if not _exec_is_ours(path):
+            return real_execv(path, argv)
+        _exec_handing_over(real_execve, path, argv, os.environ)
+
+    def execve(path, argv, env):
+        if not _exec_is_ours(path):
+            return real_execve(path, argv, env)
+        _exec_handing_over(real_execve, path, argv, env)
+
+    for function, real in ((execv, real_execv), (execve, real_execve)):
+        function.triscope_original = real
+        function.__name__ = function.__qualname__ = real.__name__
+        function.__doc__ = real.__doc__
+    os.execv, os.execve = execv, execve
+
+
+def _exec_is_ours(path) -> bool:
+    """Whether this process's profile must be handed over: it is profiled here, and the exec
+    will succeed as far as can be told (os.execvp tries each PATH directory in turn)."""
+    session = _session
+    if session is None or session.finished or os.getpid() != session.pid:
+        return False
+    if isinstance(path, int):
+        return True  # fexecve
+    path = os.fsdecode(path)
+    return os.access(path, os.X_OK) and not os.path.isdir(path)
+
+
+def _exec_handing_over(real_execve, path, argv, env) -> None:
+    """Stops profiling (no timer signal may reach the new image), then either hands the
+    profile to the new image, when it is a Python that profiles itself through the child
+    hook, or writes it out as at exit, when it is not. Raises what the exec raises."""
+    session = _session
+    handover_dir = session.child_dir or os.environ.get(CHILD_DIR)
+    continues = handover_dir is not None and _continues_profile(path, argv, env)
+    _native.stop()
+    session.stop_checkpoints()
+    env = dict(env)
+    if continues:
+        import json
+        import time
+        prefix = "exec" if session.child_dir else str(os.getpid())
+        session.write_handover(os.path.join(handover_dir, f"{prefix}-{time.time_ns()}.json"))
+        added = {}
+        for name, value in _child_environment(env).items():
+            added[name] = env.get(name)
+            env[name] = value
+        handover = {"added": added, "main": session.child_dir is not None}
+        if session.child_dir is not None:
+            handover.update(outfile=session.options.outfile and os.path.abspath(
+                session.options.outfile), cwd=os.getcwd())
+        env[EXEC_HANDOVER] = json.dumps(handover)
+    else:
+        session.finish()
+        for name in (CHILD_DIR, CHILD_OPTIONS, EXEC_HANDOVER):
+            env.pop(name, None)
+        if env.get("PYTHONPATH"):
+            ours = {CHILD_BOOTSTRAP_DIR, os.path.join(session.child_dir or "", "lib")}
+            kept = [p for p in env["PYTHONPATH"].split(os.pathsep) if p not in ours]
+            env["PYTHONPATH"] = os.pathsep.join(kept)
+            if not kept:
+                del env["PYTHONPATH"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        real_execve(path, argv, env)
+    except BaseException:
+        # The exec failed after all: profile on. A hand-over left behind is merged at exit.
+        if continues:
+            _native.start()
+        raise
+
+
+def _child_environment(env) -> dict:
+    """The variables through which a Python child profiles itself, as the program's own
+    environment lacks them (an exec with a fresh environment)."""
+    wanted = {name: os.environ[name] for name in (CHILD_DIR, CHILD_OPTIONS)
+              if name in os.environ and env.get(name) != os.environ[name]}
+    path = env.get("PYTHONPATH", "")
+    if CHILD_BOOTSTRAP_DIR not in path.split(os.pathsep):
+        ours = [CHILD_BOOTSTRAP_DIR, os.path.join(os.environ[CHILD_DIR], "lib")]
+        wanted["PYTHONPATH"] = os.pathsep.join(ours + ([path] if path else []))
+    return wanted
+
+
+def _continues_profile(path, argv, env) -> bool:
+    """Whether the new image is this Python, with its site hook on: then it continues the
+    profile. -I, -E and -S turn the hook off (no PYTHONPATH, no site)."""
+    if isinstance(path, int):
+        return False
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    target = os.path.realpath(os.fsdecode(path))
+    if target != os.path.realpath(sys.executable) and os.path.basename(target) != version:
+        return False
+    options = [os.fsdecode(arg) for arg in list(argv)[1:]]
+    for index, arg in enumerate(options):
+        if arg in ("-", "--") or not arg.startswith("-") or arg.startswith(("-c", "-m")):
+            break
+        if arg.startswith(("-X", "-W")) or arg.startswith("--"):
+            continue
+        if set(arg[1:]) & set("IES"):
+            return False
+    return True
+
+
+def _continue_after_exec(handover: dict) -> None:
+    """In the new image of an exec (from the child hook): take back what the hand-over added
+    to the environment, before the program can see it."""
+    for name, value in handover["added"].items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def _after_fork_in_child() -> None:
@@ -532,6 +995,8 @@ def _die_by(signo: int) -> None:
 
 
 _session = None
+# A crash loses at most this much of a run (and a shorter run has no checkpoint at all).
+CHECKPOINT_SECONDS = 10.0
 
 
 def start_or_resume() -> None:
@@ -648,6 +1113,8 @@ PREVIOUS_LD_PRELOAD = "TRISCOPE_PREVIOUS_LD_PRELOAD"
 CHILD_DIR = "TRISCOPE_CHILD_DIR"
 CHILD_OPTIONS = "TRISCOPE_CHILD_OPTIONS"
 CHILD_BOOTSTRAP_DIR = os.path.join(OWN_DIR, "_child")
+# What a profiled process hands to the image it execs (see _exec_handing_over).
+EXEC_HANDOVER = "TRISCOPE_EXEC"
 
 
 def _preload_library() -> str:
@@ -768,6 +1235,7 @@ def run(options, program: str, is_module: bool, program_args: list,
     _profile_children(session, triscope_argv, program_dirs)
     atexit.register(session.finish)
     _patch_os_exit()
+    _patch_exec()
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, session.on_sigterm)
     if not hasattr(builtins, "profile"):
@@ -776,7 +1244,11 @@ def run(options, program: str, is_module: bool, program_args: list,
     pid = os.getpid()
     print(f"triscope: profiling process {pid} (suspend: python -m triscope --pid {pid} --off;"
           f" resume: python -m triscope --pid {pid} --on)", file=sys.stderr)
+    if os.geteuid() == 0:
+        _ready_for_a_privilege_drop()
+        session.hold_output()
     _native.start(paused=options.off)
+    session.checkpoint()
     if options.profile_interval:
         session.write_periodically(options.profile_interval)
     _enter_program_path(_program_path0(program, is_module))

@@ -12,6 +12,7 @@
 
 #include "addrmap.h"
 #include "consumer.h"
+#include "crashsave.h"
 #include "filter.h"
 #include "gpu.h"
 #include "memory.h"
@@ -24,6 +25,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <link.h>
@@ -158,13 +160,18 @@ static int on_tick(uint64_t now_ns)
 
 /* Every GIL period, with the GIL. */
 
+static void checkpoint_if_due(uint64_t now_ns);
+static void forget_checkpoints(void);
+
 static void on_gil_tick(void)
 {
+    uint64_t now = ts_now_ns();
     if (profile_cpu)
-        ts_threads_scan(ts_now_ns());
+        ts_threads_scan(now);
     ts_resolve_drain();
     if (profile_cpu)
         refresh_addrmap();
+    checkpoint_if_due(now);
 }
 
 /* ==== Argument conversion ==== */
@@ -354,6 +361,8 @@ static PyObject *after_fork_in_child(PyObject *self, PyObject *unused)
     ts_memory_after_fork_in_child();
     ts_gpu_forget_after_fork();
     ts_frames_init();
+    forget_checkpoints();
+    ts_crashsave_forget_after_fork();
     running = 0;
     Py_RETURN_NONE;
 }
@@ -445,21 +454,43 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
     return ts_profile_write(out, ts_resolve_stats(), meta);
 }
 
+/* The whole profile into `fd`, from its start, replacing what it held: the checkpoint files
+ * are rewritten in place (their descriptors outlive a privilege drop; see crashsave.h). */
+static int write_to_descriptor(int fd, ts_profile_meta_t *meta)
+{
+    if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
+        return -1;
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (copy < 0)
+        return -1;
+    FILE *out = fdopen(copy, "w");
+    if (out == NULL) {
+        close(copy);
+        return -1;
+    }
+    int failed = write_to(out, meta) < 0;
+    failed |= fclose(out) != 0;
+    if (failed && errno == 0)
+        errno = EIO;
+    return failed ? -1 : 0;
+}
+
 static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
     static char *keywords[] = {"path", "version", "program", "args", "python",
                                "reduced_profile", "cpu_percent_threshold",
-                               "malloc_threshold", "only_ranges", NULL};
-    PyObject *path_obj, *argv, *ranges = NULL;
+                               "malloc_threshold", "only_ranges", "fd", NULL};
+    PyObject *path_arg, *path_obj = NULL, *argv, *ranges = NULL;
     const char *version, *program, *python;
-    int reduced;
+    int reduced, fd = -1;
     double threshold;
     long malloc_threshold;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O&ssOspdl|O", keywords,
-                                     PyUnicode_FSConverter, &path_obj, &version, &program,
-                                     &argv, &python, &reduced, &threshold, &malloc_threshold,
-                                     &ranges))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOspdl|Oi", keywords, &path_arg,
+                                     &version, &program, &argv, &python, &reduced, &threshold,
+                                     &malloc_threshold, &ranges, &fd))
+        return NULL;
+    if (fd < 0 && !PyUnicode_FSConverter(path_arg, &path_obj))
         return NULL;
     ts_profile_meta_t meta;
     memset(&meta, 0, sizeof meta);
@@ -469,7 +500,7 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
         /* [(path, first, last), ...]: the @profile functions. */
         ranges_fast = PySequence_Fast(ranges, "only_ranges must be a sequence");
         if (ranges_fast == NULL) {
-            Py_DECREF(path_obj);
+            Py_XDECREF(path_obj);
             return NULL;
         }
         for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(ranges_fast) &&
@@ -478,7 +509,7 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
             if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(ranges_fast, i), "sII",
                                   &range->path, &range->first, &range->last)) {
                 Py_DECREF(ranges_fast);
-                Py_DECREF(path_obj);
+                Py_XDECREF(path_obj);
                 return NULL;
             }
             meta.nonly_ranges++;
@@ -497,6 +528,14 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
         goto done;
     if (running)
         ts_resolve_drain();
+    if (fd >= 0) {
+        if (write_to_descriptor(fd, &meta) < 0) {
+            PyErr_SetFromErrno(PyExc_OSError);
+            goto done;
+        }
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
     /* Written beside the target and renamed over it: a reader never sees half a file. */
     const char *path = PyBytes_AS_STRING(path_obj);
     char temp[4096];
@@ -523,8 +562,88 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
 done:
     ts_strlist_free(&meta.args);
     Py_XDECREF(ranges_fast);
-    Py_DECREF(path_obj);
+    Py_XDECREF(path_obj);
     return result;
+}
+
+/* ==== Checkpoints ====
+ *
+ * Long runs keep a recent copy of the profile for a crash to leave behind (crashsave.h).
+ * Written from the GIL work, so no thread of ours shows in the program's threading module,
+ * and in C, so no trace or profile function of the program sees it. */
+
+static PyObject *checkpoint_meta; /* write_profile's keywords, fd set at each checkpoint */
+static int checkpoint_fds[2], checkpoint_next;
+static uint64_t checkpoint_period_ns, checkpoint_due_ns;
+
+static void forget_checkpoints(void)
+{
+    Py_CLEAR(checkpoint_meta);
+    checkpoint_period_ns = 0;
+}
+
+static void checkpoint_if_due(uint64_t now_ns)
+{
+    if (checkpoint_meta == NULL || now_ns < checkpoint_due_ns)
+        return;
+    checkpoint_due_ns = now_ns + checkpoint_period_ns;
+    int fd = checkpoint_fds[checkpoint_next];
+    PyObject *fd_obj = PyLong_FromLong(fd);
+    PyObject *empty = PyTuple_New(0);
+    PyObject *written = NULL;
+    if (fd_obj != NULL && empty != NULL &&
+        PyDict_SetItemString(checkpoint_meta, "fd", fd_obj) == 0)
+        written = write_profile(NULL, empty, checkpoint_meta);
+    Py_XDECREF(fd_obj);
+    Py_XDECREF(empty);
+    if (written == NULL) {
+        /* A checkpoint that fails (full disk) costs the program nothing: the next is tried. */
+        PyErr_Clear();
+        return;
+    }
+    Py_DECREF(written);
+    if (ts_crashsave_ready(fd) == 0)
+        checkpoint_next = !checkpoint_next;
+}
+
+static PyObject *checkpoint_every(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"seconds", "fds", "dir_fd", "temp_name", "final_name",
+                               "message", "meta", NULL};
+    double seconds;
+    int fds[2], directory;
+    const char *temp, *final, *message;
+    PyObject *meta;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "d(ii)isssO!", keywords, &seconds, &fds[0],
+                                     &fds[1], &directory, &temp, &final, &message,
+                                     &PyDict_Type, &meta))
+        return NULL;
+    if (!(seconds >= 0.001) || ts_crashsave_configure(directory, temp, final, message) < 0) {
+        PyErr_SetString(PyExc_ValueError, "bad checkpoint period or names");
+        return NULL;
+    }
+    Py_XSETREF(checkpoint_meta, PyDict_Copy(meta));
+    if (checkpoint_meta == NULL)
+        return NULL;
+    PyObject *none = Py_None;
+    if (PyDict_SetItemString(checkpoint_meta, "path", none) < 0)
+        return NULL;
+    checkpoint_fds[0] = fds[0];
+    checkpoint_fds[1] = fds[1];
+    checkpoint_next = 0;
+    checkpoint_period_ns = (uint64_t)(seconds * 1e9);
+    checkpoint_due_ns = ts_now_ns() + checkpoint_period_ns;
+    Py_RETURN_NONE;
+}
+
+static PyObject *checkpoint_stop(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    forget_checkpoints();
+    ts_crashsave_disarm();
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
@@ -549,7 +668,15 @@ static PyMethodDef methods[] = {
     {"memory_preloaded", memory_preloaded, METH_NOARGS,
      "Whether the allocator library is loaded (native allocations and copies are seen)."},
     {"write_profile", (PyCFunction)(void (*)(void))write_profile,
-     METH_VARARGS | METH_KEYWORDS, "Write the JSON profile atomically to path."},
+     METH_VARARGS | METH_KEYWORDS,
+     "Write the JSON profile atomically to path (or, with fd=, over that file's content)."},
+    {"checkpoint_every", (PyCFunction)(void (*)(void))checkpoint_every,
+     METH_VARARGS | METH_KEYWORDS,
+     "checkpoint_every(seconds, fds, dir_fd, temp_name, final_name, message, meta): write "
+     "the profile into fds in turn, the first after `seconds`; a fatal signal then names the "
+     "last complete one final_name in dir_fd."},
+    {"checkpoint_stop", checkpoint_stop, METH_NOARGS,
+     "No more checkpoints; a crash from now on saves none."},
     {NULL, NULL, 0, NULL},
 };
 

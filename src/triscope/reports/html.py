@@ -25,12 +25,23 @@ NONCE_PLACEHOLDER = "__TRISCOPE_NONCE__"
 _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
+_template = None
+
+
+def template() -> str:
+    """The viewer page, read once: a profiled program that drops its privileges may not be
+    able to read it any more when the report is written."""
+    global _template
+    if _template is None:
+        _template = (importlib.resources.files("triscope") / "viewer" /
+                     "viewer.html").read_text(encoding="utf-8")
+    return _template
+
+
 def render(profile: dict) -> str:
     """The self-contained HTML page showing `profile`."""
-    template = (importlib.resources.files("triscope") / "viewer" / "viewer.html").read_text(
-        encoding="utf-8")
     data = json.dumps(profile, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    page = template.replace(NONCE_PLACEHOLDER, secrets.token_urlsafe(18))
+    page = template().replace(NONCE_PLACEHOLDER, secrets.token_urlsafe(18))
     # The profile goes in last, so no placeholder-like text inside it is ever replaced.
     before, _, after = page.partition(PROFILE_PLACEHOLDER)
     return before + data.translate(_SCRIPT_SAFE) + after

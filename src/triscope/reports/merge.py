@@ -145,6 +145,14 @@ def _processes(profile: dict) -> list:
              "samples": profile["samples"]}]
 
 
+def mark_exec(profile: dict) -> dict:
+    """`profile` as the profile of an image that replaced its process through exec: its
+    entries in "processes" say so (`"via": "exec"`), and keep saying so once merged."""
+    marked = dict(profile)
+    marked["processes"] = [dict(entry, via="exec") for entry in _processes(profile)]
+    return marked
+
+
 def write(profile: dict, path: str) -> None:
     """Writes `profile` to `path` atomically (a reader never sees half a file). What it
     writes is first read back as every reader reads a profile (the schema, finite numbers in
