@@ -171,3 +171,20 @@ def test_unreachable_and_unconfigured(profile_path, tmp_path):
                                    "http://x"))
     (tmp_path / "bad.json").write_text("{")
     assert_one_error_line(optimize([tmp_path / "bad.json"], tmp_path, "http://x"))
+
+
+def test_function_names_its_nested_code(profile_path, tmp_path):
+    # GIVEN a profile in which all of steady()'s time is in its generator expression (its
+    # own self time was not sampled)
+    profile = json.loads(profile_path.read_text())
+    for entry in profile["files"].values():
+        entry["functions"] = [f for f in entry["functions"] if f["name"] != "steady"]
+    assert any(f["name"] == "steady.<locals>.<genexpr>"
+               for entry in profile["files"].values() for f in entry["functions"])
+    nested = tmp_path / "nested.json"
+    nested.write_text(json.dumps(profile))
+    # WHEN asked for that function
+    proc = run_triscope(["optimize", "--dry-run", "--function", "steady", nested], tmp_path)
+    # THEN its code is what would be sent
+    assert proc.returncode == 0, describe(proc)
+    assert "def steady():" in proc.stdout and "def changing" not in proc.stdout

@@ -148,6 +148,15 @@ def _enclosing_function(path: str, recorded, lineno: int):
     return max(around, default=None)
 
 
+def _names(qualified: str, function: str) -> bool:
+    """Whether `function` names the code `qualified` (a qualified name): the function itself,
+    a method (`Class.function`), or code nested in it (`function.<locals>.<genexpr>`, whose
+    time is the function's own work even when the function's self time is nil)."""
+    nested = function + ".<locals>."
+    return (qualified == function or qualified.endswith("." + function)
+            or qualified.startswith(nested) or ("." + nested) in qualified)
+
+
 def _region_around(path, entry, lineno, title=None):
     """The function around `lineno` in `path` (or a few lines around it), capped in size."""
     recorded = entry.get("sha256")
@@ -190,7 +199,7 @@ def select_regions(profile: dict, line=None, function=None, top=1) -> list:
     for path, entry in files.items():
         for item in entry["functions"]:
             name = common.text(item["name"])
-            if function is None or name == function or name.endswith("." + function):
+            if function is None or _names(name, function):
                 candidates.append((_pct(item), path, item))
     if function is not None and not candidates:
         raise UsageError(f"no function {function!r} in the profile")
