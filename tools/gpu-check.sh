@@ -60,8 +60,10 @@ fi
 meson compile -C "$build" >"$build.compile.log" 2>&1 ||
     { tail -40 "$build.compile.log"; die "the build failed"; }
 
-# The package as an install would lay it out: the Python sources and the two libraries.
+# The package as an install would lay it out: the Python sources, the two libraries and
+# the profile schema.
 rm -rf "$stage" && mkdir -p "$stage"
 cp -r src/triscope "$stage/" && rm -rf "$stage/triscope/_native"
 cp "$build"/_native*.so "$build"/libtriscope_preload.so "$stage/triscope/"
+cp docs/profile.schema.json "$stage/triscope/reports/"  # the readers check profiles with it
 PYTHONPATH="$PWD/$stage${PYTHONPATH:+:$PYTHONPATH}" "$PY" tools/gpu_check/check.py "$out"
