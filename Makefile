@@ -102,16 +102,15 @@ test: ctest pytest
 # Not in the subset: fork while other threads allocate. GCC 12's ASan allocator is not
 # fork-safe, so children then hang under ASan even in plain python, without triscope.
 ASAN_DIR := build/asan-$(PYVER)
-# The hostile-program suites run whole, but for crashes (ASan's own fault handler reports
-# them: crash, faulthandler), other allocators preloaded (they would replace ASan's), and
-# children given a cleared environment (cleared, fresh): without libasan in their
-# LD_PRELOAD they cannot load the sanitized extension at all.
+# The hostile programs that exercise the C core (signals; output, crashes, exec) run whole,
+# but for crashes (ASan's own fault handler reports them: crash, faulthandler) and children
+# given a cleared environment (fresh): without libasan in their LD_PRELOAD they cannot load
+# the sanitized extension at all.
 ASAN_E2E ?= tests/test_stress.py tests/test_fuzz_view.py tests/test_cli.py \
-  tests/test_memory.py tests/test_hostile_signals.py tests/test_hostile_inputs.py \
-  tests/test_hostile_output.py tests/test_hostile_launcher.py \
+  tests/test_memory.py tests/test_hostile_signals.py tests/test_hostile_output.py \
   -k "(stress or fuzz or default_outputs or stdout_byte or exception or exit_status or \
   sigint or stdin or storm or stdlib or module_package or hostile) and not fork and not crash \
-  and not faulthandler and not cleared and not fresh"
+  and not faulthandler and not fresh"
 SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:halt_on_error=1:log_path=$(CURDIR)/$(ASAN_DIR)/logs/asan \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
