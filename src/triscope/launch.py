@@ -374,11 +374,13 @@ class _Session:
             # disk, privileges dropped, directory gone) the profile goes in place through
             # the output kept open, or else beside.
             written = not self.quiet and (self._write_held() or self._write_beside(error))
-        if written and not self.quiet:
-            try:
-                self.write_reports()
-            except OSError as error:
-                print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
+        try:
+            if written and not self.quiet:
+                try:
+                    self.write_reports()
+                except OSError as error:
+                    print(f"triscope: error: cannot write the profile: {error}",
+                          file=sys.stderr)
         finally:
             remove_child_dir(self)
         self.written = True
