@@ -1,5 +1,5 @@
-"""`-m` tools and Python children (issue 14; docs/ARCHITECTURE.md, "Which files a -m run
-profiles").
+"""`-m` tools and Python children (issue 14; docs/ARCHITECTURE.md, "-m tools and -c/-m
+children").
 
 `triscope -m pytest` profiles the code under test (the working directory's files), never
 pytest's own frames; a `python -c` or `python -m` child is a process of the report with its

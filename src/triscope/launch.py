@@ -1165,7 +1165,7 @@ def _module_dirs(module: str) -> list:
 
 
 def _dirs_of_module_run(spec, cwd: str) -> list:
-    """docs/ARCHITECTURE.md, "Which files a -m run profiles": the working directory (the
+    """docs/ARCHITECTURE.md, "-m tools and -c/-m children": the working directory (the
     user's code under test, and what it imports from there; libraries inside it stay out,
     as they do under a program's directory), and the module's own directory unless the
     module is an installed tool. A tool (`-m pytest`, `-m unittest`, `-m pip`) is one found

@@ -12,7 +12,7 @@
  *     library or site-packages directory nested inside it (a virtualenv in the project).
  *     A program directory that itself lies in the standard library (a script of it) is
  *     profiled. Which directories a run passes (a `-m` tool's are not among them) is the
- *     launcher's rule: docs/ARCHITECTURE.md, "Which files a -m run profiles".
+ *     launcher's rule: docs/ARCHITECTURE.md, "-m tools and -c/-m children".
  */
 #ifndef TS_FILTER_H
 #define TS_FILTER_H
