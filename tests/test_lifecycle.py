@@ -59,29 +59,63 @@ def control(pid, flag, tmp_path):
     return run_triscope(["--pid", str(pid), flag], tmp_path)
 
 
+def main_thread_cpu_s(pid):
+    """CPU seconds process `pid`'s main thread has run (proc(5): utime + stime)."""
+    with open(f"/proc/{pid}/task/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_for_cpu(pid, seconds):
+    """Waits until `pid`'s main thread has run `seconds` more CPU seconds: on a busy
+    machine that takes longer, but the CPU the phase gets is the same."""
+    start = main_thread_cpu_s(pid)
+    deadline = time.monotonic() + 60
+    while main_thread_cpu_s(pid) - start < seconds:
+        assert time.monotonic() < deadline, "the program got no CPU for a minute"
+        time.sleep(0.02)
+
+
 def test_suspend_and_resume_from_another_process(tmp_path):
+    """The spin's CPU while suspended is not in the profile, and the rest is. Each phase
+    lasts until the spin has had its CPU seconds, and the profile is compared, in samples
+    (one per sampling interval of CPU time), with the CPU seconds the spin itself measured:
+    a busy machine stretches the phases but changes neither."""
     stop_file = tmp_path / "stop"
     env = dict(os.environ, STOP_FILE=str(stop_file))
     proc = start_background(tmp_path, "wait", env)
     try:
-        time.sleep(0.5)
+        run_for_cpu(proc.pid, 0.5)
+        before_off = main_thread_cpu_s(proc.pid)
         off = control(proc.pid, "--off", tmp_path)
         assert off.returncode == 0, off.stderr
         assert "suspended" in off.stderr
-        time.sleep(1.5)  # suspended: none of this may be counted
+        suspended_from = main_thread_cpu_s(proc.pid)
+        run_for_cpu(proc.pid, 0.8)  # suspended: none of this may be counted
+        suspended_to = main_thread_cpu_s(proc.pid)
         on = control(proc.pid, "--on", tmp_path)
         assert on.returncode == 0, on.stderr
-        time.sleep(0.5)
+        after_on = main_thread_cpu_s(proc.pid)
+        run_for_cpu(proc.pid, 0.5)
         stop_file.touch()
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
+    spun_s = float(out.split("spun ")[1])
     profile = load_profile(tmp_path / "p.json")
     line = marker_line(profile, LIFECYCLE, "phase_wait")
-    cpu_s = (line["cpu_python_pct"] + line["cpu_native_pct"]) / 100 * profile["thread_time_s"]
-    # About 1 s of the 2.5 s spin was profiled; 2.5 s would mean the suspension was ignored.
-    assert 0.5 < cpu_s < 1.6, cpu_s
+    profiled_s = line["cpu_samples"] * profile["cpu_sampling_interval_s"]
+    # Suspended for certain between suspended_from and suspended_to, perhaps from
+    # before_off to after_on (the control commands take time to start and to signal).
+    surely_suspended = suspended_to - suspended_from
+    maybe_suspended = after_on - before_off
+    slack = 0.1 + 0.05 * spun_s  # sampling and the clock ticks of /proc
+    assert surely_suspended >= 0.8 - slack
+    assert profiled_s <= spun_s - surely_suspended + slack, (profiled_s, spun_s,
+                                                             surely_suspended)
+    assert profiled_s >= spun_s - maybe_suspended - slack, (profiled_s, spun_s,
+                                                            maybe_suspended)
 
 
 def test_control_errors(tmp_path):

@@ -245,6 +245,7 @@ class _Session:
     def __init__(self, options, program: str, program_args: list):
         self.options = options
         self.program = program
+        self.string_source = None  # a `python -c` process's code, the source of <string>
         self.args = program_args
         self.pid = os.getpid()
         self.finished = False  # finish() has begun
@@ -350,7 +351,7 @@ class _Session:
         import triscope
         _native.write_profile(
             None if descriptor >= 0 else path or self.json_path, fd=descriptor,
-            version=__version__, program=self.program,
+            version=__version__, program=self.program, string_source=self.string_source,
             args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
             reduced_profile=self.options.reduced_profile,
             cpu_percent_threshold=self.options.cpu_percent_threshold,
@@ -496,7 +497,8 @@ class _Session:
         except OSError:
             return self.stop_checkpoints()
         import triscope
-        meta = dict(version=__version__, program=self.program, args=sys.argv,
+        meta = dict(version=__version__, program=self.program,
+                    string_source=self.string_source, args=sys.argv,
                     python=".".join(map(str, sys.version_info[:3])),
                     reduced_profile=self.options.reduced_profile,
                     cpu_percent_threshold=self.options.cpu_percent_threshold,
@@ -784,19 +786,77 @@ def start_child() -> None:
     handover = os.environ.pop(EXEC_HANDOVER, None)
     handover = handover and json.loads(handover)
     program_dirs = settings["program_dirs"]
-    if handover and sys.argv and os.path.isfile(sys.argv[0]):
+    program = string_source = None
+    command = _python_command(sys.orig_argv)
+    if command[0] == "-c":
+        # CPython names the code of -c "<string>"; its text is the command's.
+        program, string_source = f"-c {command[1]}", command[1]
+        program_dirs = program_dirs + ["<string>"]
+    elif command[0] == "-m":
+        program = f"-m {command[1]}"
+        program_dirs = program_dirs + _child_module_dirs(command[1])
+    elif handover and sys.argv and os.path.isfile(sys.argv[0]):
         # The image exec'd may be a program of its own, elsewhere: its code is the program's.
         program_dirs = program_dirs + [os.path.dirname(os.path.abspath(sys.argv[0]))]
     _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
-                         handover=handover)
+                         handover=handover, program=program, string_source=string_source)
     if handover:
         _continue_after_exec(handover)
 
 
+def _python_command(argv: list) -> tuple:
+    """What a Python command line runs: ("-c", code), ("-m", module), or ("", None) for a
+    script, stdin or the interactive prompt. `argv` is sys.orig_argv: the interpreter's
+    options come first; -c and -m end them, taking their value from the rest of their word
+    or the next one, as -W and -X do (which do not end them)."""
+    index = 1
+    while index < len(argv):
+        arg = argv[index]
+        if not arg.startswith("-") or arg == "-" or arg == "--":
+            break
+        if arg.startswith("--"):  # --check-hash-based-pycs takes the next word
+            index += 2 if arg == "--check-hash-based-pycs" else 1
+            continue
+        for position, letter in enumerate(arg[1:], start=2):
+            if letter in "cmWX":
+                value = arg[position:]
+                if not value:
+                    index += 1
+                    value = argv[index] if index < len(argv) else None
+                if letter in "cm":
+                    return (f"-{letter}", value) if value is not None else ("", None)
+                break
+        index += 1
+    return "", None
+
+
+def _child_module_dirs(module: str) -> list:
+    """What a `python -m module` child profiles, as a -m run of triscope would (see
+    _dirs_of_module_run). Its module is looked for as the child will look for it (its
+    working directory first, unless -P), by its top-level name only: finding a submodule
+    would import its packages before the child's own code runs."""
+    import importlib.util
+    cwd = os.getcwd()
+    added = not sys.flags.safe_path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        spec = importlib.util.find_spec(module.partition(".")[0])
+    except (ImportError, ValueError):
+        spec = None  # the child says so itself, as plain Python would
+    finally:
+        if added:
+            sys.path.remove(cwd)
+    if spec is None:
+        return [cwd, os.path.realpath(cwd)]
+    return _dirs_of_module_run(spec, cwd)
+
+
 def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
-                         configure=True, handover=None) -> None:
+                         configure=True, handover=None, program=None,
+                         string_source=None) -> None:
     global _session
-    program = sys.argv[0] if sys.argv else "<child>"
+    program = program or (sys.argv[0] if sys.argv else "<child>")
     if handover and handover["main"]:
         session = _main_session_after_exec(options, program, handover)
     else:
@@ -807,6 +867,7 @@ def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
         session.text_path = session.html_path = None
         session.quiet = True
     session.via_exec = bool(handover)
+    session.string_source = string_source
     _session = session
     if configure:
         _configure(options, program_dirs, profile_cpu, profile_memory)
@@ -982,8 +1043,10 @@ def _after_fork_in_child() -> None:
         return
     parent = _session
     try:
+        # A forked `-c` process runs the same code: its <string> is still that code.
         _begin_child_session(parent.options, None, parent.profile_cpu, parent.profile_memory,
-                             configure=False)
+                             configure=False, string_source=parent.string_source,
+                             program=parent.program if parent.string_source else None)
     except Exception as error:  # never let the profiler break the child
         print(f"triscope: child process {os.getpid()} not profiled: {error}", file=sys.stderr)
 
@@ -1085,25 +1148,45 @@ def _prepare_script(program: str, program_args: list):
 
 
 def _module_dirs(module: str) -> list:
+    """The directories `-m module` profiles, run from the working directory."""
     import importlib.util
     launcher_path0 = _enter_program_path(os.getcwd())  # where `python -m` looks first
     try:
         spec = importlib.util.find_spec(module)
+        # The whole package it belongs to is the code under test, as for a -m child.
+        top = spec and importlib.util.find_spec(module.partition(".")[0])
     except (ImportError, ValueError):
         spec = None
     finally:
         _leave_program_path(launcher_path0)
     if spec is None or spec.origin is None:
         raise UsageError(f"no module named {module!r}")
+    return _dirs_of_module_run(top, os.getcwd())
+
+
+def _dirs_of_module_run(spec, cwd: str) -> list:
+    """docs/ARCHITECTURE.md, "-m tools and -c/-m children": the working directory (the
+    user's code under test, and what it imports from there; libraries inside it stay out,
+    as they do under a program's directory), and the module's own directory unless the
+    module is an installed tool. A tool (`-m pytest`, `-m unittest`, `-m pip`) is one found
+    in the standard library or among installed packages: its frames are not the user's
+    code, and profiling them would charge the whole run to its entry line."""
     if spec.submodule_search_locations:
         dirs = list(spec.submodule_search_locations)
-    else:
+    elif spec.origin and os.path.isabs(spec.origin):
         dirs = [os.path.dirname(spec.origin)]
-    # The working directory too: it is sys.path[0] under -m, and where the user's own code
-    # is when the module is a tool (`-m pytest`, `-m unittest`). Libraries inside it (a
-    # virtualenv) stay out, as they do under a program's directory.
-    dirs.append(os.getcwd())
+    else:
+        dirs = []  # frozen or built in: an installed tool too
+    libraries = library_dirs()
+    dirs = [d for d in dirs if not _under_any(d, libraries)]
+    dirs.append(cwd)
     return sorted({d for path in dirs for d in (path, os.path.realpath(path))})
+
+
+def _under_any(path: str, dirs: list) -> bool:
+    real = os.path.realpath(path)
+    return any(candidate == d or candidate.startswith(d.rstrip(os.sep) + os.sep)
+               for d in dirs for candidate in (path, real))
 
 
 # The re-executed interpreter finds these in its environment: that the preload library is

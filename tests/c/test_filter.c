@@ -96,7 +96,7 @@ static void test_prefix_boundary(void)
     ts_filter_free(&f);
 }
 
-/* `triscope -m json.tool`: the program's directory lies inside the standard library. The
+/* `triscope .../json/tool.py`: the program's directory lies inside the standard library. The
  * program's own package is profiled; the rest of the standard library is not. */
 static void test_program_inside_library(void)
 {

@@ -525,6 +525,39 @@ static void test_latin1_source(void)
     }
 }
 
+/* `python -c CODE`: CPython names its code "<string>", which no file holds; the source is
+ * the code the meta carries. Without it, "<string>" is only a name (exec'd code elsewhere). */
+static void test_string_source_of_c_code(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    ts_stats_init(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    uint32_t code = ts_stats_file(&s, "<string>", 1);
+    uint32_t fn = ts_stats_func(&s, code, "<module>", 1);
+    ts_stats_add_line(&s, fn, 2, TS_TIME_PYTHON, 10, 1);
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_HAS(out, "\"\\u003cstring\\u003e\":{\"sha256\":null,");
+    CHECK_HAS(out, "{\"lineno\":2,\"source\":\"\",");
+    free(out);
+    m.string_source = "import time\nwhile True: pass\n";
+    out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(json_valid(out));
+    /* sha256 of the code's bytes, as hashlib gives it. */
+    CHECK_HAS(out, "\"\\u003cstring\\u003e\":{\"sha256\":\""
+                   "0568e02cc56533613041c26893f7f6bfe1b2af1162cd1709f4783681d8ef8615\",");
+    CHECK_HAS(out, "{\"lineno\":2,\"source\":\"while True: pass\",");
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
 static void test_validator_self_check(void)
 {
     /* The validator must reject what the checks above rely on it to reject. */
@@ -604,6 +637,7 @@ int main(void)
     RUN(test_reduced_profile);
     RUN(test_empty_and_missing_source);
     RUN(test_latin1_source);
+    RUN(test_string_source_of_c_code);
     RUN(test_gpu_fields);
     unlink(prog_path);
     rmdir(tmpdir);

@@ -4,7 +4,8 @@ usage: lifecycle.py MODE
   api      triscope.stop() around @phase_off, triscope.start() before @phase_on
   context  `with triscope.profiling():` around @phase_on only (run with --off)
   decorate @profile on one of two functions
-  wait     prints "ready", then spins in @phase_wait until a file named by $STOP_FILE exists
+  wait     prints "ready", then spins in @phase_wait until a file named by $STOP_FILE exists,
+           then prints "spun S": the CPU seconds the spin got (a busy machine gives it less)
   forever  prints "ready", then spins in @phase_forever until killed
   osexit   spins in @phase_on, then ends with os._exit(7)
 """
@@ -55,8 +56,10 @@ elif MODE == "decorate":
 elif MODE == "wait":
     print("ready", flush=True)
     stop_file = os.environ["STOP_FILE"]
+    spin_start = time.thread_time()
     while not os.path.exists(stop_file):  # @phase_wait
         pass
+    print(f"spun {time.thread_time() - spin_start:.6f}", flush=True)
 elif MODE == "osexit":
     phase_on()
     os._exit(7)

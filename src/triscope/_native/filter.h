@@ -10,7 +10,9 @@
  *   - --profile-all: everything else too;
  *   - by default: files under the program's directories, except those under a standard
  *     library or site-packages directory nested inside it (a virtualenv in the project).
- *     A program that itself lives in the standard library (`-m json.tool`) is profiled.
+ *     A program directory that itself lies in the standard library (a script of it) is
+ *     profiled. Which directories a run passes (a `-m` tool's are not among them) is the
+ *     launcher's rule: docs/ARCHITECTURE.md, "-m tools and -c/-m children".
  */
 #ifndef TS_FILTER_H
 #define TS_FILTER_H

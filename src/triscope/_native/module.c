@@ -480,15 +480,16 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     (void)self;
     static char *keywords[] = {"path", "version", "program", "args", "python",
                                "reduced_profile", "cpu_percent_threshold",
-                               "malloc_threshold", "only_ranges", "fd", NULL};
+                               "malloc_threshold", "only_ranges", "fd", "string_source",
+                               NULL};
     PyObject *path_arg, *path_obj = NULL, *argv, *ranges = NULL;
-    const char *version, *program, *python;
+    const char *version, *program, *python, *string_source = NULL;
     int reduced, fd = -1;
     double threshold;
     long malloc_threshold;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOspdl|Oi", keywords, &path_arg,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOspdl|Oiz", keywords, &path_arg,
                                      &version, &program, &argv, &python, &reduced, &threshold,
-                                     &malloc_threshold, &ranges, &fd))
+                                     &malloc_threshold, &ranges, &fd, &string_source))
         return NULL;
     if (fd < 0 && !PyUnicode_FSConverter(path_arg, &path_obj))
         return NULL;
@@ -518,6 +519,7 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     meta.version = version;
     meta.program = program;
+    meta.string_source = string_source;
     meta.python = python;
     meta.pid = (long)getpid();
     meta.reduced_profile = reduced;

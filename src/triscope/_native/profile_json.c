@@ -3,8 +3,10 @@
  * profile_json.c — see profile_json.h. Every *_pct is a share of all measured thread time
  * (stats->total), so lines of all files plus unattributed_pct sum to 100 (SPEC §3).
  * Source text is read from disk here, once per reported file, and only for the lines that
- * are written; the whole file's bytes are hashed (sha256) on the same pass, so that a tool
- * reading the profile later can tell whether a path still holds the file that was profiled. With `--reduced-profile` lines below the CPU threshold are left out; without
+ * are written (the code of `python -c`, "<string>", comes from the meta instead); the whole
+ * file's bytes are hashed (sha256) on the same pass, so that a tool reading the profile
+ * later can tell whether a path still holds the file that was profiled. With
+ * `--reduced-profile` lines below the CPU threshold are left out; without
  * it every measured line is written and the reports decide what to hide.
  */
 #include "profile_json.h"
@@ -97,6 +99,24 @@ static size_t latin1_to_utf8(char *out, const char *in, size_t len)
     return n;
 }
 
+/* Where each line of the first `len` bytes of src->text begins. */
+static void source_index(source_t *src, size_t len)
+{
+    size_t count = 1;
+    for (size_t i = 0; i < len; i++)
+        count += src->text[i] == '\n';
+    src->starts = malloc((count + 1) * sizeof *src->starts);
+    if (src->starts == NULL)
+        return;
+    src->starts[0] = 0;
+    size_t line = 1;
+    for (size_t i = 0; i < len; i++)
+        if (src->text[i] == '\n')
+            src->starts[line++] = i + 1;
+    src->starts[line] = len + 1;
+    src->nlines = line;
+}
+
 static void source_load(source_t *src, const char *path)
 {
     memset(src, 0, sizeof *src);
@@ -139,19 +159,32 @@ static void source_load(source_t *src, const char *path)
             src->text = utf8;
         }
     }
-    size_t count = 1;
-    for (size_t i = 0; i < len; i++)
-        count += src->text[i] == '\n';
-    src->starts = malloc((count + 1) * sizeof *src->starts);
-    if (src->starts == NULL)
+    source_index(src, len);
+}
+
+/* The source of `python -c CODE`, which CPython names "<string>": no file holds it, so the
+ * code comes from the command line (ts_profile_meta_t.string_source). */
+static void source_load_text(source_t *src, const char *code)
+{
+    memset(src, 0, sizeof *src);
+    size_t len = strlen(code);
+    src->text = malloc(len + 1);
+    if (src->text == NULL)
         return;
-    src->starts[0] = 0;
-    size_t line = 1;
-    for (size_t i = 0; i < len; i++)
-        if (src->text[i] == '\n')
-            src->starts[line++] = i + 1;
-    src->starts[line] = len + 1;
-    src->nlines = line;
+    memcpy(src->text, code, len + 1);
+    ts_sha256_t hash;
+    ts_sha256_init(&hash);
+    ts_sha256_update(&hash, code, len);
+    ts_sha256_hex(&hash, src->sha256);
+    source_index(src, len);
+}
+
+static void source_load_for(source_t *src, const char *path, const ts_profile_meta_t *m)
+{
+    if (m->string_source != NULL && strcmp(path, "<string>") == 0)
+        source_load_text(src, m->string_source);
+    else
+        source_load(src, path);
 }
 
 /* The text of 1-based line `lineno`, without its newline (and without a CR before it). */
@@ -466,7 +499,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
             continue;
         const char *path = ts_intern_str(&s->strings, s->files[file].path);
         source_t src;
-        source_load(&src, path);
+        source_load_for(&src, path, m);
         ts_json_key(j, path);
         ts_json_begin_object(j);
         ts_json_key(j, "sha256");

@@ -23,6 +23,7 @@ typedef struct {
 typedef struct {
     const char *version;          /* triscope's */
     const char *program;
+    const char *string_source;    /* `python -c`: the code, source of "<string>"; or NULL */
     const char *python;
     ts_strlist_t args;
     long pid;

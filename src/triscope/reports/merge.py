@@ -4,7 +4,10 @@ Each profile states its times as percentages of its own thread time, so merging 
 back into seconds, adds them up per (file, line) and per (file, function), and states them
 again as percentages of the combined thread time. Byte counts add up; a line's peak is the
 sum of its peaks (an upper bound: the processes' peaks need not coincide); leaks are kept
-per process. The result keeps one entry per process in "processes".
+per process. The result keeps one entry per process in "processes". One path that held
+different code in different processes (the "<string>" of two `python -c` children, a file
+edited between runs: their sha256 differ) stays two files: the later ones are named
+"PATH (pid N)", so no line is summed with, or quoted from, another code's line.
 """
 
 from triscope import __version__
@@ -59,12 +62,14 @@ def merge(profiles: list) -> dict:
     lines, functions = {}, {}
     unattributed_s = 0.0
     totals = {key: 0.0 for key in TIME_KEYS}
-    for profile in profiles:
+    names, hashes = _distinct_names(profiles)
+    for profile, name in zip(profiles, names):
         thread_time = profile["thread_time_s"]
         unattributed_s += profile["unattributed_pct"] / 100.0 * thread_time
         for key, seconds in _seconds(profile["totals"], thread_time).items():
             totals[key] += seconds
-        for path, entry in profile["files"].items():
+        for original, entry in profile["files"].items():
+            path = name(original)
             for line in entry["lines"]:
                 target = lines.setdefault((path, line["lineno"]),
                                           {"lineno": line["lineno"], "source": line["source"]})
@@ -82,17 +87,20 @@ def merge(profiles: list) -> dict:
     for (path, _, _), function in functions.items():
         files.setdefault(path, {"lines": [], "functions": []})["functions"].append(
             _finish_metrics(function, total_s, total_alloc))
-    for entry in files.values():
+    for path, entry in files.items():
+        if hashes.get(path):
+            entry["sha256"] = hashes[path]
         for key in TIME_KEYS:
             entry[key] = sum(line[key] for line in entry["lines"])
         entry["cpu_pct"] = sum(entry[key] for key in TIME_KEYS)
         entry["functions"].sort(key=lambda f: -sum(f[k] for k in TIME_KEYS))
 
     stacks = {}
-    for profile in profiles:
+    for profile, name in zip(profiles, names):
         for stack in profile["stacks"]:
-            key = tuple(tuple(frame) for frame in stack["frames"])
-            merged = stacks.setdefault(key, {"frames": stack["frames"], "samples": 0,
+            frames = [[name(frame[0]), *frame[1:]] for frame in stack["frames"]]
+            key = tuple(tuple(frame) for frame in frames)
+            merged = stacks.setdefault(key, {"frames": frames, "samples": 0,
                                              "seconds": 0.0})
             merged["samples"] += stack["samples"]
             merged["seconds"] += stack["seconds"]
@@ -113,7 +121,8 @@ def merge(profiles: list) -> dict:
         "threads": [t for p in profiles for t in p["threads"]],
         "memory": memory,
         "files": files,
-        "leaks": [leak for p in profiles for leak in p["leaks"]],
+        "leaks": [dict(leak, file=name(leak["file"]))
+                  for p, name in zip(profiles, names) for leak in p["leaks"]],
         "stacks": list(stacks.values()),
         "processes": [process for p in profiles for process in _processes(p)],
     })
@@ -126,6 +135,24 @@ def merge(profiles: list) -> dict:
     else:
         merged["unprofiled_children"] = unprofiled
     return merged
+
+
+def _distinct_names(profiles: list) -> tuple:
+    """(for each profile, a function from its file paths to their merged names; the sha256
+    of each merged name, where known). A path whose sha256 differs from the one first seen
+    under it is another file: it gets the name "PATH (pid N)"."""
+    hashes, names, named = {}, [], {}
+    for profile in profiles:
+        renamed = {}
+        for path, entry in profile["files"].items():
+            digest = entry.get("sha256")
+            first = hashes.setdefault(path, digest)
+            if digest and first and digest != first:
+                renamed[path] = named.setdefault((path, digest),
+                                                 f"{path} (pid {profile['pid']})")
+                hashes[renamed[path]] = digest
+        names.append(lambda path, renamed=renamed: renamed.get(path, path))
+    return names, hashes
 
 
 def add_unprofiled(unprofiled, reasons: dict) -> dict:
