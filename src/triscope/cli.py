@@ -317,7 +317,6 @@ def _handles_signals(pid: int, signals: tuple) -> bool:
 
 def control(pid: int, on: bool, off: bool) -> int:
     """`triscope --pid N --on/--off`: resume or suspend a process run by triscope."""
-    import signal
     if on == off:
         return fail("--pid needs exactly one of --on or --off")
     try:

@@ -364,22 +364,24 @@ class _Session:
         self.finished = True
         _native.stop()
         try:
-            if self.quiet:
-                self.write_handover(self.json_path)
-            else:
-                self.write_json()
-            written = True
-        except OSError as error:
-            # A child outliving its parent's merge has nowhere to write. Otherwise (full
-            # disk, privileges dropped, directory gone) the profile goes in place through
-            # the output kept open, or else beside.
-            written = not self.quiet and (self._write_held() or self._write_beside(error))
-        if written and not self.quiet:
             try:
-                self.write_reports()
+                if self.quiet:
+                    self.write_handover(self.json_path)
+                else:
+                    self.write_json()
+                written = True
             except OSError as error:
-                print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
-        finally:
+                # A child outliving its parent's merge has nowhere to write. Otherwise (full
+                # disk, privileges dropped, directory gone) the profile goes in place through
+                # the output kept open, or else beside.
+                written = not self.quiet and (self._write_held() or self._write_beside(error))
+            if written and not self.quiet:
+                try:
+                    self.write_reports()
+                except OSError as error:
+                    print(f"triscope: error: cannot write the profile: {error}",
+                          file=sys.stderr)
+        finally:  # however writing went
             remove_child_dir(self)
         self.written = True
         self._die_if_asked()
