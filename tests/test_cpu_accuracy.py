@@ -227,7 +227,8 @@ def test_threads_stacks_keep_workers_apart(threads_run):
 def test_threads_hot_line_gets_both_threads_cpu(threads_run):
     prof, truth = threads_run.profile, threads_run.truth
     got = cpu_pct(marker_line(prof, threads_run.script, "thread_hot"))
-    want = 100 * (truth["a"]["cpu_s"] + truth["b"]["cpu_s"]) / prof["thread_time_s"]
+    # Python + native time is CPU time plus the time the threads waited for a CPU.
+    want = 100 * sum(truth[k]["cpu_s"] + truth[k]["cpu_wait_s"] for k in "ab") / prof["thread_time_s"]
     assert near(got, want, SPLIT_BAR), f"python+native {got:.1f} vs truth {want:.1f}"
 
 
@@ -341,7 +342,9 @@ def test_thread_made_without_threading_is_sampled_from_its_start(tmp_path):
         by_tid[run.truth["tid"]], run.truth)
     line = marker_line(run.profile, run.script, "raw_hot")
     got = (line["cpu_python_pct"] + line["cpu_native_pct"]) / 100 * run.profile["thread_time_s"]
-    assert 0.65 * run.truth["cpu_s"] <= got <= 1.35 * run.truth["cpu_s"], (got, run.truth)
+    # Python + native time is CPU time plus the time the thread waited for a CPU.
+    want = run.truth["cpu_s"] + run.truth["cpu_wait_s"]
+    assert 0.65 * want <= got <= 1.35 * want, (got, run.truth)
 
 
 def test_short_module_level_loop_is_attributed(tmp_path):

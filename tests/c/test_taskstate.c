@@ -9,6 +9,7 @@
 #include "taskstate.h"
 #include "testhelp.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -69,10 +70,29 @@ static void test_own_run_delay(void)
     ts_taskstate_close(&task);
 }
 
+/* The program closed our descriptor and opened a file of its own at that number: closing
+ * the thread's files leaves the program's file open. */
+static void test_reused_descriptor_is_not_closed(void)
+{
+    ts_taskstate_t task;
+    ts_taskstate_reset(&task);
+    uint64_t ns;
+    if (ts_taskstate_run_delay(&task, gettid(), &ns) != 0)
+        return; /* no schedstat here */
+    int fd = task.schedstat_fd;
+    close(fd);
+    int program_fd = open("/dev/null", O_RDONLY);
+    CHECK_EQ_INT(program_fd, fd);
+    ts_taskstate_close(&task);
+    CHECK(fcntl(program_fd, F_GETFD) >= 0);
+    close(program_fd);
+}
+
 int main(void)
 {
     RUN(test_syscall_texts);
     RUN(test_schedstat_texts);
     RUN(test_own_run_delay);
+    RUN(test_reused_descriptor_is_not_closed);
     return TEST_DONE();
 }

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -58,25 +59,41 @@ void ts_taskstate_reset(ts_taskstate_t *task)
     task->schedstat_fd = TS_FD_UNOPENED;
 }
 
+/* Closes `fd` if it still is the file it was opened on. */
+static void close_if_ours(int fd, dev_t dev, ino_t ino)
+{
+    struct stat now;
+    if (fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == dev && now.st_ino == ino)
+        close(fd);
+}
+
 void ts_taskstate_close(ts_taskstate_t *task)
 {
-    if (task->syscall_fd >= 0)
-        close(task->syscall_fd);
-    if (task->schedstat_fd >= 0)
-        close(task->schedstat_fd);
+    close_if_ours(task->syscall_fd, task->syscall_dev, task->syscall_ino);
+    close_if_ours(task->schedstat_fd, task->schedstat_dev, task->schedstat_ino);
     ts_taskstate_reset(task);
 }
 
 /* Reads the thread's file `name` (opened once, on first use) into `text`; its length, or -1
  * when it cannot be read. */
-static ssize_t read_task_file(int *fd, pid_t tid, const char *name, char *text, size_t size)
+static ssize_t read_task_file(int *fd, dev_t *dev, ino_t *ino, pid_t tid, const char *name,
+                              char *text, size_t size)
 {
     if (*fd == TS_FD_UNOPENED) {
         char path[64];
+        struct stat opened;
         snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, name);
         *fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (*fd < 0)
+        if (*fd >= 0 && fstat(*fd, &opened) != 0) {
+            close(*fd);
+            *fd = -1;
+        }
+        if (*fd < 0) {
             *fd = TS_FD_MISSING;
+        } else {
+            *dev = opened.st_dev;
+            *ino = opened.st_ino;
+        }
     }
     if (*fd < 0)
         return -1;
@@ -118,7 +135,8 @@ int ts_taskstate_waiting_for_work(ts_taskstate_t *task, pid_t tid)
 {
     char text[128];
     if (!syscalls_readable ||
-        read_task_file(&task->syscall_fd, tid, "syscall", text, sizeof text) < 0)
+        read_task_file(&task->syscall_fd, &task->syscall_dev, &task->syscall_ino, tid,
+                       "syscall", text, sizeof text) < 0)
         return 0;
     return ts_taskstate_parse_syscall(text, runtime_start, runtime_end);
 }
@@ -126,7 +144,8 @@ int ts_taskstate_waiting_for_work(ts_taskstate_t *task, pid_t tid)
 int ts_taskstate_run_delay(ts_taskstate_t *task, pid_t tid, uint64_t *ns)
 {
     char text[96];
-    if (read_task_file(&task->schedstat_fd, tid, "schedstat", text, sizeof text) < 0)
+    if (read_task_file(&task->schedstat_fd, &task->schedstat_dev, &task->schedstat_ino, tid,
+                       "schedstat", text, sizeof text) < 0)
         return -1;
     return ts_taskstate_parse_schedstat(text, ns);
 }

@@ -16,6 +16,10 @@
 typedef struct {
     int syscall_fd;   /* -1: not open yet; -2: cannot be opened */
     int schedstat_fd;
+    /* What each descriptor was opened on: one the program closed and reused for a file of
+     * its own is never closed by us. */
+    dev_t syscall_dev, schedstat_dev;
+    ino_t syscall_ino, schedstat_ino;
 } ts_taskstate_t;
 
 /* Locates the interpreter's runtime state (it holds the GIL's lock and condition variable)
