@@ -110,6 +110,12 @@ typedef struct {
     int has_run_delay;
     uint64_t run_delay_ns;         /* the kernel's run-queue delay at the last read */
     uint64_t cpu_wait_pending_ns;  /* run-queue delay read but not yet charged */
+    /* The waiting of a tick the thread ran in, held until the next tick: the kernel adds a
+     * run-queue delay only when the thread gets its CPU back, so the delay of a thread
+     * preempted at the end of a tick is read one tick later. */
+    int has_held;
+    uint64_t held_deaths;          /* code_deaths when its stack was taken */
+    ts_sample_t held;
     /* Stack used for waiting time, and the CPU clock reading it was walked at. */
     int has_walk;
     uint64_t walk_cpu_ns;
@@ -407,6 +413,7 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
     ts_taskstate_reset(&slot->task);
     slot->idle = slot->idle_known = slot->has_run_delay = 0;
     slot->cpu_wait_pending_ns = 0;
+    slot->has_held = 0;
     slot->has_walk = 0;
     slot->cpu_t_ns = 0; /* a sample of the slot's previous thread is not this one's */
     slot->credit_ns = random_below(config.interval_ns);
@@ -637,6 +644,29 @@ static int queue_cpu_wait(slot_t *slot, uint32_t index, uint64_t ns, uint64_t no
     return 1;
 }
 
+/* Charges the waiting held from the previous tick: first as CPU wait, as far as the
+ * run-queue delay read since covers it, the rest as before. Called with deaths_lock held. */
+static void settle_held(slot_t *slot, uint32_t index, uint64_t now_ns, ts_ring_t *waits)
+{
+    ts_sample_t *held = &slot->held;
+    held->t_ns = now_ns; /* queued now: after the GPU readings of earlier spans (gpuattr.h) */
+    uint64_t cpu_wait = slot->cpu_wait_pending_ns < held->weight_ns
+                            ? slot->cpu_wait_pending_ns : held->weight_ns;
+    if (cpu_wait > 0 && queue_cpu_wait(slot, index, cpu_wait, held->t_ns, waits)) {
+        slot->cpu_wait_pending_ns -= cpu_wait;
+        held->weight_ns -= cpu_wait;
+    }
+    ts_sample_t *sample;
+    if (held->weight_ns > 0 && (sample = ts_ring_reserve(waits)) != NULL) {
+        int usable = slot->held_deaths == atomic_load(&code_deaths);
+        *sample = *held;
+        sample->depth = usable ? held->depth : 0;
+        sample->truncated = usable ? held->truncated : 0;
+        ts_ring_commit(waits);
+    }
+    slot->has_held = 0;
+}
+
 void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
 {
     if (slots == NULL)
@@ -656,6 +686,13 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
             continue;
         if (cpu_now != cpu_before || !slot->has_run_delay)
             read_run_delay(slot);
+        if (slot->has_held) {
+            pthread_mutex_lock(&deaths_lock);
+            if (record)
+                settle_held(slot, (uint32_t)i, now_ns, waits);
+            slot->has_held = 0;
+            pthread_mutex_unlock(&deaths_lock);
+        }
         if (wait == 0)
             continue;
         /* Ready to run but waiting for a CPU: the thread's own time, not the OS's. */
@@ -688,9 +725,13 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
             adopt_cpu_sample(slot, tick_start_ns > config.interval_ns
                                        ? tick_start_ns - config.interval_ns : 0);
         pthread_mutex_lock(&deaths_lock);
-        ts_sample_t *sample = ts_ring_reserve(waits);
+        /* It ran during the tick: part of its waiting may be a run-queue delay the kernel
+         * reports next tick. */
+        int hold = cpu_now != cpu_before;
+        ts_sample_t *sample = hold ? &slot->held : ts_ring_reserve(waits);
         if (sample != NULL) {
             int usable = slot->has_walk && slot->walk_deaths == atomic_load(&code_deaths);
+            slot->held_deaths = slot->walk_deaths;
             sample->weight_ns = wait;
             sample->t_ns = now_ns;
             sample->thread = (uint32_t)i;
@@ -698,7 +739,10 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
             sample->truncated = usable ? slot->walk.truncated : 0;
             sample->depth = usable ? slot->walk.depth : 0;
             memcpy(sample->frames, slot->walk_frames, sample->depth * sizeof sample->frames[0]);
-            ts_ring_commit(waits);
+            if (hold)
+                slot->has_held = 1;
+            else
+                ts_ring_commit(waits);
         }
         pthread_mutex_unlock(&deaths_lock);
     }
