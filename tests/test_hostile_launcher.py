@@ -259,6 +259,24 @@ def test_child_with_a_cleared_environment_is_profiled_and_sees_its_environment(t
     assert "1 child process ran unprofiled: a Python started with -I" in proc.stderr
 
 
+SPAWNED_ISOLATED_CHILD = """\
+import subprocess, sys
+# No close_fds and no restored signals: subprocess starts it with os.posix_spawn where it
+# can (3.13 does so for close_fds too).
+subprocess.run([sys.executable, "-I", "-c", "print('isolated child')"], check=True,
+               close_fds=False, restore_signals=False)
+"""
+
+
+def test_a_child_subprocess_starts_with_posix_spawn_is_counted_once(tmp_path):
+    (tmp_path / "prog.py").write_text(SPAWNED_ISOLATED_CHILD)
+    proc = run_triscope(["--cli", "--json", "-o", "p.json", "prog.py"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == "isolated child\n"
+    profile = load_profile(tmp_path / "p.json")
+    assert profile["unprofiled_children"]["count"] == 1, profile["unprofiled_children"]
+
+
 # ==== Item 15: nothing left in the temporary directory ====
 
 ENDINGS = {

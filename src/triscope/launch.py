@@ -664,7 +664,13 @@ def _watch_child_environments(child_dir: str, child_options: str) -> None:
         if not call[at["shell"]]:
             call[at["env"]] = child_environment(call[at["executable"]] or command[0],
                                                 list(command), call[at["env"]])
-        return execute_child(self, *call)
+        # subprocess may start the child with os.posix_spawn (3.13 does for close_fds): that
+        # child is seen here already, and must not be counted twice.
+        _in_popen.active = True
+        try:
+            return execute_child(self, *call)
+        finally:
+            _in_popen.active = False
 
     subprocess.Popen._execute_child = _execute_child
     for name in ("posix_spawn", "posix_spawnp"):
@@ -673,9 +679,14 @@ def _watch_child_environments(child_dir: str, child_options: str) -> None:
             setattr(os, name, _spawn_wrapper(original))
 
 
+_in_popen = threading.local()  # a subprocess.Popen is starting its child on this thread
+
+
 def _spawn_wrapper(spawn):
     def posix_spawn(path, argv, env, *rest, **options):
-        return spawn(path, argv, child_environment(path, list(argv), env), *rest, **options)
+        if not getattr(_in_popen, "active", False):
+            env = child_environment(path, list(argv), env)
+        return spawn(path, argv, env, *rest, **options)
     posix_spawn.__name__ = posix_spawn.__qualname__ = spawn.__name__
     posix_spawn.__doc__ = spawn.__doc__
     return posix_spawn
