@@ -5,13 +5,16 @@ tmp_path as the working directory, on the self-checking programs in tests/worklo
 those measures its own truth and writes it as JSON to the file named by $GT_OUT. Every profile
 a test reads goes through load_profile(), which validates it against docs/profile.schema.json.
 """
+import contextlib
 import dataclasses
 import functools
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,18 @@ def run_python(args, cwd, env=None, timeout=DEFAULT_TIMEOUT, input=None, text=Tr
         cwd=str(cwd), env=_child_env(env), input=input, capture_output=True,
         text=text, timeout=timeout,
     )
+
+
+@contextlib.contextmanager
+def local_server(handler_class):
+    """A local HTTP server answering with `handler_class` (the stand-ins for AI providers'
+    APIs); yields its base URL, "http://127.0.0.1:PORT"."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
 
 
 def workload(name):

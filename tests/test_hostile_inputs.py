@@ -19,11 +19,10 @@ import http.server
 import io
 import json
 import os
-import threading
 
 import pytest
 
-from conftest import describe, load_profile, run_triscope, workload
+from conftest import describe, load_profile, local_server, run_triscope, workload
 
 from triscope import cli
 
@@ -361,10 +360,8 @@ class _Model(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def model_url():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Model)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    httpd.shutdown()
+    with local_server(_Model) as url:
+        yield url + "/v1"
 
 
 @pytest.fixture(scope="module")

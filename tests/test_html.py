@@ -11,14 +11,14 @@ import os
 import re
 import shutil
 import sys
-import threading
 import time
 import warnings
 from pathlib import Path
 
 import pytest
 
-from conftest import describe, load_profile, profile_workload, run_triscope, workload
+from conftest import (describe, load_profile, local_server, profile_workload, run_triscope,
+                      workload)
 from test_text_report import make_file, make_function, make_line, make_profile
 from triscope.reports import html
 
@@ -520,10 +520,8 @@ class ChatHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def chat_server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ChatHandler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with local_server(ChatHandler) as url:
+        yield url
 
 
 def ask_ai(viewer, url, selector):

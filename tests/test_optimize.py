@@ -8,12 +8,11 @@ JSON without a proposal, nothing configured) is one `triscope: error:` line, exi
 """
 import http.server
 import json
-import threading
 import time
 
 import pytest
 
-from conftest import WORKLOADS, describe, marker_lineno, run_triscope
+from conftest import WORKLOADS, describe, local_server, marker_lineno, run_triscope
 
 WORK = WORKLOADS / "diff_work.py"
 KEY = "sk-test-9f8e7d6c5b4a-never-on-disk"
@@ -58,11 +57,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with local_server(Handler) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
