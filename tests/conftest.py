@@ -63,6 +63,29 @@ def run_python(args, cwd, env=None, timeout=DEFAULT_TIMEOUT, input=None, text=Tr
     )
 
 
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """Base of the stand-ins for AI providers' APIs: `reply` sends a JSON body (after
+    `extra_headers`, which a subclass may fill); the server logs nothing."""
+
+    def extra_headers(self):
+        pass
+
+    def reply(self, status, text):
+        data = text.encode()
+        self.send_response(status)
+        self.extra_headers()
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        try:
+            self.wfile.write(data)
+        except OSError:
+            pass  # the client gave up (a timeout test)
+
+    def log_message(self, *args):
+        pass
+
+
 @contextlib.contextmanager
 def local_server(handler_class):
     """A local HTTP server answering with `handler_class` (the stand-ins for AI providers'

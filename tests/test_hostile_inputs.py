@@ -15,14 +15,13 @@ profile names, and the text the tools print or send.
 """
 import contextlib
 import hashlib
-import http.server
 import io
 import json
 import os
 
 import pytest
 
-from conftest import describe, load_profile, local_server, run_triscope, workload
+from conftest import JsonHandler, describe, load_profile, local_server, run_triscope, workload
 
 from triscope import cli
 
@@ -339,23 +338,15 @@ def test_export_collapsed_to_a_terminal_is_escaped_and_to_a_file_exact(stacks_pr
 ANSWER = "```python\nx = 1\n```\n\x1b]0;pwned\x07\x1b[2JFaster.\r\n"
 
 
-class _Model(http.server.BaseHTTPRequestHandler):
+class _Model(JsonHandler):
     """A chat-completions endpoint that records each request and answers with escapes."""
     requests = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         _Model.requests.append(json.loads(body))
-        data = json.dumps({"choices": [{"message": {"role": "assistant",
-                                                    "content": ANSWER}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply(200, json.dumps({"choices": [{"message": {"role": "assistant",
+                                                              "content": ANSWER}}]}))
 
 
 @pytest.fixture(scope="module")

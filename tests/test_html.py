@@ -5,7 +5,6 @@ Browser tests drive Debian's chromium through playwright's Python package, with 
 download. `make test` installs both; where that was impossible they are skipped with a
 warning that names what is missing.
 """
-import http.server
 import json
 import os
 import re
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (describe, load_profile, local_server, profile_workload, run_triscope,
-                      workload)
+from conftest import (JsonHandler, describe, load_profile, local_server, profile_workload,
+                      run_triscope, workload)
 from test_text_report import make_file, make_function, make_line, make_profile
 from triscope.reports import html
 
@@ -478,12 +477,12 @@ AI_KEY = "sk-viewer-5e4d3c2b1a-never-on-disk"
 AI_PROPOSAL = "```python\ntotal = n * (n - 1) // 2\n```\nClosed form: no loop. <b>bold?</b>"
 
 
-class ChatHandler(http.server.BaseHTTPRequestHandler):
+class ChatHandler(JsonHandler):
     """A chat-completions server that a file:// page may call (CORS): /v1/chat/completions
     answers a proposal, /error/... HTTP 500, /broken/... a reply that is not JSON."""
     requests = []
 
-    def cors(self):
+    def extra_headers(self):  # CORS
         self.send_header("Access-Control-Allow-Origin", "*")
         self.send_header("Access-Control-Allow-Headers", "Authorization, Content-Type, api-key")
         self.send_header("Access-Control-Allow-Methods", "POST, OPTIONS")
@@ -491,7 +490,7 @@ class ChatHandler(http.server.BaseHTTPRequestHandler):
 
     def do_OPTIONS(self):
         self.send_response(204)
-        self.cors()
+        self.extra_headers()
         self.end_headers()
 
     def do_POST(self):
@@ -505,17 +504,6 @@ class ChatHandler(http.server.BaseHTTPRequestHandler):
         self.reply(200, json.dumps({"choices": [{"index": 0, "message": {
             "role": "assistant", "content": AI_PROPOSAL}}]}))
 
-    def reply(self, status, text):
-        data = text.encode()
-        self.send_response(status)
-        self.cors()
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,12 @@ hot code, its numbers, the file's imports and the Authorization header; the answ
 the key is in no file written; and every failure (unreachable, timeout, HTTP error, non-JSON,
 JSON without a proposal, nothing configured) is one `triscope: error:` line, exit status 2.
 """
-import http.server
 import json
 import time
 
 import pytest
 
-from conftest import WORKLOADS, describe, local_server, marker_lineno, run_triscope
+from conftest import WORKLOADS, JsonHandler, describe, local_server, marker_lineno, run_triscope
 
 WORK = WORKLOADS / "diff_work.py"
 KEY = "sk-test-9f8e7d6c5b4a-never-on-disk"
@@ -20,7 +19,7 @@ PROPOSAL = "```python\ndef changing(factor):\n    return 3 * sum(range(UNIT * fa
            "Closed form: no generator."
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(JsonHandler):
     """Answers by path: /v1/chat/completions (a proposal), /slow/... (too late),
     /broken/... (not JSON), /error/... (HTTP 500), /empty/... (JSON, no choices)."""
     requests = []
@@ -40,19 +39,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.reply(200, json.dumps({"choices": [{"index": 0, "message": {
             "role": "assistant", "content": PROPOSAL}}]}))
 
-    def reply(self, status, text):
-        data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        try:
-            self.wfile.write(data)
-        except OSError:
-            pass  # the client gave up (the timeout case)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture(scope="module")
