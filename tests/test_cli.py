@@ -237,6 +237,8 @@ def test_use_virtual_time(tmp_path):
     sleep_s = run.truth["sleep"]["wall_s"]
     assert prof["thread_time_s"] <= prof["elapsed_s"] - 0.5 * sleep_s, (prof, run.truth)
     assert total_pct(marker_line(prof, workload("native_mix.py"), "sleep")) < 3
+    # CPU time only: no waiting measured, so neither a CPU wait nor an idle thread.
+    assert prof["cpu_wait_pct"] is None and prof["idle"]["seconds"] == 0, prof
 
 
 # ==== Which files ====

@@ -375,3 +375,46 @@ def test_in_process_memory_is_marked_python_only():
     assert "Python's allocator only" in text.render(profile, width=200)
     profile["memory"]["native"] = True
     assert "Python's allocator only" not in text.render(profile, width=200)
+
+
+# ==== What the percentages count: idle threads, waiting for a CPU ====
+
+CPU_WAIT_SENTENCE = ("of the time the program's threads were ready to run but waited for a "
+                     "CPU (a busy machine or a CPU quota)")
+
+
+def test_cpu_wait_sentence_when_it_matters():
+    """From 5 % on the header says how much of the time the threads waited for a CPU."""
+    profile = make_profile()
+    profile["cpu_wait_pct"] = 37.4
+    lines = text.render(profile, width=200).splitlines()
+    assert f"37% {CPU_WAIT_SENTENCE}" in lines
+    profile["cpu_wait_pct"] = 4.9
+    assert CPU_WAIT_SENTENCE not in text.render(profile, width=200)
+
+
+def test_cpu_wait_not_measured_is_one_line():
+    profile = make_profile()
+    profile["cpu_wait_pct"] = None
+    report = text.render(profile, width=200)
+    assert report.count("waiting for a CPU was not measured") == 1
+    profile["options"]["virtual_time"] = True  # CPU time only: nothing to say
+    assert "waiting for a CPU" not in text.render(profile, width=200)
+
+
+def test_idle_threads_total_line():
+    profile = make_profile()
+    profile["idle"] = {"measured": True, "threads": 20, "seconds": 38.12}
+    rows = [r for r in text.render(profile, width=200).splitlines() if r.startswith("idle")]
+    assert rows == ["idle threads: 20, 38.1 s waiting for work (not in the percentages; "
+                    "--idle counts it)"]
+    profile["options"]["idle"] = True
+    assert "idle threads: 20, 38.1 s waiting for work (counted as system time (--idle))" in (
+        text.render(profile, width=200))
+    profile["idle"]["threads"] = 0
+    assert "idle threads" not in text.render(profile, width=200)
+
+
+def test_older_profile_says_nothing_of_idle_or_cpu_wait():
+    report = text.render(make_profile(), width=200)
+    assert "idle" not in report and "waited for a CPU" not in report

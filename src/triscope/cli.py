@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not profile files whose path contains one of these strings")
     add("--use-virtual-time", action="store_true",
         help="measure CPU time only, not waiting time")
+    add("--idle", action="store_true",
+        help="count the time of threads waiting for work (blocked on a lock, event, queue, "
+             "join or in an idle pool) in the percentages; by default it is only reported")
     add("--cpu-percent-threshold", type=_percent, default=1.0,
         help="hide lines and files below this %% of the time (default 1)")
     add("--cpu-sampling-rate", type=_seconds, default=0.01,

@@ -1282,6 +1282,7 @@ def _configure(options, program_dirs: list, profile_cpu: bool, profile_memory: b
     own_code = OWN_CODE + ([os.path.abspath(launcher_file)] if launcher_file else [])
     _native.configure(
         interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
+        idle=options.idle,
         stacks=options.stacks, call_opcodes=_compat.call_opcodes(),
         profile_all=options.profile_all, profile_only=options.profile_only,
         profile_exclude=options.profile_exclude, program_dirs=program_dirs,

@@ -220,6 +220,8 @@ static void fill_meta(ts_profile_meta_t *m, ts_strlist_t *only, ts_strlist_t *ex
     threads[0].cpu_ns = 2500000000ULL;
     threads[0].wait_ns = 1000;
     threads[1].tid = 102; /* no name: gets a fallback */
+    threads[1].idle_ns = 4000000000ULL;
+    m->idle_detected = 1;
     m->threads = threads;
     m->nthreads = 2;
 }
@@ -316,12 +318,16 @@ static void test_full_profile(void)
     CHECK_HAS(out, "\"unattributed_pct\":9,");
     CHECK_HAS(out, "\"totals\":{\"cpu_python_pct\":62,\"cpu_native_pct\":35,\"cpu_system_pct\":3}");
     CHECK_HAS(out, "\"options\":{\"cpu\":true,\"memory\":false,\"gpu\":false,"
-                   "\"virtual_time\":false,\"stacks\":true,\"reduced_profile\":false,"
+                   "\"virtual_time\":false,\"idle\":false,\"stacks\":true,"
+                   "\"reduced_profile\":false,"
                    "\"profile_all\":false,\"profile_only\":[],\"profile_exclude\":[\"vendor/\"],"
                    "\"cpu_percent_threshold\":1.5,\"malloc_threshold\":100}");
     CHECK_HAS(out, "\"threads\":[{\"tid\":101,\"name\":\"MainThread\",\"cpu_s\":2.5,"
-                   "\"wait_s\":0.000001},{\"tid\":102,\"name\":\"thread-102\",\"cpu_s\":0,"
-                   "\"wait_s\":0}]");
+                   "\"wait_s\":0.000001,\"idle_s\":0},{\"tid\":102,\"name\":\"thread-102\","
+                   "\"cpu_s\":0,\"wait_s\":0,\"idle_s\":4}]");
+    /* Idle threads are counted apart; no run-queue delay measured: null, not 0. */
+    CHECK_HAS(out, "\"cpu_wait_pct\":null,\"idle\":{\"measured\":true,\"threads\":1,"
+                   "\"seconds\":4},");
     CHECK_HAS(out, "\"memory\":{\"enabled\":false,\"native\":false,"
                    "\"sampling_interval_bytes\":0,\"max_footprint_mb\":0,\"alloc_mb\":0,"
                    "\"copy_mb\":0,\"timeline\":[]}");

@@ -3,7 +3,7 @@
 Per round: zlib.compress of an 8 MB buffer (native: the time is spent in libz), a one-line
 pure-Python loop (Python), and time.sleep (system: wall-clock time that is not CPU time).
 Each line is timed here, wall and thread CPU time; written to $GT_OUT as
-{"native_zlib"|"pure"|"sleep": {"wall_s", "cpu_s"}, "wall_s": whole run}.
+{"native_zlib"|"pure"|"sleep": {"wall_s", "cpu_s", "cpu_wait_s"}, "wall_s": whole run}.
 usage: native_mix.py [scale]   (scale 1.0 is about 4.5 s)
 """
 import json
@@ -27,9 +27,27 @@ truth = {}
 
 
 def add(key, wall0, cpu0):
-    slot = truth.setdefault(key, {"wall_s": 0.0, "cpu_s": 0.0})
-    slot["wall_s"] += perf_counter() - wall0
-    slot["cpu_s"] += thread_time() - cpu0
+    wall, (cpu, delay) = perf_counter(), cpu_clocks()
+    slot = truth.setdefault(key, {"wall_s": 0.0, "cpu_s": 0.0, "cpu_wait_s": 0.0})
+    slot["wall_s"] += wall - wall0
+    slot["cpu_s"] += cpu - cpu0[0]
+    slot["cpu_wait_s"] += delay - cpu0[1]
+
+
+def run_delay():
+    """Seconds this thread has so far been ready to run but waited for a CPU (the kernel's
+    run-queue delay, /proc/self/task/TID/schedstat): triscope counts that time on the line
+    that was preempted (docs/PROFILE_FORMAT.md). 0 where the kernel does not give it."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu_clocks():
+    """(CPU time, run-queue delay) of this thread so far."""
+    return thread_time(), run_delay()
 
 
 def pure(n):
@@ -40,13 +58,13 @@ def pure(n):
 
 start = perf_counter()
 for _ in range(ROUNDS):
-    w, c = perf_counter(), thread_time()
+    w, c = perf_counter(), cpu_clocks()
     blob = zlib.compress(DATA, 6)  # @native_zlib
     add("native_zlib", w, c)
-    w, c = perf_counter(), thread_time()
+    w, c = perf_counter(), cpu_clocks()
     pure(PURE_ITERS)
     add("pure", w, c)
-    w, c = perf_counter(), thread_time()
+    w, c = perf_counter(), cpu_clocks()
     time.sleep(SLEEP_S)  # @sleep
     add("sleep", w, c)
 truth["wall_s"] = perf_counter() - start

@@ -2,17 +2,29 @@
 @heavy twice as many iterations as @light; `executor` uses ProcessPoolExecutor; `subprocess`
 runs this file again as a plain child that spins in @child_spin.
 
-`executor` writes the CPU time its tasks measured for themselves to $GT_OUT, when set, as
-{"heavy_cpu_s": ...}.
+`executor` writes the time its tasks measured for themselves to $GT_OUT, when set, as
+{"heavy_cpu_s": CPU time plus the time they waited for a CPU (run-queue delay)}.
 
 usage: processes.py pool METHOD | executor | subprocess [python3] | child
 """
 import json
 import os
 import sys
+import threading
 from time import thread_time
 
 HEAVY, LIGHT, TASKS = 6_000_000, 3_000_000, 4
+
+
+def run_delay():
+    """Seconds this thread has so far been ready to run but waited for a CPU (the kernel's
+    run-queue delay, /proc/self/task/TID/schedstat); triscope counts that time on the line
+    that was preempted (docs/PROFILE_FORMAT.md). 0 where the kernel does not give it."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def heavy(n):
@@ -22,9 +34,9 @@ def heavy(n):
 
 
 def timed_heavy(n):
-    before = thread_time()
+    before, delay = thread_time(), run_delay()
     heavy(n)
-    return thread_time() - before
+    return thread_time() - before + run_delay() - delay
 
 
 def light(n):

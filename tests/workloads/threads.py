@@ -1,9 +1,10 @@
 """Two threads run the same pure-Python function, 2:1 in iterations, while main joins.
 
 Worker A (started from run_a) does 2*N iterations, worker B (run_b) N. Each worker records
-its native thread id and its own CPU time (time.thread_time) and wall time; main records the
-time it spent in join. Written to $GT_OUT as
-{"a"|"b": {"tid", "iters", "cpu_s", "wall_s"}, "main": {"tid", "join_s"}, "wall_s"}.
+its native thread id, its own CPU time (time.thread_time), the time it waited for a CPU
+(run-queue delay) and wall time; main records the time it spent in join. Written to $GT_OUT as
+{"a"|"b": {"tid", "iters", "cpu_s", "cpu_wait_s", "wall_s"}, "main": {"tid", "join_s"},
+"wall_s"}.
 usage: threads.py [scale]   (scale 1.0 is about 4.5 s of CPU, on one core because of the GIL)
 """
 import json
@@ -18,6 +19,17 @@ N = int(38_000_000 * SCALE)
 truth = {}
 
 
+def run_delay():
+    """Seconds this thread has so far been ready to run but waited for a CPU (the kernel's
+    run-queue delay, /proc/self/task/TID/schedstat); triscope counts that time on the line
+    that was preempted (docs/PROFILE_FORMAT.md). 0 where the kernel does not give it."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def work(n):
     acc = 0
     for i in range(n): acc += (i * 7) % 13  # @thread_hot
@@ -25,10 +37,11 @@ def work(n):
 
 
 def measured(key, n):
-    w, c = perf_counter(), thread_time()
+    w, c, d = perf_counter(), thread_time(), run_delay()
     work(n)
     truth[key] = {"tid": threading.get_native_id(), "iters": n,
-                  "cpu_s": thread_time() - c, "wall_s": perf_counter() - w}
+                  "cpu_s": thread_time() - c, "cpu_wait_s": run_delay() - d,
+                  "wall_s": perf_counter() - w}
 
 
 def run_a():

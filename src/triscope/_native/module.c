@@ -202,16 +202,16 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"interval_s", "virtual_time", "stacks", "call_opcodes",
                                "profile_all", "profile_only", "profile_exclude",
                                "program_dirs", "library_dirs", "own_dirs", "cpu", "memory",
-                               "alloc_interval", "copy_interval", "gpu", NULL};
+                               "alloc_interval", "copy_interval", "gpu", "idle", NULL};
     double interval_s;
-    int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0;
+    int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0, idle = 0;
     unsigned long long alloc_bytes = 262144, copy_bytes = 262144;
     Py_buffer opcodes;
     PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKp", keywords, &interval_s,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKpp", keywords, &interval_s,
                                      &virtual_time, &stacks, &opcodes, &profile_all, &only,
                                      &exclude, &program_dirs, &library_dirs, &own_dirs, &cpu,
-                                     &memory, &alloc_bytes, &copy_bytes, &gpu))
+                                     &memory, &alloc_bytes, &copy_bytes, &gpu, &idle))
         return NULL;
     if (running) {
         PyBuffer_Release(&opcodes);
@@ -237,6 +237,7 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     memset(&config, 0, sizeof config);
     config.interval_ns = (uint64_t)(interval_s * 1e9);
     config.virtual_time = virtual_time;
+    config.include_idle = idle;
     memcpy(config.call_opcodes, opcodes.buf, 256);
     PyBuffer_Release(&opcodes);
     record_stacks = stacks;
@@ -434,6 +435,9 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
     meta->samples = ts_sampler_samples_taken();
     meta->interval_s = (double)config.interval_ns / 1e9;
     meta->virtual_time = config.virtual_time;
+    meta->idle = config.include_idle;
+    meta->idle_detected = profile_cpu && ts_sampler_idle_detected();
+    meta->cpu_wait_measured = profile_cpu && ts_sampler_cpu_wait_measured();
     meta->stacks = record_stacks;
     meta->profile_all = ts_resolve_filter()->profile_all;
     meta->profile_only = &ts_resolve_filter()->only;

@@ -385,6 +385,7 @@ static void write_options(ts_json_t *j, const ts_profile_meta_t *m)
     ts_json_key(j, "memory"); ts_json_bool(j, m->memory);
     ts_json_key(j, "gpu"); ts_json_bool(j, m->gpu);
     ts_json_key(j, "virtual_time"); ts_json_bool(j, m->virtual_time);
+    ts_json_key(j, "idle"); ts_json_bool(j, m->idle);
     ts_json_key(j, "stacks"); ts_json_bool(j, m->stacks);
     ts_json_key(j, "reduced_profile"); ts_json_bool(j, m->reduced_profile);
     ts_json_key(j, "profile_all"); ts_json_bool(j, m->profile_all);
@@ -410,9 +411,28 @@ static void write_threads(ts_json_t *j, const ts_profile_meta_t *m)
         ts_json_string(j, t->name[0] ? t->name : fallback);
         ts_json_key(j, "cpu_s"); ts_json_number(j, (double)t->cpu_ns / 1e9, SEC_DIGITS);
         ts_json_key(j, "wait_s"); ts_json_number(j, (double)t->wait_ns / 1e9, SEC_DIGITS);
+        ts_json_key(j, "idle_s"); ts_json_number(j, (double)t->idle_ns / 1e9, SEC_DIGITS);
         ts_json_end_object(j);
     }
     ts_json_end_array(j);
+}
+
+/* The threads that waited for work, and for how long (docs/PROFILE_FORMAT.md, "Idle threads
+ * and waiting for a CPU"): left out of every percentage unless --idle. */
+static void write_idle(ts_json_t *j, const ts_profile_meta_t *m)
+{
+    uint64_t idle_ns = 0;
+    int64_t count = 0;
+    for (size_t i = 0; i < m->nthreads; i++) {
+        idle_ns += m->threads[i].idle_ns;
+        count += m->threads[i].idle_ns > 0;
+    }
+    ts_json_key(j, "idle");
+    ts_json_begin_object(j);
+    ts_json_key(j, "measured"); ts_json_bool(j, m->idle_detected);
+    ts_json_key(j, "threads"); ts_json_int(j, count);
+    ts_json_key(j, "seconds"); ts_json_number(j, (double)idle_ns / 1e9, SEC_DIGITS);
+    ts_json_end_object(j);
 }
 
 /* Context for the sorts below (qsort has none). */
@@ -619,6 +639,10 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     ts_json_key(j, "thread_time_s"); ts_json_number(j, (double)total / 1e9, SEC_DIGITS);
     ts_json_key(j, "unattributed_pct");
     ts_json_number(j, pct(ts_time_total(&s->unattributed), total), PCT_DIGITS);
+    ts_json_key(j, "cpu_wait_pct");
+    if (m->cpu_wait_measured) ts_json_number(j, pct(s->cpu_wait_ns, total), PCT_DIGITS);
+    else ts_json_null(j);
+    write_idle(j, m);
     ts_json_key(j, "totals");
     ts_json_begin_object(j);
     time_fields(j, &s->total, total, "cpu_");

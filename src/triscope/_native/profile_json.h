@@ -38,6 +38,9 @@ typedef struct {
     uint64_t start_ns;            /* CLOCK_MONOTONIC at start: the zero of every timeline */
     uint64_t end_ns;
     int virtual_time, stacks, reduced_profile, profile_all;
+    int idle;                     /* --idle: idle threads' waiting counted */
+    int idle_detected;            /* idle threads could be told apart */
+    int cpu_wait_measured;        /* the kernel gave run-queue delays */
     const ts_strlist_t *profile_only, *profile_exclude;
     double cpu_percent_threshold;
     long malloc_threshold;

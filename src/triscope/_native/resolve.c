@@ -136,16 +136,21 @@ static int attribute(const ts_frame_t *frames, int depth, uint32_t *func, uint32
 static void consume(const ts_sample_t *sample, void *context)
 {
     (void)context;
-    static const ts_time_kind_t kinds[] = {TS_TIME_PYTHON, TS_TIME_NATIVE, TS_TIME_SYSTEM};
+    /* Waiting for a CPU is time of the line and kind it was preempted in
+     * (docs/PROFILE_FORMAT.md, "Idle threads and waiting for a CPU"). */
+    static const ts_time_kind_t kinds[] = {TS_TIME_PYTHON, TS_TIME_NATIVE, TS_TIME_SYSTEM,
+                                           TS_TIME_PYTHON, TS_TIME_NATIVE};
     ts_time_kind_t kind = kinds[sample->kind];
-    int cpu_sample = sample->kind != TS_SAMPLE_WAIT;
+    int cpu_sample = sample->kind == TS_SAMPLE_PYTHON || sample->kind == TS_SAMPLE_NATIVE;
     uint32_t func, lineno;
     int attributed = attribute(sample->frames, sample->depth, &func, &lineno);
     if (!attributed ||
         ts_stats_add_line(&stats, func, lineno, kind, sample->weight_ns, cpu_sample) < 0)
         ts_stats_add_unattributed(&stats, kind, sample->weight_ns, cpu_sample);
+    if (sample->kind != TS_SAMPLE_WAIT && !cpu_sample)
+        stats.cpu_wait_ns += sample->weight_ns;
     if (ts_gpu_profiling()) {
-        ts_gpu_class_t cls = cpu_sample ? TS_GPU_CPU
+        ts_gpu_class_t cls = sample->kind != TS_SAMPLE_WAIT ? TS_GPU_CPU
                              : (int)sample->thread == ts_sampler_main_slot() ? TS_GPU_MAIN_WAIT
                                                                             : TS_GPU_WAIT;
         ts_gpu_attr_sample(&gpu_attr, sample->t_ns, sample->weight_ns, cls,

@@ -60,6 +60,7 @@
 
 #include "addrmap.h"
 #include "sigguard.h"
+#include "taskstate.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -98,8 +99,23 @@ typedef struct {
     timer_t timer;
     int has_timer;
     uint64_t last_wall_ns, last_cpu_ns;
-    uint64_t cpu_ns, wait_ns;
+    uint64_t cpu_ns, wait_ns, idle_ns;
     char name[64];
+    /* What the kernel says (taskstate.h), read by the consumer only when it can have changed:
+     * a thread whose CPU clock has not moved is still in the same system call. */
+    ts_taskstate_t task;
+    int idle;                      /* blocked waiting for work at `idle_cpu_ns` */
+    int idle_known;
+    uint64_t idle_cpu_ns;
+    int has_run_delay;
+    uint64_t run_delay_ns;         /* the kernel's run-queue delay at the last read */
+    uint64_t cpu_wait_pending_ns;  /* run-queue delay read but not yet charged */
+    /* The waiting of a tick the thread ran in, held until the next tick: the kernel adds a
+     * run-queue delay only when the thread gets its CPU back, so the delay of a thread
+     * preempted at the end of a tick is read one tick later. */
+    int has_held;
+    uint64_t held_deaths;          /* code_deaths when its stack was taken */
+    ts_sample_t held;
     /* Stack used for waiting time, and the CPU clock reading it was walked at. */
     int has_walk;
     uint64_t walk_cpu_ns;
@@ -110,6 +126,7 @@ typedef struct {
      * it writes, so a reader that sees the count change (or odd) discards its copy. */
     _Atomic uint32_t cpu_seq;
     uint64_t cpu_t_ns;
+    uint8_t cpu_kind;              /* TS_SAMPLE_PYTHON or TS_SAMPLE_NATIVE */
     uint64_t cpu_deaths;           /* code_deaths before that walk */
     ts_walk_t cpu_walk;
     ts_frame_t cpu_frames[TS_MAX_DEPTH];
@@ -130,6 +147,8 @@ static _Atomic uint64_t code_deaths;
 static _Atomic int main_slot = -1;
 static ts_thread_summary_t finished[TS_MAX_FINISHED];
 static size_t nfinished;
+static int idle_detected;                   /* taskstate.c can tell idle threads apart */
+static int run_delay_seen;                  /* a thread had a run-queue delay */
 
 uint64_t ts_now_ns(void)
 {
@@ -212,6 +231,7 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     atomic_store_explicit(&slot->cpu_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     slot->cpu_t_ns = sample->t_ns;
+    slot->cpu_kind = sample->kind;
     slot->cpu_deaths = deaths;
     slot->cpu_walk = walk;
     memcpy(slot->cpu_frames, sample->frames, walk.depth * sizeof sample->frames[0]);
@@ -272,6 +292,8 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
         slots = calloc(TS_MAX_THREADS, sizeof *slots);
         if (slots == NULL)
             return -1;
+        for (size_t i = 0; i < TS_MAX_THREADS; i++)
+            ts_taskstate_reset(&slots[i].task);
     }
     struct sigaction action;
     memset(&action, 0, sizeof action);
@@ -288,10 +310,12 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
     sigemptyset(&action.sa_mask);
     if (ts_sigguard_install(TS_TIMER_SIGNAL, &action) != 0 || install_fault_handlers() != 0)
         return -1;
+    idle_detected = !config.virtual_time && ts_taskstate_init();
     /* A new profile (started again in-process, or a forked child's own) counts from zero. */
     atomic_store(&samples_taken, 0);
     pthread_mutex_lock(&slots_lock);
     nfinished = 0;
+    run_delay_seen = 0;
     pthread_mutex_unlock(&slots_lock);
     atomic_store(&handler_enabled, 1);
     return 0;
@@ -385,7 +409,11 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
         result = -1; /* the thread is already gone */
         goto done;
     }
-    slot->cpu_ns = slot->wait_ns = 0;
+    slot->cpu_ns = slot->wait_ns = slot->idle_ns = 0;
+    ts_taskstate_reset(&slot->task);
+    slot->idle = slot->idle_known = slot->has_run_delay = 0;
+    slot->cpu_wait_pending_ns = 0;
+    slot->has_held = 0;
     slot->has_walk = 0;
     slot->cpu_t_ns = 0; /* a sample of the slot's previous thread is not this one's */
     slot->credit_ns = random_below(config.interval_ns);
@@ -425,6 +453,15 @@ static uint64_t close_books(slot_t *slot, uint64_t now_ns, uint64_t *cpu_now)
     return wait;
 }
 
+static void summarize(const slot_t *slot, ts_thread_summary_t *summary)
+{
+    summary->tid = slot->tid;
+    memcpy(summary->name, slot->name, sizeof summary->name);
+    summary->cpu_ns = slot->cpu_ns;
+    summary->wait_ns = slot->wait_ns;
+    summary->idle_ns = slot->idle_ns;
+}
+
 static void unregister_unlocked(slot_t *slot, uint64_t now_ns)
 {
     uint64_t cpu_now;
@@ -437,13 +474,9 @@ static void unregister_unlocked(slot_t *slot, uint64_t now_ns)
         timer_delete(slot->timer);
         slot->has_timer = 0;
     }
-    if (nfinished < TS_MAX_FINISHED) {
-        ts_thread_summary_t *summary = &finished[nfinished++];
-        summary->tid = slot->tid;
-        memcpy(summary->name, slot->name, sizeof summary->name);
-        summary->cpu_ns = slot->cpu_ns;
-        summary->wait_ns = slot->wait_ns;
-    }
+    ts_taskstate_close(&slot->task);
+    if (nfinished < TS_MAX_FINISHED)
+        summarize(slot, &finished[nfinished++]);
 }
 
 int ts_sampler_is_registered(pid_t tid)
@@ -509,21 +542,34 @@ static void refresh_walk(slot_t *slot, uint64_t cpu_before)
     slot->has_walk = 1;
 }
 
-/* Copies the slot's latest CPU sample into the slot's walk if it was taken at or after
- * `since_ns`; 1 when it was. */
-static int adopt_cpu_sample(slot_t *slot, uint64_t since_ns)
+/* Copies the slot's latest CPU sample, if it was taken at or after `since_ns` (and since
+ * the thread was registered); 1 when it was. */
+static int copy_cpu_sample(slot_t *slot, uint64_t since_ns, ts_walk_t *walk,
+                           ts_frame_t *frames, uint64_t *deaths, uint8_t *kind)
 {
     uint32_t before = atomic_load_explicit(&slot->cpu_seq, memory_order_acquire);
     if (before & 1)
         return 0;
-    uint64_t taken_ns = slot->cpu_t_ns, deaths = slot->cpu_deaths;
-    ts_walk_t walk = slot->cpu_walk;
-    if (before == 0 || taken_ns < since_ns || walk.depth > TS_MAX_DEPTH)
+    uint64_t taken_ns = slot->cpu_t_ns;
+    *deaths = slot->cpu_deaths;
+    *kind = slot->cpu_kind;
+    *walk = slot->cpu_walk;
+    if (before == 0 || taken_ns == 0 || taken_ns < since_ns || walk->depth > TS_MAX_DEPTH)
         return 0;
-    ts_frame_t frames[TS_MAX_DEPTH];
-    memcpy(frames, slot->cpu_frames, walk.depth * sizeof frames[0]);
+    memcpy(frames, slot->cpu_frames, walk->depth * sizeof frames[0]);
     atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&slot->cpu_seq, memory_order_relaxed) != before)
+    return atomic_load_explicit(&slot->cpu_seq, memory_order_relaxed) == before;
+}
+
+/* Copies the slot's latest CPU sample into the slot's walk if it was taken at or after
+ * `since_ns`; 1 when it was. */
+static int adopt_cpu_sample(slot_t *slot, uint64_t since_ns)
+{
+    ts_walk_t walk;
+    ts_frame_t frames[TS_MAX_DEPTH];
+    uint64_t deaths;
+    uint8_t kind;
+    if (!copy_cpu_sample(slot, since_ns, &walk, frames, &deaths, &kind))
         return 0;
     slot->walk = walk;
     memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
@@ -538,6 +584,87 @@ void ts_sampler_code_dying(void)
     pthread_mutex_lock(&deaths_lock);
     atomic_fetch_add(&code_deaths, 1);
     pthread_mutex_unlock(&deaths_lock);
+}
+
+/* Adds the run-queue delay the kernel counted since the last read to the thread's pending
+ * CPU wait. The kernel adds a delay when the thread gets its CPU, so only a thread that ran
+ * since the last read can have a new one. */
+static void read_run_delay(slot_t *slot)
+{
+    uint64_t delay;
+    if (ts_taskstate_run_delay(&slot->task, slot->tid, &delay) != 0)
+        return; /* not given by this kernel, or the thread just ended */
+    if (slot->has_run_delay && delay > slot->run_delay_ns)
+        slot->cpu_wait_pending_ns += delay - slot->run_delay_ns;
+    run_delay_seen |= delay > 0;
+    slot->run_delay_ns = delay;
+    slot->has_run_delay = 1;
+}
+
+/* Whether the thread, not the main one, is blocked waiting for work. Its system call is
+ * read again only when its CPU clock moved since the last read: one that has not run is
+ * where it was. The clock is read again after, so a thread that ran meanwhile is read anew
+ * next time. */
+static int waiting_for_work(slot_t *slot, uint32_t index, uint64_t cpu_now)
+{
+    if (!idle_detected || (int)index == atomic_load(&main_slot))
+        return 0;
+    if (slot->idle_known && slot->idle_cpu_ns == cpu_now)
+        return slot->idle;
+    slot->idle = ts_taskstate_waiting_for_work(&slot->task, slot->tid);
+    uint64_t cpu_after;
+    slot->idle_known = read_clock(slot->cpu_clock, &cpu_after) == 0 && cpu_after == cpu_now;
+    slot->idle_cpu_ns = cpu_now;
+    return slot->idle;
+}
+
+/* Queues `ns` of CPU wait at the thread's latest CPU sample (its stack and Python/native
+ * kind): the line it was running when preempted. 0 when it has no CPU sample yet. Called
+ * with deaths_lock held. */
+static int queue_cpu_wait(slot_t *slot, uint32_t index, uint64_t ns, uint64_t now_ns,
+                          ts_ring_t *waits)
+{
+    ts_walk_t walk;
+    uint64_t deaths;
+    uint8_t kind;
+    ts_sample_t *sample = ts_ring_reserve(waits);
+    if (sample == NULL)
+        return 1; /* a full ring drops it, as it drops any sample */
+    if (!copy_cpu_sample(slot, 1, &walk, sample->frames, &deaths, &kind))
+        return 0;
+    int usable = deaths == atomic_load(&code_deaths);
+    sample->weight_ns = ns;
+    sample->t_ns = now_ns;
+    sample->thread = index;
+    sample->kind = kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE
+                                            : TS_SAMPLE_CPU_WAIT_PYTHON;
+    sample->truncated = usable ? walk.truncated : 0;
+    sample->depth = usable ? walk.depth : 0;
+    ts_ring_commit(waits);
+    return 1;
+}
+
+/* Charges the waiting held from the previous tick: first as CPU wait, as far as the
+ * run-queue delay read since covers it, the rest as before. Called with deaths_lock held. */
+static void settle_held(slot_t *slot, uint32_t index, uint64_t now_ns, ts_ring_t *waits)
+{
+    ts_sample_t *held = &slot->held;
+    held->t_ns = now_ns; /* queued now: after the GPU readings of earlier spans (gpuattr.h) */
+    uint64_t cpu_wait = slot->cpu_wait_pending_ns < held->weight_ns
+                            ? slot->cpu_wait_pending_ns : held->weight_ns;
+    if (cpu_wait > 0 && queue_cpu_wait(slot, index, cpu_wait, held->t_ns, waits)) {
+        slot->cpu_wait_pending_ns -= cpu_wait;
+        held->weight_ns -= cpu_wait;
+    }
+    ts_sample_t *sample;
+    if (held->weight_ns > 0 && (sample = ts_ring_reserve(waits)) != NULL) {
+        int usable = slot->held_deaths == atomic_load(&code_deaths);
+        *sample = *held;
+        sample->depth = usable ? held->depth : 0;
+        sample->truncated = usable ? held->truncated : 0;
+        ts_ring_commit(waits);
+    }
+    slot->has_held = 0;
 }
 
 void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
@@ -555,11 +682,41 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
         uint64_t cpu_now, cpu_before = slot->last_cpu_ns, tick_start_ns = slot->last_wall_ns;
         uint64_t wall_delta = now_ns - slot->last_wall_ns;
         uint64_t wait = close_books(slot, now_ns, &cpu_now);
-        if (wait == 0 || !record)
+        if (config.virtual_time)
             continue;
+        if (cpu_now != cpu_before || !slot->has_run_delay)
+            read_run_delay(slot);
+        if (slot->has_held) {
+            pthread_mutex_lock(&deaths_lock);
+            if (record)
+                settle_held(slot, (uint32_t)i, now_ns, waits);
+            slot->has_held = 0;
+            pthread_mutex_unlock(&deaths_lock);
+        }
+        if (wait == 0)
+            continue;
+        /* Ready to run but waiting for a CPU: the thread's own time, not the OS's. */
+        uint64_t cpu_wait = slot->cpu_wait_pending_ns < wait ? slot->cpu_wait_pending_ns : wait;
+        slot->cpu_wait_pending_ns -= cpu_wait;
+        wait -= cpu_wait;
         /* A thread that waited for a sliver of the tick (a page fault, a short GIL
-         * handoff) is running: its stack is moving; only a blocked thread is walked. */
-        if (wait * 20 >= wall_delta)
+         * handoff) is running: its stack is moving, and it is not idle; only a blocked
+         * thread is walked and looked at. */
+        int blocked = wait * 20 >= wall_delta;
+        int idle = wait > 0 && blocked && waiting_for_work(slot, (uint32_t)i, cpu_now);
+        if (idle) {
+            slot->wait_ns -= wait;
+            slot->idle_ns += wait;
+        }
+        if (!record)
+            continue;
+        pthread_mutex_lock(&deaths_lock);
+        if (cpu_wait > 0 && !queue_cpu_wait(slot, (uint32_t)i, cpu_wait, now_ns, waits))
+            wait += cpu_wait; /* no CPU sample yet: where it waits, as before */
+        pthread_mutex_unlock(&deaths_lock);
+        if (wait == 0 || (idle && !config.include_idle))
+            continue;
+        if (blocked)
             refresh_walk(slot, cpu_now);
         int walk_is_current = slot->has_walk && slot->walk_cpu_ns == cpu_now;
         /* It ran during the tick and could not be walked: preempted where it was sampled.
@@ -568,9 +725,13 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
             adopt_cpu_sample(slot, tick_start_ns > config.interval_ns
                                        ? tick_start_ns - config.interval_ns : 0);
         pthread_mutex_lock(&deaths_lock);
-        ts_sample_t *sample = ts_ring_reserve(waits);
+        /* It ran during the tick: part of its waiting may be a run-queue delay the kernel
+         * reports next tick. */
+        int hold = cpu_now != cpu_before;
+        ts_sample_t *sample = hold ? &slot->held : ts_ring_reserve(waits);
         if (sample != NULL) {
             int usable = slot->has_walk && slot->walk_deaths == atomic_load(&code_deaths);
+            slot->held_deaths = slot->walk_deaths;
             sample->weight_ns = wait;
             sample->t_ns = now_ns;
             sample->thread = (uint32_t)i;
@@ -578,11 +739,24 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
             sample->truncated = usable ? slot->walk.truncated : 0;
             sample->depth = usable ? slot->walk.depth : 0;
             memcpy(sample->frames, slot->walk_frames, sample->depth * sizeof sample->frames[0]);
-            ts_ring_commit(waits);
+            if (hold)
+                slot->has_held = 1;
+            else
+                ts_ring_commit(waits);
         }
         pthread_mutex_unlock(&deaths_lock);
     }
     pthread_mutex_unlock(&slots_lock);
+}
+
+int ts_sampler_idle_detected(void)
+{
+    return idle_detected;
+}
+
+int ts_sampler_cpu_wait_measured(void)
+{
+    return run_delay_seen;
 }
 
 /* ==== Draining and reporting ==== */
@@ -623,11 +797,7 @@ size_t ts_sampler_threads(ts_thread_summary_t *out, size_t capacity)
     for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS && count < capacity; i++) {
         if (!atomic_load(&slots[i].active))
             continue;
-        ts_thread_summary_t *summary = &out[count++];
-        summary->tid = slots[i].tid;
-        memcpy(summary->name, slots[i].name, sizeof summary->name);
-        summary->cpu_ns = slots[i].cpu_ns;
-        summary->wait_ns = slots[i].wait_ns;
+        summarize(&slots[i], &out[count++]);
     }
     pthread_mutex_unlock(&slots_lock);
     return count;
@@ -662,6 +832,7 @@ void ts_sampler_forget_after_fork(void)
     for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS; i++) {
         /* POSIX timers are not inherited by a child: nothing to delete. */
         slots[i].has_timer = 0;
+        ts_taskstate_close(&slots[i].task); /* the parent's threads' files */
         atomic_store(&slots[i].active, 0);
         atomic_fetch_add(&slots[i].generation, 1);
         if (slots[i].ring.records != NULL)

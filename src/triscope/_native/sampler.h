@@ -24,7 +24,11 @@
 typedef enum {
     TS_SAMPLE_PYTHON = 0,  /* CPU timer fired while running bytecode */
     TS_SAMPLE_NATIVE = 1,  /* CPU timer fired in native code called by the line */
-    TS_SAMPLE_WAIT = 2     /* waiting time measured by the consumer */
+    TS_SAMPLE_WAIT = 2,    /* waiting time measured by the consumer */
+    /* Time the thread was ready to run but waited for a CPU, measured by the consumer and
+     * charged where its latest CPU sample was taken, as that sample's kind. */
+    TS_SAMPLE_CPU_WAIT_PYTHON = 3,
+    TS_SAMPLE_CPU_WAIT_NATIVE = 4
 } ts_sample_kind_t;
 
 typedef struct {
@@ -40,6 +44,7 @@ typedef struct {
 typedef struct {
     uint64_t interval_ns;           /* CPU time between samples of one thread */
     int virtual_time;               /* do not measure waiting time */
+    int include_idle;               /* count idle threads' waiting time (--idle) */
     unsigned char call_opcodes[256];/* 1 for opcodes that call out (CALL and its variants) */
 } ts_sampler_config_t;
 
@@ -63,7 +68,9 @@ void ts_sampler_retain(int (*keep)(pid_t tid, void *context), void *context, uin
 
 /* Consumer thread, without the GIL: closes every thread's books up to `now_ns`, and when
  * waiting time is measured, queues a wait sample (with the thread's current stack) into
- * `waits`. */
+ * `waits`, and a CPU-wait sample (with its latest CPU sample's stack) for time it waited
+ * for a CPU. An idle thread's waiting time is only counted in its books, unless
+ * `include_idle`. */
 void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits);
 
 /* A code object is about to be freed (GIL held). Stacks walked from other threads before
@@ -87,6 +94,11 @@ void ts_sampler_stop_all(uint64_t now_ns);
 /* Totals per thread seen so far (finished first, then running). Returns the count
  * written, at most `capacity`. */
 size_t ts_sampler_threads(ts_thread_summary_t *out, size_t capacity);
+
+/* Whether idle threads are told apart (taskstate.h), and whether the kernel gave a
+ * run-queue delay for any thread so far (0 where it gives none, or they all read zero). */
+int ts_sampler_idle_detected(void);
+int ts_sampler_cpu_wait_measured(void);
 
 /* The slot of the main thread (whose thread id is the process id), -1 when not sampled. */
 int ts_sampler_main_slot(void);

@@ -96,7 +96,8 @@ typedef struct {
 typedef struct {
     int tid;
     char name[64];
-    uint64_t cpu_ns, wait_ns;
+    uint64_t cpu_ns, wait_ns; /* wait_ns: off CPU, not idle (run-queue delay included) */
+    uint64_t idle_ns;         /* blocked waiting for work, not the main thread */
 } ts_thread_summary_t;
 
 typedef struct {
@@ -114,6 +115,7 @@ typedef struct {
     ts_mem_t mem_unattributed;
     ts_time_t unattributed;   /* time on no line of a profiled file */
     ts_time_t total;          /* everything added, attributed or not */
+    uint64_t cpu_wait_ns;     /* of which ready to run but waiting for a CPU */
     ts_gpu_t gpu_total;       /* all GPU-busy time: the 100% of gpu_pct */
     ts_gpu_t gpu_unattributed;
     uint64_t dropped;         /* samples lost to full rings */

@@ -126,6 +126,7 @@ def merge(profiles: list) -> dict:
         "stacks": list(stacks.values()),
         "processes": [process for p in profiles for process in _processes(p)],
     })
+    _merge_idle_and_cpu_wait(merged, profiles, total_s)
     unprofiled = None
     for profile in profiles:
         if "unprofiled_children" in profile:
@@ -153,6 +154,25 @@ def _distinct_names(profiles: list) -> tuple:
                 hashes[renamed[path]] = digest
         names.append(lambda path, renamed=renamed: renamed.get(path, path))
     return names, hashes
+
+
+def _merge_idle_and_cpu_wait(merged: dict, profiles: list, total_s: float) -> None:
+    """The processes' CPU wait as a share of the combined thread time (null when one of them
+    could not measure it), and their idle threads added up; absent when a profile lacks
+    them (written before they existed)."""
+    for key in ("cpu_wait_pct", "idle"):
+        if not all(key in p for p in profiles):
+            merged.pop(key, None)
+    if "cpu_wait_pct" in merged:
+        shares = [p["cpu_wait_pct"] for p in profiles]
+        merged["cpu_wait_pct"] = None if None in shares or not total_s else sum(
+            pct / 100.0 * p["thread_time_s"] for pct, p in zip(shares, profiles)) / total_s * 100
+    if "idle" in merged:
+        merged["idle"] = {
+            "measured": all(p["idle"]["measured"] for p in profiles),
+            "threads": sum(p["idle"]["threads"] for p in profiles),
+            "seconds": sum(p["idle"]["seconds"] for p in profiles),
+        }
 
 
 def add_unprofiled(unprofiled, reasons: dict) -> dict:

@@ -85,6 +85,7 @@ def _header(profile, width):
     else:
         split += f", {totals['cpu_system_pct']:.1f}% system"
     rows.append((split, ""))
+    rows += _time_definition_rows(profile)
     if profile["samples"] == 0:
         rows.append(("No samples were taken: the run may have been too short.", ""))
     taken = profile.get("signals_taken")  # older profiles lack it
@@ -137,6 +138,36 @@ def _header(profile, width):
     rows.append(("time columns: % of the run; bar: █ Python ▓ native ░ system", ""))
     if profile["memory"]["enabled"]:
         rows.append(("memory columns: MB; py% from Python's allocator; copy in MB/s", ""))
+    return rows
+
+
+# Waiting for a CPU is worth a line from this share of the run on (docs/PROFILE_FORMAT.md).
+CPU_WAIT_NOTABLE_PCT = 5.0
+
+
+def _time_definition_rows(profile):
+    """What the percentages count: idle threads and waiting for a CPU, one line each when
+    they matter (older profiles lack both)."""
+    options = profile["options"]
+    if not options.get("cpu", True) or options["virtual_time"]:
+        return []
+    rows = []
+    cpu_wait = profile.get("cpu_wait_pct", 0.0)
+    if cpu_wait is None:
+        rows.append(("waiting for a CPU was not measured (the kernel gives no run-queue "
+                     "delays): it counts as system time", ""))
+    elif cpu_wait >= CPU_WAIT_NOTABLE_PCT:
+        rows.append((f"{cpu_wait:.0f}% of the time the program's threads were ready to run "
+                     "but waited for a CPU (a busy machine or a CPU quota)", ""))
+    idle = profile.get("idle")
+    if idle and idle["threads"]:
+        counted = ("counted as system time (--idle)" if options.get("idle")
+                   else "not in the percentages; --idle counts it")
+        rows.append((f"idle threads: {idle['threads']}, {idle['seconds']:.1f} s "
+                     f"waiting for work ({counted})", ""))
+    elif idle and not idle["measured"] and len(profile["threads"]) > 1:
+        rows.append(("idle threads could not be told apart here: threads waiting for work "
+                     "count as system time", ""))
     return rows
 
 

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * taskstate.c — see taskstate.h. Owns the /proc/self/task/TID/{syscall,schedstat} files
+ * and the rule that tells a thread waiting for work from one waiting on the OS or the GIL
+ * (docs/PROFILE_FORMAT.md, "Idle threads and waiting for a CPU"). It must never be called
+ * from a signal handler (it opens files) and never keeps a file of a thread that ended.
+ *
+ * Every lock, condition, event, queue, semaphore and join of Python's threading blocks in
+ * a futex wait on memory of its own; so does the GIL, whose mutex and condition variable
+ * live in the interpreter's runtime state (`_PyRuntime`: 3.11 keeps the GIL there, 3.12+
+ * in the main interpreter's state, which `_PyRuntime` embeds). A futex wait outside that
+ * symbol's extent is a wait for work; one inside it is contention for the GIL. A sleep,
+ * a read, a poll or a wait for a child is a different system call, and stays waiting time.
+ */
+#define _GNU_SOURCE
+#include "taskstate.h"
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define TS_FD_UNOPENED (-1)
+#define TS_FD_MISSING (-2)
+
+static uintptr_t runtime_start, runtime_end;
+static int syscalls_readable;
+
+int ts_taskstate_init(void)
+{
+    if (runtime_end != 0)
+        return syscalls_readable;
+    void *runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
+    Dl_info info;
+    const ElfW(Sym) *symbol = NULL;
+    if (runtime != NULL && dladdr1(runtime, &info, (void **)&symbol, RTLD_DL_SYMENT) != 0 &&
+        symbol != NULL && symbol->st_size > 0) {
+        runtime_start = (uintptr_t)runtime;
+        runtime_end = runtime_start + symbol->st_size;
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)gettid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char text[128];
+    syscalls_readable = fd >= 0 && pread(fd, text, sizeof text - 1, 0) > 0 && runtime_end != 0;
+    if (fd >= 0)
+        close(fd);
+    return syscalls_readable;
+}
+
+void ts_taskstate_reset(ts_taskstate_t *task)
+{
+    task->syscall_fd = TS_FD_UNOPENED;
+    task->schedstat_fd = TS_FD_UNOPENED;
+}
+
+/* Closes `fd` if it still is the file it was opened on. */
+static void close_if_ours(int fd, dev_t dev, ino_t ino)
+{
+    struct stat now;
+    if (fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == dev && now.st_ino == ino)
+        close(fd);
+}
+
+void ts_taskstate_close(ts_taskstate_t *task)
+{
+    close_if_ours(task->syscall_fd, task->syscall_dev, task->syscall_ino);
+    close_if_ours(task->schedstat_fd, task->schedstat_dev, task->schedstat_ino);
+    ts_taskstate_reset(task);
+}
+
+/* Reads the thread's file `name` (opened once, on first use) into `text`; its length, or -1
+ * when it cannot be read. */
+static ssize_t read_task_file(int *fd, dev_t *dev, ino_t *ino, pid_t tid, const char *name,
+                              char *text, size_t size)
+{
+    if (*fd == TS_FD_UNOPENED) {
+        char path[64];
+        struct stat opened;
+        snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, name);
+        *fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (*fd >= 0 && fstat(*fd, &opened) != 0) {
+            close(*fd);
+            *fd = -1;
+        }
+        if (*fd < 0) {
+            *fd = TS_FD_MISSING;
+        } else {
+            *dev = opened.st_dev;
+            *ino = opened.st_ino;
+        }
+    }
+    if (*fd < 0)
+        return -1;
+    ssize_t n = pread(*fd, text, size - 1, 0);
+    if (n <= 0)
+        return -1;
+    text[n] = '\0';
+    return n;
+}
+
+int ts_taskstate_parse_syscall(const char *text, uintptr_t start, uintptr_t end)
+{
+    char *rest;
+    long number = strtol(text, &rest, 10);
+    if (rest == text || number != SYS_futex)
+        return 0; /* "running", a sleep, I/O, a page fault ("-1 ...") */
+    const char *argument = rest;
+    uintptr_t address = (uintptr_t)strtoull(argument, &rest, 16);
+    if (rest == argument)
+        return 0;
+    return address < start || address >= end;
+}
+
+int ts_taskstate_parse_schedstat(const char *text, uint64_t *ns)
+{
+    char *rest;
+    strtoull(text, &rest, 10); /* time on a CPU: the thread's CPU clock says it already */
+    if (rest == text)
+        return -1;
+    const char *second = rest;
+    unsigned long long delay = strtoull(second, &rest, 10);
+    if (rest == second)
+        return -1;
+    *ns = delay;
+    return 0;
+}
+
+int ts_taskstate_waiting_for_work(ts_taskstate_t *task, pid_t tid)
+{
+    char text[128];
+    if (!syscalls_readable ||
+        read_task_file(&task->syscall_fd, &task->syscall_dev, &task->syscall_ino, tid,
+                       "syscall", text, sizeof text) < 0)
+        return 0;
+    return ts_taskstate_parse_syscall(text, runtime_start, runtime_end);
+}
+
+int ts_taskstate_run_delay(ts_taskstate_t *task, pid_t tid, uint64_t *ns)
+{
+    char text[96];
+    if (read_task_file(&task->schedstat_fd, &task->schedstat_dev, &task->schedstat_ino, tid,
+                       "schedstat", text, sizeof text) < 0)
+        return -1;
+    return ts_taskstate_parse_schedstat(text, ns);
+}
