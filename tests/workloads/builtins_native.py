@@ -9,7 +9,9 @@ import json
 import os
 import random
 import sys
-from time import perf_counter, thread_time
+from time import perf_counter
+
+import thread_clocks
 
 SCALE = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 ROUNDS = 4
@@ -22,30 +24,6 @@ BUF = rng.randbytes(int(32_000_000 * SCALE))
 truth = {}
 
 
-def add(key, wall0, cpu0):
-    wall, (cpu, delay) = perf_counter(), cpu_clocks()
-    slot = truth.setdefault(key, {"wall_s": 0.0, "cpu_s": 0.0, "cpu_wait_s": 0.0})
-    slot["wall_s"] += wall - wall0
-    slot["cpu_s"] += cpu - cpu0[0]
-    slot["cpu_wait_s"] += delay - cpu0[1]
-
-
-def run_delay():
-    """Seconds this thread has so far been ready to run but waited for a CPU (the kernel's
-    run-queue delay, /proc/self/task/TID/schedstat): triscope counts that time on the line
-    that was preempted (docs/PROFILE_FORMAT.md). 0 where the kernel does not give it."""
-    try:
-        with open("/proc/thread-self/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def cpu_clocks():
-    """(CPU time, run-queue delay) of this thread so far."""
-    return thread_time(), run_delay()
-
-
 def pure(n):
     acc = 0
     for i in range(n): acc += (i * 7) % 13  # @pure
@@ -54,16 +32,16 @@ def pure(n):
 
 start = perf_counter()
 for _ in range(ROUNDS):
-    w, c = perf_counter(), cpu_clocks()
+    started = thread_clocks.start()
     ordered = sorted(FLOATS)  # @native_sorted
-    add("native_sorted", w, c)
+    thread_clocks.add(truth, "native_sorted", started)
     del ordered
-    w, c = perf_counter(), cpu_clocks()
+    started = thread_clocks.start()
     for _ in range(8): digest = hashlib.sha256(BUF).digest()  # @native_sha
-    add("native_sha", w, c)
-    w, c = perf_counter(), cpu_clocks()
+    thread_clocks.add(truth, "native_sha", started)
+    started = thread_clocks.start()
     pure(PURE_ITERS)
-    add("pure", w, c)
+    thread_clocks.add(truth, "pure", started)
 truth["wall_s"] = perf_counter() - start
 
 if os.environ.get("GT_OUT"):

@@ -10,21 +10,10 @@ usage: processes.py pool METHOD | executor | subprocess [python3] | child
 import json
 import os
 import sys
-import threading
-from time import thread_time
+
+import thread_clocks
 
 HEAVY, LIGHT, TASKS = 6_000_000, 3_000_000, 4
-
-
-def run_delay():
-    """Seconds this thread has so far been ready to run but waited for a CPU (the kernel's
-    run-queue delay, /proc/self/task/TID/schedstat); triscope counts that time on the line
-    that was preempted (docs/PROFILE_FORMAT.md). 0 where the kernel does not give it."""
-    try:
-        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def heavy(n):
@@ -34,9 +23,10 @@ def heavy(n):
 
 
 def timed_heavy(n):
-    before, delay = thread_time(), run_delay()
+    started = thread_clocks.start()
     heavy(n)
-    return thread_time() - before + run_delay() - delay
+    _, cpu, delay = thread_clocks.since(started)
+    return cpu + delay
 
 
 def light(n):

@@ -14,28 +14,19 @@ import sys
 import threading
 import time
 
+import thread_clocks
+
 SCALE = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 N = int(20_000_000 * SCALE)
 truth = {}
 
 
-def run_delay():
-    """Seconds this thread has so far been ready to run but waited for a CPU (the kernel's
-    run-queue delay, /proc/self/task/TID/schedstat); triscope counts that time on the line
-    that was preempted (docs/PROFILE_FORMAT.md). 0 where the kernel does not give it."""
-    try:
-        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def work():
-    before, delay = time.thread_time(), run_delay()
+    started = thread_clocks.start()
     s = 0
     for i in range(N): s += i % 7  # @raw_hot
-    truth.update(tid=threading.get_native_id(), cpu_wait_s=run_delay() - delay,
-                 cpu_s=time.thread_time() - before)
+    _, cpu, delay = thread_clocks.since(started)
+    truth.update(tid=threading.get_native_id(), cpu_s=cpu, cpu_wait_s=delay)
 
 
 start = time.perf_counter()

@@ -8,37 +8,15 @@ usage: split.py [scale]   (scale 1.0 is about 4.5 s; the shares do not depend on
 import json
 import os
 import sys
-from time import perf_counter, thread_time
+from time import perf_counter
+
+import thread_clocks
 
 SCALE = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 ROUNDS = 5
 UNIT = int(2_300_000 * SCALE)  # iterations per 10% share
 
 truth = {}
-
-
-def add(key, wall0, cpu0):
-    wall, (cpu, delay) = perf_counter(), cpu_clocks()
-    slot = truth.setdefault(key, {"wall_s": 0.0, "cpu_s": 0.0, "cpu_wait_s": 0.0})
-    slot["wall_s"] += wall - wall0
-    slot["cpu_s"] += cpu - cpu0[0]
-    slot["cpu_wait_s"] += delay - cpu0[1]
-
-
-def run_delay():
-    """Seconds this thread has so far been ready to run but waited for a CPU (the kernel's
-    run-queue delay, /proc/self/task/TID/schedstat): triscope counts that time on the line
-    that was preempted (docs/PROFILE_FORMAT.md). 0 where the kernel does not give it."""
-    try:
-        with open("/proc/thread-self/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def cpu_clocks():
-    """(CPU time, run-queue delay) of this thread so far."""
-    return thread_time(), run_delay()
 
 
 def func_a(n):
@@ -61,15 +39,15 @@ def func_c(n):
 
 start = perf_counter()
 for _ in range(ROUNDS):
-    w, c = perf_counter(), cpu_clocks()
+    started = thread_clocks.start()
     func_a(5 * UNIT)  # @call_a
-    add("hot_a", w, c)
-    w, c = perf_counter(), cpu_clocks()
+    thread_clocks.add(truth, "hot_a", started)
+    started = thread_clocks.start()
     func_b(3 * UNIT)  # @call_b
-    add("hot_b", w, c)
-    w, c = perf_counter(), cpu_clocks()
+    thread_clocks.add(truth, "hot_b", started)
+    started = thread_clocks.start()
     func_c(2 * UNIT)  # @call_c
-    add("hot_c", w, c)
+    thread_clocks.add(truth, "hot_c", started)
 truth["wall_s"] = perf_counter() - start
 
 if os.environ.get("GT_OUT"):

@@ -11,23 +11,14 @@ import json
 import os
 import sys
 import threading
-from time import perf_counter, thread_time
+from time import perf_counter
+
+import thread_clocks
 
 SCALE = float(sys.argv[1]) if len(sys.argv) > 1 else 1.0
 N = int(38_000_000 * SCALE)
 
 truth = {}
-
-
-def run_delay():
-    """Seconds this thread has so far been ready to run but waited for a CPU (the kernel's
-    run-queue delay, /proc/self/task/TID/schedstat); triscope counts that time on the line
-    that was preempted (docs/PROFILE_FORMAT.md). 0 where the kernel does not give it."""
-    try:
-        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def work(n):
@@ -37,11 +28,11 @@ def work(n):
 
 
 def measured(key, n):
-    w, c, d = perf_counter(), thread_time(), run_delay()
+    started = thread_clocks.start()
     work(n)
+    wall, cpu, delay = thread_clocks.since(started)
     truth[key] = {"tid": threading.get_native_id(), "iters": n,
-                  "cpu_s": thread_time() - c, "cpu_wait_s": run_delay() - d,
-                  "wall_s": perf_counter() - w}
+                  "cpu_s": cpu, "cpu_wait_s": delay, "wall_s": wall}
 
 
 def run_a():

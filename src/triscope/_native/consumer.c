@@ -33,7 +33,6 @@ static _Atomic pid_t consumer_tid;
 static uint64_t tick, gil_period;
 static void (*gil_callback)(void);
 static int (*tick_callback)(uint64_t now_ns);
-static ts_ring_t *wait_ring;
 
 static void sleep_until(uint64_t deadline_ns)
 {
@@ -110,7 +109,7 @@ static void *consumer_main(void *unused)
         next_tick += tick;
         if (next_tick < now) /* fell behind (suspended, overloaded): do not catch up */
             next_tick = now + tick;
-        ts_sampler_measure_waits(now, wait_ring);
+        ts_sampler_measure_waits(now);
         /* After the waits: a GPU reading is queued after the samples of its span. */
         if (tick_callback != NULL && tick_callback(now))
             atomic_store(&work_wanted, 1);
@@ -127,7 +126,7 @@ static void *consumer_main(void *unused)
 }
 
 int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(void),
-                      int (*on_tick)(uint64_t now_ns), ts_ring_t *waits)
+                      int (*on_tick)(uint64_t now_ns))
 {
     if (running)
         return 0;
@@ -135,7 +134,6 @@ int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(v
     gil_period = gil_period_ns;
     gil_callback = on_gil;
     tick_callback = on_tick;
-    wait_ring = waits;
     atomic_store(&stop_requested, 0);
     pthread_condattr_t attributes;
     pthread_condattr_init(&attributes);

@@ -10,13 +10,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "ringbuf.h"
 
 /* Starts the thread. `on_tick` (may be NULL) runs every tick after the waiting time was
  * measured, without the GIL (the GPU poll); when it returns nonzero, `on_gil` is wanted
  * before the next GIL period and runs within about two ticks. 0 or -1. */
 int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(void),
-                      int (*on_tick)(uint64_t now_ns), ts_ring_t *waits);
+                      int (*on_tick)(uint64_t now_ns));
 /* Stops and joins it. Must be called without the GIL (the thread may be waiting for it). */
 void ts_consumer_stop(void);
 /* The consumer's own thread id (0 when not running): it is never sampled. */

@@ -238,6 +238,7 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     config.interval_ns = (uint64_t)(interval_s * 1e9);
     config.virtual_time = virtual_time;
     config.include_idle = idle;
+    config.waits = ts_resolve_wait_ring();
     memcpy(config.call_opcodes, opcodes.buf, 256);
     PyBuffer_Release(&opcodes);
     record_stacks = stacks;
@@ -300,8 +301,7 @@ static PyObject *start(PyObject *self, PyObject *args, PyObject *kwargs)
         return PyErr_NoMemory();
     uint64_t tick = profile_cpu ? config.interval_ns : TS_MEMORY_ONLY_TICK_NS;
     if (install_control_signals() < 0 ||
-        ts_consumer_start(tick, TS_GIL_PERIOD_NS, on_gil_tick, on_tick,
-                          ts_resolve_wait_ring()) < 0)
+        ts_consumer_start(tick, TS_GIL_PERIOD_NS, on_gil_tick, on_tick) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     running = 1;
     set_paused(start_paused);
@@ -319,7 +319,7 @@ static PyObject *stop(PyObject *self, PyObject *unused)
     ts_consumer_stop();
     Py_END_ALLOW_THREADS
     stopped_ns = ts_now_ns();
-    ts_sampler_measure_waits(stopped_ns, ts_resolve_wait_ring());
+    ts_sampler_measure_waits(stopped_ns);
     ts_gpu_poll_now(stopped_ns); /* the last span, after its waiting samples */
     ts_sampler_stop_all(stopped_ns);
     ts_sampler_enable(0);

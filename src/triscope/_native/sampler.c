@@ -453,6 +453,8 @@ static uint64_t close_books(slot_t *slot, uint64_t now_ns, uint64_t *cpu_now)
     return wait;
 }
 
+static void measure_slot(slot_t *slot, uint32_t index, uint64_t now_ns, int record, int last);
+
 static void summarize(const slot_t *slot, ts_thread_summary_t *summary)
 {
     summary->tid = slot->tid;
@@ -464,8 +466,10 @@ static void summarize(const slot_t *slot, ts_thread_summary_t *summary)
 
 static void unregister_unlocked(slot_t *slot, uint64_t now_ns)
 {
-    uint64_t cpu_now;
-    close_books(slot, now_ns, &cpu_now);
+    /* The time since the last look, and the waiting held from it, are charged now: a thread
+     * that lives a tick or two (thousands do in thread-per-task programs) would otherwise
+     * have most of its waiting counted in its books but on no line. */
+    measure_slot(slot, (uint32_t)(slot - slots), now_ns, atomic_load(&handler_enabled), 1);
     atomic_store(&slot->active, 0);
     atomic_fetch_add(&slot->generation, 1);
     if (atomic_load(&main_slot) == (int)(slot - slots))
@@ -667,7 +671,83 @@ static void settle_held(slot_t *slot, uint32_t index, uint64_t now_ns, ts_ring_t
     slot->has_held = 0;
 }
 
-void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
+/* Brings one thread's books up to `now_ns` and queues its waiting into the waits ring
+ * (`record`: not while profiling is suspended). `last`: the thread is ending (or ended):
+ * its run-queue delay is read whatever happened, and nothing is held for a next look that
+ * will not come, so every second its books count is also charged to a line. Called with
+ * slots_lock held. */
+static void measure_slot(slot_t *slot, uint32_t index, uint64_t now_ns, int record, int last)
+{
+    ts_ring_t *waits = config.waits;
+    uint64_t cpu_now, cpu_before = slot->last_cpu_ns, tick_start_ns = slot->last_wall_ns;
+    uint64_t wall_delta = now_ns > slot->last_wall_ns ? now_ns - slot->last_wall_ns : 0;
+    uint64_t wait = close_books(slot, now_ns, &cpu_now);
+    if (config.virtual_time)
+        return;
+    if (last || cpu_now != cpu_before || !slot->has_run_delay)
+        read_run_delay(slot);
+    if (slot->has_held) {
+        pthread_mutex_lock(&deaths_lock);
+        if (record)
+            settle_held(slot, index, now_ns, waits);
+        slot->has_held = 0;
+        pthread_mutex_unlock(&deaths_lock);
+    }
+    if (wait == 0)
+        return;
+    /* Ready to run but waiting for a CPU: the thread's own time, not the OS's. */
+    uint64_t cpu_wait = slot->cpu_wait_pending_ns < wait ? slot->cpu_wait_pending_ns : wait;
+    slot->cpu_wait_pending_ns -= cpu_wait;
+    wait -= cpu_wait;
+    /* A thread that waited for a sliver of the tick (a page fault, a short GIL handoff) is
+     * running: its stack is moving, and it is not idle; only a blocked thread is walked and
+     * looked at. */
+    int blocked = wait * 20 >= wall_delta;
+    int idle = wait > 0 && blocked && waiting_for_work(slot, index, cpu_now);
+    if (idle) {
+        slot->wait_ns -= wait;
+        slot->idle_ns += wait;
+    }
+    if (!record)
+        return;
+    pthread_mutex_lock(&deaths_lock);
+    if (cpu_wait > 0 && !queue_cpu_wait(slot, index, cpu_wait, now_ns, waits))
+        wait += cpu_wait; /* no CPU sample yet: where it waits, as before */
+    pthread_mutex_unlock(&deaths_lock);
+    if (wait == 0 || (idle && !config.include_idle))
+        return;
+    if (blocked)
+        refresh_walk(slot, cpu_now);
+    int walk_is_current = slot->has_walk && slot->walk_cpu_ns == cpu_now;
+    /* It ran during the tick and could not be walked: preempted where it was sampled. A
+     * sample from the previous interval still describes this tick's running. */
+    if (!walk_is_current && cpu_now != cpu_before)
+        adopt_cpu_sample(slot, tick_start_ns > config.interval_ns
+                                   ? tick_start_ns - config.interval_ns : 0);
+    pthread_mutex_lock(&deaths_lock);
+    /* It ran during the tick: part of its waiting may be a run-queue delay the kernel
+     * reports next tick. */
+    int hold = cpu_now != cpu_before && !last;
+    ts_sample_t *sample = hold ? &slot->held : ts_ring_reserve(waits);
+    if (sample != NULL) {
+        int usable = slot->has_walk && slot->walk_deaths == atomic_load(&code_deaths);
+        slot->held_deaths = slot->walk_deaths;
+        sample->weight_ns = wait;
+        sample->t_ns = now_ns;
+        sample->thread = index;
+        sample->kind = TS_SAMPLE_WAIT;
+        sample->truncated = usable ? slot->walk.truncated : 0;
+        sample->depth = usable ? slot->walk.depth : 0;
+        memcpy(sample->frames, slot->walk_frames, sample->depth * sizeof sample->frames[0]);
+        if (hold)
+            slot->has_held = 1;
+        else
+            ts_ring_commit(waits);
+    }
+    pthread_mutex_unlock(&deaths_lock);
+}
+
+void ts_sampler_measure_waits(uint64_t now_ns)
 {
     if (slots == NULL)
         return; /* CPU profiling off */
@@ -675,77 +755,9 @@ void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits)
      * waiting time is not charged to any line. */
     int record = atomic_load(&handler_enabled);
     pthread_mutex_lock(&slots_lock);
-    for (size_t i = 0; i < TS_MAX_THREADS; i++) {
-        slot_t *slot = &slots[i];
-        if (!atomic_load(&slot->active))
-            continue;
-        uint64_t cpu_now, cpu_before = slot->last_cpu_ns, tick_start_ns = slot->last_wall_ns;
-        uint64_t wall_delta = now_ns - slot->last_wall_ns;
-        uint64_t wait = close_books(slot, now_ns, &cpu_now);
-        if (config.virtual_time)
-            continue;
-        if (cpu_now != cpu_before || !slot->has_run_delay)
-            read_run_delay(slot);
-        if (slot->has_held) {
-            pthread_mutex_lock(&deaths_lock);
-            if (record)
-                settle_held(slot, (uint32_t)i, now_ns, waits);
-            slot->has_held = 0;
-            pthread_mutex_unlock(&deaths_lock);
-        }
-        if (wait == 0)
-            continue;
-        /* Ready to run but waiting for a CPU: the thread's own time, not the OS's. */
-        uint64_t cpu_wait = slot->cpu_wait_pending_ns < wait ? slot->cpu_wait_pending_ns : wait;
-        slot->cpu_wait_pending_ns -= cpu_wait;
-        wait -= cpu_wait;
-        /* A thread that waited for a sliver of the tick (a page fault, a short GIL
-         * handoff) is running: its stack is moving, and it is not idle; only a blocked
-         * thread is walked and looked at. */
-        int blocked = wait * 20 >= wall_delta;
-        int idle = wait > 0 && blocked && waiting_for_work(slot, (uint32_t)i, cpu_now);
-        if (idle) {
-            slot->wait_ns -= wait;
-            slot->idle_ns += wait;
-        }
-        if (!record)
-            continue;
-        pthread_mutex_lock(&deaths_lock);
-        if (cpu_wait > 0 && !queue_cpu_wait(slot, (uint32_t)i, cpu_wait, now_ns, waits))
-            wait += cpu_wait; /* no CPU sample yet: where it waits, as before */
-        pthread_mutex_unlock(&deaths_lock);
-        if (wait == 0 || (idle && !config.include_idle))
-            continue;
-        if (blocked)
-            refresh_walk(slot, cpu_now);
-        int walk_is_current = slot->has_walk && slot->walk_cpu_ns == cpu_now;
-        /* It ran during the tick and could not be walked: preempted where it was sampled.
-         * A sample from the previous interval still describes this tick's running. */
-        if (!walk_is_current && cpu_now != cpu_before)
-            adopt_cpu_sample(slot, tick_start_ns > config.interval_ns
-                                       ? tick_start_ns - config.interval_ns : 0);
-        pthread_mutex_lock(&deaths_lock);
-        /* It ran during the tick: part of its waiting may be a run-queue delay the kernel
-         * reports next tick. */
-        int hold = cpu_now != cpu_before;
-        ts_sample_t *sample = hold ? &slot->held : ts_ring_reserve(waits);
-        if (sample != NULL) {
-            int usable = slot->has_walk && slot->walk_deaths == atomic_load(&code_deaths);
-            slot->held_deaths = slot->walk_deaths;
-            sample->weight_ns = wait;
-            sample->t_ns = now_ns;
-            sample->thread = (uint32_t)i;
-            sample->kind = TS_SAMPLE_WAIT;
-            sample->truncated = usable ? slot->walk.truncated : 0;
-            sample->depth = usable ? slot->walk.depth : 0;
-            memcpy(sample->frames, slot->walk_frames, sample->depth * sizeof sample->frames[0]);
-            if (hold)
-                slot->has_held = 1;
-            else
-                ts_ring_commit(waits);
-        }
-        pthread_mutex_unlock(&deaths_lock);
-    }
+    for (size_t i = 0; i < TS_MAX_THREADS; i++)
+        if (atomic_load(&slots[i].active))
+            measure_slot(&slots[i], (uint32_t)i, now_ns, record, 0);
     pthread_mutex_unlock(&slots_lock);
 }
 

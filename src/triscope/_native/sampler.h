@@ -45,6 +45,10 @@ typedef struct {
     uint64_t interval_ns;           /* CPU time between samples of one thread */
     int virtual_time;               /* do not measure waiting time */
     int include_idle;               /* count idle threads' waiting time (--idle) */
+    /* Where waiting samples go. Written with the slot table's lock held (by the consumer
+     * thread, by the final measurement at stop, and by a thread unregistering as it ends),
+     * so the ring keeps one producer at a time. */
+    ts_ring_t *waits;
     unsigned char call_opcodes[256];/* 1 for opcodes that call out (CALL and its variants) */
 } ts_sampler_config_t;
 
@@ -58,7 +62,8 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
 /* Whether `tid` is being sampled. Any thread. */
 int ts_sampler_is_registered(pid_t tid);
 
-/* Stops sampling `tid`, closing its books at `now_ns`. Its queued samples stay to be
+/* Stops sampling `tid`, closing its books at `now_ns` and queueing the waiting since the
+ * last measurement (as ts_sampler_measure_waits does). Its queued samples stay to be
  * drained. The caller holds the GIL. */
 void ts_sampler_unregister(pid_t tid, uint64_t now_ns);
 
@@ -68,10 +73,10 @@ void ts_sampler_retain(int (*keep)(pid_t tid, void *context), void *context, uin
 
 /* Consumer thread, without the GIL: closes every thread's books up to `now_ns`, and when
  * waiting time is measured, queues a wait sample (with the thread's current stack) into
- * `waits`, and a CPU-wait sample (with its latest CPU sample's stack) for time it waited
- * for a CPU. An idle thread's waiting time is only counted in its books, unless
- * `include_idle`. */
-void ts_sampler_measure_waits(uint64_t now_ns, ts_ring_t *waits);
+ * the config's `waits`, and a CPU-wait sample (with its latest CPU sample's stack) for
+ * time it waited for a CPU. An idle thread's waiting time is only counted in its books,
+ * unless `include_idle`. */
+void ts_sampler_measure_waits(uint64_t now_ns);
 
 /* A code object is about to be freed (GIL held). Stacks walked from other threads before
  * this moment may name it, so none of them is queued after this call returns; the caller
