@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_taskstate.c — the two /proc texts taskstate.c reads: a thread's current system call
- * (a futex wait outside the interpreter's runtime is a wait for work; inside it, the GIL; any
- * other call, or "running", is not idle), and schedstat's run-queue delay (second field);
- * then a live read of this thread's own schedstat.
+ * test_taskstate.c — the /proc texts taskstate.c reads: a thread's current system call (a
+ * futex wait outside the interpreter's runtime is a wait for work; inside it, the GIL; any
+ * other call, or "running", is not idle), schedstat's run-queue delay (second field) and
+ * stat's state letter; then live reads of this thread's own schedstat and of a running and a
+ * sleeping thread's state.
  */
 #define _GNU_SOURCE
 #include "taskstate.h"
 #include "testhelp.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -49,6 +52,45 @@ static void test_schedstat_texts(void)
     CHECK_EQ_INT(ns, 191663135);
     CHECK_EQ_INT(ts_taskstate_parse_schedstat("529766656\n", &ns), -1);
     CHECK_EQ_INT(ts_taskstate_parse_schedstat("", &ns), -1);
+}
+
+static void test_state_texts(void)
+{
+    CHECK_EQ_INT(ts_taskstate_parse_state("4242 (python3) R 1 4242 4242 0 -1 4194560\n"), 'R');
+    CHECK_EQ_INT(ts_taskstate_parse_state("4243 (worker) S 1 4242 4242 0 -1 4194624\n"), 'S');
+    /* A thread may name itself with spaces and parentheses: the state follows the last ')'. */
+    CHECK_EQ_INT(ts_taskstate_parse_state("4244 (a) b) (c) D 1 4242\n"), 'D');
+    CHECK_EQ_INT(ts_taskstate_parse_state("4245 (cut"), 0);
+    CHECK_EQ_INT(ts_taskstate_parse_state("4246 (x)"), 0);
+    CHECK_EQ_INT(ts_taskstate_parse_state(""), 0);
+}
+
+static _Atomic pid_t sleeper_tid;
+
+static void *sleep_a_while(void *unused)
+{
+    (void)unused;
+    sleeper_tid = gettid();
+    usleep(300000);
+    return NULL;
+}
+
+/* Live: this thread, running, reads R; a thread asleep in a system call does not. */
+static void test_live_states(void)
+{
+    ts_taskstate_t own, sleeper;
+    ts_taskstate_reset(&own);
+    ts_taskstate_reset(&sleeper);
+    CHECK_EQ_INT(ts_taskstate_runnable(&own, gettid()), 1);
+    pthread_t thread;
+    CHECK_EQ_INT(pthread_create(&thread, NULL, sleep_a_while, NULL), 0);
+    while (sleeper_tid == 0)
+        usleep(1000);
+    usleep(50000);
+    CHECK_EQ_INT(ts_taskstate_runnable(&sleeper, sleeper_tid), 0);
+    pthread_join(thread, NULL);
+    ts_taskstate_close(&own);
+    ts_taskstate_close(&sleeper);
 }
 
 static void test_own_run_delay(void)
@@ -92,6 +134,8 @@ int main(void)
 {
     RUN(test_syscall_texts);
     RUN(test_schedstat_texts);
+    RUN(test_state_texts);
+    RUN(test_live_states);
     RUN(test_own_run_delay);
     RUN(test_reused_descriptor_is_not_closed);
     return TEST_DONE();

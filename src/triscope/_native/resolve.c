@@ -139,7 +139,7 @@ static void consume(const ts_sample_t *sample, void *context)
     /* Waiting for a CPU is time of the line and kind it was preempted in
      * (docs/PROFILE_FORMAT.md, "Idle threads and waiting for a CPU"). */
     static const ts_time_kind_t kinds[] = {TS_TIME_PYTHON, TS_TIME_NATIVE, TS_TIME_SYSTEM,
-                                           TS_TIME_PYTHON, TS_TIME_NATIVE};
+                                           TS_TIME_PYTHON, TS_TIME_NATIVE, TS_TIME_SYSTEM};
     ts_time_kind_t kind = kinds[sample->kind];
     int cpu_sample = sample->kind == TS_SAMPLE_PYTHON || sample->kind == TS_SAMPLE_NATIVE;
     uint32_t func, lineno;
@@ -150,7 +150,8 @@ static void consume(const ts_sample_t *sample, void *context)
     if (sample->kind != TS_SAMPLE_WAIT && !cpu_sample)
         stats.cpu_wait_ns += sample->weight_ns;
     if (ts_gpu_profiling()) {
-        ts_gpu_class_t cls = sample->kind != TS_SAMPLE_WAIT ? TS_GPU_CPU
+        int waiting = sample->kind == TS_SAMPLE_WAIT || sample->kind == TS_SAMPLE_CPU_WAIT_SYSTEM;
+        ts_gpu_class_t cls = !waiting ? TS_GPU_CPU
                              : (int)sample->thread == ts_sampler_main_slot() ? TS_GPU_MAIN_WAIT
                                                                             : TS_GPU_WAIT;
         ts_gpu_attr_sample(&gpu_attr, sample->t_ns, sample->weight_ns, cls,

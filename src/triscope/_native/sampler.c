@@ -110,6 +110,10 @@ typedef struct {
     int has_run_delay;
     uint64_t run_delay_ns;         /* the kernel's run-queue delay at the last read */
     uint64_t cpu_wait_pending_ns;  /* run-queue delay read but not yet charged */
+    /* Waiting charged as CPU wait as it happened (the thread read as ready to run while its
+     * CPU clock stood still) since the last read of the delay, which also holds it. */
+    uint64_t cpu_wait_live_ns;
+    int blocked_since_ran;         /* seen blocked since its CPU clock last moved */
     /* The waiting of a tick the thread ran in, held until the next tick: the kernel adds a
      * run-queue delay only when the thread gets its CPU back, so the delay of a thread
      * preempted at the end of a tick is read one tick later. */
@@ -412,7 +416,8 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
     slot->cpu_ns = slot->wait_ns = slot->idle_ns = 0;
     ts_taskstate_reset(&slot->task);
     slot->idle = slot->idle_known = slot->has_run_delay = 0;
-    slot->cpu_wait_pending_ns = 0;
+    slot->cpu_wait_pending_ns = slot->cpu_wait_live_ns = 0;
+    slot->blocked_since_ran = 0;
     slot->has_held = 0;
     slot->has_walk = 0;
     slot->cpu_t_ns = 0; /* a sample of the slot's previous thread is not this one's */
@@ -598,8 +603,12 @@ static void read_run_delay(slot_t *slot)
     uint64_t delay;
     if (ts_taskstate_run_delay(&slot->task, slot->tid, &delay) != 0)
         return; /* not given by this kernel, or the thread just ended */
-    if (slot->has_run_delay && delay > slot->run_delay_ns)
-        slot->cpu_wait_pending_ns += delay - slot->run_delay_ns;
+    uint64_t added = slot->has_run_delay && delay > slot->run_delay_ns
+                         ? delay - slot->run_delay_ns : 0;
+    /* What was already charged as it happened is part of the kernel's figure. */
+    slot->cpu_wait_pending_ns += added > slot->cpu_wait_live_ns ? added - slot->cpu_wait_live_ns
+                                                                : 0;
+    slot->cpu_wait_live_ns = 0;
     run_delay_seen |= delay > 0;
     slot->run_delay_ns = delay;
     slot->has_run_delay = 1;
@@ -623,10 +632,12 @@ static int waiting_for_work(slot_t *slot, uint32_t index, uint64_t cpu_now)
 }
 
 /* Queues `ns` of CPU wait at the thread's latest CPU sample (its stack and Python/native
- * kind): the line it was running when preempted. 0 when it has no CPU sample yet. Called
- * with deaths_lock held. */
+ * kind): the line it was running when preempted. `woken`: the thread blocked since it last
+ * ran and now waits for a CPU to return from that block: the wait is queued where it blocked
+ * (its walked stack), as system time, since that line's call is what it is finishing. 0 when
+ * there is no such stack. Called with deaths_lock held. */
 static int queue_cpu_wait(slot_t *slot, uint32_t index, uint64_t ns, uint64_t now_ns,
-                          ts_ring_t *waits)
+                          ts_ring_t *waits, int woken)
 {
     ts_walk_t walk;
     uint64_t deaths;
@@ -634,14 +645,23 @@ static int queue_cpu_wait(slot_t *slot, uint32_t index, uint64_t ns, uint64_t no
     ts_sample_t *sample = ts_ring_reserve(waits);
     if (sample == NULL)
         return 1; /* a full ring drops it, as it drops any sample */
-    if (!copy_cpu_sample(slot, 1, &walk, sample->frames, &deaths, &kind))
-        return 0;
+    if (woken) {
+        if (!slot->has_walk)
+            return 0;
+        walk = slot->walk;
+        deaths = slot->walk_deaths;
+        memcpy(sample->frames, slot->walk_frames, walk.depth * sizeof sample->frames[0]);
+        kind = TS_SAMPLE_CPU_WAIT_SYSTEM;
+    } else {
+        if (!copy_cpu_sample(slot, 1, &walk, sample->frames, &deaths, &kind))
+            return 0;
+        kind = kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE : TS_SAMPLE_CPU_WAIT_PYTHON;
+    }
     int usable = deaths == atomic_load(&code_deaths);
     sample->weight_ns = ns;
     sample->t_ns = now_ns;
     sample->thread = index;
-    sample->kind = kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE
-                                            : TS_SAMPLE_CPU_WAIT_PYTHON;
+    sample->kind = kind;
     sample->truncated = usable ? walk.truncated : 0;
     sample->depth = usable ? walk.depth : 0;
     ts_ring_commit(waits);
@@ -656,7 +676,7 @@ static void settle_held(slot_t *slot, uint32_t index, uint64_t now_ns, ts_ring_t
     held->t_ns = now_ns; /* queued now: after the GPU readings of earlier spans (gpuattr.h) */
     uint64_t cpu_wait = slot->cpu_wait_pending_ns < held->weight_ns
                             ? slot->cpu_wait_pending_ns : held->weight_ns;
-    if (cpu_wait > 0 && queue_cpu_wait(slot, index, cpu_wait, held->t_ns, waits)) {
+    if (cpu_wait > 0 && queue_cpu_wait(slot, index, cpu_wait, held->t_ns, waits, 0)) {
         slot->cpu_wait_pending_ns -= cpu_wait;
         held->weight_ns -= cpu_wait;
     }
@@ -684,7 +704,10 @@ static void measure_slot(slot_t *slot, uint32_t index, uint64_t now_ns, int reco
     uint64_t wait = close_books(slot, now_ns, &cpu_now);
     if (config.virtual_time)
         return;
-    if (last || cpu_now != cpu_before || !slot->has_run_delay)
+    int still = cpu_now == cpu_before;
+    if (!still)
+        slot->blocked_since_ran = 0;
+    if (last || !still || !slot->has_run_delay)
         read_run_delay(slot);
     if (slot->has_held) {
         pthread_mutex_lock(&deaths_lock);
@@ -708,16 +731,32 @@ static void measure_slot(slot_t *slot, uint32_t index, uint64_t now_ns, int reco
         slot->wait_ns -= wait;
         slot->idle_ns += wait;
     }
+    /* A thread whose CPU clock stood still all tick is either blocked or ready to run but
+     * given no CPU (preempted, throttled by a quota, woken and not yet run): the kernel adds
+     * the latter to its run-queue delay only once the thread runs again, which can be many
+     * ticks later, so its state says which, now. */
+    uint64_t live_cpu_wait = 0;
+    if (still && wait > 0 && !idle && !last) {
+        if (ts_taskstate_runnable(&slot->task, slot->tid))
+            live_cpu_wait = wait;
+        else
+            slot->blocked_since_ran = 1;
+    }
+    wait -= live_cpu_wait;
+    slot->cpu_wait_live_ns += live_cpu_wait;
     if (!record)
         return;
+    if (blocked && (!idle || config.include_idle))
+        refresh_walk(slot, cpu_now);
     pthread_mutex_lock(&deaths_lock);
-    if (cpu_wait > 0 && !queue_cpu_wait(slot, index, cpu_wait, now_ns, waits))
+    if (cpu_wait > 0 && !queue_cpu_wait(slot, index, cpu_wait, now_ns, waits, 0))
         wait += cpu_wait; /* no CPU sample yet: where it waits, as before */
+    if (live_cpu_wait > 0 &&
+        !queue_cpu_wait(slot, index, live_cpu_wait, now_ns, waits, slot->blocked_since_ran))
+        wait += live_cpu_wait;
     pthread_mutex_unlock(&deaths_lock);
     if (wait == 0 || (idle && !config.include_idle))
         return;
-    if (blocked)
-        refresh_walk(slot, cpu_now);
     int walk_is_current = slot->has_walk && slot->walk_cpu_ns == cpu_now;
     /* It ran during the tick and could not be walked: preempted where it was sampled. A
      * sample from the previous interval still describes this tick's running. */

@@ -28,7 +28,9 @@ typedef enum {
     /* Time the thread was ready to run but waited for a CPU, measured by the consumer and
      * charged where its latest CPU sample was taken, as that sample's kind. */
     TS_SAMPLE_CPU_WAIT_PYTHON = 3,
-    TS_SAMPLE_CPU_WAIT_NATIVE = 4
+    TS_SAMPLE_CPU_WAIT_NATIVE = 4,
+    /* The same for a thread woken from a block, charged where it blocked as system time. */
+    TS_SAMPLE_CPU_WAIT_SYSTEM = 5
 } ts_sample_kind_t;
 
 typedef struct {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * taskstate.c — see taskstate.h. Owns the /proc/self/task/TID/{syscall,schedstat} files
+ * taskstate.c — see taskstate.h. Owns the /proc/self/task/TID/{syscall,stat,schedstat} files
  * and the rule that tells a thread waiting for work from one waiting on the OS or the GIL
  * (docs/PROFILE_FORMAT.md, "Idle threads and waiting for a CPU"). It must never be called
  * from a signal handler (it opens files) and never keeps a file of a thread that ended.
@@ -27,6 +27,12 @@
 
 #define TS_FD_UNOPENED (-1)
 #define TS_FD_MISSING (-2)
+/* Files kept open across reads, for all threads together. Each one is a descriptor the
+ * program cannot have: a program with a thousand threads would otherwise lose two thousand
+ * of them and meet EMFILE at the usual limit of 1024. Past this, a read opens and closes. */
+#define TS_FILES_KEPT_MAX 64
+
+static int files_kept;
 
 static uintptr_t runtime_start, runtime_end;
 static int syscalls_readable;
@@ -57,13 +63,17 @@ void ts_taskstate_reset(ts_taskstate_t *task)
 {
     task->syscall_fd = TS_FD_UNOPENED;
     task->schedstat_fd = TS_FD_UNOPENED;
+    task->stat_fd = TS_FD_UNOPENED;
 }
 
 /* Closes `fd` if it still is the file it was opened on. */
 static void close_if_ours(int fd, dev_t dev, ino_t ino)
 {
+    if (fd < 0)
+        return;
+    files_kept--;
     struct stat now;
-    if (fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == dev && now.st_ino == ino)
+    if (fstat(fd, &now) == 0 && now.st_dev == dev && now.st_ino == ino)
         close(fd);
 }
 
@@ -71,33 +81,38 @@ void ts_taskstate_close(ts_taskstate_t *task)
 {
     close_if_ours(task->syscall_fd, task->syscall_dev, task->syscall_ino);
     close_if_ours(task->schedstat_fd, task->schedstat_dev, task->schedstat_ino);
+    close_if_ours(task->stat_fd, task->stat_dev, task->stat_ino);
     ts_taskstate_reset(task);
 }
 
-/* Reads the thread's file `name` (opened once, on first use) into `text`; its length, or -1
- * when it cannot be read. */
+/* Reads the thread's file `name` into `text`: through `*fd`, opened on first use and kept
+ * while fewer than TS_FILES_KEPT_MAX are, else opened for this read alone. Its length, or
+ * -1 when it cannot be read. */
 static ssize_t read_task_file(int *fd, dev_t *dev, ino_t *ino, pid_t tid, const char *name,
                               char *text, size_t size)
 {
-    if (*fd == TS_FD_UNOPENED) {
+    int read_fd = *fd;
+    if (read_fd == TS_FD_UNOPENED) {
         char path[64];
         struct stat opened;
         snprintf(path, sizeof path, "/proc/self/task/%d/%s", (int)tid, name);
-        *fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (*fd >= 0 && fstat(*fd, &opened) != 0) {
-            close(*fd);
-            *fd = -1;
+        read_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (read_fd < 0) {
+            *fd = TS_FD_MISSING; /* the thread ended, or the kernel has no such file */
+            return -1;
         }
-        if (*fd < 0) {
-            *fd = TS_FD_MISSING;
-        } else {
+        if (files_kept < TS_FILES_KEPT_MAX && fstat(read_fd, &opened) == 0) {
+            *fd = read_fd;
             *dev = opened.st_dev;
             *ino = opened.st_ino;
+            files_kept++;
         }
     }
-    if (*fd < 0)
+    if (read_fd < 0)
         return -1;
-    ssize_t n = pread(*fd, text, size - 1, 0);
+    ssize_t n = pread(read_fd, text, size - 1, 0);
+    if (read_fd != *fd)
+        close(read_fd);
     if (n <= 0)
         return -1;
     text[n] = '\0';
@@ -131,6 +146,14 @@ int ts_taskstate_parse_schedstat(const char *text, uint64_t *ns)
     return 0;
 }
 
+char ts_taskstate_parse_state(const char *text)
+{
+    const char *close = strrchr(text, ')');
+    if (close == NULL || close[1] != ' ' || close[2] == '\0')
+        return 0;
+    return close[2];
+}
+
 int ts_taskstate_waiting_for_work(ts_taskstate_t *task, pid_t tid)
 {
     char text[128];
@@ -148,4 +171,13 @@ int ts_taskstate_run_delay(ts_taskstate_t *task, pid_t tid, uint64_t *ns)
                        "schedstat", text, sizeof text) < 0)
         return -1;
     return ts_taskstate_parse_schedstat(text, ns);
+}
+
+int ts_taskstate_runnable(ts_taskstate_t *task, pid_t tid)
+{
+    char text[512];
+    if (read_task_file(&task->stat_fd, &task->stat_dev, &task->stat_ino, tid, "stat", text,
+                       sizeof text) < 0)
+        return 0;
+    return ts_taskstate_parse_state(text) == 'R';
 }
