@@ -4,9 +4,10 @@ Every way of starting a profile ends in one `Options`: the command line (cli.py)
 the in-process starts (triscope.start(), the IPython magics, the pytest plugin, through
 launch.begin_in_process) and a child of a profiled program (launch.start_child, reading
 what its parent serialised with `to_dict`). It is immutable and fully resolved: which of CPU,
-memory and GPU to profile is decided once, in `_dimensions`, and no part of triscope reads a
-raw flag or parses an argv again. A run that needs other values (a child writes JSON only)
-makes a new one with dataclasses.replace.
+memory and GPU to profile is decided once, in `_dimensions`, and no part of triscope reads
+the raw flags. No child and no in-process start parses an argv again (only the re-execution
+under the allocator library runs the whole command line anew). A session that needs other
+values (a child writes JSON only) makes a new Options with dataclasses.replace.
 
 Adding an option touches `build_parser`, the `Options` fields, and the one place that uses
 it (launch.native_keywords for what the C core reads). This module imports nothing of
@@ -204,12 +205,11 @@ class Options:
 def _dimensions(namespace: argparse.Namespace) -> dict:
     """Which of CPU, memory and GPU to profile, from --cpu, --memory, --gpu, --gpu-sync: the
     ones named, or all when none is. GPU time is charged to lines through the CPU and
-    waiting samples, so asking for the GPU profiles CPU time too (as --cpu); the GPU is
-    profiled by default only when neither CPU nor memory alone is asked for (and only when
-    the C core finds one)."""
+    waiting samples, so asking for the GPU profiles CPU time too (as --cpu); without --gpu
+    the GPU is profiled only when neither --cpu nor --memory is given (and the C core finds
+    one)."""
     gpu_named = namespace.gpu or namespace.gpu_sync
     cpu_named = namespace.cpu or gpu_named
     return {"cpu": cpu_named or not namespace.memory,
             "memory": namespace.memory or not cpu_named,
-            "gpu": gpu_named or not (cpu_named or namespace.memory),
-            "gpu_sync": namespace.gpu_sync}
+            "gpu": gpu_named or not (cpu_named or namespace.memory)}
