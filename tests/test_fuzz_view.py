@@ -26,6 +26,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
 from triscope import cli  # noqa: E402
+from triscope.options import UsageError  # noqa: E402
+from triscope.reports import common  # noqa: E402
 
 pytestmark = pytest.mark.fuzz
 
@@ -247,9 +249,9 @@ def test_the_reader_rejects_exactly_what_the_schema_rejects(base_profile, data):
             pass  # an earlier mutation removed or replaced this path's parent
     schema_ok = not any(True for _ in _validator().iter_errors(profile))
     try:
-        cli.parse_profile(json.dumps(profile), "p.json")
+        common.parse(json.dumps(profile), "p.json")
         reader_ok = True
-    except cli.UsageError as error:
+    except UsageError as error:
         reader_ok = False
         assert "\n" not in str(error)
     assert reader_ok == schema_ok, json.dumps(profile)[:3000]

@@ -66,7 +66,7 @@ def triscope_cell(ipython, line: str, cell: str):
 def split_options(line: str):
     """(option tokens, statement) of `%scrun` arguments: the options come first; `--` ends
     them when the statement itself starts with '-'."""
-    from triscope.cli import OPTIONS_WITH_VALUE
+    from triscope.options import OPTIONS_WITH_VALUE
     tokens = []
     rest = line
     while True:
@@ -120,10 +120,11 @@ def _program_dirs(ipython, cell_path: str) -> list:
 def _profile(ipython, tokens: list, source: str):
     global last_profile
     __tracebackhide__ = True  # noqa: F841
+    import dataclasses
     from triscope import _native, launch
-    from triscope.cli import UsageError, build_parser
+    from triscope.options import Options, UsageError
     try:
-        options = build_parser().parse_args(tokens)
+        options = Options.parse(tokens)
     except UsageError as error:
         return _error(str(error))
     except SystemExit:  # --help, --version: argparse has printed them
@@ -140,9 +141,10 @@ def _profile(ipython, tokens: list, source: str):
         return None
     json_path = os.path.splitext(cell_path)[0] + ".json"
     background = _other_threads()
+    # Where the profile goes is the magic's business: -o is written from it by _show.
     session = launch.begin_in_process(
         _program_dirs(ipython, cell_path), f"<cell {_cell_count}>", json_path=json_path,
-        triscope_args=_without_outfile(tokens), quiet=True)
+        options=dataclasses.replace(options, outfile=None), quiet=True)
     try:
         exec(code, ipython.user_ns)
     finally:
@@ -154,19 +156,6 @@ def _profile(ipython, tokens: list, source: str):
             ipython.user_ns["_triscope_profile"] = profile
             _show(ipython, profile, options)
     return None
-
-
-def _without_outfile(tokens: list) -> list:
-    """The options less -o FILE: where the profile goes is the magic's business."""
-    kept, skip = [], False
-    for token in tokens:
-        if skip:
-            skip = False
-        elif token in ("-o", "--outfile"):
-            skip = True
-        elif not token.startswith(("-o", "--outfile=")):  # nor -oFILE
-            kept.append(token)
-    return kept
 
 
 def _read_profile(json_path: str):

@@ -11,6 +11,7 @@ handlers (registered later, so run earlier).
 # Imports are kept to what every run needs: they are start-up time added to each run.
 import atexit
 import builtins
+import dataclasses
 import errno
 import fcntl
 import importlib.machinery
@@ -24,7 +25,7 @@ import sysconfig
 import threading
 
 from triscope import __version__, _compat, _native
-from triscope.cli import UsageError
+from triscope.options import Options, UsageError
 from triscope.reports import text
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -42,24 +43,6 @@ def library_dirs() -> list:
     dirs.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
     dirs.add(site.getusersitepackages())
     return sorted({os.path.realpath(d) for d in dirs} | dirs)
-
-
-def print_report(profile: dict, stream, threshold: float, malloc_threshold: int) -> None:
-    color = stream.isatty() and "NO_COLOR" not in os.environ
-    width = os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 100
-    stream.write(text.render(profile, color=color, cpu_percent_threshold=threshold,
-                             malloc_threshold=malloc_threshold,
-                             width=max(80, min(width, 120))))
-    stream.flush()
-
-
-def write_html(profile: dict, path: str, open_browser: bool) -> None:
-    """Writes the HTML report and says where; with open_browser, also shows it."""
-    from triscope.reports import html
-    html.write(profile, path)
-    print(f"triscope: HTML report written to {path}", file=sys.stderr)
-    if open_browser and not html.open_in_browser(path):
-        print(f"triscope: no browser to open it here; open {path} in one", file=sys.stderr)
 
 
 class _Target:
@@ -242,7 +225,7 @@ def _with_launcher_sys_path(method):
 class _Session:
     """One profiled run: what to write where when it ends."""
 
-    def __init__(self, options, program: str, program_args: list):
+    def __init__(self, options: Options, program: str, program_args: list):
         self.options = options
         self.program = program
         self.string_source = None  # a `python -c` process's code, the source of <string>
@@ -253,7 +236,6 @@ class _Session:
         self.sigterm_pending = False
         self.child_dir = None  # where children leave their profiles, when they are profiled
         self.quiet = False     # a child's session: its profile is for the parent only
-        self.profile_cpu = self.profile_memory = True
         self.die_by_sigint = False
         self.checkpoint_fds = []  # the directory, then the two checkpoint files
         self.via_exec = False      # this image continues the profile of one that exec'd
@@ -348,15 +330,20 @@ class _Session:
     def write_json(self, path: str = None, descriptor: int = -1) -> None:
         """Writes the profile so far (atomically: a reader never sees half a file; in place
         into `descriptor` when one is given)."""
+        _native.write_profile(None if descriptor >= 0 else path or self.json_path,
+                              fd=descriptor, **self._profile_facts())
+
+    def _profile_facts(self) -> dict:
+        """What the profile records besides the measurements: the keywords of
+        _native.write_profile (and of each checkpoint's). sys.argv and the @profile ranges
+        are passed as the objects themselves: a checkpoint written later sees what the
+        program has made of them by then."""
         import triscope
-        _native.write_profile(
-            None if descriptor >= 0 else path or self.json_path, fd=descriptor,
-            version=__version__, program=self.program, string_source=self.string_source,
-            args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
-            reduced_profile=self.options.reduced_profile,
-            cpu_percent_threshold=self.options.cpu_percent_threshold,
-            malloc_threshold=self.options.malloc_threshold,
-            only_ranges=triscope.profiled_functions)
+        return dict(version=__version__, program=self.program,
+                    string_source=self.string_source, args=sys.argv,
+                    python=".".join(map(str, sys.version_info[:3])),
+                    only_ranges=triscope.profiled_functions,
+                    **native_keywords(self.options)[1])
 
     @_with_launcher_sys_path
     def finish(self) -> None:
@@ -417,13 +404,13 @@ class _Session:
         if self.text_path:
             import io
             report = io.StringIO()
-            print_report(profile, report, self.options.cpu_percent_threshold,
-                         self.options.malloc_threshold)
+            text.print_report(profile, report, self.options.cpu_percent_threshold,
+                              self.options.malloc_threshold)
             _deliver(self.text_target, report.getvalue().encode("utf-8"), "report",
                      ".txt")
         else:
-            print_report(profile, sys.stderr, self.options.cpu_percent_threshold,
-                         self.options.malloc_threshold)
+            text.print_report(profile, sys.stderr, self.options.cpu_percent_threshold,
+                              self.options.malloc_threshold)
         json_written = self.json_path
         if self.json_target is not None:
             json_written = _deliver(self.json_target, self._read_json(), "profile", ".json")
@@ -496,14 +483,7 @@ class _Session:
                     os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666))
         except OSError:
             return self.stop_checkpoints()
-        import triscope
-        meta = dict(version=__version__, program=self.program,
-                    string_source=self.string_source, args=sys.argv,
-                    python=".".join(map(str, sys.version_info[:3])),
-                    reduced_profile=self.options.reduced_profile,
-                    cpu_percent_threshold=self.options.cpu_percent_threshold,
-                    malloc_threshold=self.options.malloc_threshold,
-                    only_ranges=triscope.profiled_functions)
+        meta = self._profile_facts()
         final_path = os.path.join(directory, final_name)
         _native.checkpoint_every(
             CHECKPOINT_SECONDS, tuple(self.checkpoint_fds[1:]), dir_fd,
@@ -610,13 +590,14 @@ def remove_child_dir(session: "_Session") -> None:
     shutil.rmtree(session.child_dir, ignore_errors=True)
 
 
-def _profile_children(session: _Session, triscope_argv: list, program_dirs: list) -> None:
-    """Children started from here (subprocess, multiprocessing) profile themselves too."""
+def _profile_children(session: _Session, program_dirs: list) -> None:
+    """Children started from here (subprocess, multiprocessing) profile themselves too, with
+    this run's options (start_child reads them back)."""
     import json
     import tempfile
     session.child_dir = tempfile.mkdtemp(prefix=f"triscope-{os.getpid()}-children-")
     os.environ[CHILD_DIR] = session.child_dir
-    os.environ[CHILD_OPTIONS] = json.dumps({"argv": triscope_argv,
+    os.environ[CHILD_OPTIONS] = json.dumps({"options": session.options.to_dict(),
                                             "program_dirs": program_dirs})
     # `python3` on PATH may be another installation of the same Python: give it the
     # triscope package alone (not our site-packages) through a directory holding a link.
@@ -784,11 +765,8 @@ def start_child() -> None:
     settings = json.loads(os.environ[CHILD_OPTIONS])
     global _launcher_sys_path
     _launcher_sys_path = list(sys.path)  # at start-up, before the child's own first entry
-    from triscope.cli import build_parser, split_command_line
-    own, _, _, _ = split_command_line(settings["argv"])
-    options = build_parser().parse_args(own)
-    profile_cpu, profile_memory = _dimensions(options)
-    if profile_memory and os.environ.get(PRELOADED) != "1" and not _native.memory_preloaded():
+    options = Options.from_dict(settings["options"])
+    if options.memory and os.environ.get(PRELOADED) != "1" and not _native.memory_preloaded():
         with open("/proc/self/cmdline", "rb") as stream:
             argv = [os.fsdecode(arg) for arg in stream.read().split(b"\0")[:-1]]
         _reexec_with_preload([sys.executable, *argv[1:]])
@@ -809,8 +787,8 @@ def start_child() -> None:
     elif handover and sys.argv and os.path.isfile(sys.argv[0]):
         # The image exec'd may be a program of its own, elsewhere: its code is the program's.
         program_dirs = program_dirs + [os.path.dirname(os.path.abspath(sys.argv[0]))]
-    _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
-                         handover=handover, program=program, string_source=string_source)
+    _begin_child_session(options, program_dirs, handover=handover, program=program,
+                         string_source=string_source)
     if handover:
         _continue_after_exec(handover)
 
@@ -863,16 +841,15 @@ def _child_module_dirs(module: str) -> list:
     return _dirs_of_module_run(spec, cwd)
 
 
-def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
-                         configure=True, handover=None, program=None,
-                         string_source=None) -> None:
+def _begin_child_session(options: Options, program_dirs, configure=True, handover=None,
+                         program=None, string_source=None) -> None:
     global _session
     program = program or (sys.argv[0] if sys.argv else "<child>")
     if handover and handover["main"]:
         session = _main_session_after_exec(options, program, handover)
-    else:
-        options.cli, options.html, options.web, options.outfile = True, False, False, None
-        options.json, options.profile_interval = True, None
+    else:  # a child's profile is JSON for the parent to merge, nothing else
+        options = dataclasses.replace(options, cli=True, html=False, web=False, outfile=None,
+                                      json=True, profile_interval=None)
         session = _Session(options, program, sys.argv[1:])
         session.json_path = os.path.join(_child_variables[0], f"{os.getpid()}.json")
         session.text_path = session.html_path = None
@@ -881,7 +858,7 @@ def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
     session.string_source = string_source
     _session = session
     if configure:
-        _configure(options, program_dirs, profile_cpu, profile_memory)
+        _configure(options, program_dirs)
     atexit.register(session.finish)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) or not configure:
         signal.signal(signal.SIGTERM, session.on_sigterm)
@@ -892,10 +869,10 @@ def _begin_child_session(options, program_dirs, profile_cpu, profile_memory,
         session.checkpoint()
 
 
-def _main_session_after_exec(options, program: str, handover: dict) -> "_Session":
+def _main_session_after_exec(options: Options, program: str, handover: dict) -> "_Session":
     """The run's own session again, in the image the profiled program exec'd: it writes the
     outputs the run was asked for, its own profile merged with what was handed over."""
-    options.outfile = handover["outfile"]
+    options = dataclasses.replace(options, outfile=handover["outfile"])
     here = os.getcwd()
     try:
         os.chdir(handover["cwd"])  # where the run's default outputs go
@@ -1055,8 +1032,8 @@ def _after_fork_in_child() -> None:
     parent = _session
     try:
         # A forked `-c` process runs the same code: its <string> is still that code.
-        _begin_child_session(parent.options, None, parent.profile_cpu, parent.profile_memory,
-                             configure=False, string_source=parent.string_source,
+        _begin_child_session(parent.options, None, configure=False,
+                             string_source=parent.string_source,
                              program=parent.program if parent.string_source else None)
     except Exception as error:  # never let the profiler break the child
         print(f"triscope: child process {os.getpid()} not profiled: {error}", file=sys.stderr)
@@ -1090,25 +1067,21 @@ def start_or_resume() -> None:
 
 
 def begin_in_process(program_dirs: list, program: str, json_path: str = None,
-                     triscope_args: list = (), quiet: bool = False) -> "_Session":
+                     options: Options = None, quiet: bool = False) -> "_Session":
     """Profiles this process from here on, files under `program_dirs` (the pytest plugin,
-    the IPython magics, triscope.start()). `triscope_args` are command-line options
-    (e.g. ["--stacks"]); the JSON goes to `json_path` (default ./profile.json). The
-    returned session's finish() stops and writes; with `quiet` it writes the JSON only.
+    the IPython magics, triscope.start()), with `options` (default: the command line's
+    defaults); the JSON goes to `json_path` (default ./profile.json). The returned
+    session's finish() stops and writes; with `quiet` it writes the JSON only.
     Raises RuntimeError when this process is already being profiled."""
     global _session
     if _native.is_running():
         raise RuntimeError("this process is already being profiled")
-    from triscope.cli import build_parser
-    options = build_parser().parse_args(list(triscope_args))
-    options.cli = True
-    profile_cpu, profile_memory = _dimensions(options)
+    options = dataclasses.replace(options or Options.parse([]), cli=True)
     session = _Session(options, program, sys.argv[1:])
     if json_path is not None:
         session.json_path = os.path.abspath(json_path)
     session.quiet = quiet
-    session.profile_cpu, session.profile_memory = profile_cpu, profile_memory
-    _configure(options, [os.path.abspath(d) for d in program_dirs], profile_cpu, profile_memory)
+    _configure(options, [os.path.abspath(d) for d in program_dirs])
     _session = session
     atexit.register(session.finish)
     _native.start(paused=options.off)
@@ -1269,28 +1242,32 @@ def _restore_environment() -> None:
         os.environ["LD_PRELOAD"] = previous
 
 
-def _dimensions(options) -> tuple:
-    """(CPU, memory) to profile: the ones named, or both when neither is (--gpu implies
-    --cpu, see cli._GpuAction)."""
-    return options.cpu or not options.memory, options.memory or not options.cpu
-
-
-def _configure(options, program_dirs: list, profile_cpu: bool, profile_memory: bool,
-               launcher_file=None) -> None:
-    """`launcher_file`: the script that started triscope (the `triscope` console script),
-    hidden from stacks like the rest of the launcher."""
-    own_code = OWN_CODE + ([os.path.abspath(launcher_file)] if launcher_file else [])
-    _native.configure(
+def native_keywords(options: Options) -> tuple:
+    """What the C core takes from the options, all in this one place: (the keywords of
+    _native.configure, the keywords of _native.write_profile) that come from them. An
+    option the core reads is added here, in the parser and in Options, and nowhere else."""
+    configure = dict(
         interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
-        idle=options.idle,
-        stacks=options.stacks, call_opcodes=_compat.call_opcodes(),
-        profile_all=options.profile_all, profile_only=options.profile_only,
-        profile_exclude=options.profile_exclude, program_dirs=program_dirs,
-        library_dirs=library_dirs(), own_dirs=own_code,
-        cpu=profile_cpu, memory=profile_memory,
-        gpu=options.gpu or not (options.cpu or options.memory),
+        idle=options.idle, stacks=options.stacks, profile_all=options.profile_all,
+        profile_only=options.profile_only, profile_exclude=options.profile_exclude,
+        cpu=options.cpu, memory=options.memory, gpu=options.gpu,
         alloc_interval=options.memory_sampling_interval,
         copy_interval=options.memory_sampling_interval)
+    write_profile = dict(
+        reduced_profile=options.reduced_profile,
+        cpu_percent_threshold=options.cpu_percent_threshold,
+        malloc_threshold=options.malloc_threshold)
+    return configure, write_profile
+
+
+def _configure(options: Options, program_dirs: list, launcher_file=None) -> None:
+    """Configures the C core for `options`, profiling the code under `program_dirs`.
+    `launcher_file`: the script that started triscope (the `triscope` console script),
+    hidden from stacks like the rest of the launcher."""
+    own_code = OWN_CODE + ([os.path.abspath(launcher_file)] if launcher_file else [])
+    _native.configure(**native_keywords(options)[0], call_opcodes=_compat.call_opcodes(),
+                      program_dirs=program_dirs, library_dirs=library_dirs(),
+                      own_dirs=own_code)
     global _hooks_installed
     if not _hooks_installed:  # once: profiling may begin again in-process (IPython magics)
         _hooks_installed = True
@@ -1301,11 +1278,12 @@ def _configure(options, program_dirs: list, profile_cpu: bool, profile_memory: b
 _hooks_installed = False
 
 
-def run(options, program: str, is_module: bool, program_args: list,
+def run(options: Options, program: str, is_module: bool, program_args: list,
         triscope_argv: list) -> int:
+    """Profiles `program` with `options`; `triscope_argv` is the command line that asked
+    for it, run again under the allocator library when memory is profiled."""
     global _launcher_sys_path
     _launcher_sys_path = list(sys.path)
-    profile_cpu, profile_memory = _dimensions(options)
     if options.gpu_sync:
         # Asked for: the program (and its children) see it, as if they had set it themselves.
         os.environ["CUDA_LAUNCH_BLOCKING"] = "1"
@@ -1323,13 +1301,12 @@ def run(options, program: str, is_module: bool, program_args: list,
             import traceback
             traceback.print_exception(type(error), error, None)
             return 1
-    if profile_memory and not preloaded and not _native.memory_preloaded():
+    if options.memory and not preloaded and not _native.memory_preloaded():
         _reexec_with_preload(_triscope_command(triscope_argv))  # returns only if it cannot
     global _session
     _session = session
-    session.profile_cpu, session.profile_memory = profile_cpu, profile_memory
-    _configure(options, program_dirs, profile_cpu, profile_memory, launcher_file)
-    _profile_children(session, triscope_argv, program_dirs)
+    _configure(options, program_dirs, launcher_file)
+    _profile_children(session, program_dirs)
     atexit.register(session.finish)
     _patch_os_exit()
     _patch_exec()

@@ -40,7 +40,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from triscope.cli import UsageError, _Parser, bounded
+from triscope.options import Parser, UsageError, bounded
 from triscope.reports import common
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
@@ -375,10 +375,10 @@ def _http_detail(error) -> str:
 
 def main(argv: list) -> int:
     """`triscope optimize profile.json [--line FILE:N | --function NAME | --top K]`."""
-    parser = _Parser(prog="triscope optimize",
-                     description="Ask an OpenAI-compatible model (TRISCOPE_AI_URL, "
-                                 "TRISCOPE_AI_MODEL, TRISCOPE_AI_KEY) for optimisations of "
-                                 "the hottest code of a profile.")
+    parser = Parser(prog="triscope optimize",
+                    description="Ask an OpenAI-compatible model (TRISCOPE_AI_URL, "
+                                "TRISCOPE_AI_MODEL, TRISCOPE_AI_KEY) for optimisations of "
+                                "the hottest code of a profile.")
     parser.add_argument("profile")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--line", metavar="FILE:N", help="the function around this line")

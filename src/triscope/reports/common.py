@@ -1,17 +1,20 @@
-"""What the profile tools (`triscope diff`, `export`, `optimize`) share: reading profiles
-they can trust and writing their output.
+"""What the profile tools (`triscope view`, `diff`, `merge`, `export`, `optimize`) share:
+reading profiles they can trust and writing their output.
 
 A profile file may hold anything (a truncated write, another program's JSON, numbers too big
 for any run). The tools promise one `triscope: error:` line and exit status 2 for all of
-it, never a traceback: each reads what it needs from a profile inside `reading(path)`, which
-turns the errors that malformed data raises into a UsageError naming the file.
+it, never a traceback: every profile is read through `load` (or `parse`, for text in hand),
+which refuses what no run could write, and each tool reads what it needs from a profile
+inside `reading(path)`, which turns the errors that malformed data raises into a UsageError
+naming the file.
 """
 
 import contextlib
+import json
 import math
 import os
 
-from triscope.cli import UsageError, _load_profile
+from triscope.options import UsageError
 from triscope.reports import text as text_report
 
 # What reading a malformed profile raises: a missing key, a string where a number belongs,
@@ -19,10 +22,72 @@ from triscope.reports import text as text_report
 MALFORMED = (LookupError, TypeError, ValueError, AttributeError, ArithmeticError,
              RecursionError)
 
+# No measurement of a real run comes near these: a number beyond them is a damaged or forged
+# file, and refusing it here keeps every sum and ratio the tools compute finite.
+LARGEST_FLOAT = 1e15
+LARGEST_INT = 2 ** 63
+
 
 def load(path: str) -> dict:
-    """The triscope/1 profile at `path`, or a UsageError saying why not."""
-    return _load_profile(path)
+    """A triscope/1 profile from `path`, or a UsageError saying why not (not JSON, not
+    triscope/1, numbers no run could produce, anything docs/profile.schema.json rejects)."""
+    try:
+        with open(path, encoding="utf-8") as stream:
+            content = stream.read()
+    except IsADirectoryError:
+        raise UsageError(f"cannot read {path}: it is a directory") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not a JSON profile: {str(error)[:200]}") from None
+    return parse(content, path)
+
+
+def parse(content: str, name: str) -> dict:
+    """The triscope/1 profile in `content` (from `name`), or a UsageError saying why not. The
+    writers run what they write through this too, so a reader never meets a profile a
+    triscope tool wrote and cannot read."""
+    try:
+        profile = json.loads(content, parse_float=_parse_float, parse_int=_parse_int,
+                             parse_constant=_parse_constant)
+    except (ValueError, RecursionError) as error:
+        raise UsageError(f"{name} is not a JSON profile: {str(error)[:200]}") from None
+    if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
+        raise UsageError(f"{name} is not a triscope/1 profile")
+    from triscope.reports import validate
+    try:
+        validate.check(profile)
+    except validate.Invalid as error:
+        raise UsageError(f"{name} is not a valid triscope/1 profile "
+                         f"(docs/profile.schema.json): {_one_line(str(error))}") from None
+    except RecursionError:
+        raise UsageError(f"{name} is not a triscope/1 profile: nested too deeply") from None
+    return profile
+
+
+def _parse_float(literal: str) -> float:
+    value = float(literal)
+    if not abs(value) <= LARGEST_FLOAT:  # also NaN
+        raise ValueError(f"number out of range: {literal[:40]}")
+    return value
+
+
+def _parse_int(literal: str) -> int:
+    value = int(literal)
+    if abs(value) > LARGEST_INT:
+        raise ValueError(f"number out of range: {literal[:40]}")
+    return value
+
+
+def _parse_constant(name: str):
+    raise ValueError(f"{name} is not a number in a profile")
+
+
+def _one_line(message: str, limit: int = 200) -> str:
+    """`message` with no control character (a forged key may hold any) and at most `limit`
+    characters, for an error line."""
+    message = "".join(c if c.isprintable() else "\ufffd" for c in message)
+    return message if len(message) <= limit else message[:limit - 1] + "…"
 
 
 @contextlib.contextmanager

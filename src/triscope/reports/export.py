@@ -24,7 +24,7 @@ import json
 import sys
 
 from triscope import __version__
-from triscope.cli import UsageError, _Parser
+from triscope.options import Parser, UsageError
 from triscope.reports import common
 
 SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
@@ -107,9 +107,9 @@ def collapsed(stacks: list) -> str:
 
 def main(argv: list) -> int:
     """`triscope export --format speedscope|collapsed profile.json [-o FILE]`."""
-    parser = _Parser(prog="triscope export",
-                     description="Export the call stacks of a profile recorded with --stacks "
-                                 "for flame-graph tools.")
+    parser = Parser(prog="triscope export",
+                    description="Export the call stacks of a profile recorded with --stacks "
+                                "for flame-graph tools.")
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="speedscope: a speedscope.app JSON file (one sampled profile of "
                              "all threads, weights in seconds); collapsed: folded stacks "

@@ -206,13 +206,39 @@ def write(profile: dict, path: str) -> None:
     range): a profile the readers would reject is a MergeError, and nothing is written."""
     import json
     import os
-    from triscope.cli import UsageError, parse_profile
+    from triscope.options import UsageError
+    from triscope.reports import common
     try:
         text = json.dumps(profile, separators=(",", ":"), allow_nan=False) + "\n"
-        parse_profile(text, "the merged profile")
+        common.parse(text, "the merged profile")
     except (UsageError, ValueError, TypeError, RecursionError) as error:
         raise MergeError(str(error)) from None
     temporary = f"{path}.tmp.{os.getpid()}"
     with open(temporary, "w", encoding="utf-8") as stream:
         stream.write(text)
     os.replace(temporary, path)
+
+
+def main(argv: list) -> int:
+    """`triscope merge -o out.json a.json b.json ...`: one profile of many processes."""
+    import sys
+    from triscope.options import Parser, UsageError
+    from triscope.reports import common
+    parser = Parser(prog="triscope merge",
+                    description="Combine profiles (processes, hosts) into one.")
+    parser.add_argument("-o", "--outfile", required=True, help="the combined profile")
+    parser.add_argument("profiles", nargs="+")
+    options = parser.parse_args(argv)
+    profiles = [common.load(path) for path in options.profiles]
+    try:
+        combined = merge(profiles)
+    except (MergeError, *common.MALFORMED) as error:
+        raise UsageError(f"cannot merge these profiles: {error!r}") from None
+    try:
+        write(combined, options.outfile)
+    except MergeError as error:
+        raise UsageError(f"cannot merge these profiles: {error}") from None
+    except OSError as error:
+        raise UsageError(f"cannot write {options.outfile}: {error.strerror}") from None
+    print(f"triscope: {len(profiles)} profiles merged into {options.outfile}", file=sys.stderr)
+    return 0

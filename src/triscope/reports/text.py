@@ -10,6 +10,7 @@ colour the output holds no escape characters, so it can be piped, diffed or logg
 """
 
 import math
+import os
 import unicodedata
 
 HOT_PCT = 10.0  # a line with this share of the run is hot, as is the run's hottest line
@@ -62,6 +63,16 @@ def render(profile, *, color=False, cpu_percent_threshold=1.0, malloc_threshold=
 
 
 # ==== Sections ====
+
+
+def print_report(profile, stream, cpu_percent_threshold, malloc_threshold):
+    """Writes the text report of `profile` to `stream`: in colour and as wide as the terminal
+    (80 to 120 columns) when it is one, else plain and 100 columns wide."""
+    color = stream.isatty() and "NO_COLOR" not in os.environ
+    width = os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 100
+    stream.write(render(profile, color=color, cpu_percent_threshold=cpu_percent_threshold,
+                        malloc_threshold=malloc_threshold, width=max(80, min(width, 120))))
+    stream.flush()
 
 
 def _header(profile, width):

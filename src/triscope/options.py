@@ -1,0 +1,215 @@
+"""The options of a profiling run, and triscope's own errors: the bottom of the Python layer.
+
+Every way of starting a profile ends in one `Options`: the command line (cli.py), the API and
+the in-process starts (triscope.start(), the IPython magics, the pytest plugin, through
+launch.begin_in_process) and a child of a profiled program (launch.start_child, reading
+what its parent serialised with `to_dict`). It is immutable and fully resolved: which of CPU,
+memory and GPU to profile is decided once, in `_dimensions`, and no part of triscope reads
+the raw flags. No child and no in-process start parses an argv again (only the re-execution
+under the allocator library runs the whole command line anew). A session that needs other
+values (a child writes JSON only) makes a new Options with dataclasses.replace.
+
+Adding an option touches `build_parser`, the `Options` fields, and the one place that uses
+it (launch.native_keywords for what the C core reads). This module imports nothing of
+triscope's but the version: every other module may import it.
+"""
+
+import argparse
+import dataclasses
+
+from triscope import __version__
+
+
+class UsageError(Exception):
+    """Bad input on the command line: reported as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are UsageErrors (one line, exit status 2), for the
+    run and for every subcommand."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def bounded(kind, low, high, unit=""):
+    """An argparse type: `kind` (int or float) from `low` to `high`, else a one-line error.
+
+    Every numeric option goes through this, so no value reaches the C core, a timer or a
+    socket that it could overflow or wrap (docs/ARCHITECTURE.md, "Option values"): an int
+    accepts only whole numbers, a float only finite ones (no nan, no inf).
+    """
+    shown = f"{low} to {high}" if kind is int else f"{low:g} to {high:g}"
+    shown += f" {unit}" if unit else ""
+
+    def parse(text: str):
+        try:
+            value = kind(text.strip()) if len(text) <= 100 else None
+        except ValueError:
+            value = None
+        if value is None or not (low <= value <= high):  # NaN compares false
+            kind_name = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(
+                f"must be {kind_name} from {shown}, not {text[:40]!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some of its messages
+    return parse
+
+
+def _comma_list(text: str) -> tuple:
+    return tuple(part for part in text.split(",") if part)
+
+
+# The ranges of the numeric options. A value outside them is a typing slip, not a wish:
+# 2**30 bytes between memory samples already takes about one sample per gigabyte allocated,
+# and a pid above the kernel's largest pid_max (2**22) names no process.
+seconds = bounded(float, 0.0001, 10, "seconds")
+percent = bounded(float, 0, 100, "percent")
+_positive_bytes = bounded(int, 1, 2 ** 30, "bytes")
+_malloc_samples = bounded(int, 0, 10 ** 9, "samples")
+_pid = bounded(int, 1, 2 ** 22)
+
+# The options of build_parser that take a value: where triscope's options end and the
+# program begins (cli.split_command_line), and what the %scrun magic reads (jupyter.py).
+OPTIONS_WITH_VALUE = {
+    "-o", "--outfile", "--profile-only", "--profile-exclude", "--cpu-percent-threshold",
+    "--cpu-sampling-rate", "--malloc-threshold", "--profile-interval", "--pid",
+    "--memory-sampling-interval",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The options of `triscope [run]`, which the magics and a child's options share."""
+    parser = Parser(
+        prog="triscope",
+        description="A CPU, GPU and memory profiler for Python.",
+        usage="triscope [run] [options] (program.py | -m module | --- program.py) [args...]\n"
+              "       triscope view profile.json [--cli | --html | --web] [-o FILE]",
+        epilog="Profile tools (each has --help): triscope view profile.json renders a saved "
+               "profile; diff before.json after.json compares two; merge combines several; "
+               "export --format speedscope|collapsed writes flame-graph input; optimize asks "
+               "an AI model for proposals.",
+    )
+    add = parser.add_argument
+    add("--version", action="version", version=f"triscope {__version__}")
+    add("--cpu", "--cpu-only", dest="cpu", action="store_true",
+        help="profile CPU time only (combine with --gpu, --memory); default: CPU, memory, "
+             "and the GPU when an NVIDIA one is found")
+    add("--gpu", action="store_true",
+        help="profile NVIDIA GPU time and memory through NVML (with CPU time, which the GPU "
+             "time is charged through; combine with --memory)")
+    add("--gpu-sync", action="store_true",
+        help="as --gpu, with CUDA kernel launches made blocking (CUDA_LAUNCH_BLOCKING=1 for "
+             "the program) so GPU time lands on the lines that launch the kernels; slows "
+             "programs that overlap CPU and GPU work (docs/ARCHITECTURE.md, GPU)")
+    add("--memory", action="store_true", help="profile memory only (combine with --cpu, --gpu)")
+    add("--cli", action="store_true", help="print the text report to the terminal")
+    add("--web", action="store_true",
+        help="also open the HTML report in a browser, when there is one")
+    add("--json", action="store_true", help="write the JSON profile to --outfile")
+    add("--html", action="store_true", help="write the HTML report to --outfile")
+    add("-o", "--outfile",
+        help="where the report goes (JSON with --json or a .json name, HTML with --html or "
+             "a .html name, else the text report); by default profile.json and "
+             "profile.html (not with --cli) in the current directory")
+    add("--reduced-profile", action="store_true",
+        help="keep only lines at or above the CPU threshold in the profile")
+    add("--profile-interval", type=seconds,
+        help="rewrite the cumulative JSON profile every S seconds while the program runs")
+    add("--profile-all", action="store_true", help="profile every file executed")
+    add("--profile-only", type=_comma_list, default=(),
+        help="profile only files whose path contains one of these comma-separated strings")
+    add("--profile-exclude", type=_comma_list, default=(),
+        help="do not profile files whose path contains one of these strings")
+    add("--use-virtual-time", action="store_true",
+        help="measure CPU time only, not waiting time")
+    add("--idle", action="store_true",
+        help="count the time of threads waiting for work (blocked on a lock, event, queue, "
+             "join or in an idle pool) in the percentages; by default it is only reported")
+    add("--cpu-percent-threshold", type=percent, default=1.0,
+        help="hide lines and files below this %% of the time (default 1)")
+    add("--cpu-sampling-rate", type=seconds, default=0.01,
+        help="seconds of thread CPU time between samples (default 0.01)")
+    add("--malloc-threshold", type=_malloc_samples, default=100,
+        help="hide memory lines with fewer than N allocation samples, counted at 10 KiB "
+             "each so N means the same volume at any sampling interval (default 100)")
+    add("--memory-sampling-interval", type=_positive_bytes, default=256 * 1024,
+        help="mean bytes between allocation (and copy) samples (default 262144)")
+    add("--stacks", action="store_true", help="record full call stacks")
+    add("--off", action="store_true",
+        help="start with profiling off (turn it on with triscope.start() or --pid N --on); "
+             "with --pid: suspend that process's profiling")
+    add("--pid", type=_pid, help="with --on or --off: the triscope-profiled process to resume "
+                                "or suspend")
+    add("--on", action="store_true", help="with --pid: resume profiling")
+    return parser
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """How one process is profiled and where its outputs go. The defaults are the parser's
+    (`Options.parse([])`); `--pid`/`--on` control another process and are not here."""
+
+    # What is profiled, resolved (see _dimensions).
+    cpu: bool
+    memory: bool
+    gpu: bool
+    gpu_sync: bool           # CUDA_LAUNCH_BLOCKING=1 for the program
+    # Where the outputs go.
+    cli: bool
+    web: bool
+    json: bool
+    html: bool
+    outfile: str             # None: profile.json and profile.html in the working directory
+    profile_interval: float  # None: the JSON is written at the end only
+    # What the profile keeps and shows.
+    reduced_profile: bool
+    profile_all: bool
+    profile_only: tuple
+    profile_exclude: tuple
+    use_virtual_time: bool
+    idle: bool
+    cpu_percent_threshold: float
+    malloc_threshold: int
+    stacks: bool
+    # How it samples.
+    cpu_sampling_rate: float
+    memory_sampling_interval: int
+    off: bool                # begin with profiling suspended
+
+    @classmethod
+    def parse(cls, tokens: list) -> "Options":
+        """The options of `tokens` (triscope's own, no program), or a UsageError."""
+        return cls.from_namespace(build_parser().parse_args(list(tokens)))
+
+    @classmethod
+    def from_namespace(cls, namespace: argparse.Namespace) -> "Options":
+        """The options build_parser() parsed into `namespace`, resolved."""
+        given = {field.name: getattr(namespace, field.name) for field in dataclasses.fields(cls)}
+        given.update(_dimensions(namespace))
+        return cls(**given)
+
+    def to_dict(self) -> dict:
+        """The options as JSON values, for a child process (from_dict reads them there)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, given: dict) -> "Options":
+        """The options to_dict gave, after a trip through JSON (which has lists, not
+        tuples)."""
+        return cls(**{**given, "profile_only": tuple(given["profile_only"]),
+                      "profile_exclude": tuple(given["profile_exclude"])})
+
+
+def _dimensions(namespace: argparse.Namespace) -> dict:
+    """Which of CPU, memory and GPU to profile, from --cpu, --memory, --gpu, --gpu-sync: the
+    ones named, or all when none is. GPU time is charged to lines through the CPU and
+    waiting samples, so asking for the GPU profiles CPU time too (as --cpu); without --gpu
+    the GPU is profiled only when neither --cpu nor --memory is given (and the C core finds
+    one)."""
+    gpu_named = namespace.gpu or namespace.gpu_sync
+    cpu_named = namespace.cpu or gpu_named
+    return {"cpu": cpu_named or not namespace.memory,
+            "memory": namespace.memory or not cpu_named,
+            "gpu": gpu_named or not (cpu_named or namespace.memory)}
