@@ -21,7 +21,9 @@
 #define _GNU_SOURCE
 #include "memsample.h"
 
+#include "clock.h"
 #include "mpsc.h"
+#include "random.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -64,23 +66,13 @@ static _Atomic uint8_t *filter;
 static _Atomic uint64_t next_id = 1;
 static _Atomic uint64_t live_count, untracked;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ==== Random countdowns ==== */
 
 static uint64_t next_random(thread_state_t *t)
 {
     if (t->rng == 0)
-        t->rng = (now_ns() ^ (uintptr_t)t) | 1;
-    t->rng ^= t->rng >> 12;
-    t->rng ^= t->rng << 25;
-    t->rng ^= t->rng >> 27;
-    return t->rng * 0x2545F4914F6CDD1DULL;
+        t->rng = (ts_now_ns() ^ (uintptr_t)t) | 1;
+    return ts_random_next(&t->rng);
 }
 
 /* An exponential draw with the given mean, at least 1. */
@@ -165,7 +157,7 @@ static void record_sample(thread_state_t *t, uint64_t id, uint64_t weight, ts_me
         return;
     ts_walk_t walk = walk_stack(sample->frames, TS_MAX_DEPTH);
     sample->id = id;
-    sample->time_ns = now_ns();
+    sample->time_ns = ts_now_ns();
     sample->weight = weight;
     sample->depth = walk.depth;
     sample->truncated = walk.truncated;
@@ -219,7 +211,7 @@ static __attribute__((noinline)) void forget_sampled(void *ptr)
     if (event == NULL)
         return; /* counted by the queue: the block will look alive */
     event->id = id;
-    event->time_ns = now_ns();
+    event->time_ns = ts_now_ns();
     ts_mpsc_commit(&frees, event);
 }
 

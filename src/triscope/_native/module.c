@@ -11,6 +11,7 @@
 #include "compat.h"
 
 #include "addrmap.h"
+#include "clock.h"
 #include "consumer.h"
 #include "crashsave.h"
 #include "filter.h"

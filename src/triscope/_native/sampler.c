@@ -59,6 +59,8 @@
 #include "sampler.h"
 
 #include "addrmap.h"
+#include "clock.h"
+#include "random.h"
 #include "sigguard.h"
 #include "taskstate.h"
 
@@ -153,29 +155,6 @@ static ts_thread_summary_t finished[TS_MAX_FINISHED];
 static size_t nfinished;
 static int idle_detected;                   /* taskstate.c can tell idle threads apart */
 static int run_delay_seen;                  /* a thread had a run-queue delay */
-
-uint64_t ts_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* The kernel's encoding of a thread CPU clock (CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD_MASK),
- * as glibc's pthread_getcpuclockid builds it, but from a tid: we may only know the tid. */
-clockid_t ts_thread_cpu_clock(pid_t tid)
-{
-    return (clockid_t)((~(unsigned int)tid << 3) | 6);
-}
-
-static int read_clock(clockid_t clock, uint64_t *ns)
-{
-    struct timespec ts;
-    if (clock_gettime(clock, &ts) != 0)
-        return -1;
-    *ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    return 0;
-}
 
 /* ==== The signal handler ==== */
 
@@ -355,10 +334,7 @@ static uint64_t random_below(uint64_t bound)
     static uint64_t state;
     if (state == 0)
         state = ts_now_ns() | 1;
-    state ^= state >> 12;
-    state ^= state << 25;
-    state ^= state >> 27;
-    return (state * 0x2545F4914F6CDD1DULL) % bound;
+    return ts_random_next(&state) % bound;
 }
 
 static int arm_timer(slot_t *slot, uint32_t index)
@@ -409,7 +385,7 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
     slot->tstate = tstate;
     slot->cpu_clock = ts_thread_cpu_clock(tid);
     slot->last_wall_ns = now_ns;
-    if (read_clock(slot->cpu_clock, &slot->last_cpu_ns) != 0) {
+    if (ts_clock_read_ns(slot->cpu_clock, &slot->last_cpu_ns) != 0) {
         result = -1; /* the thread is already gone */
         goto done;
     }
@@ -441,7 +417,7 @@ static uint64_t close_books(slot_t *slot, uint64_t now_ns, uint64_t *cpu_now)
 {
     uint64_t cpu;
     uint64_t wall_delta = now_ns > slot->last_wall_ns ? now_ns - slot->last_wall_ns : 0;
-    if (read_clock(slot->cpu_clock, &cpu) != 0) {
+    if (ts_clock_read_ns(slot->cpu_clock, &cpu) != 0) {
         /* The thread is gone: it neither ran nor waited since it ended. */
         cpu = slot->last_cpu_ns;
         wall_delta = 0;
@@ -542,7 +518,7 @@ static void refresh_walk(slot_t *slot, uint64_t cpu_before)
     int ok;
     ts_walk_t walk = ts_frames_walk_thread(slot->tstate, frames, TS_MAX_DEPTH, &ok);
     uint64_t cpu_after;
-    if (!ok || read_clock(slot->cpu_clock, &cpu_after) != 0 || cpu_after != cpu_before)
+    if (!ok || ts_clock_read_ns(slot->cpu_clock, &cpu_after) != 0 || cpu_after != cpu_before)
         return;
     slot->walk = walk;
     memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
@@ -626,7 +602,7 @@ static int waiting_for_work(slot_t *slot, uint32_t index, uint64_t cpu_now)
         return slot->idle;
     slot->idle = ts_taskstate_waiting_for_work(&slot->task, slot->tid);
     uint64_t cpu_after;
-    slot->idle_known = read_clock(slot->cpu_clock, &cpu_after) == 0 && cpu_after == cpu_now;
+    slot->idle_known = ts_clock_read_ns(slot->cpu_clock, &cpu_after) == 0 && cpu_after == cpu_now;
     slot->idle_cpu_ns = cpu_now;
     return slot->idle;
 }

@@ -118,9 +118,4 @@ uint64_t ts_sampler_samples_dropped(void);
  * without touching locks another thread may have held at fork time. */
 void ts_sampler_forget_after_fork(void);
 
-/* Monotonic clock in ns. */
-uint64_t ts_now_ns(void);
-/* The CPU clock of thread `tid` of this process. */
-clockid_t ts_thread_cpu_clock(pid_t tid);
-
 #endif
