@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * sampler.h — per-thread CPU-time timers, the signal handler they fire, and the per-thread
- * bookkeeping of CPU and waiting time. Samples are raw (code pointers, offsets); turning
+ * sampler.h — per-thread CPU-time timers, the signal handler they fire (sampler.c), and the
+ * per-thread bookkeeping of CPU and waiting time (waits.c). Samples are raw (code pointers, offsets); turning
  * them into lines is the consumer's job (resolve.c). No Python API here except what
  * frames.c documents.
  */
