@@ -58,7 +58,8 @@ static int real_sigmask(int how, const sigset_t *set, sigset_t *old)
 
 EXPORT const ts_signal_api_t *triscope_signal_api(void)
 {
-    static const ts_signal_api_t api = {real_sigaction, real_sigmask, set_guard};
+    static const ts_signal_api_t api = {TS_SIGNAL_API_VERSION, real_sigaction, real_sigmask,
+                                        set_guard};
     return libc_sigaction != NULL && libc_pthread_sigmask != NULL ? &api : NULL;
 }
 

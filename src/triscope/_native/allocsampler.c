@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * memsample.c — see memsample.h.
+ * allocsampler.c — see allocsampler.h. Built into both the extension module (meson.build) and
+ * the LD_PRELOAD library, where preload/preload.c includes this file into its own translation
+ * unit so that the fast paths inline into malloc, free and memcpy. So: no Python API and no
+ * libpython symbol here, ever (the preload runs in processes that are not Python).
  *
  * Runs inside malloc and free of every thread, so: no locks, no allocation after start
  * (queues and the live table are allocated by start()), one thread-local guard that makes
@@ -19,7 +22,7 @@
  * frees see zero there and return without touching the table.
  */
 #define _GNU_SOURCE
-#include "memsample.h"
+#include "allocsampler.h"
 
 #include "clock.h"
 #include "mpsc.h"
@@ -31,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef TS_MEMSAMPLE_PRELOAD
+#ifdef TS_ALLOCSAMPLER_PRELOAD
 /* The preload library is loaded at start-up: static TLS, no __tls_get_addr on the fast path. */
 #  define TS_TLS __thread __attribute__((tls_model("initial-exec")))
 #else
@@ -190,7 +193,7 @@ static __attribute__((noinline)) void sample_alloc(thread_state_t *t, void *ptr,
     t->guard--;
 }
 
-void ts_memsample_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind)
+void ts_allocsampler_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind)
 {
     thread_state_t *t = &tls;
     if (ptr == NULL || t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
@@ -215,7 +218,7 @@ static __attribute__((noinline)) void forget_sampled(void *ptr)
     ts_mpsc_commit(&frees, event);
 }
 
-void ts_memsample_on_free(void *ptr)
+void ts_allocsampler_on_free(void *ptr)
 {
     if (ptr == NULL || atomic_load_explicit(&live_count, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&filter[filter_of((uintptr_t)ptr)], memory_order_relaxed) == 0)
@@ -233,7 +236,7 @@ static __attribute__((noinline)) void sample_copy(thread_state_t *t, size_t size
     t->guard--;
 }
 
-void ts_memsample_on_copy(size_t size)
+void ts_allocsampler_on_copy(size_t size)
 {
     thread_state_t *t = &tls;
     if (t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
@@ -244,7 +247,7 @@ void ts_memsample_on_copy(size_t size)
     sample_copy(t, size);
 }
 
-int ts_memsample_guarded(void)
+int ts_allocsampler_guarded(void)
 {
     return tls.guard;
 }
@@ -274,7 +277,7 @@ static void *python_malloc(void *ctx, size_t size)
         ptr = domain->original.malloc(domain->original.ctx, size);
         tls.guard--;
     }
-    ts_memsample_on_alloc(ptr, size, TS_MEM_PYTHON);
+    ts_allocsampler_on_alloc(ptr, size, TS_MEM_PYTHON);
     return ptr;
 }
 
@@ -284,7 +287,7 @@ static void *python_calloc(void *ctx, size_t nelem, size_t elsize)
     tls.guard++;
     void *ptr = domain->original.calloc(domain->original.ctx, nelem, elsize);
     tls.guard--;
-    ts_memsample_on_alloc(ptr, nelem * elsize, TS_MEM_PYTHON);
+    ts_allocsampler_on_alloc(ptr, nelem * elsize, TS_MEM_PYTHON);
     return ptr;
 }
 
@@ -295,8 +298,8 @@ static void *python_realloc(void *ctx, void *old, size_t size)
     void *ptr = domain->original.realloc(domain->original.ctx, old, size);
     tls.guard--;
     if (ptr != NULL) {
-        ts_memsample_on_free(old);
-        ts_memsample_on_alloc(ptr, size, TS_MEM_PYTHON);
+        ts_allocsampler_on_free(old);
+        ts_allocsampler_on_alloc(ptr, size, TS_MEM_PYTHON);
     }
     return ptr;
 }
@@ -305,7 +308,7 @@ static void *python_realloc(void *ctx, void *old, size_t size)
 static void python_free(void *ctx, void *ptr)
 {
     const python_domain_t *domain = ctx;
-    ts_memsample_on_free(ptr);
+    ts_allocsampler_on_free(ptr);
     domain->original.free(domain->original.ctx, ptr);
 }
 
@@ -422,7 +425,8 @@ static void set_enabled(int on)
 }
 
 static const ts_mem_api_t api = {
-#ifdef TS_MEMSAMPLE_PRELOAD
+    TS_MEM_API_VERSION,
+#ifdef TS_ALLOCSAMPLER_PRELOAD
     1,
 #else
     0,
@@ -431,7 +435,7 @@ static const ts_mem_api_t api = {
     after_fork_in_child, set_enabled,
 };
 
-const ts_mem_api_t *ts_memsample_api(void)
+const ts_mem_api_t *ts_allocsampler_api(void)
 {
     return &api;
 }
