@@ -44,6 +44,13 @@
  * it reads the generation atomically.
  */
 #define _GNU_SOURCE
+/* The one place a build for another machine stops, with what a port must supply. */
+#if !defined(__x86_64__) || !defined(__linux__)
+#  error "triscope's C core supports only x86-64 Linux: a port needs the interrupted \
+instruction address from the signal context (REG_RIP, in on_timer below), a little-endian \
+code unit whose first byte is the opcode (frames.c), and Linux's per-thread CPU-time timers \
+and /proc/self/task files (sampler.c, taskstate.c)"
+#endif
 #include "sampler.h"
 
 #include "addrmap.h"

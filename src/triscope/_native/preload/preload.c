@@ -18,6 +18,7 @@
 /* One translation unit with the sampler, so its fast paths (a countdown and a branch) inline
  * into malloc, free and memcpy instead of costing a call on every one of them. */
 #include "../allocsampler.c"
+#include "hooks.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -35,20 +36,11 @@
 void *__memcpy_chk(void *dst, const void *src, size_t n, size_t dst_size);
 void *__memmove_chk(void *dst, const void *src, size_t n, size_t dst_size);
 
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
-static void *(*real_memalign)(size_t, size_t);
-static int (*real_posix_memalign)(void **, size_t, size_t);
-static void *(*real_aligned_alloc)(size_t, size_t);
-static void *(*real_valloc)(size_t);
-static void *(*real_pvalloc)(size_t);
-static void *(*real_reallocarray)(void *, size_t, size_t);
-static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
-static int (*real_munmap)(void *, size_t);
-static void *(*real_memcpy)(void *, const void *, size_t);
-static void *(*real_memmove)(void *, const void *, size_t);
+TS_ALLOCATOR_HOOKS(TS_HOOK_PROTOTYPE)
+
+/* libc's own functions, found at load. */
+#define REAL_POINTER(name, ret, params) static ret (*real_##name) params;
+TS_ALLOCATOR_HOOKS(REAL_POINTER)
 
 /* ==== Bootstrap pool ==== */
 
@@ -83,27 +75,14 @@ static void copy_bytes(void *dst, const void *src, size_t n)
     }
 }
 
-#define RESOLVE(name) real_##name = (__typeof__(real_##name))dlsym(RTLD_NEXT, #name)
+#define LOOK_UP(name, ret, params) real_##name = (__typeof__(real_##name))dlsym(RTLD_NEXT, #name);
 
 __attribute__((constructor)) static void resolve_real_functions(void)
 {
     if (real_free != NULL)
         return;
     resolving = 1;
-    RESOLVE(malloc);
-    RESOLVE(calloc);
-    RESOLVE(realloc);
-    RESOLVE(free);
-    RESOLVE(memalign);
-    RESOLVE(posix_memalign);
-    RESOLVE(aligned_alloc);
-    RESOLVE(valloc);
-    RESOLVE(pvalloc);
-    RESOLVE(reallocarray);
-    RESOLVE(mmap);
-    RESOLVE(munmap);
-    RESOLVE(memcpy);
-    RESOLVE(memmove);
+    TS_ALLOCATOR_HOOKS(LOOK_UP)
     resolving = 0;
 }
 
