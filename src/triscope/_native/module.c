@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * module.c — triscope._native, the binding: the only file that defines the functions Python
- * calls and the only one that raises Python exceptions. It converts arguments, calls the
- * profiling run (profiler.h) and turns its 0/-1 results into exceptions. It also keeps the
+ * module.c — triscope._native, the binding: the only file that defines the module's
+ * functions and the only one that turns the core's errors into Python exceptions (pysignal.c
+ * raises only what the CPython functions it stands in for would). It converts arguments,
+ * calls the profiling run (profiler.h) and turns its 0/-1 results into exceptions. It also keeps the
  * checkpoints, whose profile metadata is a dictionary of write_profile's keywords.
  *
  * Other files use the Python API too, each for its own reason, said at its top: compat.h
