@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * compat.h — every CPython-version difference the C core knows about, in one place.
+ * compat.h — every CPython-version difference the C core knows about, in one place (with
+ * compat.c, which holds the ones that are code: the watch on code objects' deaths).
  *
  * Every file that needs Python.h includes it through this header. frames.c alone defines
  * TS_WANT_FRAME_LAYOUT before including it: that turns on Py_BUILD_CORE_MODULE so the
@@ -36,12 +37,14 @@
 #  error "triscope does not support free-threaded CPython builds yet"
 #endif
 
-/* Code objects die without notice on 3.11; 3.12 added code watchers. */
-#if PY_VERSION_HEX >= 0x030C0000
-#  define TS_HAS_CODE_WATCHER         1
-#else
-#  define TS_HAS_CODE_WATCHER         0
-#endif
+/* Code objects' deaths (compat.c): `before_death` runs, GIL held, just before each code
+ * object is freed, while it is still a valid code object (under 3.11's watch its reference
+ * count already reads 0). 3.12 and later: a code watcher; 3.11, where code objects die
+ * without notice: a wrapper around PyCode_Type's tp_dealloc. 0 or -1 (no watcher free). */
+int ts_compat_watch_code_deaths(void (*before_death)(PyCodeObject *code));
+/* No more calls of `before_death`, as far as the version allows: 3.11's wrapper stays in
+ * place and keeps calling it (see compat.c), so it must stay harmless after a stop. */
+void ts_compat_unwatch_code_deaths(void);
 
 #ifdef TS_WANT_FRAME_LAYOUT
 /* The interpreter's private headers are not written for -Werror: a debug build's, compiled

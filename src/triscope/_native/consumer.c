@@ -13,6 +13,7 @@
 #include "compat.h"
 #include "consumer.h"
 
+#include "clock.h"
 #include "sampler.h"
 
 #include <errno.h>

@@ -35,6 +35,8 @@
 #define _GNU_SOURCE
 #include "gpu.h"
 
+#include "clock.h"
+
 #include "gpuvisible.h"
 #include "ringbuf.h"
 
@@ -175,13 +177,6 @@ static _Atomic uint64_t typical_cost_ns, period_now_ns; /* median of the recent 
 static ts_ring_t readings;
 static nvml_process_info_t infos[TS_GPU_MAX_PROCESSES];
 static nvml_process_sample_t samples[TS_GPU_MAX_SAMPLES];
-
-static uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static unsigned long long wall_us(void)
 {
@@ -423,7 +418,7 @@ int ts_gpu_open(uint64_t min_period)
     process_supported = nvml.process_utilization != NULL && nvml.processes != NULL;
     min_period_ns = period_ns = min_period;
     atomic_store(&period_now_ns, period_ns);
-    covered_ns = next_poll_ns = monotonic_ns(); /* the first tick polls */
+    covered_ns = next_poll_ns = ts_now_ns(); /* the first tick polls */
     covered_us = wall_us();
     resumed = 0;
     is_open = profiling = 1;
@@ -685,9 +680,9 @@ static void take_reading(uint64_t now_ns, int final)
     unsigned long long now_us = wall_us();
     unsigned int device_util[TS_GPU_MAX_DEVICES];
     int per_process = 0;
-    uint64_t begin = monotonic_ns();
+    uint64_t begin = ts_now_ns();
     int ok = poll_devices(now_ns, &per_process, device_util) == 0;
-    uint64_t cost = monotonic_ns() - begin;
+    uint64_t cost = ts_now_ns() - begin;
     atomic_fetch_add(&polls, 1);
     if (!ok) {
         /* Nothing is known of the stretch since the last reading: charged to nobody. */

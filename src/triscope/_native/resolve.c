@@ -16,7 +16,7 @@
 #include "frames.h"
 #include "gpu.h"
 #include "gpuattr.h"
-#include "memory.h"
+#include "pymemory.h"
 #include "sampler.h"
 
 #include <string.h>
@@ -46,12 +46,6 @@ static size_t nfree, cap_free;
  * 3.11's tp_dealloc wrapper its reference count already reads 0, which the plausibility
  * check takes for freed memory. */
 static PyCodeObject *dying_code;
-
-#if TS_HAS_CODE_WATCHER
-static int watcher_id = -1;
-#else
-static destructor original_code_dealloc;
-#endif
 
 /* Resolves a code object once: its file, whether that file is profiled, its function. */
 static const code_entry_t *lookup_code(PyCodeObject *code)
@@ -218,7 +212,7 @@ void ts_resolve_drain(void)
     if (!started || draining)
         return;
     draining = 1;
-    ts_memory_guard(1); /* our own allocations below are not the program's */
+    ts_pymemory_guard(1); /* our own allocations below are not the program's */
     /* Readings first: the samples of a span are queued before its reading (gpuattr.h). */
     ts_gpu_collect(add_gpu_reading, NULL);
     ts_sampler_drain(consume, NULL);
@@ -228,10 +222,10 @@ void ts_resolve_drain(void)
         ts_ring_release(&wait_ring);
     }
     ts_gpu_attr_settle(&gpu_attr, &stats);
-    ts_memory_drain(consume_memory, consume_free, NULL);
+    ts_pymemory_drain(consume_memory, consume_free, NULL);
     if (npending > 0)
         retry_pending_frees();
-    ts_memory_guard(0);
+    ts_pymemory_guard(0);
     draining = 0;
 }
 
@@ -248,21 +242,6 @@ static void before_code_dies(PyCodeObject *code)
     dying_code = outer;
 }
 
-#if TS_HAS_CODE_WATCHER
-static int on_code_event(PyCodeEvent event, PyCodeObject *code)
-{
-    if (event == PY_CODE_EVENT_DESTROY)
-        before_code_dies(code);
-    return 0;
-}
-#else
-static void guarded_code_dealloc(PyObject *code)
-{
-    before_code_dies((PyCodeObject *)code);
-    original_code_dealloc(code);
-}
-#endif
-
 int ts_resolve_start(ts_filter_t *new_filter, int stacks)
 {
     if (new_filter != NULL) {
@@ -276,18 +255,8 @@ int ts_resolve_start(ts_filter_t *new_filter, int stacks)
         return -1;
     if (gpu_attr.spans == NULL && ts_gpu_attr_init(&gpu_attr, TS_GPU_SPANS) < 0)
         return -1;
-#if TS_HAS_CODE_WATCHER
-    if (watcher_id < 0) {
-        watcher_id = PyCode_AddWatcher(on_code_event);
-        if (watcher_id < 0)
-            return -1;
-    }
-#else
-    if (original_code_dealloc == NULL) {
-        original_code_dealloc = PyCode_Type.tp_dealloc;
-        PyCode_Type.tp_dealloc = guarded_code_dealloc;
-    }
-#endif
+    if (ts_compat_watch_code_deaths(before_code_dies) < 0)
+        return -1;
     started = 1;
     return 0;
 }
@@ -296,15 +265,9 @@ void ts_resolve_stop(void)
 {
     ts_resolve_drain();
     started = 0;
-#if TS_HAS_CODE_WATCHER
-    if (watcher_id >= 0) {
-        PyCode_ClearWatcher(watcher_id);
-        watcher_id = -1;
-    }
-#else
-    /* Left in place: a code object already inside the wrapper would otherwise return into
-     * a replaced pointer. With `started` off the wrapper only forgets cache entries. */
-#endif
+    /* On 3.11 the watch stays (compat.c says why); with `started` off it only forgets cache
+     * entries. */
+    ts_compat_unwatch_code_deaths();
 }
 
 void ts_resolve_reset(void)

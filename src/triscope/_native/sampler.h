@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
- * sampler.h — per-thread CPU-time timers, the signal handler they fire, and the per-thread
- * bookkeeping of CPU and waiting time. Samples are raw (code pointers, offsets); turning
+ * sampler.h — per-thread CPU-time timers, the signal handler they fire (sampler.c), and the
+ * per-thread bookkeeping of CPU and waiting time (waits.c). Samples are raw (code pointers, offsets); turning
  * them into lines is the consumer's job (resolve.c). No Python API here except what
  * frames.c documents.
  */
@@ -117,10 +117,5 @@ uint64_t ts_sampler_samples_dropped(void);
 /* In a forked child: the parent's timers and threads do not exist here. Forgets them
  * without touching locks another thread may have held at fork time. */
 void ts_sampler_forget_after_fork(void);
-
-/* Monotonic clock in ns. */
-uint64_t ts_now_ns(void);
-/* The CPU clock of thread `tid` of this process. */
-clockid_t ts_thread_cpu_clock(pid_t tid);
 
 #endif

@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -52,6 +53,13 @@ void ts_sigguard_init(void)
     const ts_signal_api_t *api = preloaded != NULL ? preloaded() : NULL;
     if (api == NULL)
         return;
+    if (api->version != TS_SIGNAL_API_VERSION) {
+        fprintf(stderr, "triscope: warning: the preloaded allocator library speaks version %u "
+                        "of the signal interface, this triscope version %u: it is not used, "
+                        "and native code may take the profiler's signals\n",
+                (unsigned)api->version, (unsigned)TS_SIGNAL_API_VERSION);
+        return;
+    }
     real_sigaction = api->real_sigaction;
     real_sigmask = api->real_sigmask;
     api->set_guard(ts_sigguard_program_action, ts_sigguard_unblockable);

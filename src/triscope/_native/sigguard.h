@@ -18,7 +18,13 @@
  * hook through which the program's native calls on guarded signals reach this file. */
 typedef int (*ts_sigaction_fn)(int signo, const struct sigaction *act, struct sigaction *old);
 typedef int (*ts_sigmask_fn)(int how, const sigset_t *set, sigset_t *old);
+/* The layout of ts_signal_api_t, read first by the extension: a preloaded library of
+ * another version is not used (see ts_sigguard_init). The first layout had no version; its
+ * first field was a function pointer. Bump it whenever the struct changes. */
+#define TS_SIGNAL_API_VERSION 2
+
 typedef struct {
+    uint32_t version; /* TS_SIGNAL_API_VERSION; always the first field */
     ts_sigaction_fn real_sigaction;
     ts_sigmask_fn real_sigmask;
     /* `on_sigaction` returns 1 when it handled the call (a guarded signal), 0 to let libc
@@ -31,8 +37,9 @@ typedef struct {
 /* Defined by the allocator library only; found with dlsym, never linked against. */
 const ts_signal_api_t *triscope_signal_api(void);
 
-/* Finds the allocator library's hook, if it is loaded; once per process, before anything
- * else here. */
+/* Finds the allocator library's hook, if it is loaded and of this version (another version
+ * is left alone, with one warning on stderr: its functions then pass every call to libc);
+ * once per process, before anything else here. */
 void ts_sigguard_init(void);
 
 /* Installs `ours` for `signo` and guards it. The first time, the action in place becomes

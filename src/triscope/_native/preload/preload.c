@@ -3,7 +3,7 @@
  * preload.c — libtriscope_preload.so, loaded with LD_PRELOAD by the triscope command when
  * memory is profiled. It interposes the malloc family, anonymous private mmap/munmap and
  * memcpy/memmove, calls the real libc functions underneath (the vectorised memcpy stays the
- * one doing the work), and reports each call to memsample.c. It does not link libpython: in a
+ * one doing the work), and reports each call to allocsampler.c. It does not link libpython: in a
  * process that is not Python (a child `ls`) it only passes calls through.
  *
  * Bootstrap: the real functions are found with dlsym(RTLD_NEXT) in a constructor; dlsym may
@@ -12,12 +12,13 @@
  * -fno-builtin so that loop is not turned back into a memcpy call).
  *
  * Exported: the interposed libc names and `triscope_mem_api`; everything else is hidden.
- * memsample.c is compiled into this file (see the include below) rather than beside it.
+ * allocsampler.c is compiled into this file (see the include below) rather than beside it.
  */
 #define _GNU_SOURCE
 /* One translation unit with the sampler, so its fast paths (a countdown and a branch) inline
  * into malloc, free and memcpy instead of costing a call on every one of them. */
-#include "../memsample.c"
+#include "../allocsampler.c"
+#include "hooks.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -35,20 +36,11 @@
 void *__memcpy_chk(void *dst, const void *src, size_t n, size_t dst_size);
 void *__memmove_chk(void *dst, const void *src, size_t n, size_t dst_size);
 
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
-static void *(*real_memalign)(size_t, size_t);
-static int (*real_posix_memalign)(void **, size_t, size_t);
-static void *(*real_aligned_alloc)(size_t, size_t);
-static void *(*real_valloc)(size_t);
-static void *(*real_pvalloc)(size_t);
-static void *(*real_reallocarray)(void *, size_t, size_t);
-static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
-static int (*real_munmap)(void *, size_t);
-static void *(*real_memcpy)(void *, const void *, size_t);
-static void *(*real_memmove)(void *, const void *, size_t);
+TS_ALLOCATOR_HOOKS(TS_HOOK_PROTOTYPE)
+
+/* libc's own functions, found at load. */
+#define REAL_POINTER(name, ret, params) static ret (*real_##name) params;
+TS_ALLOCATOR_HOOKS(REAL_POINTER)
 
 /* ==== Bootstrap pool ==== */
 
@@ -83,27 +75,14 @@ static void copy_bytes(void *dst, const void *src, size_t n)
     }
 }
 
-#define RESOLVE(name) real_##name = (__typeof__(real_##name))dlsym(RTLD_NEXT, #name)
+#define LOOK_UP(name, ret, params) real_##name = (__typeof__(real_##name))dlsym(RTLD_NEXT, #name);
 
 __attribute__((constructor)) static void resolve_real_functions(void)
 {
     if (real_free != NULL)
         return;
     resolving = 1;
-    RESOLVE(malloc);
-    RESOLVE(calloc);
-    RESOLVE(realloc);
-    RESOLVE(free);
-    RESOLVE(memalign);
-    RESOLVE(posix_memalign);
-    RESOLVE(aligned_alloc);
-    RESOLVE(valloc);
-    RESOLVE(pvalloc);
-    RESOLVE(reallocarray);
-    RESOLVE(mmap);
-    RESOLVE(munmap);
-    RESOLVE(memcpy);
-    RESOLVE(memmove);
+    TS_ALLOCATOR_HOOKS(LOOK_UP)
     resolving = 0;
 }
 
@@ -138,7 +117,7 @@ EXPORT void *malloc(size_t size)
     enter_real_allocator();
     void *ptr = real_malloc(size);
     leave_real_allocator();
-    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    ts_allocsampler_on_alloc(ptr, size, TS_MEM_NATIVE);
     return ptr;
 }
 
@@ -149,7 +128,7 @@ EXPORT void *calloc(size_t nelem, size_t elsize)
     enter_real_allocator();
     void *ptr = real_calloc(nelem, elsize);
     leave_real_allocator();
-    ts_memsample_on_alloc(ptr, nelem * elsize, TS_MEM_NATIVE);
+    ts_allocsampler_on_alloc(ptr, nelem * elsize, TS_MEM_NATIVE);
     return ptr;
 }
 
@@ -157,7 +136,7 @@ EXPORT void free(void *ptr)
 {
     if (ptr == NULL || from_pool(ptr))
         return;
-    ts_memsample_on_free(ptr);
+    ts_allocsampler_on_free(ptr);
     real_free(ptr);
 }
 
@@ -175,8 +154,8 @@ EXPORT void *realloc(void *old, size_t size)
     void *ptr = real_realloc(old, size);
     leave_real_allocator();
     if (ptr != NULL) {
-        ts_memsample_on_free(old);
-        ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+        ts_allocsampler_on_free(old);
+        ts_allocsampler_on_alloc(ptr, size, TS_MEM_NATIVE);
     }
     return ptr;
 }
@@ -198,7 +177,7 @@ EXPORT void *memalign(size_t alignment, size_t size)
     enter_real_allocator();
     void *ptr = real_memalign(alignment, size);
     leave_real_allocator();
-    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    ts_allocsampler_on_alloc(ptr, size, TS_MEM_NATIVE);
     return ptr;
 }
 
@@ -212,7 +191,7 @@ EXPORT int posix_memalign(void **out, size_t alignment, size_t size)
     int result = real_posix_memalign(out, alignment, size);
     leave_real_allocator();
     if (result == 0)
-        ts_memsample_on_alloc(*out, size, TS_MEM_NATIVE);
+        ts_allocsampler_on_alloc(*out, size, TS_MEM_NATIVE);
     return result;
 }
 
@@ -223,7 +202,7 @@ EXPORT void *aligned_alloc(size_t alignment, size_t size)
     enter_real_allocator();
     void *ptr = real_aligned_alloc(alignment, size);
     leave_real_allocator();
-    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    ts_allocsampler_on_alloc(ptr, size, TS_MEM_NATIVE);
     return ptr;
 }
 
@@ -234,7 +213,7 @@ EXPORT void *valloc(size_t size)
     enter_real_allocator();
     void *ptr = real_valloc(size);
     leave_real_allocator();
-    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    ts_allocsampler_on_alloc(ptr, size, TS_MEM_NATIVE);
     return ptr;
 }
 
@@ -245,7 +224,7 @@ EXPORT void *pvalloc(size_t size)
     enter_real_allocator();
     void *ptr = real_pvalloc(size);
     leave_real_allocator();
-    ts_memsample_on_alloc(ptr, size, TS_MEM_NATIVE);
+    ts_allocsampler_on_alloc(ptr, size, TS_MEM_NATIVE);
     return ptr;
 }
 
@@ -258,7 +237,7 @@ EXPORT void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t 
     void *ptr = real_mmap(addr, length, prot, flags, fd, offset);
     /* File mappings are not allocations; shared anonymous ones are IPC, not heap. */
     if (ptr != MAP_FAILED && (flags & MAP_ANONYMOUS) && (flags & MAP_PRIVATE))
-        ts_memsample_on_alloc(ptr, length, TS_MEM_NATIVE);
+        ts_allocsampler_on_alloc(ptr, length, TS_MEM_NATIVE);
     return ptr;
 }
 
@@ -269,7 +248,7 @@ EXPORT int munmap(void *addr, size_t length)
 {
     if (!ready())
         return (int)syscall(SYS_munmap, addr, length);
-    ts_memsample_on_free(addr);
+    ts_allocsampler_on_free(addr);
     return real_munmap(addr, length);
 }
 
@@ -281,7 +260,7 @@ EXPORT void *memcpy(void *dst, const void *src, size_t n)
         copy_bytes(dst, src, n);
         return dst;
     }
-    ts_memsample_on_copy(n);
+    ts_allocsampler_on_copy(n);
     return real_memcpy(dst, src, n);
 }
 
@@ -291,7 +270,7 @@ EXPORT void *memmove(void *dst, const void *src, size_t n)
         copy_bytes(dst, src, n);
         return dst;
     }
-    ts_memsample_on_copy(n);
+    ts_allocsampler_on_copy(n);
     return real_memmove(dst, src, n);
 }
 
@@ -314,5 +293,5 @@ EXPORT void *__memmove_chk(void *dst, const void *src, size_t n, size_t dst_size
 
 EXPORT const ts_mem_api_t *triscope_mem_api(void)
 {
-    return ts_memsample_api();
+    return ts_allocsampler_api();
 }

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "../sigguard.h"
+#include "hooks.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -21,11 +22,11 @@
 
 typedef int (*guard_action_fn)(int, const struct sigaction *, struct sigaction *);
 typedef void (*guard_mask_fn)(int, sigset_t *);
-typedef __sighandler_t (*signal_fn)(int, __sighandler_t);
+TS_SIGNAL_HOOKS(TS_HOOK_PROTOTYPE)
 
-static ts_sigaction_fn libc_sigaction;
-static ts_sigmask_fn libc_pthread_sigmask, libc_sigprocmask;
-static signal_fn libc_signal;
+/* libc's own functions, found at load. */
+#define LIBC_POINTER(name, ret, params) static ret (*libc_##name) params;
+TS_SIGNAL_HOOKS(LIBC_POINTER)
 static _Atomic(guard_action_fn) guard_action;
 static _Atomic(guard_mask_fn) guard_mask;
 
@@ -34,10 +35,8 @@ __attribute__((constructor)) static void resolve_signal_functions(void)
 {
     if (libc_sigaction != NULL)
         return;
-    libc_sigaction = (ts_sigaction_fn)dlsym(RTLD_NEXT, "sigaction");
-    libc_pthread_sigmask = (ts_sigmask_fn)dlsym(RTLD_NEXT, "pthread_sigmask");
-    libc_sigprocmask = (ts_sigmask_fn)dlsym(RTLD_NEXT, "sigprocmask");
-    libc_signal = (signal_fn)dlsym(RTLD_NEXT, "signal");
+#define LOOK_UP(name, ret, params) libc_##name = (__typeof__(libc_##name))dlsym(RTLD_NEXT, #name);
+    TS_SIGNAL_HOOKS(LOOK_UP)
 }
 
 static void set_guard(guard_action_fn on_sigaction, guard_mask_fn on_mask)
@@ -58,7 +57,8 @@ static int real_sigmask(int how, const sigset_t *set, sigset_t *old)
 
 EXPORT const ts_signal_api_t *triscope_signal_api(void)
 {
-    static const ts_signal_api_t api = {real_sigaction, real_sigmask, set_guard};
+    static const ts_signal_api_t api = {TS_SIGNAL_API_VERSION, real_sigaction, real_sigmask,
+                                        set_guard};
     return libc_sigaction != NULL && libc_pthread_sigmask != NULL ? &api : NULL;
 }
 

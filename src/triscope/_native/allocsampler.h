@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * memsample.h — sampling allocations and copies by bytes, and remembering sampled blocks
+ * allocsampler.h — sampling allocations and copies by bytes, and remembering sampled blocks
  * until they are freed. Built twice: into the LD_PRELOAD library (preload/preload.c feeds it
  * every malloc-family call, mmap and memcpy of the process) and into the extension module,
  * where without the preload it sees only Python's allocator. The extension finds the
@@ -9,8 +9,8 @@
  * No Python here: Python's allocator is wrapped through structures laid out like
  * PyMemAllocatorEx, which the extension hands over.
  */
-#ifndef TS_MEMSAMPLE_H
-#define TS_MEMSAMPLE_H
+#ifndef TS_ALLOCSAMPLER_H
+#define TS_ALLOCSAMPLER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -60,7 +60,15 @@ typedef struct {
 
 typedef ts_walk_t (*ts_mem_walker_t)(ts_frame_t *out, int capacity);
 
+/* The layout of ts_mem_api_t. The preload library and the extension are built together, but
+ * a stale library can be preloaded by hand (or by an older triscope in a parent process), so
+ * the extension reads `version` first and uses nothing else from a library whose version
+ * differs. The first layout had no version: its first field, `preloaded`, read 1 there. Bump
+ * this whenever ts_mem_api_t or anything it passes changes. */
+#define TS_MEM_API_VERSION 2
+
 typedef struct {
+    uint32_t version; /* TS_MEM_API_VERSION; always the first field */
     int preloaded;  /* 1 in the LD_PRELOAD library: native allocations and copies are seen */
     /* Starts sampling with the given mean bytes between samples. 0 or -1. */
     int (*start)(uint64_t alloc_interval, uint64_t copy_interval, ts_mem_walker_t walker);
@@ -89,12 +97,12 @@ typedef struct {
 const ts_mem_api_t *triscope_mem_api(void);
 
 /* This copy's API (the extension uses it when no preload is present). */
-const ts_mem_api_t *ts_memsample_api(void);
+const ts_mem_api_t *ts_allocsampler_api(void);
 
 /* Entry points for the preload's interposed functions. */
-void ts_memsample_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind);
-void ts_memsample_on_free(void *ptr);
-void ts_memsample_on_copy(size_t size);
-int ts_memsample_guarded(void);
+void ts_allocsampler_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind);
+void ts_allocsampler_on_free(void *ptr);
+void ts_allocsampler_on_copy(size_t size);
+int ts_allocsampler_guarded(void);
 
 #endif

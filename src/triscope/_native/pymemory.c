@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT
  *
- * memory.c — see memory.h. Wrapping Python's MEM and OBJ allocator domains (chaining to the
+ * pymemory.c — see pymemory.h. Wrapping Python's MEM and OBJ allocator domains (chaining to the
  * allocators in place) tells Python bytes from native ones without per-object headers and
  * without forcing PYTHONMALLOC=malloc; pymalloc's own arenas and large-object mallocs happen
  * inside the wrapper, under the sampler's guard, so they are not counted again as native.
  */
 #define _GNU_SOURCE
 #include "compat.h"
-#include "memory.h"
+#include "pymemory.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
 #include <string.h>
 
 _Static_assert(sizeof(ts_pyalloc_t) == sizeof(PyMemAllocatorEx),
@@ -34,11 +35,29 @@ static int small_requests_stay_in_pymalloc(void)
     return dev == NULL || PyDict_GetItemString(dev, "dev") == NULL;
 }
 
+/* The preload library's sampler when it is loaded and speaks this extension's version of
+ * the API; else the built-in one. A library of another version is left alone: it is never
+ * started, so its hooks only pass calls through, and the profile says native allocations
+ * were not seen. Said once per process. */
 static const ts_mem_api_t *find_api(void)
 {
+    static int mismatch_told;
     const ts_mem_api_t *(*preloaded)(void) =
         (const ts_mem_api_t *(*)(void))dlsym(RTLD_DEFAULT, "triscope_mem_api");
-    return preloaded != NULL ? preloaded() : ts_memsample_api();
+    const ts_mem_api_t *found = preloaded != NULL ? preloaded() : NULL;
+    if (found == NULL)
+        return ts_allocsampler_api();
+    if (found->version != TS_MEM_API_VERSION) {
+        if (!mismatch_told) {
+            mismatch_told = 1;
+            fprintf(stderr, "triscope: warning: the preloaded allocator library speaks version "
+                            "%u of its interface, this triscope version %u: it is not used, and "
+                            "native allocations and copies are not profiled\n",
+                    (unsigned)found->version, (unsigned)TS_MEM_API_VERSION);
+        }
+        return ts_allocsampler_api();
+    }
+    return found;
 }
 
 static void wrap_domain(PyMemAllocatorDomain domain, int slot, PyMemAllocatorEx *original,
@@ -49,7 +68,7 @@ static void wrap_domain(PyMemAllocatorDomain domain, int slot, PyMemAllocatorEx 
     PyMem_SetAllocator(domain, (PyMemAllocatorEx *)&wrapper);
 }
 
-int ts_memory_start(uint64_t alloc_interval, uint64_t copy_interval)
+int ts_pymemory_start(uint64_t alloc_interval, uint64_t copy_interval)
 {
     if (api == NULL)
         api = find_api();
@@ -67,7 +86,7 @@ int ts_memory_start(uint64_t alloc_interval, uint64_t copy_interval)
     return 0;
 }
 
-void ts_memory_stop(void)
+void ts_pymemory_stop(void)
 {
     if (api == NULL)
         return;
@@ -80,30 +99,30 @@ void ts_memory_stop(void)
     }
 }
 
-int ts_memory_preloaded(void)
+int ts_pymemory_preloaded(void)
 {
     return (api != NULL ? api : find_api())->preloaded;
 }
 
-uint64_t ts_memory_lost(void)
+uint64_t ts_pymemory_lost(void)
 {
     return api != NULL ? api->lost() : 0;
 }
 
-void ts_memory_drain(void (*on_sample)(const ts_mem_sample_t *, void *),
+void ts_pymemory_drain(void (*on_sample)(const ts_mem_sample_t *, void *),
                      void (*on_free)(const ts_mem_free_t *, void *), void *context)
 {
     if (api != NULL)
         api->drain(on_sample, on_free, context);
 }
 
-void ts_memory_after_fork_in_child(void)
+void ts_pymemory_after_fork_in_child(void)
 {
     if (api != NULL)
         api->after_fork_in_child();
 }
 
-void ts_memory_guard(int on)
+void ts_pymemory_guard(int on)
 {
     if (api == NULL)
         return;
@@ -113,7 +132,7 @@ void ts_memory_guard(int on)
         api->guard_leave();
 }
 
-void ts_memory_set_enabled(int on)
+void ts_pymemory_set_enabled(int on)
 {
     if (api != NULL)
         api->set_enabled(on);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * memsample.c — see memsample.h.
+ * allocsampler.c — see allocsampler.h. Built into both the extension module (meson.build) and
+ * the LD_PRELOAD library, where preload/preload.c includes this file into its own translation
+ * unit so that the fast paths inline into malloc, free and memcpy. So: no Python API and no
+ * libpython symbol here, ever (the preload runs in processes that are not Python).
  *
  * Runs inside malloc and free of every thread, so: no locks, no allocation after start
  * (queues and the live table are allocated by start()), one thread-local guard that makes
@@ -19,9 +22,11 @@
  * frees see zero there and return without touching the table.
  */
 #define _GNU_SOURCE
-#include "memsample.h"
+#include "allocsampler.h"
 
+#include "clock.h"
 #include "mpsc.h"
+#include "random.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -29,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef TS_MEMSAMPLE_PRELOAD
+#ifdef TS_ALLOCSAMPLER_PRELOAD
 /* The preload library is loaded at start-up: static TLS, no __tls_get_addr on the fast path. */
 #  define TS_TLS __thread __attribute__((tls_model("initial-exec")))
 #else
@@ -64,23 +69,13 @@ static _Atomic uint8_t *filter;
 static _Atomic uint64_t next_id = 1;
 static _Atomic uint64_t live_count, untracked;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ==== Random countdowns ==== */
 
 static uint64_t next_random(thread_state_t *t)
 {
     if (t->rng == 0)
-        t->rng = (now_ns() ^ (uintptr_t)t) | 1;
-    t->rng ^= t->rng >> 12;
-    t->rng ^= t->rng << 25;
-    t->rng ^= t->rng >> 27;
-    return t->rng * 0x2545F4914F6CDD1DULL;
+        t->rng = (ts_now_ns() ^ (uintptr_t)t) | 1;
+    return ts_random_next(&t->rng);
 }
 
 /* An exponential draw with the given mean, at least 1. */
@@ -165,7 +160,7 @@ static void record_sample(thread_state_t *t, uint64_t id, uint64_t weight, ts_me
         return;
     ts_walk_t walk = walk_stack(sample->frames, TS_MAX_DEPTH);
     sample->id = id;
-    sample->time_ns = now_ns();
+    sample->time_ns = ts_now_ns();
     sample->weight = weight;
     sample->depth = walk.depth;
     sample->truncated = walk.truncated;
@@ -198,7 +193,7 @@ static __attribute__((noinline)) void sample_alloc(thread_state_t *t, void *ptr,
     t->guard--;
 }
 
-void ts_memsample_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind)
+void ts_allocsampler_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind)
 {
     thread_state_t *t = &tls;
     if (ptr == NULL || t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
@@ -219,11 +214,11 @@ static __attribute__((noinline)) void forget_sampled(void *ptr)
     if (event == NULL)
         return; /* counted by the queue: the block will look alive */
     event->id = id;
-    event->time_ns = now_ns();
+    event->time_ns = ts_now_ns();
     ts_mpsc_commit(&frees, event);
 }
 
-void ts_memsample_on_free(void *ptr)
+void ts_allocsampler_on_free(void *ptr)
 {
     if (ptr == NULL || atomic_load_explicit(&live_count, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&filter[filter_of((uintptr_t)ptr)], memory_order_relaxed) == 0)
@@ -241,7 +236,7 @@ static __attribute__((noinline)) void sample_copy(thread_state_t *t, size_t size
     t->guard--;
 }
 
-void ts_memsample_on_copy(size_t size)
+void ts_allocsampler_on_copy(size_t size)
 {
     thread_state_t *t = &tls;
     if (t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
@@ -252,7 +247,7 @@ void ts_memsample_on_copy(size_t size)
     sample_copy(t, size);
 }
 
-int ts_memsample_guarded(void)
+int ts_allocsampler_guarded(void)
 {
     return tls.guard;
 }
@@ -282,7 +277,7 @@ static void *python_malloc(void *ctx, size_t size)
         ptr = domain->original.malloc(domain->original.ctx, size);
         tls.guard--;
     }
-    ts_memsample_on_alloc(ptr, size, TS_MEM_PYTHON);
+    ts_allocsampler_on_alloc(ptr, size, TS_MEM_PYTHON);
     return ptr;
 }
 
@@ -292,7 +287,7 @@ static void *python_calloc(void *ctx, size_t nelem, size_t elsize)
     tls.guard++;
     void *ptr = domain->original.calloc(domain->original.ctx, nelem, elsize);
     tls.guard--;
-    ts_memsample_on_alloc(ptr, nelem * elsize, TS_MEM_PYTHON);
+    ts_allocsampler_on_alloc(ptr, nelem * elsize, TS_MEM_PYTHON);
     return ptr;
 }
 
@@ -303,8 +298,8 @@ static void *python_realloc(void *ctx, void *old, size_t size)
     void *ptr = domain->original.realloc(domain->original.ctx, old, size);
     tls.guard--;
     if (ptr != NULL) {
-        ts_memsample_on_free(old);
-        ts_memsample_on_alloc(ptr, size, TS_MEM_PYTHON);
+        ts_allocsampler_on_free(old);
+        ts_allocsampler_on_alloc(ptr, size, TS_MEM_PYTHON);
     }
     return ptr;
 }
@@ -313,7 +308,7 @@ static void *python_realloc(void *ctx, void *old, size_t size)
 static void python_free(void *ctx, void *ptr)
 {
     const python_domain_t *domain = ctx;
-    ts_memsample_on_free(ptr);
+    ts_allocsampler_on_free(ptr);
     domain->original.free(domain->original.ctx, ptr);
 }
 
@@ -430,7 +425,8 @@ static void set_enabled(int on)
 }
 
 static const ts_mem_api_t api = {
-#ifdef TS_MEMSAMPLE_PRELOAD
+    TS_MEM_API_VERSION,
+#ifdef TS_ALLOCSAMPLER_PRELOAD
     1,
 #else
     0,
@@ -439,7 +435,7 @@ static const ts_mem_api_t api = {
     after_fork_in_child, set_enabled,
 };
 
-const ts_mem_api_t *ts_memsample_api(void)
+const ts_mem_api_t *ts_allocsampler_api(void)
 {
     return &api;
 }

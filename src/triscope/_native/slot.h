@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * slot.h — private to sampler.c and waits.c: one sampled thread's slot. sampler.c owns the
+ * table of slots (registration, the timer, the signal handler's ring and its latest CPU
+ * sample); waits.c owns the books each slot keeps of CPU and waiting time, and what they
+ * charge to lines. Nothing else may include this header: everyone else sees threads only
+ * through sampler.h.
+ */
+#ifndef TS_SLOT_H
+#define TS_SLOT_H
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "ringbuf.h"
+#include "sampler.h"
+#include "taskstate.h"
+
+typedef struct {
+    _Atomic uint32_t generation;   /* bumped on every (un)registration */
+    volatile sig_atomic_t walking; /* the handler is reading frames: faults jump back */
+    sigjmp_buf escape;
+    _Atomic int active;            /* the handler may record into `ring` */
+    ts_ring_t ring;                /* CPU samples, written by the handler */
+    uint64_t credit_ns;            /* CPU time expired but not yet recorded (handler) */
+    pid_t tid;
+    const void *tstate;
+    clockid_t cpu_clock;
+    timer_t timer;
+    int has_timer;
+    uint64_t last_wall_ns, last_cpu_ns;
+    uint64_t cpu_ns, wait_ns, idle_ns;
+    char name[64];
+    /* What the kernel says (taskstate.h), read by the consumer only when it can have changed:
+     * a thread whose CPU clock has not moved is still in the same system call. */
+    ts_taskstate_t task;
+    int idle;                      /* blocked waiting for work at `idle_cpu_ns` */
+    int idle_known;
+    uint64_t idle_cpu_ns;
+    int has_run_delay;
+    uint64_t run_delay_ns;         /* the kernel's run-queue delay at the last read */
+    uint64_t cpu_wait_pending_ns;  /* run-queue delay read but not yet charged */
+    /* Waiting charged as CPU wait as it happened (the thread read as ready to run while its
+     * CPU clock stood still) since the last read of the delay, which also holds it. */
+    uint64_t cpu_wait_live_ns;
+    int blocked_since_ran;         /* seen blocked since its CPU clock last moved */
+    /* The waiting of a tick the thread ran in, held until the next tick: the kernel adds a
+     * run-queue delay only when the thread gets its CPU back, so the delay of a thread
+     * preempted at the end of a tick is read one tick later. */
+    int has_held;
+    uint64_t held_deaths;          /* code_deaths when its stack was taken */
+    ts_sample_t held;
+    /* Stack used for waiting time, and the CPU clock reading it was walked at. */
+    int has_walk;
+    uint64_t walk_cpu_ns;
+    uint64_t walk_deaths;          /* code_deaths when the walk started */
+    ts_walk_t walk;
+    ts_frame_t walk_frames[TS_MAX_DEPTH];
+    /* The latest recorded CPU sample's stack, written by the handler: odd `cpu_seq` while
+     * it writes, so a reader that sees the count change (or odd) discards its copy. */
+    _Atomic uint32_t cpu_seq;
+    uint64_t cpu_t_ns;
+    uint8_t cpu_kind;              /* TS_SAMPLE_PYTHON or TS_SAMPLE_NATIVE */
+    uint64_t cpu_deaths;           /* code_deaths before that walk */
+    ts_walk_t cpu_walk;
+    ts_frame_t cpu_frames[TS_MAX_DEPTH];
+} ts_slot_t;
+
+#endif

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * waits.c — each sampled thread's books of CPU and waiting time, and the waiting-time
+ * samples they queue (docs/PROFILE_FORMAT.md, "Idle threads and waiting for a CPU").
+ * The books are brought up to date in the consumer thread every tick without the GIL, in a
+ * thread that unregisters as it ends, and once at stop; always with the slot table's lock
+ * held (sampler.c), never in the signal handler. A code object's death is counted here by
+ * whichever thread frees it (GIL held). No Python API beyond frames.c's fault-tolerant walk.
+ *
+ * Books: the consumer thread, every tick, reads each thread's CPU clock; waiting time is the
+ * wall-clock time since the last tick that was not CPU time. It is charged to the thread's
+ * current stack, walked with fault-tolerant reads; a thread whose CPU clock has not moved
+ * since the last walk cannot have changed its stack, so the previous walk is reused. A thread
+ * that is running cannot be walked (its frames move under the reader); its waiting time is
+ * then time it was runnable but preempted, and goes to the stack of its latest CPU sample
+ * (published by the handler under a sequence count) when that sample is recent, rather than
+ * to a stack from whenever it last blocked.
+ *
+ * Code objects named by walked stacks: a stack walked from another thread (or kept from an
+ * earlier walk) is only queued if no code object died since it was walked: `code_deaths`
+ * counts deaths, and the check and the queueing happen under `deaths_lock`, which the dying
+ * side takes too before it drains the queue. Either the sample is queued first and resolved
+ * while the object lives, or the death is seen and the sample goes unattributed.
+ */
+#define _GNU_SOURCE
+#include "waits.h"
+
+#include "clock.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+static ts_sampler_config_t config;
+static pthread_mutex_t deaths_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t code_deaths;
+static int idle_detected;                   /* taskstate.c can tell idle threads apart */
+static int run_delay_seen;                  /* a thread had a run-queue delay */
+
+void ts_waits_init(const ts_sampler_config_t *cfg)
+{
+    config = *cfg;
+    idle_detected = !config.virtual_time && ts_taskstate_init();
+    run_delay_seen = 0;
+}
+
+uint64_t ts_waits_code_deaths(void)
+{
+    return atomic_load_explicit(&code_deaths, memory_order_acquire);
+}
+
+void ts_waits_forget_after_fork(void)
+{
+    pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    deaths_lock = fresh;
+}
+
+/* Brings a slot's books up to `now_ns`; returns the waiting time added. */
+static uint64_t close_books(ts_slot_t *slot, uint64_t now_ns, uint64_t *cpu_now)
+{
+    uint64_t cpu;
+    uint64_t wall_delta = now_ns > slot->last_wall_ns ? now_ns - slot->last_wall_ns : 0;
+    if (ts_clock_read_ns(slot->cpu_clock, &cpu) != 0) {
+        /* The thread is gone: it neither ran nor waited since it ended. */
+        cpu = slot->last_cpu_ns;
+        wall_delta = 0;
+    }
+    uint64_t cpu_delta = cpu > slot->last_cpu_ns ? cpu - slot->last_cpu_ns : 0;
+    uint64_t wait = wall_delta > cpu_delta ? wall_delta - cpu_delta : 0;
+    if (config.virtual_time)
+        wait = 0;
+    slot->cpu_ns += cpu_delta;
+    slot->wait_ns += wait;
+    slot->last_cpu_ns = cpu;
+    slot->last_wall_ns = now_ns;
+    *cpu_now = cpu;
+    return wait;
+}
+
+
+/* Refreshes the slot's stack for waiting time. A walk only counts if the thread's CPU
+ * clock did not move while we read: a thread that ran meanwhile may have changed the
+ * frames under us. When it did run, the previous stack (from when it was last seen
+ * waiting) is the better guess for time it spent waiting before it woke. */
+static void refresh_walk(ts_slot_t *slot, uint64_t cpu_before)
+{
+    uint64_t deaths = atomic_load(&code_deaths);
+    if (slot->has_walk && slot->walk_cpu_ns == cpu_before && slot->walk_deaths == deaths)
+        return;
+    ts_frame_t frames[TS_MAX_DEPTH];
+    int ok;
+    ts_walk_t walk = ts_frames_walk_thread(slot->tstate, frames, TS_MAX_DEPTH, &ok);
+    uint64_t cpu_after;
+    if (!ok || ts_clock_read_ns(slot->cpu_clock, &cpu_after) != 0 || cpu_after != cpu_before)
+        return;
+    slot->walk = walk;
+    memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
+    slot->walk_cpu_ns = cpu_before;
+    slot->walk_deaths = deaths;
+    slot->has_walk = 1;
+}
+
+/* Copies the slot's latest CPU sample, if it was taken at or after `since_ns` (and since
+ * the thread was registered); 1 when it was. */
+static int copy_cpu_sample(ts_slot_t *slot, uint64_t since_ns, ts_walk_t *walk,
+                           ts_frame_t *frames, uint64_t *deaths, uint8_t *kind)
+{
+    uint32_t before = atomic_load_explicit(&slot->cpu_seq, memory_order_acquire);
+    if (before & 1)
+        return 0;
+    uint64_t taken_ns = slot->cpu_t_ns;
+    *deaths = slot->cpu_deaths;
+    *kind = slot->cpu_kind;
+    *walk = slot->cpu_walk;
+    if (before == 0 || taken_ns == 0 || taken_ns < since_ns || walk->depth > TS_MAX_DEPTH)
+        return 0;
+    memcpy(frames, slot->cpu_frames, walk->depth * sizeof frames[0]);
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load_explicit(&slot->cpu_seq, memory_order_relaxed) == before;
+}
+
+/* Copies the slot's latest CPU sample into the slot's walk if it was taken at or after
+ * `since_ns`; 1 when it was. */
+static int adopt_cpu_sample(ts_slot_t *slot, uint64_t since_ns)
+{
+    ts_walk_t walk;
+    ts_frame_t frames[TS_MAX_DEPTH];
+    uint64_t deaths;
+    uint8_t kind;
+    if (!copy_cpu_sample(slot, since_ns, &walk, frames, &deaths, &kind))
+        return 0;
+    slot->walk = walk;
+    memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
+    slot->walk_deaths = deaths;
+    slot->walk_cpu_ns = 0; /* not a walk at a known clock reading: never reused as one */
+    slot->has_walk = 1;
+    return 1;
+}
+
+void ts_sampler_code_dying(void)
+{
+    pthread_mutex_lock(&deaths_lock);
+    atomic_fetch_add(&code_deaths, 1);
+    pthread_mutex_unlock(&deaths_lock);
+}
+
+/* Adds the run-queue delay the kernel counted since the last read to the thread's pending
+ * CPU wait. The kernel adds a delay when the thread gets its CPU, so only a thread that ran
+ * since the last read can have a new one. */
+static void read_run_delay(ts_slot_t *slot)
+{
+    uint64_t delay;
+    if (ts_taskstate_run_delay(&slot->task, slot->tid, &delay) != 0)
+        return; /* not given by this kernel, or the thread just ended */
+    uint64_t added = slot->has_run_delay && delay > slot->run_delay_ns
+                         ? delay - slot->run_delay_ns : 0;
+    /* What was already charged as it happened is part of the kernel's figure. */
+    slot->cpu_wait_pending_ns += added > slot->cpu_wait_live_ns ? added - slot->cpu_wait_live_ns
+                                                                : 0;
+    slot->cpu_wait_live_ns = 0;
+    run_delay_seen |= delay > 0;
+    slot->run_delay_ns = delay;
+    slot->has_run_delay = 1;
+}
+
+/* Whether the thread, not the main one, is blocked waiting for work. Its system call is
+ * read again only when its CPU clock moved since the last read: one that has not run is
+ * where it was. The clock is read again after, so a thread that ran meanwhile is read anew
+ * next time. */
+static int waiting_for_work(ts_slot_t *slot, uint32_t index, uint64_t cpu_now)
+{
+    if (!idle_detected || (int)index == ts_sampler_main_slot())
+        return 0;
+    if (slot->idle_known && slot->idle_cpu_ns == cpu_now)
+        return slot->idle;
+    slot->idle = ts_taskstate_waiting_for_work(&slot->task, slot->tid);
+    uint64_t cpu_after;
+    slot->idle_known = ts_clock_read_ns(slot->cpu_clock, &cpu_after) == 0 && cpu_after == cpu_now;
+    slot->idle_cpu_ns = cpu_now;
+    return slot->idle;
+}
+
+/* Queues `ns` of CPU wait at the thread's latest CPU sample (its stack and Python/native
+ * kind): the line it was running when preempted. `woken`: the thread blocked since it last
+ * ran and now waits for a CPU to return from that block: the wait is queued where it blocked
+ * (its walked stack), as system time, since that line's call is what it is finishing. 0 when
+ * there is no such stack. Called with deaths_lock held. */
+static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t now_ns,
+                          ts_ring_t *waits, int woken)
+{
+    ts_walk_t walk;
+    uint64_t deaths;
+    uint8_t kind;
+    ts_sample_t *sample = ts_ring_reserve(waits);
+    if (sample == NULL)
+        return 1; /* a full ring drops it, as it drops any sample */
+    if (woken) {
+        if (!slot->has_walk)
+            return 0;
+        walk = slot->walk;
+        deaths = slot->walk_deaths;
+        memcpy(sample->frames, slot->walk_frames, walk.depth * sizeof sample->frames[0]);
+        kind = TS_SAMPLE_CPU_WAIT_SYSTEM;
+    } else {
+        if (!copy_cpu_sample(slot, 1, &walk, sample->frames, &deaths, &kind))
+            return 0;
+        kind = kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE : TS_SAMPLE_CPU_WAIT_PYTHON;
+    }
+    int usable = deaths == atomic_load(&code_deaths);
+    sample->weight_ns = ns;
+    sample->t_ns = now_ns;
+    sample->thread = index;
+    sample->kind = kind;
+    sample->truncated = usable ? walk.truncated : 0;
+    sample->depth = usable ? walk.depth : 0;
+    ts_ring_commit(waits);
+    return 1;
+}
+
+/* Charges the waiting held from the previous tick: first as CPU wait, as far as the
+ * run-queue delay read since covers it, the rest as before. Called with deaths_lock held. */
+static void settle_held(ts_slot_t *slot, uint32_t index, uint64_t now_ns, ts_ring_t *waits)
+{
+    ts_sample_t *held = &slot->held;
+    held->t_ns = now_ns; /* queued now: after the GPU readings of earlier spans (gpuattr.h) */
+    uint64_t cpu_wait = slot->cpu_wait_pending_ns < held->weight_ns
+                            ? slot->cpu_wait_pending_ns : held->weight_ns;
+    if (cpu_wait > 0 && queue_cpu_wait(slot, index, cpu_wait, held->t_ns, waits, 0)) {
+        slot->cpu_wait_pending_ns -= cpu_wait;
+        held->weight_ns -= cpu_wait;
+    }
+    ts_sample_t *sample;
+    if (held->weight_ns > 0 && (sample = ts_ring_reserve(waits)) != NULL) {
+        int usable = slot->held_deaths == atomic_load(&code_deaths);
+        *sample = *held;
+        sample->depth = usable ? held->depth : 0;
+        sample->truncated = usable ? held->truncated : 0;
+        ts_ring_commit(waits);
+    }
+    slot->has_held = 0;
+}
+
+/* Brings one thread's books up to `now_ns` and queues its waiting into the waits ring
+ * (`record`: not while profiling is suspended). `last`: the thread is ending (or ended):
+ * its run-queue delay is read whatever happened, and nothing is held for a next look that
+ * will not come, so every second its books count is also charged to a line. Called with
+ * slots_lock held. */
+void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record,
+                           int last)
+{
+    ts_ring_t *waits = config.waits;
+    uint64_t cpu_now, cpu_before = slot->last_cpu_ns, tick_start_ns = slot->last_wall_ns;
+    uint64_t wall_delta = now_ns > slot->last_wall_ns ? now_ns - slot->last_wall_ns : 0;
+    uint64_t wait = close_books(slot, now_ns, &cpu_now);
+    if (config.virtual_time)
+        return;
+    int still = cpu_now == cpu_before;
+    if (!still)
+        slot->blocked_since_ran = 0;
+    if (last || !still || !slot->has_run_delay)
+        read_run_delay(slot);
+    if (slot->has_held) {
+        pthread_mutex_lock(&deaths_lock);
+        if (record)
+            settle_held(slot, index, now_ns, waits);
+        slot->has_held = 0;
+        pthread_mutex_unlock(&deaths_lock);
+    }
+    if (wait == 0)
+        return;
+    /* Ready to run but waiting for a CPU: the thread's own time, not the OS's. */
+    uint64_t cpu_wait = slot->cpu_wait_pending_ns < wait ? slot->cpu_wait_pending_ns : wait;
+    slot->cpu_wait_pending_ns -= cpu_wait;
+    wait -= cpu_wait;
+    /* A thread that waited for a sliver of the tick (a page fault, a short GIL handoff) is
+     * running: its stack is moving, and it is not idle; only a blocked thread is walked and
+     * looked at. */
+    int blocked = wait * 20 >= wall_delta;
+    int idle = wait > 0 && blocked && waiting_for_work(slot, index, cpu_now);
+    if (idle) {
+        slot->wait_ns -= wait;
+        slot->idle_ns += wait;
+    }
+    /* A thread whose CPU clock stood still all tick is either blocked or ready to run but
+     * given no CPU (preempted, throttled by a quota, woken and not yet run): the kernel adds
+     * the latter to its run-queue delay only once the thread runs again, which can be many
+     * ticks later, so its state says which, now. */
+    uint64_t live_cpu_wait = 0;
+    if (still && wait > 0 && !idle && !last) {
+        if (ts_taskstate_runnable(&slot->task, slot->tid))
+            live_cpu_wait = wait;
+        else
+            slot->blocked_since_ran = 1;
+    }
+    wait -= live_cpu_wait;
+    slot->cpu_wait_live_ns += live_cpu_wait;
+    if (!record)
+        return;
+    if (blocked && (!idle || config.include_idle))
+        refresh_walk(slot, cpu_now);
+    pthread_mutex_lock(&deaths_lock);
+    if (cpu_wait > 0 && !queue_cpu_wait(slot, index, cpu_wait, now_ns, waits, 0))
+        wait += cpu_wait; /* no CPU sample yet: where it waits, as before */
+    if (live_cpu_wait > 0 &&
+        !queue_cpu_wait(slot, index, live_cpu_wait, now_ns, waits, slot->blocked_since_ran))
+        wait += live_cpu_wait;
+    pthread_mutex_unlock(&deaths_lock);
+    if (wait == 0 || (idle && !config.include_idle))
+        return;
+    int walk_is_current = slot->has_walk && slot->walk_cpu_ns == cpu_now;
+    /* It ran during the tick and could not be walked: preempted where it was sampled. A
+     * sample from the previous interval still describes this tick's running. */
+    if (!walk_is_current && cpu_now != cpu_before)
+        adopt_cpu_sample(slot, tick_start_ns > config.interval_ns
+                                   ? tick_start_ns - config.interval_ns : 0);
+    pthread_mutex_lock(&deaths_lock);
+    /* It ran during the tick: part of its waiting may be a run-queue delay the kernel
+     * reports next tick. */
+    int hold = cpu_now != cpu_before && !last;
+    ts_sample_t *sample = hold ? &slot->held : ts_ring_reserve(waits);
+    if (sample != NULL) {
+        int usable = slot->has_walk && slot->walk_deaths == atomic_load(&code_deaths);
+        slot->held_deaths = slot->walk_deaths;
+        sample->weight_ns = wait;
+        sample->t_ns = now_ns;
+        sample->thread = index;
+        sample->kind = TS_SAMPLE_WAIT;
+        sample->truncated = usable ? slot->walk.truncated : 0;
+        sample->depth = usable ? slot->walk.depth : 0;
+        memcpy(sample->frames, slot->walk_frames, sample->depth * sizeof sample->frames[0]);
+        if (hold)
+            slot->has_held = 1;
+        else
+            ts_ring_commit(waits);
+    }
+    pthread_mutex_unlock(&deaths_lock);
+}
+
+
+int ts_sampler_idle_detected(void)
+{
+    return idle_detected;
+}
+
+int ts_sampler_cpu_wait_measured(void)
+{
+    return run_delay_seen;
+}
+
