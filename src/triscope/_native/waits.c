@@ -185,6 +185,18 @@ static int waiting_for_work(ts_slot_t *slot, uint32_t index, uint64_t cpu_now)
  * ran and now waits for a CPU to return from that block: the wait is queued where it blocked
  * (its walked stack), as system time, since that line's call is what it is finishing. 0 when
  * there is no such stack. Called with deaths_lock held. */
+/* Whether two stacks are the same chain of calls (the same code objects, innermost first):
+ * the thread is still in the calls it was sampled in, whatever the instruction. */
+static int same_calls(const ts_frame_t *a, int depth_a, const ts_frame_t *b, int depth_b)
+{
+    if (depth_a != depth_b)
+        return 0;
+    for (int i = 0; i < depth_a; i++)
+        if (a[i].code != b[i].code)
+            return 0;
+    return 1;
+}
+
 static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t now_ns,
                           ts_ring_t *waits, int woken)
 {
@@ -205,6 +217,19 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
         if (!copy_cpu_sample(slot, 1, &walk, sample->frames, &deaths, &kind))
             return 0;
         kind = kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE : TS_SAMPLE_CPU_WAIT_PYTHON;
+        /* Walked this tick in other calls than its latest CPU sample's: that sample is old
+         * news (a thread that runs little between blocks, a loop of short sleeps, was sampled
+         * long ago elsewhere). The wait goes where the thread is now: as Python time if it is
+         * ready to run there (preempted before a new sample), else as the wake-up of the
+         * call it blocks in, system time. */
+        if (slot->has_walk && slot->walk_cpu_ns != 0 && slot->walk_cpu_ns == slot->last_cpu_ns &&
+            !same_calls(slot->walk_frames, slot->walk.depth, sample->frames, walk.depth)) {
+            walk = slot->walk;
+            deaths = slot->walk_deaths;
+            memcpy(sample->frames, slot->walk_frames, walk.depth * sizeof sample->frames[0]);
+            kind = ts_taskstate_runnable(&slot->task, slot->tid) ? TS_SAMPLE_CPU_WAIT_PYTHON
+                                                                  : TS_SAMPLE_CPU_WAIT_SYSTEM;
+        }
     }
     int usable = deaths == atomic_load(&code_deaths);
     sample->weight_ns = ns;
