@@ -19,7 +19,7 @@ endif
 VPY := $(VENV)/bin/python
 BUILD_DIR := build/py$(PYVER)
 # One clear line, before a virtual environment is made, for an interpreter triscope does not
-# support (SPEC §6); meson.build says the same to a plain `pip install .`.
+# support (docs/DEFINITIONS.md, Platform); meson.build says the same to a plain `pip install .`.
 CHECK_PYTHON = @$(PY) -c 'import sys, sysconfig; sys.exit(sys.implementation.name != "cpython" \
   or sys.version_info < (3, 11) or bool(sysconfig.get_config_var("Py_GIL_DISABLED")))' || \
   { echo "triscope: error: $(PY) is Python $(PYVER); triscope needs CPython 3.11 or newer \

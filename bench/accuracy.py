@@ -37,9 +37,9 @@ from common import WORKLOADS, Scratch, child_env, log, run_process
 from profilers import pyspy_binary
 
 MB = 1 << 20
-LINE_MIN_SHARE = 0.05  # a line must allocate this share of the bytes to be scored (SPEC §7)
+LINE_MIN_SHARE = 0.05  # a line must allocate this share of the bytes to be scored (docs/DEFINITIONS.md)
 
-# The quality bars the report checks triscope's figures against (SPEC §7 and the tests).
+# The quality bars the report checks triscope's figures against (docs/DEFINITIONS.md).
 BARS = {"cpu_lines": 3.0, "split": 5.0, "threads": 20.0, "alloc_volume": 10.0,
         "python_share": 10.0, "copy_volume": 20.0, "real_alloc": 10.0}
 

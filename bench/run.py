@@ -9,7 +9,7 @@ and every peer, so the only difference between two runs of a benchmark is the pr
 Peers that interpreter cannot import are left out and reported as such; with none installed
 (the test environment) the harness measures triscope alone. Sections:
 
-  overhead.py   slowdown on pyperformance programs (SPEC §7's overhead bar)
+  overhead.py   slowdown on pyperformance programs (docs/DEFINITIONS.md, Quality bars)
   accuracy.py   errors against workloads that measure their own truth, and against memray's
                 exact per-line allocation totals on real programs
   costs.py      triscope's cost per CPU sample, per allocation, profile size, own memory

@@ -1,6 +1,6 @@
 """CPU attribution accuracy against workloads that measure their own truth.
 
-Bars (SPEC §7): a line's share within 3 percentage points; the Python/native/system split
+Bars (docs/DEFINITIONS.md): a line's share within 3 percentage points; the Python/native/system split
 within 5 points; two threads doing 2:1 work show 2:1 in Python + native within ±20%.
 
 "Share among the marked lines" compares each marked line's share of the marked lines' sum

@@ -1,4 +1,4 @@
-"""GPU profiling (SPEC §3), tested without a GPU.
+"""GPU profiling (docs/DEFINITIONS.md, GPU), tested without a GPU.
 
 The test suite builds a stand-in for NVIDIA's libnvidia-ml.so.1 (tests/c/nvml_standin.c)
 and points $TRISCOPE_NVML_LIBRARY at it. The stand-in reports the device busy (90%) and

@@ -1,4 +1,4 @@
-"""The IPython/Jupyter magics (SPEC §2): `%load_ext triscope`, `%scrun`, `%%triscope`.
+"""The IPython/Jupyter magics (docs/DEFINITIONS.md): `%load_ext triscope`, `%scrun`, `%%triscope`.
 
 GIVEN an IPython InteractiveShell (in a subprocess: profiling runs in-process there) with
 the extension loaded, WHEN a cell with a hot loop runs under %%triscope and a statement

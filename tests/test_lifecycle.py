@@ -1,4 +1,4 @@
-"""Programmatic control and lifecycle (SPEC §2, §5): start/stop, --off, @profile, suspend
+"""Programmatic control and lifecycle (docs/DEFINITIONS.md): start/stop, --off, @profile, suspend
 and resume from another process, SIGTERM, --profile-interval. Each runs the real CLI."""
 import json
 import os

@@ -1,6 +1,6 @@
 """Memory profiling end to end, against workloads that know their own allocation volumes.
 
-Bars (SPEC §7 and the memory contract): a line's allocated MB within 10% of what it requested
+Bars (docs/DEFINITIONS.md): a line's allocated MB within 10% of what it requested
 (20% for the small main-thread line of the threads workload); copy MB within 20% of the bytes
 copied, and a line that only reads the same buffer shows at most 5% of that; peak and live MB
 within 15%; a steady leak is listed with likelihood >= 0.9 and a rate within 50%, churned

@@ -1,4 +1,4 @@
-"""`triscope optimize` (SPEC §4): AI proposals for the hottest code.
+"""`triscope optimize` (docs/DEFINITIONS.md, Outputs): AI proposals for the hottest code.
 
 GIVEN a profile of tests/workloads/diff_work.py and a local http.server in the test speaking
 /v1/chat/completions, WHEN `triscope optimize` runs against it, THEN the request carries the

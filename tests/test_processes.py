@@ -1,4 +1,4 @@
-"""Child processes (SPEC §5): multiprocessing with each start method, ProcessPoolExecutor
+"""Child processes (docs/DEFINITIONS.md): multiprocessing with each start method, ProcessPoolExecutor
 and subprocess children are profiled and merged into the parent's report; merge combines
 profiles. Every run has a timeout: a hang fails the test instead of blocking the suite."""
 import json

@@ -1,4 +1,4 @@
-"""The profile tools (SPEC §1): `triscope diff`, `triscope export`, and what all the tools
+"""The profile tools (docs/DEFINITIONS.md): `triscope diff`, `triscope export`, and what all the tools
 reading a saved profile (view, diff, merge, export) do with bad input.
 
 GIVEN two runs of tests/workloads/diff_work.py, whose line @changed does N times the work

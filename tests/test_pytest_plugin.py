@@ -1,4 +1,4 @@
-"""The pytest plugin (`pytest --triscope[=PATH]`) and `triscope -m pytest` (SPEC §1, §8).
+"""The pytest plugin (`pytest --triscope[=PATH]`) and `triscope -m pytest` (docs/DEFINITIONS.md).
 
 GIVEN a small test suite in tmp_path whose test calls a hot function of its own package,
 WHEN pytest runs it in a subprocess with --triscope, THEN the profile is written where asked,

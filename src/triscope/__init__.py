@@ -1,6 +1,6 @@
 """triscope: a CPU, GPU and memory profiler for Python with a C core.
 
-Programmatic use (SPEC §2):
+Programmatic use (docs/DEFINITIONS.md, Programmatic use):
 
     import triscope
     triscope.start()          # resume profiling (run under `triscope --off prog.py`), or

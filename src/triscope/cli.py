@@ -1,4 +1,4 @@
-"""The `triscope` command line (SPEC §1): parses it and dispatches, nothing more.
+"""The `triscope` command line (docs/DEFINITIONS.md): parses it and dispatches, nothing more.
 
 `triscope [run] [options] program` profiles a program (launch.run, with the Options of
 options.py); `triscope --pid N --on/--off` resumes or suspends one (control, here); each

@@ -1,4 +1,4 @@
-"""IPython and Jupyter magics (SPEC §2): `%load_ext triscope`, then
+"""IPython and Jupyter magics (docs/DEFINITIONS.md): `%load_ext triscope`, then
 
     %scrun [options] statement      profile one statement
     %%triscope [options]            profile the whole cell

@@ -1,4 +1,4 @@
-"""Running the program under the profiler, so that it cannot tell (SPEC §1).
+"""Running the program under the profiler, so that it cannot tell (docs/DEFINITIONS.md).
 
 The program runs in this process, in a fresh `__main__` module, with the `sys.argv`,
 `sys.path[0]` and `__file__` that `python program.py` (or `python -m module`) would give

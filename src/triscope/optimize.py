@@ -1,4 +1,4 @@
-"""`triscope optimize profile.json`: optimisation proposals for the hottest code (SPEC §4).
+"""`triscope optimize profile.json`: optimisation proposals for the hottest code (docs/DEFINITIONS.md).
 
 Picks a region of code (the hottest functions with --top K, one function with --function
 NAME, or the function around one line with --line FILE:N), and sends it with its profile

@@ -1,4 +1,4 @@
-"""pytest plugin (SPEC §8): `pytest --triscope[=PATH]` profiles the test session.
+"""pytest plugin (docs/DEFINITIONS.md): `pytest --triscope[=PATH]` profiles the test session.
 
 Registered through the `pytest11` entry point, so pytest imports this module in every
 session of an environment where triscope is installed: it must stay cheap and inert until

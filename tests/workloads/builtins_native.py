@@ -1,4 +1,4 @@
-"""Long-running C builtins count as native time (SPEC §3): sorted() on a big list runs inside
+"""Long-running C builtins count as native time (docs/DEFINITIONS.md): sorted() on a big list runs inside
 libpython without executing bytecode; hashlib runs in OpenSSL. A pure-Python line is the
 control. Each line is timed here; written to $GT_OUT as
 {"native_sorted"|"native_sha"|"pure": {"wall_s", "cpu_s", "cpu_wait_s"}, "wall_s": whole run}.

@@ -1,4 +1,4 @@
-"""Profiles a Python child process of a triscope run (SPEC section 5).
+"""Profiles a Python child process of a triscope run (docs/DEFINITIONS.md, Processes).
 
 The profiled program's children inherit TRISCOPE_CHILD_DIR and this directory on
 PYTHONPATH, so any Python child started with the same interpreter (subprocess,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * filter.h — which source files are profiled (SPEC §1 "Which files are profiled").
+ * filter.h — which source files are profiled (docs/DEFINITIONS.md).
  * Pure string logic, unit-tested.
  *
  *   - triscope's own files: never (not even with --profile-all), nor shown in stacks;

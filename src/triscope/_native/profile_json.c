@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * profile_json.c — see profile_json.h. Every *_pct is a share of all measured thread time
- * (stats->total), so lines of all files plus unattributed_pct sum to 100 (SPEC §3).
+ * (stats->total), so lines of all files plus unattributed_pct sum to 100 (docs/DEFINITIONS.md).
  * Source text is read from disk here, once per reported file, and only for the lines that
  * are written (the code of `python -c`, "<string>", comes from the meta instead); the whole
  * file's bytes are hashed (sha256) on the same pass, so that a tool reading the profile

@@ -1,4 +1,4 @@
-"""Combining profiles of several processes (SPEC §5; `triscope merge`).
+"""Combining profiles of several processes (docs/DEFINITIONS.md, Processes; `triscope merge`).
 
 Each profile states its times as percentages of its own thread time, so merging turns them
 back into seconds, adds them up per (file, line) and per (file, function), and states them
