@@ -12,6 +12,7 @@
 #include "profile_json.h"
 
 #include "json_writer.h"
+#include "leaks.h"
 #include "sha256.h"
 
 #include <math.h>
@@ -226,54 +227,6 @@ static void time_fields(ts_json_t *j, const ts_time_t *time, uint64_t total, con
 #define MB (1024.0 * 1024.0)
 #define MB_DIGITS 3
 
-/* A line reported as leaking needs this likelihood that its sampled blocks are never freed
- * (Laplace's rule of succession over allocations and frees)... */
-#define TS_LEAK_LIKELIHOOD 0.9
-/* ...and its live bytes still growing: at least this share of them added in the second
- * half of the run (a steady leak adds half; a cache built early and kept adds none)... */
-#define TS_LEAK_RECENT_SHARE 0.25
-/* ...by at least one sample's worth of bytes... */
-#define TS_LEAK_MIN_GROWTH (256.0 * 1024.0)
-/* ...and steadily: from 10% to 90% of that growth takes at least this share of the second
- * half (a one-time allocation late in the run is a step, not a leak). */
-#define TS_LEAK_MIN_SPREAD 0.25
-
-/* The time of the first point at or after `from` whose value reaches `level`. */
-static uint64_t time_reaching(const ts_series_t *series, uint64_t from, double level)
-{
-    for (uint32_t i = 0; i < series->count; i++)
-        if (series->t_ns[i] >= from && (double)series->value[i] >= level)
-            return series->t_ns[i];
-    return from;
-}
-
-typedef struct {
-    double likelihood; /* 0 unless the line's live bytes are growing */
-    double mb_s;       /* growth rate over the second half of the run */
-    int leaking;
-} leak_t;
-
-static leak_t leak_of(const ts_mem_t *mem, const ts_profile_meta_t *m)
-{
-    leak_t leak = {0.0, 0.0, 0};
-    if (mem->samples < 2 || mem->timeline == NULL || m->end_ns <= m->start_ns)
-        return leak;
-    uint64_t middle = m->start_ns + (m->end_ns - m->start_ns) / 2;
-    double growth = (double)(mem->live_bytes - ts_series_at(mem->timeline, middle));
-    double seconds = (double)(m->end_ns - middle) / 1e9;
-    if (growth < TS_LEAK_MIN_GROWTH || growth < TS_LEAK_RECENT_SHARE * (double)mem->live_bytes)
-        return leak;
-    double base = (double)mem->live_bytes - growth;
-    uint64_t early = time_reaching(mem->timeline, middle, base + 0.1 * growth);
-    uint64_t late = time_reaching(mem->timeline, middle, base + 0.9 * growth);
-    if ((double)(late - early) < TS_LEAK_MIN_SPREAD * (double)(m->end_ns - middle))
-        return leak;
-    leak.likelihood = 1.0 - ((double)mem->freed + 1.0) / ((double)mem->samples + 2.0);
-    leak.mb_s = growth / MB / seconds;
-    leak.leaking = leak.likelihood >= TS_LEAK_LIKELIHOOD;
-    return leak;
-}
-
 static void timeline(ts_json_t *j, const ts_series_t *series, uint64_t start_ns)
 {
     ts_json_begin_array(j);
@@ -295,7 +248,7 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
 {
     double elapsed = m->elapsed_s > 0 ? m->elapsed_s : 1.0;
     double all_bytes = (double)s->mem_total.alloc_bytes;
-    leak_t leak = leak_of(mem, m);
+    ts_leak_t leak = ts_leak_of(mem, m->start_ns, m->end_ns);
     time_fields(j, time, total, "cpu_");
     ts_json_key(j, "cpu_samples"); ts_json_int(j, (int64_t)time->cpu_samples);
     ts_json_key(j, "gpu_pct");
@@ -571,7 +524,7 @@ static void write_leaks(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
     ts_json_begin_array(j);
     for (size_t k = 0; k < s->nlines; k++) {
         const ts_line_t *line = &s->lines[line_order[k]];
-        leak_t leak = leak_of(&line->mem, m);
+        ts_leak_t leak = ts_leak_of(&line->mem, m->start_ns, m->end_ns);
         const char *path = ts_intern_str(&s->strings, s->files[line->file].path);
         if (!leak.leaking || !s->files[line->file].profiled || !in_ranges(m, path, line->lineno))
             continue;
