@@ -23,7 +23,7 @@ import sys
 import sysconfig
 import threading
 
-from triscope import __version__, _compat, _native
+from triscope import __version__, _compat, _native, source
 from triscope.cli import UsageError
 from triscope.reports import text
 
@@ -356,7 +356,7 @@ class _Session:
             reduced_profile=self.options.reduced_profile,
             cpu_percent_threshold=self.options.cpu_percent_threshold,
             malloc_threshold=self.options.malloc_threshold,
-            only_ranges=triscope.profiled_functions)
+            only_ranges=triscope.profiled_functions, decode_source=source.decode)
 
     @_with_launcher_sys_path
     def finish(self) -> None:
@@ -503,7 +503,7 @@ class _Session:
                     reduced_profile=self.options.reduced_profile,
                     cpu_percent_threshold=self.options.cpu_percent_threshold,
                     malloc_threshold=self.options.malloc_threshold,
-                    only_ranges=triscope.profiled_functions)
+                    only_ranges=triscope.profiled_functions, decode_source=source.decode)
         final_path = os.path.join(directory, final_name)
         _native.checkpoint_every(
             CHECKPOINT_SECONDS, tuple(self.checkpoint_fds[1:]), dir_fd,

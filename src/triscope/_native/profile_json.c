@@ -2,10 +2,11 @@
  *
  * profile_json.c — see profile_json.h. Every *_pct is a share of all measured thread time
  * (stats->total), so lines of all files plus unattributed_pct sum to 100 (SPEC §3).
- * Source text is read from disk here, once per reported file, and only for the lines that
- * are written (the code of `python -c`, "<string>", comes from the meta instead); the whole
- * file's bytes are hashed (sha256) on the same pass, so that a tool reading the profile
- * later can tell whether a path still holds the file that was profiled. With
+ * A reported file's bytes are read from disk here, once per profile written (the code of
+ * `python -c`, "<string>", comes from the meta instead), and hashed (sha256) on that pass,
+ * so that a tool reading the profile later can tell whether a path still holds the file
+ * that was profiled; the caller's decode_source turns the same bytes into the text whose
+ * lines are quoted, so the writer knows no source encoding. With
  * `--reduced-profile` lines below the CPU threshold are left out; without
  * it every measured line is written and the reports decide what to hide.
  */
@@ -31,75 +32,6 @@ typedef struct {
     char sha256[65];  /* of the file's bytes as read; "" when they could not all be read */
 } source_t;
 
-/* Whether one of the first two lines is a PEP 263 coding comment naming Latin-1 (the names
- * Python's tokenizer maps to iso-8859-1, and the codec's common aliases). Such a file's bytes above 0x7f are characters, not
- * broken UTF-8; other non-UTF-8 encodings are left to the JSON writer, which replaces the
- * bytes it cannot read with U+FFFD. */
-static int latin1_cookie(const char *text, size_t len)
-{
-    static const char *const names[] = {"latin-1", "iso-8859-1", "iso-latin-1"};
-    size_t start = 0;
-    for (int line = 0; line < 2 && start < len; line++) {
-        size_t end = start;
-        while (end < len && text[end] != '\n')
-            end++;
-        size_t i = start;
-        while (i < end && (text[i] == ' ' || text[i] == '\t' || text[i] == '\f'))
-            i++;
-        if (i < end && text[i] == '#') {
-            for (; i + 7 < end; i++) {
-                if (memcmp(text + i, "coding", 6) != 0 || (text[i + 6] != ':' && text[i + 6] != '='))
-                    continue;
-                size_t j = i + 7;
-                while (j < end && (text[j] == ' ' || text[j] == '\t'))
-                    j++;
-                char name[16];
-                size_t n = 0;
-                while (j < end && n + 1 < sizeof name &&
-                       (text[j] == '-' || text[j] == '_' || text[j] == '.' ||
-                        (text[j] >= '0' && text[j] <= '9') ||
-                        ((text[j] | 0x20) >= 'a' && (text[j] | 0x20) <= 'z')))
-                {
-                    name[n++] = (char)(text[j] == '_' ? '-' : (text[j] | 0x20));
-                    j++;
-                }
-                name[n] = '\0';
-                for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-                    size_t m = strlen(names[k]);
-                    if (strncmp(name, names[k], m) == 0 && (name[m] == '\0' || name[m] == '-'))
-                        return 1;
-                }
-                static const char *const aliases[] = {"latin1", "l1", "latin", "iso8859-1",
-                                                      "cp819", "8859"};
-                for (size_t k = 0; k < sizeof aliases / sizeof aliases[0]; k++)
-                    if (strcmp(name, aliases[k]) == 0)
-                        return 1;
-                return 0; /* the first coding comment decides */
-            }
-        } else if (i < end && text[i] != '\r') {
-            return 0; /* a line of code: no coding comment after it counts */
-        }
-        start = end + 1;
-    }
-    return 0;
-}
-
-/* Latin-1 bytes as UTF-8 into `out` (room for 2 * len bytes); returns the new length. */
-static size_t latin1_to_utf8(char *out, const char *in, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c < 0x80) {
-            out[n++] = (char)c;
-        } else {
-            out[n++] = (char)(0xC0 | (c >> 6));
-            out[n++] = (char)(0x80 | (c & 0x3F));
-        }
-    }
-    return n;
-}
-
 /* Where each line of the first `len` bytes of src->text begins. */
 static void source_index(source_t *src, size_t len)
 {
@@ -118,7 +50,7 @@ static void source_index(source_t *src, size_t len)
     src->nlines = line;
 }
 
-static void source_load(source_t *src, const char *path)
+static void source_load(source_t *src, const char *path, const ts_profile_meta_t *m)
 {
     memset(src, 0, sizeof *src);
     FILE *f = fopen(path, "rb");
@@ -152,13 +84,15 @@ static void source_load(source_t *src, const char *path)
     if (!ferror(f))
         ts_sha256_hex(&hash, src->sha256);
     fclose(f);
-    if (latin1_cookie(src->text, len)) {
-        char *utf8 = malloc(len * 2 + 1);
-        if (utf8 != NULL) {
-            len = latin1_to_utf8(utf8, src->text, len);
-            free(src->text);
-            src->text = utf8;
-        }
+    /* The text quoted is decoded from the very bytes hashed, so the two cannot disagree. */
+    size_t text_len = 0;
+    char *text = len > 0 && m->decode_source != NULL
+                     ? m->decode_source(m->decode_context, src->text, len, &text_len)
+                     : NULL;
+    if (text != NULL) {
+        free(src->text);
+        src->text = text;
+        len = text_len;
     }
     source_index(src, len);
 }
@@ -185,7 +119,7 @@ static void source_load_for(source_t *src, const char *path, const ts_profile_me
     if (m->string_source != NULL && strcmp(path, "<string>") == 0)
         source_load_text(src, m->string_source);
     else
-        source_load(src, path);
+        source_load(src, path, m);
 }
 
 /* The text of 1-based line `lineno`, without its newline (and without a CR before it). */

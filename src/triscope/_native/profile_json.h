@@ -24,6 +24,12 @@ typedef struct {
     const char *version;          /* triscope's */
     const char *program;
     const char *string_source;    /* `python -c`: the code, source of "<string>"; or NULL */
+    /* A source file's text from its bytes (those kept for quoting), as UTF-8 in a malloc'd
+     * buffer whose length goes to *text_len; or NULL, and the bytes are quoted as they are.
+     * How a file names its encoding is the language's business, not the writer's: module.c
+     * asks Python. A NULL function: every file's bytes are quoted as they are. */
+    char *(*decode_source)(void *context, const char *bytes, size_t len, size_t *text_len);
+    void *decode_context;
     const char *python;
     ts_strlist_t args;
     long pid;
