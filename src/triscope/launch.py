@@ -25,7 +25,7 @@ import threading
 
 from triscope import __version__, _compat, _native, source
 from triscope.cli import UsageError
-from triscope.reports import text
+from triscope.reports import display, text
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 # Code that is the launcher's, not the program's: hidden from stacks. runpy is how a program
@@ -353,7 +353,7 @@ class _Session:
             None if descriptor >= 0 else path or self.json_path, fd=descriptor,
             version=__version__, program=self.program, string_source=self.string_source,
             args=list(sys.argv), python=".".join(map(str, sys.version_info[:3])),
-            reduced_profile=self.options.reduced_profile,
+            kept_lines=_kept_lines(self.options),
             cpu_percent_threshold=self.options.cpu_percent_threshold,
             malloc_threshold=self.options.malloc_threshold,
             only_ranges=triscope.profiled_functions, decode_source=source.decode)
@@ -500,7 +500,7 @@ class _Session:
         meta = dict(version=__version__, program=self.program,
                     string_source=self.string_source, args=sys.argv,
                     python=".".join(map(str, sys.version_info[:3])),
-                    reduced_profile=self.options.reduced_profile,
+                    kept_lines=_kept_lines(self.options),
                     cpu_percent_threshold=self.options.cpu_percent_threshold,
                     malloc_threshold=self.options.malloc_threshold,
                     only_ranges=triscope.profiled_functions, decode_source=source.decode)
@@ -1267,6 +1267,16 @@ def _restore_environment() -> None:
         os.environ.pop("LD_PRELOAD", None)
     else:
         os.environ["LD_PRELOAD"] = previous
+
+
+def _kept_lines(options):
+    """The lines the profile keeps: with --reduced-profile, the display rule's cut
+    (reports/display.py); otherwise None, every measured line."""
+    if not options.reduced_profile:
+        return None
+    return display.reduced_profile_cut(options.cpu_percent_threshold,
+                                       options.malloc_threshold,
+                                       options.memory_sampling_interval)
 
 
 def _dimensions(options) -> tuple:

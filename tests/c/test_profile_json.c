@@ -407,8 +407,10 @@ static void test_reduced_profile(void)
     ts_thread_summary_t threads[2];
     build_stats(&s);
     fill_meta(&m, &only, &exclude, threads);
-    m.reduced_profile = 1;
-    m.cpu_percent_threshold = 2; /* keeps lines 2 (75 %), 4 (4 %), 5 (3 %), 6 (2 %) */
+    /* reports/display.py's cut for --cpu-percent-threshold 2 at the default intervals. */
+    const ts_line_cut_t cut = {2.0, 0.0, 4};
+    m.kept_lines = &cut; /* keeps lines 2 (75 %), 4 (4 %), 5 (3 %), 6 (2 %) */
+    m.cpu_percent_threshold = 2;
     int status;
     char *out = write_profile(&s, &m, &status);
     CHECK_EQ_INT(status, 0);
@@ -428,7 +430,7 @@ static void test_reduced_profile(void)
     free(out);
 
     /* Without reduced_profile the threshold hides nothing. */
-    m.reduced_profile = 0;
+    m.kept_lines = NULL;
     m.cpu_percent_threshold = 50;
     out = write_profile(&s, &m, &status);
     CHECK_EQ_INT(status, 0);
@@ -468,6 +470,54 @@ static void test_empty_and_missing_source(void)
     CHECK(json_valid(out));
     CHECK_HAS(out, "\"/nonexistent/triscope/gone.py\":{\"sha256\":null,\"cpu_pct\":100,");
     CHECK_HAS(out, "{\"lineno\":3,\"source\":\"\",\"cpu_python_pct\":100,");
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
+/* The memory half of the cut: a line below the CPU share is kept with enough allocation
+ * samples and share of all allocation; with too few samples, too small a share, or memory
+ * out of the cut (alloc_samples 0), it goes. */
+static void test_reduced_profile_keeps_allocating_lines(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    ts_stats_init(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    m.memory = 1;
+    uint32_t fn = ts_stats_func(&s, ts_stats_file(&s, "/p/mem.py", 1), "f", 1);
+    ts_stats_add_line(&s, fn, 2, TS_TIME_PYTHON, 100, 1); /* all the time */
+    uint64_t id = 0;
+    for (int i = 0; i < 4; i++, id++) /* 4 samples, 4 of the 7 MiB */
+        CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 3, id, 1 << 20, 1, 10 + id), 0);
+    for (int i = 0; i < 3; i++, id++) /* 3 samples */
+        CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 4, id, 1 << 20, 1, 10 + id), 0);
+    for (int i = 0; i < 4; i++, id++) /* 4 samples, a sliver of the bytes */
+        CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 5, id, 1 << 10, 1, 10 + id), 0);
+    ts_line_cut_t cut = {2.0, 1.0, 4};
+    m.kept_lines = &cut;
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_HAS(out, "{\"lineno\":2,");
+    CHECK_HAS(out, "{\"lineno\":3,");
+    CHECK_LACKS(out, "{\"lineno\":4,");
+    CHECK_LACKS(out, "{\"lineno\":5,");
+    free(out);
+    cut.mem_pct = 0.0; /* --reduced-profile's own cut: no allocation share asked for */
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "{\"lineno\":3,");
+    CHECK_LACKS(out, "{\"lineno\":4,");
+    CHECK_HAS(out, "{\"lineno\":5,");
+    free(out);
+    cut.alloc_samples = 0;
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "{\"lineno\":2,");
+    CHECK_LACKS(out, "{\"lineno\":3,");
+    CHECK_LACKS(out, "{\"lineno\":5,");
     free(out);
     ts_strlist_free(&m.args);
     ts_strlist_free(&exclude);
@@ -664,6 +714,7 @@ int main(void)
     RUN(test_validator_self_check);
     RUN(test_full_profile);
     RUN(test_reduced_profile);
+    RUN(test_reduced_profile_keeps_allocating_lines);
     RUN(test_empty_and_missing_source);
     RUN(test_decoded_source);
     RUN(test_string_source_of_c_code);

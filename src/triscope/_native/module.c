@@ -509,23 +509,30 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
     static char *keywords[] = {"path", "version", "program", "args", "python",
-                               "reduced_profile", "cpu_percent_threshold",
+                               "kept_lines", "cpu_percent_threshold",
                                "malloc_threshold", "only_ranges", "fd", "string_source",
                                "decode_source", NULL};
     PyObject *path_arg, *path_obj = NULL, *argv, *ranges = NULL, *decode_source = Py_None;
+    PyObject *kept_lines;
     const char *version, *program, *python, *string_source = NULL;
-    int reduced, fd = -1;
+    int fd = -1;
     double threshold;
     long malloc_threshold;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOspdl|OizO", keywords, &path_arg,
-                                     &version, &program, &argv, &python, &reduced, &threshold,
-                                     &malloc_threshold, &ranges, &fd, &string_source,
-                                     &decode_source))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOsOdl|OizO", keywords, &path_arg,
+                                     &version, &program, &argv, &python, &kept_lines,
+                                     &threshold, &malloc_threshold, &ranges, &fd,
+                                     &string_source, &decode_source))
         return NULL;
     if (decode_source != Py_None && !PyCallable_Check(decode_source)) {
         PyErr_SetString(PyExc_TypeError, "decode_source must be callable or None");
         return NULL;
     }
+    /* --reduced-profile: (cpu_pct, mem_pct, alloc_samples), reports/display.py's cut. */
+    ts_line_cut_t cut;
+    if (kept_lines != Py_None &&
+        !PyArg_ParseTuple(kept_lines, "ddK;kept_lines must be None or (cpu_pct, mem_pct, "
+                          "alloc_samples)", &cut.cpu_pct, &cut.mem_pct, &cut.alloc_samples))
+        return NULL;
     if (fd < 0 && !PyUnicode_FSConverter(path_arg, &path_obj))
         return NULL;
     ts_profile_meta_t meta;
@@ -561,7 +568,7 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     meta.python = python;
     meta.pid = (long)getpid();
-    meta.reduced_profile = reduced;
+    meta.kept_lines = kept_lines != Py_None ? &cut : NULL;
     meta.cpu_percent_threshold = threshold;
     meta.malloc_threshold = malloc_threshold;
     PyObject *result = NULL;

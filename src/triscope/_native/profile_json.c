@@ -6,9 +6,9 @@
  * `python -c`, "<string>", comes from the meta instead), and hashed (sha256) on that pass,
  * so that a tool reading the profile later can tell whether a path still holds the file
  * that was profiled; the caller's decode_source turns the same bytes into the text whose
- * lines are quoted, so the writer knows no source encoding. With
- * `--reduced-profile` lines below the CPU threshold are left out; without
- * it every measured line is written and the reports decide what to hide.
+ * lines are quoted, so the writer knows no source encoding. Every measured line is
+ * written, and the reports decide what to show (reports/display.py); with `--reduced-profile`
+ * only the lines that pass the cut the caller gives (ts_line_cut_t) are.
  */
 #include "profile_json.h"
 
@@ -16,7 +16,6 @@
 #include "leaks.h"
 #include "sha256.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -147,6 +146,13 @@ static double pct(uint64_t ns, uint64_t total)
     return total ? 100.0 * (double)ns / (double)total : 0.0;
 }
 
+/* A line's or function's share of all allocation. */
+static double mem_pct(const ts_mem_t *mem, const ts_stats_t *s)
+{
+    double all_bytes = (double)s->mem_total.alloc_bytes;
+    return all_bytes > 0 ? 100.0 * (double)mem->alloc_bytes / all_bytes : 0;
+}
+
 static void time_fields(ts_json_t *j, const ts_time_t *time, uint64_t total, const char *prefix)
 {
     static const char *const names[TS_TIME_KINDS] = {"python_pct", "native_pct", "system_pct"};
@@ -181,7 +187,6 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
                           const ts_profile_meta_t *m)
 {
     double elapsed = m->elapsed_s > 0 ? m->elapsed_s : 1.0;
-    double all_bytes = (double)s->mem_total.alloc_bytes;
     ts_leak_t leak = ts_leak_of(mem, m->start_ns, m->end_ns);
     time_fields(j, time, total, "cpu_");
     ts_json_key(j, "cpu_samples"); ts_json_int(j, (int64_t)time->cpu_samples);
@@ -196,9 +201,7 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
     ts_json_key(j, "peak_mb"); ts_json_number(j, (double)mem->peak_bytes / MB, MB_DIGITS);
     ts_json_key(j, "live_mb");
     ts_json_number(j, mem->live_bytes > 0 ? (double)mem->live_bytes / MB : 0, MB_DIGITS);
-    ts_json_key(j, "mem_pct");
-    ts_json_number(j, all_bytes > 0 ? 100.0 * (double)mem->alloc_bytes / all_bytes : 0,
-                   PCT_DIGITS);
+    ts_json_key(j, "mem_pct"); ts_json_number(j, mem_pct(mem, s), PCT_DIGITS);
     ts_json_key(j, "alloc_samples"); ts_json_int(j, (int64_t)mem->samples);
     ts_json_key(j, "timeline"); timeline(j, mem->timeline, m->start_ns);
     ts_json_key(j, "copy_mb"); ts_json_number(j, (double)mem->copy_bytes / MB, MB_DIGITS);
@@ -274,7 +277,7 @@ static void write_options(ts_json_t *j, const ts_profile_meta_t *m)
     ts_json_key(j, "virtual_time"); ts_json_bool(j, m->virtual_time);
     ts_json_key(j, "idle"); ts_json_bool(j, m->idle);
     ts_json_key(j, "stacks"); ts_json_bool(j, m->stacks);
-    ts_json_key(j, "reduced_profile"); ts_json_bool(j, m->reduced_profile);
+    ts_json_key(j, "reduced_profile"); ts_json_bool(j, m->kept_lines != NULL);
     ts_json_key(j, "profile_all"); ts_json_bool(j, m->profile_all);
     ts_json_key(j, "profile_only"); string_list(j, m->profile_only);
     ts_json_key(j, "profile_exclude"); string_list(j, m->profile_exclude);
@@ -357,10 +360,6 @@ static uint32_t *sorted_ids(size_t count, int (*compare)(const void *, const voi
     return ids;
 }
 
-/* --malloc-threshold counts samples of this many bytes (the text report does the same), so
- * a threshold means the same volume at any sampling interval. */
-#define TS_MALLOC_THRESHOLD_UNIT 10240.0
-
 static int in_ranges(const ts_profile_meta_t *m, const char *path, uint32_t lineno)
 {
     if (m->nonly_ranges == 0)
@@ -373,19 +372,21 @@ static int in_ranges(const ts_profile_meta_t *m, const char *path, uint32_t line
     return 0;
 }
 
-static int line_shown(const ts_stats_t *s, const ts_line_t *line, uint64_t total,
-                      const ts_profile_meta_t *m)
+/* The display rule (docs/PROFILE_FORMAT.md, "Which lines are worth showing") with the cut
+ * given for --reduced-profile; reports/display.py holds the same rule for the reports. */
+static int passes_cut(const ts_line_cut_t *cut, const ts_stats_t *s, const ts_line_t *line,
+                      uint64_t total)
 {
-    if (!in_ranges(m, ts_intern_str(&s->strings, s->files[line->file].path), line->lineno))
-        return 0;
-    if (!m->reduced_profile ||
-        pct(ts_time_total(&line->time), total) >= m->cpu_percent_threshold)
-        return 1;
-    long long min_samples = llround((double)m->malloc_threshold * TS_MALLOC_THRESHOLD_UNIT /
-                                    (double)(m->alloc_interval ? m->alloc_interval : 1));
-    if (min_samples < 1)
-        min_samples = 1;
-    return m->memory && line->mem.samples >= (uint64_t)min_samples;
+    return pct(ts_time_total(&line->time), total) >= cut->cpu_pct ||
+           (cut->alloc_samples > 0 && mem_pct(&line->mem, s) >= cut->mem_pct &&
+            line->mem.samples >= cut->alloc_samples);
+}
+
+static int line_written(const ts_stats_t *s, const ts_line_t *line, uint64_t total,
+                        const ts_profile_meta_t *m)
+{
+    return in_ranges(m, ts_intern_str(&s->strings, s->files[line->file].path), line->lineno) &&
+           (m->kept_lines == NULL || passes_cut(m->kept_lines, s, line, total));
 }
 
 static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t *m,
@@ -399,7 +400,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         size_t first_line = li, first_func = fi;
         int shown = 0;
         while (li < s->nlines && s->lines[line_order[li]].file == file)
-            shown |= line_shown(s, &s->lines[line_order[li++]], total, m);
+            shown |= line_written(s, &s->lines[line_order[li++]], total, m);
         while (fi < s->nfuncs && s->funcs[func_order[fi]].file == file)
             fi++;
         if (!s->files[file].profiled || !shown)
@@ -418,7 +419,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         ts_json_begin_array(j);
         for (size_t k = first_line; k < li; k++) {
             const ts_line_t *line = &s->lines[line_order[k]];
-            if (!line_shown(s, line, total, m))
+            if (!line_written(s, line, total, m))
                 continue;
             const char *text;
             size_t len;
