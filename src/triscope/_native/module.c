@@ -530,9 +530,12 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     /* --reduced-profile: (cpu_pct, mem_pct, alloc_samples), reports/display.py's cut. */
     ts_line_cut_t cut;
     if (kept_lines != Py_None &&
-        !PyArg_ParseTuple(kept_lines, "ddK;kept_lines must be None or (cpu_pct, mem_pct, "
-                          "alloc_samples)", &cut.cpu_pct, &cut.mem_pct, &cut.alloc_samples))
+        (!PyTuple_Check(kept_lines) ||
+         !PyArg_ParseTuple(kept_lines, "ddK", &cut.cpu_pct, &cut.mem_pct, &cut.alloc_samples))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "kept_lines must be None or (cpu_pct, mem_pct, alloc_samples)");
         return NULL;
+    }
     if (fd < 0 && !PyUnicode_FSConverter(path_arg, &path_obj))
         return NULL;
     ts_profile_meta_t meta;
