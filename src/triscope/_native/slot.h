@@ -54,9 +54,10 @@ typedef struct {
     int has_held;
     uint64_t held_deaths;          /* code_deaths when its stack was taken */
     ts_sample_t held;
-    /* Stack used for waiting time, and the CPU clock reading it was walked at. */
+    /* Stack used for waiting time, the CPU clock reading it was walked at, and when. */
     int has_walk;
     uint64_t walk_cpu_ns;
+    uint64_t walk_t_ns;
     uint64_t walk_deaths;          /* code_deaths when the walk started */
     ts_walk_t walk;
     ts_frame_t walk_frames[TS_MAX_DEPTH];

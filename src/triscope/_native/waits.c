@@ -96,14 +96,16 @@ static void refresh_walk(ts_slot_t *slot, uint64_t cpu_before)
     slot->walk = walk;
     memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
     slot->walk_cpu_ns = cpu_before;
+    slot->walk_t_ns = ts_now_ns();
     slot->walk_deaths = deaths;
     slot->has_walk = 1;
 }
 
 /* Copies the slot's latest CPU sample, if it was taken at or after `since_ns` (and since
- * the thread was registered); 1 when it was. */
+ * the thread was registered), and when it was taken into *taken_ns; 1 when it was. */
 static int copy_cpu_sample(ts_slot_t *slot, uint64_t since_ns, ts_walk_t *walk,
-                           ts_frame_t *frames, uint64_t *deaths, uint8_t *kind)
+                           ts_frame_t *frames, uint64_t *deaths, uint8_t *kind,
+                           uint64_t *taken_ns_out)
 {
     uint32_t before = atomic_load_explicit(&slot->cpu_seq, memory_order_acquire);
     if (before & 1)
@@ -115,6 +117,7 @@ static int copy_cpu_sample(ts_slot_t *slot, uint64_t since_ns, ts_walk_t *walk,
     if (before == 0 || taken_ns == 0 || taken_ns < since_ns || walk->depth > TS_MAX_DEPTH)
         return 0;
     memcpy(frames, slot->cpu_frames, walk->depth * sizeof frames[0]);
+    *taken_ns_out = taken_ns;
     atomic_thread_fence(memory_order_acquire);
     return atomic_load_explicit(&slot->cpu_seq, memory_order_relaxed) == before;
 }
@@ -125,9 +128,9 @@ static int adopt_cpu_sample(ts_slot_t *slot, uint64_t since_ns)
 {
     ts_walk_t walk;
     ts_frame_t frames[TS_MAX_DEPTH];
-    uint64_t deaths;
+    uint64_t deaths, taken_ns;
     uint8_t kind;
-    if (!copy_cpu_sample(slot, since_ns, &walk, frames, &deaths, &kind))
+    if (!copy_cpu_sample(slot, since_ns, &walk, frames, &deaths, &kind, &taken_ns))
         return 0;
     slot->walk = walk;
     memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
@@ -201,7 +204,7 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
                           ts_ring_t *waits, int woken)
 {
     ts_walk_t walk;
-    uint64_t deaths;
+    uint64_t deaths, taken_ns;
     uint8_t kind;
     ts_sample_t *sample = ts_ring_reserve(waits);
     if (sample == NULL)
@@ -214,21 +217,22 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
         memcpy(sample->frames, slot->walk_frames, walk.depth * sizeof sample->frames[0]);
         kind = TS_SAMPLE_CPU_WAIT_SYSTEM;
     } else {
-        if (!copy_cpu_sample(slot, 1, &walk, sample->frames, &deaths, &kind))
+        if (!copy_cpu_sample(slot, 1, &walk, sample->frames, &deaths, &kind, &taken_ns))
             return 0;
         kind = kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE : TS_SAMPLE_CPU_WAIT_PYTHON;
-        /* Walked this tick in other calls than its latest CPU sample's: that sample is old
-         * news (a thread that runs little between blocks, a loop of short sleeps, was sampled
-         * long ago elsewhere). The wait goes where the thread is now: as Python time if it is
-         * ready to run there (preempted before a new sample), else as the wake-up of the
-         * call it blocks in, system time. */
-        if (slot->has_walk && slot->walk_cpu_ns != 0 && slot->walk_cpu_ns == slot->last_cpu_ns &&
+        /* Walked, after its latest CPU sample, in other calls than that sample's: the sample
+         * is old news (a thread that runs little between blocks, a loop of short sleeps, was
+         * sampled long ago elsewhere). The wait goes where the thread was walked: as Python
+         * time if it is ready to run there now (preempted before a new sample), else as the
+         * wake-up of the call it blocked in, system time. */
+        if (slot->has_walk && slot->walk_cpu_ns != 0 && slot->walk_t_ns > taken_ns &&
             !same_calls(slot->walk_frames, slot->walk.depth, sample->frames, walk.depth)) {
+            int preempted_there = slot->walk_cpu_ns == slot->last_cpu_ns &&
+                                  ts_taskstate_runnable(&slot->task, slot->tid);
             walk = slot->walk;
             deaths = slot->walk_deaths;
             memcpy(sample->frames, slot->walk_frames, walk.depth * sizeof sample->frames[0]);
-            kind = ts_taskstate_runnable(&slot->task, slot->tid) ? TS_SAMPLE_CPU_WAIT_PYTHON
-                                                                  : TS_SAMPLE_CPU_WAIT_SYSTEM;
+            kind = preempted_there ? TS_SAMPLE_CPU_WAIT_PYTHON : TS_SAMPLE_CPU_WAIT_SYSTEM;
         }
     }
     int usable = deaths == atomic_load(&code_deaths);
