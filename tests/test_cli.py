@@ -534,9 +534,13 @@ def _readline_with_timeout(stream, timeout):
 
 
 def _interrupt(cmd, cwd):
-    """Start cmd, wait for its 'ready', send SIGINT; return (returncode, stderr)."""
+    """Start cmd, wait for its 'ready', send SIGINT; return (returncode, stderr). The child
+    starts with SIGINT at its default: a suite started in the background by a shell without
+    job control inherits SIGINT ignored, and Python then installs no KeyboardInterrupt
+    handler (the plain-python reference ran its whole 60 s loop and exited 0)."""
     proc = subprocess.Popen(cmd, cwd=cwd, env=_child_env(None), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         line = _readline_with_timeout(proc.stdout, 60)
         assert line == b"ready\n", (line, proc.poll())

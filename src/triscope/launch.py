@@ -24,9 +24,9 @@ import sys
 import sysconfig
 import threading
 
-from triscope import __version__, _compat, _native
+from triscope import __version__, _compat, _native, source
 from triscope.options import Options, UsageError
-from triscope.reports import text
+from triscope.reports import display, text
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 # Code that is the launcher's, not the program's: hidden from stacks. runpy is how a program
@@ -342,7 +342,7 @@ class _Session:
         return dict(version=__version__, program=self.program,
                     string_source=self.string_source, args=sys.argv,
                     python=".".join(map(str, sys.version_info[:3])),
-                    only_ranges=triscope.profiled_functions,
+                    only_ranges=triscope.profiled_functions, decode_source=source.decode,
                     **native_keywords(self.options)[1])
 
     @_with_launcher_sys_path
@@ -1242,6 +1242,16 @@ def _restore_environment() -> None:
         os.environ["LD_PRELOAD"] = previous
 
 
+def _kept_lines(options):
+    """The lines the profile keeps: with --reduced-profile, the display rule's cut
+    (reports/display.py); otherwise None, every measured line."""
+    if not options.reduced_profile:
+        return None
+    return display.reduced_profile_cut(options.cpu_percent_threshold,
+                                       options.malloc_threshold,
+                                       options.memory_sampling_interval)
+
+
 def native_keywords(options: Options) -> tuple:
     """What the C core takes from the options, all in this one place: (the keywords of
     _native.configure, the keywords of _native.write_profile) that come from them. An
@@ -1254,7 +1264,7 @@ def native_keywords(options: Options) -> tuple:
         alloc_interval=options.memory_sampling_interval,
         copy_interval=options.memory_sampling_interval)
     write_profile = dict(
-        reduced_profile=options.reduced_profile,
+        kept_lines=_kept_lines(options),
         cpu_percent_threshold=options.cpu_percent_threshold,
         malloc_threshold=options.malloc_threshold)
     return configure, write_profile

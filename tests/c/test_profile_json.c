@@ -407,8 +407,10 @@ static void test_reduced_profile(void)
     ts_thread_summary_t threads[2];
     build_stats(&s);
     fill_meta(&m, &only, &exclude, threads);
-    m.reduced_profile = 1;
-    m.cpu_percent_threshold = 2; /* keeps lines 2 (75 %), 4 (4 %), 5 (3 %), 6 (2 %) */
+    /* reports/display.py's cut for --cpu-percent-threshold 2 at the default intervals. */
+    const ts_line_cut_t cut = {2.0, 0.0, 4};
+    m.kept_lines = &cut; /* keeps lines 2 (75 %), 4 (4 %), 5 (3 %), 6 (2 %) */
+    m.cpu_percent_threshold = 2;
     int status;
     char *out = write_profile(&s, &m, &status);
     CHECK_EQ_INT(status, 0);
@@ -428,7 +430,7 @@ static void test_reduced_profile(void)
     free(out);
 
     /* Without reduced_profile the threshold hides nothing. */
-    m.reduced_profile = 0;
+    m.kept_lines = NULL;
     m.cpu_percent_threshold = 50;
     out = write_profile(&s, &m, &status);
     CHECK_EQ_INT(status, 0);
@@ -474,8 +476,58 @@ static void test_empty_and_missing_source(void)
     ts_stats_free(&s);
 }
 
-/* The source line of `text`'s line 2 as the profile quotes it (written to a temporary file). */
-static char *quoted_line2(const char *text)
+/* The memory half of the cut: a line below the CPU share is kept with enough allocation
+ * samples and share of all allocation; with too few samples, too small a share, or memory
+ * out of the cut (alloc_samples 0), it goes. */
+static void test_reduced_profile_keeps_allocating_lines(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    ts_stats_init(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    m.memory = 1;
+    uint32_t fn = ts_stats_func(&s, ts_stats_file(&s, "/p/mem.py", 1), "f", 1);
+    ts_stats_add_line(&s, fn, 2, TS_TIME_PYTHON, 100, 1); /* all the time */
+    uint64_t id = 0;
+    for (int i = 0; i < 4; i++, id++) /* 4 samples, 4 of the 7 MiB */
+        CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 3, id, 1 << 20, 1, 10 + id), 0);
+    for (int i = 0; i < 3; i++, id++) /* 3 samples */
+        CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 4, id, 1 << 20, 1, 10 + id), 0);
+    for (int i = 0; i < 4; i++, id++) /* 4 samples, a sliver of the bytes */
+        CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 5, id, 1 << 10, 1, 10 + id), 0);
+    ts_line_cut_t cut = {2.0, 1.0, 4};
+    m.kept_lines = &cut;
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_HAS(out, "{\"lineno\":2,");
+    CHECK_HAS(out, "{\"lineno\":3,");
+    CHECK_LACKS(out, "{\"lineno\":4,");
+    CHECK_LACKS(out, "{\"lineno\":5,");
+    free(out);
+    cut.mem_pct = 0.0; /* --reduced-profile's own cut: no allocation share asked for */
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "{\"lineno\":3,");
+    CHECK_LACKS(out, "{\"lineno\":4,");
+    CHECK_HAS(out, "{\"lineno\":5,");
+    free(out);
+    cut.alloc_samples = 0;
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "{\"lineno\":2,");
+    CHECK_LACKS(out, "{\"lineno\":3,");
+    CHECK_LACKS(out, "{\"lineno\":5,");
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
+/* The profile of a file holding `text`, whose line 2 ran (written to a temporary file), its
+ * text decoded by `decode` (NULL: none). */
+static char *quoted_line2(const char *text,
+                          char *(*decode)(void *, const char *, size_t, size_t *))
 {
     char path[300];
     snprintf(path, sizeof path, "%s/enc.py", tmpdir);
@@ -490,6 +542,8 @@ static char *quoted_line2(const char *text)
     ts_thread_summary_t threads[2];
     ts_stats_init(&s);
     fill_meta(&m, &only, &exclude, threads);
+    m.decode_source = decode;
+    m.decode_context = (void *)text;
     uint32_t file = ts_stats_file(&s, path, 1);
     ts_stats_add_line(&s, ts_stats_func(&s, file, "f", 1), 2, TS_TIME_PYTHON, 10, 1);
     int status;
@@ -503,32 +557,51 @@ static char *quoted_line2(const char *text)
     return out;
 }
 
-static void test_latin1_source(void)
+/* A stand-in for Python's decoding (module.c asks triscope/source.py): Latin-1 to UTF-8,
+ * checking that it is given the file's bytes, all of them. */
+static char *latin1_decoder(void *context, const char *bytes, size_t len, size_t *text_len)
 {
-    /* A Latin-1 coding comment (PEP 263, on line 1 or 2): the bytes are characters. */
-    const char *latin1[] = {
-        "# -*- coding: latin-1 -*-\nx = 'caf\xe9 \xff'\n",
-        "#!/usr/bin/env python\n# coding=iso-8859-1 x = 'caf\xe9 \xff'\n",
-        "# vim: set fileencoding=ISO_8859_1 :\nx = 'caf\xe9 \xff'\n",
-        "# coding: latin1\nx = 'caf\xe9 \xff'\n",
-    };
-    for (size_t i = 0; i < sizeof latin1 / sizeof latin1[0]; i++) {
-        char *out = quoted_line2(latin1[i]);
-        CHECK(out != NULL && strstr(out, "caf\xc3\xa9 \xc3\xbf") != NULL);
-        free(out);
+    CHECK_EQ_INT(len, strlen(context));
+    CHECK(memcmp(bytes, context, len) == 0);
+    char *text = malloc(2 * len);
+    size_t n = 0;
+    for (size_t i = 0; text != NULL && i < len; i++) {
+        unsigned char c = (unsigned char)bytes[i];
+        if (c >= 0x80) {
+            text[n++] = (char)(0xC0 | (c >> 6));
+            c = 0x80 | (c & 0x3F);
+        }
+        text[n++] = (char)c;
     }
-    /* Anything else keeps its bytes; what is not UTF-8 becomes U+FFFD, never bad JSON. */
-    const char *other[] = {
-        "# -*- coding: utf-8 -*-\nx = 'caf\xe9'\n",
-        "# coding: iso-8859-15\nx = 'caf\xe9'\n",
-        "import os\n# coding: latin-1\nx = 'caf\xe9'\n",
-        "x = 1\nx = 'caf\xe9'  # coding: latin-1\n",
-    };
-    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
-        char *out = quoted_line2(other[i]);
-        CHECK(out != NULL && strstr(out, "caf\xc3\xa9") == NULL);
-        free(out);
-    }
+    *text_len = n;
+    return text;
+}
+
+/* A decoder that cannot tell the encoding. */
+static char *no_decoder(void *context, const char *bytes, size_t len, size_t *text_len)
+{
+    (void)context, (void)bytes, (void)len, (void)text_len;
+    return NULL;
+}
+
+static void test_decoded_source(void)
+{
+    /* The lines quoted are the decoder's text; the hash is still of the file's bytes. */
+    const char *latin1 = "# -*- coding: latin-1 -*-\nx = 'caf\xe9 \xff'\n";
+    char *out = quoted_line2(latin1, latin1_decoder);
+    CHECK_HAS(out, "{\"lineno\":2,\"source\":\"x = 'caf\xc3\xa9 \xc3\xbf'\",");
+    /* sha256 of the bytes above, as hashlib gives it. */
+    CHECK_HAS(out, "{\"sha256\":\""
+                   "c8a2a0a5aa82b94a31d8e0968427a6789a5b16c60a91f8cbc1c828c163fce9b6\",");
+    free(out);
+    /* Without a decoder, or when it cannot tell, the bytes are quoted as they are: what is
+     * not UTF-8 becomes U+FFFD, never bad JSON. */
+    out = quoted_line2(latin1, NULL);
+    CHECK_HAS(out, "{\"lineno\":2,\"source\":\"x = 'caf\\ufffd \\ufffd'\",");
+    free(out);
+    out = quoted_line2(latin1, no_decoder);
+    CHECK_HAS(out, "{\"lineno\":2,\"source\":\"x = 'caf\\ufffd \\ufffd'\",");
+    free(out);
 }
 
 /* `python -c CODE`: CPython names its code "<string>", which no file holds; the source is
@@ -641,8 +714,9 @@ int main(void)
     RUN(test_validator_self_check);
     RUN(test_full_profile);
     RUN(test_reduced_profile);
+    RUN(test_reduced_profile_keeps_allocating_lines);
     RUN(test_empty_and_missing_source);
-    RUN(test_latin1_source);
+    RUN(test_decoded_source);
     RUN(test_string_source_of_c_code);
     RUN(test_gpu_fields);
     unlink(prog_path);

@@ -236,22 +236,63 @@ static PyObject *memory_preloaded(PyObject *self, PyObject *unused)
     return PyBool_FromLong(ts_pymemory_preloaded());
 }
 
+/* The writer's decode_source (profile_json.h): write_profile's `decode_source`, a Python
+ * callable taking a file's bytes and giving its text (triscope/source.py). The program's
+ * trace and profile functions must not see it run (a checkpoint is written between two of
+ * its bytecodes), so tracing is suspended around the call. Whatever goes wrong, the bytes
+ * are quoted as they are. */
+static char *decode_with_python(void *callable, const char *bytes, size_t len,
+                                size_t *text_len)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+    PyThreadState_EnterTracing(tstate);
+    PyObject *text = PyObject_CallFunction(callable, "y#", bytes, (Py_ssize_t)len);
+    PyThreadState_LeaveTracing(tstate);
+    Py_ssize_t size = 0;
+    const char *utf8 = text != NULL && PyUnicode_Check(text)
+                           ? PyUnicode_AsUTF8AndSize(text, &size)
+                           : NULL;
+    char *copy = utf8 != NULL ? malloc((size_t)size + 1) : NULL;
+    if (copy != NULL) {
+        memcpy(copy, utf8, (size_t)size + 1);
+        *text_len = (size_t)size;
+    }
+    Py_XDECREF(text);
+    PyErr_Clear();
+    return copy;
+}
+
 static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
     static char *keywords[] = {"path", "version", "program", "args", "python",
-                               "reduced_profile", "cpu_percent_threshold",
+                               "kept_lines", "cpu_percent_threshold",
                                "malloc_threshold", "only_ranges", "fd", "string_source",
-                               NULL};
-    PyObject *path_arg, *path_obj = NULL, *argv, *ranges = NULL;
+                               "decode_source", NULL};
+    PyObject *path_arg, *path_obj = NULL, *argv, *ranges = NULL, *decode_source = Py_None;
+    PyObject *kept_lines;
     const char *version, *program, *python, *string_source = NULL;
-    int reduced, fd = -1;
+    int fd = -1;
     double threshold;
     long malloc_threshold;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOspdl|Oiz", keywords, &path_arg,
-                                     &version, &program, &argv, &python, &reduced, &threshold,
-                                     &malloc_threshold, &ranges, &fd, &string_source))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOsOdl|OizO", keywords, &path_arg,
+                                     &version, &program, &argv, &python, &kept_lines,
+                                     &threshold, &malloc_threshold, &ranges, &fd,
+                                     &string_source, &decode_source))
         return NULL;
+    if (decode_source != Py_None && !PyCallable_Check(decode_source)) {
+        PyErr_SetString(PyExc_TypeError, "decode_source must be callable or None");
+        return NULL;
+    }
+    /* --reduced-profile: (cpu_pct, mem_pct, alloc_samples), reports/display.py's cut. */
+    ts_line_cut_t cut;
+    if (kept_lines != Py_None &&
+        (!PyTuple_Check(kept_lines) ||
+         !PyArg_ParseTuple(kept_lines, "ddK", &cut.cpu_pct, &cut.mem_pct, &cut.alloc_samples))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "kept_lines must be None or (cpu_pct, mem_pct, alloc_samples)");
+        return NULL;
+    }
     if (fd < 0 && !PyUnicode_FSConverter(path_arg, &path_obj))
         return NULL;
     ts_profile_meta_t meta;
@@ -281,9 +322,13 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     meta.version = version;
     meta.program = program;
     meta.string_source = string_source;
+    if (decode_source != Py_None) {
+        meta.decode_source = decode_with_python;
+        meta.decode_context = decode_source;
+    }
     meta.python = python;
     meta.pid = (long)getpid();
-    meta.reduced_profile = reduced;
+    meta.kept_lines = kept_lines != Py_None ? &cut : NULL;
     meta.cpu_percent_threshold = threshold;
     meta.malloc_threshold = malloc_threshold;
     PyObject *result = NULL;

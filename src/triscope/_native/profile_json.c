@@ -2,19 +2,20 @@
  *
  * profile_json.c — see profile_json.h. Every *_pct is a share of all measured thread time
  * (stats->total), so lines of all files plus unattributed_pct sum to 100 (docs/DEFINITIONS.md).
- * Source text is read from disk here, once per reported file, and only for the lines that
- * are written (the code of `python -c`, "<string>", comes from the meta instead); the whole
- * file's bytes are hashed (sha256) on the same pass, so that a tool reading the profile
- * later can tell whether a path still holds the file that was profiled. With
- * `--reduced-profile` lines below the CPU threshold are left out; without
- * it every measured line is written and the reports decide what to hide.
+ * A reported file's bytes are read from disk here, once per profile written (the code of
+ * `python -c`, "<string>", comes from the meta instead), and hashed (sha256) on that pass,
+ * so that a tool reading the profile later can tell whether a path still holds the file
+ * that was profiled; the caller's decode_source turns the same bytes into the text whose
+ * lines are quoted, so the writer knows no source encoding. Every measured line is
+ * written, and the reports decide what to show (reports/display.py); with `--reduced-profile`
+ * only the lines that pass the cut the caller gives (ts_line_cut_t) are.
  */
 #include "profile_json.h"
 
 #include "json_writer.h"
+#include "leaks.h"
 #include "sha256.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,75 +30,6 @@ typedef struct {
     size_t nlines;
     char sha256[65];  /* of the file's bytes as read; "" when they could not all be read */
 } source_t;
-
-/* Whether one of the first two lines is a PEP 263 coding comment naming Latin-1 (the names
- * Python's tokenizer maps to iso-8859-1, and the codec's common aliases). Such a file's bytes above 0x7f are characters, not
- * broken UTF-8; other non-UTF-8 encodings are left to the JSON writer, which replaces the
- * bytes it cannot read with U+FFFD. */
-static int latin1_cookie(const char *text, size_t len)
-{
-    static const char *const names[] = {"latin-1", "iso-8859-1", "iso-latin-1"};
-    size_t start = 0;
-    for (int line = 0; line < 2 && start < len; line++) {
-        size_t end = start;
-        while (end < len && text[end] != '\n')
-            end++;
-        size_t i = start;
-        while (i < end && (text[i] == ' ' || text[i] == '\t' || text[i] == '\f'))
-            i++;
-        if (i < end && text[i] == '#') {
-            for (; i + 7 < end; i++) {
-                if (memcmp(text + i, "coding", 6) != 0 || (text[i + 6] != ':' && text[i + 6] != '='))
-                    continue;
-                size_t j = i + 7;
-                while (j < end && (text[j] == ' ' || text[j] == '\t'))
-                    j++;
-                char name[16];
-                size_t n = 0;
-                while (j < end && n + 1 < sizeof name &&
-                       (text[j] == '-' || text[j] == '_' || text[j] == '.' ||
-                        (text[j] >= '0' && text[j] <= '9') ||
-                        ((text[j] | 0x20) >= 'a' && (text[j] | 0x20) <= 'z')))
-                {
-                    name[n++] = (char)(text[j] == '_' ? '-' : (text[j] | 0x20));
-                    j++;
-                }
-                name[n] = '\0';
-                for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
-                    size_t m = strlen(names[k]);
-                    if (strncmp(name, names[k], m) == 0 && (name[m] == '\0' || name[m] == '-'))
-                        return 1;
-                }
-                static const char *const aliases[] = {"latin1", "l1", "latin", "iso8859-1",
-                                                      "cp819", "8859"};
-                for (size_t k = 0; k < sizeof aliases / sizeof aliases[0]; k++)
-                    if (strcmp(name, aliases[k]) == 0)
-                        return 1;
-                return 0; /* the first coding comment decides */
-            }
-        } else if (i < end && text[i] != '\r') {
-            return 0; /* a line of code: no coding comment after it counts */
-        }
-        start = end + 1;
-    }
-    return 0;
-}
-
-/* Latin-1 bytes as UTF-8 into `out` (room for 2 * len bytes); returns the new length. */
-static size_t latin1_to_utf8(char *out, const char *in, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c < 0x80) {
-            out[n++] = (char)c;
-        } else {
-            out[n++] = (char)(0xC0 | (c >> 6));
-            out[n++] = (char)(0x80 | (c & 0x3F));
-        }
-    }
-    return n;
-}
 
 /* Where each line of the first `len` bytes of src->text begins. */
 static void source_index(source_t *src, size_t len)
@@ -117,7 +49,7 @@ static void source_index(source_t *src, size_t len)
     src->nlines = line;
 }
 
-static void source_load(source_t *src, const char *path)
+static void source_load(source_t *src, const char *path, const ts_profile_meta_t *m)
 {
     memset(src, 0, sizeof *src);
     FILE *f = fopen(path, "rb");
@@ -151,13 +83,15 @@ static void source_load(source_t *src, const char *path)
     if (!ferror(f))
         ts_sha256_hex(&hash, src->sha256);
     fclose(f);
-    if (latin1_cookie(src->text, len)) {
-        char *utf8 = malloc(len * 2 + 1);
-        if (utf8 != NULL) {
-            len = latin1_to_utf8(utf8, src->text, len);
-            free(src->text);
-            src->text = utf8;
-        }
+    /* The text quoted is decoded from the very bytes hashed, so the two cannot disagree. */
+    size_t text_len = 0;
+    char *text = len > 0 && m->decode_source != NULL
+                     ? m->decode_source(m->decode_context, src->text, len, &text_len)
+                     : NULL;
+    if (text != NULL) {
+        free(src->text);
+        src->text = text;
+        len = text_len;
     }
     source_index(src, len);
 }
@@ -184,7 +118,7 @@ static void source_load_for(source_t *src, const char *path, const ts_profile_me
     if (m->string_source != NULL && strcmp(path, "<string>") == 0)
         source_load_text(src, m->string_source);
     else
-        source_load(src, path);
+        source_load(src, path, m);
 }
 
 /* The text of 1-based line `lineno`, without its newline (and without a CR before it). */
@@ -212,6 +146,13 @@ static double pct(uint64_t ns, uint64_t total)
     return total ? 100.0 * (double)ns / (double)total : 0.0;
 }
 
+/* A line's or function's share of all allocation. */
+static double mem_pct(const ts_mem_t *mem, const ts_stats_t *s)
+{
+    double all_bytes = (double)s->mem_total.alloc_bytes;
+    return all_bytes > 0 ? 100.0 * (double)mem->alloc_bytes / all_bytes : 0;
+}
+
 static void time_fields(ts_json_t *j, const ts_time_t *time, uint64_t total, const char *prefix)
 {
     static const char *const names[TS_TIME_KINDS] = {"python_pct", "native_pct", "system_pct"};
@@ -225,54 +166,6 @@ static void time_fields(ts_json_t *j, const ts_time_t *time, uint64_t total, con
 
 #define MB (1024.0 * 1024.0)
 #define MB_DIGITS 3
-
-/* A line reported as leaking needs this likelihood that its sampled blocks are never freed
- * (Laplace's rule of succession over allocations and frees)... */
-#define TS_LEAK_LIKELIHOOD 0.9
-/* ...and its live bytes still growing: at least this share of them added in the second
- * half of the run (a steady leak adds half; a cache built early and kept adds none)... */
-#define TS_LEAK_RECENT_SHARE 0.25
-/* ...by at least one sample's worth of bytes... */
-#define TS_LEAK_MIN_GROWTH (256.0 * 1024.0)
-/* ...and steadily: from 10% to 90% of that growth takes at least this share of the second
- * half (a one-time allocation late in the run is a step, not a leak). */
-#define TS_LEAK_MIN_SPREAD 0.25
-
-/* The time of the first point at or after `from` whose value reaches `level`. */
-static uint64_t time_reaching(const ts_series_t *series, uint64_t from, double level)
-{
-    for (uint32_t i = 0; i < series->count; i++)
-        if (series->t_ns[i] >= from && (double)series->value[i] >= level)
-            return series->t_ns[i];
-    return from;
-}
-
-typedef struct {
-    double likelihood; /* 0 unless the line's live bytes are growing */
-    double mb_s;       /* growth rate over the second half of the run */
-    int leaking;
-} leak_t;
-
-static leak_t leak_of(const ts_mem_t *mem, const ts_profile_meta_t *m)
-{
-    leak_t leak = {0.0, 0.0, 0};
-    if (mem->samples < 2 || mem->timeline == NULL || m->end_ns <= m->start_ns)
-        return leak;
-    uint64_t middle = m->start_ns + (m->end_ns - m->start_ns) / 2;
-    double growth = (double)(mem->live_bytes - ts_series_at(mem->timeline, middle));
-    double seconds = (double)(m->end_ns - middle) / 1e9;
-    if (growth < TS_LEAK_MIN_GROWTH || growth < TS_LEAK_RECENT_SHARE * (double)mem->live_bytes)
-        return leak;
-    double base = (double)mem->live_bytes - growth;
-    uint64_t early = time_reaching(mem->timeline, middle, base + 0.1 * growth);
-    uint64_t late = time_reaching(mem->timeline, middle, base + 0.9 * growth);
-    if ((double)(late - early) < TS_LEAK_MIN_SPREAD * (double)(m->end_ns - middle))
-        return leak;
-    leak.likelihood = 1.0 - ((double)mem->freed + 1.0) / ((double)mem->samples + 2.0);
-    leak.mb_s = growth / MB / seconds;
-    leak.leaking = leak.likelihood >= TS_LEAK_LIKELIHOOD;
-    return leak;
-}
 
 static void timeline(ts_json_t *j, const ts_series_t *series, uint64_t start_ns)
 {
@@ -294,8 +187,7 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
                           const ts_profile_meta_t *m)
 {
     double elapsed = m->elapsed_s > 0 ? m->elapsed_s : 1.0;
-    double all_bytes = (double)s->mem_total.alloc_bytes;
-    leak_t leak = leak_of(mem, m);
+    ts_leak_t leak = ts_leak_of(mem, m->start_ns, m->end_ns);
     time_fields(j, time, total, "cpu_");
     ts_json_key(j, "cpu_samples"); ts_json_int(j, (int64_t)time->cpu_samples);
     ts_json_key(j, "gpu_pct");
@@ -309,9 +201,7 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
     ts_json_key(j, "peak_mb"); ts_json_number(j, (double)mem->peak_bytes / MB, MB_DIGITS);
     ts_json_key(j, "live_mb");
     ts_json_number(j, mem->live_bytes > 0 ? (double)mem->live_bytes / MB : 0, MB_DIGITS);
-    ts_json_key(j, "mem_pct");
-    ts_json_number(j, all_bytes > 0 ? 100.0 * (double)mem->alloc_bytes / all_bytes : 0,
-                   PCT_DIGITS);
+    ts_json_key(j, "mem_pct"); ts_json_number(j, mem_pct(mem, s), PCT_DIGITS);
     ts_json_key(j, "alloc_samples"); ts_json_int(j, (int64_t)mem->samples);
     ts_json_key(j, "timeline"); timeline(j, mem->timeline, m->start_ns);
     ts_json_key(j, "copy_mb"); ts_json_number(j, (double)mem->copy_bytes / MB, MB_DIGITS);
@@ -387,7 +277,7 @@ static void write_options(ts_json_t *j, const ts_profile_meta_t *m)
     ts_json_key(j, "virtual_time"); ts_json_bool(j, m->virtual_time);
     ts_json_key(j, "idle"); ts_json_bool(j, m->idle);
     ts_json_key(j, "stacks"); ts_json_bool(j, m->stacks);
-    ts_json_key(j, "reduced_profile"); ts_json_bool(j, m->reduced_profile);
+    ts_json_key(j, "reduced_profile"); ts_json_bool(j, m->kept_lines != NULL);
     ts_json_key(j, "profile_all"); ts_json_bool(j, m->profile_all);
     ts_json_key(j, "profile_only"); string_list(j, m->profile_only);
     ts_json_key(j, "profile_exclude"); string_list(j, m->profile_exclude);
@@ -470,10 +360,6 @@ static uint32_t *sorted_ids(size_t count, int (*compare)(const void *, const voi
     return ids;
 }
 
-/* --malloc-threshold counts samples of this many bytes (the text report does the same), so
- * a threshold means the same volume at any sampling interval. */
-#define TS_MALLOC_THRESHOLD_UNIT 10240.0
-
 static int in_ranges(const ts_profile_meta_t *m, const char *path, uint32_t lineno)
 {
     if (m->nonly_ranges == 0)
@@ -486,19 +372,21 @@ static int in_ranges(const ts_profile_meta_t *m, const char *path, uint32_t line
     return 0;
 }
 
-static int line_shown(const ts_stats_t *s, const ts_line_t *line, uint64_t total,
-                      const ts_profile_meta_t *m)
+/* The display rule (docs/PROFILE_FORMAT.md, "Which lines are worth showing") with the cut
+ * given for --reduced-profile; reports/display.py holds the same rule for the reports. */
+static int passes_cut(const ts_line_cut_t *cut, const ts_stats_t *s, const ts_line_t *line,
+                      uint64_t total)
 {
-    if (!in_ranges(m, ts_intern_str(&s->strings, s->files[line->file].path), line->lineno))
-        return 0;
-    if (!m->reduced_profile ||
-        pct(ts_time_total(&line->time), total) >= m->cpu_percent_threshold)
-        return 1;
-    long long min_samples = llround((double)m->malloc_threshold * TS_MALLOC_THRESHOLD_UNIT /
-                                    (double)(m->alloc_interval ? m->alloc_interval : 1));
-    if (min_samples < 1)
-        min_samples = 1;
-    return m->memory && line->mem.samples >= (uint64_t)min_samples;
+    return pct(ts_time_total(&line->time), total) >= cut->cpu_pct ||
+           (cut->alloc_samples > 0 && mem_pct(&line->mem, s) >= cut->mem_pct &&
+            line->mem.samples >= cut->alloc_samples);
+}
+
+static int line_written(const ts_stats_t *s, const ts_line_t *line, uint64_t total,
+                        const ts_profile_meta_t *m)
+{
+    return in_ranges(m, ts_intern_str(&s->strings, s->files[line->file].path), line->lineno) &&
+           (m->kept_lines == NULL || passes_cut(m->kept_lines, s, line, total));
 }
 
 static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t *m,
@@ -512,7 +400,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         size_t first_line = li, first_func = fi;
         int shown = 0;
         while (li < s->nlines && s->lines[line_order[li]].file == file)
-            shown |= line_shown(s, &s->lines[line_order[li++]], total, m);
+            shown |= line_written(s, &s->lines[line_order[li++]], total, m);
         while (fi < s->nfuncs && s->funcs[func_order[fi]].file == file)
             fi++;
         if (!s->files[file].profiled || !shown)
@@ -531,7 +419,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         ts_json_begin_array(j);
         for (size_t k = first_line; k < li; k++) {
             const ts_line_t *line = &s->lines[line_order[k]];
-            if (!line_shown(s, line, total, m))
+            if (!line_written(s, line, total, m))
                 continue;
             const char *text;
             size_t len;
@@ -571,7 +459,7 @@ static void write_leaks(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
     ts_json_begin_array(j);
     for (size_t k = 0; k < s->nlines; k++) {
         const ts_line_t *line = &s->lines[line_order[k]];
-        leak_t leak = leak_of(&line->mem, m);
+        ts_leak_t leak = ts_leak_of(&line->mem, m->start_ns, m->end_ns);
         const char *path = ts_intern_str(&s->strings, s->files[line->file].path);
         if (!leak.leaking || !s->files[line->file].profiled || !in_ranges(m, path, line->lineno))
             continue;

@@ -20,10 +20,25 @@ typedef struct {
     uint32_t first, last;
 } ts_line_range_t;
 
+/* The lines a reduced profile keeps (--reduced-profile): the display rule's numbers, chosen
+ * by reports/display.py, which alone owns what the thresholds mean (docs/PROFILE_FORMAT.md,
+ * "Which lines are worth showing"). The writer applies them to the exact shares it holds. */
+typedef struct {
+    double cpu_pct;           /* a line with this share of the run's time is kept... */
+    double mem_pct;           /* ...as is one with this share of all allocation... */
+    uint64_t alloc_samples;   /* ...and at least this many allocation samples; 0: none is */
+} ts_line_cut_t;
+
 typedef struct {
     const char *version;          /* triscope's */
     const char *program;
     const char *string_source;    /* `python -c`: the code, source of "<string>"; or NULL */
+    /* A source file's text from its bytes (those kept for quoting), as UTF-8 in a malloc'd
+     * buffer whose length goes to *text_len; or NULL, and the bytes are quoted as they are.
+     * How a file names its encoding is the language's business, not the writer's: module.c
+     * asks Python. A NULL function: every file's bytes are quoted as they are. */
+    char *(*decode_source)(void *context, const char *bytes, size_t len, size_t *text_len);
+    void *decode_context;
     const char *python;
     ts_strlist_t args;
     long pid;
@@ -37,15 +52,18 @@ typedef struct {
     uint64_t signals_taken;       /* times the program's native code took one of our signals */
     uint64_t start_ns;            /* CLOCK_MONOTONIC at start: the zero of every timeline */
     uint64_t end_ns;
-    int virtual_time, stacks, reduced_profile, profile_all;
+    int virtual_time, stacks, profile_all;
+    const ts_line_cut_t *kept_lines; /* --reduced-profile: the lines kept; NULL: all of them */
     int idle;                     /* --idle: idle threads' waiting counted */
     int idle_detected;            /* idle threads could be told apart */
     int cpu_wait_measured;        /* the kernel gave run-queue delays */
     const ts_strlist_t *profile_only, *profile_exclude;
-    double cpu_percent_threshold;
+    double cpu_percent_threshold;  /* the reports' thresholds, recorded in `options` */
     long malloc_threshold;
-    const ts_line_range_t *only_ranges; /* when non-empty, lines and functions outside */
-    size_t nonly_ranges;                /* these ranges are left out (@profile) */
+    /* When non-empty, the functions decorated with @profile: lines and functions outside
+     * these ranges are not part of the profile, as files outside --profile-only are not. */
+    const ts_line_range_t *only_ranges;
+    size_t nonly_ranges;
     const ts_thread_summary_t *threads;
     size_t nthreads;
 } ts_profile_meta_t;

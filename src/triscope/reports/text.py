@@ -1,9 +1,9 @@
 """The text report: a profile dict rendered for a terminal.
 
-Owns what `--cli` shows and how: which files, lines and functions are worth printing (those
-at or above the CPU threshold, and with memory profiled those at or above it in allocation
-share), the columns, hot-line highlighting and colour.  It reads nothing but the profile
-dict described in docs/PROFILE_FORMAT.md, so a saved profile renders like a live run.
+Owns how `--cli` shows a profile: the columns, hot-line highlighting and colour; which
+files, lines and functions are worth printing is the display rule's (display.py).  It reads
+nothing but the profile dict described in docs/PROFILE_FORMAT.md, so a saved profile
+renders like a live run.
 
 Two promises callers rely on: every output line fits `width` terminal columns, and without
 colour the output holds no escape characters, so it can be piped, diffed or logged.
@@ -12,6 +12,8 @@ colour the output holds no escape characters, so it can be piped, diffed or logg
 import math
 import os
 import unicodedata
+
+from triscope.reports import display
 
 HOT_PCT = 10.0  # a line with this share of the run is hot, as is the run's hottest line
 BAR_CELLS = 10  # the bar is full at 100% of the run
@@ -25,31 +27,23 @@ HOT = "\x1b[1;31m"
 RESET = "\x1b[0m"
 
 
-# --malloc-threshold N counts allocation samples at this many bytes each, so the same N
-# means the same volume whatever the sampling interval (Scalene's default of 100 ≈ 1 MB).
-MALLOC_THRESHOLD_UNIT = 10 * 1024
-
-
 def render(profile, *, color=False, cpu_percent_threshold=1.0, malloc_threshold=100,
            width=100):
     """Return the text report of `profile`, every line at most `width` columns."""
     threshold = cpu_percent_threshold
-    memory = profile["memory"]["enabled"]
-    interval = profile["memory"].get("sampling_interval_bytes") or MALLOC_THRESHOLD_UNIT
-    min_samples = max(1, round(malloc_threshold * MALLOC_THRESHOLD_UNIT / interval))
-    columns = _line_columns(memory, profile["gpu"]["enabled"], width)
+    cut = display.report_cut(profile, threshold, malloc_threshold)
+    columns = _line_columns(profile["memory"]["enabled"], profile["gpu"]["enabled"], width)
     files = sorted(profile["files"].items(), key=lambda item: item[1]["cpu_pct"], reverse=True)
     hottest = max((_total(line) for _, entry in files for line in entry["lines"]), default=0.0)
 
     rows = _header(profile, width)
     hidden = 0
     for path, entry in files:
-        shown = [line for line in entry["lines"]
-                 if _line_matters(line, threshold, memory and min_samples)]
-        if entry["cpu_pct"] < threshold and not shown:
+        shown = [line for line in entry["lines"] if display.line_shown(line, cut)]
+        if not display.file_shown(entry, shown, cut):
             hidden += 1
             continue
-        rows += _file_rows(path, entry, shown, columns, threshold, hottest, width)
+        rows += _file_rows(path, entry, shown, columns, cut, hottest, width)
     if hidden:
         rows.append((f"{hidden} file(s) below {threshold:g}% hidden.", ""))
     rows += _leak_rows(profile["leaks"], width)
@@ -182,7 +176,7 @@ def _time_definition_rows(profile):
     return rows
 
 
-def _file_rows(path, entry, shown, columns, threshold, hottest, width):
+def _file_rows(path, entry, shown, columns, cut, hottest, width):
     """Rows for one file: its heading, its lines that matter and its functions that do."""
     share = (
         f" {entry['cpu_pct']:.1f}% (Python {entry['cpu_python_pct']:.1f}, "
@@ -202,9 +196,9 @@ def _file_rows(path, entry, shown, columns, threshold, hottest, width):
         row = _prefix(line["lineno"], hot) + cells + " " + _source(line)
         rows.append((row, HOT if hot else ""))
     if not shown:
-        rows.append((f"  (no single line reaches {threshold:g}%)", ""))
+        rows.append((f"  (no single line reaches {cut.cpu_pct:g}%)", ""))
 
-    functions = [f for f in entry["functions"] if _total(f) >= threshold]
+    functions = [f for f in entry["functions"] if display.function_shown(f, cut)]
     if functions:
         rows.append(("functions:", ""))
         rows.append((_prefix("line") + _labels(CPU_COLUMNS) + " function", ""))
@@ -320,14 +314,7 @@ def _source(line):
 
 
 def _total(metrics):
-    return metrics["cpu_python_pct"] + metrics["cpu_native_pct"] + metrics["cpu_system_pct"]
-
-
-def _line_matters(line, threshold, min_samples):
-    """CPU at or above the threshold, or (min_samples > 0: memory profiled) enough memory."""
-    return _total(line) >= threshold or (
-        bool(min_samples) and line["mem_pct"] >= threshold
-        and line["alloc_samples"] >= min_samples)
+    return display.time_pct(metrics)
 
 
 # ==== Fitting text to the terminal ====

@@ -1,0 +1,72 @@
+"""Which lines, functions and files are worth showing: the one definition of the display
+rule (docs/PROFILE_FORMAT.md, "Which lines are worth showing").
+
+A line is worth showing when its share of the run's time reaches the CPU threshold, or when
+it has at least as many allocation samples as --malloc-threshold asks for and its share of
+all allocation reaches an allocation bar. Reports set that bar at the CPU threshold.
+--reduced-profile applies the same rule when the profile is written, with no allocation bar:
+a reduced profile keeps every line a report at those thresholds could show, and the reports
+reading it apply the whole rule again. The writer is given the cut (the three numbers) and
+applies it to the exact shares it holds; the thresholds' meaning lives here alone.
+
+A file is worth showing when its own share reaches the CPU threshold or one of its lines is
+worth showing; a function when its share of the run's time reaches the CPU threshold. The
+rule reads nothing but the profile dict, so a saved profile shows like a live run.
+"""
+
+from typing import NamedTuple
+
+# --malloc-threshold N counts allocation samples at this many bytes each, so the same N
+# means the same volume whatever the sampling interval (N = 100 is about 1 MB).
+MALLOC_THRESHOLD_UNIT = 10 * 1024
+
+
+class Cut(NamedTuple):
+    """The rule's three numbers."""
+    cpu_pct: float      # a line with this share of the run's time is shown...
+    mem_pct: float      # ...as is one with this share of all allocation...
+    alloc_samples: int  # ...and at least this many allocation samples; 0: memory not shown
+
+
+def min_alloc_samples(malloc_threshold: int, sampling_interval_bytes: int) -> int:
+    """The allocation samples --malloc-threshold asks for at this sampling interval (at
+    least one)."""
+    interval = sampling_interval_bytes or MALLOC_THRESHOLD_UNIT
+    return max(1, round(malloc_threshold * MALLOC_THRESHOLD_UNIT / interval))
+
+
+def report_cut(profile: dict, cpu_percent_threshold: float, malloc_threshold: int) -> Cut:
+    """What a report of `profile` shows at these thresholds."""
+    memory = profile["memory"]
+    samples = (min_alloc_samples(malloc_threshold, memory.get("sampling_interval_bytes"))
+               if memory["enabled"] else 0)
+    return Cut(cpu_percent_threshold, cpu_percent_threshold, samples)
+
+
+def reduced_profile_cut(cpu_percent_threshold: float, malloc_threshold: int,
+                        sampling_interval_bytes: int) -> Cut:
+    """What --reduced-profile keeps: the lines a report at these thresholds could show.
+    Without memory profiled no line has allocation samples, so the sample count alone
+    leaves them out."""
+    return Cut(cpu_percent_threshold, 0.0,
+               min_alloc_samples(malloc_threshold, sampling_interval_bytes))
+
+
+def time_pct(metrics: dict) -> float:
+    """A line's, function's or file's share of the run's time, all kinds together."""
+    return metrics["cpu_python_pct"] + metrics["cpu_native_pct"] + metrics["cpu_system_pct"]
+
+
+def line_shown(line: dict, cut: Cut) -> bool:
+    return time_pct(line) >= cut.cpu_pct or (
+        cut.alloc_samples > 0 and line["mem_pct"] >= cut.mem_pct
+        and line["alloc_samples"] >= cut.alloc_samples)
+
+
+def file_shown(entry: dict, shown_lines: list, cut: Cut) -> bool:
+    """`shown_lines`: those of the file's lines that line_shown keeps."""
+    return entry["cpu_pct"] >= cut.cpu_pct or bool(shown_lines)
+
+
+def function_shown(function: dict, cut: Cut) -> bool:
+    return time_pct(function) >= cut.cpu_pct
