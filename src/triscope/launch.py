@@ -342,8 +342,7 @@ class _Session:
         return dict(version=__version__, program=self.program,
                     string_source=self.string_source, args=sys.argv,
                     python=".".join(map(str, sys.version_info[:3])),
-                    only_ranges=triscope.profiled_functions, decode_source=source.decode,
-                    **native_keywords(self.options)[1])
+                    only_ranges=triscope.profiled_functions, decode_source=source.decode)
 
     @_with_launcher_sys_path
     def finish(self) -> None:
@@ -1252,22 +1251,21 @@ def _kept_lines(options):
                                        options.memory_sampling_interval)
 
 
-def native_keywords(options: Options) -> tuple:
-    """What the C core takes from the options, all in this one place: (the keywords of
-    _native.configure, the keywords of _native.write_profile) that come from them. An
-    option the core reads is added here, in the parser and in Options, and nowhere else."""
-    configure = dict(
+def native_keywords(options: Options) -> dict:
+    """What the C core takes from the options, all in this one place: the keywords of
+    _native.configure that come from them, handed over in that one call before the run
+    (write_profile then takes only facts of the run). An option the core reads is added
+    here, in the parser and in Options, and nowhere else."""
+    return dict(
         interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
         idle=options.idle, stacks=options.stacks, profile_all=options.profile_all,
         profile_only=options.profile_only, profile_exclude=options.profile_exclude,
         cpu=options.cpu, memory=options.memory, gpu=options.gpu,
         alloc_interval=options.memory_sampling_interval,
-        copy_interval=options.memory_sampling_interval)
-    write_profile = dict(
+        copy_interval=options.memory_sampling_interval,
         kept_lines=_kept_lines(options),
         cpu_percent_threshold=options.cpu_percent_threshold,
         malloc_threshold=options.malloc_threshold)
-    return configure, write_profile
 
 
 def _configure(options: Options, program_dirs: list, launcher_file=None) -> None:
@@ -1275,7 +1273,7 @@ def _configure(options: Options, program_dirs: list, launcher_file=None) -> None
     `launcher_file`: the script that started triscope (the `triscope` console script),
     hidden from stacks like the rest of the launcher."""
     own_code = OWN_CODE + ([os.path.abspath(launcher_file)] if launcher_file else [])
-    _native.configure(**native_keywords(options)[0], call_opcodes=_compat.call_opcodes(),
+    _native.configure(**native_keywords(options), call_opcodes=_compat.call_opcodes(),
                       program_dirs=program_dirs, library_dirs=library_dirs(),
                       own_dirs=own_code)
     global _hooks_installed

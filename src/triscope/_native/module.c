@@ -62,16 +62,20 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     static char *keywords[] = {"interval_s", "virtual_time", "stacks", "call_opcodes",
                                "profile_all", "profile_only", "profile_exclude",
                                "program_dirs", "library_dirs", "own_dirs", "cpu", "memory",
-                               "alloc_interval", "copy_interval", "gpu", "idle", NULL};
-    double interval_s;
+                               "alloc_interval", "copy_interval", "gpu", "idle", "kept_lines",
+                               "cpu_percent_threshold", "malloc_threshold", NULL};
+    double interval_s, cpu_percent_threshold = 1.0;
+    long malloc_threshold = 100;
     int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0, idle = 0;
     unsigned long long alloc_bytes = 262144, copy_bytes = 262144;
     Py_buffer opcodes;
-    PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKpp", keywords, &interval_s,
-                                     &virtual_time, &stacks, &opcodes, &profile_all, &only,
-                                     &exclude, &program_dirs, &library_dirs, &own_dirs, &cpu,
-                                     &memory, &alloc_bytes, &copy_bytes, &gpu, &idle))
+    PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs, *kept_lines = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKppOdl", keywords,
+                                     &interval_s, &virtual_time, &stacks, &opcodes,
+                                     &profile_all, &only, &exclude, &program_dirs,
+                                     &library_dirs, &own_dirs, &cpu, &memory, &alloc_bytes,
+                                     &copy_bytes, &gpu, &idle, &kept_lines,
+                                     &cpu_percent_threshold, &malloc_threshold))
         return NULL;
     if (ts_profiler_running()) {
         PyBuffer_Release(&opcodes);
@@ -91,6 +95,19 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     ts_profiler_config_t run;
     memset(&run, 0, sizeof run);
+    /* --reduced-profile: (cpu_pct, mem_pct, alloc_samples), reports/display.py's cut. */
+    if (kept_lines != Py_None &&
+        (!PyTuple_Check(kept_lines) ||
+         !PyArg_ParseTuple(kept_lines, "ddK", &run.cut.cpu_pct, &run.cut.mem_pct,
+                           &run.cut.alloc_samples))) {
+        PyBuffer_Release(&opcodes);
+        PyErr_SetString(PyExc_TypeError,
+                        "kept_lines must be None or (cpu_pct, mem_pct, alloc_samples)");
+        return NULL;
+    }
+    run.has_cut = kept_lines != Py_None;
+    run.cpu_percent_threshold = cpu_percent_threshold;
+    run.malloc_threshold = malloc_threshold;
     run.cpu = cpu;
     run.memory = memory;
     run.gpu = gpu && cpu; /* GPU time is charged through the CPU and waiting samples */
@@ -265,32 +282,17 @@ static char *decode_with_python(void *callable, const char *bytes, size_t len,
 static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
-    static char *keywords[] = {"path", "version", "program", "args", "python",
-                               "kept_lines", "cpu_percent_threshold",
-                               "malloc_threshold", "only_ranges", "fd", "string_source",
-                               "decode_source", NULL};
+    static char *keywords[] = {"path", "version", "program", "args", "python", "only_ranges",
+                               "fd", "string_source", "decode_source", NULL};
     PyObject *path_arg, *path_obj = NULL, *argv, *ranges = NULL, *decode_source = Py_None;
-    PyObject *kept_lines;
     const char *version, *program, *python, *string_source = NULL;
     int fd = -1;
-    double threshold;
-    long malloc_threshold;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOsOdl|OizO", keywords, &path_arg,
-                                     &version, &program, &argv, &python, &kept_lines,
-                                     &threshold, &malloc_threshold, &ranges, &fd,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOs|OizO", keywords, &path_arg,
+                                     &version, &program, &argv, &python, &ranges, &fd,
                                      &string_source, &decode_source))
         return NULL;
     if (decode_source != Py_None && !PyCallable_Check(decode_source)) {
         PyErr_SetString(PyExc_TypeError, "decode_source must be callable or None");
-        return NULL;
-    }
-    /* --reduced-profile: (cpu_pct, mem_pct, alloc_samples), reports/display.py's cut. */
-    ts_line_cut_t cut;
-    if (kept_lines != Py_None &&
-        (!PyTuple_Check(kept_lines) ||
-         !PyArg_ParseTuple(kept_lines, "ddK", &cut.cpu_pct, &cut.mem_pct, &cut.alloc_samples))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "kept_lines must be None or (cpu_pct, mem_pct, alloc_samples)");
         return NULL;
     }
     if (fd < 0 && !PyUnicode_FSConverter(path_arg, &path_obj))
@@ -328,9 +330,6 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     meta.python = python;
     meta.pid = (long)getpid();
-    meta.kept_lines = kept_lines != Py_None ? &cut : NULL;
-    meta.cpu_percent_threshold = threshold;
-    meta.malloc_threshold = malloc_threshold;
     PyObject *result = NULL;
     if (fill_strlist(&meta.args, argv, "args") < 0)
         goto done;
@@ -433,7 +432,11 @@ static PyObject *checkpoint_stop(PyObject *self, PyObject *unused)
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
      "configure(*, interval_s, virtual_time, stacks, call_opcodes, profile_all, "
-     "profile_only, profile_exclude, program_dirs, library_dirs, own_dirs)"},
+     "profile_only, profile_exclude, program_dirs, library_dirs, own_dirs, cpu=True, "
+     "memory=False, alloc_interval=262144, copy_interval=262144, gpu=False, idle=False, "
+     "kept_lines=None, cpu_percent_threshold=1.0, malloc_threshold=100): every option of "
+     "the next run, in one call (launch.native_keywords builds them from Options); "
+     "kept_lines is --reduced-profile's cut (cpu_pct, mem_pct, alloc_samples) or None."},
     {"start", (PyCFunction)(void (*)(void))start, METH_VARARGS | METH_KEYWORDS,
      "start(paused=False): start profiling every Python thread."},
     {"suspend", suspend, METH_NOARGS, "Stop recording samples until resume()."},
@@ -453,7 +456,10 @@ static PyMethodDef methods[] = {
      "Whether the allocator library is loaded (native allocations and copies are seen)."},
     {"write_profile", (PyCFunction)(void (*)(void))write_profile,
      METH_VARARGS | METH_KEYWORDS,
-     "Write the JSON profile atomically to path (or, with fd=, over that file's content)."},
+     "write_profile(path, version, program, args, python, only_ranges=None, fd=-1, "
+     "string_source=None, decode_source=None): write the JSON profile atomically to path "
+     "(or, with fd=, over that file's content); the arguments are facts of the run, the "
+     "options came with configure()."},
     {"checkpoint_every", (PyCFunction)(void (*)(void))checkpoint_every,
      METH_VARARGS | METH_KEYWORDS,
      "checkpoint_every(seconds, fds, dir_fd, temp_name, final_name, message, meta): write "

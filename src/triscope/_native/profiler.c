@@ -302,6 +302,9 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
     meta->idle_detected = config.cpu && ts_sampler_idle_detected();
     meta->cpu_wait_measured = config.cpu && ts_sampler_cpu_wait_measured();
     meta->stacks = config.stacks;
+    meta->kept_lines = config.has_cut ? &config.cut : NULL;
+    meta->cpu_percent_threshold = config.cpu_percent_threshold;
+    meta->malloc_threshold = config.malloc_threshold;
     meta->profile_all = ts_resolve_filter()->profile_all;
     meta->profile_only = &ts_resolve_filter()->only;
     meta->profile_exclude = &ts_resolve_filter()->exclude;

@@ -33,6 +33,12 @@ typedef struct {
     uint64_t alloc_interval;        /* mean bytes between allocation samples */
     uint64_t copy_interval;         /* mean bytes between copy samples */
     ts_sampler_config_t sampler;    /* its `waits` ring is the profiler's to choose */
+    /* What the profile records of the reports' choices: --reduced-profile's cut of the lines
+     * kept (has_cut 0: every line), and the thresholds, written into `options`. */
+    int has_cut;
+    ts_line_cut_t cut;
+    double cpu_percent_threshold;
+    long malloc_threshold;
 } ts_profiler_config_t;
 
 typedef enum {
