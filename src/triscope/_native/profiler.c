@@ -20,6 +20,7 @@
 #include "resolve.h"
 #include "sigguard.h"
 #include "threads.h"
+#include "waits.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -299,8 +300,8 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
     meta->interval_s = (double)config.sampler.interval_ns / 1e9;
     meta->virtual_time = config.sampler.virtual_time;
     meta->idle = config.sampler.include_idle;
-    meta->idle_detected = config.cpu && ts_sampler_idle_detected();
-    meta->cpu_wait_measured = config.cpu && ts_sampler_cpu_wait_measured();
+    meta->idle_detected = config.cpu && ts_waits_idle_detected();
+    meta->cpu_wait_measured = config.cpu && ts_waits_cpu_wait_measured();
     meta->stacks = config.stacks;
     meta->kept_lines = config.has_cut ? &config.cut : NULL;
     meta->cpu_percent_threshold = config.cpu_percent_threshold;

@@ -18,6 +18,7 @@
 #include "gpuattr.h"
 #include "pymemory.h"
 #include "sampler.h"
+#include "waits.h"
 
 #include <string.h>
 
@@ -236,7 +237,7 @@ static void before_code_dies(PyCodeObject *code)
 {
     PyCodeObject *outer = dying_code; /* a code object may die while resolving another */
     dying_code = code;
-    ts_sampler_code_dying();
+    ts_waits_code_dying();
     ts_resolve_drain();
     forget_code(code);
     dying_code = outer;

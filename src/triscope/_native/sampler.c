@@ -324,6 +324,7 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
     uint32_t index = (uint32_t)(slot - slots);
     atomic_fetch_add(&slot->generation, 1);
     slot->tid = tid;
+    slot->main_thread = tid == getpid();
     slot->tstate = tstate;
     slot->cpu_clock = ts_thread_cpu_clock(tid);
     slot->last_wall_ns = now_ns;

@@ -17,10 +17,10 @@
 #include <time.h>
 
 #include "ringbuf.h"
-#include "sampler.h"
+#include "sample.h"
 #include "taskstate.h"
 
-typedef struct {
+typedef struct ts_slot {
     _Atomic uint32_t generation;   /* bumped on every (un)registration */
     volatile sig_atomic_t walking; /* the handler is reading frames: faults jump back */
     sigjmp_buf escape;
@@ -28,6 +28,7 @@ typedef struct {
     ts_ring_t ring;                /* CPU samples, written by the handler */
     uint64_t credit_ns;            /* CPU time expired but not yet recorded (handler) */
     pid_t tid;
+    int main_thread;               /* its tid is the process id: never idle */
     const void *tstate;
     clockid_t cpu_clock;
     timer_t timer;

@@ -26,6 +26,7 @@
 #include "waits.h"
 
 #include "clock.h"
+#include "slot.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -140,7 +141,7 @@ static int adopt_cpu_sample(ts_slot_t *slot, uint64_t since_ns)
     return 1;
 }
 
-void ts_sampler_code_dying(void)
+void ts_waits_code_dying(void)
 {
     pthread_mutex_lock(&deaths_lock);
     atomic_fetch_add(&code_deaths, 1);
@@ -172,7 +173,7 @@ static void read_run_delay(ts_slot_t *slot)
  * next time. */
 static int waiting_for_work(ts_slot_t *slot, uint32_t index, uint64_t cpu_now)
 {
-    if (!idle_detected || (int)index == ts_sampler_main_slot())
+    if (!idle_detected || slot->main_thread)
         return 0;
     if (slot->idle_known && slot->idle_cpu_ns == cpu_now)
         return slot->idle;
@@ -366,12 +367,12 @@ void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int
 }
 
 
-int ts_sampler_idle_detected(void)
+int ts_waits_idle_detected(void)
 {
     return idle_detected;
 }
 
-int ts_sampler_cpu_wait_measured(void)
+int ts_waits_cpu_wait_measured(void)
 {
     return run_delay_seen;
 }

@@ -1,17 +1,19 @@
 /* SPDX-License-Identifier: MIT
  *
- * waits.h — private to sampler.c and waits.c: how the slot table (sampler.c) hands each
- * slot's books to waits.c. The public side of the waiting time (ts_sampler_measure_waits,
- * ts_sampler_code_dying, ts_sampler_idle_detected, ts_sampler_cpu_wait_measured) is
- * declared in sampler.h.
+ * waits.h — what waits.c offers: to the slot table (sampler.c), the measurement of one
+ * slot's books each tick; to the resolver, the notice that a code object dies; to the
+ * profile, whether idle threads and CPU waits could be measured. It depends on the slot and
+ * sample types only, never on the slot table: sampler.c calls it, not the other way round.
  */
 #ifndef TS_WAITS_H
 #define TS_WAITS_H
 
 #include <stdint.h>
 
-#include "sampler.h"
-#include "slot.h"
+#include "sample.h"
+
+/* A sampled thread's slot (slot.h, which only sampler.c and waits.c see). */
+struct ts_slot;
 
 /* A new profile: keeps the configuration (the waits ring, virtual time, --idle), finds out
  * whether idle threads can be told apart, and forgets whether a run-queue delay was seen.
@@ -23,12 +25,22 @@ void ts_waits_init(const ts_sampler_config_t *config);
  * its run-queue delay is read whatever happened, and nothing is held for a next look that
  * will not come, so every second its books count is also charged to a line. Called with
  * the slot table's lock held. */
-void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record,
+void ts_waits_measure_slot(struct ts_slot *slot, uint32_t index, uint64_t now_ns, int record,
                            int last);
 
 /* Code objects freed so far, for the signal handler to stamp its sample with (the stack it
  * walks is reused for waiting time only if none died since). Async-signal-safe. */
 uint64_t ts_waits_code_deaths(void);
+
+/* A code object is about to be freed (GIL held). Stacks walked from other threads before
+ * this moment may name it, so none of them is queued after this call returns; the caller
+ * then resolves everything already queued while the object is still alive. */
+void ts_waits_code_dying(void);
+
+/* Whether idle threads are told apart (taskstate.h), and whether the kernel gave a
+ * run-queue delay for any thread so far (0 where it gives none, or they all read zero). */
+int ts_waits_idle_detected(void);
+int ts_waits_cpu_wait_measured(void);
 
 /* In a forked child: the lock another thread may have held at fork time is made anew. */
 void ts_waits_forget_after_fork(void);
