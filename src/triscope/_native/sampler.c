@@ -340,6 +340,8 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
     slot->has_held = 0;
     slot->has_walk = 0;
     slot->cpu_t_ns = 0; /* a sample of the slot's previous thread is not this one's */
+    slot->seen[0].valid = slot->seen[1].valid = 0;
+    slot->seen_seq = atomic_load(&slot->cpu_seq);
     slot->credit_ns = random_below(config.interval_ns);
     snprintf(slot->name, sizeof slot->name, "%s", name ? name : "");
     ts_ring_clear(&slot->ring);

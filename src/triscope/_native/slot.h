@@ -20,6 +20,15 @@
 #include "sample.h"
 #include "taskstate.h"
 
+/* A thread's latest CPU sample as the waits last copied it. */
+typedef struct {
+    int valid;
+    uint8_t kind;                  /* TS_SAMPLE_PYTHON or TS_SAMPLE_NATIVE */
+    uint64_t t_ns, deaths;
+    ts_walk_t walk;
+    ts_frame_t frames[TS_MAX_DEPTH];
+} ts_cpu_seen_t;
+
 typedef struct ts_slot {
     _Atomic uint32_t generation;   /* bumped on every (un)registration */
     volatile sig_atomic_t walking; /* the handler is reading frames: faults jump back */
@@ -70,6 +79,12 @@ typedef struct ts_slot {
     uint64_t cpu_deaths;           /* code_deaths before that walk */
     ts_walk_t cpu_walk;
     ts_frame_t cpu_frames[TS_MAX_DEPTH];
+    /* The latest CPU sample as of this tick and as of the tick before (waits.c): a run-queue
+     * delay read now happened before the thread ran again, so before any sample taken since
+     * the last tick. Copied only when `cpu_seq` moved. */
+    ts_cpu_seen_t seen[2];
+    int seen_now;
+    uint32_t seen_seq;
 } ts_slot_t;
 
 #endif

@@ -184,11 +184,6 @@ static int waiting_for_work(ts_slot_t *slot, uint32_t index, uint64_t cpu_now)
     return slot->idle;
 }
 
-/* Queues `ns` of CPU wait at the thread's latest CPU sample (its stack and Python/native
- * kind): the line it was running when preempted. `woken`: the thread blocked since it last
- * ran and now waits for a CPU to return from that block: the wait is queued where it blocked
- * (its walked stack), as system time, since that line's call is what it is finishing. 0 when
- * there is no such stack. Called with deaths_lock held. */
 /* Whether two stacks are the same chain of calls (the same code objects, innermost first):
  * the thread is still in the calls it was sampled in, whatever the instruction. */
 static int same_calls(const ts_frame_t *a, int depth_a, const ts_frame_t *b, int depth_b)
@@ -201,8 +196,30 @@ static int same_calls(const ts_frame_t *a, int depth_a, const ts_frame_t *b, int
     return 1;
 }
 
+/* Copies the thread's latest CPU sample into the newer of its two views when the handler
+ * recorded one since the last copy, and returns the view as of the previous tick. */
+static const ts_cpu_seen_t *see_cpu_sample(ts_slot_t *slot)
+{
+    uint32_t seq = atomic_load_explicit(&slot->cpu_seq, memory_order_acquire);
+    if (seq == slot->seen_seq)
+        return &slot->seen[slot->seen_now];
+    slot->seen_now ^= 1;
+    ts_cpu_seen_t *now = &slot->seen[slot->seen_now];
+    now->valid = copy_cpu_sample(slot, 1, &now->walk, now->frames, &now->deaths, &now->kind,
+                                 &now->t_ns);
+    if (now->valid)
+        slot->seen_seq = seq;
+    const ts_cpu_seen_t *before = &slot->seen[!slot->seen_now];
+    return before->valid ? before : now;
+}
+
+/* Queues `ns` of CPU wait at the thread's CPU sample `seen` (its stack and Python/native
+ * kind): the line it was running when preempted. `woken`: the thread blocked since it last
+ * ran and now waits for a CPU to return from that block: the wait is queued where it blocked
+ * (its walked stack), as system time, since that line's call is what it is finishing. 0 when
+ * there is no such stack. Called with deaths_lock held. */
 static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t now_ns,
-                          ts_ring_t *waits, int woken)
+                          ts_ring_t *waits, int woken, const ts_cpu_seen_t *seen)
 {
     ts_walk_t walk;
     uint64_t deaths, taken_ns;
@@ -218,13 +235,18 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
         memcpy(sample->frames, slot->walk_frames, walk.depth * sizeof sample->frames[0]);
         kind = TS_SAMPLE_CPU_WAIT_SYSTEM;
     } else {
-        if (!copy_cpu_sample(slot, 1, &walk, sample->frames, &deaths, &kind, &taken_ns))
+        if (seen == NULL || !seen->valid)
             return 0;
-        kind = kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE : TS_SAMPLE_CPU_WAIT_PYTHON;
+        walk = seen->walk;
+        deaths = seen->deaths;
+        taken_ns = seen->t_ns;
+        memcpy(sample->frames, seen->frames, walk.depth * sizeof sample->frames[0]);
+        kind = seen->kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE : TS_SAMPLE_CPU_WAIT_PYTHON;
         /* Walked, after its latest CPU sample, in other calls than that sample's: the sample
          * is old news (a thread that runs little between blocks, a loop of short sleeps, was
-         * sampled long ago elsewhere). The wait goes where the thread was walked: as Python
-         * time if it is ready to run there now (preempted before a new sample), else as the
+         * sampled long ago elsewhere). The wait goes where the thread was walked: as its
+         * Python or native time if it is ready to run there now (preempted before a new
+         * sample; native when it stands at a call, as the handler would say), else as the
          * wake-up of the call it blocked in, system time. */
         if (slot->has_walk && slot->walk_cpu_ns != 0 && slot->walk_t_ns > taken_ns &&
             !same_calls(slot->walk_frames, slot->walk.depth, sample->frames, walk.depth)) {
@@ -233,7 +255,12 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
             walk = slot->walk;
             deaths = slot->walk_deaths;
             memcpy(sample->frames, slot->walk_frames, walk.depth * sizeof sample->frames[0]);
-            kind = preempted_there ? TS_SAMPLE_CPU_WAIT_PYTHON : TS_SAMPLE_CPU_WAIT_SYSTEM;
+            /* Preempted there: in a call out (a C function) as the handler would say, or
+             * running bytecode. */
+            int in_call = walk.opcode >= 0 && config.call_opcodes[walk.opcode];
+            kind = !preempted_there ? TS_SAMPLE_CPU_WAIT_SYSTEM
+                   : in_call        ? TS_SAMPLE_CPU_WAIT_NATIVE
+                                    : TS_SAMPLE_CPU_WAIT_PYTHON;
         }
     }
     int usable = deaths == atomic_load(&code_deaths);
@@ -249,13 +276,14 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
 
 /* Charges the waiting held from the previous tick: first as CPU wait, as far as the
  * run-queue delay read since covers it, the rest as before. Called with deaths_lock held. */
-static void settle_held(ts_slot_t *slot, uint32_t index, uint64_t now_ns, ts_ring_t *waits)
+static void settle_held(ts_slot_t *slot, uint32_t index, uint64_t now_ns, ts_ring_t *waits,
+                        const ts_cpu_seen_t *seen)
 {
     ts_sample_t *held = &slot->held;
     held->t_ns = now_ns; /* queued now: after the GPU readings of earlier spans (gpuattr.h) */
     uint64_t cpu_wait = slot->cpu_wait_pending_ns < held->weight_ns
                             ? slot->cpu_wait_pending_ns : held->weight_ns;
-    if (cpu_wait > 0 && queue_cpu_wait(slot, index, cpu_wait, held->t_ns, waits, 0)) {
+    if (cpu_wait > 0 && queue_cpu_wait(slot, index, cpu_wait, held->t_ns, waits, 0, seen)) {
         slot->cpu_wait_pending_ns -= cpu_wait;
         held->weight_ns -= cpu_wait;
     }
@@ -287,12 +315,14 @@ void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int
     int still = cpu_now == cpu_before;
     if (!still)
         slot->blocked_since_ran = 0;
+    /* Where the thread was as of the last tick: a delay read now came before it ran again. */
+    const ts_cpu_seen_t *seen = see_cpu_sample(slot);
     if (last || !still || !slot->has_run_delay)
         read_run_delay(slot);
     if (slot->has_held) {
         pthread_mutex_lock(&deaths_lock);
         if (record)
-            settle_held(slot, index, now_ns, waits);
+            settle_held(slot, index, now_ns, waits, seen);
         slot->has_held = 0;
         pthread_mutex_unlock(&deaths_lock);
     }
@@ -329,10 +359,11 @@ void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int
     if (blocked && (!idle || config.include_idle))
         refresh_walk(slot, cpu_now);
     pthread_mutex_lock(&deaths_lock);
-    if (cpu_wait > 0 && !queue_cpu_wait(slot, index, cpu_wait, now_ns, waits, 0))
+    if (cpu_wait > 0 && !queue_cpu_wait(slot, index, cpu_wait, now_ns, waits, 0, seen))
         wait += cpu_wait; /* no CPU sample yet: where it waits, as before */
     if (live_cpu_wait > 0 &&
-        !queue_cpu_wait(slot, index, live_cpu_wait, now_ns, waits, slot->blocked_since_ran))
+        !queue_cpu_wait(slot, index, live_cpu_wait, now_ns, waits, slot->blocked_since_ran,
+                        seen))
         wait += live_cpu_wait;
     pthread_mutex_unlock(&deaths_lock);
     if (wait == 0 || (idle && !config.include_idle))
