@@ -6,13 +6,19 @@ of the line @steady (N=1 before, N=4 after), WHEN they are diffed, THEN @changed
 The two profiles are made once per module (short runs, 2 ms sampling) and shared.
 """
 import contextlib
+import gzip
 import io
 import json
+import os
 import re
+import select
+import subprocess
+import sys
 
 import pytest
 
-from conftest import WORKLOADS, describe, load_profile, marker_lineno, run_triscope
+from conftest import (WORKLOADS, _child_env, describe, load_profile, marker_lineno,
+                      run_triscope)
 
 from triscope import cli
 from triscope.reports import diff as diff_report
@@ -218,6 +224,284 @@ def test_export_without_stacks_is_one_error(tmp_path):
     assert "--stacks" in proc.stderr and proc.stdout == ""
 
 
+def profile_stacks(path):
+    """{(frames as tuples, outermost first): (samples, seconds)} of a profile's stacks."""
+    return {tuple(tuple(frame) for frame in stack["frames"]): (stack["samples"], stack["seconds"])
+            for stack in json.loads(path.read_text())["stacks"] if stack["seconds"] > 0}
+
+
+# ---- gecko: the Firefox Profiler's gecko profile format ----
+
+# What the Firefox Profiler requires of a gecko profile, meta and thread (its definition of the
+# format, version 27 onwards), and the columns of each table.
+GECKO_META = {"version", "interval", "startTime", "shutdownTime", "categories", "markerSchema",
+              "processType", "stackwalk", "debug", "gcpoison", "asyncstack"}
+GECKO_THREAD = {"name", "registerTime", "processType", "unregisterTime", "tid", "pid",
+                "markers", "samples", "frameTable", "stackTable", "stringTable"}
+GECKO_COLUMNS = {
+    "frameTable": ["location", "relevantForJS", "innerWindowID", "implementation", "line",
+                   "column", "category", "subcategory"],
+    "stackTable": ["prefix", "frame"],
+    "samples": ["stack", "time", "eventDelay"],
+    "markers": ["name", "startTime", "endTime", "phase", "category", "data"],
+}
+# How the profiler reads a function, its file and its line from a frame's location string.
+GECKO_LOCATION = re.compile(r"^(.*) \((.+?):([0-9]+)(?::([0-9]+))?\)$")
+
+
+def gecko_rows(thread, table):
+    """The rows of a gecko table as dicts, after checking its schema and row lengths."""
+    schema = thread[table]["schema"]
+    assert sorted(schema, key=schema.get) == GECKO_COLUMNS[table], schema
+    rows = thread[table]["data"]
+    assert all(isinstance(row, list) and len(row) == len(schema) for row in rows), table
+    return [dict(zip(GECKO_COLUMNS[table], row)) for row in rows]
+
+
+def test_export_gecko(profiles, tmp_path):
+    _, after = profiles
+    out = tmp_path / "after.gecko.json"
+    status, _, err = in_process("export", "--format", "gecko", after, "-o", out)
+    assert status == 0, err
+    text = out.read_text()
+    assert text.isascii()
+    status, stdout, err = in_process("export", "--format", "gecko", after)
+    assert status == 0 and stdout == text, err
+    data = json.loads(text)
+    assert GECKO_META <= set(data["meta"]) and {"libs", "threads", "pausedRanges",
+                                                 "processes"} <= set(data)
+    meta = data["meta"]
+    assert isinstance(meta["version"], int) and meta["interval"] > 0
+    assert "preprocessedProfileVersion" not in meta  # a gecko profile, not a processed one
+    categories = meta["categories"]
+    assert categories and all({"name", "color", "subcategories"} <= set(c) for c in categories)
+    (thread,) = data["threads"]  # triscope adds all threads up: one track, named so
+    assert GECKO_THREAD <= set(thread) and "all" in thread["name"]
+    strings = thread["stringTable"]
+    assert all(isinstance(s, str) for s in strings)
+    frames = gecko_rows(thread, "frameTable")
+    for frame in frames:
+        assert 0 <= frame["location"] < len(strings)
+        assert GECKO_LOCATION.match(strings[frame["location"]]), strings[frame["location"]]
+        assert 0 <= frame["category"] < len(categories)
+        assert 0 <= frame["subcategory"] < len(categories[frame["category"]]["subcategories"])
+        assert isinstance(frame["line"], int) and frame["line"] > 0
+    stacks = gecko_rows(thread, "stackTable")
+    for index, stack in enumerate(stacks):
+        assert 0 <= stack["frame"] < len(frames)
+        assert stack["prefix"] is None or 0 <= stack["prefix"] < index  # callers come first
+    samples = gecko_rows(thread, "samples")
+    assert samples and all(0 <= s["stack"] < len(stacks) for s in samples)
+    times = [s["time"] for s in samples]
+    assert times == sorted(times) and times[0] >= 0
+    assert gecko_rows(thread, "markers") == []
+
+    def frames_of(stack_index):
+        """(file, function, line) of each frame, outermost first."""
+        out = []
+        while stack_index is not None:
+            frame = frames[stacks[stack_index]["frame"]]
+            name, path, _, _ = GECKO_LOCATION.match(strings[frame["location"]]).groups()
+            out.append((path, name, frame["line"]))
+            stack_index = stacks[stack_index]["prefix"]
+        return tuple(reversed(out))
+
+    # Every stack of the profile, each `seconds / interval` samples long (at least one).
+    expected = profile_stacks(after)
+    counts = {}
+    for sample in samples:
+        key = frames_of(sample["stack"])
+        counts[key] = counts.get(key, 0) + 1
+    assert set(counts) == set(expected)
+    interval = meta["interval"] / 1e3
+    for key, (_, seconds) in expected.items():
+        assert counts[key] == max(1, round(seconds / interval)), key
+    # The hot line, in its function, leads the stack with the most samples.
+    hottest = max(counts, key=counts.get)
+    assert hottest[-1][2] == marker_lineno(WORK, "changed")
+    assert hottest[-1][1].startswith("changing")
+    assert any(s.startswith(hottest[-1][1] + " (") for s in strings)
+
+
+# ---- pprof: profile.proto, gzip-compressed ----
+# A reader of the protobuf wire format, enough for profile.proto: varints (wire type 0) and
+# length-delimited fields (wire type 2); profile.proto uses no other.
+
+
+def pb_varint(data, at):
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            assert shift <= 70, "a varint longer than 10 bytes"
+            return value, at
+
+
+def pb_message(data):
+    """field number → [values] (int for a varint, bytes for a length-delimited field)."""
+    fields, at = {}, 0
+    while at < len(data):
+        key, at = pb_varint(data, at)
+        number, wire = key >> 3, key & 7
+        assert number > 0, "field number 0"
+        if wire == 0:
+            value, at = pb_varint(data, at)
+        elif wire == 2:
+            length, at = pb_varint(data, at)
+            value, at = data[at:at + length], at + length
+            assert at <= len(data), "a field runs past its message"
+        else:
+            raise AssertionError(f"wire type {wire} is not used by profile.proto")
+        fields.setdefault(number, []).append(value)
+    return fields
+
+
+def pb_ints(message, number):
+    """A repeated integer field, packed (one length-delimited run) or not."""
+    values = []
+    for value in message.get(number, []):
+        if isinstance(value, bytes):
+            at = 0
+            while at < len(value):
+                item, at = pb_varint(value, at)
+                values.append(item)
+        else:
+            values.append(value)
+    return values
+
+
+def pb_int(message, number):
+    """An optional integer field: 0 when absent (proto3)."""
+    (value,) = message.get(number, [0])
+    assert isinstance(value, int)
+    return value
+
+
+def read_pprof(data):
+    """A gzip'd profile.proto Profile as plain Python, checked against the format's rules."""
+    profile = pb_message(gzip.decompress(data))
+    strings = [s.decode("utf-8") for s in profile.get(6, [])]
+    assert strings and strings[0] == "", "string_table[0] must be the empty string"
+
+    def string(index):
+        assert 0 <= index < len(strings), index
+        return strings[index]
+
+    def value_type(raw):
+        message = pb_message(raw)
+        return string(pb_int(message, 1)), string(pb_int(message, 2))
+
+    sample_types = [value_type(raw) for raw in profile.get(1, [])]
+    mappings = {pb_int(pb_message(raw), 1) for raw in profile.get(3, [])}
+    functions = {}
+    for raw in profile.get(5, []):
+        message = pb_message(raw)
+        id_ = pb_int(message, 1)
+        assert id_ and id_ not in functions, "function ids are unique and nonzero"
+        functions[id_] = (string(pb_int(message, 4)), string(pb_int(message, 2)),
+                          pb_int(message, 5))
+    locations = {}
+    for raw in profile.get(4, []):
+        message = pb_message(raw)
+        id_ = pb_int(message, 1)
+        assert id_ and id_ not in locations, "location ids are unique and nonzero"
+        assert pb_int(message, 2) in mappings | {0}, "a location's mapping exists"
+        lines = [pb_message(line) for line in message.get(4, [])]
+        assert lines and all(pb_int(line, 1) in functions for line in lines)
+        locations[id_] = [(pb_int(line, 1), pb_int(line, 2)) for line in lines]
+    samples = []
+    for raw in profile.get(2, []):
+        message = pb_message(raw)
+        ids, values = pb_ints(message, 1), pb_ints(message, 2)
+        assert ids and all(i in locations for i in ids), "every location id exists"
+        assert len(values) == len(sample_types), "one value per sample type"
+        samples.append((ids, values))
+    return {"strings": strings, "sample_types": sample_types, "functions": functions,
+            "locations": locations, "samples": samples,
+            "period_type": value_type(profile[11][0]), "period": pb_int(profile, 12),
+            "default_sample_type": string(pb_int(profile, 14)),
+            "comments": [string(i) for i in pb_ints(profile, 13)]}
+
+
+def test_export_pprof(profiles, tmp_path):
+    _, after = profiles
+    out = tmp_path / "after.pb.gz"
+    status, _, err = in_process("export", "--format", "pprof", after, "-o", out)
+    assert status == 0, err
+    pprof = read_pprof(out.read_bytes())
+    # --use-virtual-time: the time is CPU time
+    assert pprof["sample_types"] == [("samples", "count"), ("cpu", "nanoseconds")]
+    assert pprof["default_sample_type"] == "cpu"
+    assert pprof["period_type"] == ("cpu", "nanoseconds")
+    recorded = json.loads(after.read_text())
+    assert pprof["period"] == round(recorded["cpu_sampling_interval_s"] * 1e9)
+    assert any("all 1 thread" in comment for comment in pprof["comments"])
+
+    def frame(location_id):
+        (function_id, line), = pprof["locations"][location_id]
+        path, name, _ = pprof["functions"][function_id]
+        return path, name, line
+
+    # The profile's stacks exactly: locations innermost first, values samples and nanoseconds.
+    decoded = {tuple(frame(i) for i in reversed(ids)): values for ids, values in pprof["samples"]}
+    expected = profile_stacks(after)
+    assert set(decoded) == set(expected)
+    for key, (samples, seconds) in expected.items():
+        assert decoded[key] == [samples, round(seconds * 1e9)], key
+    # The hot function: the most self time, on the line marked @changed.
+    self_time = {}
+    for ids, values in pprof["samples"]:
+        self_time[ids[0]] = self_time.get(ids[0], 0) + values[1]
+    path, name, line = frame(max(self_time, key=self_time.get))
+    assert path == str(WORK) and name.startswith("changing")
+    assert line == marker_lineno(WORK, "changed")
+    first_lines = {(p, n): first for p, n, first in pprof["functions"].values()}
+    assert first_lines[str(WORK), "changing"] == marker_lineno(WORK, "changed") - 1
+
+
+def test_export_pprof_to_a_pipe_but_never_a_terminal(profiles, tmp_path):
+    _, after = profiles
+    proc = run_triscope(["export", "--format", "pprof", after], tmp_path, text=False)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stderr == b""
+    status, _, err = in_process("export", "--format", "pprof", after, "-o", tmp_path / "p.gz")
+    assert status == 0, err
+    assert proc.stdout == (tmp_path / "p.gz").read_bytes()  # the same bytes, run after run
+    assert read_pprof(proc.stdout)["samples"]
+    # stdout a terminal: one line saying why, nothing written to it
+    leader, follower = os.openpty()
+    try:
+        child = subprocess.run([sys.executable, "-m", "triscope", "export", "--format", "pprof",
+                                str(after)], cwd=tmp_path, env=_child_env(None),
+                               stdout=follower, stderr=subprocess.PIPE, text=True, timeout=60)
+        os.close(follower)
+        written = b""
+        while select.select([leader], [], [], 0)[0]:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal is closed on both sides: nothing more
+                break
+            if not chunk:
+                break
+            written += chunk
+    finally:
+        os.close(leader)
+    assert_one_error_line(child.returncode, child.stderr)
+    assert "terminal" in child.stderr and "-o" in child.stderr
+    assert written == b""
+
+
+def test_export_pprof_unwritable_output_is_one_error(profiles, tmp_path):
+    _, after = profiles
+    target = tmp_path / "no-such-dir" / "p.pb.gz"
+    status, _, err = in_process("export", "--format", "pprof", after, "-o", target)
+    assert_one_error_line(status, err)
+    assert not target.parent.exists()
+
+
 # ==== Bad input for every tool that reads a profile ====
 
 
@@ -267,6 +551,9 @@ COMMANDS = {
     "merge": lambda bad, good, out: ["merge", "-o", out / "m.json", good, bad],
     "export_speedscope": lambda bad, good, out: ["export", "--format", "speedscope", bad],
     "export_collapsed": lambda bad, good, out: ["export", "--format", "collapsed", bad],
+    "export_gecko": lambda bad, good, out: ["export", "--format", "gecko", bad],
+    "export_pprof": lambda bad, good, out: ["export", "--format", "pprof", bad,
+                                            "-o", out / "p.pb.gz"],
 }
 
 
@@ -288,6 +575,7 @@ def test_bad_input_is_one_error_line(profiles, tmp_path, command):
             failures.append(f"{name}: status {status}, stderr {err[-300:]!r}")
     assert not failures, "\n".join(failures)
     assert not (out / "m.json").exists(), "merge wrote a profile from bad input"
+    assert not (out / "p.pb.gz").exists(), "export wrote a pprof file from bad input"
 
 
 def test_bad_input_through_the_command(profiles, tmp_path):

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
               "       triscope view profile.json [--cli | --html | --web] [-o FILE]",
         epilog="Profile tools (each has --help): triscope view profile.json renders a saved "
                "profile; diff before.json after.json compares two; merge combines several; "
-               "export --format speedscope|collapsed writes flame-graph input; optimize asks "
+               "export --format speedscope|collapsed|gecko|pprof writes the stacks for "
+               "flame-graph tools, the Firefox Profiler and pprof; optimize asks "
                "an AI model for proposals.",
     )
     add = parser.add_argument

@@ -145,12 +145,17 @@ def terminal_line(text: str) -> str:
     return text_report._printable(text.expandtabs())
 
 
-def write_output(content: str, path: str) -> None:
-    """Writes `content` to `path` (atomically), or a UsageError saying why it cannot."""
+def write_output(content, path: str) -> None:
+    """Writes `content` (text, or bytes as they are) to `path` (atomically), or a UsageError
+    saying why it cannot."""
     temporary = f"{path}.tmp.{os.getpid()}"
     try:
-        with open(temporary, "w", encoding="utf-8") as stream:
-            stream.write(content)
+        if isinstance(content, bytes):
+            with open(temporary, "wb") as stream:
+                stream.write(content)
+        else:
+            with open(temporary, "w", encoding="utf-8") as stream:
+                stream.write(content)
         os.replace(temporary, path)
     except OSError as error:
         with contextlib.suppress(OSError):
