@@ -213,57 +213,60 @@ static const ts_cpu_seen_t *see_cpu_sample(ts_slot_t *slot)
     return before->valid ? before : now;
 }
 
+/* What the caller knows of the thread as its CPU wait is queued. */
+typedef enum {
+    TS_STATE_UNREAD,   /* a delay the kernel reported: the thread has run since */
+    TS_STATE_READY,    /* read just now as ready to run, and not blocked since it last ran */
+    TS_STATE_WOKEN     /* read just now as ready to run, after blocking since it last ran */
+} ts_wait_state_t;
+
 /* Queues `ns` of CPU wait at the thread's CPU sample `seen` (its stack and Python/native
- * kind): the line it was running when preempted. `woken`: the thread blocked since it last
- * ran and now waits for a CPU to return from that block: the wait is queued where it blocked
- * (its walked stack), as system time, since that line's call is what it is finishing. 0 when
- * there is no such stack. Called with deaths_lock held. */
+ * kind): the line it was running when preempted. A woken thread waits for a CPU to return
+ * from its block: the wait is queued where it blocked (its walked stack), as system time,
+ * since that line's call is what it is finishing. 0 when there is no such stack. Called with
+ * deaths_lock held. */
 static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t now_ns,
-                          ts_ring_t *waits, int woken, const ts_cpu_seen_t *seen)
+                          ts_ring_t *waits, ts_wait_state_t state, const ts_cpu_seen_t *seen)
 {
-    ts_walk_t walk;
-    uint64_t deaths, taken_ns;
+    /* Walked, after its latest CPU sample, in other calls than that sample's: the sample is
+     * old news (a thread that runs little between blocks, a loop of short sleeps, was
+     * sampled long ago elsewhere). The wait goes where the thread was walked: as its Python
+     * or native time if it is ready to run there now (preempted before a new sample; native
+     * when it stands at a call, as the handler would say), else as the wake-up of the call
+     * it blocked in, system time. */
+    int at_walk = state == TS_STATE_WOKEN;
+    if (!at_walk) {
+        if (seen == NULL || !seen->valid)
+            return 0;
+        at_walk = slot->has_walk && slot->walk_cpu_ns != 0 && slot->walk_t_ns > seen->t_ns &&
+                  !same_calls(slot->walk_frames, slot->walk.depth, seen->frames,
+                              seen->walk.depth);
+    }
+    if (at_walk && !slot->has_walk)
+        return 0;
+    ts_walk_t walk = at_walk ? slot->walk : seen->walk;
+    const ts_frame_t *frames = at_walk ? slot->walk_frames : seen->frames;
+    uint64_t deaths = at_walk ? slot->walk_deaths : seen->deaths;
     uint8_t kind;
+    if (!at_walk) {
+        kind = seen->kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE
+                                              : TS_SAMPLE_CPU_WAIT_PYTHON;
+    } else {
+        /* Walked where it stands now (its CPU clock has not moved since) and ready to run. */
+        int ready_there = slot->walk_cpu_ns == slot->last_cpu_ns &&
+                          (state == TS_STATE_READY ||
+                           (state == TS_STATE_UNREAD &&
+                            ts_taskstate_runnable(&slot->task, slot->tid)));
+        int in_call = walk.opcode >= 0 && config.call_opcodes[walk.opcode];
+        kind = !ready_there ? TS_SAMPLE_CPU_WAIT_SYSTEM
+               : in_call    ? TS_SAMPLE_CPU_WAIT_NATIVE
+                            : TS_SAMPLE_CPU_WAIT_PYTHON;
+    }
     ts_sample_t *sample = ts_ring_reserve(waits);
     if (sample == NULL)
         return 1; /* a full ring drops it, as it drops any sample */
-    if (woken) {
-        if (!slot->has_walk)
-            return 0;
-        walk = slot->walk;
-        deaths = slot->walk_deaths;
-        memcpy(sample->frames, slot->walk_frames, walk.depth * sizeof sample->frames[0]);
-        kind = TS_SAMPLE_CPU_WAIT_SYSTEM;
-    } else {
-        if (seen == NULL || !seen->valid)
-            return 0;
-        walk = seen->walk;
-        deaths = seen->deaths;
-        taken_ns = seen->t_ns;
-        memcpy(sample->frames, seen->frames, walk.depth * sizeof sample->frames[0]);
-        kind = seen->kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE : TS_SAMPLE_CPU_WAIT_PYTHON;
-        /* Walked, after its latest CPU sample, in other calls than that sample's: the sample
-         * is old news (a thread that runs little between blocks, a loop of short sleeps, was
-         * sampled long ago elsewhere). The wait goes where the thread was walked: as its
-         * Python or native time if it is ready to run there now (preempted before a new
-         * sample; native when it stands at a call, as the handler would say), else as the
-         * wake-up of the call it blocked in, system time. */
-        if (slot->has_walk && slot->walk_cpu_ns != 0 && slot->walk_t_ns > taken_ns &&
-            !same_calls(slot->walk_frames, slot->walk.depth, sample->frames, walk.depth)) {
-            int preempted_there = slot->walk_cpu_ns == slot->last_cpu_ns &&
-                                  ts_taskstate_runnable(&slot->task, slot->tid);
-            walk = slot->walk;
-            deaths = slot->walk_deaths;
-            memcpy(sample->frames, slot->walk_frames, walk.depth * sizeof sample->frames[0]);
-            /* Preempted there: in a call out (a C function) as the handler would say, or
-             * running bytecode. */
-            int in_call = walk.opcode >= 0 && config.call_opcodes[walk.opcode];
-            kind = !preempted_there ? TS_SAMPLE_CPU_WAIT_SYSTEM
-                   : in_call        ? TS_SAMPLE_CPU_WAIT_NATIVE
-                                    : TS_SAMPLE_CPU_WAIT_PYTHON;
-        }
-    }
     int usable = deaths == atomic_load(&code_deaths);
+    memcpy(sample->frames, frames, walk.depth * sizeof sample->frames[0]);
     sample->weight_ns = ns;
     sample->t_ns = now_ns;
     sample->thread = index;
@@ -283,7 +286,8 @@ static void settle_held(ts_slot_t *slot, uint32_t index, uint64_t now_ns, ts_rin
     held->t_ns = now_ns; /* queued now: after the GPU readings of earlier spans (gpuattr.h) */
     uint64_t cpu_wait = slot->cpu_wait_pending_ns < held->weight_ns
                             ? slot->cpu_wait_pending_ns : held->weight_ns;
-    if (cpu_wait > 0 && queue_cpu_wait(slot, index, cpu_wait, held->t_ns, waits, 0, seen)) {
+    if (cpu_wait > 0 && queue_cpu_wait(slot, index, cpu_wait, held->t_ns, waits, TS_STATE_UNREAD,
+                                       seen)) {
         slot->cpu_wait_pending_ns -= cpu_wait;
         held->weight_ns -= cpu_wait;
     }
@@ -359,11 +363,11 @@ void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int
     if (blocked && (!idle || config.include_idle))
         refresh_walk(slot, cpu_now);
     pthread_mutex_lock(&deaths_lock);
-    if (cpu_wait > 0 && !queue_cpu_wait(slot, index, cpu_wait, now_ns, waits, 0, seen))
+    if (cpu_wait > 0 && !queue_cpu_wait(slot, index, cpu_wait, now_ns, waits, TS_STATE_UNREAD, seen))
         wait += cpu_wait; /* no CPU sample yet: where it waits, as before */
     if (live_cpu_wait > 0 &&
-        !queue_cpu_wait(slot, index, live_cpu_wait, now_ns, waits, slot->blocked_since_ran,
-                        seen))
+        !queue_cpu_wait(slot, index, live_cpu_wait, now_ns, waits,
+                        slot->blocked_since_ran ? TS_STATE_WOKEN : TS_STATE_READY, seen))
         wait += live_cpu_wait;
     pthread_mutex_unlock(&deaths_lock);
     if (wait == 0 || (idle && !config.include_idle))
