@@ -36,15 +36,21 @@ static ts_mem_t books(uint64_t samples, uint64_t freed, const double *t_s,
     return mem;
 }
 
+/* Eleven points, one a second: live bytes from 1 MiB up by 1 MiB each second. */
+static void ramp(double *t, int64_t *live)
+{
+    for (int i = 0; i <= 10; i++) {
+        t[i] = i;
+        live[i] = (int64_t)(i + 1) * MIB;
+    }
+}
+
 /* One MiB more every second for ten seconds, nothing freed: 1 MiB/s. */
 static void test_steady_leak(void)
 {
     double t[11];
     int64_t live[11];
-    for (int i = 0; i <= 10; i++) {
-        t[i] = i;
-        live[i] = (int64_t)(i + 1) * MIB;
-    }
+    ramp(t, live);
     ts_mem_t mem = books(40, 0, t, live, 11);
     ts_leak_t leak = ts_leak_of(&mem, 0, 10 * S);
     CHECK(leak.leaking);
@@ -101,10 +107,7 @@ static void test_churn_is_unlikely(void)
 {
     double t[11];
     int64_t live[11];
-    for (int i = 0; i <= 10; i++) {
-        t[i] = i;
-        live[i] = (int64_t)(i + 1) * MIB;
-    }
+    ramp(t, live);
     ts_mem_t mem = books(400, 360, t, live, 11);
     ts_leak_t leak = ts_leak_of(&mem, 0, 10 * S);
     CHECK(!leak.leaking);
