@@ -12,6 +12,7 @@ import json
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 
@@ -500,6 +501,29 @@ def test_export_pprof_unwritable_output_is_one_error(profiles, tmp_path):
     status, _, err = in_process("export", "--format", "pprof", after, "-o", target)
     assert_one_error_line(status, err)
     assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("tool", [["view", "--cli"], ["diff", "BEFORE"],
+                                  ["export", "--format", "collapsed"],
+                                  ["export", "--format", "speedscope"],
+                                  ["export", "--format", "gecko"],
+                                  ["export", "--format", "pprof"], ["optimize", "--dry-run"]],
+                         ids=lambda tool: "-".join(tool[:3:2]))
+def test_a_reader_that_goes_away_ends_the_tool_as_a_filter(profiles, tmp_path, tool):
+    """`triscope view p.json | head`: the pipe's reader is gone before the tool writes. Like
+    any Unix filter it ends killed by SIGPIPE, silently: no traceback, no error line."""
+    before, after = profiles
+    argv = [str(before) if word == "BEFORE" else word for word in tool] + [str(after)]
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        child = subprocess.run([sys.executable, "-m", "triscope", *argv], cwd=tmp_path,
+                               env=_child_env(None), stdout=writer, stderr=subprocess.PIPE,
+                               text=True, timeout=60)
+    finally:
+        os.close(writer)
+    assert child.returncode == -signal.SIGPIPE, child.stderr
+    assert child.stderr == ""
 
 
 # ==== Bad input for every tool that reads a profile ====

@@ -13,6 +13,8 @@ else sits below it (tests/test_structure.py).
 """
 
 import importlib
+import os
+import signal
 import sys
 
 from triscope.options import OPTIONS_WITH_VALUE, Options, UsageError, build_parser
@@ -101,11 +103,27 @@ def control(pid: int, on: bool, off: bool) -> int:
     return 0
 
 
+def run_tool(name: str, argv: list) -> int:
+    """A profile tool, ending as any Unix filter does when its reader goes away
+    (`triscope view p.json | head`): silently, killed by SIGPIPE, not with a traceback."""
+    try:
+        status = importlib.import_module(PROFILE_TOOLS[name]).main(argv)
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        # Python ignores SIGPIPE and reports EPIPE as this exception instead; whatever is
+        # still buffered for the closed pipe goes nowhere, so the flush at exit cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+        return 128 + signal.SIGPIPE  # not reached: SIGPIPE's default action ends the process
+
+
 def main(argv: list = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in PROFILE_TOOLS:
-            return importlib.import_module(PROFILE_TOOLS[argv[0]]).main(argv[1:])
+            return run_tool(argv[0], argv[1:])
         if argv and argv[0] == "run":
             argv = argv[1:]
         own, program, is_module, program_args = split_command_line(argv)

@@ -30,6 +30,8 @@ def main(argv: list) -> int:
             text.print_report(profile, sys.stdout, options.cpu_percent_threshold, 100)
         if as_html:
             _write_html(profile, html_path, options.web)
+    except BrokenPipeError:
+        raise  # the reader went away: the command line ends as a filter does
     except OSError as error:
         raise UsageError(f"cannot write the report: {error}") from None
     except common.MALFORMED as error:
