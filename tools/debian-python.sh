@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs a command in this checkout under a CPython that the machine lacks, taken from Debian
 # unstable (sid): a minimal sid system is made with debootstrap (once, then reused), Debian's
-# pythonX.Y with its headers is installed in it, and the checkout is bind-mounted at its own
-# path (so the virtual environments made inside name the same paths as outside).
+# pythonX.Y with its headers is installed in it (added to the system made before, when that
+# one lacks it), and the checkout is bind-mounted at its own path (so the virtual
+# environments made inside name the same paths as outside).
 #
 #   tools/debian-python.sh 3.14 make PYTHON=python3.14 test
 #
@@ -24,7 +25,18 @@ packages="python$version,python$version-dev,python$version-venv,gcc,g++,make,ca-
 unavailable() { echo "debian-python: $*" >&2; exit 3; }
 
 [ "$(id -u)" = 0 ] || unavailable "needs root for debootstrap and chroot"
-if [ ! -x "$root/usr/bin/python$version" ]; then
+# Mounts in a mount namespace of this command's own, where one can be made: they vanish
+# when it ends, and two commands using the same system at once (two checkouts, two
+# versions) cannot unmount each other's /proc.
+if [ -z "${TRISCOPE_CHROOT_NAMESPACE:-}" ] && unshare --mount --propagation private true 2>/dev/null; then
+    TRISCOPE_CHROOT_NAMESPACE=1 exec unshare --mount --propagation private "$0" "$version" "$@"
+fi
+unset TRISCOPE_CHROOT_NAMESPACE
+
+add_version=0
+if [ ! -x "$root/usr/bin/python$version" ] && [ -x "$root/usr/bin/apt-get" ]; then
+    add_version=1  # a system made before for another version: add this one to it below
+elif [ ! -x "$root/usr/bin/python$version" ]; then
     command -v debootstrap >/dev/null ||
         { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null 2>&1 ||
           { apt-get update -qq >/dev/null 2>&1 &&
@@ -46,6 +58,14 @@ fi
 # A mirror's copy of sid can be older than its Release file's validity; the Makefile's
 # apt-get (chromium for the browser tests) must still work.
 echo 'Acquire::Check-Valid-Until "false";' >"$root/etc/apt/apt.conf.d/99triscope"
+
+if [ "$add_version" = 1 ]; then
+    echo "debian-python: adding python$version to the Debian sid system in $root"
+    { chroot "$root" apt-get update -qq &&
+      chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+          "python$version" "python$version-dev" "python$version-venv"; } >>"$root.log" 2>&1 ||
+        unavailable "cannot add python$version to $root (see $root.log)"
+fi
 
 mkdir -p "$root$repo"
 mounted=()
