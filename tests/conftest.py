@@ -54,6 +54,58 @@ def run_triscope(args, cwd, env=None, timeout=DEFAULT_TIMEOUT, input=None, text=
     )
 
 
+def descendants(pid):
+    """The processes below `pid` (children, their children...), by /proc's parent links."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent:
+                found.append(child)
+                frontier.append(child)
+    return found
+
+
+def describe_hung_processes(pids):
+    """What each process and each of its threads is doing, for a hang's failure message:
+    state, kernel wait channel and stack, pending/blocked/caught signals (/proc(5))."""
+    report = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            tasks = sorted(os.listdir(f"/proc/{pid}/task"), key=int)
+        except OSError:
+            continue
+        report.append(f"process {pid}: {command}")
+        for tid in tasks:
+            base = f"/proc/{pid}/task/{tid}"
+            facts = []
+            for name in ("comm", "wchan", "stack"):
+                try:
+                    with open(f"{base}/{name}") as source:
+                        facts.append(f"{name}: " + " | ".join(source.read().split("\n")).strip(" |"))
+                except OSError:
+                    pass
+            try:
+                with open(f"{base}/status") as status:
+                    facts += [line.strip() for line in status if line.startswith(
+                        ("State", "SigPnd", "ShdPnd", "SigBlk", "SigCgt"))]
+            except OSError:
+                pass
+            report.append(f"  thread {tid}: " + "; ".join(facts))
+    return "\n".join(report)
+
+
 def run_python(args, cwd, env=None, timeout=DEFAULT_TIMEOUT, input=None, text=True):
     """Run plain `python *args` the same way, as the reference for run_triscope."""
     return subprocess.run(

@@ -2,23 +2,47 @@
 and subprocess children are profiled and merged into the parent's report; merge combines
 profiles. Every run has a timeout: a hang fails the test instead of blocking the suite."""
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import WORKLOADS, load_profile, marker_line, run_triscope
+from conftest import (WORKLOADS, _child_env, describe_hung_processes, descendants,
+                      load_profile, marker_line, run_triscope)
 
 PROCESSES = WORKLOADS / "processes.py"
 
 
 def profile_of(tmp_path, *args, env=None):
+    """Runs processes.py under triscope; a run that has not ended in 180 s fails the test
+    with what each of its processes was doing: the kernel's view of every thread, then the
+    Python stacks that the workload's processes print on SIGUSR2 (faulthandler)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "triscope", "--json", "-o", str(tmp_path / "p.json"),
+         str(PROCESSES), *args], cwd=str(tmp_path), env=_child_env(env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        proc = run_triscope(["--json", "-o", str(tmp_path / "p.json"), str(PROCESSES), *args],
-                            tmp_path, timeout=180, env=env)
-    except subprocess.TimeoutExpired as hang:  # stderr holds the workload's thread dump
-        stderr = hang.stderr.decode(errors="replace") if hang.stderr else ""
-        pytest.fail(f"{' '.join(args)} did not end in 180 s; its stderr:\n{stderr}")
+        stdout, stderr = process.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        hung = [process.pid, *descendants(process.pid)]
+        states = describe_hung_processes(hung)
+        for pid in hung:
+            try:
+                os.kill(pid, signal.SIGUSR2)
+            except OSError:
+                pass
+        time.sleep(2)  # the dumps are written by the processes' own handlers
+        for pid in hung:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _, stderr = process.communicate()
+        pytest.fail(f"{' '.join(args)} did not end in 180 s\n{states}\nits stderr:\n{stderr}")
+    proc = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith(f"done {args[0]}")
     assert "error" not in proc.stderr, proc.stderr

@@ -35,6 +35,14 @@ def light(n):
     return total
 
 
+def dump_stacks_on_request():
+    """A hang's diagnosis (tests/test_processes.py): this process's Python stacks on SIGUSR2,
+    printed by faulthandler's own C handler, so even a main thread stuck in C answers."""
+    import faulthandler
+    import signal
+    faulthandler.register(signal.SIGUSR2, all_threads=True)
+
+
 def child_spin():
     total = 0
     for i in range(6_000_000): total += i % 3  # @child_spin
@@ -43,22 +51,23 @@ def child_spin():
 
 if __name__ == "__main__":
     import faulthandler
-    # A rare hang of a pool's shutdown was seen once in CI (the parent killed by the test's
-    # 180 s timeout, a worker blocked on the task queue's lock): if it comes back, the
-    # parent's threads are dumped to stderr, which the test's failure message shows.
+    # A rare hang of a pool's shutdown has been seen in CI (the parent killed by the test's
+    # 180 s timeout, waiting for a worker that did not end): if it comes back, the parent's
+    # threads are dumped to stderr, and every process's on the test's SIGUSR2.
     faulthandler.dump_traceback_later(100, exit=False)
+    dump_stacks_on_request()
     mode = sys.argv[1]
     if mode == "pool":
         import multiprocessing
         context = multiprocessing.get_context(sys.argv[2])
-        with context.Pool(2) as pool:
+        with context.Pool(2, initializer=dump_stacks_on_request) as pool:
             heavy_results = pool.map_async(heavy, [HEAVY] * TASKS)
             light_results = pool.map_async(light, [LIGHT] * TASKS)
             heavy_results.get(timeout=120)
             light_results.get(timeout=120)
     elif mode == "executor":
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(2) as executor:
+        with ProcessPoolExecutor(2, initializer=dump_stacks_on_request) as executor:
             heavy_cpu_s = sum(executor.map(timed_heavy, [HEAVY] * 2))
         if "GT_OUT" in os.environ:
             with open(os.environ["GT_OUT"], "w") as f:
