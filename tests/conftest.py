@@ -173,7 +173,7 @@ class Run:
 
 
 def profile_workload(cwd, name, *prog_args, options=(), profile_name="profile.json",
-                     timeout=DEFAULT_TIMEOUT):
+                     timeout=DEFAULT_TIMEOUT, env=None):
     """Run tests/workloads/<name> under `triscope *options` in `cwd`, expecting success.
 
     The profile is read from cwd/<profile_name> (./profile.json unless options redirect it)
@@ -183,7 +183,7 @@ def profile_workload(cwd, name, *prog_args, options=(), profile_name="profile.js
     script = workload(name)
     truth_path = cwd / "truth.json"
     proc = run_triscope([*options, script, *prog_args], cwd,
-                        env={"GT_OUT": truth_path}, timeout=timeout)
+                        env={**(env or {}), "GT_OUT": truth_path}, timeout=timeout)
     assert proc.returncode == 0, describe(proc)
     profile = load_profile(cwd / profile_name)
     return Run(proc, profile, read_truth(truth_path), script, cwd)

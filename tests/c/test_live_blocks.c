@@ -15,7 +15,7 @@ static ts_walk_t no_stack(ts_frame_t *out, int capacity)
 {
     (void)out;
     (void)capacity;
-    ts_walk_t walk = {0, 0, -1};
+    ts_walk_t walk = {.opcode = -1};
     return walk;
 }
 

@@ -17,6 +17,18 @@
  *   3.14        as 3.13, but f_executable is a tagged stack reference (low bit set for a
  *               deferred reference), the frame structs moved to pycore_interpframe.h, and
  *               FRAME_OWNED_BY_INTERPRETER (entry frames) joins the shim owners.
+ *   3.15        as 3.14 (checked on 3.15.2): FRAME_OWNED_BY_CSTACK is gone and
+ *               FRAME_OWNED_BY_INTERPRETER is the last owner, still the first that runs no
+ *               code; a stack reference's tag bits are still the header's Py_TAG_BITS
+ *               (3 on both); co_code_adaptive, _co_firsttraceable and PyCode_Addr2Line
+ *               are unchanged.
+ * The JIT (3.14+, off unless PYTHON_JIT=1; Debian's 3.15 has one): a hot loop runs as
+ * machine code in anonymous memory, so the thread's current executor says the time is
+ * Python's (TS_TSTATE_EXECUTOR below; tests/test_versions.py). That code updates a frame's
+ * instruction pointer only where it may leave the trace (calls, side exits), so inside a
+ * JIT-compiled loop a sample lands on the line of the last such instruction: the lines of
+ * one loop can trade time with each other (measured: a 2-line loop body split 24/41 instead
+ * of 16/51), while a function's total and the Python/native split stay right.
  * In every layout the instruction pointer of a frame points at the instruction being
  * executed (for callers: the call), so its offset from co_code_adaptive, in bytes, is what
  * PyCode_Addr2Line takes.
@@ -89,5 +101,15 @@ void ts_compat_unwatch_code_deaths(void);
 
 #define TS_FRAME_OWNED_BY_GENERATOR   FRAME_OWNED_BY_GENERATOR
 #endif /* TS_WANT_FRAME_LAYOUT */
+
+/* 3.14+: the executor (optimized trace) the thread is running, NULL in the bytecode loop.
+ * With the JIT enabled (PYTHON_JIT=1) the trace is machine code in anonymous memory, which
+ * the address map cannot tell from other native code: this says it is Python's. */
+#if PY_VERSION_HEX >= 0x030E0000
+#  define TS_HAS_EXECUTOR             1
+#  define TS_TSTATE_EXECUTOR(tstate)  ((tstate)->current_executor)
+#else
+#  define TS_HAS_EXECUTOR             0
+#endif
 
 #endif /* TS_COMPAT_H */

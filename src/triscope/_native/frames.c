@@ -53,11 +53,17 @@ static inline __attribute__((always_inline)) int load(void *dst, const void *src
 static inline __attribute__((always_inline)) ts_walk_t
 walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *ok)
 {
-    ts_walk_t result = {0, 0, -1};
+    ts_walk_t result = {.opcode = -1};
     _PyInterpreterFrame *frame = NULL;
     *ok = 1;
     if (tstate == NULL)
         return result;
+#if TS_HAS_EXECUTOR
+    PyObject *executor = NULL;
+    if (!LOAD(executor, TS_TSTATE_EXECUTOR(tstate)))
+        goto fault;
+    result.in_executor = executor != NULL;
+#endif
 #if TS_HAS_CFRAME
     _PyCFrame *cframe = NULL;
     if (!LOAD(cframe, TS_TSTATE_CFRAME(tstate)))
@@ -136,7 +142,7 @@ ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacit
 {
     if (!safe_reads_work) {
         *ok = 0;
-        ts_walk_t none = {0, 0, -1};
+        ts_walk_t none = {.opcode = -1};
         return none;
     }
     return walk((const PyThreadState *)tstate, out, capacity, 1, ok);

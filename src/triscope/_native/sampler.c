@@ -129,7 +129,8 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     ts_sample_t *sample = ts_ring_reserve(&slot->ring);
     if (sample == NULL)
         goto out;
-    ts_walk_t walk = {0, 0, -1};
+    /* volatile: written between sigsetjmp and a possible siglongjmp, read after. */
+    volatile ts_walk_t walk = {.opcode = -1};
     uint64_t deaths = ts_waits_code_deaths();
     atomic_fetch_add(&walkers, 1);
     slot->walking = 1;
@@ -143,9 +144,12 @@ static void on_timer(int signo, siginfo_t *info, void *context)
         ts_addrmap_lookup(atomic_load_explicit(&addrmap, memory_order_acquire), pc);
     /* Native: outside the eval loop, in an extension (or unknown code), or in the
      * interpreter's own C code on behalf of a call (sorted, str.join, re): libc or libpython
-     * helpers reached by plain bytecode (allocation, dict lookups) stay Python time. */
+     * helpers reached by plain bytecode (allocation, dict lookups) stay Python time. Unknown
+     * code while the thread runs an optimized trace is the JIT's machine code for that
+     * bytecode: Python time too, unless the instruction is a call. */
     int native = where != TS_CODE_EVAL_LOOP &&
-                 (where == TS_CODE_EXTENSION || where == TS_CODE_UNKNOWN ||
+                 (where == TS_CODE_EXTENSION ||
+                  (where == TS_CODE_UNKNOWN && !walk.in_executor) ||
                   (walk.opcode >= 0 && config.call_opcodes[walk.opcode]));
     sample->weight_ns = weight_ns;
     sample->t_ns = ts_now_ns(); /* clock_gettime: async-signal-safe (vDSO) */

@@ -1,0 +1,32 @@
+"""What one CPython version changes and the profile must not: the JIT of 3.14+.
+
+With the JIT enabled (PYTHON_JIT=1, where the build has one: Debian's 3.15 does) hot loops
+run as machine code in anonymous memory. That code is the program's Python, so its time is
+Python time (docs/DEFINITIONS.md, "Time"); calls out of it stay native. Runs on every version
+whose build has a JIT, and is skipped, saying so, on the others.
+"""
+import pytest
+
+from conftest import marker_line, pcts, profile_workload, run_python
+
+JIT_ON = {"PYTHON_JIT": "1"}
+
+
+def jit_enabled(tmp_path):
+    probe = run_python(["-c", "import sys; j = getattr(sys, '_jit', None); "
+                              "print(bool(j and j.is_enabled()))"], tmp_path, env=JIT_ON)
+    return probe.stdout.strip() == "True"
+
+
+def test_jit_machine_code_is_python_time(tmp_path):
+    if not jit_enabled(tmp_path):
+        pytest.skip("this CPython has no JIT (or cannot enable it)")
+    run = profile_workload(tmp_path, "native_mix.py", "0.5",
+                           options=["--cpu", "--json", "-o", "profile.json"], env=JIT_ON)
+    python, native, _ = pcts(marker_line(run.profile, run.script, "pure"))
+    assert python > 0, "the pure loop has no CPU time"
+    assert native <= 0.1 * (python + native), \
+        f"the JIT-compiled pure loop: Python {python:.1f} %, native {native:.1f} %"
+    python, native, _ = pcts(marker_line(run.profile, run.script, "native_zlib"))
+    assert native >= 0.9 * (python + native), \
+        f"zlib called from JIT code: Python {python:.1f} %, native {native:.1f} %"
