@@ -165,6 +165,34 @@ def test_diff_in_seconds_matches_moved_files_and_new_lines():
     assert "new" in text and "gone" in text
 
 
+def test_diff_leaves_out_what_one_profile_did_not_measure():
+    """A full profile against a --cpu one: the memory the second did not measure is not a
+    drop to zero; and a --memory profile against a full one compares no time."""
+    full = synthetic("/p/prog.py", {1: 50.0, 2: 10.0})
+    full["memory"] = {"enabled": True, "alloc_mb": 68.6, "max_footprint_mb": 40.0}
+    full["files"]["/p/prog.py"]["lines"][0]["alloc_mb"] = 60.0
+    full["gpu"] = {"enabled": True, "busy_s": 0.5}
+    cpu_only = synthetic("/p/prog.py", {1: 50.0, 2: 10.0})
+    cpu_only["options"] = {"cpu": True}
+    diff = diff_report.compare(full, cpu_only)
+    assert diff["compared"] == {"cpu": True, "memory": False, "gpu": False}
+    assert all(e["delta_alloc_mb"] == 0 for e in diff["lines"])
+    text = diff_report.render(diff, width=80, before_name="full.json", after_name="cpu.json")
+    assert "memory: not compared, profiled only in full.json" in text
+    assert "GPU: not compared, profiled only in full.json" in text
+    assert "68.6" not in text and "0.0 MB" not in text
+    memory_only = synthetic("/p/prog.py", {1: 0.0})
+    memory_only["options"] = {"cpu": False}
+    memory_only["memory"] = {"enabled": True, "alloc_mb": 70.0, "max_footprint_mb": 41.0}
+    diff = diff_report.compare(memory_only, full)
+    assert diff["compared"] == {"cpu": False, "memory": True, "gpu": False}
+    assert all(e["delta_s"] == 0 for e in diff["lines"])
+    text = diff_report.render(diff, width=80, before_name="mem.json", after_name="full.json")
+    assert "time: not compared, profiled only in full.json" in text
+    assert "by change in time" not in text
+    assert "memory:  68.6" not in text and "70.0" in text
+
+
 # ==== export ====
 
 

@@ -30,6 +30,11 @@ FASTER = "\x1b[32m"
 SLOWER = "\x1b[31m"
 
 
+# What a profile may have measured, as the text names it: a diff compares a dimension only
+# when both profiles measured it.
+DIMENSIONS = {"cpu": "time", "memory": "memory", "gpu": "GPU"}
+
+
 # ==== Reading a profile ====
 
 
@@ -39,7 +44,11 @@ def _measurements(profile: dict) -> dict:
     with m = {"seconds", "alloc_mb", "samples", "lineno", "source"/"name"}."""
     thread_time = common.number(profile["thread_time_s"])
     memory = profile["memory"]
+    gpu = profile.get("gpu") or {}
     summary = {
+        "cpu": bool(profile.get("options", {}).get("cpu", True)),
+        "gpu": bool(gpu.get("enabled", False)),
+        "gpu_busy_s": common.number(gpu.get("busy_s") or 0.0),
         "program": common.text(profile["program"]),
         "elapsed_s": common.number(profile["elapsed_s"]),
         "thread_time_s": thread_time,
@@ -111,12 +120,15 @@ def compare_measurements(old: dict, new: dict) -> dict:
 
     noise = NOISE_SAMPLES * max(old["summary"]["cpu_sampling_interval_s"],
                                 new["summary"]["cpu_sampling_interval_s"])
-    lines = _entries(rekeyed(old["lines"]), new["lines"], noise)
-    functions = _entries(rekeyed(old["functions"]), new["functions"], noise)
+    compared = {dimension: old["summary"][dimension] and new["summary"][dimension]
+                for dimension in DIMENSIONS}
+    lines = _entries(rekeyed(old["lines"]), new["lines"], noise, compared)
+    functions = _entries(rekeyed(old["functions"]), new["functions"], noise, compared)
     result = {
         "schema": SCHEMA,
         "before": old["summary"],
         "after": new["summary"],
+        "compared": compared,
         "noise_s": noise,
         "lines": lines,
         "functions": functions,
@@ -125,21 +137,24 @@ def compare_measurements(old: dict, new: dict) -> dict:
     return result
 
 
-def _entries(old: dict, new: dict, noise: float) -> list:
+def _entries(old: dict, new: dict, noise: float, compared: dict) -> list:
     entries = []
     for key in old.keys() | new.keys():
         path, _ = key
-        entries.append(diff_entry(path, old.get(key), new.get(key), noise))
+        entries.append(diff_entry(path, old.get(key), new.get(key), noise, compared))
     entries.sort(key=lambda e: (-abs(e["delta_s"]), -abs(e["delta_alloc_mb"]), e["file"],
                                 e.get("lineno", 0)))
     return entries
 
 
-def diff_entry(path: str, old, new, noise: float) -> dict:
+def diff_entry(path: str, old, new, noise: float, compared: dict = None) -> dict:
     """One line's or function's change: file, lineno, source (lines) or name (functions),
     before_s, after_s, delta_s, ratio (after/before, null when before is 0), status
     ("changed", "new": only in after, "gone": only in before), before_alloc_mb,
-    after_alloc_mb, delta_alloc_mb, significant (|delta_s| above sampling noise)."""
+    after_alloc_mb, delta_alloc_mb, significant (|delta_s| above sampling noise).
+    A dimension that `compared` says one of the profiles lacks counts 0 on both sides: an
+    unprofiled dimension reads as zero, which is not a change."""
+    compared = compared or {"cpu": True, "memory": True}
     either = new or old
     entry = {"file": path}
     if "name" in either:
@@ -147,10 +162,10 @@ def diff_entry(path: str, old, new, noise: float) -> dict:
     entry["lineno"] = either["lineno"]
     if "source" in either:
         entry["source"] = either["source"]
-    before_s = old["seconds"] if old else 0.0
-    after_s = new["seconds"] if new else 0.0
-    before_mb = old["alloc_mb"] if old else 0.0
-    after_mb = new["alloc_mb"] if new else 0.0
+    before_s = old["seconds"] if old and compared["cpu"] else 0.0
+    after_s = new["seconds"] if new and compared["cpu"] else 0.0
+    before_mb = old["alloc_mb"] if old and compared["memory"] else 0.0
+    after_mb = new["alloc_mb"] if new and compared["memory"] else 0.0
     entry.update({
         "status": "new" if old is None else "gone" if new is None else "changed",
         "before_s": before_s,
@@ -190,14 +205,24 @@ def render(diff: dict, *, top: int = 15, color: bool = False, width: int = 100,
         rows.append((f"program: {old['program']} → {new['program']}", ""))
     else:
         rows.append((f"program: {new['program']}", ""))
-    rows.append(("time:    " + _change_summary(old["thread_time_s"], new["thread_time_s"], "s",
-                                                 3, ("slower", "faster"))
-                 + "  (thread time)", ""))
-    if old["memory"] or new["memory"]:
+    compared = diff["compared"]
+    if compared["cpu"]:
+        rows.append(("time:    " + _change_summary(old["thread_time_s"], new["thread_time_s"],
+                                                     "s", 3, ("slower", "faster"))
+                     + "  (thread time)", ""))
+    if compared["memory"]:
         rows.append(("memory:  " + _change_summary(old["alloc_mb"], new["alloc_mb"], "MB", 1,
                                                    ("more", "less"))
                      + f"  allocated; peak {old['max_footprint_mb']:.1f} → "
                        f"{new['max_footprint_mb']:.1f} MB", ""))
+    if compared["gpu"]:
+        rows.append(("GPU:     " + _change_summary(old["gpu_busy_s"], new["gpu_busy_s"], "s", 3,
+                                                   ("more", "less")) + "  busy", ""))
+    for dimension in DIMENSIONS:
+        if not compared[dimension] and (old[dimension] or new[dimension]):
+            only = before_name if old[dimension] else after_name
+            rows.append((f"{DIMENSIONS[dimension]}: not compared, profiled only in {only}",
+                         ""))
     rows.append((f"changes under {diff['noise_s'] * 1000:g} ms (two samples) are sampling noise"
                  " and not shown", ""))
 
@@ -209,12 +234,14 @@ def render(diff: dict, *, top: int = 15, color: bool = False, width: int = 100,
     def where(entry):
         return f"{common.short_name(entry['file'], shared)}:{entry['lineno']}"
 
-    rows += _time_table("lines, by change in time", [e for e in diff["lines"] if e["significant"]],
-                        top, width, lambda e: (where(e), _source(e)))
-    rows += _time_table("functions, by change in time",
-                        [e for e in diff["functions"] if e["significant"]], top, width,
-                        lambda e: (where(e), e["name"]))
-    if old["memory"] or new["memory"]:
+    if compared["cpu"]:
+        rows += _time_table("lines, by change in time",
+                            [e for e in diff["lines"] if e["significant"]],
+                            top, width, lambda e: (where(e), _source(e)))
+        rows += _time_table("functions, by change in time",
+                            [e for e in diff["functions"] if e["significant"]], top, width,
+                            lambda e: (where(e), e["name"]))
+    if compared["memory"]:
         by_memory = sorted((e for e in diff["lines"] if abs(e["delta_alloc_mb"]) >= 0.05),
                            key=lambda e: -abs(e["delta_alloc_mb"]))
         rows += _memory_table(by_memory, top, width, lambda e: (where(e), _source(e)))
