@@ -554,6 +554,18 @@ def test_a_reader_that_goes_away_ends_the_tool_as_a_filter(profiles, tmp_path, t
     assert child.stderr == ""
 
 
+@pytest.mark.parametrize("columns", [None, "80", "200"])
+def test_view_text_takes_its_width_from_columns(profiles, tmp_path, columns):
+    """$COLUMNS sets the report's width, as for the shell's own tools; without it a pipe
+    gets 100 columns."""
+    _, after = profiles
+    proc = run_triscope(["view", "--cli", after], tmp_path, env={"COLUMNS": columns})
+    assert proc.returncode == 0, describe(proc)
+    width = int(columns or 100)
+    rows = proc.stdout.splitlines()
+    assert rows and max(len(row) for row in rows) <= width, proc.stdout
+
+
 # ==== Bad input for every tool that reads a profile ====
 
 

@@ -418,3 +418,42 @@ def test_idle_threads_total_line():
 def test_older_profile_says_nothing_of_idle_or_cpu_wait():
     report = text.render(make_profile(), width=200)
     assert "idle" not in report and "waited for a CPU" not in report
+
+
+# ==== Width ====
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 200])
+def test_prose_is_wrapped_at_spaces_never_cut(width):
+    """The run's notes are sentences: at any width they wrap between words, and the words
+    joined back give each sentence whole (no '…' in them)."""
+    profile = long_profile(True, False)
+    profile["cpu_wait_pct"] = 37.4
+    profile["idle"] = {"threads": 20, "seconds": 38.1, "measured": True}
+    profile["unprofiled_children"] = {"count": 2, "reasons": {
+        "a Python started with -E ignores triscope's hook": 1,
+        "a statically linked interpreter the allocator library cannot enter": 1}}
+    report = text.render(profile, width=width)
+    header = report.split("\n\n")[0].splitlines()[1:]  # after the title, before the files
+    assert all(len(row) <= width for row in header), header
+    assert not any(row.endswith("…") for row in header), header
+    joined = " ".join(row.strip() for row in header)
+    assert f"37% {CPU_WAIT_SENTENCE}" in joined
+    assert "idle threads: 20, 38.1 s waiting for work (not in the percentages; --idle " \
+           "counts it)" in joined
+    assert "a statically linked interpreter the allocator library cannot enter" in joined
+
+
+def test_a_long_file_heading_puts_the_split_on_its_own_line():
+    """A path too long for one line with its split: the path keeps its end on a line of its
+    own and the split follows, whole; a short path keeps both on one line."""
+    profile = long_profile(False, False)
+    entry = next(iter(profile["files"].values()))
+    rows = text.render(profile, width=80).splitlines()
+    at = next(i for i, row in enumerate(rows) if row.startswith("…") and "directory" in row)
+    assert rows[at].endswith("/very/long/directory")
+    assert rows[at + 1].strip() == (
+        f"{entry['cpu_pct']:.1f}% (Python {entry['cpu_python_pct']:.1f}, "
+        f"native {entry['cpu_native_pct']:.1f}, system {entry['cpu_system_pct']:.1f})")
+    heading = rows_with(text.render(make_profile(), width=80), "/home/u/app/main.py")[0]
+    assert heading.startswith("/home/u/app/main.py ") and "(Python" in heading

@@ -236,9 +236,7 @@ def _show(ipython, profile: dict, options) -> None:
         display(HTML(f'<div><iframe srcdoc="{page}" style="width:100%;height:640px;border:0">'
                      "</iframe></div>"))
         return
-    width = 100
-    if sys.stdout.isatty():
-        width = max(80, min(os.get_terminal_size(sys.stdout.fileno()).columns, 120))
+    width = text.report_width(sys.stdout)
     sys.stdout.write(text.render(
         profile, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ,
         cpu_percent_threshold=options.cpu_percent_threshold,

@@ -356,9 +356,7 @@ def main(argv: list) -> int:
     else:
         stream = sys.stdout
         color = options.outfile is None and stream.isatty() and "NO_COLOR" not in os.environ
-        width = 100
-        if options.outfile is None and stream.isatty():
-            width = max(80, min(os.get_terminal_size(stream.fileno()).columns, 120))
+        width = text_report.report_width(stream) if options.outfile is None else 100
         content = render(diff, top=options.top, color=color, width=width,
                          before_name=options.before, after_name=options.after)
     if options.outfile:

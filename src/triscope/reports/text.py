@@ -11,6 +11,7 @@ colour the output holds no escape characters, so it can be piped, diffed or logg
 
 import math
 import os
+import textwrap
 import unicodedata
 
 from triscope.reports import display
@@ -37,6 +38,8 @@ def render(profile, *, color=False, cpu_percent_threshold=1.0, malloc_threshold=
     hottest = max((_total(line) for _, entry in files for line in entry["lines"]), default=0.0)
 
     rows = _header(profile, width)
+    # Prose is wrapped at spaces, never cut (the title keeps its own rule: the program's end).
+    rows = rows[:1] + [wrapped for row in rows[1:] for wrapped in _wrap(row, width)]
     hidden = 0
     for path, entry in files:
         shown = [line for line in entry["lines"] if display.line_shown(line, cut)]
@@ -45,7 +48,7 @@ def render(profile, *, color=False, cpu_percent_threshold=1.0, malloc_threshold=
             continue
         rows += _file_rows(path, entry, shown, columns, cut, hottest, width)
     if hidden:
-        rows.append((f"{hidden} file(s) below {threshold:g}% hidden.", ""))
+        rows += _wrap((f"{hidden} file(s) below {threshold:g}% hidden.", ""), width)
     rows += _leak_rows(profile["leaks"], width)
 
     # Styles are applied after fitting, so escape codes never count against the width.
@@ -63,10 +66,25 @@ def print_report(profile, stream, cpu_percent_threshold, malloc_threshold):
     """Writes the text report of `profile` to `stream`: in colour and as wide as the terminal
     (80 to 120 columns) when it is one, else plain and 100 columns wide."""
     color = stream.isatty() and "NO_COLOR" not in os.environ
-    width = os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 100
     stream.write(render(profile, color=color, cpu_percent_threshold=cpu_percent_threshold,
-                        malloc_threshold=malloc_threshold, width=max(80, min(width, 120))))
+                        malloc_threshold=malloc_threshold, width=report_width(stream)))
     stream.flush()
+
+
+def report_width(stream):
+    """The columns a report for `stream` may use: $COLUMNS when set (as the shell and
+    Python's own tools read it), else the terminal's width, else 100 for a file or pipe;
+    never under 80 (the narrowest the tables are laid out for) nor over 200."""
+    try:
+        width = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        width = 0
+    if width <= 0:
+        try:
+            width = os.get_terminal_size(stream.fileno()).columns if stream.isatty() else 100
+        except (OSError, ValueError, AttributeError):
+            width = 100
+    return max(80, min(width, 200))
 
 
 def _header(profile, width):
@@ -182,8 +200,12 @@ def _file_rows(path, entry, shown, columns, cut, hottest, width):
         f" {entry['cpu_pct']:.1f}% (Python {entry['cpu_python_pct']:.1f}, "
         f"native {entry['cpu_native_pct']:.1f}, system {entry['cpu_system_pct']:.1f})"
     )
-    # The end of a long path names the file, so it is the start that gives way.
-    rows = [("", ""), (_fit_left(path, width - len(share)) + share, BOLD)]
+    # A path that leaves the split no room gets a line of its own, the split the next; the
+    # end of a path names the file, so when even a whole line is too short its start goes.
+    if _columns_of(path) + len(share) <= width:
+        rows = [("", ""), (path + share, BOLD)]
+    else:
+        rows = [("", ""), (_fit_left(path, width), BOLD), ("  " + share.strip(), BOLD)]
     rows.append((_prefix("line") + _labels(columns) + " source", ""))
     previous = None
     for line in shown:
@@ -329,6 +351,21 @@ def _printable(text):
     # Control characters in a profiled file (a stray ESC, a form feed) must not reach the
     # terminal: they would break the layout or the no-escapes promise.
     return "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
+def _columns_of(text):
+    return sum(map(_char_columns, _printable(text)))
+
+
+def _wrap(row, width):
+    """A prose row as rows of at most `width` columns, broken at spaces (continuations
+    indented); a word longer than a line is left to _fit."""
+    text, style = row
+    if _columns_of(text) <= width:
+        return [row]
+    lines = textwrap.wrap(text, width, subsequent_indent="  ", break_long_words=False,
+                          break_on_hyphens=False)
+    return [(line, style) for line in lines] or [row]
 
 
 def _fit(text, width):
