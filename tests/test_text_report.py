@@ -457,3 +457,19 @@ def test_a_long_file_heading_puts_the_split_on_its_own_line():
         f"native {entry['cpu_native_pct']:.1f}, system {entry['cpu_system_pct']:.1f})")
     heading = rows_with(text.render(make_profile(), width=80), "/home/u/app/main.py")[0]
     assert heading.startswith("/home/u/app/main.py ") and "(Python" in heading
+
+
+def test_narrow_report_with_memory_gives_the_source_a_row_of_its_own():
+    """At 80 columns the memory columns leave the source about 12 characters beside them:
+    it goes on the next row instead, whole when it fits the terminal; at 200 it stays beside
+    the numbers."""
+    source = "    total += compute_the_next_value(i, previous, weights)  # the hot one"
+    lines = [make_line(3, python=60.0, source=source, alloc_mb=12.0, alloc_samples=500)]
+    profile = make_profile({"/p/hot.py": make_file(lines)}, memory=True)
+    rows = text.render(profile, width=80).splitlines()
+    at = next(i for i, row in enumerate(rows) if row.startswith("▶    3"))
+    assert "total +=" not in rows[at]
+    assert rows[at + 1] == text.SOURCE_ROW_INDENT + source.expandtabs().rstrip()
+    assert all(len(row) <= 80 for row in rows)
+    wide = rows_with(text.render(profile, width=200), "▶    3")[0]
+    assert wide.endswith(source)

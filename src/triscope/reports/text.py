@@ -22,6 +22,8 @@ BAR_CHARS = ("█", "▓", "░")  # Python, native, system
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 SPARK_CELLS = 8
 MIN_SOURCE = 20  # the bar is dropped before the source gets narrower than this
+SOURCE_OWN_ROW_BELOW = 30  # with less room than this beside the numbers, the source gets a row
+SOURCE_ROW_INDENT = " " * 8
 
 BOLD = "\x1b[1m"
 HOT = "\x1b[1;31m"
@@ -206,7 +208,11 @@ def _file_rows(path, entry, shown, columns, cut, hottest, width):
         rows = [("", ""), (path + share, BOLD)]
     else:
         rows = [("", ""), (_fit_left(path, width), BOLD), ("  " + share.strip(), BOLD)]
-    rows.append((_prefix("line") + _labels(columns) + " source", ""))
+    labels = _prefix("line") + _labels(columns)
+    # Too little room beside the numbers (memory columns at 80): each line's source goes on
+    # a row of its own below them, as wide as the terminal.
+    own_row = width - len(labels) - 1 < SOURCE_OWN_ROW_BELOW
+    rows.append((labels + ("" if own_row else " source"), ""))
     previous = None
     for line in shown:
         if previous is not None and line["lineno"] > previous + 1:
@@ -215,8 +221,13 @@ def _file_rows(path, entry, shown, columns, cut, hottest, width):
         total = _total(line)
         hot = total > 0 and (total >= HOT_PCT or total == hottest)
         cells = " ".join(cell(line) for _, _, cell in columns)
-        row = _prefix(line["lineno"], hot) + cells + " " + _source(line)
-        rows.append((row, HOT if hot else ""))
+        style = HOT if hot else ""
+        if own_row:
+            rows.append((_prefix(line["lineno"], hot) + cells, style))
+            if _source(line):
+                rows.append((SOURCE_ROW_INDENT + _source(line), style))
+        else:
+            rows.append((_prefix(line["lineno"], hot) + cells + " " + _source(line), style))
     if not shown:
         rows.append((f"  (no single line reaches {cut.cpu_pct:g}%)", ""))
 
