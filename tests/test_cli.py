@@ -85,6 +85,42 @@ def test_default_outputs(tmp_path):
         assert line["cpu_samples"] > 0
 
 
+def test_a_run_starts_quietly(tmp_path):
+    """Nothing is said at the start of a run (no banner, no GPU line without --gpu); the
+    report ends with the process and how to suspend and resume one; -v says it at once."""
+    proc = run_triscope(["--cli", SPLIT, SHORT], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert "profiling process" not in proc.stderr, describe(proc)
+    assert "GPU" not in proc.stderr, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    footer = proc.stderr.splitlines()
+    assert any(line.startswith(f"process {profile['pid']} (while a run goes on: python -m "
+                               f"triscope --pid {profile['pid']} --off") for line in footer)
+    proc = run_triscope(["-v", "--cli", SPLIT, SHORT], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith("triscope: profiling process ") and "--off" in first, first
+
+
+def test_a_long_run_announces_itself_once(tmp_path):
+    """What a run still going after a while writes (launch.ANNOUNCE_AFTER_SECONDS, 10 s):
+    the same mechanism with a short delay, in a process profiling itself."""
+    program = textwrap.dedent("""
+        import time, triscope
+        from triscope import _native
+        triscope.start()
+        _native.announce_after(0.3, "the announcement\\n")
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            sum(range(1000))
+        triscope.stop()
+    """)
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
+                          timeout=DEFAULT_TIMEOUT, env=_child_env(None), cwd=tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stderr.count("the announcement\n") == 1, describe(proc)
+
+
 def test_run_subcommand_word(tmp_path):
     ref = run_python([SEMANTICS, "info", "x"], tmp_path)
     proc = run_triscope(["run", SEMANTICS, "info", "x"], tmp_path)

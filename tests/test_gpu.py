@@ -151,14 +151,20 @@ def test_without_gpu_profiling_is_off_quietly(tmp_path, standin, case):
            "no driver": {"STANDIN_NVML_INIT_FAIL": "1"}}[case]
     # WHEN a program is profiled with the default dimensions
     proc, prof = run_window(tmp_path, standin, seconds=0.3, **env)
-    # THEN GPU profiling is off, the profile says why, and nothing looks like an error
+    # THEN GPU profiling is off and nothing is said of it: the default mode only looks for a
+    # GPU (the profile's reason is for a GPU asked for)
     gpu = prof["gpu"]
     assert gpu["enabled"] is False and gpu["device"] is None, gpu
     assert prof["options"]["gpu"] is True
-    assert isinstance(gpu["reason"], str) and gpu["reason"], gpu
+    assert gpu["reason"] is None, gpu
     assert all(line["gpu_pct"] == 0 and line["gpu_mem_mb"] == 0
                for entry in prof["files"].values() for line in entry["lines"])
-    assert "GPU%" not in proc.stderr, describe(proc)
+    assert "GPU" not in proc.stderr, describe(proc)
+    assert_no_error_lines(proc)
+    # WHEN the GPU is asked for (--gpu) THEN the profile and the report say why it was not
+    proc, prof = run_window(tmp_path, standin, seconds=0.3, options=("--cli", "--gpu"), **env)
+    assert prof["gpu"]["enabled"] is False, prof["gpu"]
+    assert isinstance(prof["gpu"]["reason"], str) and prof["gpu"]["reason"], prof["gpu"]
     assert "GPU: not profiled" in proc.stderr, describe(proc)
     assert_no_error_lines(proc)
 

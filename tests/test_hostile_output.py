@@ -346,8 +346,8 @@ EXEC_CALLS = {
 
 
 def _leftovers(proc):
-    pid = next(line.split()[3] for line in proc.stderr.splitlines()
-               if line.startswith("triscope: profiling process "))
+    pid = next(line.split()[1] for line in proc.stderr.splitlines()
+               if line.startswith("process ") and "(while a run goes on" in line)
     import tempfile
     return [name for name in os.listdir(tempfile.gettempdir())
             if name.startswith(f"triscope-{pid}-")]

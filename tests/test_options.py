@@ -10,6 +10,8 @@ from triscope.options import OPTIONS_WITH_VALUE, Options, build_parser
 
 # --pid and --on control another process: they are no option of a profiling run.
 CONTROL_ONLY = {"pid", "on"}
+# Fields resolved from the options given rather than given themselves.
+RESOLVED_ONLY = {"gpu_asked"}
 
 
 @pytest.mark.parametrize("flags,cpu,memory,gpu", [
@@ -26,6 +28,8 @@ def test_what_is_profiled_is_resolved_once(flags, cpu, memory, gpu):
     options = Options.parse(flags)
     assert (options.cpu, options.memory, options.gpu) == (cpu, memory, gpu)
     assert options.gpu_sync == ("--gpu-sync" in flags)
+    # Only a GPU asked for is worth a line when none can be profiled (the default looks).
+    assert options.gpu_asked == ("--gpu" in flags or "--gpu-sync" in flags)
 
 
 def test_a_child_gets_the_same_options_through_json():
@@ -45,6 +49,6 @@ def test_parser_and_dataclass_agree():
     take a value are exactly those that split_command_line skips the value of."""
     actions = [action for action in build_parser()._actions if action.option_strings]
     dests = {action.dest for action in actions} - {"help", "version"} - CONTROL_ONLY
-    assert dests == {field.name for field in dataclasses.fields(Options)}
+    assert dests | RESOLVED_ONLY == {field.name for field in dataclasses.fields(Options)}
     assert OPTIONS_WITH_VALUE == {string for action in actions if action.nargs != 0
                                   for string in action.option_strings}

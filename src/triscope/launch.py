@@ -1038,6 +1038,22 @@ def _after_fork_in_child() -> None:
         print(f"triscope: child process {os.getpid()} not profiled: {error}", file=sys.stderr)
 
 
+# A run still going after this long says which process it profiles (docs/DEFINITIONS.md).
+ANNOUNCE_AFTER_SECONDS = 10.0
+
+
+def _announce(options: Options) -> None:
+    """Which process is profiled and how to suspend it: at once with -v, else only if the
+    run is still going after ANNOUNCE_AFTER_SECONDS (a short run stays quiet)."""
+    pid = os.getpid()
+    banner = (f"triscope: profiling process {pid} (suspend: python -m triscope --pid {pid} "
+              f"--off; resume: python -m triscope --pid {pid} --on)")
+    if options.verbose:
+        print(banner, file=sys.stderr)
+    else:
+        _native.announce_after(ANNOUNCE_AFTER_SECONDS, banner + "\n")
+
+
 def _die_by(signo: int) -> None:
     """Ends the process as killed by `signo`, as it would have without triscope."""
     sys.stdout.flush()
@@ -1260,7 +1276,7 @@ def native_keywords(options: Options) -> dict:
         interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
         idle=options.idle, stacks=options.stacks, profile_all=options.profile_all,
         profile_only=options.profile_only, profile_exclude=options.profile_exclude,
-        cpu=options.cpu, memory=options.memory, gpu=options.gpu,
+        cpu=options.cpu, memory=options.memory, gpu=options.gpu, gpu_asked=options.gpu_asked,
         alloc_interval=options.memory_sampling_interval,
         copy_interval=options.memory_sampling_interval,
         kept_lines=_kept_lines(options),
@@ -1323,9 +1339,7 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
     if not hasattr(builtins, "profile"):
         import triscope
         builtins.profile = triscope.profile
-    pid = os.getpid()
-    print(f"triscope: profiling process {pid} (suspend: python -m triscope --pid {pid} --off;"
-          f" resume: python -m triscope --pid {pid} --on)", file=sys.stderr)
+    _announce(options)
     if os.geteuid() == 0:
         _ready_for_a_privilege_drop()
         session.hold_output()

@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--memory-sampling-interval", type=_positive_bytes, default=256 * 1024,
         help="mean bytes between allocation (and copy) samples (default 262144)")
     add("--stacks", action="store_true", help="record full call stacks")
+    add("-v", "--verbose", action="store_true",
+        help="say at the start which process is profiled and how to suspend it (without "
+             "it, only a run still going after 10 s says so)")
     add("--off", action="store_true",
         help="start with profiling off (turn it on with triscope.start() or --pid N --on); "
              "with --pid: suspend that process's profiling")
@@ -156,6 +159,7 @@ class Options:
     cpu: bool
     memory: bool
     gpu: bool
+    gpu_asked: bool          # --gpu or --gpu-sync given: a GPU that cannot be profiled is said
     gpu_sync: bool           # CUDA_LAUNCH_BLOCKING=1 for the program
     # Where the outputs go.
     cli: bool
@@ -178,6 +182,7 @@ class Options:
     cpu_sampling_rate: float
     memory_sampling_interval: int
     off: bool                # begin with profiling suspended
+    verbose: bool            # announce the profiled process at the start, not after a while
 
     @classmethod
     def parse(cls, tokens: list) -> "Options":
@@ -187,7 +192,8 @@ class Options:
     @classmethod
     def from_namespace(cls, namespace: argparse.Namespace) -> "Options":
         """The options build_parser() parsed into `namespace`, resolved."""
-        given = {field.name: getattr(namespace, field.name) for field in dataclasses.fields(cls)}
+        given = {field.name: getattr(namespace, field.name, None)
+                 for field in dataclasses.fields(cls)}
         given.update(_dimensions(namespace))
         return cls(**given)
 
@@ -213,4 +219,5 @@ def _dimensions(namespace: argparse.Namespace) -> dict:
     cpu_named = namespace.cpu or gpu_named
     return {"cpu": cpu_named or not namespace.memory,
             "memory": namespace.memory or not cpu_named,
-            "gpu": gpu_named or not (cpu_named or namespace.memory)}
+            "gpu": gpu_named or not (cpu_named or namespace.memory),
+            "gpu_asked": bool(gpu_named)}

@@ -26,6 +26,7 @@
 #include "pymemory.h"
 #include "sampler.h"
 
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,6 +34,9 @@
 
 static void checkpoint_if_due(uint64_t now_ns);
 static void forget_checkpoints(void);
+/* A long run's announcement (below): what to say, and when; 0: nothing (more) to say. */
+static char announcement[512];
+static uint64_t announcement_due_ns;
 
 /* ==== Argument conversion ==== */
 
@@ -63,19 +67,20 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
                                "profile_all", "profile_only", "profile_exclude",
                                "program_dirs", "library_dirs", "own_dirs", "cpu", "memory",
                                "alloc_interval", "copy_interval", "gpu", "idle", "kept_lines",
-                               "cpu_percent_threshold", "malloc_threshold", NULL};
+                               "cpu_percent_threshold", "malloc_threshold", "gpu_asked", NULL};
     double interval_s, cpu_percent_threshold = 1.0;
     long malloc_threshold = 100;
     int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0, idle = 0;
+    int gpu_asked = 0;
     unsigned long long alloc_bytes = 262144, copy_bytes = 262144;
     Py_buffer opcodes;
     PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs, *kept_lines = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKppOdl", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKppOdlp", keywords,
                                      &interval_s, &virtual_time, &stacks, &opcodes,
                                      &profile_all, &only, &exclude, &program_dirs,
                                      &library_dirs, &own_dirs, &cpu, &memory, &alloc_bytes,
                                      &copy_bytes, &gpu, &idle, &kept_lines,
-                                     &cpu_percent_threshold, &malloc_threshold))
+                                     &cpu_percent_threshold, &malloc_threshold, &gpu_asked))
         return NULL;
     if (ts_profiler_running()) {
         PyBuffer_Release(&opcodes);
@@ -111,6 +116,7 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     run.cpu = cpu;
     run.memory = memory;
     run.gpu = gpu && cpu; /* GPU time is charged through the CPU and waiting samples */
+    run.gpu_asked = run.gpu && gpu_asked;
     run.alloc_interval = alloc_bytes;
     run.copy_interval = copy_bytes;
     run.sampler.interval_ns = (uint64_t)(interval_s * 1e9);
@@ -191,6 +197,7 @@ static PyObject *after_fork_in_child(PyObject *self, PyObject *unused)
     (void)unused;
     ts_profiler_after_fork_in_child();
     forget_checkpoints();
+    announcement_due_ns = 0; /* the parent's to make */
     ts_crashsave_forget_after_fork();
     Py_RETURN_NONE;
 }
@@ -420,6 +427,54 @@ static PyObject *checkpoint_every(PyObject *self, PyObject *args, PyObject *kwar
     Py_RETURN_NONE;
 }
 
+/* ==== A long run's announcement ====
+ *
+ * A run says nothing of itself at its start (docs/DEFINITIONS.md): one still going after a
+ * while says once, on stderr, which process is profiled and how to suspend it. Written from
+ * the GIL work, like the checkpoints, so that no thread or code of the program sees it. */
+
+static void announce_if_due(uint64_t now_ns)
+{
+    if (announcement_due_ns == 0 || now_ns < announcement_due_ns)
+        return;
+    announcement_due_ns = 0;
+    const char *left = announcement;
+    size_t size = strlen(announcement);
+    while (size > 0) {
+        ssize_t written = write(STDERR_FILENO, left, size);
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written <= 0)
+            return; /* a closed stderr: the announcement is not worth an error */
+        left += written;
+        size -= (size_t)written;
+    }
+}
+
+static void on_gil_period(uint64_t now_ns)
+{
+    checkpoint_if_due(now_ns);
+    announce_if_due(now_ns);
+}
+
+static PyObject *announce_after(PyObject *self, PyObject *args)
+{
+    (void)self;
+    double seconds;
+    const char *message;
+    if (!PyArg_ParseTuple(args, "ds", &seconds, &message))
+        return NULL;
+    if (!(seconds >= 0.0) || strlen(message) >= sizeof announcement) {
+        PyErr_SetString(PyExc_ValueError, "bad announcement delay or message too long");
+        return NULL;
+    }
+    memcpy(announcement, message, strlen(message) + 1);
+    announcement_due_ns = ts_now_ns() + (uint64_t)(seconds * 1e9);
+    if (announcement_due_ns == 0)
+        announcement_due_ns = 1;
+    Py_RETURN_NONE;
+}
+
 static PyObject *checkpoint_stop(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -434,9 +489,11 @@ static PyMethodDef methods[] = {
      "configure(*, interval_s, virtual_time, stacks, call_opcodes, profile_all, "
      "profile_only, profile_exclude, program_dirs, library_dirs, own_dirs, cpu=True, "
      "memory=False, alloc_interval=262144, copy_interval=262144, gpu=False, idle=False, "
-     "kept_lines=None, cpu_percent_threshold=1.0, malloc_threshold=100): every option of "
-     "the next run, in one call (launch.native_keywords builds them from Options); "
-     "kept_lines is --reduced-profile's cut (cpu_pct, mem_pct, alloc_samples) or None."},
+     "kept_lines=None, cpu_percent_threshold=1.0, malloc_threshold=100, gpu_asked=False): "
+     "every option of the next run, in one call (launch.native_keywords builds them from "
+     "Options); kept_lines is --reduced-profile's cut (cpu_pct, mem_pct, alloc_samples) or "
+     "None; gpu_asked: --gpu was given, so a GPU that cannot be profiled is worth a reason "
+     "in the profile (the default mode looks for one quietly)."},
     {"start", (PyCFunction)(void (*)(void))start, METH_VARARGS | METH_KEYWORDS,
      "start(paused=False): start profiling every Python thread."},
     {"suspend", suspend, METH_NOARGS, "Stop recording samples until resume()."},
@@ -460,6 +517,9 @@ static PyMethodDef methods[] = {
      "string_source=None, decode_source=None): write the JSON profile atomically to path "
      "(or, with fd=, over that file's content); the arguments are facts of the run, the "
      "options came with configure()."},
+    {"announce_after", announce_after, METH_VARARGS,
+     "announce_after(seconds, message): write `message` to stderr once, if the profile is "
+     "still running `seconds` from now (a long run's banner)."},
     {"checkpoint_every", (PyCFunction)(void (*)(void))checkpoint_every,
      METH_VARARGS | METH_KEYWORDS,
      "checkpoint_every(seconds, fds, dir_fd, temp_name, final_name, message, meta): write "
@@ -482,7 +542,7 @@ PyMODINIT_FUNC PyInit__native(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    ts_profiler_on_gil_period(checkpoint_if_due);
+    ts_profiler_on_gil_period(on_gil_period);
     if (PyModule_AddIntConstant(m, "SIGNAL_SUSPEND", TS_SIGNAL_SUSPEND) < 0 ||
         PyModule_AddIntConstant(m, "SIGNAL_RESUME", TS_SIGNAL_RESUME) < 0) {
         Py_DECREF(m);

@@ -221,8 +221,9 @@ static void write_gpu(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t
     ts_json_key(j, "enabled"); ts_json_bool(j, enabled);
     ts_json_key(j, "device");
     if (enabled) ts_json_string(j, g->device); else ts_json_null(j);
-    ts_json_key(j, "reason");
-    if (!enabled && g != NULL && g->reason != NULL) ts_json_string(j, g->reason);
+    ts_json_key(j, "reason"); /* only where the user asked: the default mode looks quietly */
+    if (!enabled && m->gpu_asked && g != NULL && g->reason != NULL)
+        ts_json_string(j, g->reason);
     else ts_json_null(j);
     ts_json_key(j, "accounting");
     if (enabled) ts_json_string(j, g->accounting); else ts_json_null(j);

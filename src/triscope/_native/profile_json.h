@@ -46,6 +46,7 @@ typedef struct {
     double interval_s;
     uint64_t samples;
     int cpu, memory, gpu;         /* dimensions asked for */
+    int gpu_asked;                /* --gpu given, not only the default mode's look for one */
     const ts_gpu_summary_t *gpu_summary; /* NULL: GPU not asked for */
     int memory_native;            /* native allocations and copies seen (preload library) */
     uint64_t alloc_interval;      /* mean bytes between allocation samples */

@@ -317,6 +317,7 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
     meta->memory = config.memory;
     meta->memory_native = config.memory && ts_pymemory_preloaded();
     meta->gpu = config.gpu;
+    meta->gpu_asked = config.gpu_asked;
     static ts_gpu_summary_t gpu;
     ts_gpu_summary(&gpu);
     meta->gpu_summary = &gpu;

@@ -29,6 +29,7 @@
 
 typedef struct {
     int cpu, memory, gpu;           /* the dimensions profiled (GPU only with CPU) */
+    int gpu_asked;                  /* --gpu given: say why when no GPU can be profiled */
     int stacks;                     /* whole stacks are recorded */
     uint64_t alloc_interval;        /* mean bytes between allocation samples */
     uint64_t copy_interval;         /* mean bytes between copy samples */

@@ -52,6 +52,7 @@ def render(profile, *, color=False, cpu_percent_threshold=1.0, malloc_threshold=
     if hidden:
         rows += _wrap((f"{hidden} file(s) below {threshold:g}% hidden.", ""), width)
     rows += _leak_rows(profile["leaks"], width)
+    rows += _wrap(_footer(profile), width)
 
     # Styles are applied after fitting, so escape codes never count against the width.
     out = []
@@ -168,6 +169,16 @@ def _header(profile, width):
 
 # Waiting for a CPU is worth a line from this share of the run on (docs/PROFILE_FORMAT.md).
 CPU_WAIT_NOTABLE_PCT = 5.0
+
+
+def _footer(profile):
+    """Which process this was, and how a run like it is suspended and resumed (the run no
+    longer says so at its start)."""
+    pid = profile.get("pid")
+    if not isinstance(pid, int):
+        return ("", "")
+    return (f"process {pid} (while a run goes on: python -m triscope --pid {pid} --off "
+            "suspends its profiling, --on resumes it)", "")
 
 
 def _time_definition_rows(profile):
