@@ -224,6 +224,25 @@ def test_reduced_profile_default_threshold(tmp_path):
 
 # ==== Sampling ====
 
+def test_reduced_profile_keeps_a_line_by_its_volume(tmp_path):
+    """One 100 MB allocation is a single allocation sample, below --malloc-threshold's
+    sample count; --reduced-profile keeps its line for its volume."""
+    script = tmp_path / "big.py"
+    script.write_text("import time\n"
+                      "def spin():\n"
+                      "    end = time.process_time() + 0.5\n"
+                      "    while time.process_time() < end: pass  # @spin\n"
+                      "spin()\n"
+                      "blob = bytearray(100_000_000)  # @big\n"
+                      "spin()\n")
+    proc = run_triscope(["--reduced-profile", "--json", "-o", "p.json", script], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    profile = load_profile(tmp_path / "p.json")
+    big = marker_line(profile, script, "big")
+    assert big is not None, "the 100 MB line was dropped"
+    assert big["alloc_mb"] >= 90 and big["alloc_samples"] < 4, big
+
+
 def test_cpu_sampling_rate(tmp_path):
     runs = {}
     for rate in ("0.02", "0.005"):

@@ -7,9 +7,11 @@ import itertools
 from triscope.reports import display
 
 
-def line(time_pct=0.0, mem_pct=0.0, samples=0):
+def line(time_pct=0.0, mem_pct=0.0, samples=0, alloc_mb=None):
+    """A line's metrics; its MB allocated default to what `samples` stand for (256 KiB each)."""
     return {"cpu_python_pct": time_pct, "cpu_native_pct": 0.0, "cpu_system_pct": 0.0,
-            "mem_pct": mem_pct, "alloc_samples": samples}
+            "mem_pct": mem_pct, "alloc_samples": samples,
+            "alloc_mb": samples * 0.25 if alloc_mb is None else alloc_mb}
 
 
 def profile(memory=True, interval=256 * 1024):
@@ -25,12 +27,15 @@ def test_malloc_threshold_is_a_volume():
 
 def test_report_cut():
     cut = display.report_cut(profile(), 1.0, 100)
-    assert cut == (1.0, 1.0, 4)
+    assert cut[:3] == (1.0, 1.0, 4) and 0.97 < cut.alloc_mb < 0.98  # 100 × 10 KiB
     assert display.line_shown(line(time_pct=1.0), cut)
     assert not display.line_shown(line(time_pct=0.9), cut)
     assert display.line_shown(line(mem_pct=5.0, samples=4), cut)
     assert not display.line_shown(line(mem_pct=5.0, samples=3), cut)
     assert not display.line_shown(line(mem_pct=0.5, samples=40), cut)
+    # One 100 MB allocation is one sample: its volume keeps it.
+    assert display.line_shown(line(mem_pct=90.0, samples=1, alloc_mb=100.0), cut)
+    assert not display.line_shown(line(mem_pct=90.0, samples=1, alloc_mb=0.5), cut)
     # Without memory, allocation never shows a line.
     no_memory = display.report_cut(profile(memory=False), 1.0, 100)
     assert no_memory.alloc_samples == 0
@@ -51,8 +56,9 @@ def test_reduced_profile_keeps_what_a_report_shows():
         report = display.report_cut(profile(), threshold, malloc_threshold)
         reduced = display.reduced_profile_cut(threshold, malloc_threshold, 256 * 1024)
         assert reduced.mem_pct == 0.0
-        for time_pct, mem_pct, samples in itertools.product(
-                (0.0, 0.5, threshold, 30.0), (0.0, 0.5, threshold, 30.0), (0, 1, 2, 3, 4, 9)):
-            metrics = line(time_pct, mem_pct, samples)
+        for time_pct, mem_pct, samples, alloc_mb in itertools.product(
+                (0.0, 0.5, threshold, 30.0), (0.0, 0.5, threshold, 30.0), (0, 1, 2, 3, 4, 9),
+                (None, 100.0)):
+            metrics = line(time_pct, mem_pct, samples, alloc_mb)
             if display.line_shown(metrics, report):
                 assert display.line_shown(metrics, reduced), (threshold, metrics)

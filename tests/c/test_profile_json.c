@@ -408,7 +408,7 @@ static void test_reduced_profile(void)
     build_stats(&s);
     fill_meta(&m, &only, &exclude, threads);
     /* reports/display.py's cut for --cpu-percent-threshold 2 at the default intervals. */
-    const ts_line_cut_t cut = {2.0, 0.0, 4};
+    const ts_line_cut_t cut = {.cpu_pct = 2.0, .mem_pct = 0.0, .alloc_samples = 4};
     m.kept_lines = &cut; /* keeps lines 2 (75 %), 4 (4 %), 5 (3 %), 6 (2 %) */
     m.cpu_percent_threshold = 2;
     int status;
@@ -497,7 +497,7 @@ static void test_reduced_profile_keeps_allocating_lines(void)
         CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 4, id, 1 << 20, 1, 10 + id), 0);
     for (int i = 0; i < 4; i++, id++) /* 4 samples, a sliver of the bytes */
         CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 5, id, 1 << 10, 1, 10 + id), 0);
-    ts_line_cut_t cut = {2.0, 1.0, 4};
+    ts_line_cut_t cut = {.cpu_pct = 2.0, .mem_pct = 1.0, .alloc_samples = 4};
     m.kept_lines = &cut;
     int status;
     char *out = write_profile(&s, &m, &status);
@@ -518,6 +518,18 @@ static void test_reduced_profile_keeps_allocating_lines(void)
     CHECK_HAS(out, "{\"lineno\":2,");
     CHECK_LACKS(out, "{\"lineno\":3,");
     CHECK_LACKS(out, "{\"lineno\":5,");
+    free(out);
+    /* One 100 MiB allocation is one sample: the volume bar keeps its line, the sample
+     * count alone does not. */
+    CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 6, id++, 100u << 20, 1, 20), 0);
+    cut.alloc_samples = 4;
+    out = write_profile(&s, &m, &status);
+    CHECK_LACKS(out, "{\"lineno\":6,");
+    free(out);
+    cut.alloc_mb = 0.98; /* --malloc-threshold 100 */
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "{\"lineno\":6,");
+    CHECK_HAS(out, "{\"lineno\":4,"); /* 3 samples, but 3 MiB: the volume keeps it too */
     free(out);
     ts_strlist_free(&m.args);
     ts_strlist_free(&exclude);
@@ -693,10 +705,15 @@ static void test_gpu_fields(void)
     CHECK_HAS(out, "{\"name\":\"main\",\"lineno\":1,\"cpu_python_pct\":");
     free(out);
 
-    /* Asked for, not available: off, with the reason. */
+    /* Looked for by the default mode, not available: off, and nothing to explain. */
     ts_gpu_summary_t off = {.reason = "no NVIDIA GPU", .device = "", .accounting = "device",
                             .driver = ""};
     m.gpu_summary = &off;
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":null,");
+    free(out);
+    /* Asked for (--gpu), not available: off, with the reason. */
+    m.gpu_asked = 1;
     out = write_profile(&s, &m, &status);
     CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":\"no NVIDIA GPU\","
                    "\"accounting\":null,");

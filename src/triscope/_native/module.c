@@ -100,14 +100,16 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     ts_profiler_config_t run;
     memset(&run, 0, sizeof run);
-    /* --reduced-profile: (cpu_pct, mem_pct, alloc_samples), reports/display.py's cut. */
+    /* --reduced-profile: (cpu_pct, mem_pct, alloc_samples, alloc_mb), reports/display.py's
+     * cut. */
     if (kept_lines != Py_None &&
         (!PyTuple_Check(kept_lines) ||
-         !PyArg_ParseTuple(kept_lines, "ddK", &run.cut.cpu_pct, &run.cut.mem_pct,
-                           &run.cut.alloc_samples))) {
+         !PyArg_ParseTuple(kept_lines, "ddKd", &run.cut.cpu_pct, &run.cut.mem_pct,
+                           &run.cut.alloc_samples, &run.cut.alloc_mb))) {
         PyBuffer_Release(&opcodes);
         PyErr_SetString(PyExc_TypeError,
-                        "kept_lines must be None or (cpu_pct, mem_pct, alloc_samples)");
+                        "kept_lines must be None or (cpu_pct, mem_pct, alloc_samples, "
+                        "alloc_mb)");
         return NULL;
     }
     run.has_cut = kept_lines != Py_None;
@@ -491,7 +493,7 @@ static PyMethodDef methods[] = {
      "memory=False, alloc_interval=262144, copy_interval=262144, gpu=False, idle=False, "
      "kept_lines=None, cpu_percent_threshold=1.0, malloc_threshold=100, gpu_asked=False): "
      "every option of the next run, in one call (launch.native_keywords builds them from "
-     "Options); kept_lines is --reduced-profile's cut (cpu_pct, mem_pct, alloc_samples) or "
+     "Options); kept_lines is --reduced-profile's cut (cpu_pct, mem_pct, alloc_samples, alloc_mb) or "
      "None; gpu_asked: --gpu was given, so a GPU that cannot be profiled is worth a reason "
      "in the profile (the default mode looks for one quietly)."},
     {"start", (PyCFunction)(void (*)(void))start, METH_VARARGS | METH_KEYWORDS,

@@ -380,7 +380,8 @@ static int passes_cut(const ts_line_cut_t *cut, const ts_stats_t *s, const ts_li
 {
     return pct(ts_time_total(&line->time), total) >= cut->cpu_pct ||
            (cut->alloc_samples > 0 && mem_pct(&line->mem, s) >= cut->mem_pct &&
-            line->mem.samples >= cut->alloc_samples);
+            (line->mem.samples >= cut->alloc_samples ||
+             (cut->alloc_mb > 0 && (double)line->mem.alloc_bytes / MB >= cut->alloc_mb)));
 }
 
 static int line_written(const ts_stats_t *s, const ts_line_t *line, uint64_t total,

@@ -27,6 +27,8 @@ typedef struct {
     double cpu_pct;           /* a line with this share of the run's time is kept... */
     double mem_pct;           /* ...as is one with this share of all allocation... */
     uint64_t alloc_samples;   /* ...and at least this many allocation samples; 0: none is */
+    double alloc_mb;          /* ...or this many MB allocated (one large allocation is one
+                               * sample); 0: the sample count alone */
 } ts_line_cut_t;
 
 typedef struct {

@@ -2,11 +2,12 @@
 rule (docs/PROFILE_FORMAT.md, "Which lines are worth showing").
 
 A line is worth showing when its share of the run's time reaches the CPU threshold, or when
-it has at least as many allocation samples as --malloc-threshold asks for and its share of
-all allocation reaches an allocation bar. Reports set that bar at the CPU threshold.
+its share of all allocation reaches an allocation bar and it allocated at least the volume
+--malloc-threshold asks for: as many allocation samples, or as many MB (a single large
+allocation is one sample). Reports set that bar at the CPU threshold.
 --reduced-profile applies the same rule when the profile is written, with no allocation bar:
 a reduced profile keeps every line a report at those thresholds could show, and the reports
-reading it apply the whole rule again. The writer is given the cut (the three numbers) and
+reading it apply the whole rule again. The writer is given the cut (the four numbers) and
 applies it to the exact shares it holds; the thresholds' meaning lives here alone.
 
 A file is worth showing when its own share reaches the CPU threshold or one of its lines is
@@ -22,10 +23,11 @@ MALLOC_THRESHOLD_UNIT = 10 * 1024
 
 
 class Cut(NamedTuple):
-    """The rule's three numbers."""
+    """The rule's four numbers."""
     cpu_pct: float      # a line with this share of the run's time is shown...
     mem_pct: float      # ...as is one with this share of all allocation...
     alloc_samples: int  # ...and at least this many allocation samples; 0: memory not shown
+    alloc_mb: float     # ...or at least this many MB allocated
 
 
 def min_alloc_samples(malloc_threshold: int, sampling_interval_bytes: int) -> int:
@@ -35,12 +37,18 @@ def min_alloc_samples(malloc_threshold: int, sampling_interval_bytes: int) -> in
     return max(1, round(malloc_threshold * MALLOC_THRESHOLD_UNIT / interval))
 
 
+def min_alloc_mb(malloc_threshold: int) -> float:
+    """The volume --malloc-threshold asks for, in MB."""
+    return malloc_threshold * MALLOC_THRESHOLD_UNIT / (1024 * 1024)
+
+
 def report_cut(profile: dict, cpu_percent_threshold: float, malloc_threshold: int) -> Cut:
     """What a report of `profile` shows at these thresholds."""
     memory = profile["memory"]
     samples = (min_alloc_samples(malloc_threshold, memory.get("sampling_interval_bytes"))
                if memory["enabled"] else 0)
-    return Cut(cpu_percent_threshold, cpu_percent_threshold, samples)
+    return Cut(cpu_percent_threshold, cpu_percent_threshold, samples,
+               min_alloc_mb(malloc_threshold))
 
 
 def reduced_profile_cut(cpu_percent_threshold: float, malloc_threshold: int,
@@ -49,7 +57,8 @@ def reduced_profile_cut(cpu_percent_threshold: float, malloc_threshold: int,
     Without memory profiled no line has allocation samples, so the sample count alone
     leaves them out."""
     return Cut(cpu_percent_threshold, 0.0,
-               min_alloc_samples(malloc_threshold, sampling_interval_bytes))
+               min_alloc_samples(malloc_threshold, sampling_interval_bytes),
+               min_alloc_mb(malloc_threshold))
 
 
 def time_pct(metrics: dict) -> float:
@@ -60,7 +69,8 @@ def time_pct(metrics: dict) -> float:
 def line_shown(line: dict, cut: Cut) -> bool:
     return time_pct(line) >= cut.cpu_pct or (
         cut.alloc_samples > 0 and line["mem_pct"] >= cut.mem_pct
-        and line["alloc_samples"] >= cut.alloc_samples)
+        and (line["alloc_samples"] >= cut.alloc_samples
+             or (cut.alloc_mb > 0 and line["alloc_mb"] >= cut.alloc_mb)))
 
 
 def file_shown(entry: dict, shown_lines: list, cut: Cut) -> bool:
