@@ -4,8 +4,11 @@ pipe nobody writes, and a second thread, named "worker" (in the kernel too, thro
 released. Prints "ready" once the worker is at its lock's door and the main thread is about
 to call f; runs until killed. Each function's body is one line, so whichever moment a dump
 catches a thread inside h or `locked`, its line is the marked one.
+usage: dump_target.py [spin]   (spin: a third thread, "spinner", calls `step` in a loop
+                                forever, so the stacks change while a dump reads them)
 """
 import os
+import sys
 import threading
 
 
@@ -32,6 +35,20 @@ def worker(lock, ready_fd):
     locked(lock)  # @worker-calls-locked
 
 
+def step(count):
+    return count + 1  # @step
+
+
+def spin():
+    with open(f"/proc/self/task/{threading.get_native_id()}/comm", "w") as comm:
+        comm.write("spinner")
+    count = 0
+    while True:
+        count = step(count)  # @spin-calls-step
+
+
+if sys.argv[1:] == ["spin"]:
+    threading.Thread(target=spin, daemon=True).start()
 lock = threading.Lock()
 lock.acquire()
 never_written, worker_ready = os.pipe()
