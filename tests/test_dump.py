@@ -157,7 +157,7 @@ def test_dump_while_a_thread_runs(tmp_path):
 def other_minor_python():
     """A CPython 3.11+ of another major.minor than this one, from pyenv or PATH, or None."""
     mine = "%d.%d" % sys.version_info[:2]
-    for minor in ("3.12", "3.11", "3.13", "3.14"):
+    for minor in ("3.12", "3.11", "3.13", "3.14", "3.15"):
         if minor == mine:
             continue
         for candidate in sorted(Path.home().glob(f".pyenv/versions/{minor}.*/bin/python{minor}"),
