@@ -211,8 +211,9 @@ def test_no_such_process(tmp_path):
     done = run_triscope(["dump", gone.pid], tmp_path)
     assert done.returncode == 2
     assert done.stderr == f"triscope: error: no process {gone.pid}\n"
-    done = run_triscope(["dump", "0"], tmp_path)
-    assert (done.returncode, done.stderr) == (2, "triscope: error: no process 0\n")
+    for nonsense in ("0", "99999999999"):
+        done = run_triscope(["dump", nonsense], tmp_path)
+        assert (done.returncode, done.stderr) == (2, f"triscope: error: no process {nonsense}\n")
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,

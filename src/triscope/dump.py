@@ -104,7 +104,7 @@ def main(argv: list) -> int:
     parser.add_argument("--json", action="store_true",
                         help="print the dump as JSON (docs/DEFINITIONS.md)")
     options = parser.parse_args(argv)
-    if options.pid <= 0:
+    if not 0 < options.pid < 2 ** 31:  # pid_t: anything else names no process
         raise UsageError(f"no process {options.pid}")
     dump = read(options.pid)
     sys.stdout.write(json.dumps(dump, indent=2) + "\n" if options.json else format_text(dump))
