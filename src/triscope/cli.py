@@ -27,6 +27,7 @@ PROFILE_TOOLS = {
     "merge": "triscope.reports.merge",
     "export": "triscope.reports.export",
     "optimize": "triscope.optimize",
+    "dump": "triscope.dump",
 }
 
 

@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                "profile; diff before.json after.json compares two; merge combines several; "
                "export --format speedscope|collapsed|gecko|pprof writes the stacks for "
                "flame-graph tools, the Firefox Profiler and pprof; optimize asks "
-               "an AI model for proposals.",
+               "an AI model for proposals; dump PID prints a running process's stacks.",
     )
     add = parser.add_argument
     add("--version", action="version", version=f"triscope {__version__}")

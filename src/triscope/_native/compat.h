@@ -29,6 +29,13 @@
  * JIT-compiled loop a sample lands on the line of the last such instruction: the lines of
  * one loop can trade time with each other (measured: a 2-line loop body split 24/41 instead
  * of 16/51), while a function's total and the Python/native split stay right.
+ * For `triscope dump` (dump.c, TS_WANT_RUNTIME_LAYOUT), which reads another process running
+ * the same major.minor version, the runtime's layout too:
+ *   3.11        the GIL inside the runtime (_PyRuntime.ceval.gil), its fields atomics.
+ *   3.12        each interpreter points at its GIL (interp->ceval.gil).
+ *   3.13        as 3.12, plain fields; the runtime starts with _Py_DebugOffsets ("xdebugpy"),
+ *               the offsets the interpreter publishes for readers from outside.
+ *   3.14, 3.15  as 3.13 (the structs moved to pycore_*_structs.h, reached the same way).
  * In every layout the instruction pointer of a frame points at the instruction being
  * executed (for callers: the call), so its offset from co_code_adaptive, in bytes, is what
  * PyCode_Addr2Line takes.
@@ -36,7 +43,7 @@
 #ifndef TS_COMPAT_H
 #define TS_COMPAT_H
 
-#ifdef TS_WANT_FRAME_LAYOUT
+#if defined(TS_WANT_FRAME_LAYOUT) || defined(TS_WANT_RUNTIME_LAYOUT)
 #  define Py_BUILD_CORE_MODULE 1
 #endif
 #define PY_SSIZE_T_CLEAN
@@ -111,5 +118,41 @@ void ts_compat_unwatch_code_deaths(void);
 #else
 #  define TS_HAS_EXECUTOR             0
 #endif
+
+#ifdef TS_WANT_RUNTIME_LAYOUT
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include <internal/pycore_runtime.h>
+#include <internal/pycore_interp.h>
+#pragma GCC diagnostic pop
+#include <stddef.h>
+
+/* Byte offsets of the fields the dump follows, in this version's layout. */
+#define TS_RUNTIME_INTERPRETERS_HEAD  offsetof(_PyRuntimeState, interpreters.head)
+#define TS_INTERP_NEXT                offsetof(PyInterpreterState, next)
+#define TS_INTERP_THREADS_HEAD        offsetof(PyInterpreterState, threads.head)
+#define TS_TSTATE_NEXT                offsetof(PyThreadState, next)
+#define TS_TSTATE_NATIVE_ID           offsetof(PyThreadState, native_thread_id)
+/* The GIL: who took it last (a PyThreadState *) and whether it is held (an int). */
+#define TS_GIL_LAST_HOLDER            offsetof(struct _gil_runtime_state, last_holder)
+#define TS_GIL_LOCKED                 offsetof(struct _gil_runtime_state, locked)
+#if PY_VERSION_HEX >= 0x030C0000
+#  define TS_GIL_IN_RUNTIME           0
+#  define TS_INTERP_GIL_POINTER       offsetof(PyInterpreterState, ceval.gil)
+#else
+#  define TS_GIL_IN_RUNTIME           1
+#  define TS_RUNTIME_GIL              offsetof(_PyRuntimeState, ceval.gil)
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+#  define TS_HAS_DEBUG_OFFSETS        1
+#  define TS_RUNTIME_DEBUG_OFFSETS    offsetof(_PyRuntimeState, debug_offsets)
+#  define TS_DEBUG_COOKIE             "xdebugpy"
+/* The offsets themselves: what must be equal for our layout to be the target's. */
+#  define TS_DEBUG_LAYOUT_START       offsetof(_Py_DebugOffsets, runtime_state)
+#else
+#  define TS_HAS_DEBUG_OFFSETS        0
+#endif
+#endif /* TS_WANT_RUNTIME_LAYOUT */
 
 #endif /* TS_COMPAT_H */

@@ -12,6 +12,9 @@
  *    their waiting time. Such a thread may wake and pop frames whose memory is then freed,
  *    so every load goes through process_vm_readv on our own pid, which reports EFAULT
  *    instead of crashing. The caller also checks the thread did not run during the walk.
+ *  - `triscope dump` walks the threads of another process (same interpreter version), whose
+ *    code objects have that process's PyCode_Type: every load is the same fault-tolerant
+ *    read, naming that process.
  * The walker is one always-inlined function taking `safe` as a constant, so the handler's
  * copy compiles to plain loads.
  */
@@ -28,16 +31,21 @@
 static pid_t self_pid;
 static int safe_reads_work;
 
-static inline int read_safe(void *dst, const void *src, size_t size)
+static inline int read_from(pid_t pid, void *dst, const void *src, size_t size)
 {
     struct iovec local = {dst, size};
     struct iovec remote = {(void *)src, size};
-    return process_vm_readv(self_pid, &local, 1, &remote, 1, 0) == (ssize_t)size;
+    return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)size;
+}
+
+static inline int read_safe(void *dst, const void *src, size_t size)
+{
+    return read_from(self_pid, dst, src, size);
 }
 
 /* Loads `size` bytes from `src` into `dst`; returns 0 when the memory could not be read. */
 static inline __attribute__((always_inline)) int load(void *dst, const void *src, size_t size,
-                                                      int safe)
+                                                      int safe, pid_t pid)
 {
     if (src == NULL)
         return 0;
@@ -45,13 +53,16 @@ static inline __attribute__((always_inline)) int load(void *dst, const void *src
         memcpy(dst, src, size);
         return 1;
     }
-    return read_safe(dst, src, size);
+    return read_from(pid, dst, src, size);
 }
 
-#define LOAD(dst, src) load(&(dst), &(src), sizeof(dst), safe)
+#define LOAD(dst, src) load(&(dst), &(src), sizeof(dst), safe, pid)
 
+/* `pid` and `code_type` name the process the stack lives in and its PyCode_Type; with
+ * `safe` 0 (the handler) they are ours and unused. */
 static inline __attribute__((always_inline)) ts_walk_t
-walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *ok)
+walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, pid_t pid,
+     const PyTypeObject *code_type, int *ok)
 {
     ts_walk_t result = {.opcode = -1};
     _PyInterpreterFrame *frame = NULL;
@@ -80,7 +91,7 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *
 #endif
     /* Bound the number of frames visited, not only recorded, so a corrupted chain that
      * loops cannot hold the handler forever. */
-    for (int visited = 0; frame != NULL && visited < 4 * TS_MAX_DEPTH + 64; visited++) {
+    for (int visited = 0; frame != NULL && visited < 4 * capacity + 64; visited++) {
         /* PyCodeObject * (3.11, 3.12), PyObject * (3.13), tagged stack reference (3.14) */
         uintptr_t code = 0;
         _Py_CODEUNIT *instr = NULL;
@@ -103,7 +114,7 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, int *
         code &= ~TS_FRAME_CODE_TAG_BITS;
         PyCodeObject *co = (PyCodeObject *)code;
         if (co == NULL || (code & (_Alignof(PyObject) - 1)) != 0 ||
-            !LOAD(type, co->ob_base.ob_base.ob_type) || type != &PyCode_Type)
+            !LOAD(type, co->ob_base.ob_base.ob_type) || type != code_type)
             continue;
         const _Py_CODEUNIT *first = (const _Py_CODEUNIT *)co->co_code_adaptive;
         if (!LOAD(first_traceable, co->_co_firsttraceable))
@@ -135,7 +146,7 @@ fault: /* only reachable with safe reads: plain loads do not report faults */
 ts_walk_t ts_frames_walk_self(ts_frame_t *out, int capacity)
 {
     int ok;
-    return walk(PyGILState_GetThisThreadState(), out, capacity, 0, &ok);
+    return walk(PyGILState_GetThisThreadState(), out, capacity, 0, 0, &PyCode_Type, &ok);
 }
 
 ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacity, int *ok)
@@ -145,7 +156,14 @@ ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacit
         ts_walk_t none = {.opcode = -1};
         return none;
     }
-    return walk((const PyThreadState *)tstate, out, capacity, 1, ok);
+    return walk((const PyThreadState *)tstate, out, capacity, 1, self_pid, &PyCode_Type, ok);
+}
+
+ts_walk_t ts_frames_walk_remote(pid_t pid, uint64_t tstate, uint64_t code_type,
+                                ts_frame_t *out, int capacity, int *ok)
+{
+    return walk((const PyThreadState *)(uintptr_t)tstate, out, capacity, 1, pid,
+                (const PyTypeObject *)(uintptr_t)code_type, ok);
 }
 
 int ts_frames_code_plausible(const void *code)

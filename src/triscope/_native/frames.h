@@ -37,6 +37,13 @@ ts_walk_t ts_frames_walk_self(ts_frame_t *out, int capacity);
  * Returns depth -1 in .depth's place via *ok = 0 when a read faulted. */
 ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacity, int *ok);
 
+/* Walks a thread of another process `pid` running the same interpreter version, given the
+ * address of its PyThreadState there and of that process's PyCode_Type. The frames' code
+ * pointers are addresses in that process. *ok = 0 when a read failed (errno left by
+ * process_vm_readv: ESRCH, EPERM or EFAULT). */
+ts_walk_t ts_frames_walk_remote(pid_t pid, uint64_t tstate, uint64_t code_type,
+                                ts_frame_t *out, int capacity, int *ok);
+
 /* Whether `code` still looks like a live code object (reference count sane, type, and a
  * str filename and name), read without faulting. For pointers that may be stale: a stack
  * read at an unlucky instant can name a code object that has since died. GIL held. */

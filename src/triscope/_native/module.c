@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "crashsave.h"
+#include "dump.h"
 #include "filter.h"
 #include "profile_json.h"
 #include "profiler.h"
@@ -486,6 +487,98 @@ static PyObject *checkpoint_stop(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* ==== triscope dump ==== */
+
+static PyObject *dump_frame(const ts_dump_frame_t *frame)
+{
+    /* Names read from another process: a stray byte is replaced, never an error. */
+    PyObject *function = PyUnicode_DecodeUTF8(frame->function, (Py_ssize_t)strlen(frame->function),
+                                              "replace");
+    PyObject *file = PyUnicode_DecodeUTF8(frame->file, (Py_ssize_t)strlen(frame->file), "replace");
+    PyObject *tuple = NULL;
+    if (function != NULL && file != NULL)
+        tuple = Py_BuildValue("(OOi)", function, file, frame->line);
+    Py_XDECREF(function);
+    Py_XDECREF(file);
+    return tuple;
+}
+
+static PyObject *dump_thread(const ts_dump_thread_t *thread)
+{
+    PyObject *frames = PyList_New(thread->depth);
+    if (frames == NULL)
+        return NULL;
+    for (int f = 0; f < thread->depth; f++) {
+        PyObject *frame = dump_frame(&thread->frames[f]);
+        if (frame == NULL) {
+            Py_DECREF(frames);
+            return NULL;
+        }
+        PyList_SET_ITEM(frames, f, frame);
+    }
+    PyObject *holds_gil = thread->holds_gil < 0 ? Py_None : PyBool_FromLong(thread->holds_gil);
+    return Py_BuildValue("{s:K,s:O,s:O,s:N}", "native_id", (unsigned long long)thread->native_id,
+                         "holds_gil", holds_gil, "truncated",
+                         thread->truncated ? Py_True : Py_False, "frames", frames);
+}
+
+static PyObject *dump_process(PyObject *self, PyObject *args)
+{
+    (void)self;
+    int pid;
+    if (!PyArg_ParseTuple(args, "i", &pid))
+        return NULL;
+    ts_dump_t *dump = PyMem_RawMalloc(sizeof *dump);
+    if (dump == NULL)
+        return PyErr_NoMemory();
+    ts_dump_error_t error;
+    Py_BEGIN_ALLOW_THREADS
+    error = ts_dump_read((pid_t)pid, dump);
+    Py_END_ALLOW_THREADS
+    PyObject *result = NULL;
+    switch (error) {
+    case TS_DUMP_OK:
+        break;
+    case TS_DUMP_NO_PROCESS:
+    case TS_DUMP_EXITED:
+        PyErr_SetString(PyExc_ProcessLookupError, dump->message);
+        goto done;
+    case TS_DUMP_DENIED:
+        PyErr_SetString(PyExc_PermissionError, dump->message);
+        goto done;
+    case TS_DUMP_NO_MEMORY:
+        PyErr_NoMemory();
+        goto done;
+    default:
+        PyErr_SetString(PyExc_RuntimeError, dump->message);
+        goto done;
+    }
+    PyObject *threads = PyList_New(dump->nthreads);
+    if (threads == NULL)
+        goto done;
+    for (int t = 0; t < dump->nthreads; t++) {
+        PyObject *thread = dump_thread(&dump->threads[t]);
+        if (thread == NULL) {
+            Py_DECREF(threads);
+            goto done;
+        }
+        PyList_SET_ITEM(threads, t, thread);
+    }
+    PyObject *version = PyUnicode_FromFormat("%lu.%lu.%lu", dump->version >> 24,
+                                             dump->version >> 16 & 0xFF,
+                                             dump->version >> 8 & 0xFF);
+    if (version == NULL) {
+        Py_DECREF(threads);
+        goto done;
+    }
+    result = Py_BuildValue("{s:N,s:s,s:N}", "python", version, "object", dump->object,
+                           "threads", threads);
+done:
+    ts_dump_free(dump);
+    PyMem_RawFree(dump);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
      "configure(*, interval_s, virtual_time, stacks, call_opcodes, profile_all, "
@@ -527,6 +620,11 @@ static PyMethodDef methods[] = {
      "checkpoint_every(seconds, fds, dir_fd, temp_name, final_name, message, meta): write "
      "the profile into fds in turn, the first after `seconds`; a fatal signal then names the "
      "last complete one final_name in dir_fd."},
+    {"dump_process", dump_process, METH_VARARGS,
+     "dump_process(pid): every thread's Python stack in that process, read from outside "
+     "(docs/ARCHITECTURE.md, triscope dump): {python, object, threads: [{native_id, "
+     "holds_gil, truncated, frames: [(function, file, line), innermost first]}]}, threads "
+     "newest first. ProcessLookupError, PermissionError or RuntimeError with one line."},
     {"checkpoint_stop", checkpoint_stop, METH_NOARGS,
      "No more checkpoints; a crash from now on saves none."},
     {NULL, NULL, 0, NULL},
