@@ -293,6 +293,35 @@ def test_page_shows_the_profile(split_run, split_page):
     viewer.check_clean()
 
 
+@pytest.mark.parametrize("width", [900, 1400])
+def test_the_hottest_source_is_in_view_at_any_width(browser, split_run, width):
+    """At 900 px the numbers scroll sideways, but the hottest line's code stays in view,
+    beside its line number, unobstructed; a long line is cut and shown whole on hover."""
+    viewer = Viewer(browser, split_run.cwd / "profile.html")
+    try:
+        page = viewer.page
+        page.set_viewport_size({"width": width, "height": 900})
+        file = viewer.file(path_key(split_run.profile, SPLIT))
+        hot_a = re.search(r"^.*@hot_a", SPLIT.read_text(), re.M).group(0)
+        cell = page.locator(f"{file} table.lines tbody tr.hot td.c-source",
+                            has_text=hot_a.strip()).first
+        page.evaluate("y => window.scrollTo(0, y)", cell.bounding_box()["y"] - 300)
+        # As the page opens, and scrolled sideways as far as it goes: the code is there.
+        for scroll in ("0", "b.scrollWidth"):
+            page.eval_on_selector_all(f"{file} .scroll", "boxes => boxes.forEach(b => "
+                                                         f"b.scrollLeft = {scroll})")
+            box = cell.bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + 120 <= width, (scroll, box)
+            on_top = page.evaluate(
+                "([x, y]) => document.elementFromPoint(x, y)?.closest('td')?.className",
+                [box["x"] + 40, box["y"] + box["height"] / 2])
+            assert on_top and "c-source" in on_top, (scroll, on_top)
+        assert cell.get_attribute("title").strip() == hot_a.strip()
+        viewer.check_clean()
+    finally:
+        viewer.page.close()
+
+
 def test_columns_sort(split_run, split_page):
     profile, viewer = split_run.profile, split_page
     file = viewer.file(path_key(profile, SPLIT))
