@@ -366,6 +366,33 @@ def test_flame_graph_with_stacks(split_run, split_page):
     split_page.check_clean()
 
 
+def test_flame_graph_draws_a_run_of_import_frames_as_one(browser, tmp_path):
+    """An import nested in an import is ten frames of the import system: drawn one frame per
+    run ("import"), the flame graph is as tall as the program's own calls."""
+    boot, external = "<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>"
+    importing = [[boot, "_find_and_load", 1], [boot, "_find_and_load_unlocked", 2],
+                 [boot, "_load_unlocked", 3], [external, "exec_module", 4],
+                 [boot, "_call_with_frames_removed", 5]]
+    profile = memory_profile()
+    profile["options"]["stacks"] = True
+    profile["stacks"] = [
+        {"frames": [["/p/main.py", "<module>", 1], *importing, ["/p/lib.py", "<module>", 1],
+                    *importing, ["/p/sub.py", "<module>", 1], ["/p/sub.py", "setup", 9]],
+         "samples": 20, "seconds": 0.2},
+        {"frames": [["/p/main.py", "<module>", 1], ["/p/main.py", "work", 5]],
+         "samples": 80, "seconds": 0.8}]
+    html.write(profile, tmp_path / "stacks.html")
+    viewer = Viewer(browser, tmp_path / "stacks.html")
+    page = viewer.page
+    labels = page.eval_on_selector_all(".flame .frame", "fs => fs.map(f => f.textContent)")
+    assert labels.count("import") == 2, labels
+    assert not any(name.startswith("_") or name == "exec_module" for name in labels), labels
+    assert "setup" in labels and "work" in labels
+    height = page.eval_on_selector(".flame", "f => f.getBoundingClientRect().height")
+    assert height == 7 * 21, height  # all, <module>, import, <module>, import, <module>, setup
+    viewer.check_clean()
+
+
 EVIL_PROGRAM = f'''\
 """Each hot line below would script the viewer, were its text ever taken as markup."""
 import time
