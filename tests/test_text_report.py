@@ -451,6 +451,8 @@ def test_a_long_file_heading_puts_the_split_on_its_own_line():
     entry = next(iter(profile["files"].values()))
     rows = text.render(profile, width=80).splitlines()
     at = next(i for i, row in enumerate(rows) if row.startswith("…") and "directory" in row)
+    # Whole directories give way, never part of a name.
+    assert rows[at].startswith(("…/very/", "…/long/", "…/directory/"))
     assert rows[at].endswith("/very/long/directory")
     assert rows[at + 1].strip() == (
         f"{entry['cpu_pct']:.1f}% (Python {entry['cpu_python_pct']:.1f}, "

@@ -218,7 +218,7 @@ def _file_rows(path, entry, shown, columns, cut, hottest, width):
     if _columns_of(path) + len(share) <= width:
         rows = [("", ""), (path + share, BOLD)]
     else:
-        rows = [("", ""), (_fit_left(path, width), BOLD), ("  " + share.strip(), BOLD)]
+        rows = [("", ""), (_fit_path(path, width), BOLD), ("  " + share.strip(), BOLD)]
     labels = _prefix("line") + _labels(columns)
     # Too little room beside the numbers (memory columns at 80): each line's source goes on
     # a row of its own below them, as wide as the terminal.
@@ -259,7 +259,7 @@ def _leak_rows(leaks, width):
     rows = [("", ""), ("possible leaks:", BOLD), ("likelihood     MB/s  where", "")]
     for leak in sorted(leaks, key=lambda leak: leak["likelihood"], reverse=True):
         numbers = f"{leak['likelihood'] * 100:9.0f}% {leak['mb_s']:8.2f}  "
-        where = _fit_left(leak["file"], width - len(numbers) - len(f":{leak['lineno']}"))
+        where = _fit_path(leak["file"], width - len(numbers) - len(f":{leak['lineno']}"))
         rows.append((f"{numbers}{where}:{leak['lineno']}", ""))
     return rows
 
@@ -402,6 +402,20 @@ def _fit(text, width):
             break
         kept.append(char)
     return "".join(kept) + "…" if width > 0 else ""
+
+
+def _fit_path(path, width):
+    """`path` in at most `width` columns: whole directories dropped from its start, "…/" in
+    their place, so no name is cut in the middle; a file name longer than the room alone is
+    cut as _fit_left cuts."""
+    if _columns_of(path) <= width:
+        return path
+    parts = path.split("/")
+    for first in range(1, len(parts)):
+        shortened = "…/" + "/".join(parts[first:])
+        if _columns_of(shortened) <= width:
+            return shortened
+    return _fit_left(path, width)
 
 
 def _fit_left(text, width):
