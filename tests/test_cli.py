@@ -121,6 +121,86 @@ def test_a_long_run_announces_itself_once(tmp_path):
     assert proc.stderr.count("the announcement\n") == 1, describe(proc)
 
 
+def test_config_file_sets_options_and_the_command_line_wins(tmp_path):
+    """-c/--config FILE (Scalene's habit): TOML options, each key an option's long name; a
+    pyproject.toml's [tool.triscope] table serves too; the command line wins."""
+    (tmp_path / "triscope.toml").write_text(
+        'cpu = true\njson = true\noutfile = "from-config.json"\n'
+        'cpu_sampling_rate = 0.02\nprofile-only = ["split"]\nstacks = false\n')
+    proc = run_triscope(["-c", "triscope.toml", "--cpu-sampling-rate", "0.005", SPLIT, SHORT],
+                        tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    profile = load_profile(tmp_path / "from-config.json")
+    assert profile["options"]["cpu"] and not profile["options"]["memory"]
+    assert profile["cpu_sampling_interval_s"] == pytest.approx(0.005)
+    assert profile["options"]["profile_only"] == ["split"]
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n[tool.triscope]\nmemory = true\njson = true\n'
+        'outfile = "from-pyproject.json"\n')
+    proc = run_triscope(["--config=pyproject.toml", SPLIT, SHORT], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    profile = load_profile(tmp_path / "from-pyproject.json")
+    assert profile["options"]["memory"] and not profile["options"]["cpu"]
+
+
+@pytest.mark.parametrize("content,name,says", [
+    ("cpu = true\nbogus = 1\n", "c.toml", "'bogus' is not an option"),
+    ("cpu = 3\n", "c.toml", "cpu takes true or false"),
+    ("cpu = [\n", "c.toml", "is not valid TOML"),
+    ("pid = 1\n", "c.toml", "'pid' is not an option"),
+    ('[project]\nname = "x"\n', "pyproject.toml", "has no [tool.triscope] table"),
+    ("cpu: true\n", "c.yaml", None),
+])
+def test_bad_config_file_is_one_error_line(tmp_path, content, name, says):
+    (tmp_path / name).write_text(content)
+    proc = run_triscope(["-c", name, SPLIT, SHORT], tmp_path)
+    if says is None:  # YAML: read with PyYAML when it is installed, else one line says so
+        try:
+            import yaml  # noqa: F401
+        except ImportError:
+            says = "reading YAML needs PyYAML"
+        else:
+            assert proc.returncode == 0, describe(proc)
+            return
+    assert_one_error_line(proc)
+    assert says in proc.stderr, proc.stderr
+    proc = run_triscope(["-c", "missing.toml", SPLIT, SHORT], tmp_path)
+    assert_one_error_line(proc)
+
+
+def test_scalene_spellings(tmp_path):
+    """--profile-system-libraries is --profile-all, --standalone is accepted (the page is
+    always self-contained), --program-path names the directory whose code is profiled."""
+    proc = run_triscope(["--profile-system-libraries", "--standalone", "--json", "-o",
+                         "all.json", SPLIT, SHORT], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    profile = load_profile(tmp_path / "all.json")
+    assert profile["options"]["profile_all"]
+    assert any(path.startswith("<frozen ") or "/lib/python3" in path
+               for path in profile["files"]), sorted(profile["files"])  # the stdlib's
+    app, lib = tmp_path / "app", tmp_path / "lib"
+    app.mkdir()
+    lib.mkdir()
+    (lib / "helper.py").write_text(
+        "def spin():\n"
+        "    total = 0\n"
+        "    for i in range(3_000_000): total += i  # @lib_spin\n"
+        "    return total\n")
+    (app / "main.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(lib)!r})\nimport helper\nhelper.spin()\n")
+    proc = run_triscope(["--json", "-o", "own.json", app / "main.py"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert str(lib / "helper.py") not in load_profile(tmp_path / "own.json")["files"]
+    proc = run_triscope(["--program-path", lib, "--json", "-o", "lib.json", app / "main.py"],
+                        tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    files = load_profile(tmp_path / "lib.json")["files"]
+    assert marker_line({"files": files}, lib / "helper.py", "lib_spin") is not None, files
+    assert str(app / "main.py") not in files
+    proc = run_triscope(["--program-path", tmp_path / "nowhere", app / "main.py"], tmp_path)
+    assert_one_error_line(proc)
+
+
 def test_run_subcommand_word(tmp_path):
     ref = run_python([SEMANTICS, "info", "x"], tmp_path)
     proc = run_triscope(["run", SEMANTICS, "info", "x"], tmp_path)

@@ -62,3 +62,20 @@ def test_reduced_profile_keeps_what_a_report_shows():
             metrics = line(time_pct, mem_pct, samples, alloc_mb)
             if display.line_shown(metrics, report):
                 assert display.line_shown(metrics, reduced), (threshold, metrics)
+
+
+def test_reduced_keeps_only_what_the_cut_shows():
+    """`view --reduced` (Scalene's view -r): the lines, functions and files the cut hides
+    are gone from the profile the page shows."""
+    cut = display.report_cut(profile(), 2.0, 100)
+    shown, hidden = line(time_pct=5.0), line(time_pct=0.5)
+    whole = {"memory": {"enabled": True}, "options": {"reduced_profile": False}, "files": {
+        "/a.py": {"cpu_pct": 5.5, "lines": [dict(shown, lineno=1), dict(hidden, lineno=2)],
+                  "functions": [dict(shown, name="f"), dict(hidden, name="g")]},
+        "/b.py": {"cpu_pct": 0.5, "lines": [dict(hidden, lineno=1)], "functions": []}}}
+    reduced = display.reduced(whole, cut)
+    assert list(reduced["files"]) == ["/a.py"]
+    assert [l["lineno"] for l in reduced["files"]["/a.py"]["lines"]] == [1]
+    assert [f["name"] for f in reduced["files"]["/a.py"]["functions"]] == ["f"]
+    assert reduced["options"]["reduced_profile"] and not whole["options"]["reduced_profile"]
+    assert len(whole["files"]["/a.py"]["lines"]) == 2  # the profile read is left as it was

@@ -61,6 +61,10 @@ print("=== error", flush=True)
 record("error", shell.run_cell("%scrun --cpu-sampling-rate 99 x = 1"))
 record("raises", shell.run_cell("%%triscope\nboom = 1\n1 / 0\n"))
 summary["boom"] = shell.user_ns.get("boom")
+print("=== scalene", flush=True)
+record("scalene", shell.run_cell("""%%scalene --cpu-sampling-rate 0.002
+spun = hot(1_000_000)
+"""))
 print("SUMMARY " + json.dumps(summary), flush=True)
 '''
 
@@ -124,3 +128,13 @@ def test_errors(session):
     assert not raised["success"] and summary["boom"] == 1
     assert raised["profile"] is not None  # the profile up to the exception is still shown
     assert "ZeroDivisionError" in proc.stdout + proc.stderr
+
+
+def test_scalene_spelling_of_the_cell_magic(session):
+    """%%scalene, typed from memory by Scalene's users, is %%triscope."""
+    proc, summary, _ = session
+    cell = summary["scalene"]
+    assert cell["success"] and cell["profile"] is not None, proc.stderr
+    assert any("total += i * i" in source and pct > 20
+               for _, _, source, pct in cell["profile"]["lines"]), cell["profile"]
+    assert "triscope profile of <cell" in section(proc.stdout, "scalene")

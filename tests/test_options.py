@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from triscope.options import OPTIONS_WITH_VALUE, Options, build_parser
+from triscope.options import NOT_RUN_OPTIONS, OPTIONS_WITH_VALUE, Options, build_parser
 
 # --pid and --on control another process: they are no option of a profiling run.
 CONTROL_ONLY = {"pid", "on"}
@@ -48,7 +48,8 @@ def test_parser_and_dataclass_agree():
     """Every option of a run is a field (none is dropped on the way), and the options that
     take a value are exactly those that split_command_line skips the value of."""
     actions = [action for action in build_parser()._actions if action.option_strings]
-    dests = {action.dest for action in actions} - {"help", "version"} - CONTROL_ONLY
+    dests = ({action.dest for action in actions} - {"help", "version"} - CONTROL_ONLY
+             - NOT_RUN_OPTIONS)
     assert dests | RESOLVED_ONLY == {field.name for field in dataclasses.fields(Options)}
     assert OPTIONS_WITH_VALUE == {string for action in actions if action.nargs != 0
                                   for string in action.option_strings}

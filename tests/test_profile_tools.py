@@ -566,6 +566,16 @@ def test_view_text_takes_its_width_from_columns(profiles, tmp_path, columns):
     assert rows and max(len(row) for row in rows) <= width, proc.stdout
 
 
+def test_view_reduced_leaves_hidden_lines_out_of_the_page(profiles, tmp_path):
+    _, after = profiles
+    for name, extra in (("whole.html", []), ("reduced.html", ["-r"])):
+        status, _, err = in_process("view", "--html", *extra, "-o", tmp_path / name, after)
+        assert status == 0, err
+    whole, reduced = ((tmp_path / name).read_text() for name in ("whole.html", "reduced.html"))
+    assert '"reduced_profile":true' in reduced and '"reduced_profile":true' not in whole
+    assert len(reduced) < len(whole)
+
+
 # ==== Bad input for every tool that reads a profile ====
 
 

@@ -17,7 +17,8 @@ import os
 import signal
 import sys
 
-from triscope.options import OPTIONS_WITH_VALUE, Options, UsageError, build_parser
+from triscope.options import (OPTIONS_WITH_VALUE, Options, UsageError, build_parser,
+                              with_config)
 
 # Each profile tool: the module whose main(argv) runs it. `run` is implied when the first
 # word is none of these.
@@ -128,7 +129,7 @@ def main(argv: list = None) -> int:
         if argv and argv[0] == "run":
             argv = argv[1:]
         own, program, is_module, program_args = split_command_line(argv)
-        namespace = build_parser().parse_args(own)
+        namespace = build_parser().parse_args(with_config(own))
         if namespace.pid is not None:
             if program is not None:
                 raise UsageError("--pid controls a running process: give no program")

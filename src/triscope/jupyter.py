@@ -31,7 +31,7 @@ _cell_count = 0
 
 
 def load_ipython_extension(ipython) -> None:
-    """`%load_ext triscope`: registers %scrun and %%triscope."""
+    """`%load_ext triscope`: registers %scrun and %%triscope (and %%scalene, the same)."""
     def line_magic(line):
         __tracebackhide__ = True  # noqa: F841 (IPython hides this frame in tracebacks)
         return scrun(ipython, line)
@@ -42,6 +42,8 @@ def load_ipython_extension(ipython) -> None:
 
     ipython.register_magic_function(line_magic, magic_kind="line", magic_name="scrun")
     ipython.register_magic_function(cell_magic, magic_kind="cell", magic_name="triscope")
+    # The spelling Scalene's users type from memory, with the same meaning.
+    ipython.register_magic_function(cell_magic, magic_kind="cell", magic_name="scalene")
 
 
 def scrun(ipython, line: str):

@@ -1325,6 +1325,8 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
             import traceback
             traceback.print_exception(type(error), error, None)
             return 1
+    if options.program_path:  # Scalene's --program-path: whose code is the program's
+        program_dirs = sorted({options.program_path, os.path.realpath(options.program_path)})
     if options.memory and not preloaded and not _native.memory_preloaded():
         _reexec_with_preload(_triscope_command(triscope_argv))  # returns only if it cannot
     global _session

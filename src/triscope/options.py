@@ -16,6 +16,7 @@ triscope's but the version: every other module may import it.
 
 import argparse
 import dataclasses
+import os
 
 from triscope import __version__
 
@@ -70,17 +71,27 @@ _positive_bytes = bounded(int, 1, 2 ** 30, "bytes")
 _malloc_samples = bounded(int, 0, 10 ** 9, "samples")
 _pid = bounded(int, 1, 2 ** 22)
 
+
+def _directory(text: str) -> str:
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no such directory: {text}")
+    return os.path.abspath(text)
+
 # The options of build_parser that take a value: where triscope's options end and the
 # program begins (cli.split_command_line), and what the %scrun magic reads (jupyter.py).
 OPTIONS_WITH_VALUE = {
     "-o", "--outfile", "--profile-only", "--profile-exclude", "--cpu-percent-threshold",
     "--cpu-sampling-rate", "--malloc-threshold", "--profile-interval", "--pid",
-    "--memory-sampling-interval",
+    "--memory-sampling-interval", "-c", "--config", "--program-path",
 }
+# Options read before the run's options are (--config: a file of them) or accepted and
+# ignored (--standalone): no field of Options holds them.
+NOT_RUN_OPTIONS = {"config", "standalone"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The options of `triscope [run]`, which the magics and a child's options share."""
+    """The options of `triscope [run]`, which the magics and a child's options share,
+    grouped in --help as Scalene groups its own."""
     parser = Parser(
         prog="triscope",
         description="A CPU, GPU and memory profiler for Python.",
@@ -92,8 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
                "flame-graph tools, the Firefox Profiler and pprof; optimize asks "
                "an AI model for proposals; dump PID prints a running process's stacks.",
     )
-    add = parser.add_argument
-    add("--version", action="version", version=f"triscope {__version__}")
+    parser.add_argument("--version", action="version", version=f"triscope {__version__}")
+    parser.add_argument("-c", "--config", metavar="FILE",
+                        help="read options from a TOML file (YAML too when PyYAML is "
+                             "installed): `cpu = true`, `outfile = \"p.json\"`, each key an "
+                             "option's long name; the command line wins over the file")
+    parser.add_argument("--standalone", action="store_true",
+                        help="accepted for Scalene's users: the HTML report is always one "
+                             "self-contained file")
+
+    add = parser.add_argument_group("what is profiled").add_argument
     add("--cpu", "--cpu-only", dest="cpu", action="store_true",
         help="profile CPU time only (combine with --gpu, --memory); default: CPU, memory, "
              "and the GPU when an NVIDIA one is found")
@@ -105,6 +124,25 @@ def build_parser() -> argparse.ArgumentParser:
              "the program) so GPU time lands on the lines that launch the kernels; slows "
              "programs that overlap CPU and GPU work (docs/ARCHITECTURE.md, GPU)")
     add("--memory", action="store_true", help="profile memory only (combine with --cpu, --gpu)")
+    add("--stacks", action="store_true", help="record full call stacks")
+    add("--use-virtual-time", action="store_true",
+        help="measure CPU time only, not waiting time")
+    add("--idle", action="store_true",
+        help="count the time of threads waiting for work (blocked on a lock, event, queue, "
+             "join or in an idle pool) in the percentages; by default it is only reported")
+
+    add = parser.add_argument_group("which code").add_argument
+    add("--program-path", type=_directory, metavar="DIR",
+        help="the directory holding the code to profile (default: the program's own)")
+    add("--profile-all", "--profile-system-libraries", dest="profile_all",
+        action="store_true",
+        help="profile every file executed, the standard library and installed packages too")
+    add("--profile-only", type=_comma_list, default=(),
+        help="profile only files whose path contains one of these comma-separated strings")
+    add("--profile-exclude", type=_comma_list, default=(),
+        help="do not profile files whose path contains one of these strings")
+
+    add = parser.add_argument_group("outputs").add_argument
     add("--cli", action="store_true", help="print the text report to the terminal")
     add("--web", action="store_true",
         help="also open the HTML report in a browser, when there is one")
@@ -115,29 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
              "a .html name, else the text report); by default profile.json and "
              "profile.html (not with --cli) in the current directory")
     add("--reduced-profile", action="store_true",
-        help="keep only lines at or above the CPU threshold in the profile")
+        help="keep only lines at or above the thresholds in the profile")
     add("--profile-interval", type=seconds,
         help="rewrite the cumulative JSON profile every S seconds while the program runs")
-    add("--profile-all", action="store_true", help="profile every file executed")
-    add("--profile-only", type=_comma_list, default=(),
-        help="profile only files whose path contains one of these comma-separated strings")
-    add("--profile-exclude", type=_comma_list, default=(),
-        help="do not profile files whose path contains one of these strings")
-    add("--use-virtual-time", action="store_true",
-        help="measure CPU time only, not waiting time")
-    add("--idle", action="store_true",
-        help="count the time of threads waiting for work (blocked on a lock, event, queue, "
-             "join or in an idle pool) in the percentages; by default it is only reported")
     add("--cpu-percent-threshold", type=percent, default=1.0,
         help="hide lines and files below this %% of the time (default 1)")
+    add("--malloc-threshold", type=_malloc_samples, default=100,
+        help="hide memory lines that allocated less than N × 10 KiB (N allocation samples "
+             "at 10 KiB each, or that many MB; default 100)")
+
+    add = parser.add_argument_group("sampling").add_argument
     add("--cpu-sampling-rate", type=seconds, default=0.01,
         help="seconds of thread CPU time between samples (default 0.01)")
-    add("--malloc-threshold", type=_malloc_samples, default=100,
-        help="hide memory lines with fewer than N allocation samples, counted at 10 KiB "
-             "each so N means the same volume at any sampling interval (default 100)")
     add("--memory-sampling-interval", type=_positive_bytes, default=256 * 1024,
         help="mean bytes between allocation (and copy) samples (default 262144)")
-    add("--stacks", action="store_true", help="record full call stacks")
+
+    add = parser.add_argument_group("control").add_argument
     add("-v", "--verbose", action="store_true",
         help="say at the start which process is profiled and how to suspend it (without "
              "it, only a run still going after 10 s says so)")
@@ -148,6 +179,87 @@ def build_parser() -> argparse.ArgumentParser:
                                 "or suspend")
     add("--on", action="store_true", help="with --pid: resume profiling")
     return parser
+
+
+def with_config(tokens: list) -> list:
+    """`tokens` with `-c/--config FILE` replaced by the options the file holds, placed first
+    so that the command line wins. The file is TOML (a `[triscope]` or `[tool.triscope]`
+    table, so pyproject.toml serves, or top-level keys), or YAML when named .yaml/.yml and
+    PyYAML is installed; each key is an option's long name (dashes or underscores), each
+    value what the option takes: true/false for a flag, a list or a comma-separated string
+    for --profile-only and --profile-exclude."""
+    for index, token in enumerate(tokens):
+        if token in ("-c", "--config"):
+            if index + 1 >= len(tokens):
+                raise UsageError(f"{token} needs a file name")
+            path, rest = tokens[index + 1], tokens[:index] + tokens[index + 2:]
+        elif token.startswith("--config="):
+            path, rest = token.partition("=")[2], tokens[:index] + tokens[index + 1:]
+        else:
+            continue
+        return _config_tokens(path) + with_config(rest)
+    return list(tokens)
+
+
+def _config_tokens(path: str) -> list:
+    table = _read_config(path)
+    actions = {string: action for action in build_parser()._actions
+               for string in action.option_strings}
+    tokens = []
+    for key, value in table.items():
+        name = "--" + str(key).replace("_", "-")
+        action = actions.get(name)
+        if action is None or action.dest in ("config", "pid", "on", "help", "version"):
+            raise UsageError(f"{path}: {key!r} is not an option a configuration file can set")
+        if action.nargs == 0:  # a flag
+            if not isinstance(value, bool):
+                raise UsageError(f"{path}: {key} takes true or false, not {value!r}")
+            tokens += [name] if value else []
+        elif isinstance(value, list):
+            tokens += [name, ",".join(str(item) for item in value)]
+        elif isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            tokens += [name, str(value)]
+        else:
+            raise UsageError(f"{path}: {key} takes a value, not {value!r}")
+    return tokens
+
+
+def _read_config(path: str) -> dict:
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as error:
+        raise UsageError(f"cannot read the configuration file {path}: "
+                         f"{error.strerror or error}") from None
+    if path.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+        except ImportError:
+            raise UsageError(f"{path}: reading YAML needs PyYAML (pip install pyyaml); or "
+                             "write the file as TOML") from None
+        try:
+            table = yaml.safe_load(data) or {}
+        except yaml.YAMLError as error:
+            raise UsageError(f"{path} is not valid YAML: "
+                             f"{' '.join(str(error).split())}") from None
+    else:
+        import tomllib
+        try:
+            table = tomllib.loads(data.decode("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise UsageError(f"{path} is not valid TOML: {error}") from None
+    if not isinstance(table, dict):
+        raise UsageError(f"{path}: the options must be a table of option = value")
+    section = table.get("tool", {}).get("triscope") if isinstance(table.get("tool"), dict) \
+        else None
+    section = table.get("triscope", section)
+    if section is not None:
+        if not isinstance(section, dict):
+            raise UsageError(f"{path}: [triscope] must be a table of option = value")
+        return section
+    if "tool" in table or "project" in table:
+        raise UsageError(f"{path} has no [tool.triscope] table")
+    return table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,12 +294,13 @@ class Options:
     cpu_sampling_rate: float
     memory_sampling_interval: int
     off: bool                # begin with profiling suspended
+    program_path: str        # --program-path: the directory of the code to profile, or None
     verbose: bool            # announce the profiled process at the start, not after a while
 
     @classmethod
     def parse(cls, tokens: list) -> "Options":
         """The options of `tokens` (triscope's own, no program), or a UsageError."""
-        return cls.from_namespace(build_parser().parse_args(list(tokens)))
+        return cls.from_namespace(build_parser().parse_args(with_config(list(tokens))))
 
     @classmethod
     def from_namespace(cls, namespace: argparse.Namespace) -> "Options":

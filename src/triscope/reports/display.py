@@ -80,3 +80,16 @@ def file_shown(entry: dict, shown_lines: list, cut: Cut) -> bool:
 
 def function_shown(function: dict, cut: Cut) -> bool:
     return time_pct(function) >= cut.cpu_pct
+
+
+def reduced(profile: dict, cut: Cut) -> dict:
+    """A copy of `profile` holding only what `cut` shows: its lines, and the files with any
+    (`view --reduced`, Scalene's `view -r`)."""
+    files = {}
+    for path, entry in profile["files"].items():
+        lines = [line for line in entry["lines"] if line_shown(line, cut)]
+        if file_shown(entry, lines, cut):
+            files[path] = dict(entry, lines=lines,
+                               functions=[f for f in entry["functions"] if function_shown(f, cut)])
+    return dict(profile, files=files,
+                options=dict(profile["options"], reduced_profile=True))

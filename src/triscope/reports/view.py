@@ -5,7 +5,7 @@ import os
 import sys
 
 from triscope.options import Parser, UsageError, percent
-from triscope.reports import common, text
+from triscope.reports import common, display, text
 
 
 def main(argv: list) -> int:
@@ -21,9 +21,20 @@ def main(argv: list) -> int:
     parser.add_argument("-o", "--outfile", help="where the HTML report goes")
     parser.add_argument("--cpu-percent-threshold", type=percent, default=1.0,
                         help="hide lines and files below this %% of the time (default 1)")
+    parser.add_argument("-r", "--reduced", action="store_true",
+                        help="leave out of the page what the thresholds hide (the text report "
+                             "always does), as Scalene's view -r")
+    parser.add_argument("--standalone", action="store_true",
+                        help="accepted for Scalene's users: the page is always self-contained")
     options = parser.parse_args(argv)
     as_html = options.html or options.web or options.outfile is not None
     profile = common.load(options.profile)
+    if options.reduced:
+        try:
+            profile = display.reduced(profile, display.report_cut(
+                profile, options.cpu_percent_threshold, 100))
+        except common.MALFORMED as error:
+            raise UsageError(f"{options.profile} is malformed: {error!r}") from None
     html_path = os.path.abspath(options.outfile or os.path.splitext(options.profile)[0] + ".html")
     try:
         if options.cli or not as_html:
