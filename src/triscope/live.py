@@ -43,6 +43,8 @@ MAX_SNAPSHOT_BYTES = 256 * 1024
 # At the run's end, the program's output still in flight is passed on until none came for
 # this long (only children that outlive the run keep writing after that).
 QUIET_SECONDS = 0.5
+# The widest "file:line" column; a longer path keeps its end.
+WHERE_COLUMNS = 36
 # Program output shown under the view.
 OUTPUT_TAIL_ROWS = 3
 
@@ -75,6 +77,7 @@ class Live:
         self.output_terminal = output_terminal  # the pseudo-terminal's program side, or None
         self.terminal_fds = terminal_fds        # which of 1 and 2 are the view's terminal
         self.saved = {}                         # fd → (a duplicate of it, its identity)
+        self.output_identity = None             # the pseudo-terminal's, once captured
 
     def send_snapshots(self, only_ranges) -> None:
         """Hands the socket to the C core, which sends from now on (as the profile runs)."""
@@ -178,7 +181,7 @@ def _copy_terminal_settings(terminal: int, pseudo_terminal: int) -> None:
         termios.tcsetattr(pseudo_terminal, termios.TCSANOW, attributes)
         size = fcntl.ioctl(terminal, termios.TIOCGWINSZ, b"\0" * 8)
         fcntl.ioctl(pseudo_terminal, termios.TIOCSWINSZ, size)
-    except OSError:
+    except (OSError, termios.error):
         pass
 
 
@@ -189,13 +192,17 @@ def _run_viewer(source, title: str, program_output) -> None:
     # must be to read keys): the view ends when the program does.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGQUIT, signal.SIG_IGN)
-    status = 0
     try:
         view(source, title=title, program_output=program_output)
-    except BaseException as error:  # noqa: BLE001 — one line, never a traceback on the view
+    except Exception as error:
+        # One line, never a traceback over the view; the run goes on without it (the core
+        # stops sending when the socket closes), and the program keeps its output.
         os.write(2, f"triscope: the live view stopped: {error!r}\n".encode(errors="replace"))
-        status = 1
-    os._exit(status)
+        source.finish()
+        if program_output is not None:
+            _pass_through(program_output, 1, None)
+        os._exit(1)
+    os._exit(0)
 
 
 class SocketSource:
@@ -288,8 +295,8 @@ def block(snapshot: dict, title: str, width: int = 100, rows: int = BLOCK_ROWS) 
     lines = [text._fit(row, width).rstrip() for row, _ in _header(snapshot, title, None)]
     columns = _columns(snapshot, width)
     lines.append(text._fit(_labels(columns), width).rstrip())
-    for line in sort_lines(snapshot, 0)[:rows]:
-        lines.append(text._fit(_row(snapshot, line, columns), width).rstrip())
+    for row in _rows(snapshot, sort_lines(snapshot, 0)[:rows], columns):
+        lines.append(text._fit(row, width).rstrip())
     return "\n".join(lines) + "\n\n"
 
 
@@ -304,9 +311,10 @@ def sort_lines(snapshot: dict, order: int) -> list:
 def _header(snapshot: dict, title: str, order):
     """(text, style) rows above the lines."""
     totals = snapshot["totals"]
-    state = "  (profiling suspended)" if snapshot.get("paused") else ""
-    rows = [(f"triscope --live: {title} (pid {snapshot['pid']}), {snapshot['elapsed_s']:.1f} s, "
-             f"{snapshot['samples']} samples{state}", text.BOLD)]
+    state = " (profiling suspended)" if snapshot.get("paused") else ""
+    # The title last: a long command line is what gives way to the width.
+    rows = [(f"triscope --live: {snapshot['elapsed_s']:.1f} s, {snapshot['samples']} samples"
+             f"{state}, pid {snapshot['pid']}: {title}", text.BOLD)]
     split = (f"time: {totals['cpu_python_pct']:.1f}% Python, "
              f"{totals['cpu_native_pct']:.1f}% native")
     if not snapshot.get("virtual_time"):
@@ -349,12 +357,18 @@ def _labels(columns: list) -> str:
     return " ".join(label.rjust(size) for label, size, _ in columns) + "  where"
 
 
-def _row(snapshot: dict, line: dict, columns: list) -> str:
-    cells = " ".join(cell(line) for _, _, cell in columns)
-    path = snapshot["files"][line["file"]]
-    where = f"{_short_path(path)}:{line['lineno']}"
-    source = _source_line(path, line["lineno"])
-    return f"{cells}  {where}" + (f"  {source}" if source else "")
+def _rows(snapshot: dict, lines: list, columns: list) -> list:
+    """One row per line: its cells, where it is (the end of a long path kept, in a column
+    of at most WHERE_COLUMNS) and its source."""
+    wheres = [f"{_short_path(snapshot['files'][line['file']])}:{line['lineno']}"
+              for line in lines]
+    width = min(WHERE_COLUMNS, max(map(len, wheres), default=0))
+    rows = []
+    for line, where in zip(lines, wheres):
+        cells = " ".join(cell(line) for _, _, cell in columns)
+        source = _source_line(snapshot["files"][line["file"]], line["lineno"])
+        rows.append(f"{cells}  {text._fit_left(where, width).ljust(width)}  {source}")
+    return rows
 
 
 def _short_path(path: str) -> str:
@@ -378,7 +392,7 @@ class _Screen:
         self.out_fd = out_fd
         self.title = title
         self.program_output = program_output
-        self.keyboard = _open_keyboard(out_fd)
+        self.keyboard = _open_keyboard()
         self.saved_mode = None
         self.snapshot = None
         self.order = 0
@@ -540,10 +554,10 @@ def screen_rows(snapshot: dict, title: str, order: int, width: int, height: int,
     room = max(0, height - len(rows) - len(footer) - 1)
     lines = sort_lines(snapshot, order)
     hottest = max((display.time_pct(line) for line in lines), default=0.0)
-    for line in lines[:room]:
+    for line, row in zip(lines, _rows(snapshot, lines[:room], columns)):
         total = display.time_pct(line)
         hot = total > 0 and (total >= text.HOT_PCT or total == hottest)
-        rows.append((_row(snapshot, line, columns), text.HOT if hot else ""))
+        rows.append((row, text.HOT if hot else ""))
     if not lines:
         rows.append(("(no line measured yet)", ""))
     rows += [("", "")] * max(0, height - len(rows) - len(footer))
@@ -563,7 +577,7 @@ def _output_rows(tail: bytes) -> list:
     return rows
 
 
-def _open_keyboard(out_fd: int):
+def _open_keyboard():
     """The terminal's keyboard: the controlling terminal (as `less` reads it, so the
     program's stdin stays its own), else stdin when it is the terminal; None without one."""
     try:
