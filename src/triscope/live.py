@@ -295,7 +295,7 @@ def block(snapshot: dict, title: str, width: int = 100, rows: int = BLOCK_ROWS) 
     lines = [text._fit(row, width).rstrip() for row, _ in _header(snapshot, title, None)]
     columns = _columns(snapshot, width)
     lines.append(text._fit(_labels(columns), width).rstrip())
-    for row in _rows(snapshot, sort_lines(snapshot, 0)[:rows], columns):
+    for row in _rows(snapshot, sort_lines(snapshot, 0)[:rows], columns, width):
         lines.append(text._fit(row, width).rstrip())
     return "\n".join(lines) + "\n\n"
 
@@ -345,7 +345,7 @@ def _columns(snapshot: dict, width: int) -> list:
     bar, memory as the text report shows it (MB)."""
     columns = [("time", 6, lambda line: text._cell(display.time_pct(line), 6))]
     columns += text.CPU_COLUMNS
-    if width >= 90:
+    if width >= 100:  # else the bar takes the room "file:line" needs
         columns.append(("", text.BAR_CELLS, text._bar))
     if snapshot.get("memory"):
         columns += [("alloc", 6, lambda line: text._cell(line["alloc_mb"], 6)),
@@ -357,12 +357,13 @@ def _labels(columns: list) -> str:
     return " ".join(label.rjust(size) for label, size, _ in columns) + "  where"
 
 
-def _rows(snapshot: dict, lines: list, columns: list) -> list:
+def _rows(snapshot: dict, lines: list, columns: list, width: int) -> list:
     """One row per line: its cells, where it is (the end of a long path kept, in a column
-    of at most WHERE_COLUMNS) and its source."""
+    of at most WHERE_COLUMNS, and of what the width leaves) and its source."""
     wheres = [f"{_short_path(snapshot['files'][line['file']])}:{line['lineno']}"
               for line in lines]
-    width = min(WHERE_COLUMNS, max(map(len, wheres), default=0))
+    room = width - sum(size + 1 for _, size, _ in columns) - 1
+    width = min(WHERE_COLUMNS, room, max(map(len, wheres), default=0))
     rows = []
     for line, where in zip(lines, wheres):
         cells = " ".join(cell(line) for _, _, cell in columns)
@@ -554,7 +555,7 @@ def screen_rows(snapshot: dict, title: str, order: int, width: int, height: int,
     room = max(0, height - len(rows) - len(footer) - 1)
     lines = sort_lines(snapshot, order)
     hottest = max((display.time_pct(line) for line in lines), default=0.0)
-    for line, row in zip(lines, _rows(snapshot, lines[:room], columns)):
+    for line, row in zip(lines, _rows(snapshot, lines[:room], columns, width)):
         total = display.time_pct(line)
         hot = total > 0 and (total >= text.HOT_PCT or total == hottest)
         rows.append((row, text.HOT if hot else ""))
