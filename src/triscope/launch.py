@@ -241,6 +241,7 @@ class _Session:
         self.via_exec = False      # this image continues the profile of one that exec'd
         self.held = None           # (descriptor, identity) of the JSON output: hold_output()
         self.in_held = False       # the JSON is in the held descriptor, not at json_path
+        self.live = None           # the live view (live.Live) while it is shown: --live
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
     def _output_paths(self):
@@ -350,6 +351,7 @@ class _Session:
             return  # a forked child exiting normally: the parent owns the profile
         self.finished = True
         _native.stop()
+        self.end_live()
         try:
             try:
                 if self.quiet:
@@ -372,6 +374,13 @@ class _Session:
             remove_child_dir(self)
         self.written = True
         self._die_if_asked()
+
+    def end_live(self) -> None:
+        """The live view ends with the profile (the program's end, or an exec): the
+        program's output and the terminal are given back before anything else is printed."""
+        if self.live is not None:
+            live, self.live = self.live, None
+            live.finish()
 
     def _write_beside(self, error: OSError) -> bool:
         scratch = self._scratch_json_path()
@@ -943,6 +952,7 @@ def _exec_handing_over(real_execve, path, argv, env) -> None:
     handover_dir = session.child_dir or os.environ.get(CHILD_DIR)
     continues = handover_dir is not None and _continues_profile(path, argv, env)
     _native.stop()
+    session.end_live()
     session.stop_checkpoints()
     env = dict(env)
     if continues:
@@ -1329,6 +1339,11 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
         program_dirs = sorted({options.program_path, os.path.realpath(options.program_path)})
     if options.memory and not preloaded and not _native.memory_preloaded():
         _reexec_with_preload(_triscope_command(triscope_argv))  # returns only if it cannot
+    if options.live:
+        # Before the profile is configured: the viewer is forked as a plain process, with
+        # no profiler thread, fork hook or child hook in it.
+        from triscope import live
+        session.live = live.start(" ".join([session.program, *program_args]))
     global _session
     _session = session
     _configure(options, program_dirs, launcher_file)
@@ -1349,6 +1364,10 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
     session.checkpoint()
     if options.profile_interval:
         session.write_periodically(options.profile_interval)
+    if session.live is not None:
+        import triscope
+        session.live.send_snapshots(triscope.profiled_functions)
+        session.live.capture_output()
     _enter_program_path(_program_path0(program, is_module))
     try:
         if is_module:

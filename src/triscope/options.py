@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
              "profile.html (not with --cli) in the current directory")
     add("--reduced-profile", action="store_true",
         help="keep only lines at or above the thresholds in the profile")
+    add("--live", action="store_true",
+        help="watch the profile while the program runs: a view of the hottest lines on the "
+             "terminal, refreshed every second (q leaves it, s changes the sort; the program "
+             "runs on and the report follows at its end); plain text every 2 s when stdout "
+             "is not a terminal")
     add("--profile-interval", type=seconds,
         help="rewrite the cumulative JSON profile every S seconds while the program runs")
     add("--cpu-percent-threshold", type=percent, default=1.0,
@@ -280,6 +285,7 @@ class Options:
     html: bool
     outfile: str             # None: profile.json and profile.html in the working directory
     profile_interval: float  # None: the JSON is written at the end only
+    live: bool               # the live view while the program runs (launch.run only)
     # What the profile keeps and shows.
     reduced_profile: bool
     profile_all: bool

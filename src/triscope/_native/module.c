@@ -4,7 +4,8 @@
  * functions and the only one that turns the core's errors into Python exceptions (pysignal.c
  * raises only what the CPython functions it stands in for would). It converts arguments,
  * calls the profiling run (profiler.h) and turns its 0/-1 results into exceptions. It also keeps the
- * checkpoints, whose profile metadata is a dictionary of write_profile's keywords.
+ * checkpoints, whose profile metadata is a dictionary of write_profile's keywords, and the
+ * live view's snapshots (`triscope --live`), both sent from the consumer's GIL work.
  *
  * Other files use the Python API too, each for its own reason, said at its top: compat.h
  * (the version layer), frames.c (reads frames), threads.c (the interpreter's thread states),
@@ -22,6 +23,7 @@
 #include "crashsave.h"
 #include "dump.h"
 #include "filter.h"
+#include "live.h"
 #include "profile_json.h"
 #include "profiler.h"
 #include "pymemory.h"
@@ -38,6 +40,8 @@ static void forget_checkpoints(void);
 /* A long run's announcement (below): what to say, and when; 0: nothing (more) to say. */
 static char announcement[512];
 static uint64_t announcement_due_ns;
+static void live_if_due(uint64_t now_ns);
+static void forget_live(void);
 
 /* ==== Argument conversion ==== */
 
@@ -56,6 +60,30 @@ static int fill_strlist(ts_strlist_t *list, PyObject *sequence, const char *what
         }
     }
     Py_DECREF(fast);
+    return 0;
+}
+
+/* The @profile functions, [(path, first, last), ...], into `meta` (at most
+ * TS_MAX_ONLY_RANGES, in `only`). The paths point into `*fast`, which the caller releases
+ * once the meta is used (also after an error). None: no ranges. */
+static int fill_ranges(PyObject *ranges, ts_line_range_t *only, ts_profile_meta_t *meta,
+                       PyObject **fast)
+{
+    *fast = NULL;
+    if (ranges == NULL || ranges == Py_None)
+        return 0;
+    *fast = PySequence_Fast(ranges, "only_ranges must be a sequence");
+    if (*fast == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(*fast) &&
+                           meta->nonly_ranges < TS_MAX_ONLY_RANGES; i++) {
+        ts_line_range_t *range = &only[meta->nonly_ranges];
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(*fast, i), "sII", &range->path,
+                              &range->first, &range->last))
+            return -1;
+        meta->nonly_ranges++;
+    }
+    meta->only_ranges = only;
     return 0;
 }
 
@@ -201,6 +229,7 @@ static PyObject *after_fork_in_child(PyObject *self, PyObject *unused)
     ts_profiler_after_fork_in_child();
     forget_checkpoints();
     announcement_due_ns = 0; /* the parent's to make */
+    forget_live();
     ts_crashsave_forget_after_fork();
     Py_RETURN_NONE;
 }
@@ -310,26 +339,11 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     ts_profile_meta_t meta;
     memset(&meta, 0, sizeof meta);
     ts_line_range_t only[TS_MAX_ONLY_RANGES];
-    PyObject *ranges_fast = NULL;
-    if (ranges != NULL && ranges != Py_None) {
-        /* [(path, first, last), ...]: the @profile functions. */
-        ranges_fast = PySequence_Fast(ranges, "only_ranges must be a sequence");
-        if (ranges_fast == NULL) {
-            Py_XDECREF(path_obj);
-            return NULL;
-        }
-        for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(ranges_fast) &&
-                               meta.nonly_ranges < TS_MAX_ONLY_RANGES; i++) {
-            ts_line_range_t *range = &only[meta.nonly_ranges];
-            if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(ranges_fast, i), "sII",
-                                  &range->path, &range->first, &range->last)) {
-                Py_DECREF(ranges_fast);
-                Py_XDECREF(path_obj);
-                return NULL;
-            }
-            meta.nonly_ranges++;
-        }
-        meta.only_ranges = only;
+    PyObject *ranges_fast;
+    if (fill_ranges(ranges, only, &meta, &ranges_fast) < 0) {
+        Py_XDECREF(ranges_fast);
+        Py_XDECREF(path_obj);
+        return NULL;
     }
     meta.version = version;
     meta.program = program;
@@ -454,12 +468,6 @@ static void announce_if_due(uint64_t now_ns)
     }
 }
 
-static void on_gil_period(uint64_t now_ns)
-{
-    checkpoint_if_due(now_ns);
-    announce_if_due(now_ns);
-}
-
 static PyObject *announce_after(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -579,6 +587,98 @@ done:
     return result;
 }
 
+/* ==== The live view ====
+ *
+ * `triscope --live`: every period, a snapshot of the profile so far (live.h) goes to the
+ * viewer's socket from the GIL work, as the checkpoints do, and in C: nothing runs in Python
+ * inside the program for the view, and nothing waits for the viewer (docs/ARCHITECTURE.md,
+ * "The live view"). */
+
+static int live_fd = -1;
+static PyObject *live_ranges; /* the @profile ranges, the list itself: read at each snapshot */
+static uint64_t live_period_ns, live_due_ns;
+
+/* No more snapshots. In a forked child the descriptor is the child's copy: closing it leaves
+ * the parent's view alone, and the viewer sees its end only when the run's process ends. */
+static void forget_live(void)
+{
+    if (live_fd >= 0)
+        close(live_fd);
+    live_fd = -1;
+    Py_CLEAR(live_ranges);
+}
+
+static void live_if_due(uint64_t now_ns)
+{
+    if (live_fd < 0 || now_ns < live_due_ns)
+        return;
+    live_due_ns = now_ns + live_period_ns;
+    ts_profile_meta_t meta;
+    memset(&meta, 0, sizeof meta);
+    meta.pid = (long)getpid();
+    ts_line_range_t only[TS_MAX_ONLY_RANGES];
+    PyObject *ranges_fast;
+    if (fill_ranges(live_ranges, only, &meta, &ranges_fast) < 0) {
+        /* The program made triscope.profiled_functions something else: lines are not
+         * restricted for the view (the profile at the end says what it says). */
+        PyErr_Clear();
+        meta.only_ranges = NULL;
+        meta.nonly_ranges = 0;
+    }
+    ts_pymemory_guard(1); /* the snapshot's own allocations are not the program's */
+    int gone = ts_profiler_live_send(live_fd, &meta) < 0;
+    ts_pymemory_guard(0);
+    Py_XDECREF(ranges_fast);
+    if (gone)
+        forget_live();
+}
+
+static PyObject *live_every(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    static char *keywords[] = {"seconds", "fd", "only_ranges", NULL};
+    double seconds;
+    int fd;
+    PyObject *ranges = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "di|O", keywords, &seconds, &fd, &ranges))
+        return NULL;
+    if (!(seconds >= 0.01) || fd < 0) {
+        PyErr_SetString(PyExc_ValueError, "bad live view period or descriptor");
+        return NULL;
+    }
+    forget_live();
+    live_fd = fd;
+    live_ranges = Py_NewRef(ranges);
+    live_period_ns = (uint64_t)(seconds * 1e9);
+    live_due_ns = ts_now_ns(); /* the first at once: the view fills as soon as it can */
+    Py_RETURN_NONE;
+}
+
+static PyObject *live_finish(PyObject *self, PyObject *args)
+{
+    (void)self;
+    double wait_s;
+    if (!PyArg_ParseTuple(args, "d", &wait_s))
+        return NULL;
+    int fd = live_fd, answered = 0;
+    live_fd = -1;
+    Py_CLEAR(live_ranges);
+    if (fd < 0)
+        Py_RETURN_FALSE;
+    Py_BEGIN_ALLOW_THREADS
+    answered = ts_live_finish(fd, (int)(wait_s * 1000));
+    Py_END_ALLOW_THREADS
+    return PyBool_FromLong(answered);
+}
+
+/* Every GIL period of the consumer, with the GIL. */
+static void on_gil_period(uint64_t now_ns)
+{
+    checkpoint_if_due(now_ns);
+    announce_if_due(now_ns);
+    live_if_due(now_ns);
+}
+
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
      "configure(*, interval_s, virtual_time, stacks, call_opcodes, profile_all, "
@@ -627,6 +727,13 @@ static PyMethodDef methods[] = {
      "newest first. ProcessLookupError, PermissionError or RuntimeError with one line."},
     {"checkpoint_stop", checkpoint_stop, METH_NOARGS,
      "No more checkpoints; a crash from now on saves none."},
+    {"live_every", (PyCFunction)(void (*)(void))live_every, METH_VARARGS | METH_KEYWORDS,
+     "live_every(seconds, fd, only_ranges=None): send the live view a snapshot of the "
+     "profile every `seconds` (the first at once) on the SOCK_SEQPACKET socket fd, which "
+     "the core now owns; only_ranges as write_profile's, read at each snapshot."},
+    {"live_finish", live_finish, METH_VARARGS,
+     "live_finish(wait_s): no more snapshots; tell the viewer the run is over and wait up "
+     "to wait_s for it to give the terminal back. Whether it did."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -180,15 +180,14 @@ static void timeline(ts_json_t *j, const ts_series_t *series, uint64_t start_ns)
     ts_json_end_array(j);
 }
 
-/* The metrics shared by lines and functions: time, GPU and memory. gpu_pct is a share of
- * all GPU-busy time; gpu_mem_mb the most GPU memory the process held while sampled here. */
-static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
-                          const ts_mem_t *mem, const ts_gpu_t *gpu, const ts_stats_t *s,
-                          const ts_profile_meta_t *m)
+/* The shares and sizes of a line or function: time (a share of all measured time), GPU
+ * (gpu_pct a share of all GPU-busy time; gpu_mem_mb the most GPU memory the process held
+ * while sampled here) and memory allocated. The live view's snapshot (live.c) writes these
+ * same fields through this function, so a share means one thing everywhere. */
+void ts_profile_share_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t *mem,
+                             const ts_gpu_t *gpu, const ts_stats_t *s)
 {
-    double elapsed = m->elapsed_s > 0 ? m->elapsed_s : 1.0;
-    ts_leak_t leak = ts_leak_of(mem, m->start_ns, m->end_ns);
-    time_fields(j, time, total, "cpu_");
+    time_fields(j, time, ts_time_total(&s->total), "cpu_");
     ts_json_key(j, "cpu_samples"); ts_json_int(j, (int64_t)time->cpu_samples);
     ts_json_key(j, "gpu_pct");
     ts_json_number(j, pct(gpu->busy_ns, s->gpu_total.busy_ns), PCT_DIGITS);
@@ -203,6 +202,16 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, uint64_t total,
     ts_json_number(j, mem->live_bytes > 0 ? (double)mem->live_bytes / MB : 0, MB_DIGITS);
     ts_json_key(j, "mem_pct"); ts_json_number(j, mem_pct(mem, s), PCT_DIGITS);
     ts_json_key(j, "alloc_samples"); ts_json_int(j, (int64_t)mem->samples);
+}
+
+/* The metrics shared by lines and functions: the shares, then memory over time, copies and
+ * the leak verdict. */
+static void metric_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t *mem,
+                          const ts_gpu_t *gpu, const ts_stats_t *s, const ts_profile_meta_t *m)
+{
+    double elapsed = m->elapsed_s > 0 ? m->elapsed_s : 1.0;
+    ts_leak_t leak = ts_leak_of(mem, m->start_ns, m->end_ns);
+    ts_profile_share_fields(j, time, mem, gpu, s);
     ts_json_key(j, "timeline"); timeline(j, mem->timeline, m->start_ns);
     ts_json_key(j, "copy_mb"); ts_json_number(j, (double)mem->copy_bytes / MB, MB_DIGITS);
     ts_json_key(j, "copy_mb_s");
@@ -384,6 +393,13 @@ static int passes_cut(const ts_line_cut_t *cut, const ts_stats_t *s, const ts_li
              (cut->alloc_mb > 0 && (double)line->mem.alloc_bytes / MB >= cut->alloc_mb)));
 }
 
+int ts_profile_line_in_profile(const ts_stats_t *s, const ts_line_t *line,
+                               const ts_profile_meta_t *m)
+{
+    return s->files[line->file].profiled &&
+           in_ranges(m, ts_intern_str(&s->strings, s->files[line->file].path), line->lineno);
+}
+
 static int line_written(const ts_stats_t *s, const ts_line_t *line, uint64_t total,
                         const ts_profile_meta_t *m)
 {
@@ -429,7 +445,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
             ts_json_begin_object(j);
             ts_json_key(j, "lineno"); ts_json_int(j, line->lineno);
             ts_json_key(j, "source"); ts_json_string_n(j, text, len);
-            metric_fields(j, &line->time, total, &line->mem, &line->gpu, s, m);
+            metric_fields(j, &line->time, &line->mem, &line->gpu, s, m);
             ts_json_end_object(j);
         }
         ts_json_end_array(j);
@@ -444,7 +460,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
             ts_json_begin_object(j);
             ts_json_key(j, "name"); ts_json_string(j, ts_intern_str(&s->strings, func->name));
             ts_json_key(j, "lineno"); ts_json_int(j, func->lineno);
-            metric_fields(j, &func->time, total, &func->mem, &func->gpu, s, m);
+            metric_fields(j, &func->time, &func->mem, &func->gpu, s, m);
             ts_json_end_object(j);
         }
         ts_json_end_array(j);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "filter.h"
+#include "json_writer.h"
 #include "gpu.h"
 #include "stats.h"
 
@@ -70,6 +71,19 @@ typedef struct {
     const ts_thread_summary_t *threads;
     size_t nthreads;
 } ts_profile_meta_t;
+
+/* The shares and sizes of a line, a function or a whole (the run's totals), as the profile's
+ * fields (docs/PROFILE_FORMAT.md): cpu_python_pct, cpu_native_pct, cpu_system_pct (shares of
+ * all measured time), cpu_samples, gpu_pct, gpu_mem_mb, alloc_mb, python_fraction, peak_mb,
+ * live_mb, mem_pct, alloc_samples. The profile and the live view's snapshot (live.h) both
+ * write them through this one function. */
+void ts_profile_share_fields(ts_json_t *json, const ts_time_t *time, const ts_mem_t *mem,
+                             const ts_gpu_t *gpu, const ts_stats_t *stats);
+
+/* Whether `line` belongs in the profile at all: its file is profiled and, when functions
+ * carry @profile, it lies inside one of them (--reduced-profile's cut aside). */
+int ts_profile_line_in_profile(const ts_stats_t *stats, const ts_line_t *line,
+                               const ts_profile_meta_t *meta);
 
 /* 0, or -1 when writing failed (errno from the stream). */
 int ts_profile_write(FILE *out, const ts_stats_t *stats, const ts_profile_meta_t *meta);

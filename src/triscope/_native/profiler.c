@@ -15,6 +15,7 @@
 #include "consumer.h"
 #include "frames.h"
 #include "gpu.h"
+#include "live.h"
 #include "pymemory.h"
 #include "pysignal.h"
 #include "resolve.h"
@@ -291,7 +292,8 @@ void ts_profiler_after_fork_in_child(void)
 
 /* ==== Writing the profile ==== */
 
-static int write_to(FILE *out, ts_profile_meta_t *meta)
+/* What the profile records of the run itself, added to the caller's `meta`. */
+static void add_run_facts(ts_profile_meta_t *meta)
 {
     static ts_thread_summary_t threads[TS_MAX_REPORTED_THREADS];
     meta->threads = threads;
@@ -323,6 +325,11 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
     meta->gpu_summary = &gpu;
     meta->alloc_interval = config.alloc_interval;
     meta->signals_taken = ts_sigguard_taken();
+}
+
+static int write_to(FILE *out, ts_profile_meta_t *meta)
+{
+    add_run_facts(meta);
     return ts_profile_write(out, ts_resolve_stats(), meta);
 }
 
@@ -367,6 +374,15 @@ static int write_to_path(const char *path, ts_profile_meta_t *meta)
         return -1;
     }
     return 0;
+}
+
+/* Called at the end of a GIL period, after the drain: the stats are current. */
+int ts_profiler_live_send(int fd, ts_profile_meta_t *meta)
+{
+    add_run_facts(meta);
+    return ts_live_send(fd, ts_resolve_stats(), meta, ts_profiler_paused()) == TS_LIVE_GONE
+               ? -1
+               : 0;
 }
 
 int ts_profiler_write(const char *path, int fd, ts_profile_meta_t *meta)

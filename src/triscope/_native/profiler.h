@@ -2,7 +2,8 @@
  *
  * profiler.h — one profiling run: its configuration and state, the order in which the
  * core's parts start and stop, the consumer's tick callbacks, the address map of the
- * Python/native split, the suspend/resume control signals, and writing the profile. Errors
+ * Python/native split, the suspend/resume control signals, and writing the profile (and the
+ * live view's snapshots of it). Errors
  * are returned (0/-1 with errno, or a ts_profiler_status_t); module.c turns them into
  * Python exceptions.
  *
@@ -89,5 +90,9 @@ void ts_profiler_on_gil_period(void (*hook)(uint64_t now_ns));
  * written beside `path` and renamed over it, so a reader never sees half a file. 0 or -1
  * (errno). */
 int ts_profiler_write(const char *path, int fd, ts_profile_meta_t *meta);
+
+/* Sends the live view a snapshot of the profile so far (live.h) on the socket `fd`, never
+ * waiting: a viewer that is behind misses it. -1 when the viewer is gone (stop sending). */
+int ts_profiler_live_send(int fd, ts_profile_meta_t *meta);
 
 #endif
