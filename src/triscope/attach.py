@@ -441,8 +441,9 @@ def _attach(channel, pid, duration, timeout, options, session) -> int:
         channel.remove()
         raise UsageError(f"cannot attach to process {pid}: {answer['error']}")
     how_long = f"for {duration:g} s" if duration is not None else "until Ctrl-C"
-    print(f"triscope: attached to process {pid}, profiling {how_long} (memory: Python's "
-          "allocator only)", file=sys.stderr)
+    memory = " (memory: Python's allocator only)" if options.memory else ""
+    print(f"triscope: attached to process {pid}, profiling {how_long}{memory}",
+          file=sys.stderr)
     try:
         ended = _wait_ended(channel, duration)
     except _Interrupted:
