@@ -81,10 +81,13 @@ def attach_dirs(pid):
 
 
 def error_line(proc):
+    """The one error line of a failed attach (after, at most, the line saying the target was
+    asked to run the attach code)."""
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1, describe(proc)
-    assert lines[0].startswith("triscope: error: "), describe(proc)
-    return lines[0]
+    assert proc.returncode == 2 and 1 <= len(lines) <= 2, describe(proc)
+    assert all(line.startswith("triscope: ") for line in lines), describe(proc)
+    assert lines[-1].startswith("triscope: error: "), describe(proc)
+    return lines[-1]
 
 
 # ==== Attaching ====
@@ -207,6 +210,22 @@ def test_a_target_blocked_in_c_code_times_out_and_is_left_alone(tmp_path):
 
 
 @needs_remote_exec
+def test_a_target_that_ends_before_it_runs_the_attach_code(tmp_path):
+    target = start_target(tmp_path, "block")
+    pid = target.proc.pid
+    attacher = Process([sys.executable, "-m", "triscope", "attach", str(pid)], tmp_path,
+                       stream="stderr")
+    attacher.line("triscope: process")  # asked: the script is pending in the target
+    target.proc.kill()
+    target.finish()
+    status, _, stderr = attacher.finish()
+    assert status == 2, stderr
+    assert stderr.strip().endswith(f"process {pid} ended before it ran the attach code")
+    assert "Traceback" not in stderr
+    assert attach_dirs(pid) == []
+
+
+@needs_remote_exec
 @pytest.mark.parametrize("how, expected", [
     ({"env": {"PYTHON_DISABLE_REMOTE_DEBUG": "1"}}, "PYTHON_DISABLE_REMOTE_DEBUG is set"),
     ({"flags": ["-X", "disable-remote-debug"]}, "-X disable-remote-debug"),
@@ -221,6 +240,28 @@ def test_remote_debugging_turned_off(tmp_path, how, expected):
     assert attach_dirs(target.proc.pid) == []
     target.send("exit 0")
     assert target.finish()[0] == 0
+
+
+@needs_remote_exec
+def test_a_process_of_another_user(tmp_path):
+    """Root runs the attacher as nobody against its own target; anyone else tries init.
+    (Yama's ptrace_scope has no test: the kernels this runs on lack Yama.)"""
+    if os.geteuid() == 0:
+        target = start_target(tmp_path)
+        pid, owner = target.proc.pid, 0
+
+        def as_nobody():
+            os.setgid(65534)
+            os.setuid(65534)
+    else:
+        target, pid, owner, as_nobody = None, 1, 0, None
+    proc = subprocess.run([sys.executable, "-m", "triscope", "attach", str(pid)], cwd="/",
+                          env=_child_env(None), capture_output=True, text=True,
+                          preexec_fn=as_nobody, timeout=LINE_TIMEOUT)
+    assert f"process {pid} belongs to another user (uid {owner})" in error_line(proc)
+    if target is not None:
+        target.send("exit 0")
+        assert target.finish()[0] == 0
 
 
 def _other_python():

@@ -426,6 +426,8 @@ def _attach(channel, pid, duration, timeout, options, session) -> int:
     except Exception as error:  # whatever remote_exec raises: one line, nothing left
         channel.remove()
         raise UsageError(_remote_exec_error(pid, error)) from None
+    print(f"triscope: process {pid} runs the attach code at its next check (waiting up to "
+          f"{timeout:g} s)", file=sys.stderr)
     answer = channel.wait(timeout)
     if answer is None and channel.withdraw():
         raise UsageError(
