@@ -106,7 +106,7 @@ if start_blocked:
     unblocked()
 count = 0
 while exit_status is None:
-    count += 1  # @spin
+    count += sum([i * i for i in range(200)])  # @spin: the loop's own lines next to nothing
     if fork_asked:
         fork_asked = False
         fork()
