@@ -1,4 +1,5 @@
-"""Python-level version differences, in one place (the C core keeps its own in compat.h).
+"""Python-level version differences, in one place (the C core keeps its own in compat.h):
+the call opcodes below, and whether sys.remote_exec exists (`triscope attach`).
 
 The signal handler tells native time from Python time partly by the opcode the innermost
 frame is executing: an opcode that calls out (CALL and every specialised or instrumented
@@ -8,6 +9,15 @@ Opcode numbers differ per version, so the table is built here from the running i
 
 import dis
 import opcode
+import sys
+
+# sys.remote_exec (PEP 768, 3.14+): has a running interpreter run a script at its next check.
+# `triscope attach` needs it; on 3.11-3.13 it says so in one line.
+HAS_REMOTE_EXEC = hasattr(sys, "remote_exec")
+
+
+def remote_exec(pid: int, script: str) -> None:
+    sys.remote_exec(pid, script)
 
 
 def call_opcodes() -> bytes:

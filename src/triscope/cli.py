@@ -3,8 +3,8 @@
 `triscope [run] [options] program` profiles a program (launch.run, with the Options of
 options.py); `triscope --pid N --on/--off` resumes or suspends one (control, here); each
 profile tool (`view`, `diff`, `merge`, `export`, `optimize`) is a module with its own
-main(argv). Every error of triscope's own is one line on stderr, `triscope: error: ...`, and
-exit status 2: the modules below raise UsageError, and main turns it into that line. The
+main(argv), and so is `attach` (profiles a running process from outside: attach.py). Every
+error of triscope's own is one line on stderr, `triscope: error: ...`, and exit status 2: the modules below raise UsageError, and main turns it into that line. The
 program's options are never parsed here: everything after the program (or after `---`) is
 handed to it untouched.
 
@@ -29,6 +29,7 @@ PROFILE_TOOLS = {
     "export": "triscope.reports.export",
     "optimize": "triscope.optimize",
     "dump": "triscope.dump",
+    "attach": "triscope.attach",
 }
 
 

@@ -1035,8 +1035,10 @@ def _continue_after_exec(handover: dict) -> None:
 def _after_fork_in_child() -> None:
     """A forked child: drop the parent's sampling state; profile itself when children are
     profiled (multiprocessing's fork start method, os.fork)."""
+    if _session is None:
+        return  # nothing profiled here now (a profile attached to this process has ended)
     _native.after_fork_in_child()
-    if _session is None or _child_variables is None:
+    if _child_variables is None:
         return
     parent = _session
     try:
@@ -1113,10 +1115,25 @@ def begin_in_process(program_dirs: list, program: str, json_path: str = None,
     return session
 
 
+def end_in_process(session: "_Session") -> None:
+    """Undoes begin_in_process for a `session` that is stopped and written, as far as Python
+    lets it be undone: its exit hook and the thread hook go; the fork hook stays (it does
+    nothing with no session). The C core's own release is _native.release()."""
+    global _session
+    atexit.unregister(session.finish)
+    session.finished = session.written = True
+    remove_thread_hook()
+    if _session is session:
+        _session = None
+
+
 def _install_thread_hook() -> None:
     """Samples each threading.Thread from its first instruction, and stops before its
     thread state is freed (the periodic scan in C only catches up every 0.1 s)."""
-    original = threading.Thread._bootstrap_inner
+    global _original_bootstrap_inner
+    if _original_bootstrap_inner is not None:
+        return
+    original = _original_bootstrap_inner = threading.Thread._bootstrap_inner
 
     def _bootstrap_inner(self):
         _native.thread_enter(self.name)
@@ -1126,6 +1143,19 @@ def _install_thread_hook() -> None:
             _native.thread_leave()
 
     threading.Thread._bootstrap_inner = _bootstrap_inner
+
+
+def remove_thread_hook() -> None:
+    """threading as it was before _install_thread_hook (a profile attached to a running
+    process ends). Threads started meanwhile keep the hook's frame; with no profile running,
+    what it calls does nothing."""
+    global _original_bootstrap_inner
+    if _original_bootstrap_inner is not None:
+        threading.Thread._bootstrap_inner = _original_bootstrap_inner
+        _original_bootstrap_inner = None
+
+
+_original_bootstrap_inner = None  # threading's own, while the thread hook is in place
 
 
 def _fresh_main_module(file, loader):
@@ -1302,14 +1332,14 @@ def _configure(options: Options, program_dirs: list, launcher_file=None) -> None
     _native.configure(**native_keywords(options), call_opcodes=_compat.call_opcodes(),
                       program_dirs=program_dirs, library_dirs=library_dirs(),
                       own_dirs=own_code)
-    global _hooks_installed
-    if not _hooks_installed:  # once: profiling may begin again in-process (IPython magics)
-        _hooks_installed = True
-        _install_thread_hook()
+    _install_thread_hook()
+    global _fork_hook_registered
+    if not _fork_hook_registered:  # once: profiling may begin again in-process (IPython magics)
+        _fork_hook_registered = True
         os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-_hooks_installed = False
+_fork_hook_registered = False  # os.register_at_fork has no undoing: it stays once made
 
 
 def run(options: Options, program: str, is_module: bool, program_args: list,

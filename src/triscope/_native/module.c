@@ -14,7 +14,8 @@
  * GIL around slow waits). The rest of the core is plain C.
  *
  * Lifecycle: configure() → start() → [thread_enter()/thread_leave() from threading] →
- * stop() → write_profile(). start() may follow stop() (a new profile).
+ * stop() → write_profile() [→ release(), when attached to a running process]. start() may
+ * follow stop() (a new profile).
  */
 #define _GNU_SOURCE
 #include "compat.h"
@@ -200,6 +201,21 @@ static PyObject *stop(PyObject *self, PyObject *unused)
     (void)self;
     (void)unused;
     ts_profiler_stop();
+    Py_RETURN_NONE;
+}
+
+static PyObject *release(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    /* The program's pending signal handlers run now, where an exception they raise leaves
+     * everything as it was, rather than inside the first `signal.signal` put back. */
+    if (PyErr_CheckSignals() < 0)
+        return NULL;
+    if (ts_profiler_release() < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "release() must follow stop()");
+        return NULL;
+    }
     Py_RETURN_NONE;
 }
 
@@ -695,6 +711,9 @@ static PyMethodDef methods[] = {
     {"resume", resume, METH_NOARGS, "Record samples again."},
     {"is_paused", is_paused, METH_NOARGS, "Whether recording is suspended."},
     {"stop", stop, METH_NOARGS, "Stop sampling and resolve what was queued."},
+    {"release", release, METH_NOARGS,
+     "After stop(), on the main thread: give the signals, the signal module's functions and "
+     "the fault handlers back to the program, as before the first start()."},
     {"thread_enter", thread_enter, METH_VARARGS, "The calling thread starts: sample it."},
     {"thread_leave", thread_leave, METH_NOARGS, "The calling thread ends: stop sampling it."},
     {"after_fork_in_child", after_fork_in_child, METH_NOARGS,

@@ -265,6 +265,18 @@ void ts_profiler_stop(void)
     running = 0;
 }
 
+int ts_profiler_release(void)
+{
+    if (running)
+        return -1;
+    /* stop() deleted every timer: none of its signals is queued any more (the kernel drops
+     * a deleted timer's pending signal), so the timer's signal may go back to the program. */
+    ts_sigguard_release();
+    ts_pysignal_release();
+    ts_sampler_release_faults();
+    return 0;
+}
+
 int ts_profiler_thread_enter(const char *name)
 {
     if (running && config.cpu && ts_threads_enter(name, ts_now_ns()) < 0)

@@ -71,6 +71,13 @@ int ts_profiler_running(void);
 int ts_profiler_thread_enter(const char *name);
 void ts_profiler_thread_leave(void);
 
+/* After ts_profiler_stop, on the main thread: hands back what starting left in place for a
+ * later start — the guarded signals' actions and CPython's handlers for them, `_signal`'s
+ * functions, the fault handlers — so that a process profiled by attaching is as it was
+ * (docs/ARCHITECTURE.md, "Attaching to a running process"). -1 (nothing done) while a run is
+ * going on. */
+int ts_profiler_release(void);
+
 /* In a forked child: forgets the parent's timers, threads and consumer. The child may then
  * start a profile of its own. */
 void ts_profiler_after_fork_in_child(void);

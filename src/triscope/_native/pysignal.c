@@ -36,6 +36,7 @@ typedef struct {
 
 static wrapped_t wrapped[TS_MAX_WRAPPED];
 static size_t nwrapped;
+static int guarded; /* ts_pysignal_guard is in place (until ts_pysignal_release) */
 static unsigned long main_thread;
 static PyObject *original_signal, *original_getsignal, *original_pthread_sigmask,
     *original_siginterrupt;
@@ -232,8 +233,8 @@ static int replace(PyObject *module, PyMethodDef *def, PyObject **original)
 
 void ts_pysignal_guard(const int *signals, size_t count)
 {
-    static int done;
-    if (done)
+    int done = 0;
+    if (guarded)
         return;
     PyObject *module = PyImport_ImportModule("_signal");
     PyObject *dispatcher = PyCFunction_New(&dispatch_def, NULL);
@@ -263,11 +264,71 @@ void ts_pysignal_guard(const int *signals, size_t count)
         Py_XDECREF(replacement);
         Py_DECREF(signal_module);
     }
-    done = 1;
+    done = guarded = 1;
 out:
     if (!done)
         nwrapped = 0;
     Py_XDECREF(module);
     Py_XDECREF(dispatcher);
     PyErr_Clear(); /* a program left unguarded still runs: start() goes on */
+}
+
+/* ==== Handing back (a profile attached to a running process ends) ==== */
+
+/* The program's last Python handler on `entry->signo` back in CPython's table, through the
+ * original `signal`, which also sets the kernel's action; the action sigguard.c handed back
+ * (the program's last, native or not) is then put back over it. A handler CPython never knew
+ * (None: native code set it) cannot be given back: the table gets SIG_DFL, which is what a
+ * signal the program never touched had (the usual case for our real-time signals). */
+static void unwrap_one(wrapped_t *entry)
+{
+    struct sigaction kernel;
+    int have_kernel = ts_sigguard_real_sigaction(entry->signo, NULL, &kernel) == 0;
+    PyObject *number = PyLong_FromLong(entry->signo);
+    PyObject *handler = entry->handler != NULL ? Py_NewRef(entry->handler) : PyLong_FromLong(0);
+    PyObject *result = number != NULL && handler != NULL
+                           ? PyObject_CallFunctionObjArgs(original_signal, number, handler, NULL)
+                           : NULL;
+    Py_XDECREF(result);
+    Py_XDECREF(number);
+    Py_XDECREF(handler);
+    PyErr_Clear(); /* release() checked the signals first: only a race is left to lose */
+    if (have_kernel)
+        ts_sigguard_real_sigaction(entry->signo, &kernel, NULL);
+    Py_CLEAR(entry->handler);
+}
+
+static void put_back(PyObject *module, const char *name, PyObject **original)
+{
+    if (*original != NULL && PyObject_SetAttrString(module, name, *original) < 0)
+        PyErr_Clear();
+}
+
+void ts_pysignal_release(void)
+{
+    if (!guarded)
+        return;
+    PyObject *module = PyImport_ImportModule("_signal");
+    if (module == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    put_back(module, "signal", &original_signal);
+    put_back(module, "getsignal", &original_getsignal);
+    put_back(module, "pthread_sigmask", &original_pthread_sigmask);
+    put_back(module, "siginterrupt", &original_siginterrupt);
+    PyObject *signal_module = PyImport_ImportModule("signal");
+    if (signal_module != NULL)
+        put_back(signal_module, "siginterrupt", &original_siginterrupt);
+    Py_XDECREF(signal_module);
+    PyErr_Clear();
+    for (size_t i = 0; i < nwrapped; i++)
+        unwrap_one(&wrapped[i]);
+    nwrapped = 0;
+    Py_CLEAR(original_signal);
+    Py_CLEAR(original_getsignal);
+    Py_CLEAR(original_pthread_sigmask);
+    Py_CLEAR(original_siginterrupt);
+    Py_DECREF(module);
+    guarded = 0;
 }

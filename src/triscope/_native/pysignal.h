@@ -14,4 +14,10 @@
  * raises. */
 void ts_pysignal_guard(const int *signals, size_t count);
 
+/* Undoes ts_pysignal_guard, with the GIL, on the main thread, after ts_sigguard_release:
+ * `_signal`'s own functions come back, and CPython's table holds for each signal what the
+ * program last set (the kernel keeps the action sigguard.c gave it back). A later
+ * ts_pysignal_guard guards again. Never raises. */
+void ts_pysignal_release(void);
+
 #endif

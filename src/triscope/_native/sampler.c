@@ -207,6 +207,21 @@ static int install_fault_handlers(void)
     return 0;
 }
 
+void ts_sampler_release_faults(void)
+{
+    if (!fault_handlers_installed)
+        return;
+    const int signals[] = {SIGSEGV, SIGBUS};
+    const struct sigaction *previous[] = {&previous_segv, &previous_bus};
+    for (size_t i = 0; i < 2; i++) {
+        struct sigaction now;
+        if (sigaction(signals[i], NULL, &now) == 0 && (now.sa_flags & SA_SIGINFO) &&
+            now.sa_sigaction == on_fault)
+            sigaction(signals[i], previous[i], NULL);
+    }
+    fault_handlers_installed = 0;
+}
+
 /* ==== Slots ==== */
 
 int ts_sampler_init(const ts_sampler_config_t *cfg)

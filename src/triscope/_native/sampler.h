@@ -77,4 +77,9 @@ uint64_t ts_sampler_samples_dropped(void);
  * without touching locks another thread may have held at fork time. */
 void ts_sampler_forget_after_fork(void);
 
+/* Puts back the SIGSEGV and SIGBUS actions found before the first walk guard went in, unless
+ * the program has set its own since (a profile attached to a running process ends). Only
+ * once every timer is gone (ts_sampler_stop_all). */
+void ts_sampler_release_faults(void);
+
 #endif

@@ -226,6 +226,23 @@ int ts_sigguard_watch(void)
     return count;
 }
 
+void ts_sigguard_release(void)
+{
+    for (size_t i = 0; i < TS_MAX_GUARDED; i++) {
+        guard_t *guard = &guards[i];
+        int signo = atomic_load_explicit(&guard->signo, memory_order_acquire);
+        if (signo == 0)
+            continue;
+        struct sigaction view;
+        read_view(guard, &view);
+        /* Unguarded first: a call the program makes from now on goes to the kernel. One of
+         * our handlers still running elsewhere finds no entry and forwards nothing; no
+         * timer is left to send another. */
+        atomic_store_explicit(&guard->signo, 0, memory_order_release);
+        real_sigaction(signo, &view, NULL);
+    }
+}
+
 uint64_t ts_sigguard_taken(void)
 {
     return atomic_load(&taken);

@@ -67,6 +67,11 @@ void ts_sigguard_forward(int signo, siginfo_t *info, void *context);
  * view. Returns how many were taken back. */
 int ts_sigguard_watch(void);
 
+/* Hands every guarded signal back (a profile attached to a running process ends: docs/
+ * ARCHITECTURE.md, "Attaching to a running process"): the kernel gets the program's view as
+ * its action, and the signal is no longer guarded. Only once no timer of ours is left. */
+void ts_sigguard_release(void);
+
 /* Times the watchdog took a signal back since the process began. */
 uint64_t ts_sigguard_taken(void);
 
