@@ -1,5 +1,7 @@
 """Python-level version differences, in one place (the C core keeps its own in compat.h).
 
+Awaited time (--async) is heard through sys.monitoring, which came in 3.12 (HAS_MONITORING).
+
 The signal handler tells native time from Python time partly by the opcode the innermost
 frame is executing: an opcode that calls out (CALL and every specialised or instrumented
 variant of it, PRECALL on 3.11) means the interpreter is running C code on the line's behalf.
@@ -8,6 +10,9 @@ Opcode numbers differ per version, so the table is built here from the running i
 
 import dis
 import opcode
+import sys
+
+HAS_MONITORING = sys.version_info >= (3, 12)
 
 
 def call_opcodes() -> bytes:

@@ -63,19 +63,19 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
                                "profile_all", "profile_only", "profile_exclude",
                                "program_dirs", "library_dirs", "own_dirs", "cpu", "memory",
                                "alloc_interval", "copy_interval", "gpu", "idle", "kept_lines",
-                               "cpu_percent_threshold", "malloc_threshold", NULL};
+                               "cpu_percent_threshold", "malloc_threshold", "awaits", NULL};
     double interval_s, cpu_percent_threshold = 1.0;
     long malloc_threshold = 100;
-    int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0, idle = 0;
+    int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0, idle = 0, awaits = 0;
     unsigned long long alloc_bytes = 262144, copy_bytes = 262144;
     Py_buffer opcodes;
     PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs, *kept_lines = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKppOdl", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKppOdlp", keywords,
                                      &interval_s, &virtual_time, &stacks, &opcodes,
                                      &profile_all, &only, &exclude, &program_dirs,
                                      &library_dirs, &own_dirs, &cpu, &memory, &alloc_bytes,
                                      &copy_bytes, &gpu, &idle, &kept_lines,
-                                     &cpu_percent_threshold, &malloc_threshold))
+                                     &cpu_percent_threshold, &malloc_threshold, &awaits))
         return NULL;
     if (ts_profiler_running()) {
         PyBuffer_Release(&opcodes);
@@ -119,6 +119,7 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     memcpy(run.sampler.call_opcodes, opcodes.buf, 256);
     PyBuffer_Release(&opcodes);
     run.stacks = stacks;
+    run.awaits = awaits;
     ts_filter_t filter;
     memset(&filter, 0, sizeof filter);
     filter.profile_all = profile_all;
@@ -434,7 +435,8 @@ static PyMethodDef methods[] = {
      "configure(*, interval_s, virtual_time, stacks, call_opcodes, profile_all, "
      "profile_only, profile_exclude, program_dirs, library_dirs, own_dirs, cpu=True, "
      "memory=False, alloc_interval=262144, copy_interval=262144, gpu=False, idle=False, "
-     "kept_lines=None, cpu_percent_threshold=1.0, malloc_threshold=100): every option of "
+     "kept_lines=None, cpu_percent_threshold=1.0, malloc_threshold=100, awaits=False): every "
+     "option of "
      "the next run, in one call (launch.native_keywords builds them from Options); "
      "kept_lines is --reduced-profile's cut (cpu_pct, mem_pct, alloc_samples) or None."},
     {"start", (PyCFunction)(void (*)(void))start, METH_VARARGS | METH_KEYWORDS,
