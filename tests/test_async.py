@@ -21,7 +21,10 @@ needs_monitoring = pytest.mark.skipif(not HAS_MONITORING,
                                       reason="awaited time needs sys.monitoring (3.12+)")
 RATIO_BAR = 0.20    # relative
 SHARE_BAR = 5.0     # percentage points
-ROUNDS = "3"
+ROUNDS = "4"
+# Five times the default rate: the computing line's share is compared between two runs, and
+# at the default a 1.6 s run has too few samples for a 5-point bar.
+FAST_SAMPLING = ["--cpu-sampling-rate", "0.002"]
 
 
 def awaited(line):
@@ -39,13 +42,13 @@ def assert_time_adds_up(profile):
 @pytest.fixture(scope="module")
 def with_async(tmp_path_factory):
     return profile_workload(tmp_path_factory.mktemp("async"), "async_waits.py", ROUNDS,
-                            options=["--cpu", "--async"])
+                            options=["--cpu", "--async", *FAST_SAMPLING])
 
 
 @pytest.fixture(scope="module")
 def without_async(tmp_path_factory):
     return profile_workload(tmp_path_factory.mktemp("no_async"), "async_waits.py", ROUNDS,
-                            options=["--cpu", "--no-async"])
+                            options=["--cpu", "--no-async", *FAST_SAMPLING])
 
 
 @needs_monitoring
@@ -87,6 +90,27 @@ def test_the_report_has_an_await_column(with_async):
     long_line = next(row for row in report.splitlines() if "# @long_wait" in row)
     assert f"{awaited(marker_line(with_async.profile, with_async.script, 'long_wait')):.2f}" \
         in long_line, long_line
+
+
+@needs_monitoring
+def test_merge_adds_awaited_time_and_diff_reads_it(with_async, tmp_path):
+    """`triscope merge` of a profile with itself doubles every line's awaited time and the
+    total; `triscope diff` and `view` read profiles that carry it."""
+    source = with_async.cwd / "profile.json"
+    merged_path = tmp_path / "merged.json"
+    proc = run_triscope(["merge", "-o", merged_path, source, source], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    merged = load_profile(merged_path)
+    prof, script = with_async.profile, with_async.script
+    for marker in ("long_wait", "short_wait"):
+        assert awaited(marker_line(prof, script, marker)) > 0
+        assert awaited(marker_line(merged, script, marker)) == pytest.approx(
+            2 * awaited(marker_line(prof, script, marker)))
+    assert merged["async"]["seconds"] == pytest.approx(2 * prof["async"]["seconds"])
+    assert merged["async"]["measured"] is True
+    for command in (["diff", source, merged_path], ["view", merged_path, "--cli"]):
+        proc = run_triscope(command, tmp_path)
+        assert proc.returncode == 0, describe(proc)
 
 
 def test_no_async_measures_nothing(without_async):

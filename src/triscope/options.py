@@ -70,10 +70,6 @@ _positive_bytes = bounded(int, 1, 2 ** 30, "bytes")
 _malloc_samples = bounded(int, 0, 10 ** 9, "samples")
 _pid = bounded(int, 1, 2 ** 22)
 
-# Awaited time (--async) is on unless --no-async: it costs under 1 % on the benchmark's
-# asyncio programs (docs/PERFORMANCE.md).
-ASYNC_DEFAULT = False
-
 # The options of build_parser that take a value: where triscope's options end and the
 # program begins (cli.split_command_line), and what the %scrun magic reads (jupyter.py).
 OPTIONS_WITH_VALUE = {
@@ -142,11 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     add("--memory-sampling-interval", type=_positive_bytes, default=256 * 1024,
         help="mean bytes between allocation (and copy) samples (default 262144)")
     add("--stacks", action="store_true", help="record full call stacks")
-    add("--async", dest="async_time", action="store_true", default=ASYNC_DEFAULT,
-        help="measure how long coroutines wait at each await line (its own column, outside "
-             "the percentages; Python 3.12 or newer)" + (" (default)" if ASYNC_DEFAULT else ""))
+    # Off unless asked: it costs 9 % of CPU time on the benchmark's async_tree, more than the
+    # 1 % a default may (docs/ARCHITECTURE.md, "Awaited time").
+    add("--async", dest="async_time", action="store_true", default=False,
+        help="measure how long coroutines wait at each await line, in seconds of its own "
+             "column, outside the percentages (Python 3.12 or newer)")
     add("--no-async", dest="async_time", action="store_false",
-        help="do not measure awaited time" + ("" if ASYNC_DEFAULT else " (default)"))
+        help="do not measure awaited time (the default)")
     add("--off", action="store_true",
         help="start with profiling off (turn it on with triscope.start() or --pid N --on); "
              "with --pid: suspend that process's profiling")
