@@ -140,6 +140,36 @@ def test_program_without_asyncio_is_unchanged(tmp_path):
     assert "await" not in proc.stderr, proc.stderr
 
 
+ASYNC_GENERATOR_PROGRAM = """
+import asyncio
+
+async def numbers():
+    for i in range(4):
+        await asyncio.sleep(0.05)  # @gen_await
+        yield i  # @gen_yield
+
+async def main():
+    async for i in numbers():  # @consume
+        await asyncio.sleep(0.05)  # @between
+
+asyncio.run(main())
+"""
+
+
+@needs_monitoring
+def test_async_generators_await_but_their_yields_do_not(tmp_path):
+    """In an async generator an await is awaited time and a `yield` is not (the consumer's
+    work between items is not the generator's wait); `async for` awaits the next item."""
+    script = tmp_path / "agen.py"
+    script.write_text(ASYNC_GENERATOR_PROGRAM)
+    proc = run_triscope(["--cpu", "--async", script], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    prof = load_profile(tmp_path / "profile.json")
+    for marker in ("gen_await", "consume", "between"):
+        assert 0.15 <= awaited(marker_line(prof, script, marker)) <= 1.0, marker
+    assert awaited(marker_line(prof, script, "gen_yield")) == 0
+
+
 TOOL_PROGRAM = """
 import asyncio, json, sys
 M = sys.monitoring

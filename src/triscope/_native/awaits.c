@@ -16,10 +16,10 @@
  * gets the time: inclusive, like a call stack (docs/DEFINITIONS.md).
  *
  * The table: sets of TS_AWAIT_WAYS entries, the set chosen by the frame's address, grown
- * (an allocation now and then, never one per event) while it is three quarters full, up to
- * a bound; past it a full set gives up its oldest entry (counted as dropped). A coroutine that dies
- * suspended (never resumed, or closed without running) leaves its entry behind, and it ages
- * out the same way. An entry matches by frame address and code object, and the resume or
+ * as it fills (an allocation now and then, never one per event) up to a bound; past it a
+ * full set gives up its oldest entry (counted as dropped). A coroutine that dies suspended
+ * (never resumed, or closed without running) leaves its entry behind, and it ages out the
+ * same way. An entry matches by frame address and code object, and the resume or
  * throw must come from at or past the offset the frame suspended at, so a new coroutine
  * that reuses a dead one's memory is never charged the dead one's wait: its first event is
  * a start, or a throw at its first instruction.
@@ -243,7 +243,8 @@ static PyObject *on_yield(PyObject *self, PyObject *const *args, Py_ssize_t narg
     /* In an async generator a suspension is an await or a `yield`; the RESUME right after
      * it tells which (compat.h). In a coroutine every suspension is an await. */
     if ((code->co_flags & CO_ASYNC_GENERATOR) &&
-        (TS_INSTR_ARG(code, offset + 2) & TS_RESUME_KIND_MASK) != TS_RESUME_AFTER_AWAIT)
+        (TS_INSTR_ARG(code, offset + TS_RESUME_AFTER_YIELD) & TS_RESUME_KIND_MASK) !=
+            TS_RESUME_AFTER_AWAIT)
         return switched_off();
     int profiled = ts_resolve_code_profiled(code);
     if (profiled == 0)
