@@ -1,6 +1,8 @@
 """Python-level version differences, in one place (the C core keeps its own in compat.h):
 the call opcodes below, and whether sys.remote_exec exists (`triscope attach`).
 
+Awaited time (--async) is heard through sys.monitoring, which came in 3.12 (HAS_MONITORING).
+
 The signal handler tells native time from Python time partly by the opcode the innermost
 frame is executing: an opcode that calls out (CALL and every specialised or instrumented
 variant of it, PRECALL on 3.11) means the interpreter is running C code on the line's behalf.
@@ -18,6 +20,9 @@ HAS_REMOTE_EXEC = hasattr(sys, "remote_exec")
 
 def remote_exec(pid: int, script: str) -> None:
     sys.remote_exec(pid, script)
+
+
+HAS_MONITORING = sys.version_info >= (3, 12)
 
 
 def call_opcodes() -> bytes:

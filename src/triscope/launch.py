@@ -1314,7 +1314,8 @@ def native_keywords(options: Options) -> dict:
     here, in the parser and in Options, and nowhere else."""
     return dict(
         interval_s=options.cpu_sampling_rate, virtual_time=options.use_virtual_time,
-        idle=options.idle, stacks=options.stacks, profile_all=options.profile_all,
+        idle=options.idle, stacks=options.stacks, awaits=options.async_time,
+        profile_all=options.profile_all,
         profile_only=options.profile_only, profile_exclude=options.profile_exclude,
         cpu=options.cpu, memory=options.memory, gpu=options.gpu, gpu_asked=options.gpu_asked,
         alloc_interval=options.memory_sampling_interval,
@@ -1387,6 +1388,9 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
         import triscope
         builtins.profile = triscope.profile
     _announce(options)
+    if options.async_time and not _compat.HAS_MONITORING:
+        print("triscope: awaited time (--async) needs Python 3.12 or newer (sys.monitoring): "
+              "not measured", file=sys.stderr)
     if os.geteuid() == 0:
         _ready_for_a_privilege_drop()
         session.hold_output()

@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
              "programs that overlap CPU and GPU work (docs/ARCHITECTURE.md, GPU)")
     add("--memory", action="store_true", help="profile memory only (combine with --cpu, --gpu)")
     add("--stacks", action="store_true", help="record full call stacks")
+    add("--async", dest="async_time", action="store_true", default=False,
+        help="measure how long coroutines wait at each await line, in seconds of its own "
+             "column, outside the percentages (Python 3.12 or newer; off by default: it costs "
+             "9 %% of CPU time on the benchmark's async_tree, docs/ARCHITECTURE.md)")
+    add("--no-async", dest="async_time", action="store_false",
+        help="do not measure awaited time (the default)")
     add("--use-virtual-time", action="store_true",
         help="measure CPU time only, not waiting time")
     add("--idle", action="store_true",
@@ -296,6 +302,7 @@ class Options:
     cpu_percent_threshold: float
     malloc_threshold: int
     stacks: bool
+    async_time: bool         # awaited time at await lines (--async)
     # How it samples.
     cpu_sampling_rate: float
     memory_sampling_interval: int

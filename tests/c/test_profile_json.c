@@ -318,7 +318,7 @@ static void test_full_profile(void)
     CHECK_HAS(out, "\"unattributed_pct\":9,");
     CHECK_HAS(out, "\"totals\":{\"cpu_python_pct\":62,\"cpu_native_pct\":35,\"cpu_system_pct\":3}");
     CHECK_HAS(out, "\"options\":{\"cpu\":true,\"memory\":false,\"gpu\":false,"
-                   "\"virtual_time\":false,\"idle\":false,\"stacks\":true,"
+                   "\"virtual_time\":false,\"idle\":false,\"async\":false,\"stacks\":true,"
                    "\"reduced_profile\":false,"
                    "\"profile_all\":false,\"profile_only\":[],\"profile_exclude\":[\"vendor/\"],"
                    "\"cpu_percent_threshold\":1.5,\"malloc_threshold\":100}");
@@ -336,6 +336,8 @@ static void test_full_profile(void)
                    "\"poll_cost_us\":0,\"poll_interval_s\":0,\"polls\":0,\"failed_polls\":0,"
                    "\"driver\":null,\"launch_blocking\":false,\"visible_devices\":null,\"devices\":[]}");
     CHECK_HAS(out, "\"leaks\":[]");
+    CHECK_HAS(out, "\"async\":{\"measured\":false,\"reason\":null,\"seconds\":0,"
+                   "\"dropped\":0}");
 
     /* Files: the profiled ones, not os.py. */
     char key[512];
@@ -439,6 +441,51 @@ static void test_reduced_profile(void)
     free(out);
     ts_strlist_free(&m.args);
     ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
+/* Awaited time: seconds on its line and function and in the total, in no percentage; a
+ * reduced profile keeps an await line whose share of the time reaches the cut. */
+static void test_awaited_time(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    ts_stats_init(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    m.awaits_asked = m.awaits_measured = 1;
+    m.awaits_dropped = 2;
+    uint32_t fn = ts_stats_func(&s, ts_stats_file(&s, "/p/tasks.py", 1), "task", 1);
+    ts_stats_add_line(&s, fn, 2, TS_TIME_PYTHON, 1000000000, 1);
+    CHECK_EQ_INT(ts_stats_add_await(&s, fn, 3, 1500000000), 0);  /* 150 % of the time */
+    CHECK_EQ_INT(ts_stats_add_await(&s, fn, 4, 5000000), 0);     /* 0.5 % */
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(json_valid(out));
+    CHECK_HAS(out, "\"idle\":false,\"async\":true,");
+    CHECK_HAS(out, "\"async\":{\"measured\":true,\"reason\":null,\"seconds\":1.505,"
+                   "\"dropped\":2}");
+    CHECK_HAS(out, "\"totals\":{\"cpu_python_pct\":100,\"cpu_native_pct\":0,"
+                   "\"cpu_system_pct\":0}");
+    CHECK_HAS(out, "\"leak_mb_s\":0,\"async_await_s\":1.5}");
+    CHECK_HAS(out, "\"name\":\"task\",\"lineno\":1,\"cpu_python_pct\":100,");
+    CHECK_HAS(out, "\"async_await_s\":1.505}");
+    free(out);
+    ts_line_cut_t cut = {.cpu_pct = 1.0, .mem_pct = 0.0, .alloc_samples = 0};
+    m.kept_lines = &cut;
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "{\"lineno\":3,");
+    CHECK_LACKS(out, "{\"lineno\":4,");
+    free(out);
+    m.kept_lines = NULL;
+    m.awaits_measured = 0;
+    m.awaits_reason = "needs Python 3.12 or newer (sys.monitoring)";
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "\"async\":{\"measured\":false,"
+                   "\"reason\":\"needs Python 3.12 or newer (sys.monitoring)\",");
+    free(out);
     ts_stats_free(&s);
 }
 
@@ -732,6 +779,7 @@ int main(void)
     RUN(test_full_profile);
     RUN(test_reduced_profile);
     RUN(test_reduced_profile_keeps_allocating_lines);
+    RUN(test_awaited_time);
     RUN(test_empty_and_missing_source);
     RUN(test_decoded_source);
     RUN(test_string_source_of_c_code);

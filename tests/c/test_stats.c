@@ -316,6 +316,31 @@ static void test_memory(void)
     ts_stats_free(&s);
 }
 
+/* Awaited time: on its line and function and in its own total, never in the time that adds
+ * up to 100 % (docs/DEFINITIONS.md, Awaited time). */
+static void test_awaits(void)
+{
+    ts_stats_t s;
+    ts_stats_init(&s);
+    uint32_t fa = ts_stats_file(&s, "/p/a.py", 1);
+    uint32_t fa_task = ts_stats_func(&s, fa, "task", 5);
+    CHECK(ts_stats_add_line(&s, fa_task, 7, TS_TIME_PYTHON, 100, 1) == 0);
+    CHECK(ts_stats_add_await(&s, fa_task, 7, 4000) == 0);
+    CHECK(ts_stats_add_await(&s, fa_task, 8, 2000) == 0); /* a line with no CPU time */
+    CHECK(ts_stats_add_await(&s, fa_task, 8, 1000) == 0);
+    CHECK_EQ_INT(s.nlines, 2);
+    for (size_t i = 0; i < s.nlines; i++) {
+        const ts_line_t *l = &s.lines[i];
+        CHECK_EQ_INT(l->await_ns, l->lineno == 7 ? 4000 : 3000);
+        CHECK_EQ_INT(ts_time_total(&l->time), l->lineno == 7 ? 100 : 0);
+    }
+    CHECK_EQ_INT(s.funcs[fa_task].await_ns, 7000);
+    CHECK_EQ_INT(s.await_ns, 7000);
+    CHECK_EQ_INT(ts_time_total(&s.total), 100);
+    CHECK_EQ_INT(ts_time_total(&s.files[fa].time), 100);
+    ts_stats_free(&s);
+}
+
 int main(void)
 {
     RUN(test_interning);
@@ -324,5 +349,6 @@ int main(void)
     RUN(test_stacks);
     RUN(test_series);
     RUN(test_memory);
+    RUN(test_awaits);
     return TEST_DONE();
 }

@@ -155,4 +155,24 @@ void ts_compat_unwatch_code_deaths(void);
 #endif
 #endif /* TS_WANT_RUNTIME_LAYOUT */
 
+/* 3.12+: sys.monitoring, through which awaits.c hears coroutines suspend and resume
+ * (PY_YIELD, PY_RESUME, PY_THROW). Its callbacks get an instruction offset in bytes from
+ * co_code_adaptive. The RESUME instruction after a suspension carries in its argument's low
+ * two bits what the frame resumes from (0 the start, 1 a yield, 2 a yield from, 3 an await;
+ * 3.13 added a flag above them), and it is the code unit right after the YIELD_VALUE, which
+ * has no cache entries; instrumentation rewrites an instruction's opcode byte, never its
+ * argument. Checked on 3.12, 3.13, 3.14 and 3.15 (tests/test_async.py). */
+#if PY_VERSION_HEX >= 0x030C0000
+#  define TS_HAS_MONITORING           1
+#  define TS_RESUME_KIND_MASK         3
+#  define TS_RESUME_AFTER_AWAIT       3
+#  define TS_RESUME_AFTER_YIELD       2  /* bytes from a YIELD_VALUE to its RESUME */
+/* The argument of the instruction at byte `offset` of `code` (x86-64: the second byte of
+ * its code unit). */
+#  define TS_INSTR_ARG(code, offset) \
+     (((const unsigned char *)(code)->co_code_adaptive)[(offset) + 1])
+#else
+#  define TS_HAS_MONITORING           0
+#endif
+
 #endif /* TS_COMPAT_H */

@@ -194,6 +194,22 @@ pid_t ts_frames_thread_id(const void *tstate)
     return (pid_t)id;
 }
 
+const void *ts_frames_current(const void *code)
+{
+    PyThreadState *tstate = PyThreadState_Get();
+#if TS_HAS_CFRAME
+    _PyInterpreterFrame *frame = TS_CFRAME_FRAME(TS_TSTATE_CFRAME(tstate));
+#else
+    _PyInterpreterFrame *frame = TS_TSTATE_FRAME(tstate);
+#endif
+    if (frame == NULL)
+        return NULL;
+    /* The field is a pointer or (3.14+) a tagged stack reference of the same size. */
+    uintptr_t frame_code = 0;
+    memcpy(&frame_code, &TS_FRAME_CODE(frame), sizeof frame_code);
+    return (frame_code & ~TS_FRAME_CODE_TAG_BITS) == (uintptr_t)code ? frame : NULL;
+}
+
 /* Called again in a forked child: process_vm_readv must name the process we are now. */
 int ts_frames_init(void)
 {

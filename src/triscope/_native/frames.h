@@ -53,6 +53,11 @@ int ts_frames_code_plausible(const void *code);
  * state is gone or not yet bound to its thread. Callable without the GIL. */
 pid_t ts_frames_thread_id(const void *tstate);
 
+/* The address of the calling thread's innermost frame, when that frame runs `code`; NULL
+ * otherwise. A coroutine's frame lives inside the coroutine object, so the address names
+ * the coroutine across its suspensions, for as long as it lives (awaits.c). GIL held. */
+const void *ts_frames_current(const void *code);
+
 /* Prepares the fault-tolerant reader; 0 on success, -1 when no safe way to read exists
  * (the caller then does not walk other threads). */
 int ts_frames_init(void);

@@ -97,20 +97,22 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
                                "profile_all", "profile_only", "profile_exclude",
                                "program_dirs", "library_dirs", "own_dirs", "cpu", "memory",
                                "alloc_interval", "copy_interval", "gpu", "idle", "kept_lines",
-                               "cpu_percent_threshold", "malloc_threshold", "gpu_asked", NULL};
+                               "cpu_percent_threshold", "malloc_threshold", "gpu_asked", "awaits",
+                               NULL};
     double interval_s, cpu_percent_threshold = 1.0;
     long malloc_threshold = 100;
-    int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0, idle = 0;
+    int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0, idle = 0, awaits = 0;
     int gpu_asked = 0;
     unsigned long long alloc_bytes = 262144, copy_bytes = 262144;
     Py_buffer opcodes;
     PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs, *kept_lines = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKppOdlp", keywords,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKppOdlpp", keywords,
                                      &interval_s, &virtual_time, &stacks, &opcodes,
                                      &profile_all, &only, &exclude, &program_dirs,
                                      &library_dirs, &own_dirs, &cpu, &memory, &alloc_bytes,
                                      &copy_bytes, &gpu, &idle, &kept_lines,
-                                     &cpu_percent_threshold, &malloc_threshold, &gpu_asked))
+                                     &cpu_percent_threshold, &malloc_threshold, &gpu_asked,
+                                     &awaits))
         return NULL;
     if (ts_profiler_running()) {
         PyBuffer_Release(&opcodes);
@@ -157,6 +159,7 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     memcpy(run.sampler.call_opcodes, opcodes.buf, 256);
     PyBuffer_Release(&opcodes);
     run.stacks = stacks;
+    run.awaits = awaits;
     ts_filter_t filter;
     memset(&filter, 0, sizeof filter);
     filter.profile_all = profile_all;
@@ -700,11 +703,12 @@ static PyMethodDef methods[] = {
      "configure(*, interval_s, virtual_time, stacks, call_opcodes, profile_all, "
      "profile_only, profile_exclude, program_dirs, library_dirs, own_dirs, cpu=True, "
      "memory=False, alloc_interval=262144, copy_interval=262144, gpu=False, idle=False, "
-     "kept_lines=None, cpu_percent_threshold=1.0, malloc_threshold=100, gpu_asked=False): "
-     "every option of the next run, in one call (launch.native_keywords builds them from "
-     "Options); kept_lines is --reduced-profile's cut (cpu_pct, mem_pct, alloc_samples, alloc_mb) or "
-     "None; gpu_asked: --gpu was given, so a GPU that cannot be profiled is worth a reason "
-     "in the profile (the default mode looks for one quietly)."},
+     "kept_lines=None, cpu_percent_threshold=1.0, malloc_threshold=100, gpu_asked=False, "
+     "awaits=False): every option of the next run, in one call (launch.native_keywords builds "
+     "them from Options); kept_lines is --reduced-profile's cut (cpu_pct, mem_pct, "
+     "alloc_samples, alloc_mb) or None; gpu_asked: --gpu was given, so a GPU that cannot be "
+     "profiled is worth a reason in the profile (the default mode looks for one quietly); "
+     "awaits: --async, awaited time (3.12+)."},
     {"start", (PyCFunction)(void (*)(void))start, METH_VARARGS | METH_KEYWORDS,
      "start(paused=False): start profiling every Python thread."},
     {"suspend", suspend, METH_NOARGS, "Stop recording samples until resume()."},

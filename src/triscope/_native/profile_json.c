@@ -220,6 +220,12 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t *m
     ts_json_key(j, "leak_mb_s"); ts_json_number(j, leak.mb_s, MB_DIGITS);
 }
 
+/* Awaited time is seconds, not a share: concurrent awaits overlap (docs/DEFINITIONS.md). */
+static void await_field(ts_json_t *j, uint64_t await_ns)
+{
+    ts_json_key(j, "async_await_s"); ts_json_number(j, (double)await_ns / 1e9, SEC_DIGITS);
+}
+
 /* The run's GPU facts: which device, how it was measured, why it was not. */
 static void write_gpu(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t *m)
 {
@@ -286,6 +292,7 @@ static void write_options(ts_json_t *j, const ts_profile_meta_t *m)
     ts_json_key(j, "gpu"); ts_json_bool(j, m->gpu);
     ts_json_key(j, "virtual_time"); ts_json_bool(j, m->virtual_time);
     ts_json_key(j, "idle"); ts_json_bool(j, m->idle);
+    ts_json_key(j, "async"); ts_json_bool(j, m->awaits_asked);
     ts_json_key(j, "stacks"); ts_json_bool(j, m->stacks);
     ts_json_key(j, "reduced_profile"); ts_json_bool(j, m->kept_lines != NULL);
     ts_json_key(j, "profile_all"); ts_json_bool(j, m->profile_all);
@@ -332,6 +339,21 @@ static void write_idle(ts_json_t *j, const ts_profile_meta_t *m)
     ts_json_key(j, "measured"); ts_json_bool(j, m->idle_detected);
     ts_json_key(j, "threads"); ts_json_int(j, count);
     ts_json_key(j, "seconds"); ts_json_number(j, (double)idle_ns / 1e9, SEC_DIGITS);
+    ts_json_end_object(j);
+}
+
+/* Awaited time (docs/PROFILE_FORMAT.md, "Awaited time"): whether it was measured, why not,
+ * and every line's added up. */
+static void write_awaits(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t *m)
+{
+    ts_json_key(j, "async");
+    ts_json_begin_object(j);
+    ts_json_key(j, "measured"); ts_json_bool(j, m->awaits_measured);
+    ts_json_key(j, "reason");
+    if (!m->awaits_measured && m->awaits_reason != NULL) ts_json_string(j, m->awaits_reason);
+    else ts_json_null(j);
+    ts_json_key(j, "seconds"); ts_json_number(j, (double)s->await_ns / 1e9, SEC_DIGITS);
+    ts_json_key(j, "dropped"); ts_json_int(j, (int64_t)m->awaits_dropped);
     ts_json_end_object(j);
 }
 
@@ -388,6 +410,7 @@ static int passes_cut(const ts_line_cut_t *cut, const ts_stats_t *s, const ts_li
                       uint64_t total)
 {
     return pct(ts_time_total(&line->time), total) >= cut->cpu_pct ||
+           (line->await_ns > 0 && (total == 0 || pct(line->await_ns, total) >= cut->cpu_pct)) ||
            (cut->alloc_samples > 0 && mem_pct(&line->mem, s) >= cut->mem_pct &&
             (line->mem.samples >= cut->alloc_samples ||
              (cut->alloc_mb > 0 && (double)line->mem.alloc_bytes / MB >= cut->alloc_mb)));
@@ -446,6 +469,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
             ts_json_key(j, "lineno"); ts_json_int(j, line->lineno);
             ts_json_key(j, "source"); ts_json_string_n(j, text, len);
             metric_fields(j, &line->time, &line->mem, &line->gpu, s, m);
+            await_field(j, line->await_ns);
             ts_json_end_object(j);
         }
         ts_json_end_array(j);
@@ -454,13 +478,14 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         for (size_t k = first_func; k < fi; k++) {
             const ts_func_t *func = &s->funcs[func_order[k]];
             if ((ts_time_total(&func->time) == 0 && func->mem.samples == 0 &&
-                 func->mem.copy_bytes == 0) ||
+                 func->mem.copy_bytes == 0 && func->await_ns == 0) ||
                 !in_ranges(m, path, func->lineno))
                 continue;
             ts_json_begin_object(j);
             ts_json_key(j, "name"); ts_json_string(j, ts_intern_str(&s->strings, func->name));
             ts_json_key(j, "lineno"); ts_json_int(j, func->lineno);
             metric_fields(j, &func->time, &func->mem, &func->gpu, s, m);
+            await_field(j, func->await_ns);
             ts_json_end_object(j);
         }
         ts_json_end_array(j);
@@ -549,6 +574,7 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     if (m->cpu_wait_measured) ts_json_number(j, pct(s->cpu_wait_ns, total), PCT_DIGITS);
     else ts_json_null(j);
     write_idle(j, m);
+    write_awaits(j, s, m);
     ts_json_key(j, "totals");
     ts_json_begin_object(j);
     time_fields(j, &s->total, total, "cpu_");

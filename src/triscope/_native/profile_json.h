@@ -61,6 +61,10 @@ typedef struct {
     int idle;                     /* --idle: idle threads' waiting counted */
     int idle_detected;            /* idle threads could be told apart */
     int cpu_wait_measured;        /* the kernel gave run-queue delays */
+    int awaits_asked;             /* awaited time asked for (--async) */
+    int awaits_measured;          /* and measured */
+    const char *awaits_reason;    /* why not, or NULL */
+    uint64_t awaits_dropped;      /* suspensions forgotten (a full table) */
     const ts_strlist_t *profile_only, *profile_exclude;
     double cpu_percent_threshold;  /* the reports' thresholds, recorded in `options` */
     long malloc_threshold;

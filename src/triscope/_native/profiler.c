@@ -11,6 +11,7 @@
 #include "profiler.h"
 
 #include "addrmap.h"
+#include "awaits.h"
 #include "clock.h"
 #include "consumer.h"
 #include "frames.h"
@@ -99,6 +100,7 @@ static void refresh_addrmap(void)
 void ts_profiler_set_paused(int pause)
 {
     atomic_store(&paused, pause);
+    ts_awaits_set_paused(pause);
     if (!running)
         return;
     if (config.cpu)
@@ -226,6 +228,7 @@ ts_profiler_status_t ts_profiler_start(int start_paused)
     if (ts_resolve_start(filter_pending ? &pending_filter : NULL, config.stacks) < 0)
         return TS_PROFILER_NO_CODE_WATCH;
     filter_pending = 0;
+    ts_awaits_start(config.awaits);
     started_ns = ts_now_ns();
     if (config.cpu) {
         refresh_addrmap();
@@ -260,6 +263,7 @@ void ts_profiler_stop(void)
     ts_sampler_enable(0);
     if (config.memory)
         ts_pymemory_stop();
+    ts_awaits_stop();
     ts_resolve_stop();
     ts_gpu_close();
     running = 0;
@@ -298,6 +302,7 @@ void ts_profiler_after_fork_in_child(void)
     ts_sampler_forget_after_fork();
     ts_pymemory_after_fork_in_child();
     ts_gpu_forget_after_fork();
+    ts_awaits_stop(); /* the child's own profile claims the tool again */
     ts_frames_init();
     running = 0;
 }
@@ -337,6 +342,12 @@ static void add_run_facts(ts_profile_meta_t *meta)
     meta->gpu_summary = &gpu;
     meta->alloc_interval = config.alloc_interval;
     meta->signals_taken = ts_sigguard_taken();
+    ts_awaits_summary_t awaits;
+    ts_awaits_summary(&awaits);
+    meta->awaits_asked = config.awaits;
+    meta->awaits_measured = awaits.measured;
+    meta->awaits_reason = awaits.reason;
+    meta->awaits_dropped = awaits.dropped;
 }
 
 static int write_to(FILE *out, ts_profile_meta_t *meta)

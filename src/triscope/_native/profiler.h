@@ -32,6 +32,7 @@ typedef struct {
     int cpu, memory, gpu;           /* the dimensions profiled (GPU only with CPU) */
     int gpu_asked;                  /* --gpu given: say why when no GPU can be profiled */
     int stacks;                     /* whole stacks are recorded */
+    int awaits;                     /* awaited time is measured (--async) */
     uint64_t alloc_interval;        /* mean bytes between allocation samples */
     uint64_t copy_interval;         /* mean bytes between copy samples */
     ts_sampler_config_t sampler;    /* its `waits` ring is the profiler's to choose */

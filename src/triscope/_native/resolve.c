@@ -230,6 +230,25 @@ void ts_resolve_drain(void)
     draining = 0;
 }
 
+int ts_resolve_code_profiled(const void *code)
+{
+    if (!started)
+        return -1;
+    const code_entry_t *entry = lookup_code((PyCodeObject *)code);
+    return entry == NULL ? -1 : entry->profiled;
+}
+
+void ts_resolve_add_await(const void *code, int instr_offset, uint64_t ns)
+{
+    const code_entry_t *entry;
+    if (!started || (entry = lookup_code((PyCodeObject *)code)) == NULL || !entry->profiled)
+        return;
+    ts_frame_t frame = {code, instr_offset};
+    ts_pymemory_guard(1); /* the stats may grow: our allocation, not the program's */
+    ts_stats_add_await(&stats, entry->func, line_of(&frame), ns);
+    ts_pymemory_guard(0);
+}
+
 /* Samples of the dying code itself are the ones most likely still queued: a module's
  * top-level code dies as soon as it finishes (a short program's whole run), a function's
  * code when its last reference goes. They resolve now, against the live object. */

@@ -20,6 +20,14 @@ int ts_resolve_start(ts_filter_t *filter, int record_stacks);
  * GIL held. */
 void ts_resolve_drain(void);
 
+/* Whether `code` (a live code object) belongs to a profiled file: 1 or 0, or -1 when that
+ * cannot be told (no run started, or the object cannot be resolved). GIL held. */
+int ts_resolve_code_profiled(const void *code);
+
+/* Charges `ns` of awaited time to the line of `instr_offset` in `code`, a live code object
+ * of a profiled file (awaits.c). GIL held. */
+void ts_resolve_add_await(const void *code, int instr_offset, uint64_t ns);
+
 /* Removes the hook; the stats stay readable until ts_resolve_reset. GIL held. */
 void ts_resolve_stop(void);
 

@@ -174,6 +174,17 @@ int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time
     return 0;
 }
 
+int ts_stats_add_await(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t ns)
+{
+    uint32_t id = line_index(stats, func, lineno);
+    if (id == UINT32_MAX)
+        return -1;
+    stats->lines[id].await_ns += ns;
+    stats->funcs[func].await_ns += ns;
+    stats->await_ns += ns;
+    return 0;
+}
+
 void ts_stats_add_unattributed(ts_stats_t *stats, ts_time_kind_t kind, uint64_t ns,
                                int cpu_sample)
 {

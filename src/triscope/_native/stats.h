@@ -69,6 +69,7 @@ typedef struct {
     ts_time_t time;           /* self time */
     ts_mem_t mem;
     ts_gpu_t gpu;
+    uint64_t await_ns;        /* awaited time of its own lines (outside `time`) */
 } ts_func_t;
 
 typedef struct {
@@ -78,6 +79,9 @@ typedef struct {
     ts_time_t time;
     ts_mem_t mem;
     ts_gpu_t gpu;
+    /* Time coroutines stayed suspended at this line's await (docs/DEFINITIONS.md, Awaited
+     * time): concurrent awaits overlap, so it is no part of `time` or of any 100 %. */
+    uint64_t await_ns;
 } ts_line_t;
 
 typedef struct {
@@ -116,6 +120,7 @@ typedef struct {
     ts_time_t unattributed;   /* time on no line of a profiled file */
     ts_time_t total;          /* everything added, attributed or not */
     uint64_t cpu_wait_ns;     /* of which ready to run but waiting for a CPU */
+    uint64_t await_ns;        /* awaited time of every line, added up */
     ts_gpu_t gpu_total;       /* all GPU-busy time: the 100% of gpu_pct */
     ts_gpu_t gpu_unattributed;
     uint64_t dropped;         /* samples lost to full rings */
@@ -134,6 +139,10 @@ int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time
                       uint64_t ns, int cpu_sample);
 void ts_stats_add_unattributed(ts_stats_t *stats, ts_time_kind_t kind, uint64_t ns,
                                int cpu_sample);
+
+/* Charges `ns` of awaited time to a line of a function (file taken from the function).
+ * 0 or -1. */
+int ts_stats_add_await(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t ns);
 
 /* Records `ns` of time on a call stack, frames outermost first; `cpu_sample` is 1 when this
  * is a timer sample (counted in `samples`). 0 or -1. */

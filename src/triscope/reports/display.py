@@ -10,6 +10,9 @@ a reduced profile keeps every line a report at those thresholds could show, and 
 reading it apply the whole rule again. The writer is given the cut (the four numbers) and
 applies it to the exact shares it holds; the thresholds' meaning lives here alone.
 
+A line or function is also worth showing when its awaited time (--async) reaches the CPU
+threshold's share of the run's time (thread_time_s): an await line spends next to no CPU.
+
 A file is worth showing when its own share reaches the CPU threshold or one of its lines is
 worth showing; a function when its share of the run's time reaches the CPU threshold. The
 rule reads nothing but the profile dict, so a saved profile shows like a live run.
@@ -66,11 +69,21 @@ def time_pct(metrics: dict) -> float:
     return metrics["cpu_python_pct"] + metrics["cpu_native_pct"] + metrics["cpu_system_pct"]
 
 
-def line_shown(line: dict, cut: Cut) -> bool:
+def awaited_shown(metrics: dict, cut: Cut, thread_time_s: float) -> bool:
+    """Whether a line's or function's awaited time (seconds, outside the percentages)
+    reaches the CPU threshold's share of the run's time."""
+    awaited = metrics.get("async_await_s", 0.0)  # older profiles lack it
+    return awaited > 0 and 100.0 * awaited >= cut.cpu_pct * thread_time_s
+
+
+def line_shown(line: dict, cut: Cut, thread_time_s: float = None) -> bool:
+    """`thread_time_s`: the profile's, for the awaited-time part of the rule (None: left
+    out)."""
     return time_pct(line) >= cut.cpu_pct or (
         cut.alloc_samples > 0 and line["mem_pct"] >= cut.mem_pct
         and (line["alloc_samples"] >= cut.alloc_samples
-             or (cut.alloc_mb > 0 and line["alloc_mb"] >= cut.alloc_mb)))
+             or (cut.alloc_mb > 0 and line["alloc_mb"] >= cut.alloc_mb))) or (
+        thread_time_s is not None and awaited_shown(line, cut, thread_time_s))
 
 
 def file_shown(entry: dict, shown_lines: list, cut: Cut) -> bool:
@@ -78,18 +91,20 @@ def file_shown(entry: dict, shown_lines: list, cut: Cut) -> bool:
     return entry["cpu_pct"] >= cut.cpu_pct or bool(shown_lines)
 
 
-def function_shown(function: dict, cut: Cut) -> bool:
-    return time_pct(function) >= cut.cpu_pct
+def function_shown(function: dict, cut: Cut, thread_time_s: float = None) -> bool:
+    return time_pct(function) >= cut.cpu_pct or (
+        thread_time_s is not None and awaited_shown(function, cut, thread_time_s))
 
 
 def reduced(profile: dict, cut: Cut) -> dict:
     """A copy of `profile` holding only what `cut` shows: its lines, and the files with any
     (`view --reduced`, Scalene's `view -r`)."""
+    thread_time_s = profile.get("thread_time_s")
     files = {}
     for path, entry in profile["files"].items():
-        lines = [line for line in entry["lines"] if line_shown(line, cut)]
+        lines = [line for line in entry["lines"] if line_shown(line, cut, thread_time_s)]
         if file_shown(entry, lines, cut):
-            files[path] = dict(entry, lines=lines,
-                               functions=[f for f in entry["functions"] if function_shown(f, cut)])
+            files[path] = dict(entry, lines=lines, functions=[
+                f for f in entry["functions"] if function_shown(f, cut, thread_time_s)])
     return dict(profile, files=files,
                 options=dict(profile["options"], reduced_profile=True))

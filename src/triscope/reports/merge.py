@@ -2,7 +2,8 @@
 
 Each profile states its times as percentages of its own thread time, so merging turns them
 back into seconds, adds them up per (file, line) and per (file, function), and states them
-again as percentages of the combined thread time. Byte counts add up; a line's peak is the
+again as percentages of the combined thread time. Awaited time is seconds already: it adds
+up as it is. Byte counts add up; a line's peak is the
 sum of its peaks (an upper bound: the processes' peaks need not coincide); leaks are kept
 per process. The result keeps one entry per process in "processes". One path that held
 different code in different processes (the "<string>" of two `python -c` children, a file
@@ -35,6 +36,7 @@ def _add(target: dict, source: dict, thread_time: float) -> None:
     target["leak_likelihood"] = max(target.get("leak_likelihood", 0.0), source["leak_likelihood"])
     target["leak_mb_s"] = target.get("leak_mb_s", 0.0) + source["leak_mb_s"]
     target["gpu_pct"] = max(target.get("gpu_pct", 0.0), source["gpu_pct"])
+    target["async_await_s"] = target.get("async_await_s", 0.0) + source.get("async_await_s", 0.0)
     target.setdefault("timeline", source["timeline"])
 
 
@@ -127,6 +129,7 @@ def merge(profiles: list) -> dict:
         "processes": [process for p in profiles for process in _processes(p)],
     })
     _merge_idle_and_cpu_wait(merged, profiles, total_s)
+    _merge_awaited_time(merged, profiles)
     unprofiled = None
     for profile in profiles:
         if "unprofiled_children" in profile:
@@ -173,6 +176,21 @@ def _merge_idle_and_cpu_wait(merged: dict, profiles: list, total_s: float) -> No
             "threads": sum(p["idle"]["threads"] for p in profiles),
             "seconds": sum(p["idle"]["seconds"] for p in profiles),
         }
+
+
+def _merge_awaited_time(merged: dict, profiles: list) -> None:
+    """The processes' awaited time added up; measured when it was in every one (else the
+    first reason why not); absent when a profile lacks it (written before it existed)."""
+    if not all("async" in p for p in profiles):
+        merged.pop("async", None)
+        return
+    reasons = [p["async"]["reason"] for p in profiles if not p["async"]["measured"]]
+    merged["async"] = {
+        "measured": not reasons,
+        "reason": reasons[0] if reasons else None,
+        "seconds": sum(p["async"]["seconds"] for p in profiles),
+        "dropped": sum(p["async"]["dropped"] for p in profiles),
+    }
 
 
 def add_unprofiled(unprofiled, reasons: dict) -> dict:

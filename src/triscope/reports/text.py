@@ -35,7 +35,10 @@ def render(profile, *, color=False, cpu_percent_threshold=1.0, malloc_threshold=
     """Return the text report of `profile`, every line at most `width` columns."""
     threshold = cpu_percent_threshold
     cut = display.report_cut(profile, threshold, malloc_threshold)
-    columns = _line_columns(profile["memory"]["enabled"], profile["gpu"]["enabled"], width)
+    thread_time = profile["thread_time_s"]
+    awaited = _has_awaited_time(profile)
+    columns = _line_columns(profile["memory"]["enabled"], profile["gpu"]["enabled"], awaited,
+                            width)
     files = sorted(profile["files"].items(), key=lambda item: item[1]["cpu_pct"], reverse=True)
     hottest = max((_total(line) for _, entry in files for line in entry["lines"]), default=0.0)
 
@@ -44,11 +47,12 @@ def render(profile, *, color=False, cpu_percent_threshold=1.0, malloc_threshold=
     rows = rows[:1] + [wrapped for row in rows[1:] for wrapped in _wrap(row, width)]
     hidden = 0
     for path, entry in files:
-        shown = [line for line in entry["lines"] if display.line_shown(line, cut)]
+        shown = [line for line in entry["lines"] if display.line_shown(line, cut, thread_time)]
         if not display.file_shown(entry, shown, cut):
             hidden += 1
             continue
-        rows += _file_rows(path, entry, shown, columns, cut, hottest, width)
+        rows += _file_rows(path, entry, shown, columns, cut, thread_time, awaited, hottest,
+                           width)
     if hidden:
         rows += _wrap((f"{hidden} file(s) below {threshold:g}% hidden.", ""), width)
     rows += _leak_rows(profile["leaks"], width)
@@ -162,6 +166,7 @@ def _header(profile, width):
     elif profile["options"].get("gpu") and gpu.get("reason"):
         rows.append((f"GPU: not profiled: {gpu['reason']}", ""))
     rows.append(("time columns: % of the run; bar: █ Python ▓ native ░ system", ""))
+    rows += _awaited_time_rows(profile)
     if profile["memory"]["enabled"]:
         rows.append(("memory columns: MB; py% from Python's allocator; copy in MB/s", ""))
     return rows
@@ -207,7 +212,33 @@ def _time_definition_rows(profile):
     return rows
 
 
-def _file_rows(path, entry, shown, columns, cut, hottest, width):
+def _has_awaited_time(profile):
+    """Whether some line has awaited time: only then is there a column for it."""
+    return any(line.get("async_await_s", 0.0) > 0
+               for entry in profile["files"].values() for line in entry["lines"])
+
+
+def _awaited_time_rows(profile):
+    """What the await column means, or why it is missing when it was asked for (older
+    profiles have neither)."""
+    facts = profile.get("async")
+    if not facts:
+        return []
+    if not facts["measured"]:
+        if profile["options"].get("async") and facts.get("reason"):
+            return [(f"awaited time was not measured: {facts['reason']}", "")]
+        return []
+    if not _has_awaited_time(profile):
+        return []
+    rows = [("await column: seconds coroutines waited at the line (concurrent waits overlap; "
+             "not in the %)", "")]
+    if facts["dropped"]:
+        rows.append((f"awaited time: {facts['dropped']} suspension(s) forgotten (too many "
+                     "coroutines suspended at once)", ""))
+    return rows
+
+
+def _file_rows(path, entry, shown, columns, cut, thread_time, awaited, hottest, width):
     """Rows for one file: its heading, its lines that matter and its functions that do."""
     share = (
         f" {entry['cpu_pct']:.1f}% (Python {entry['cpu_python_pct']:.1f}, "
@@ -242,12 +273,14 @@ def _file_rows(path, entry, shown, columns, cut, hottest, width):
     if not shown:
         rows.append((f"  (no single line reaches {cut.cpu_pct:g}%)", ""))
 
-    functions = [f for f in entry["functions"] if display.function_shown(f, cut)]
+    functions = [f for f in entry["functions"]
+                 if display.function_shown(f, cut, thread_time)]
     if functions:
+        function_columns = CPU_COLUMNS + ([AWAIT_COLUMN] if awaited else [])
         rows.append(("functions:", ""))
-        rows.append((_prefix("line") + _labels(CPU_COLUMNS) + " function", ""))
+        rows.append((_prefix("line") + _labels(function_columns) + " function", ""))
         for function in functions:
-            cells = " ".join(cell(function) for _, _, cell in CPU_COLUMNS)
+            cells = " ".join(cell(function) for _, _, cell in function_columns)
             rows.append((_prefix(function["lineno"]) + cells + " " + function["name"], ""))
     return rows
 
@@ -275,9 +308,15 @@ CPU_COLUMNS = [
 ]
 
 
-def _line_columns(memory, gpu, width):
+# Awaited time, in seconds: outside the percentages (docs/DEFINITIONS.md, Awaited time).
+AWAIT_COLUMN = ("await", 6, lambda m: _cell(m.get("async_await_s", 0.0), 6, decimals=2))
+
+
+def _line_columns(memory, gpu, awaited, width):
     """The columns between line number and source that this profile and width call for."""
     columns = list(CPU_COLUMNS)
+    if awaited:
+        columns.append(AWAIT_COLUMN)
     if memory:
         columns += [
             ("alloc", 5, lambda m: _cell(m["alloc_mb"], 5)),
