@@ -172,10 +172,11 @@ def test_a_target_that_forks_while_attached(tmp_path):
 
 
 @needs_remote_exec
-def test_a_target_that_exits_while_attached_hands_over_its_profile(tmp_path):
+@pytest.mark.parametrize("live", [[], ["--live"]])
+def test_a_target_that_exits_while_attached_hands_over_its_profile(tmp_path, live):
     target = start_target(tmp_path)
     attacher = Process([sys.executable, "-m", "triscope", "attach", str(target.proc.pid),
-                        "-o", "out.json"], tmp_path, stream="stderr")
+                        "-o", "out.json", *live], tmp_path, stream="stderr")
     attacher.line("triscope: attached")
     target.send("exit 4")
     assert target.finish()[0] == 4
