@@ -172,10 +172,11 @@ def test_a_target_that_forks_while_attached(tmp_path):
 
 
 @needs_remote_exec
-def test_a_target_that_exits_while_attached_hands_over_its_profile(tmp_path):
+@pytest.mark.parametrize("live", [[], ["--live"]])
+def test_a_target_that_exits_while_attached_hands_over_its_profile(tmp_path, live):
     target = start_target(tmp_path)
     attacher = Process([sys.executable, "-m", "triscope", "attach", str(target.proc.pid),
-                        "-o", "out.json"], tmp_path, stream="stderr")
+                        "-o", "out.json", *live], tmp_path, stream="stderr")
     attacher.line("triscope: attached")
     target.send("exit 4")
     assert target.finish()[0] == 4
@@ -184,6 +185,84 @@ def test_a_target_that_exits_while_attached_hands_over_its_profile(tmp_path):
     assert "exited while profiled" in stderr
     load_profile(tmp_path / "out.json")
     assert attach_dirs(target.proc.pid) == []
+
+
+# ==== The live view: triscope attach --live ====
+
+def open_fds(pid):
+    """What each descriptor of process `pid` refers to (proc(5): /proc/PID/fd)."""
+    found = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            found[int(name)] = os.readlink(f"/proc/{pid}/fd/{name}")
+        except FileNotFoundError:  # closed meanwhile (one of its threads' own)
+            pass
+    return found
+
+
+SPIN_WHERE = f"attach_target.py:{marker_lineno(TARGET, 'spin')}"
+
+
+@needs_remote_exec
+def test_attach_live_shows_plain_blocks_and_takes_its_socket_back(tmp_path):
+    # GIVEN a plain Python program working in one line
+    target = start_target(tmp_path)
+    pid = target.proc.pid
+    before, signals_before, fds_before = state(target), kernel_signals(pid), open_fds(pid)
+    # WHEN triscope attach --live runs with its stdout a pipe
+    attacher = Process([sys.executable, "-m", "triscope", "attach", str(pid), "--live",
+                        "--cli"], tmp_path)
+    # THEN plain blocks come, one of them naming the line the target works in
+    assert attacher.line().startswith("triscope --live: ")
+    while SPIN_WHERE not in attacher.line():
+        pass
+    # (while attached, the target holds the view's socket: one descriptor more)
+    added = set(open_fds(pid).items()) - set(fds_before.items())
+    assert any(link.startswith("socket:") for _, link in added), added
+    # AND at Ctrl-C the attach ends as always: detached, the report
+    attacher.proc.send_signal(signal.SIGINT)
+    status, stdout, stderr = attacher.finish()
+    assert status == 0, stderr
+    assert "detached from process" in stderr and "triscope profile of" in stderr
+    assert b"\x1b" not in stdout
+    # AND the target keeps no descriptor of the view, and is otherwise as it was
+    assert open_fds(pid) == fds_before
+    after = state(target)
+    assert kernel_signals(pid) == signals_before
+    after.pop("triscope_modules")
+    before.pop("triscope_modules")
+    assert after == before
+    assert attach_dirs(pid) == []
+    target.send("exit 0")
+    status, _, target_stderr = target.finish()
+    assert status == 0 and target_stderr == "", target_stderr
+
+
+@needs_remote_exec
+def test_attach_live_q_leaves_the_view_and_the_attach_goes_on(tmp_path):
+    from test_live import FRAME_START, LEAVE, Terminal, table
+    target = start_target(tmp_path)
+    pid = target.proc.pid
+    # GIVEN triscope attach --live in a terminal, showing the view with the hot line (beside
+    # the reader thread's wait on stdin, system time as long as the run)
+    terminal = Terminal(["attach", pid, "--live", "--cli"], tmp_path)
+    terminal.wait_for(lambda t: t.frames() and any(SPIN_WHERE in row
+                                                    for row in table(t.frames()[-1])),
+                      f"a frame showing {SPIN_WHERE}")
+    # WHEN q is pressed: the view is left, the attach goes on
+    terminal.send(b"q")
+    terminal.wait_for(lambda t: LEAVE in t.output, "the view left")
+    left_at = terminal.output.rindex(LEAVE)
+    assert terminal.status is None and "detached" not in terminal.text()
+    # THEN Ctrl-C (the terminal's) ends it with the usual lines, the view not back
+    terminal.send(b"\x03")
+    assert terminal.finish() == 0, terminal.text()
+    after = terminal.output[left_at:].decode(errors="replace")
+    assert FRAME_START.decode() not in after
+    assert "detached from process" in after and "triscope profile of" in after
+    target.send("exit 0")
+    status, _, target_stderr = target.finish()
+    assert status == 0 and target_stderr == "", target_stderr
 
 
 # ==== What stops an attach: one line each ====

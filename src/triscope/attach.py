@@ -15,6 +15,11 @@ or asleep runs it late, or never. Each script therefore first claims a token fil
 it; this command, giving up, claims it itself, and whichever rename fails lost: a script that
 lost does nothing but remove its own files. Answers come back through a fifo, and the target's
 end through a pidfd, so nothing here waits by sleeping.
+
+With --live, the directory also holds a listening socket: the begin script connects to it and
+the target's C core sends the live view's snapshots there, as for `triscope --live`; a viewer
+process forked here shows them (live.view) until the target's profile ends, and is gone
+before anything else is printed.
 """
 
 import json
@@ -78,7 +83,8 @@ def triscope_attach(request):
         if attached is None:
             answer["error"] = answer["error"] or "triscope attach's code is not loaded"
         elif request["action"] == "begin":
-            answer["error"] = attached.begin(request["options"], request["profile"])
+            answer["error"] = attached.begin(request["options"], request["profile"],
+                                             request["view"])
         else:
             answer["error"] = attached.end(request["profile"] if claimed else None)
     except BaseException as error:
@@ -277,17 +283,96 @@ class _Channel:
         except (AttributeError, OSError):
             self.ended = None  # then the target's end is looked for between waits
         self.buffer = b""
+        self.listener = None  # --live: the socket the target connects to...
+        self.viewer = None    # ...the viewer process's pid, once it shows the view...
+        self.view_connection = None  # ...and the connection it reads, kept to end it
 
     def path(self, name: str) -> str:
         return os.path.join(self.dir, name)
 
-    def send(self, action: str, options: dict = None) -> None:
-        """Has the target run the script for `action` ("begin" or "end") at its next check."""
+    def listen(self):
+        """The live view's socket in this directory: its path, or None (said in one line)
+        when it cannot be made; the profile goes on without a view then."""
+        import socket
+        path = self.path("view")
+        try:
+            self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self.listener.bind(path)
+            if os.geteuid() == 0 and os.stat(self.dir).st_uid != 0:
+                os.chown(path, os.stat(self.dir).st_uid, -1)  # connecting needs write access
+            self.listener.listen(1)
+            self.listener.setblocking(False)
+        except OSError as error:
+            print(f"triscope: no live view (its socket {path}: {error.strerror or error}); "
+                  "profiling goes on without it", file=sys.stderr)
+            if self.listener is not None:
+                self.listener.close()
+                self.listener = None
+            return None
+        return path
+
+    def start_view(self, title: str) -> None:
+        """Shows the live view, in a process of its own, on the connection the begin script
+        made (it connected before it answered, so it is waiting here)."""
+        from triscope import live
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:
+            print(f"triscope: process {self.pid} did not connect to the live view; "
+                  "profiling goes on without it", file=sys.stderr)
+            return
+        finally:
+            self.listener.close()
+            self.listener = None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        viewer = os.fork()
+        if viewer == 0:
+            try:
+                # Ctrl-C and SIGTERM are this command's: they end the target's profile, whose
+                # end ends the view.
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                for descriptor in (self.answers, self.ended):
+                    if descriptor is not None:
+                        os.close(descriptor)
+                live._run_viewer(live.SocketSource(connection), title, None)
+            finally:
+                os._exit(1)
+        self.viewer, self.view_connection = viewer, connection
+
+    def end_view(self) -> None:
+        """The view ends, and its process with it, before this command prints anything more:
+        the terminal is back. When the target has ended its profile (or itself), the viewer
+        has read the end already; otherwise this ends the connection, which the target's C
+        core then closes at its next snapshot."""
+        if self.viewer is None:
+            return
+        import socket
+        try:
+            self.view_connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.view_connection.close()
+        try:
+            os.waitpid(self.viewer, 0)
+        except _Interrupted:  # Ctrl-C again: a viewer stuck writing is not waited for
+            os.kill(self.viewer, signal.SIGKILL)
+            os.waitpid(self.viewer, 0)
+        self.viewer = self.view_connection = None
+
+    def send(self, action: str, options: dict = None, view: str = None) -> None:
+        """Has the target run the script for `action` ("begin" or "end") at its next check;
+        `view`: the live view's socket, for begin."""
         with open(self.path("pending"), "w"):
             pass
         request = {"dir": self.dir, "action": action, "options": options,
                    "profile": self.path("profile.json"), "package": PACKAGE_DIR,
-                   "parent": os.path.dirname(PACKAGE_DIR)}
+                   "parent": os.path.dirname(PACKAGE_DIR),
+                   "view": None}
+        if view is not None:
+            from triscope import live
+            request["view"] = {"socket": view, "seconds": live.SNAPSHOT_SECONDS}
         script = self.path(f"{action}.py")
         with open(script, "w", encoding="utf-8") as stream:
             stream.write(SCRIPT.replace("REQUEST", repr(request)))
@@ -336,6 +421,10 @@ class _Channel:
             return False
 
     def close(self) -> None:
+        self.end_view()
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
         for descriptor in (self.answers, self.ended):
             if descriptor is not None:
                 os.close(descriptor)
@@ -421,8 +510,9 @@ def _interrupted_before_start(channel, pid: int) -> int:
 
 
 def _attach(channel, pid, duration, timeout, options, session) -> int:
+    view = channel.listen() if options.live else None
     try:
-        channel.send("begin", options.to_dict())
+        channel.send("begin", options.to_dict(), view)
     except Exception as error:  # whatever remote_exec raises: one line, nothing left
         channel.remove()
         raise UsageError(_remote_exec_error(pid, error)) from None
@@ -446,6 +536,8 @@ def _attach(channel, pid, duration, timeout, options, session) -> int:
     memory = " (memory: Python's allocator only)" if options.memory else ""
     print(f"triscope: attached to process {pid}, profiling {how_long}{memory}",
           file=sys.stderr)
+    if view is not None:
+        channel.start_view(session.program)
     try:
         ended = _wait_ended(channel, duration)
     except _Interrupted:
@@ -490,6 +582,7 @@ def _stop(channel, pid, session, timeout) -> int:
             raise UsageError(f"gave up waiting for process {pid}: it stops profiling and "
                              "restores itself when it next runs Python code") from None
         answer = channel.wait(None)
+    channel.end_view()
     if answer == "ended":
         return _report_after_exit(channel, pid, session)
     if answer["error"]:
@@ -505,6 +598,7 @@ def _stop(channel, pid, session, timeout) -> int:
 def _report_after_exit(channel, pid, session) -> int:
     """The target ended while profiled: its exit hook wrote the profile, unless it was
     killed."""
+    channel.end_view()
     if session is not None and os.path.exists(channel.path("profile.json")):
         print(f"triscope: process {pid} exited while profiled; its profile up to its exit "
               "follows", file=sys.stderr)
