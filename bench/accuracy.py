@@ -79,6 +79,9 @@ def profile(python, tool, script, args=(), extra=()):
         elif tool == "memray":
             argv = [py, "-m", "memray", "run", "-q", "-f", "--trace-python-allocators",
                     "-o", "out.bin", *extra, script, *args]
+        elif tool == "tachyon":
+            argv = [py, "-m", "profiling.sampling", "run", "-a", "--collapsed", "-o", "out.txt",
+                    *extra, script, *args]
         else:
             raise ValueError(tool)
         result = run_process(argv, cwd, env=child_env({"GT_OUT": gt}), timeout=300)
@@ -88,6 +91,8 @@ def profile(python, tool, script, args=(), extra=()):
         truth = json.loads(gt.read_text()) if gt.exists() else None
         if tool == "pyspy":
             parsed = parse_pyspy((cwd / "out.txt").read_text())
+        elif tool == "tachyon":
+            parsed = parse_tachyon((cwd / "out.txt").read_text())
         elif tool == "memray":
             parsed = parse_memray(python, cwd / "out.bin", cwd)
         else:
@@ -111,6 +116,27 @@ def parse_pyspy(text):
             m = _FRAME.match(frame)
             if m:
                 frames.append((m.group(1), m.group(2), int(m.group(3))))
+        stacks.append((frames, int(count)))
+    return stacks
+
+
+def parse_tachyon(text):
+    """Tachyon's --collapsed format: `tid:N;file:function:line;... count`, outermost first.
+    Returns the shape parse_pyspy returns: [(frames, count)], frames (function, file, line),
+    the thread kept as a first frame ("tid:N", "", 0) so that threads can be told apart."""
+    stacks = []
+    for row in text.splitlines():
+        path, _, count = row.strip().rpartition(" ")
+        if not path or not count.isdigit():
+            continue
+        frames = []
+        for frame in path.split(";"):
+            if frame.startswith("tid:"):
+                frames.append((frame, "", 0))
+                continue
+            file, function, line = (frame.rsplit(":", 2) + ["", ""])[:3]
+            if line.isdigit():
+                frames.append((function, file, int(line)))
         stacks.append((frames, int(count)))
     return stacks
 
@@ -205,10 +231,13 @@ def cpu_parts(tool, prof, script, lineno):
         line = sc_line(prof, script, lineno) or {}
         return (line.get("n_cpu_percent_python", 0.0), line.get("n_cpu_percent_c", 0.0),
                 line.get("n_sys_percent", 0.0))
-    if tool == "pyspy":
+    if tool in ("pyspy", "tachyon"):
+        # Tachyon's collapsed stacks name a file by its base name only.
+        mine = ((lambda file: os.path.basename(file) == os.path.basename(script))
+                if tool == "tachyon" else (lambda file: same(file, script)))
         samples = 0
         for frames, count in prof:
-            own = [f for f in frames if same(f[1], script)]
+            own = [f for f in frames if mine(f[1])]
             if own and own[-1][2] == lineno:
                 samples += count
         return (float(samples), 0.0, 0.0)  # a count: only its share among lines is meaningful
@@ -283,7 +312,7 @@ def thread_ratio(tool, prof, truth):
         if tool == "scalene":
             stacks = [([f.split(" ", 1)[1].rsplit(":", 1)[0] for f in frames],
                        info.get("cpu_samples", 0.0)) for frames, info in prof.get("stacks", [])]
-        else:  # py-spy
+        else:  # py-spy, Tachyon
             stacks = [([f[0] for f in frames], count) for frames, count in prof]
         for names, weight in stacks:
             if "run_a" in names:
@@ -365,7 +394,7 @@ def score_copy(tool, prof, truth, script):
 
 def run(python, available, scale, quick, pyperf_dir):
     """The accuracy section of the results: {metric: {tool: score}} plus details."""
-    tools = {t for t in ("triscope", "scalene", "memray", "pyspy") if t in available}
+    tools = {t for t in ("triscope", "scalene", "memray", "pyspy", "tachyon") if t in available}
     scores = {}
     s = str(scale)
 
@@ -392,13 +421,13 @@ def run(python, available, scale, quick, pyperf_dir):
     split_m = ("hot_a", "hot_b", "hot_c")
     case("split.py", "split.py",
          [("cpu_lines", lambda t, p, g, sc: score_line_shares(t, p, g, sc, split_m))],
-         ["triscope", "scalene", "pyspy"])
+         ["triscope", "scalene", "pyspy", "tachyon"])
     mix_m = ("native_zlib", "pure", "sleep")
     mix_k = {"native_zlib": "native", "pure": "python", "sleep": "python"}
     case("native_mix.py", "native_mix.py",
          [("cpu_lines", lambda t, p, g, sc: score_line_shares(t, p, g, sc, mix_m)),
           ("split", lambda t, p, g, sc: score_split(p, t, g, sc, mix_m, mix_k))],
-         ["triscope", "scalene", "pyspy"], extra={"pyspy": ("--idle",)})
+         ["triscope", "scalene", "pyspy", "tachyon"], extra={"pyspy": ("--idle",)})
     bi_m = ("native_sorted", "native_sha", "pure")
     bi_k = {"native_sorted": "native", "native_sha": "native", "pure": "python"}
     case("builtins_native.py", "builtins_native.py",
@@ -406,7 +435,7 @@ def run(python, available, scale, quick, pyperf_dir):
          ["triscope", "scalene"])
     case("threads.py", "threads.py",
          [("threads", lambda t, p, g, sc: score_threads(t, p, g))],
-         ["triscope", "scalene", "pyspy"], args=(str(min(scale, 0.5)),))
+         ["triscope", "scalene", "pyspy", "tachyon"], args=(str(min(scale, 0.5)),))
     case("mem_volumes.py", "mem_volumes.py",
          [("alloc_volume", lambda t, p, g, sc: score_volumes(t, p, g, sc,
                                                              ("py_alloc", "native_alloc"))),

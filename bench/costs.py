@@ -176,4 +176,6 @@ def versions(python, available):
         spy = subprocess.run([pyspy_binary(python), "--version"], capture_output=True, text=True)
         out["pyspy"] = spy.stdout.strip().split()[-1] if spy.returncode == 0 else "?"
     out["cprofile"] = "standard library"
+    if "tachyon" in available or "tachyon_100hz" in available:
+        out["tachyon"] = "standard library (profiling.sampling)"
     return out

@@ -45,6 +45,12 @@ class Profiler:
                 return [py, "-m", "cProfile", "-o", "cprofile.prof", script, *args]
             case "memray":
                 return [py, "-m", "memray", "run", "-q", "-f", "-o", "memray.bin", script, *args]
+            case "tachyon":
+                return [py, "-m", "profiling.sampling", "run", "-a", "--collapsed", "-o",
+                        "tachyon.txt", script, *args]
+            case "tachyon_100hz":
+                return [py, "-m", "profiling.sampling", "run", "-a", "-r", "100", "--collapsed",
+                        "-o", "tachyon.txt", script, *args]
         raise ValueError(self.name)
 
     def available(self, python):
@@ -70,6 +76,12 @@ PROFILERS = [
              "python -m cProfile -o cprofile.prof prog.py"),
     Profiler("memray", "memray run", "memray", "memory",
              "python -m memray run -q -f -o memray.bin prog.py"),
+    # CPython 3.15's own sampler ("Tachyon"): it samples from another process, whose CPU the
+    # CPU-time column counts (the run's whole process tree).
+    Profiler("tachyon", "Tachyon (1 kHz)", "profiling.sampling", "cpu",
+             "python -m profiling.sampling run -a --collapsed -o tachyon.txt prog.py"),
+    Profiler("tachyon_100hz", "Tachyon (100 Hz)", "profiling.sampling", "cpu",
+             "python -m profiling.sampling run -a -r 100 --collapsed -o tachyon.txt prog.py"),
 ]
 BY_NAME = {p.name: p for p in PROFILERS}
 

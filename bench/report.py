@@ -21,14 +21,16 @@ METRICS = [  # key, title, unit, what the error is
     ("real_alloc", "Allocation per line on real programs (vs memray)", "%",
      "largest relative error, lines with >= 5% of the bytes"),
 ]
-ACC_TOOLS = ["triscope", "scalene", "pyspy", "memray"]
-TOOL_LABEL = {"triscope": "triscope", "scalene": "Scalene", "pyspy": "py-spy", "memray": "memray"}
+ACC_TOOLS = ["triscope", "scalene", "pyspy", "memray", "tachyon"]
+TOOL_LABEL = {"triscope": "triscope", "scalene": "Scalene", "pyspy": "py-spy", "memray": "memray",
+              "tachyon": "Tachyon"}
 # Which quantities each peer reports at all; the rest is n/a, not a failure.
 REPORTS = {
     "scalene": {"cpu_lines", "split", "threads", "alloc_volume", "python_share", "copy_volume",
                 "real_alloc", "leaks"},
     "pyspy": {"cpu_lines", "threads"},
     "memray": {"alloc_volume", "python_share"},
+    "tachyon": {"cpu_lines", "threads"},
     "triscope": {m[0] for m in METRICS} | {"leaks"},
 }
 
@@ -82,7 +84,8 @@ def render(res, png_name):
         w(f"| load average (1 min) at start / end | {load[0][0]:.2f} / {load[1][0]:.2f} |")
     vers = res.get("versions", {})
     tools = {"triscope": "triscope", "scalene": "Scalene", "pyspy": "py-spy",
-             "pyinstrument": "pyinstrument", "cprofile": "cProfile", "memray": "memray"}
+             "pyinstrument": "pyinstrument", "cprofile": "cProfile", "memray": "memray",
+             "tachyon": "Tachyon"}
     shown = ", ".join(f"{tools[k]} {v}" for k, v in vers.items() if k in tools)
     w(f"| profilers | {shown} |")
     if "pyperformance" in vers:
