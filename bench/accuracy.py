@@ -79,9 +79,10 @@ def profile(python, tool, script, args=(), extra=()):
         elif tool == "memray":
             argv = [py, "-m", "memray", "run", "-q", "-f", "--trace-python-allocators",
                     "-o", "out.bin", *extra, script, *args]
-        elif tool == "tachyon":
-            argv = [py, "-m", "profiling.sampling", "run", "-a", "--collapsed", "-o", "out.txt",
-                    *extra, script, *args]
+        elif tool in ("tachyon", "tachyon_100hz"):
+            rate = ("-r", "100") if tool == "tachyon_100hz" else ()
+            argv = [py, "-m", "profiling.sampling", "run", "-a", *rate, "--collapsed", "-o",
+                    "out.txt", *extra, script, *args]
         else:
             raise ValueError(tool)
         result = run_process(argv, cwd, env=child_env({"GT_OUT": gt}), timeout=300)
@@ -91,7 +92,7 @@ def profile(python, tool, script, args=(), extra=()):
         truth = json.loads(gt.read_text()) if gt.exists() else None
         if tool == "pyspy":
             parsed = parse_pyspy((cwd / "out.txt").read_text())
-        elif tool == "tachyon":
+        elif tool in ("tachyon", "tachyon_100hz"):
             parsed = parse_tachyon((cwd / "out.txt").read_text())
         elif tool == "memray":
             parsed = parse_memray(python, cwd / "out.bin", cwd)
@@ -231,10 +232,10 @@ def cpu_parts(tool, prof, script, lineno):
         line = sc_line(prof, script, lineno) or {}
         return (line.get("n_cpu_percent_python", 0.0), line.get("n_cpu_percent_c", 0.0),
                 line.get("n_sys_percent", 0.0))
-    if tool in ("pyspy", "tachyon"):
+    if tool in ("pyspy", "tachyon", "tachyon_100hz"):
         # Tachyon's collapsed stacks name a file by its base name only.
         mine = ((lambda file: os.path.basename(file) == os.path.basename(script))
-                if tool == "tachyon" else (lambda file: same(file, script)))
+                if tool != "pyspy" else (lambda file: same(file, script)))
         samples = 0
         for frames, count in prof:
             own = [f for f in frames if mine(f[1])]
@@ -394,7 +395,8 @@ def score_copy(tool, prof, truth, script):
 
 def run(python, available, scale, quick, pyperf_dir):
     """The accuracy section of the results: {metric: {tool: score}} plus details."""
-    tools = {t for t in ("triscope", "scalene", "memray", "pyspy", "tachyon") if t in available}
+    tools = {t for t in ("triscope", "scalene", "memray", "pyspy", "tachyon", "tachyon_100hz")
+             if t in available}
     scores = {}
     s = str(scale)
 
@@ -421,13 +423,13 @@ def run(python, available, scale, quick, pyperf_dir):
     split_m = ("hot_a", "hot_b", "hot_c")
     case("split.py", "split.py",
          [("cpu_lines", lambda t, p, g, sc: score_line_shares(t, p, g, sc, split_m))],
-         ["triscope", "scalene", "pyspy", "tachyon"])
+         ["triscope", "scalene", "pyspy", "tachyon", "tachyon_100hz"])
     mix_m = ("native_zlib", "pure", "sleep")
     mix_k = {"native_zlib": "native", "pure": "python", "sleep": "python"}
     case("native_mix.py", "native_mix.py",
          [("cpu_lines", lambda t, p, g, sc: score_line_shares(t, p, g, sc, mix_m)),
           ("split", lambda t, p, g, sc: score_split(p, t, g, sc, mix_m, mix_k))],
-         ["triscope", "scalene", "pyspy", "tachyon"], extra={"pyspy": ("--idle",)})
+         ["triscope", "scalene", "pyspy", "tachyon", "tachyon_100hz"], extra={"pyspy": ("--idle",)})
     bi_m = ("native_sorted", "native_sha", "pure")
     bi_k = {"native_sorted": "native", "native_sha": "native", "pure": "python"}
     case("builtins_native.py", "builtins_native.py",
@@ -435,7 +437,7 @@ def run(python, available, scale, quick, pyperf_dir):
          ["triscope", "scalene"])
     case("threads.py", "threads.py",
          [("threads", lambda t, p, g, sc: score_threads(t, p, g))],
-         ["triscope", "scalene", "pyspy", "tachyon"], args=(str(min(scale, 0.5)),))
+         ["triscope", "scalene", "pyspy", "tachyon", "tachyon_100hz"], args=(str(min(scale, 0.5)),))
     case("mem_volumes.py", "mem_volumes.py",
          [("alloc_volume", lambda t, p, g, sc: score_volumes(t, p, g, sc,
                                                              ("py_alloc", "native_alloc"))),

@@ -21,9 +21,9 @@ METRICS = [  # key, title, unit, what the error is
     ("real_alloc", "Allocation per line on real programs (vs memray)", "%",
      "largest relative error, lines with >= 5% of the bytes"),
 ]
-ACC_TOOLS = ["triscope", "scalene", "pyspy", "memray", "tachyon"]
+ACC_TOOLS = ["triscope", "scalene", "pyspy", "memray", "tachyon", "tachyon_100hz"]
 TOOL_LABEL = {"triscope": "triscope", "scalene": "Scalene", "pyspy": "py-spy", "memray": "memray",
-              "tachyon": "Tachyon"}
+              "tachyon": "Tachyon (1 kHz)", "tachyon_100hz": "Tachyon (100 Hz)"}
 # Which quantities each peer reports at all; the rest is n/a, not a failure.
 REPORTS = {
     "scalene": {"cpu_lines", "split", "threads", "alloc_volume", "python_share", "copy_volume",
@@ -31,6 +31,7 @@ REPORTS = {
     "pyspy": {"cpu_lines", "threads"},
     "memray": {"alloc_volume", "python_share"},
     "tachyon": {"cpu_lines", "threads"},
+    "tachyon_100hz": {"cpu_lines", "threads"},
     "triscope": {m[0] for m in METRICS} | {"leaks"},
 }
 
