@@ -486,6 +486,8 @@ static void test_awaited_time(void)
     CHECK_HAS(out, "\"async\":{\"measured\":false,"
                    "\"reason\":\"needs Python 3.12 or newer (sys.monitoring)\",");
     free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
     ts_stats_free(&s);
 }
 
