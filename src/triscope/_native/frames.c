@@ -70,10 +70,13 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, pid_t
     if (tstate == NULL)
         return result;
 #if TS_HAS_EXECUTOR
-    PyObject *executor = NULL;
-    if (!LOAD(executor, TS_TSTATE_EXECUTOR(tstate)))
-        goto fault;
-    result.in_executor = executor != NULL;
+    /* Only the handler's own walk classifies the interrupted instruction address; the
+     * safe walks (waiting threads, another process) would pay a read for nothing. */
+    if (!safe) {
+        PyObject *executor = NULL;
+        LOAD(executor, TS_TSTATE_EXECUTOR(tstate));
+        result.in_executor = executor != NULL;
+    }
 #endif
 #if TS_HAS_CFRAME
     _PyCFrame *cframe = NULL;

@@ -25,7 +25,8 @@ typedef struct {
     uint8_t truncated;    /* the stack was deeper than the capacity */
     int16_t opcode;       /* opcode the innermost frame is executing, -1 if none */
     uint8_t in_executor;  /* the thread runs an optimized trace (3.14+: the JIT's machine
-                           * code or the trace interpreter), not the bytecode loop */
+                           * code or the trace interpreter), not the bytecode loop; read
+                           * by the walk of one's own stack only */
 } ts_walk_t;
 
 /* Walks the calling thread's own stack. Async-signal-safe: plain loads from the thread's
