@@ -13,7 +13,8 @@ import dis
 import opcode
 import sys
 
-# sys.remote_exec (PEP 768, 3.14+): has a running interpreter run a script at its next check.
+# sys.remote_exec (3.14+; docs/ARCHITECTURE.md, "Attaching to a running process"): has a
+# running interpreter run a script at its next check.
 # `triscope attach` needs it; on 3.11-3.13 it says so in one line.
 HAS_REMOTE_EXEC = hasattr(sys, "remote_exec")
 

@@ -5,7 +5,7 @@ the mechanism in docs/ARCHITECTURE.md, "Attaching to a running process").
 This process stays outside the target. It checks what can be checked from /proc (the process
 exists, is a Python of this one's version, may be attached to, is not profiled already), then
 has the target's interpreter run a script in its main thread, at its next check, through
-sys.remote_exec (PEP 768, CPython 3.14+); the script imports triscope from this installation
+sys.remote_exec (CPython 3.14+); the script imports triscope from this installation
 and begins an in-process profile (_attached.py). A second script stops it, writes the profile
 into this command's private directory and gives the target back what profiling changed; this
 command then writes the reports from it.
