@@ -236,5 +236,38 @@ def test_another_users_process_is_one_line(tmp_path):
     assert done.returncode == 2, done
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith(f"triscope: error: not allowed to read process {proc.pid}: "
-                                  "it is another user's process")
+                                  f"process {proc.pid} belongs to another user (uid 0)")
     assert "CAP_SYS_PTRACE" in done.stderr
+
+
+UNDUMPABLE = ("import ctypes, time\n"
+              "ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE: 0\n"
+              "print('ready', flush=True)\n"
+              "time.sleep(120)\n")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root and setpriv to run both processes as another user")
+def test_a_refusal_of_the_same_user_is_not_called_another_users(tmp_path):
+    """The kernel refuses an undumpable process even to its own user: the line must not send
+    the user looking for another owner (as it did when root was refused process 1)."""
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    if subprocess.run(as_nobody + [sys.executable, "-c", ""], cwd="/").returncode != 0:
+        pytest.skip("this Python cannot be run by user nobody (its files are private)")
+    # GIVEN a process of user nobody that made itself undumpable
+    proc = start(as_nobody + [sys.executable, "-c", UNDUMPABLE], "/")
+    try:
+        # WHEN the same user dumps it
+        done = subprocess.run(as_nobody + [sys.executable, "-m", "triscope", "dump",
+                                           str(proc.pid)],
+                              cwd="/", env=_child_env(None), capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    # THEN one line that says the user was the same and names the likely causes
+    assert done.returncode == 2, done
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "another user" not in done.stderr
+    assert "the kernel refused although triscope runs as the same user" in done.stderr
+    assert "undumpable" in done.stderr

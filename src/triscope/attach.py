@@ -31,6 +31,7 @@ import sys
 import tempfile
 
 from triscope import _compat
+from triscope.ptrace_access import why_denied
 from triscope.options import Parser, UsageError, Options, build_parser, bounded
 
 # How long the target has to run the attach code, by default: a busy Python program runs it
@@ -189,46 +190,6 @@ def _remote_debug_switch(pid: int) -> str:
     return ""
 
 
-def _why_not_permitted(pid: int) -> str:
-    """Why this process may not read or write `pid`'s memory, as the kernel decides it."""
-    try:
-        uid = int(next(line.split()[2] for line in _read(f"/proc/{pid}/status").splitlines()
-                       if line.startswith("Uid:")))
-    except (OSError, StopIteration, ValueError):
-        uid = None
-    if uid is not None and uid != os.geteuid() and os.geteuid() != 0:
-        return (f"process {pid} belongs to another user (uid {uid}): attach as that user "
-                "or as root")
-    try:
-        scope = int(_read("/proc/sys/kernel/yama/ptrace_scope"))
-    except (OSError, ValueError):
-        scope = 0
-    if scope == 1 and not _is_descendant(pid):
-        return (f"Yama's ptrace_scope is 1 (/proc/sys/kernel/yama/ptrace_scope): only a "
-                f"process's ancestors may attach to it, and process {pid} is not a child of "
-                "this one; attach with CAP_SYS_PTRACE (as root), or set the scope to 0")
-    if scope == 2:
-        return ("Yama's ptrace_scope is 2 (/proc/sys/kernel/yama/ptrace_scope): attaching "
-                "needs CAP_SYS_PTRACE (as root)")
-    if scope == 3:
-        return ("Yama's ptrace_scope is 3 (/proc/sys/kernel/yama/ptrace_scope): no process "
-                "may attach to another until the next boot")
-    return f"not permitted to attach to process {pid} (ptrace access is denied)"
-
-
-def _is_descendant(pid: int) -> bool:
-    me = os.getpid()
-    while pid > 1:
-        try:
-            stat = _read(f"/proc/{pid}/stat")
-        except OSError:
-            return False
-        pid = int(stat.rpartition(")")[2].split()[1])  # ppid, after the command's name
-        if pid == me:
-            return True
-    return False
-
-
 def check_target(pid: int) -> None:
     """Raises a UsageError saying why `pid` cannot be attached to, when /proc can tell."""
     if pid == os.getpid():
@@ -254,7 +215,7 @@ def check_target(pid: int) -> None:
     except (FileNotFoundError, ProcessLookupError):
         raise UsageError(f"no process {pid}") from None
     except PermissionError:
-        raise UsageError(_why_not_permitted(pid)) from None
+        raise UsageError(why_denied(pid, "attach to")) from None
 
 
 # ==== Talking to the target ====
@@ -439,7 +400,7 @@ def _remote_exec_error(pid: int, error: Exception) -> str:
     """The one line for what sys.remote_exec raised."""
     message = str(error)
     if isinstance(error, PermissionError):
-        return _why_not_permitted(pid)
+        return why_denied(pid, "attach to")
     if isinstance(error, ProcessLookupError):
         return f"no process {pid}"
     if "not enabled" in message:

@@ -14,9 +14,7 @@ import json
 import sys
 
 from triscope.options import Parser, UsageError
-
-PTRACE_SCOPE = "/proc/sys/kernel/yama/ptrace_scope"
-
+from triscope.ptrace_access import why_denied
 
 def _read_proc(pid: int, name: str) -> str:
     try:
@@ -26,32 +24,13 @@ def _read_proc(pid: int, name: str) -> str:
         return ""
 
 
-def _why_denied(pid: int) -> str:
-    """Why reading another process may be refused, said with this machine's setting."""
-    try:
-        with open(PTRACE_SCOPE, encoding="ascii") as file:
-            scope = file.read().strip()
-    except OSError:
-        return ("it is another user's process: run the dump as that user, or with "
-                "CAP_SYS_PTRACE (e.g. under sudo)")
-    meaning = {
-        "0": "any process of the same user may be read",
-        "1": "only a descendant of the reader may be read without CAP_SYS_PTRACE",
-        "2": "only a reader with CAP_SYS_PTRACE may read",
-        "3": "no process may be read",
-    }.get(scope, "unknown setting")
-    return (f"it is another user's process, or ptrace is restricted ({PTRACE_SCOPE} is "
-            f"{scope}: {meaning}): run the dump as the process's user with CAP_SYS_PTRACE "
-            f"(e.g. under sudo)")
-
-
 def read(pid: int) -> dict:
     """The dump of process `pid` as the documented JSON object (docs/DEFINITIONS.md)."""
     from triscope import _native
     try:
         raw = _native.dump_process(pid)
     except PermissionError as error:
-        raise UsageError(f"{error}: {_why_denied(pid)}") from None
+        raise UsageError(f"{error}: {why_denied(pid, 'read')}") from None
     except (ProcessLookupError, RuntimeError) as error:
         raise UsageError(str(error)) from None
     command = [arg for arg in _read_proc(pid, "cmdline").split("\0")[:-1]]
