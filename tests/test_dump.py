@@ -216,27 +216,36 @@ def test_no_such_process(tmp_path):
         assert (done.returncode, done.stderr) == (2, f"triscope: error: no process {nonsense}\n")
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="needs root and setpriv to run the dump as another user")
-def test_another_users_process_is_one_line(tmp_path):
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    if subprocess.run(as_nobody + [sys.executable, "-c", ""], cwd="/").returncode != 0:
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+needs_nobody = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                                  reason="needs root and setpriv to run as user nobody")
+
+
+def dump_as_nobody(target_cmd):
+    """Starts `target_cmd`, dumps it as user nobody (no capabilities left), ends it; returns
+    the dump's CompletedProcess and the target's pid."""
+    if subprocess.run(AS_NOBODY + [sys.executable, "-c", ""], cwd="/").returncode != 0:
         pytest.skip("this Python cannot be run by user nobody (its files are private)")
-    # GIVEN a root process, WHEN a dump runs as nobody (no capabilities left)
-    proc = start([sys.executable, str(TARGET)], tmp_path)
+    proc = start(target_cmd, "/")
     try:
-        done = subprocess.run(as_nobody + [sys.executable, "-m", "triscope", "dump",
+        return subprocess.run(AS_NOBODY + [sys.executable, "-m", "triscope", "dump",
                                            str(proc.pid)],
                               cwd="/", env=_child_env(None), capture_output=True, text=True,
-                              timeout=120)
+                              timeout=120), proc.pid
     finally:
         proc.kill()
         proc.wait()
+
+
+@needs_nobody
+def test_another_users_process_is_one_line():
+    # GIVEN a root process, WHEN a dump runs as nobody
+    done, pid = dump_as_nobody([sys.executable, str(TARGET)])
     # THEN one line saying why, naming the capability that would allow it
     assert done.returncode == 2, done
     assert done.stderr.count("\n") == 1, done.stderr
-    assert done.stderr.startswith(f"triscope: error: not allowed to read process {proc.pid}: "
-                                  f"process {proc.pid} belongs to another user (uid 0)")
+    assert done.stderr.startswith(f"triscope: error: not allowed to read process {pid}: "
+                                  f"process {pid} belongs to another user (uid 0)")
     assert "CAP_SYS_PTRACE" in done.stderr
 
 
@@ -246,25 +255,12 @@ UNDUMPABLE = ("import ctypes, time\n"
               "time.sleep(120)\n")
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
-                    reason="needs root and setpriv to run both processes as another user")
-def test_a_refusal_of_the_same_user_is_not_called_another_users(tmp_path):
+@needs_nobody
+def test_a_refusal_of_the_same_user_is_not_called_another_users():
     """The kernel refuses an undumpable process even to its own user: the line must not send
     the user looking for another owner (as it did when root was refused process 1)."""
-    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-    if subprocess.run(as_nobody + [sys.executable, "-c", ""], cwd="/").returncode != 0:
-        pytest.skip("this Python cannot be run by user nobody (its files are private)")
-    # GIVEN a process of user nobody that made itself undumpable
-    proc = start(as_nobody + [sys.executable, "-c", UNDUMPABLE], "/")
-    try:
-        # WHEN the same user dumps it
-        done = subprocess.run(as_nobody + [sys.executable, "-m", "triscope", "dump",
-                                           str(proc.pid)],
-                              cwd="/", env=_child_env(None), capture_output=True, text=True,
-                              timeout=120)
-    finally:
-        proc.kill()
-        proc.wait()
+    # GIVEN a process of user nobody that made itself undumpable, WHEN nobody dumps it
+    done, _ = dump_as_nobody(AS_NOBODY + [sys.executable, "-c", UNDUMPABLE])
     # THEN one line that says the user was the same and names the likely causes
     assert done.returncode == 2, done
     assert done.stderr.count("\n") == 1, done.stderr

@@ -228,17 +228,31 @@ static int charge(PyCodeObject *code, int32_t offset)
     return 1;
 }
 
+/* What an event's first two arguments (code, offset) say: 1 with `*code` and `*offset` set
+ * for an event to handle, 0 for one to let pass, -1 for a code object whose events may be
+ * switched off (awaits are not timed in it). */
+static int event_site(PyObject *const *args, Py_ssize_t nargs, PyCodeObject **code,
+                      int32_t *offset)
+{
+    if (nargs < 2 || !PyCode_Check(args[0]))
+        return 0;
+    *code = (PyCodeObject *)args[0];
+    *offset = offset_of(args[1]);
+    if (!awaits_in(*code))
+        return -1;
+    return *offset >= 0;
+}
+
 /* PY_YIELD(code, offset, value) */
 static PyObject *on_yield(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs < 2 || !PyCode_Check(args[0]))
-        Py_RETURN_NONE;
-    PyCodeObject *code = (PyCodeObject *)args[0];
-    int32_t offset = offset_of(args[1]);
-    if (!awaits_in(code))
+    PyCodeObject *code;
+    int32_t offset;
+    int site = event_site(args, nargs, &code, &offset);
+    if (site < 0)
         return switched_off();
-    if (offset < 0)
+    if (site == 0)
         Py_RETURN_NONE;
     /* In an async generator a suspension is an await or a `yield`; the RESUME right after
      * it tells which (compat.h). In a coroutine every suspension is an await. */
@@ -261,13 +275,12 @@ static PyObject *on_yield(PyObject *self, PyObject *const *args, Py_ssize_t narg
 static PyObject *on_resume(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs < 2 || !PyCode_Check(args[0]))
-        Py_RETURN_NONE;
-    PyCodeObject *code = (PyCodeObject *)args[0];
-    int32_t offset = offset_of(args[1]);
-    if (!awaits_in(code))
+    PyCodeObject *code;
+    int32_t offset;
+    int site = event_site(args, nargs, &code, &offset);
+    if (site < 0)
         return switched_off();
-    if (offset < 0)
+    if (site == 0)
         Py_RETURN_NONE;
     if ((TS_INSTR_ARG(code, offset) & TS_RESUME_KIND_MASK) != TS_RESUME_AFTER_AWAIT)
         return switched_off();
@@ -282,11 +295,10 @@ static PyObject *on_resume(PyObject *self, PyObject *const *args, Py_ssize_t nar
 static PyObject *on_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs < 2 || !PyCode_Check(args[0]) || !awaits_in((PyCodeObject *)args[0]))
-        Py_RETURN_NONE;
-    int32_t offset = offset_of(args[1]);
-    if (offset >= 0)
-        charge((PyCodeObject *)args[0], offset);
+    PyCodeObject *code;
+    int32_t offset;
+    if (event_site(args, nargs, &code, &offset) > 0)
+        charge(code, offset);
     Py_RETURN_NONE;
 }
 
