@@ -265,6 +265,36 @@ def test_attach_live_q_leaves_the_view_and_the_attach_goes_on(tmp_path):
     assert status == 0 and target_stderr == "", target_stderr
 
 
+@needs_remote_exec
+def test_attach_live_says_nothing_over_its_view(tmp_path):
+    """A target slow to stop is said in a line after the view has left the screen, never
+    drawn into it (it was printed while the view still ran)."""
+    from test_live import FRAME_START, LEAVE, Terminal, table
+    target = start_target(tmp_path)
+    pid = target.proc.pid
+    terminal = Terminal(["attach", pid, "--live", "--cli", "--timeout", "1"], tmp_path)
+    terminal.wait_for(lambda t: t.frames() and any(SPIN_WHERE in row
+                                                    for row in table(t.frames()[-1])),
+                      f"a frame showing {SPIN_WHERE}")
+    # GIVEN the target's main thread blocked in C code, WHEN Ctrl-C asks it to stop
+    target.send("block")
+    assert target.line() == "blocked"
+    terminal.send(b"\x03")
+    terminal.wait_for(lambda t: b"has not run the stop code" in t.output, "the waiting line")
+    # THEN the view has left before the line, and no frame is drawn after it
+    said_at = terminal.output.index(b"has not run the stop code")
+    assert LEAVE in terminal.output[:said_at]
+    assert terminal.output.rindex(LEAVE) < said_at
+    assert FRAME_START not in terminal.output[said_at:]
+    target.send("unblock")
+    assert target.line() == "unblocked"
+    assert terminal.finish() == 0, terminal.text()
+    assert "detached from process" in terminal.output[said_at:].decode(errors="replace")
+    target.send("exit 0")
+    status, _, target_stderr = target.finish()
+    assert status == 0 and target_stderr == "", target_stderr
+
+
 # ==== What stops an attach: one line each ====
 
 @needs_remote_exec

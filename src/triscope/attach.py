@@ -530,6 +530,7 @@ def _stop(channel, pid, session, timeout) -> int:
         if channel.target_ended():
             return _report_after_exit(channel, pid, session)
         raise UsageError(_remote_exec_error(pid, error)) from None
+    channel.end_view()  # the terminal is this command's again before it says anything more
     try:
         answer = channel.wait(timeout)
         if answer is None:
@@ -543,7 +544,6 @@ def _stop(channel, pid, session, timeout) -> int:
             raise UsageError(f"gave up waiting for process {pid}: it stops profiling and "
                              "restores itself when it next runs Python code") from None
         answer = channel.wait(None)
-    channel.end_view()
     if answer == "ended":
         return _report_after_exit(channel, pid, session)
     if answer["error"]:

@@ -9,6 +9,7 @@ from stdin, one a line:
   unblock ends the C call (a read from a pipe) in which argv[1] "block" starts the main
           thread: a target that cannot run the attach code; it prints "unblocked" from a
           Python function, whose entry is a check where a pending script runs
+  block   the main thread enters the same C call as "block" at the start, until "unblock"
   fork    the main thread forks; the child works a little and exits normally (status 0), the
           parent prints "child exited N"
   exit N  the main thread stops working and the program exits with status N
@@ -24,7 +25,7 @@ import threading
 
 start_blocked = sys.argv[1:2] == ["block"]
 exit_status = None
-fork_asked = False
+fork_asked = block_asked = False
 unblock_read, unblock_write = os.pipe()
 
 
@@ -68,7 +69,7 @@ def state():
 
 
 def commands():
-    global exit_status, fork_asked
+    global exit_status, fork_asked, block_asked
     for line in sys.stdin:
         word = line.split()
         if word == ["state"]:
@@ -77,6 +78,8 @@ def commands():
             os.write(unblock_write, b"x")
         elif word == ["fork"]:
             fork_asked = True
+        elif word == ["block"]:
+            block_asked = True
         elif word[:1] == ["exit"]:
             exit_status = int(word[1])
             os.write(unblock_write, b"x")
@@ -110,4 +113,9 @@ while exit_status is None:
     if fork_asked:
         fork_asked = False
         fork()
+    if block_asked:
+        block_asked = False
+        print("blocked", flush=True)
+        os.read(unblock_read, 1)
+        unblocked()
 sys.exit(exit_status)
