@@ -18,6 +18,7 @@ every profiler's fixed cost (start-up and exit, on an empty program).
   shorter plain run has the same peak).
 """
 import json
+import shutil
 import subprocess
 
 from common import PROGRAMS, Scratch, child_env, log, median, run_process
@@ -125,6 +126,66 @@ def long_run(python, seconds):
     return out
 
 
+def _instructions(python, argv, cwd):
+    """Instructions the command executes, every process of it (callgrind's totals), and the
+    samples of the profile it wrote to p.json, if any."""
+    run_process(["valgrind", "--tool=callgrind", "--trace-children=yes",
+                 f"--callgrind-out-file={cwd}/callgrind.%p", *argv], cwd, env=child_env(),
+                timeout=1200)
+    total = 0
+    for out in cwd.glob("callgrind.*"):
+        total += sum(int(row.split()[1]) for row in out.read_text(errors="replace").splitlines()
+                     if row.startswith("totals:"))
+        out.unlink()
+    profile = cwd / "p.json"
+    samples, depth = 0, 0
+    if profile.exists():
+        data = json.loads(profile.read_text())
+        samples = data["samples"]
+        depth = max((len(stack["frames"]) for stack in data["stacks"]), default=0)
+        profile.unlink()
+    return total, samples, depth
+
+
+def stacks_cost(python, rounds):
+    """What recording call stacks costs per CPU sample, in instructions counted by callgrind,
+    which another job on the machine does not disturb (timings here swing by more than the
+    0.5 % in question). bench/programs/deep_calls.py runs about 60 frames deep; each
+    configuration runs with `rounds` of work and with none, so start-up and exit cancel out:
+    a sample's instructions = (extra instructions of the work under triscope) / (its samples).
+    Under callgrind a program runs ~50x slower, so it takes ~50x the samples per unit of
+    work; per sample, the count is what it is natively. The share of the program's time
+    follows from the instructions the plain program executes per CPU second natively."""
+    if shutil.which("valgrind") is None:
+        return {"failed": "valgrind is not installed"}
+    script = PROGRAMS / "deep_calls.py"
+    configs = {"plain": [], "no_stacks": ["--cpu", "--no-stacks"], "stacks": ["--cpu", "--stacks"]}
+    counts = {}
+    with Scratch() as cwd:
+        for name, options in configs.items():
+            for work in (rounds, 0):
+                argv = [python, script, work] if name == "plain" else \
+                    [python, "-m", "triscope", *options, "--json", "-o", "p.json", script, work]
+                counts[name, work] = _instructions(python, [str(a) for a in argv], cwd)
+        cpu = {work: median(run_process([python, script, work], cwd, env=child_env())["cpu_s"]
+                            for _ in range(5)) for work in (rounds, 0)}
+    work_ir = counts["plain", rounds][0] - counts["plain", 0][0]
+    per_sample = {}
+    for name in ("no_stacks", "stacks"):
+        extra = (counts[name, rounds][0] - counts[name, 0][0]) - work_ir
+        samples = counts[name, rounds][1] - counts[name, 0][1]
+        if samples <= 0:
+            return {"failed": f"no samples under {name}"}
+        per_sample[name] = extra / samples
+    ips = work_ir / max(cpu[rounds] - cpu[0], 1e-3)  # natively, per CPU second
+    extra = per_sample["stacks"] - per_sample["no_stacks"]
+    return {"rounds": rounds, "depth": counts["stacks", rounds][2],
+            "per_sample_instructions": {k: round(v) for k, v in per_sample.items()},
+            "stacks_per_sample_instructions": round(extra),
+            "program_instructions_per_cpu_s": round(ips),
+            "stacks_pct_at_100hz": round(100 * extra * 100 / ips, 3)}
+
+
 def fixed_cost(python, profilers, rounds):
     """Milliseconds each configuration adds to a program that does nothing (median of
     interleaved rounds): the part of a whole-process slowdown that does not grow with the
@@ -153,6 +214,9 @@ def run(python, long_seconds, quick, profilers=("plain", "triscope_cpu", "trisco
     log(f"  {out['per_sample'].get('handler_us')} us of the thread's time per sample")
     log("costs: allocation fast path")
     out["alloc"] = alloc_path(python, rounds, 2_000_000 if quick else 3_000_000)
+    log("costs: recording call stacks (callgrind)")
+    out["stacks"] = stacks_cost(python, 200 if quick else 700)
+    log(f"  {out['stacks'].get('stacks_pct_at_100hz')} % of CPU time at 100 samples/s")
     log(f"costs: a {long_seconds:.0f} s run")
     out["long_run"] = long_run(python, long_seconds)
     return out

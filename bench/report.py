@@ -21,9 +21,11 @@ METRICS = [  # key, title, unit, what the error is
     ("real_alloc", "Allocation per line on real programs (vs memray)", "%",
      "largest relative error, lines with >= 5% of the bytes"),
 ]
-ACC_TOOLS = ["triscope", "scalene", "pyspy", "memray", "tachyon", "tachyon_100hz"]
-TOOL_LABEL = {"triscope": "triscope", "scalene": "Scalene", "pyspy": "py-spy", "memray": "memray",
-              "tachyon": "Tachyon (1 kHz)", "tachyon_100hz": "Tachyon (100 Hz)"}
+ACC_TOOLS = ["triscope", "triscope_1khz", "scalene", "pyspy", "memray", "tachyon",
+             "tachyon_100hz"]
+TOOL_LABEL = {"triscope": "triscope", "triscope_1khz": "triscope (1 kHz)", "scalene": "Scalene",
+              "pyspy": "py-spy", "memray": "memray", "tachyon": "Tachyon (1 kHz)",
+              "tachyon_100hz": "Tachyon (100 Hz)"}
 # Which quantities each peer reports at all; the rest is n/a, not a failure.
 REPORTS = {
     "scalene": {"cpu_lines", "split", "threads", "alloc_volume", "python_share", "copy_volume",
@@ -32,6 +34,7 @@ REPORTS = {
     "memray": {"alloc_volume", "python_share"},
     "tachyon": {"cpu_lines", "threads"},
     "tachyon_100hz": {"cpu_lines", "threads"},
+    "triscope_1khz": {"cpu_lines", "split", "threads"},
     "triscope": {m[0] for m in METRICS} | {"leaks"},
 }
 
@@ -50,17 +53,30 @@ def label(name):
     return BY_NAME[name].label if name in BY_NAME else name
 
 
-def write(results, doc_path):
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+MAIN_RESULTS = RESULTS_DIR / "full.json"
+
+
+def write(results, doc_path, results_path=None):
+    """Renders `results`; the full document (a run's results in bench/results/full*.json) is
+    always rendered from full.json, the default interpreter's run, with every other
+    interpreter's run (full-X.Y.json, `make PYTHON=pythonX.Y bench`) in "By Python version"."""
     doc_path = Path(doc_path)
     doc_path.parent.mkdir(parents=True, exist_ok=True)
+    others = []
+    if results_path is not None and Path(results_path).parent.resolve() == RESULTS_DIR \
+            and Path(results_path).name.startswith("full"):
+        if Path(results_path).resolve() != MAIN_RESULTS and MAIN_RESULTS.exists():
+            results = json.loads(MAIN_RESULTS.read_text())
+        others = [json.loads(f.read_text()) for f in sorted(RESULTS_DIR.glob("full-*.json"))]
     png = doc_path.parent / "overhead.png"
     plotted = plot(results, png) if results.get("overhead") else False
-    doc_path.write_text(render(results, png.name if plotted else None))
+    doc_path.write_text(render(results, png.name if plotted else None, others))
 
 
 # ==== The document ====
 
-def render(res, png_name):
+def render(res, png_name, others=()):
     out = []
     w = out.append
     m, py = res["machine"], res["python"]
@@ -116,6 +132,8 @@ def render(res, png_name):
         render_accuracy(res, w)
     if res.get("costs"):
         render_costs(res["costs"], w)
+    if others:
+        render_versions([res, *others], w)
     render_gpu(GPU_RESULTS, w)
     w(REPRODUCE)
     return "\n".join(out) + "\n"
@@ -238,7 +256,13 @@ def verdicts(res):
             f"Leak detection: leak {'found' if leaks['found'] else 'missed'}, "
             f"{leaks['false_positives']} false reports.")
     costs = res.get("costs", {})
-    for part in ("per_sample", "alloc", "long_run"):
+    stacks = costs.get("stacks", {})
+    if stacks.get("stacks_pct_at_100hz") is not None:
+        pct = stacks["stacks_pct_at_100hz"]
+        add("recording call stacks (on by default)", "≤ 0.5 % of CPU time", f"{pct:g} %",
+            pct <= 0.5, f"Recording call stacks costs {pct:g} % of CPU time at 100 samples/s "
+            "(goal ≤ 0.5 %), and they are on by default.")
+    for part in ("per_sample", "alloc", "long_run", "stacks"):
         if costs.get(part, {}).get("failed"):
             short.append(f"The {part.replace('_', ' ')} cost measurement failed: "
                          f"{costs[part]['failed'][-200:]}")
@@ -364,6 +388,37 @@ def render_overhead(res, w, png_name):
             text = " ".join(str(e).split())[-240:]
             w(f"- {label(p)} on {n}: `{text}`")
         w("")
+
+
+def render_versions(runs, w):
+    """The headline figures of each interpreter's own `make bench` run, side by side."""
+    w("## By Python version\n")
+    w("Each row comes from a whole `make bench` run on that interpreter (`make PYTHON=python3.15 "
+      "bench` in the Debian chroot of tools/debian-python.sh for 3.14 and 3.15), on this "
+      "machine; ratios compare configurations within one run, so compare rows of one version "
+      "with each other first. *CPU-time* counts every process of the run: py-spy's and "
+      "Tachyon's samplers run in a process of their own beside the program, and the difference "
+      "between their CPU-time and in-program columns is roughly the CPU those samplers burn "
+      "(as a fraction of the program's). Accuracy: the worst error of the CPU line shares "
+      "(points) and of two threads' CPU ratio (%), as in Accuracy above.\n")
+    w("| Python | run | profiler | median | in-program | CPU-time | worst | line shares | "
+      "threads |\n|---|---|---|---|---|---|---|---|---|")
+    for run in runs:
+        summary = run.get("overhead", {}).get("summary", {})
+        acc = run.get("accuracy", {}).get("summary", {})
+        when = f"{run['date'][:10]}, load {run['machine'].get('load_avg_start', [0])[0]:.1f}"
+        for name, s in summary.items():
+            scored = {"triscope_cpu": None}.get(name, name)
+            lines = acc.get("cpu_lines", {}).get(scored or "", {}).get("error")
+            threads = acc.get("threads", {}).get(scored or "", {}).get("error")
+            w(f"| {run['python']['version']} | {when} | {label(name)} | "
+              f"{fmt_ratio(s['median'])} | {fmt_ratio(s['program_median'])} | "
+              f"{fmt_ratio(s.get('cpu_median'))} | {fmt_ratio(s['max'])} | "
+              f"{fmt(lines, 'points')} | {fmt(threads, '%')} |")
+        if run.get("unavailable"):
+            w(f"| {run['python']['version']} | | not installed: "
+              f"{', '.join(label(n) for n in run['unavailable'])} | | | | | | |")
+    w("")
 
 
 def rss_ratio(ov, name):
@@ -523,7 +578,17 @@ def render_costs(c, w):
           f"samples, {lr['lines']} lines |")
         w(f"| triscope's own peak memory | {lr['own_memory_mb']:g} MB | peak RSS "
           f"{lr['peak_rss_mb']:g} MB profiled minus {lr['plain_peak_rss_mb']:g} MB plain |")
-    for part in (ps, al, lr):
+    st = c.get("stacks", {})
+    if st and not st.get("failed"):
+        w(f"| recording call stacks (the default; `--no-stacks` leaves them out) | "
+          f"{st['stacks_pct_at_100hz']:g} % of CPU time at 100 samples/s "
+          f"({st['stacks_per_sample_instructions']:,} instructions per sample) | "
+          f"deep_calls.py ({st['depth']} frames deep) under callgrind, `--cpu --stacks` minus "
+          f"`--cpu --no-stacks`, start-up and exit cancelled by runs without work: extra "
+          f"instructions per sample, over the {st['program_instructions_per_cpu_s'] / 1e9:.1f} "
+          "G instructions the plain program executes per CPU second; counted, so other jobs "
+          "on the machine do not blur it |")
+    for part in (ps, al, lr, st):
         if part.get("failed"):
             w(f"| failed | `{' '.join(part['failed'].split())[-200:]}` | |")
     w("")

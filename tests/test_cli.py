@@ -69,10 +69,10 @@ def test_default_outputs(tmp_path):
     assert prof["args"] == [str(SPLIT), SHORT]
     assert prof["python"] == platform.python_version()
     assert prof["cpu_sampling_interval_s"] == pytest.approx(0.01)
-    assert prof["stacks"] == []
+    assert prof["stacks"], "stacks are recorded by default"
     opts = prof["options"]
     assert opts["cpu_percent_threshold"] == pytest.approx(1.0)
-    assert not opts["stacks"] and not opts["reduced_profile"] and not opts["profile_all"]
+    assert opts["stacks"] and not opts["reduced_profile"] and not opts["profile_all"]
     assert not opts["virtual_time"]
     assert opts["profile_only"] == [] and opts["profile_exclude"] == []
     entry = require_file(prof, SPLIT)
@@ -90,9 +90,10 @@ def test_a_run_starts_quietly(tmp_path):
     report ends with the process and how to suspend and resume one; -v says it at once."""
     proc = run_triscope(["--cli", SPLIT, SHORT], tmp_path)
     assert proc.returncode == 0, describe(proc)
-    assert "profiling process" not in proc.stderr, describe(proc)
-    assert "GPU" not in proc.stderr, describe(proc)
     profile = load_profile(tmp_path / "profile.json")
+    if profile["elapsed_s"] < 9:  # a run of 10 s or more says it (a very busy machine)
+        assert "profiling process" not in proc.stderr, describe(proc)
+    assert "GPU" not in proc.stderr, describe(proc)
     footer = proc.stderr.splitlines()
     assert any(line.startswith(f"process {profile['pid']} (while a run goes on: python -m "
                                f"triscope --pid {profile['pid']} --off") for line in footer)
@@ -134,6 +135,7 @@ def test_config_file_sets_options_and_the_command_line_wins(tmp_path):
     assert profile["options"]["cpu"] and not profile["options"]["memory"]
     assert profile["cpu_sampling_interval_s"] == pytest.approx(0.005)
     assert profile["options"]["profile_only"] == ["split"]
+    assert not profile["options"]["stacks"] and profile["stacks"] == []
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\n[tool.triscope]\nmemory = true\njson = true\n'
         'outfile = "from-pyproject.json"\n')
@@ -345,11 +347,18 @@ def test_cpu_sampling_rate(tmp_path):
     assert 2.4 <= ratio <= 5.6, f"4x the rate gave {ratio:.2f}x the samples per CPU second"
 
 
-def test_stacks(tmp_path):
-    run = profile_workload(tmp_path, "split.py", SHORT, options=["--stacks"])
+def test_no_stacks(tmp_path):
+    """--no-stacks: the default's stacks left out, and the page's flame graph with them."""
+    run = profile_workload(tmp_path, "split.py", SHORT, options=["--no-stacks"])
+    assert run.profile["options"]["stacks"] is False and run.profile["stacks"] == []
+
+
+@pytest.mark.parametrize("options", [[], ["--stacks"]], ids=["default", "--stacks"])
+def test_stacks(tmp_path, options):
+    run = profile_workload(tmp_path, "split.py", SHORT, options=options)
     prof = run.profile
     assert prof["options"]["stacks"] is True
-    assert prof["stacks"], "--stacks recorded nothing"
+    assert prof["stacks"], "no stacks recorded"
     hot_a = marker_lineno(SPLIT, "hot_a")
     call_a = marker_lineno(SPLIT, "call_a")
     found = 0

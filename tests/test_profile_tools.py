@@ -246,11 +246,11 @@ def test_export_collapsed_frames_cannot_break_the_format():
 
 
 def test_export_without_stacks_is_one_error(tmp_path):
-    proc = run_triscope(["--cpu", "--json", "-o", "p.json", WORK, "1"], tmp_path)
+    proc = run_triscope(["--cpu", "--no-stacks", "--json", "-o", "p.json", WORK, "1"], tmp_path)
     assert proc.returncode == 0, describe(proc)
     proc = run_triscope(["export", "--format", "collapsed", "p.json"], tmp_path)
     assert_one_error_line(proc.returncode, proc.stderr)
-    assert "--stacks" in proc.stderr and proc.stdout == ""
+    assert "--no-stacks" in proc.stderr and proc.stdout == ""
 
 
 def profile_stacks(path):

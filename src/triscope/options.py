@@ -124,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
              "the program) so GPU time lands on the lines that launch the kernels; slows "
              "programs that overlap CPU and GPU work (docs/ARCHITECTURE.md, GPU)")
     add("--memory", action="store_true", help="profile memory only (combine with --cpu, --gpu)")
-    add("--stacks", action="store_true", help="record full call stacks")
+    add("--stacks", action="store_true", default=True,
+        help="record call stacks for the flame graph and `export` (the default: about 0.1 %% "
+             "of CPU time, docs/PERFORMANCE.md)")
+    add("--no-stacks", dest="stacks", action="store_false",
+        help="do not record call stacks (no flame graph; `export` has nothing to write)")
     add("--async", dest="async_time", action="store_true", default=False,
         help="measure how long coroutines wait at each await line, in seconds of its own "
              "column, outside the percentages (Python 3.12 or newer; off by default: it costs "
@@ -225,7 +229,12 @@ def _config_tokens(path: str) -> list:
         if action.nargs == 0:  # a flag
             if not isinstance(value, bool):
                 raise UsageError(f"{path}: {key} takes true or false, not {value!r}")
-            tokens += [name] if value else []
+            if value:
+                tokens.append(name)
+            else:  # false: the flag's opposite (stacks = false is --no-stacks), if it has one
+                tokens += [opposite.option_strings[0] for opposite in actions.values()
+                           if opposite.dest == action.dest and opposite.nargs == 0
+                           and opposite.const is not action.const][:1]
         elif isinstance(value, list):
             tokens += [name, ",".join(str(item) for item in value)]
         elif isinstance(value, (str, int, float)) and not isinstance(value, bool):

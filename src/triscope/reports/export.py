@@ -1,7 +1,7 @@
 """`triscope export --format speedscope|collapsed|gecko|pprof profile.json`: the recorded
 call stacks in the formats flame-graph tools and profile viewers read.
 
-All are made from the profile's `stacks` (recorded with `--stacks`): each stack is a list
+All are made from the profile's `stacks` (recorded unless `--no-stacks`): each stack is a list
 of [file, function, line] frames, outermost first, with the thread time spent in it and
 the samples taken there (docs/PROFILE_FORMAT.md). triscope aggregates stacks over all
 threads, so every format holds one track or profile of all threads' time, and says so.
@@ -346,7 +346,7 @@ def pprof(profile: dict, stacks: list) -> bytes:
 def main(argv: list) -> int:
     """`triscope export --format speedscope|collapsed|gecko|pprof profile.json [-o FILE]`."""
     parser = Parser(prog="triscope export",
-                    description="Export the call stacks of a profile recorded with --stacks "
+                    description="Export the call stacks of a profile (recorded unless --no-stacks) "
                                 "for flame-graph tools and profile viewers. triscope adds "
                                 "the stacks of all threads up, so each export holds one "
                                 "profile of all threads' time.")
@@ -368,8 +368,9 @@ def main(argv: list) -> int:
     with common.reading(options.profile):
         stacks = _stacks(profile)
         if not stacks:
-            raise UsageError(f"{options.profile} has no call stacks: record them with "
-                             "'triscope --stacks ...'")
+            raise UsageError(f"{options.profile} has no call stacks: it was recorded with "
+                             "--no-stacks (or by a triscope that needed --stacks for them); "
+                             "profile again without --no-stacks")
         timed = [(frames, seconds) for frames, seconds, _ in stacks]
         if options.format == "speedscope":
             content = json.dumps(speedscope(profile, timed), allow_nan=False) + "\n"
