@@ -146,7 +146,15 @@ stress: build
 # is built into it from this tree (its own meson build directory, rebuilt when a source
 # changes), so the plain runs, triscope and every peer use one interpreter, and `make bench`
 # always measures the current sources. bench-quick is the < 5 min subset for development.
+# One environment per interpreter, as for the tests: `make PYTHON=python3.15 bench` (in the
+# Debian chroot, tools/debian-python.sh) writes bench/results/full-3.15.json beside full.json.
+ifeq ($(PYTHON),python3)
 BENCH_VENV ?= .venv-bench
+BENCH_OUT :=
+else
+BENCH_VENV ?= .venv-bench-$(PYVER)
+BENCH_OUT := --out bench/results/full-$(PYVER).json
+endif
 BPY := $(BENCH_VENV)/bin/python
 
 .PHONY: bench bench-quick bench-deps
@@ -165,7 +173,7 @@ $(BENCH_VENV)/.installed: $(BENCH_VENV)/.deps $(SOURCES)
 bench-deps: $(BENCH_VENV)/.installed
 
 bench: bench-deps
-	$(BPY) bench/run.py
+	$(BPY) bench/run.py $(BENCH_OUT)
 
 bench-quick: bench-deps
 	$(BPY) bench/run.py --quick

@@ -69,8 +69,10 @@ def profile(python, tool, script, args=(), extra=()):
     args = [str(a) for a in args]
     with Scratch("bench-acc-") as cwd:
         gt = cwd / "truth.json"
-        if tool == "triscope":
-            argv = [py, "-m", "triscope", "--json", "-o", "out.json", *extra, script, *args]
+        if tool in ("triscope", "triscope_1khz"):
+            rate = ("--cpu", "--cpu-sampling-rate", "0.001") if tool == "triscope_1khz" else ()
+            argv = [py, "-m", "triscope", "--json", "-o", "out.json", *rate, *extra, script,
+                    *args]
         elif tool == "scalene":
             argv = [py, "-m", "scalene", "run", "-o", "out.json", *extra, script, "---", *args]
         elif tool == "pyspy":
@@ -395,8 +397,8 @@ def score_copy(tool, prof, truth, script):
 
 def run(python, available, scale, quick, pyperf_dir):
     """The accuracy section of the results: {metric: {tool: score}} plus details."""
-    tools = {t for t in ("triscope", "scalene", "memray", "pyspy", "tachyon", "tachyon_100hz")
-             if t in available}
+    tools = {t for t in ("triscope", "triscope_1khz", "scalene", "memray", "pyspy", "tachyon",
+                         "tachyon_100hz") if t in available}
     scores = {}
     s = str(scale)
 
@@ -412,10 +414,11 @@ def run(python, available, scale, quick, pyperf_dir):
                     scores.setdefault(key, {}).setdefault(tool, {}).setdefault(
                         "cases", {})[name] = {"error": None, "failed": str(exc)[-300:]}
                 continue
+            reader = "triscope" if tool == "triscope_1khz" else tool  # the same output
             for key, fn in metric_fns:
                 slot = scores.setdefault(key, {}).setdefault(tool, {}).setdefault("cases", {})
                 try:
-                    slot[name] = fn(tool, prof, truth, script)
+                    slot[name] = fn(reader, prof, truth, script)
                 except Exception as exc:
                     log(f"  scoring {key}/{tool}: {exc!r}")
                     slot[name] = {"error": None, "failed": repr(exc)[-300:]}
@@ -423,13 +426,13 @@ def run(python, available, scale, quick, pyperf_dir):
     split_m = ("hot_a", "hot_b", "hot_c")
     case("split.py", "split.py",
          [("cpu_lines", lambda t, p, g, sc: score_line_shares(t, p, g, sc, split_m))],
-         ["triscope", "scalene", "pyspy", "tachyon", "tachyon_100hz"])
+         ["triscope", "triscope_1khz", "scalene", "pyspy", "tachyon", "tachyon_100hz"])
     mix_m = ("native_zlib", "pure", "sleep")
     mix_k = {"native_zlib": "native", "pure": "python", "sleep": "python"}
     case("native_mix.py", "native_mix.py",
          [("cpu_lines", lambda t, p, g, sc: score_line_shares(t, p, g, sc, mix_m)),
           ("split", lambda t, p, g, sc: score_split(p, t, g, sc, mix_m, mix_k))],
-         ["triscope", "scalene", "pyspy", "tachyon", "tachyon_100hz"], extra={"pyspy": ("--idle",)})
+         ["triscope", "triscope_1khz", "scalene", "pyspy", "tachyon", "tachyon_100hz"], extra={"pyspy": ("--idle",)})
     bi_m = ("native_sorted", "native_sha", "pure")
     bi_k = {"native_sorted": "native", "native_sha": "native", "pure": "python"}
     case("builtins_native.py", "builtins_native.py",
@@ -437,7 +440,7 @@ def run(python, available, scale, quick, pyperf_dir):
          ["triscope", "scalene"])
     case("threads.py", "threads.py",
          [("threads", lambda t, p, g, sc: score_threads(t, p, g))],
-         ["triscope", "scalene", "pyspy", "tachyon", "tachyon_100hz"], args=(str(min(scale, 0.5)),))
+         ["triscope", "triscope_1khz", "scalene", "pyspy", "tachyon", "tachyon_100hz"], args=(str(min(scale, 0.5)),))
     case("mem_volumes.py", "mem_volumes.py",
          [("alloc_volume", lambda t, p, g, sc: score_volumes(t, p, g, sc,
                                                              ("py_alloc", "native_alloc"))),

@@ -31,6 +31,9 @@ class Profiler:
                 return [py, "-m", "triscope", "--cpu", script, *args]
             case "triscope":
                 return [py, "-m", "triscope", script, *args]
+            case "triscope_1khz":
+                return [py, "-m", "triscope", "--cpu", "--cpu-sampling-rate", "0.001", script,
+                        *args]
             case "scalene_cpu":
                 return [py, "-m", "scalene", "run", "--cpu-only", "-o", "scalene.json",
                         script, "---", *args]
@@ -64,6 +67,9 @@ PROFILERS = [
     Profiler("triscope_cpu", "triscope --cpu", "triscope", "cpu",
              "python -m triscope --cpu prog.py"),
     Profiler("triscope", "triscope (full)", "triscope", "full", "python -m triscope prog.py"),
+    # Ten times triscope's default rate: Tachyon's default, to compare the two at one rate.
+    Profiler("triscope_1khz", "triscope --cpu (1 kHz)", "triscope", "cpu",
+             "python -m triscope --cpu --cpu-sampling-rate 0.001 prog.py"),
     Profiler("scalene_cpu", "Scalene --cpu-only", "scalene", "cpu",
              "python -m scalene run --cpu-only -o scalene.json prog.py"),
     Profiler("scalene", "Scalene (full)", "scalene", "full",

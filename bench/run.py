@@ -72,7 +72,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.report_only:
         results = json.loads(args.out.read_text())
-        report.write(results, args.doc)
+        report.write(results, args.doc, args.out)
         return 0
 
     python = args.python
@@ -137,7 +137,7 @@ def main(argv=None):
     save_json(args.out, results)
     log(f"results: {args.out} ({results['total_seconds'] / 60:.1f} min)")
     if not args.no_doc:
-        report.write(results, args.doc)
+        report.write(results, args.doc, args.out)
         log(f"report: {args.doc}")
     return 0
 
