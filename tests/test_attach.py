@@ -27,6 +27,7 @@ LINE_TIMEOUT = 60
 
 class Process:
     """A subprocess whose output is read a line at a time, each wait bounded."""
+    started = []  # every one a test started, for end_what_a_test_left
 
     def __init__(self, args, cwd, env=None, stream="stdout"):
         self.proc = subprocess.Popen(args, cwd=str(cwd), env=_child_env(env),
@@ -34,6 +35,7 @@ class Process:
                                      stderr=subprocess.PIPE, bufsize=0)
         self.stream = getattr(self.proc, stream)
         self.seen = b""
+        Process.started.append(self.proc)
 
     def line(self, starting=""):
         """The next line of the stream (the first starting with `starting`)."""
@@ -55,6 +57,18 @@ class Process:
         out, err = self.proc.communicate(timeout=LINE_TIMEOUT)
         return self.proc.returncode, (self.seen if self.stream is self.proc.stdout else b"") + \
             out, err.decode()
+
+
+@pytest.fixture(autouse=True)
+def end_what_a_test_left():
+    """A test that fails midway leaves its target running, and the target ignores SIGTERM
+    and SIGINT (its own handlers): SIGKILL whatever is still running."""
+    yield
+    while Process.started:
+        proc = Process.started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def start_target(cwd, *args, python=sys.executable, env=None):
