@@ -406,7 +406,9 @@ def render_versions(runs, w):
     for run in runs:
         summary = run.get("overhead", {}).get("summary", {})
         acc = run.get("accuracy", {}).get("summary", {})
-        when = f"{run['date'][:10]}, load {run['machine'].get('load_avg_start', [0])[0]:.1f}"
+        load = [run["machine"].get(k, [None])[0] for k in ("load_avg_start", "load_avg_end")]
+        when = run["date"][:10] + (f", load {load[0]:.1f}–{load[1]:.1f}" if None not in load
+                                   else "")
         for name, s in summary.items():
             scored = {"triscope_cpu": None}.get(name, name)
             lines = acc.get("cpu_lines", {}).get(scored or "", {}).get("error")
@@ -414,7 +416,7 @@ def render_versions(runs, w):
             w(f"| {run['python']['version']} | {when} | {label(name)} | "
               f"{fmt_ratio(s['median'])} | {fmt_ratio(s['program_median'])} | "
               f"{fmt_ratio(s.get('cpu_median'))} | {fmt_ratio(s['max'])} | "
-              f"{fmt(lines, 'points')} | {fmt(threads, '%')} |")
+              f"{'—' if lines is None else f'{lines:.2f} points'} | {fmt(threads, '%')} |")
         if run.get("unavailable"):
             w(f"| {run['python']['version']} | | not installed: "
               f"{', '.join(label(n) for n in run['unavailable'])} | | | | | | |")
