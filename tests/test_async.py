@@ -128,8 +128,8 @@ def test_no_async_measures_nothing(without_async):
 def test_program_without_asyncio_is_unchanged(tmp_path):
     """A program with no coroutine: no awaited time, no await column, the same output."""
     script = workload("split.py")
-    plain = run_python([script], tmp_path)
-    proc = run_triscope(["--cpu", "--async", script], tmp_path)
+    plain = run_python([script, "0.3"], tmp_path)
+    proc = run_triscope(["--cpu", "--async", script, "0.3"], tmp_path)
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout == plain.stdout
     prof = load_profile(tmp_path / "profile.json")
