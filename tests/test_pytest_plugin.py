@@ -136,3 +136,37 @@ def test_triscope_option_warns_of_nothing(tmp_path, how):
     assert proc.returncode == 0, describe(proc)
     assert "Warning" not in proc.stdout + proc.stderr, describe(proc)
     load_profile(tmp_path / "out.json")
+
+
+OTHER_TESTS = '''\
+def test_its_own_loop():
+    total = 0
+    for i in range(1_500_000):
+        total += i * 3  # @other
+    assert total > 0
+'''
+
+
+def test_xdist_workers_are_profiled_and_merged(tmp_path):
+    """pytest -n 2 --triscope=PATH: each worker profiles itself and sends its profile back
+    over xdist's channel; the controller merges them, one process entry per worker."""
+    pytest.importorskip("xdist")
+    # GIVEN two test files, each calling the hot function, run on two workers
+    work = make_suite(tmp_path)
+    (tmp_path / "test_other.py").write_text(OTHER_TESTS)
+    proc = run_pytest(tmp_path, "-n", "2", "--dist", "loadfile", "--triscope=out.json")
+    assert proc.returncode == 0, describe(proc)
+    assert "3 passed" in proc.stdout, describe(proc)
+    # THEN one profile with both workers, named, and every test file's lines
+    profile = load_profile(tmp_path / "out.json")
+    workers = profile["processes"]
+    assert sorted(worker["name"] for worker in workers) == ["gw0", "gw1"], workers
+    assert len({worker["pid"] for worker in workers}) == 2 and os.getpid() not in \
+        {worker["pid"] for worker in workers}
+    for path, marker in ((work, "crunch"), (tmp_path / "test_other.py", "other")):
+        hot = line_entry(profile, path, marker_lineno(path, marker))
+        assert hot is not None and hot["cpu_samples"] > 0, (marker, profile["files"].keys())
+    # and the report says how many processes, and which took longest, without a pid footer
+    assert "triscope: 2 xdist workers' profiles merged" in proc.stdout, describe(proc)
+    assert "2 processes on 1 host; the slowest: gw" in proc.stdout, describe(proc)
+    assert "--pid" not in proc.stdout

@@ -14,6 +14,12 @@ profile's path is shown in pytest's terminal summary. Memory is what Python's al
 as for any in-process start; under the triscope command (`triscope -m pytest`) the plugin
 leaves the profiling to it.
 
+With pytest-xdist (`pytest -n N --triscope=PATH`), each worker profiles itself the same way
+and sends its profile back over xdist's own channel when it finishes (no shared filesystem is
+assumed); the controlling process, which runs no test, merges them into PATH, one entry of
+`processes` per worker (named gw0, gw1, ... with its host). A worker that crashed sends
+nothing: the merge says which were lost.
+
 PATH must be attached with '=' when it is given: `--triscope tests/` would read tests/ as
 the path, so a PATH that looks like a test directory or file is refused with a hint.
 
@@ -37,7 +43,10 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     path = config.getoption("triscope_path", None)
-    if path is None or hasattr(config, "workerinput"):  # pytest-xdist workers: not profiled
+    if path is None:
+        return
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: profiled, sent back
+        config.pluginmanager.register(_WorkerProfiler(config), PLUGIN_NAME)
         return
     import pytest
     base = config.invocation_params.dir
@@ -46,6 +55,9 @@ def pytest_configure(config):
         raise pytest.UsageError(
             f"--triscope took {path!r} as the profile's path: write --triscope=PATH, or put "
             f"--triscope after the tests to run")
+    if getattr(config.option, "numprocesses", None) and config.option.dist != "no":
+        config.pluginmanager.register(_WorkersMerger(config, target), PLUGIN_NAME)
+        return
     config.pluginmanager.register(_Profiler(config, target), PLUGIN_NAME)
 
 
@@ -77,15 +89,101 @@ class _Profiler:
             if self.message:
                 terminalreporter.write_line(self.message)
             return
+        _show(terminalreporter, self.path, self.session.options)
+
+
+def _show(terminalreporter, path: str, options) -> None:
+    """The text report of the profile at `path` in pytest's terminal summary."""
+    import json
+    from triscope.reports import text
+    with open(path, encoding="utf-8") as stream:
+        profile = json.load(stream)
+    width = max(80, min(getattr(terminalreporter, "_tw").fullwidth, 120))
+    terminalreporter.section("triscope profile")
+    terminalreporter.write(text.render(
+        profile, color=terminalreporter.isatty and "NO_COLOR" not in os.environ,
+        cpu_percent_threshold=options.cpu_percent_threshold,
+        malloc_threshold=options.malloc_threshold, width=width))
+    terminalreporter.write_line(f"triscope: profile written to {path}")
+
+
+OUTPUT_KEY = "triscope_profile"  # the worker's profile in xdist's workeroutput
+
+
+class _WorkerProfiler:
+    """An xdist worker's session: profiled from configuration to the session's end, like a
+    plain one, into a private temporary file whose text goes back in `workeroutput` (xdist
+    sends that to the controller after every pytest_sessionfinish has run)."""
+
+    def __init__(self, config):
+        import tempfile
+        from triscope import launch
+        self.config = config
+        self.dir = tempfile.mkdtemp(prefix="triscope-xdist-")
+        self.path = os.path.join(self.dir, "profile.json")
+        self.session = launch.begin_in_process(
+            [str(config.rootpath)], "-m pytest", json_path=self.path, quiet=True)
+
+    def pytest_sessionfinish(self, session):
+        import shutil
+        import socket
+        if self.session.finished:
+            return
+        self.session.finish()
+        try:
+            with open(self.path, encoding="utf-8") as stream:
+                self.config.workeroutput[OUTPUT_KEY] = {
+                    "profile": stream.read(), "name": self.config.workerinput["workerid"],
+                    "host": socket.gethostname()}
+        except OSError:
+            pass  # the controller says which worker sent nothing
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class _WorkersMerger:
+    """The xdist controller: runs no test, so it profiles nothing itself; it merges what each
+    worker sends back when it goes down."""
+
+    def __init__(self, config, path: str):
+        from triscope.options import Options
+        self.path = path
+        self.options = Options.parse([])
+        self.received, self.lost = [], []
+        self.message = None
+
+    def pytest_testnodedown(self, node, error):  # xdist's hook: registered only under xdist
         import json
-        from triscope.reports import text
-        with open(self.path, encoding="utf-8") as stream:
-            profile = json.load(stream)
-        width = max(80, min(getattr(terminalreporter, "_tw").fullwidth, 120))
-        terminalreporter.section("triscope profile")
-        options = self.session.options
-        terminalreporter.write(text.render(
-            profile, color=terminalreporter.isatty and "NO_COLOR" not in os.environ,
-            cpu_percent_threshold=options.cpu_percent_threshold,
-            malloc_threshold=options.malloc_threshold, width=width))
-        terminalreporter.write_line(f"triscope: profile written to {self.path}")
+        sent = getattr(node, "workeroutput", {}).get(OUTPUT_KEY)
+        name = node.gateway.id
+        if not sent:
+            self.lost.append(name)
+            return
+        profile = json.loads(sent["profile"])
+        process = dict(profile.get("processes", [{}])[0]) if "processes" in profile else {
+            "pid": profile["pid"], "program": profile["program"], "args": profile["args"],
+            "elapsed_s": profile["elapsed_s"], "thread_time_s": profile["thread_time_s"],
+            "samples": profile["samples"]}
+        profile["processes"] = [dict(process, name=sent["name"], host=sent["host"])]
+        self.received.append(profile)
+
+    def pytest_sessionfinish(self, session):
+        from triscope.reports import merge
+        lost = f" (no profile from {', '.join(sorted(self.lost))}: it ended without " \
+               "sending one)" if self.lost else ""
+        if not self.received:
+            self.message = f"triscope: error: no xdist worker sent a profile{lost}"
+            return
+        self.received.sort(key=lambda p: p["processes"][0]["name"])
+        try:
+            merge.write(merge.merge(self.received), self.path)
+        except (merge.MergeError, OSError) as error:
+            self.message = f"triscope: error: the profile could not be written to " \
+                           f"{self.path}: {error}"
+            return
+        self.message = f"triscope: {len(self.received)} xdist workers' profiles merged{lost}"
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.message and not self.message.startswith("triscope: error"):
+            _show(terminalreporter, self.path, self.options)
+        if self.message:
+            terminalreporter.write_line(self.message)

@@ -115,6 +115,7 @@ def _header(profile, width):
     else:
         split += f", {totals['cpu_system_pct']:.1f}% system"
     rows.append((split, ""))
+    rows += _processes_rows(profile)
     rows += _time_definition_rows(profile)
     if profile["samples"] == 0:
         rows.append(("No samples were taken: the run may have been too short.", ""))
@@ -176,11 +177,26 @@ def _header(profile, width):
 CPU_WAIT_NOTABLE_PCT = 5.0
 
 
+def _processes_rows(profile):
+    """A merged profile's processes: how many, on how many hosts, and the slowest (the one
+    that ran longest, which a job waits for)."""
+    processes = profile.get("processes") or []
+    if len(processes) < 2:
+        return []
+    hosts = {entry.get("host") for entry in processes if entry.get("host")}
+    slowest = max(processes, key=lambda entry: entry["elapsed_s"])
+    name = f"{slowest['name']} (pid {slowest['pid']})" if slowest.get("name") else \
+        f"pid {slowest['pid']}"
+    where = f" on {len(hosts)} host{'s' if len(hosts) != 1 else ''}" if hosts else ""
+    return [(f"{len(processes)} processes{where}; the slowest: {name}, "
+             f"{slowest['elapsed_s']:.2f} s", "")]
+
+
 def _footer(profile):
     """Which process this was, and how a run like it is suspended and resumed (the run no
-    longer says so at its start)."""
+    longer says so at its start); nothing for a merged profile, whose processes are over."""
     pid = profile.get("pid")
-    if not isinstance(pid, int):
+    if not isinstance(pid, int) or len(profile.get("processes") or []) > 1:
         return ("", "")
     return (f"process {pid} (while a run goes on: python -m triscope --pid {pid} --off "
             "suspends its profiling, --on resumes it)", "")
