@@ -5,17 +5,17 @@ import sys
 
 def grid(n):
     total = 0
-    for i in range(n):  # outer
+    for i in range(n):  # @outer
         row = []
         for j in range(n):
-            row.append(i * j % 7)  # hot
+            row.append(i * j % 7)  # @hot
         total += sum(row)
     return total
 
 
 def small():
-    return sum(range(10))  # outside any loop
+    return sum(range(10))  # @outside
 
 
-if __name__ == "__main__":  # block
+if __name__ == "__main__":  # @block
     print(grid(int(sys.argv[1]) if len(sys.argv) > 1 else 400), small())
