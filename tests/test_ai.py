@@ -315,9 +315,13 @@ def servers():
 
 
 def environment(provider):
-    """The variables a user of `provider` sets (docs/DEFINITIONS.md, AI optimization)."""
-    env = {"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1", "TRISCOPE_AI_PROVIDER": "",
-           "TRISCOPE_AI_URL": "", "TRISCOPE_AI_KEY": "", "TRISCOPE_AI_MODEL": ""}
+    """The variables a user of `provider` sets (docs/DEFINITIONS.md, AI optimization), and
+    none of the others: a key in the tester's own environment is never sent anywhere."""
+    from triscope import providers
+    env = {name: None for settings in providers.ENVIRONMENT.values()
+           for variables in settings.values() for name in variables}
+    env.update({name: None for name in providers.OWN.values()})
+    env.update({"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1", "TRISCOPE_AI_PROVIDER": None})
     env.update({"openai": {"OPENAI_API_KEY": KEYS["openai"]},
                 "azure": {"AZURE_OPENAI_API_KEY": KEYS["azure"]},
                 "anthropic": {"ANTHROPIC_API_KEY": KEYS["anthropic"]},
@@ -405,6 +409,7 @@ def test_ollama_lists_its_models(servers, tmp_path):
     Ollama.requests.clear()
     proc = optimize(["--provider", "ollama", "--list-models", "--url", servers["ollama"],
                      "unused.json"], tmp_path, env=environment("ollama"))
+    assert proc.returncode == 0, describe(proc)
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout.split() == Ollama.models
     assert [r["path"] for r in Ollama.requests] == ["/api/tags"]
@@ -514,6 +519,7 @@ def test_goal_chooses_the_numbers(nested, tmp_path):
     assert " s in all" in time_prompt and " MB allocated in all" in memory_prompt
     # GPU: its own numbers, from a profile that has them; refused where it has none.
     assert_one_error_line(optimize([profile, "--dry-run", "--goal", "gpu"], tmp_path))
+    assert_one_error_line(optimize([profile, "--dry-run", "--goal", "nope"], tmp_path))
     lines = [make_line(3, python=40.0, native=5.0, source="y = model(x)", gpu_pct=62.5,
                        gpu_mem_mb=512.0, alloc_mb=8.0, mem_pct=100.0)]
     gpu = make_profile({"/home/u/app/train.py": make_file(lines, [make_function("step", lines)])},

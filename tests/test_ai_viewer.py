@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from conftest import describe, run_triscope
+from conftest import _child_env, describe, run_triscope
 from test_ai import (KEYS, MODELS, NESTED, PROPOSAL, STAND_INS, Anthropic, Ollama, OpenAI,
-                     nested, servers)  # noqa: F401 (fixtures)
+                     environment, nested, servers)  # noqa: F401 (fixtures)
 from test_html import Viewer, browser, memory_profile  # noqa: F401 (fixture)
 from triscope import optimize as optimize_module
 from triscope.reports import html
@@ -194,3 +194,53 @@ def test_region_button_matches_the_command_lines_region(browser, nested_page, ne
         assert label.endswith(f"{title}, lines {lines}"), (label, header)
     viewer.check_clean()
     viewer.page.close()
+
+
+def test_view_serves_the_page_with_the_environments_keys(browser, servers, nested, tmp_path):
+    """`triscope view --api-keys-from-env`: the page, served from 127.0.0.1, gets the
+    environment's key on a click and sends it; it is in no file, nor in localStorage."""
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+    profile_path, marks = nested
+    env = _child_env(environment("anthropic") |
+                     {"AWS_SECRET_ACCESS_KEY": "aws-secret-never-to-the-page"})
+    server = subprocess.Popen([sys.executable, "-m", "triscope", "view", str(profile_path),
+                               "--api-keys-from-env"], cwd=tmp_path, env=env,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()  # the address, once the server listens
+        assert line.startswith("triscope: serving the report at http://127.0.0.1:"), line
+        url = line.split(" at ", 1)[1].split()[0]
+        keys = json.load(urllib.request.urlopen(url + "keys.json", timeout=30))
+        assert keys["anthropic"] == {"key": KEYS["anthropic"]}
+        assert "aws-secret-never-to-the-page" not in json.dumps(keys)
+        for wrong, headers in ((url.rsplit("/", 2)[0] + "/keys.json", {}),
+                               (url + "keys.json", {"Sec-Fetch-Site": "cross-site"})):
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(urllib.request.Request(wrong, headers=headers),
+                                       timeout=30)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        requested = []
+        page.on("request", lambda request: requested.append(request.url))
+        page.goto(url)
+        assert requested == [url], "the page asked for something before a click"
+        configure(page, "anthropic", base=servers["anthropic"], model=MODELS["anthropic"])
+        assert url + "keys.json" in requested
+        Anthropic.requests.clear()
+        row = f"table.lines tr[data-lineno='{marks['hot']}']"
+        page.hover(row)
+        page.click(f"{row} button.opt[data-how=line]")
+        assert wait_for_answer(page) == f"Proposal from {MODELS['anthropic']}:"
+        assert Anthropic.requests[0]["headers"]["x-api-key"] == KEYS["anthropic"]
+        stored = page.evaluate("localStorage.getItem('triscope.ai')")
+        assert KEYS["anthropic"] not in stored
+        page.evaluate("localStorage.removeItem('triscope.ai')")
+        page.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for written in [*tmp_path.rglob("*"), *profile_path.parent.rglob("*")]:
+        if written.is_file():
+            assert KEYS["anthropic"].encode() not in written.read_bytes(), written

@@ -51,13 +51,9 @@ def chosen(name) -> str:
 def settings(name: str, url=None, model=None, api_version=None, region=None) -> dict:
     """Everything a request to provider `name` needs: the command line's values first, then
     the environment's, then the table's defaults."""
-    own = (os.environ.get("TRISCOPE_AI_PROVIDER") or "openai") == name
-    found = {}
-    for setting in ("base", "model", "key", "api_version", "region", "access_key", "secret",
-                    "session_token"):
-        variables = ((OWN[setting],) if own and setting in OWN else ()) + \
-            ENVIRONMENT[name].get(setting, ())
-        found[setting] = next((os.environ[v] for v in variables if os.environ.get(v)), "")
+    found = {setting: _from_environment(name, setting)
+             for setting in ("base", "model", "key", "api_version", "region", "access_key",
+                             "secret", "session_token")}
     for setting, value in (("base", url), ("model", model), ("api_version", api_version),
                            ("region", region)):
         if value:
@@ -77,6 +73,30 @@ def settings(name: str, url=None, model=None, api_version=None, region=None) -> 
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise UsageError(f"the {name} endpoint must be an http:// or https:// URL"
                          f"{' (AZURE_OPENAI_ENDPOINT or --url)' if name == 'azure' else ''}")
+    return found
+
+
+def _from_environment(name: str, setting: str) -> str:
+    own = (os.environ.get("TRISCOPE_AI_PROVIDER") or "openai") == name
+    variables = ((OWN[setting],) if own and setting in OWN else ()) + \
+        ENVIRONMENT[name].get(setting, ())
+    return next((os.environ[v] for v in variables if os.environ.get(v)), "")
+
+
+def page_settings() -> dict:
+    """What `triscope view --api-keys-from-env` hands its page: for each provider the page
+    can ask, the fields its settings show (base URL, key, model, api-version) that the
+    environment sets. AWS credentials are never among them: the page does not ask Bedrock."""
+    found = {}
+    for name, table in ai_spec.spec()["providers"].items():
+        if table.get("sign"):
+            continue
+        fields = {field: _from_environment(name, field) for field in table["fields"]}
+        if name == "ollama" and fields.get("base") and "://" not in fields["base"]:
+            fields["base"] = "http://" + fields["base"]
+        fields = {field: value for field, value in fields.items() if value}
+        if fields:
+            found[name] = fields
     return found
 
 

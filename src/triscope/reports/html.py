@@ -100,12 +100,17 @@ def write(profile: dict, path: str) -> None:
 
 def open_in_browser(path: str) -> bool:
     """Asks a browser to show the page at `path`; False when there is none to ask."""
+    return open_url(pathlib.Path(path).resolve().as_uri())
+
+
+def open_url(url: str) -> bool:
+    """Asks a browser to show `url`; False when there is none to ask."""
     # Text browsers (lynx, w3m) cannot run the viewer and would take over the terminal, so
     # only a graphical session, or a browser named in $BROWSER, counts as having a browser.
     if not any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")):
         return False
     import webbrowser
     try:
-        return webbrowser.open(pathlib.Path(path).resolve().as_uri())
+        return webbrowser.open(url)
     except webbrowser.Error:
         return False
