@@ -407,19 +407,20 @@ def test_a_wrong_shape_is_refused_by_the_stand_in(servers, nested, tmp_path):
 
 def test_ollama_lists_its_models(servers, tmp_path):
     Ollama.requests.clear()
-    proc = optimize(["--provider", "ollama", "--list-models", "--url", servers["ollama"],
-                     "unused.json"], tmp_path, env=environment("ollama"))
+    proc = optimize(["--provider", "ollama", "--list-models", "--url", servers["ollama"]],
+                    tmp_path, env=environment("ollama"))
     assert proc.returncode == 0, describe(proc)
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout.split() == Ollama.models
     assert [r["path"] for r in Ollama.requests] == ["/api/tags"]
     # OLLAMA_HOST, Ollama's own variable, as host:port
     env = environment("ollama") | {"OLLAMA_HOST": servers["ollama"].removeprefix("http://")}
-    proc = optimize(["--provider", "ollama", "--list-models", "x.json"], tmp_path, env=env)
+    proc = optimize(["--provider", "ollama", "--list-models"], tmp_path, env=env)
     assert proc.returncode == 0 and proc.stdout.split() == Ollama.models, describe(proc)
-    proc = optimize(["--provider", "anthropic", "--list-models", "x.json"], tmp_path,
+    proc = optimize(["--provider", "anthropic", "--list-models"], tmp_path,
                     env=environment("anthropic"))
     assert_one_error_line(proc)
+    assert_one_error_line(optimize(["--provider", "ollama"], tmp_path))  # no profile
 
 
 def test_keys_come_from_the_provider_variables_only(servers, nested, tmp_path):
@@ -445,9 +446,13 @@ def test_keys_come_from_the_provider_variables_only(servers, nested, tmp_path):
                      servers["bedrock"]], tmp_path, env=env)
     assert_one_error_line(proc)
     assert "AWS_SECRET_ACCESS_KEY" in proc.stderr
-    env = environment("bedrock") | {"AWS_REGION": "", "AWS_DEFAULT_REGION": ""}
+    env = environment("bedrock") | {"AWS_REGION": None}
     assert_one_error_line(optimize([profile, "--provider", "bedrock", "--model", "m"],
                                    tmp_path, env=env))
+    proc = optimize([profile, "--provider", "bedrock", "--model", "m", "--url",
+                     servers["bedrock"]], tmp_path, env=env)
+    assert_one_error_line(proc)
+    assert "no AWS region" in proc.stderr
     assert_one_error_line(optimize([profile, "--provider", "azure", "--model", "d"], tmp_path,
                                    env=environment("azure")))
     assert_one_error_line(optimize([profile, "--provider", "nope"], tmp_path))

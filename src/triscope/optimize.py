@@ -355,7 +355,7 @@ def main(argv: list) -> int:
                     description="Ask an AI model for optimisations of the hottest code of a "
                                 "profile. Keys come from the environment only "
                                 "(docs/DEFINITIONS.md, AI optimization).")
-    parser.add_argument("profile")
+    parser.add_argument("profile", nargs="?")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--line", metavar="FILE:N", help="the function around this line")
     which.add_argument("--region", metavar="FILE:N",
@@ -398,6 +398,8 @@ def main(argv: list) -> int:
         for model in providers.models(name, found, options.timeout):
             print(common.terminal_line(model))
         return 0
+    if options.profile is None:
+        raise UsageError("triscope optimize wants a profile (or --list-models)")
     profile = common.load(options.profile)
     with common.reading(options.profile):
         _check_goal(profile, options.goal)

@@ -62,7 +62,7 @@ def settings(name: str, url=None, model=None, api_version=None, region=None) -> 
     found["api_version"] = found["api_version"] or table.get("api_version", "")
     if not found["base"]:
         if "{region}" in table["base"] and not found["region"]:
-            raise UsageError("no AWS region: set AWS_REGION or give --region")
+            raise UsageError("no AWS region: set AWS_REGION or give --aws-region")
         found["base"] = ai_spec.fill(table["base"], found)
     if name == "ollama" and "://" not in found["base"]:  # OLLAMA_HOST may be host:port
         found["base"] = "http://" + found["base"]
@@ -124,6 +124,8 @@ def request(name: str, found: dict, system: str, user: str):
         headers["api-key"] = headers.pop("Authorization").removeprefix("Bearer ")
     body = json.dumps(ai_spec.fill(table["body"], values)).encode("utf-8")
     if table.get("sign") == "aws4":
+        if not found["region"]:
+            raise UsageError("no AWS region: set AWS_REGION or give --aws-region")
         if not found["access_key"] or not found["secret"]:
             raise UsageError("no AWS credentials: set AWS_ACCESS_KEY_ID and "
                              "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)")
