@@ -30,7 +30,8 @@ def in_process(argv):
     """`triscope *argv` run in this process: (status, stdout, stderr)."""
     if argv[0] == "optimize":  # a fresh command reads each file afresh (and says so)
         from triscope import optimize
-        for cached in (optimize._read_source, optimize._parse, optimize._function_spans):
+        for cached in (optimize._read_bytes, optimize._read_source, optimize._parse,
+                       optimize._function_spans):
             cached.cache_clear()
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -58,6 +58,7 @@ def profile_path(tmp_path_factory):
 
 def optimize(args, cwd, url, key=KEY, model="test-model"):
     env = {"TRISCOPE_AI_URL": url, "TRISCOPE_AI_MODEL": model, "TRISCOPE_AI_KEY": key,
+           "TRISCOPE_AI_PROVIDER": None, "OPENAI_API_KEY": None, "OPENAI_BASE_URL": None,
            "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}  # the test server is local
     return run_triscope(["optimize", *map(str, args)], cwd, env=env, timeout=60)
 
@@ -145,7 +146,10 @@ def test_unreachable_and_unconfigured(profile_path, tmp_path):
     proc = optimize([profile_path], tmp_path, f"http://127.0.0.1:{port}/v1")
     assert_one_error_line(proc)
     assert "cannot reach" in proc.stderr
-    assert_one_error_line(optimize([profile_path], tmp_path, ""))
+    # No URL and no key: not the real OpenAI without a key (the key here is only OpenAI's).
+    proc = optimize([profile_path], tmp_path, "", key="")
+    assert_one_error_line(proc)
+    assert "no OpenAI key" in proc.stderr
     assert_one_error_line(optimize([profile_path], tmp_path, "ftp://x/v1"))
     assert_one_error_line(optimize([profile_path], tmp_path, "http://x/v1", model=""))
     assert_one_error_line(optimize([profile_path, "--function", "nope"], tmp_path, "http://x"))

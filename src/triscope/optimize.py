@@ -1,11 +1,16 @@
 """`triscope optimize profile.json`: optimisation proposals for the hottest code (docs/DEFINITIONS.md).
 
-Picks a region of code (the hottest functions with --top K, one function with --function
-NAME, or the function around one line with --line FILE:N), and sends it with its profile
-numbers (per line: time split Python/native/system, memory allocated, copy volume) and the
-file's imports (what the code can already use: numpy, its own C extensions) to an
-OpenAI-compatible chat-completions endpoint: OpenAI, Azure OpenAI, or a local server such
-as Ollama or llama.cpp. The proposal is printed.
+Picks a region of code: the hottest functions (--top K; hottest by the goal's measure), one
+function (--function NAME), the function around a line (--line FILE:N), the region proposed
+for a hot line (--region FILE:N: its loop nest, else its function, else its block, from the
+file's syntax tree, regions.py), or lines the user names (--lines FILE:A-B). It sends the
+region with the profile's numbers that matter for the goal (--goal time, memory or gpu) and
+the file's imports (what the code can already use) to an AI provider (--provider: OpenAI or
+a compatible server, Azure OpenAI, Anthropic, Gemini, Bedrock, Ollama; providers.py), and
+prints the proposal.
+
+The prompt is built from viewer/ai.json, the file the viewer page builds its prompt from
+too (ai_spec.py), so the page and this command send the same text for the same region.
 
 A profile is untrusted input: the paths in it may name any file. The code sent is the text
 the profile itself holds (each measured line's `source`), or a file read from disk only when
@@ -14,48 +19,30 @@ docs/PROFILE_FORMAT.md); any other file is not read, and one line on stderr name
 field sent or printed has its control characters replaced (reports/common.py), so that
 --dry-run prints exactly the user message each request would carry.
 
-Configuration, from the environment (or --url/--model):
-    TRISCOPE_AI_URL    the endpoint: https://api.openai.com/v1, http://localhost:11434/v1
-                       (a base ending in /v1 gets /chat/completions added), or the full
-                       .../chat/completions URL (Azure's, with its ?api-version=...)
-    TRISCOPE_AI_MODEL  the model name
-    TRISCOPE_AI_KEY    the API key, when the server wants one (sent as a Bearer token, or
-                       as Azure's api-key header to *.openai.azure.com)
-
-The key lives in the environment and in the request's header, nowhere else: it is never
-written into a file, a report or an error message. Only the standard library (urllib) is
-used. Every failure (no endpoint configured, network error, timeout, HTTP error, a reply
-that is not the expected JSON) is one `triscope: error:` line and exit status 2.
+Keys come from the environment only (providers.py names the variables): never a command-line
+argument, never written into a file, a report or an error message. Every failure (nothing
+configured, network error, timeout, HTTP error, a reply without a proposal) is one
+`triscope: error:` line and exit status 2.
 """
 
 import ast
 import functools
-import hashlib
-import json
 import os
-import socket
-import stat
+import re
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 
+from triscope import ai_spec, providers, regions
 from triscope.options import Parser, UsageError, bounded
 from triscope.reports import common
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
+GOALS = ("time", "memory", "gpu")
 MAX_REGION_LINES = 150
-CONTEXT_LINES = 3  # around a line outside any function
+CONTEXT_LINES = 3  # around a line outside any function, loop or block
+IMPORT = re.compile(r"(import|from)\s")
 
-SYSTEM_PROMPT = (
-    "You are an expert in making Python programs faster and leaner. You receive a region "
-    "of a Python program with the measurements of a sampling profiler, per line: the share "
-    "of the run's time spent running Python bytecode, in native code (C extensions, "
-    "libraries, long builtins), and waiting (system: sleep, I/O, locks), and the megabytes "
-    "allocated and copied. Propose an optimised version of the region that keeps its "
-    "behaviour. Prefer the libraries the file already imports. Reply with the rewritten "
-    "code in one ```python block, then a short explanation of why it is faster, with the "
-    "expected gain. If the code is already close to optimal, say so briefly.")
+# The time goal's system prompt (what `triscope optimize` sent before goals existed).
+SYSTEM_PROMPT = ai_spec.spec()["goals"]["time"]["system"]
 
 
 # ==== Choosing the code ====
@@ -70,81 +57,62 @@ class Region:
         self.lines = lines                # lineno → line entry of the profile
         self.source_lines = source_lines  # the file's verified text, or None
 
+    def measured(self) -> list:
+        return [self.lines[n] for n in sorted(self.lines)]
+
     def seconds(self, thread_time):
-        return sum(_pct(line) for line in self.lines.values()) / 100 * thread_time
+        return sum(_pct(line) for line in self.measured()) / 100 * thread_time
 
 
 def _pct(metrics: dict) -> float:
-    return sum(common.number(metrics[key]) for key in TIME_KEYS)
+    python, native, system = (common.number(metrics[key]) for key in TIME_KEYS)
+    return python + native + system
 
 
-# A source file larger than this is not read: no profiled program has one, and a forged
-# profile must not make optimize read a disk image.
-MAX_SOURCE_BYTES = 64 << 20
+# The measure each goal ranks functions by (--top) and needs the profile to have.
+def _goal_measure(goal: str, metrics: dict) -> float:
+    if goal == "memory":
+        return common.number(metrics.get("alloc_mb", 0.0))
+    if goal == "gpu":
+        return common.number(metrics.get("gpu_pct", 0.0))
+    return _pct(metrics)
 
 
-def _verified_bytes(path: str, recorded):
-    """The bytes of `path` when it is a regular file whose SHA-256 is `recorded`; else the
-    reason it is not read. A profile is untrusted (docs/ARCHITECTURE.md): a path in it may
-    name any file, so a file is read only while it is the one that was profiled."""
-    if not isinstance(recorded, str):
-        return None, "the profile records no hash of it"
-    try:
-        # O_NONBLOCK: a fifo put at the path must not hang the open; O_NOCTTY: nor may a tty
-        # become ours.
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    except (OSError, ValueError):
-        return None, "it cannot be read"
-    with open(descriptor, "rb") as stream:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            return None, "it is not a regular file"
-        if status.st_size > MAX_SOURCE_BYTES:
-            return None, "it is too large"
-        data = stream.read(MAX_SOURCE_BYTES + 1)
-    if hashlib.sha256(data).hexdigest() != recorded:
-        return None, "its content is not the one the profile recorded (sha256)"
-    return data, None
+@functools.lru_cache(maxsize=64)
+def _read_bytes(path: str, recorded):
+    """The file's bytes, or None (said once on stderr) when it is not read."""
+    data, reason = regions.verified_bytes(path, recorded)
+    if data is None:
+        print(common.terminal_line(f"triscope: not reading {path}: {reason}; only the lines "
+                                   "the profile holds are used"), file=sys.stderr)
+    return data
 
 
 @functools.lru_cache(maxsize=64)
 def _read_source(path: str, recorded):
-    """The file's lines as a tuple, or None (said once on stderr) when it is not read."""
-    data, reason = _verified_bytes(path, recorded)
-    if data is None:
-        print(common.terminal_line(f"triscope: not reading {path}: {reason}; only the lines "
-                                   "the profile holds are used"), file=sys.stderr)
-        return None
-    return tuple(data.decode("utf-8", errors="replace").splitlines())
+    """The file's lines as a tuple, or None when it is not read."""
+    data = _read_bytes(path, recorded)
+    return None if data is None else regions.lines(data)
 
 
 @functools.lru_cache(maxsize=64)
 def _parse(path: str, recorded):
-    source_lines = _read_source(path, recorded)
-    if source_lines is None:
-        return None
-    try:
-        return ast.parse("\n".join(source_lines))
-    except (SyntaxError, ValueError, RecursionError):
-        return None
+    data = _read_bytes(path, recorded)
+    return None if data is None else regions.parse(data)
 
 
 @functools.lru_cache(maxsize=64)
 def _function_spans(path: str, recorded) -> tuple:
-    """(first, last, name) of every def in the file, decorators included."""
+    """Every function, loop and block of the file (regions.spans), or () unread."""
     tree = _parse(path, recorded)
-    if tree is None:
-        return ()
-    return tuple((min([node.lineno] + [d.lineno for d in node.decorator_list]),
-                  node.end_lineno or node.lineno, node.name)
-                 for node in ast.walk(tree)
-                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)))
+    return () if tree is None else tuple(regions.spans(tree))
 
 
 def _enclosing_function(path: str, recorded, lineno: int):
-    """(first, last, name) of the innermost def around `lineno`, or None outside any
+    """(first, last, kind, name) of the innermost def around `lineno`, or None outside any
     function (or when the file is not read or cannot be parsed)."""
-    around = [span for span in _function_spans(path, recorded) if span[0] <= lineno <= span[1]]
+    around = [span for span in _function_spans(path, recorded)
+              if span[2] == "function" and span[0] <= lineno <= span[1]]
     return max(around, default=None)
 
 
@@ -157,25 +125,39 @@ def _names(qualified: str, function: str) -> bool:
             or qualified.startswith(nested) or ("." + nested) in qualified)
 
 
-def _region_around(path, entry, lineno, title=None):
-    """The function around `lineno` in `path` (or a few lines around it), capped in size."""
+def _measured_lines(entry) -> dict:
+    return {common.count(line["lineno"]): line for line in entry["lines"]}
+
+
+def _region(path, entry, first, last, title):
+    """Lines first..last of the file, cut to the file's end when it is read."""
     recorded = entry.get("sha256")
     source_lines = _read_source(path, recorded)
-    lines = {common.count(line["lineno"]): line for line in entry["lines"]}
-    span = _enclosing_function(path, recorded, lineno)
+    if source_lines is not None:
+        last = min(last, len(source_lines))
+    measured = {n: line for n, line in _measured_lines(entry).items() if first <= n <= last}
+    return Region(path, recorded, first, last, title, measured, source_lines)
+
+
+def _region_around(path, entry, lineno, span=None):
+    """The region `span` (a regions.py span; default the function around `lineno`), or a
+    few lines around the line outside any, capped in size around the line. Without the
+    file's text, the few lines shrink to the measured ones among them (the viewer's rule)."""
+    recorded = entry.get("sha256")
+    if span is None:
+        span = _enclosing_function(path, recorded, lineno)
     if span is not None:
-        first, last, name = span
-        title = title or f"function {name}"
+        first, last, title = span[0], span[1], regions.title(span)
     else:
         first, last = max(1, lineno - CONTEXT_LINES), lineno + CONTEXT_LINES
-        title = title or f"line {lineno}"
+        title = f"line {lineno}"
+        if _read_source(path, recorded) is None:
+            inside = [n for n in _measured_lines(entry) if first <= n <= last]
+            first, last = min(inside, default=lineno), max(inside, default=lineno)
     if last - first + 1 > MAX_REGION_LINES:  # a huge function: the part around the line
         first = max(first, lineno - MAX_REGION_LINES // 2)
         last = first + MAX_REGION_LINES - 1
-    if source_lines is not None:
-        last = min(last, len(source_lines))
-    measured = {n: line for n, line in lines.items() if first <= n <= last}
-    return Region(path, recorded, first, last, title, measured, source_lines)
+    return _region(path, entry, first, last, title)
 
 
 def _same_path(a: str, b: str) -> bool:
@@ -183,28 +165,60 @@ def _same_path(a: str, b: str) -> bool:
         not os.path.isabs(b) and a.endswith(os.sep + b))
 
 
-def select_regions(profile: dict, line=None, function=None, top=1) -> list:
-    """The regions to send: by --line FILE:N, by --function NAME, else the `top` hottest
-    functions (distinct regions)."""
+def _profiled_file(files: dict, path: str, option: str) -> str:
+    matches = [p for p in files if _same_path(p, path)]
+    if not matches:
+        raise UsageError(f"{option}: no profiled file {path!r} in the profile")
+    return matches[0]
+
+
+def _file_and_lines(value: str, option: str):
+    """FILE and (A, B) from FILE:N or FILE:A-B."""
+    path, _, numbers = value.rpartition(":")
+    match = re.fullmatch(r"(\d+)(?:-(\d+))?", numbers)
+    if not path or not match:
+        wanted = "FILE:A-B or FILE:N" if option == "--lines" else "FILE:N"
+        raise UsageError(f"{option} wants {wanted}, not {value!r}")
+    first = int(match.group(1))
+    last = int(match.group(2)) if match.group(2) else first
+    if option != "--lines" and match.group(2):
+        raise UsageError(f"{option} wants FILE:N, not {value!r}")
+    if not 1 <= first <= last:
+        raise UsageError(f"{option} {value!r}: the lines must count up from 1")
+    if last - first + 1 > MAX_REGION_LINES:
+        raise UsageError(f"{option} {value!r}: at most {MAX_REGION_LINES} lines")
+    return path, first, last
+
+
+def select_regions(profile: dict, line=None, function=None, top=1, region=None, lines=None,
+                   goal="time") -> list:
+    """The regions to send: by --line FILE:N, --region FILE:N, --lines FILE:A-B, by
+    --function NAME, else the `top` hottest functions for the goal (distinct regions)."""
     files = profile["files"]
-    if line is not None:
-        path, _, number = line.rpartition(":")
-        if not path or not number.isdigit():
-            raise UsageError(f"--line wants FILE:N, not {line!r}")
-        matches = [p for p in files if _same_path(p, path)]
-        if not matches:
-            raise UsageError(f"no profiled file {path!r} in the profile")
-        return [_region_around(matches[0], files[matches[0]], int(number))]
+    if lines is not None:
+        path, first, last = _file_and_lines(lines, "--lines")
+        path = _profiled_file(files, path, "--lines")
+        title = f"line {first}" if first == last else f"lines {first}-{last}"
+        return [_region(path, files[path], first, last, title)]
+    if line is not None or region is not None:
+        option = "--line" if line is not None else "--region"
+        path, lineno, _ = _file_and_lines(line or region, option)
+        path = _profiled_file(files, path, option)
+        entry = files[path]
+        span = None
+        if region is not None:
+            span = regions.propose(_function_spans(path, entry.get("sha256")), lineno)
+        return [_region_around(path, entry, lineno, span)]
     candidates = []
     for path, entry in files.items():
         for item in entry["functions"]:
             name = common.text(item["name"])
             if function is None or _names(name, function):
-                candidates.append((_pct(item), path, item))
+                candidates.append((_goal_measure(goal, item), path, item))
     if function is not None and not candidates:
         raise UsageError(f"no function {function!r} in the profile")
     candidates.sort(key=lambda c: -c[0])
-    regions, seen = [], set()
+    found, seen = [], set()
     for _, path, item in candidates:
         entry = files[path]
         lineno = common.count(item["lineno"])
@@ -213,20 +227,20 @@ def select_regions(profile: dict, line=None, function=None, top=1) -> list:
                    if _enclosing_function(path, entry.get("sha256"), l["lineno"]) is None]
             if not own:
                 continue
-            lineno = max(own, key=_pct)["lineno"]
-        region = _region_around(path, entry, lineno)
-        if (path, region.first) in seen:  # a generator expression inside a function
+            lineno = max(own, key=lambda l: _goal_measure(goal, l))["lineno"]
+        chosen = _region_around(path, entry, lineno)
+        if (path, chosen.first) in seen:  # a generator expression inside a function
             continue
-        seen.add((path, region.first))
-        regions.append(region)
-        if len(regions) >= top:
+        seen.add((path, chosen.first))
+        found.append(chosen)
+        if len(found) >= top:
             break
-    if not regions:
+    if not found:
         raise UsageError("the profile has no measured functions to optimise")
-    return regions
+    return found
 
 
-# ==== The request ====
+# ==== The prompt: viewer/ai.json's templates, filled as the viewer fills them ====
 
 
 def _imports(path: str, recorded) -> list:
@@ -243,41 +257,70 @@ def _imports(path: str, recorded) -> list:
     return list(dict.fromkeys(found))
 
 
-def _annotate(metrics: dict) -> str:
-    python, native, system = (common.number(metrics[key]) for key in TIME_KEYS)
-    parts = [f"time {python + native + system:.1f}% (Python {python:.1f}, native {native:.1f},"
-             f" system {system:.1f})"]
-    alloc = common.number(metrics.get("alloc_mb", 0.0))
-    if alloc:
-        parts.append(f"alloc {alloc:.1f} MB "
-                     f"({common.number(metrics.get('python_fraction', 0.0)) * 100:.0f}% "
-                     "Python allocator)")
-    copy = common.number(metrics.get("copy_mb_s", 0.0))
-    if copy:
-        parts.append(f"copy {copy:.1f} MB/s")
-    if common.number(metrics.get("leak_likelihood", 0.0)) >= 0.5:
-        parts.append(f"likely leaking {common.number(metrics.get('leak_mb_s', 0.0)):.2f} MB/s")
-    return ", ".join(parts)
+def _measured_imports(entry) -> list:
+    """The import lines among the measured ones: all the viewer page knows of them."""
+    found = (common.terminal_line(common.text(line.get("source", ""))).strip()
+             for line in entry["lines"])
+    return list(dict.fromkeys(text for text in found if IMPORT.match(text)))
 
 
-def build_prompt(profile: dict, region: Region) -> str:
+def _line_values(metrics: dict) -> dict:
+    values = {key: common.number(value) for key, value in metrics.items()
+              if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    values.setdefault("python_fraction", 0.0)
+    values["time"] = _pct(metrics)
+    values["python_alloc_pct"] = values["python_fraction"] * 100
+    return values
+
+
+def annotate(metrics: dict, goal: str = "time") -> str:
+    """The numbers of one line that matter for the goal."""
+    spec = ai_spec.spec()["goals"][goal]
+    values = _line_values(metrics)
+    parts = []
+    for part in spec["numbers"]:
+        condition = part.get("if")
+        if condition is not None:
+            value = values.get(condition, 0.0)
+            if not (value >= part["min"] if "min" in part else value != 0):
+                continue
+        parts.append(ai_spec.fill(part["text"], values))
+    return ", ".join(parts) or spec["none"]
+
+
+def system_prompt(goal: str = "time") -> str:
+    return ai_spec.spec()["goals"][goal]["system"]
+
+
+def build_prompt(profile: dict, region: Region, goal: str = "time") -> str:
     """The user message: the run, the file's imports, the region annotated line by line."""
     # Every field from the profile or a file goes through terminal_line: what --dry-run
     # prints is exactly what is sent, so neither may carry a terminal escape or a line break
     # that would forge a line of the prompt.
+    spec = ai_spec.spec()
+    prompt, goal_spec = spec["prompt"], spec["goals"][goal]
     line_of = common.terminal_line
     thread_time = common.number(profile["thread_time_s"])
-    out = [
-        f"Program: {line_of(profile['program'])} (Python {line_of(profile['python'])})",
-        f"Run: {common.number(profile['elapsed_s']):.3f} s elapsed, {thread_time:.3f} s of "
-        "thread time (the 100% of the percentages below)",
-        f"File: {line_of(region.path)}, lines {region.first}-{region.last} "
-        f"({line_of(region.title)}), {region.seconds(thread_time):.3f} s in all",
-    ]
-    imports = _imports(region.path, region.recorded)
+    measured = region.measured()
+    totals = {"seconds": region.seconds(thread_time),
+              "alloc_mb": sum(common.number(l.get("alloc_mb", 0.0)) for l in measured),
+              "gpu_pct": sum(common.number(l.get("gpu_pct", 0.0)) for l in measured)}
+    values = {"program": line_of(common.text(profile["program"])),
+              "python": line_of(common.text(profile["python"])),
+              "elapsed_s": common.number(profile["elapsed_s"]), "thread_time_s": thread_time,
+              "path": line_of(region.path), "first": region.first, "last": region.last,
+              "title": line_of(region.title),
+              "summary": ai_spec.fill(goal_spec["summary"], totals)}
+    out = [ai_spec.fill(template, values) for template in prompt["header"]]
+    if region.source_lines is not None:
+        imports, heading = _imports(region.path, region.recorded), prompt["imports"]
+        code_heading = prompt["code"]
+    else:
+        imports = _measured_imports(profile["files"][region.path])
+        heading, code_heading = prompt["imports_measured"], prompt["code_measured"]
     if imports:
-        out += ["", "The file's imports:", *map(line_of, imports)]
-    out += ["", "The code, each measured line followed by its numbers in a comment:", ""]
+        out += ["", heading, *map(line_of, imports)]
+    out += ["", code_heading, ""]
     for lineno in range(region.first, region.last + 1):
         if region.source_lines is not None and lineno <= len(region.source_lines):
             text = region.source_lines[lineno - 1]
@@ -286,141 +329,99 @@ def build_prompt(profile: dict, region: Region) -> str:
         else:
             continue
         line = region.lines.get(lineno)
-        note = f"  # [line {lineno}: {_annotate(line)}]" if line is not None else ""
+        note = "" if line is None else ai_spec.fill(
+            prompt["note"], {"lineno": lineno, "numbers": annotate(line, goal)})
         out.append(line_of(text).rstrip() + note)
     return "\n".join(out) + "\n"
 
 
-def endpoint(url: str) -> str:
-    """The chat-completions URL from a base URL or a full one."""
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise UsageError("TRISCOPE_AI_URL must be an http:// or https:// URL")
-    if parsed.path.rstrip("/").endswith("/chat/completions"):
-        return url
-    path = parsed.path.rstrip("/") + "/chat/completions"
-    return urllib.parse.urlunsplit(parsed._replace(path=path))
-
-
-def _shown(url: str) -> str:
-    """The URL for messages: no user:password, no query (Azure keys can ride there)."""
-    parsed = urllib.parse.urlsplit(url)
-    host = parsed.hostname or ""
-    if parsed.port:
-        host += f":{parsed.port}"
-    return urllib.parse.urlunsplit((parsed.scheme, host, parsed.path, "", ""))
-
-
-def ask(url: str, model: str, key, messages: list, timeout: float) -> str:
-    """Sends the chat request; returns the proposal's text, or a UsageError saying why not."""
-    body = json.dumps({"model": model, "messages": messages, "temperature": 0.2}).encode()
-    headers = {"Content-Type": "application/json", "Accept": "application/json",
-               "User-Agent": "triscope-optimize"}
-    if key:
-        host = urllib.parse.urlsplit(url).hostname or ""
-        if host.endswith(".openai.azure.com"):
-            headers["api-key"] = key
-        else:
-            headers["Authorization"] = f"Bearer {key}"
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    shown = _shown(url)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw = response.read(16 * 1024 * 1024)
-    except urllib.error.HTTPError as error:
-        try:
-            detail = _http_detail(error)
-        finally:
-            if error.fp is not None:  # it holds the open response
-                error.close()
-        raise UsageError(f"the AI endpoint {shown} answered HTTP {error.code}{detail}") from None
-    except (socket.timeout, TimeoutError):
-        raise UsageError(f"no answer from the AI endpoint {shown} within {timeout:g} s") \
-            from None
-    except urllib.error.URLError as error:
-        reason = error.reason
-        if isinstance(reason, (socket.timeout, TimeoutError)):
-            raise UsageError(f"no answer from the AI endpoint {shown} within {timeout:g} s") \
-                from None
-        raise UsageError(f"cannot reach the AI endpoint {shown}: "
-                         f"{getattr(reason, 'strerror', None) or reason}") from None
-    except (OSError, ValueError) as error:  # a connection reset, a malformed URL
-        raise UsageError(f"cannot reach the AI endpoint {shown}: {error}") from None
-    try:
-        reply = json.loads(raw)
-        content = reply["choices"][0]["message"]["content"]
-    except (ValueError, UnicodeDecodeError):
-        raise UsageError(f"the AI endpoint {shown} did not answer JSON") from None
-    except (LookupError, TypeError):
-        raise UsageError(f"the AI endpoint {shown} answered JSON without a proposal "
-                         "(choices[0].message.content)") from None
-    if not isinstance(content, str) or not content.strip():
-        raise UsageError(f"the AI endpoint {shown} answered an empty proposal")
-    return content
-
-
-def _http_detail(error) -> str:
-    """The server's own error message, when it sent one in JSON (OpenAI's shape)."""
-    try:
-        detail = json.loads(error.read(64 * 1024))["error"]
-        message = detail["message"] if isinstance(detail, dict) else detail
-    except Exception:
-        return f" ({error.reason})" if error.reason else ""
-    message = " ".join(str(message).split())
-    return f": {message[:200]}"
+def _check_goal(profile: dict, goal: str) -> None:
+    """A goal the profile has no numbers for is refused, not sent as zeros."""
+    if goal == "memory" and not profile["memory"]["enabled"]:
+        raise UsageError("--goal memory: the profile has no memory measurements "
+                         "(profile with memory, e.g. without --cpu)")
+    if goal == "gpu" and not profile["gpu"]["enabled"]:
+        raise UsageError("--goal gpu: the profile has no GPU measurements (profile with "
+                         "--gpu on a machine with an NVIDIA GPU)")
 
 
 # ==== The command ====
 
 
 def main(argv: list) -> int:
-    """`triscope optimize profile.json [--line FILE:N | --function NAME | --top K]`."""
+    """`triscope optimize profile.json [--line FILE:N | --region FILE:N | --lines FILE:A-B |
+    --function NAME | --top K] [--goal G] [--provider P --model M]`."""
     parser = Parser(prog="triscope optimize",
-                    description="Ask an OpenAI-compatible model (TRISCOPE_AI_URL, "
-                                "TRISCOPE_AI_MODEL, TRISCOPE_AI_KEY) for optimisations of "
-                                "the hottest code of a profile.")
-    parser.add_argument("profile")
+                    description="Ask an AI model for optimisations of the hottest code of a "
+                                "profile. Keys come from the environment only "
+                                "(docs/DEFINITIONS.md, AI optimization).")
+    parser.add_argument("profile", nargs="?")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--line", metavar="FILE:N", help="the function around this line")
+    which.add_argument("--region", metavar="FILE:N",
+                       help="the region proposed for this line (Scalene's 💥): its loop nest, "
+                            "else its function, else its block")
+    which.add_argument("--lines", metavar="FILE:A-B",
+                       help="these lines (FILE:N: one line, Scalene's ⚡)")
     which.add_argument("--function", metavar="NAME", help="this function (qualified name, "
                                                           "or its last part)")
     which.add_argument("--top", type=bounded(int, 1, 100), default=1, metavar="K",
-                       help="the K hottest functions, one request each (default 1)")
-    parser.add_argument("--url", help="the endpoint (default: $TRISCOPE_AI_URL)")
-    parser.add_argument("--model", help="the model (default: $TRISCOPE_AI_MODEL)")
+                       help="the K hottest functions for the goal, one request each "
+                            "(default 1)")
+    parser.add_argument("--goal", choices=GOALS, default="time",
+                        help="what to optimise for, and so which numbers the prompt carries "
+                             "(default time)")
+    parser.add_argument("--provider", choices=providers.NAMES,
+                        help="the AI provider (default: $TRISCOPE_AI_PROVIDER, else openai)")
+    parser.add_argument("--model", help="the model (Azure: the deployment; default: "
+                                        "$TRISCOPE_AI_MODEL)")
+    parser.add_argument("--url", help="the provider's base URL (default: the provider's "
+                                      "own, or its variable)")
+    parser.add_argument("--api-version", help="Azure's api-version")
+    parser.add_argument("--aws-region", help="Bedrock's AWS region (default: $AWS_REGION)")
+    parser.add_argument("--list-models", action="store_true",
+                        help="print the models the provider's server has (Ollama) and exit")
+    parser.add_argument("--api-keys-from-env", action="store_true",
+                        help="accepted for Scalene's users: keys always come from the "
+                             "environment only")
     parser.add_argument("--timeout", type=bounded(float, 0.001, 3600, "seconds"),
                         default=120.0,
                         help="seconds to wait for each answer (default 120)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the user message of each request exactly as it would be "
-                             "sent (with the fixed system prompt), send nothing")
+                             "sent (with the goal's fixed system prompt), send nothing")
     options = parser.parse_args(argv)
+    name = providers.chosen(options.provider)
+    if options.list_models:
+        found = providers.settings(name, options.url, options.model, options.api_version,
+                                   options.aws_region)
+        for model in providers.models(name, found, options.timeout):
+            print(common.terminal_line(model))
+        return 0
+    if options.profile is None:
+        raise UsageError("triscope optimize wants a profile (or --list-models)")
     profile = common.load(options.profile)
     with common.reading(options.profile):
-        regions = select_regions(profile, options.line, options.function, options.top)
-        prompts = [build_prompt(profile, region) for region in regions]
+        _check_goal(profile, options.goal)
+        chosen = select_regions(profile, options.line, options.function, options.top,
+                                options.region, options.lines, options.goal)
+        prompts = [build_prompt(profile, region, options.goal) for region in chosen]
     if options.dry_run:
         for prompt in prompts:
             sys.stdout.write(prompt + "\n")
         return 0
-    url = options.url or os.environ.get("TRISCOPE_AI_URL")
-    model = options.model or os.environ.get("TRISCOPE_AI_MODEL")
-    if not url:
-        raise UsageError("no AI endpoint: set TRISCOPE_AI_URL (e.g. https://api.openai.com/v1"
-                         " or http://localhost:11434/v1) or give --url")
-    if not model:
-        raise UsageError("no model: set TRISCOPE_AI_MODEL or give --model")
-    url = endpoint(url)
-    key = os.environ.get("TRISCOPE_AI_KEY") or None
+    found = providers.settings(name, options.url, options.model, options.api_version,
+                               options.aws_region)
+    if not found["model"]:
+        raise UsageError(_no_model(name))
     thread_time = common.number(profile["thread_time_s"])
-    for region, prompt in zip(regions, prompts):
+    for region, prompt in zip(chosen, prompts):
         if sys.stderr.isatty():  # something to watch while the model thinks
-            print(common.terminal_line(f"triscope: asking {model} about {region.path}:"
-                                       f"{region.first}-{region.last} ({region.title})…"),
-                  file=sys.stderr)
-        proposal = ask(url, model, key, [{"role": "system", "content": SYSTEM_PROMPT},
-                                         {"role": "user", "content": prompt}],
-                       options.timeout)
+            print(common.terminal_line(f"triscope: asking {found['model']} about "
+                                       f"{region.path}:{region.first}-{region.last} "
+                                       f"({region.title})…"), file=sys.stderr)
+        proposal = providers.ask(name, found, system_prompt(options.goal), prompt,
+                                 options.timeout)
         share = region.seconds(thread_time) / thread_time * 100 if thread_time else 0.0
         heading = common.terminal_line(
             f"=== {region.title}, {os.path.basename(region.path)}:{region.first}-"
@@ -429,3 +430,11 @@ def main(argv: list) -> int:
         sys.stdout.write(f"{heading}\n{common.terminal_text(proposal.rstrip())}\n\n")
         sys.stdout.flush()
     return 0
+
+
+def _no_model(name: str) -> str:
+    if name == "ollama":
+        return "no model: give --model (--list-models prints those the server has)"
+    if name == "azure":
+        return "no deployment: give --model or set AZURE_OPENAI_DEPLOYMENT"
+    return "no model: give --model or set TRISCOPE_AI_MODEL"

@@ -10,6 +10,14 @@ included. Escaping `<`, `>` and `&` as \\u escapes (which JSON.parse turns back)
 sequence that could end the element or open markup; the viewer then puts that text on the
 page through textContent only. A fresh nonce per page lets its Content-Security-Policy run
 the viewer's own script and nothing else.
+
+Two more JSON elements serve the optimize buttons (docs/ARCHITECTURE.md, "AI
+optimization"): viewer/ai.json, the prompt and provider table `triscope optimize` fills too,
+and the regions of the profiled files (functions, loops, blocks from each file's syntax
+tree, regions.py), so that the page proposes the region the command would. Regions are
+line numbers only: the page quotes no line the profile does not hold. A file is read for
+them only while its SHA-256 is the profile's, and only within a byte budget taken costliest
+file first, since a page is written at the end of every run.
 """
 
 import importlib.resources
@@ -18,8 +26,15 @@ import os
 import pathlib
 import secrets
 
+from triscope import ai_spec, regions
+
 PROFILE_PLACEHOLDER = "__TRISCOPE_PROFILE__"
 NONCE_PLACEHOLDER = "__TRISCOPE_NONCE__"
+AI_PLACEHOLDER = "__TRISCOPE_AI__"
+REGIONS_PLACEHOLDER = "__TRISCOPE_REGIONS__"
+# What reading files for their regions may cost a page: the files read in all, one file.
+REGION_BUDGET_BYTES = 16 << 20
+REGION_FILE_BYTES = 4 << 20
 # ensure_ascii already escapes every non-ASCII character, the line terminators U+2028 and
 # U+2029 among them; these three are ASCII and need it too.
 _SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
@@ -38,13 +53,44 @@ def template() -> str:
     return _template
 
 
+def _script_json(value) -> str:
+    data = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return data.translate(_SCRIPT_SAFE)
+
+
+def file_regions(profile: dict) -> dict:
+    """path → the spans [first, last, kind, name] that hold a measured line, for the
+    costliest files that can be read (regions.file_spans) within the byte budget."""
+    found, budget = {}, REGION_BUDGET_BYTES
+    costliest = sorted(profile["files"].items(),
+                       key=lambda item: -max(item[1].get("cpu_pct", 0.0),
+                                             sum(l.get("mem_pct", 0.0) for l in item[1]["lines"])))
+    for path, entry in costliest:
+        if budget <= 0:
+            break
+        measured = [line["lineno"] for line in entry["lines"]]
+        if not measured:
+            continue
+        spans, cost = regions.file_spans(path, entry.get("sha256"), measured,
+                                         min(budget, REGION_FILE_BYTES))
+        budget -= cost
+        if spans:
+            found[path] = [list(span) for span in spans]
+    return found
+
+
 def render(profile: dict) -> str:
     """The self-contained HTML page showing `profile`."""
-    data = json.dumps(profile, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
     page = template().replace(NONCE_PLACEHOLDER, secrets.token_urlsafe(18))
+    page = page.replace(AI_PLACEHOLDER, _script_json(ai_spec.spec()))
+    try:
+        spans = file_regions(profile)
+    except (OSError, LookupError, TypeError, ValueError):  # a profile from elsewhere
+        spans = {}
+    page = page.replace(REGIONS_PLACEHOLDER, _script_json(spans))
     # The profile goes in last, so no placeholder-like text inside it is ever replaced.
     before, _, after = page.partition(PROFILE_PLACEHOLDER)
-    return before + data.translate(_SCRIPT_SAFE) + after
+    return before + _script_json(profile) + after
 
 
 def write(profile: dict, path: str) -> None:
@@ -54,12 +100,17 @@ def write(profile: dict, path: str) -> None:
 
 def open_in_browser(path: str) -> bool:
     """Asks a browser to show the page at `path`; False when there is none to ask."""
+    return open_url(pathlib.Path(path).resolve().as_uri())
+
+
+def open_url(url: str) -> bool:
+    """Asks a browser to show `url`; False when there is none to ask."""
     # Text browsers (lynx, w3m) cannot run the viewer and would take over the terminal, so
     # only a graphical session, or a browser named in $BROWSER, counts as having a browser.
     if not any(os.environ.get(name) for name in ("DISPLAY", "WAYLAND_DISPLAY", "BROWSER")):
         return False
     import webbrowser
     try:
-        return webbrowser.open(pathlib.Path(path).resolve().as_uri())
+        return webbrowser.open(url)
     except webbrowser.Error:
         return False

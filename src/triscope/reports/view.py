@@ -26,6 +26,10 @@ def main(argv: list) -> int:
                              "always does), as Scalene's view -r")
     parser.add_argument("--standalone", action="store_true",
                         help="accepted for Scalene's users: the page is always self-contained")
+    parser.add_argument("--api-keys-from-env", action="store_true",
+                        help="serve the HTML report from this machine (127.0.0.1) and hand "
+                             "the page the AI keys set in the environment, never writing "
+                             "them to a file; --web opens it; Ctrl-C stops")
     options = parser.parse_args(argv)
     as_html = options.html or options.web or options.outfile is not None
     profile = common.load(options.profile)
@@ -35,6 +39,9 @@ def main(argv: list) -> int:
                 profile, options.cpu_percent_threshold, 100))
         except common.MALFORMED as error:
             raise UsageError(f"{options.profile} is malformed: {error!r}") from None
+    if options.api_keys_from_env:
+        from triscope.reports import serve
+        return serve.serve(profile, options.web)
     html_path = os.path.abspath(options.outfile or os.path.splitext(options.profile)[0] + ".html")
     try:
         if options.cli or not as_html:

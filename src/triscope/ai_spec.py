@@ -1,0 +1,72 @@
+"""viewer/ai.json, the one description of the AI prompt and providers, and its templates.
+
+`triscope optimize` and the viewer page build their prompts and requests from that one file
+(reports/html.py puts it into the page), each with a filler of the same few rules, so the
+command line and the page send the same text (tests/test_ai.py compares them):
+
+- `{name}` in a string is the value's text; `{name:.Nf}` a number with N decimals, a half
+  rounded away from zero (what JavaScript's toFixed does, not Python's half-to-even);
+  `{name|path}` the value percent-encoded as one URL path segment;
+- a string that is exactly `{name}` is replaced by the value itself, so a number stays one
+  in a JSON body.
+"""
+
+import decimal
+import functools
+import importlib.resources
+import json
+import re
+import urllib.parse
+
+PLACEHOLDER = re.compile(r"\{(\w+)(?::\.(\d)f|\|(path))?\}")
+WHOLE = re.compile(r"\{(\w+)\}")
+
+
+@functools.lru_cache(maxsize=1)
+def text() -> str:
+    """The file as it is installed beside the viewer."""
+    return (importlib.resources.files("triscope") / "viewer" / "ai.json").read_text(
+        encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=1)
+def spec() -> dict:
+    return json.loads(text())
+
+
+def fixed(value: float, digits: int) -> str:
+    """`value` with `digits` decimals as JavaScript's Number.prototype.toFixed writes it: the
+    exact binary value rounded, a tie away from zero, no minus sign on a zero."""
+    quantum = decimal.Decimal(1).scaleb(-digits)
+    rounded = decimal.Decimal(value).quantize(quantum, rounding=decimal.ROUND_HALF_UP)
+    if rounded == 0:
+        rounded = abs(rounded)
+    return f"{rounded:f}"
+
+
+def _one(match, values) -> str:
+    value = values[match.group(1)]
+    if match.group(2) is not None:
+        return fixed(value, int(match.group(2)))
+    if match.group(3):
+        return urllib.parse.quote(str(value), safe="")
+    return str(value)
+
+
+def fill(template, values: dict):
+    """`template` (a string, or JSON made of them) with its placeholders filled."""
+    if isinstance(template, dict):
+        return {name: fill(item, values) for name, item in template.items()}
+    if isinstance(template, list):
+        return [fill(item, values) for item in template]
+    if not isinstance(template, str):
+        return template
+    whole = WHOLE.fullmatch(template)
+    if whole:
+        return values[whole.group(1)]
+    return PLACEHOLDER.sub(lambda match: _one(match, values), template)
+
+
+def names(template: str) -> set:
+    """The names a template string uses."""
+    return {match.group(1) for match in PLACEHOLDER.finditer(template)}
