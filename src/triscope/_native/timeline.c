@@ -102,8 +102,8 @@ int ts_lane_add(ts_lane_t *lane, const ts_timeline_axis_t *axis, uint64_t from_n
         for (uint32_t b = low; b < high && left > 0; b++) {
             uint64_t bucket_end = axis->start_ns + (uint64_t)(b + 1) * axis->width_ns;
             uint64_t bucket_start = b == low ? from_ns : bucket_end - axis->width_ns;
-            uint64_t share = (uint64_t)((unsigned __int128)ns[kind] *
-                                        (bucket_end - bucket_start) / span);
+            uint64_t share = (uint64_t)((double)ns[kind] *
+                                        (double)(bucket_end - bucket_start) / (double)span);
             share = share < left ? share : left;
             lane->ns[b - lane->first][kind] += share;
             left -= share;

@@ -334,8 +334,8 @@ static void add_to_lane(ts_slot_t *slot, const ts_timeline_axis_t *axis, uint64_
     if (!record || cpu_ns + split->waited == 0)
         return;
     uint64_t native = sampled[0] + sampled[1] > 0
-                          ? (uint64_t)((unsigned __int128)cpu_ns * sampled[1] /
-                                       (sampled[0] + sampled[1]))
+                          ? (uint64_t)((double)cpu_ns * (double)sampled[1] /
+                                       (double)(sampled[0] + sampled[1]))
                       : slot->cpu_kind == TS_SAMPLE_NATIVE ? cpu_ns : 0;
     uint64_t cpu_wait = split->cpu_wait < split->waited ? split->cpu_wait : split->waited;
     uint64_t idle = split->idle < split->waited - cpu_wait ? split->idle
