@@ -64,9 +64,13 @@ def test_each_thread_is_busy_in_its_own_phase(phases_run):
         waited = seconds_of(lane, ("system", "cpu_wait", "idle"))
         expected = thread["wait_s"] + thread["idle_s"]
         assert abs(waited - expected) <= 0.05 + 0.05 * expected, (waited, thread)
-        # No bucket holds more time than it lasts.
+        # No bucket holds more time than it lasts (the last but for a tick's CPU time read
+        # late: docs/ARCHITECTURE.md, "Thread timelines").
+        interval = profile["cpu_sampling_interval_s"]
         for index in range(len(lane["python"])):
-            assert sum(lane[kind][index] for kind in KINDS) <= lane["bucket_s"] * 1.01 + 1e-6
+            held = sum(lane[kind][index] for kind in KINDS)
+            late = interval if index == len(lane["python"]) - 1 else 0
+            assert held <= lane["bucket_s"] * 1.01 + late + 1e-6, (index, held, lane)
 
 
 def test_a_long_run_keeps_at_most_128_buckets(tmp_path):

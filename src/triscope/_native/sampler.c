@@ -376,6 +376,7 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
     }
     slot->cpu_ns = slot->wait_ns = slot->idle_ns = 0;
     ts_lane_free(&slot->lane); /* a slot left active by a fork: the parent's thread's */
+    slot->lane_cpu_carry_ns = 0;
     slot->lane_sampled_ns[0] = atomic_load(&slot->sampled_ns[0]);
     slot->lane_sampled_ns[1] = atomic_load(&slot->sampled_ns[1]);
     ts_taskstate_reset(&slot->task);

@@ -52,6 +52,7 @@ typedef struct ts_slot {
     ts_lane_t lane;
     _Atomic uint64_t sampled_ns[2];  /* TS_SAMPLE_PYTHON, TS_SAMPLE_NATIVE */
     uint64_t lane_sampled_ns[2];
+    uint64_t lane_cpu_carry_ns;      /* CPU time read past its tick's end, for the next */
     /* What the kernel says (taskstate.h), read by the consumer only when it can have changed:
      * a thread whose CPU clock has not moved is still in the same system call. */
     ts_taskstate_t task;

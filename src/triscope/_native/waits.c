@@ -321,9 +321,14 @@ typedef struct {
 
 /* Adds the tick [from_ns, to_ns) to the thread's lane: `cpu_ns` of CPU time and the waiting
  * in `split`. The Python/native counts of the handler's samples are taken in every tick,
- * recorded or not, so a tick after a pause splits only its own. */
+ * recorded or not, so a tick after a pause splits only its own. The CPU clock is read a
+ * little after the tick's wall clock (after the slot lock, on a busy machine milliseconds
+ * later), so a tick can hold more CPU time than it lasts: the excess goes to the next tick
+ * (`lane_cpu_carry_ns`), and no bucket fills beyond its width; a thread's last tick takes
+ * what is left. */
 static void add_to_lane(ts_slot_t *slot, const ts_timeline_axis_t *axis, uint64_t from_ns,
-                        uint64_t to_ns, uint64_t cpu_ns, const tick_split_t *split, int record)
+                        uint64_t to_ns, uint64_t cpu_ns, const tick_split_t *split, int record,
+                        int last)
 {
     uint64_t sampled[2];
     for (int kind = 0; kind < 2; kind++) {
@@ -331,7 +336,16 @@ static void add_to_lane(ts_slot_t *slot, const ts_timeline_axis_t *axis, uint64_
         sampled[kind] = now - slot->lane_sampled_ns[kind];
         slot->lane_sampled_ns[kind] = now;
     }
-    if (!record || cpu_ns + split->waited == 0)
+    if (!record) {
+        slot->lane_cpu_carry_ns = 0;
+        return;
+    }
+    cpu_ns += slot->lane_cpu_carry_ns;
+    uint64_t span = to_ns > from_ns ? to_ns - from_ns : 0;
+    uint64_t excess = cpu_ns + split->waited > span ? cpu_ns + split->waited - span : 0;
+    slot->lane_cpu_carry_ns = last ? 0 : excess < cpu_ns ? excess : cpu_ns;
+    cpu_ns -= slot->lane_cpu_carry_ns;
+    if (cpu_ns + split->waited == 0)
         return;
     uint64_t native = sampled[0] + sampled[1] > 0
                           ? (uint64_t)((double)cpu_ns * (double)sampled[1] /
@@ -454,7 +468,8 @@ void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int
     uint64_t from_ns = slot->last_wall_ns, cpu_before = slot->last_cpu_ns;
     tick_split_t split = {0, 0, 0};
     measure(slot, index, now_ns, record, last, &split);
-    add_to_lane(slot, axis, from_ns, now_ns, slot->last_cpu_ns - cpu_before, &split, record);
+    add_to_lane(slot, axis, from_ns, now_ns, slot->last_cpu_ns - cpu_before, &split, record,
+                last);
 }
 
 
