@@ -206,6 +206,7 @@ static void fill_meta(ts_profile_meta_t *m, ts_strlist_t *only, ts_strlist_t *ex
     m->python = "3.11.7";
     m->pid = 4242;
     m->elapsed_s = 1.5;
+    m->started_unix_s = 1700000000.25;
     m->interval_s = 0.01;
     m->samples = 12;
     m->cpu = 1;
@@ -219,6 +220,11 @@ static void fill_meta(ts_profile_meta_t *m, ts_strlist_t *only, ts_strlist_t *ex
     snprintf(threads[0].name, sizeof threads[0].name, "MainThread");
     threads[0].cpu_ns = 2500000000ULL;
     threads[0].wait_ns = 1000;
+    /* Its lane: buckets 1 and 2 of half a second each. */
+    static uint64_t lane[2][TS_LANE_KINDS] = {{250000000, 100000000, 150000000, 0, 0},
+                                              {0, 0, 0, 200000000, 300000000}};
+    threads[0].timeline = (ts_lane_t){.first = 1, .count = 2, .capacity = 2, .ns = lane};
+    threads[0].axis = (ts_timeline_axis_t){.start_ns = 0, .width_ns = 500000000};
     threads[1].tid = 102; /* no name: gets a fallback */
     threads[1].idle_ns = 4000000000ULL;
     m->idle_detected = 1;
@@ -313,6 +319,7 @@ static void test_full_profile(void)
     CHECK(strncmp(out, "{\"schema\":\"triscope/1\",\"version\":\"0.1.0\",", 41) == 0);
     CHECK_HAS(out, "\"args\":[\"prog.py\",\"--flag=\\\"x\\\"\"]");
     CHECK_HAS(out, "\"python\":\"3.11.7\",\"pid\":4242,\"elapsed_s\":1.5,"
+                   "\"started_at\":1700000000.25,"
                    "\"cpu_sampling_interval_s\":0.01,\"samples\":12,");
     CHECK_HAS(out, "\"thread_time_s\":0.00001,");
     CHECK_HAS(out, "\"unattributed_pct\":9,");
@@ -323,8 +330,14 @@ static void test_full_profile(void)
                    "\"profile_all\":false,\"profile_only\":[],\"profile_exclude\":[\"vendor/\"],"
                    "\"cpu_percent_threshold\":1.5,\"malloc_threshold\":100}");
     CHECK_HAS(out, "\"threads\":[{\"tid\":101,\"name\":\"MainThread\",\"cpu_s\":2.5,"
-                   "\"wait_s\":0.000001,\"idle_s\":0},{\"tid\":102,\"name\":\"thread-102\","
-                   "\"cpu_s\":0,\"wait_s\":0,\"idle_s\":4}]");
+                   "\"wait_s\":0.000001,\"idle_s\":0,"
+                   "\"timeline\":{\"start_s\":0.5,\"bucket_s\":0.5,\"python\":[0.25,0],"
+                   "\"native\":[0.1,0],\"system\":[0.15,0],\"cpu_wait\":[0,0.2],"
+                   "\"idle\":[0,0.3]}},"
+                   "{\"tid\":102,\"name\":\"thread-102\","
+                   "\"cpu_s\":0,\"wait_s\":0,\"idle_s\":4,"
+                   "\"timeline\":{\"start_s\":0,\"bucket_s\":0,\"python\":[],\"native\":[],"
+                   "\"system\":[],\"cpu_wait\":[],\"idle\":[]}}]");
     /* Idle threads are counted apart; no run-queue delay measured: null, not 0. */
     CHECK_HAS(out, "\"cpu_wait_pct\":null,\"idle\":{\"measured\":true,\"threads\":1,"
                    "\"seconds\":4},");
@@ -469,7 +482,9 @@ static void test_awaited_time(void)
                    "\"dropped\":2}");
     CHECK_HAS(out, "\"totals\":{\"cpu_python_pct\":100,\"cpu_native_pct\":0,"
                    "\"cpu_system_pct\":0}");
-    CHECK_HAS(out, "\"leak_mb_s\":0,\"async_await_s\":1.5}");
+    /* An await line spends no time of its own: nothing computed there. */
+    CHECK_HAS(out, "\"leak_mb_s\":0,\"core_utilization\":0,\"avg_mb\":0,\"growth_mb\":0,"
+                   "\"async_await_s\":1.5}");
     CHECK_HAS(out, "\"name\":\"task\",\"lineno\":1,\"cpu_python_pct\":100,");
     CHECK_HAS(out, "\"async_await_s\":1.505}");
     free(out);
@@ -774,6 +789,59 @@ static void test_gpu_fields(void)
     ts_stats_free(&s);
 }
 
+/* The per-line figures of docs/DEFINITIONS.md (Core utilization, Memory): the share of a
+ * line's time spent computing; live MB averaged over the run; their growth over its second
+ * half; the line whose allocation made the sampled live bytes peak. */
+static void test_scalene_fields(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    ts_stats_init(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    const uint64_t sec = 1000000000ULL, mib = 1024 * 1024;
+    m.memory = 1;
+    m.start_ns = 10 * sec;
+    m.end_ns = 14 * sec; /* a run of 4 s: its middle at 12 s */
+    uint32_t file = ts_stats_file(&s, "/p/mem.py", 1);
+    uint32_t fn = ts_stats_func(&s, file, "work", 1);
+    ts_stats_add_line(&s, fn, 2, TS_TIME_PYTHON, 2 * sec, 1);
+    ts_stats_add_line(&s, fn, 2, TS_TIME_NATIVE, 1 * sec, 1);
+    ts_stats_add_line(&s, fn, 2, TS_TIME_SYSTEM, 1 * sec, 0); /* 3 of 4 s computing */
+    ts_stats_add_line(&s, fn, 3, TS_TIME_SYSTEM, 1 * sec, 0);  /* a sleep: 0 */
+    /* Line 4: 2 MiB live over [10 s, 11 s), then 1 MiB from 13 s to the end:
+     * (2 × 1 + 1 × 1) / 4 = 0.75 MiB on average; 0 live at the middle, 1 at the end. */
+    CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 4, 1, 2 * mib, 0, 10 * sec), 0);
+    CHECK_EQ_INT(ts_stats_free_sample(&s, 1, 11 * sec), 1);
+    /* Line 5: 3 MiB from 11.5 s on, a peak of 3 MiB; line 4's second block then makes the
+     * run's peak, 4 MiB, so line 4 is the maximum footprint's line. */
+    CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 5, 3, 3 * mib, 1, 11500000000ULL), 0);
+    CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 4, 2, 1 * mib, 0, 13 * sec), 0);
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(json_valid(out));
+    CHECK_HAS(out, "\"lineno\":2,");
+    CHECK_HAS(out, "\"leak_mb_s\":0,\"core_utilization\":0.75,\"avg_mb\":0,\"growth_mb\":0,");
+    CHECK_HAS(out, "\"leak_mb_s\":0,\"core_utilization\":0,\"avg_mb\":0,\"growth_mb\":0,");
+    CHECK_HAS(out, "\"core_utilization\":0,\"avg_mb\":0.75,\"growth_mb\":1,");
+    /* 3 MiB over [11.5 s, 14 s): 7.5 / 4 = 1.875 MiB; 3 live at the middle and at the end. */
+    CHECK_HAS(out, "\"core_utilization\":0,\"avg_mb\":1.875,\"growth_mb\":0,");
+    CHECK_HAS(out, "\"max_footprint_mb\":4,");
+    CHECK_HAS(out, "\"max_footprint_line\":{\"file\":\"/p/mem.py\",\"lineno\":4}");
+    free(out);
+    /* No allocation: no line made a footprint. */
+    ts_stats_free(&s);
+    ts_stats_init(&s);
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "\"max_footprint_line\":null");
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
 int main(void)
 {
     write_program();
@@ -786,6 +854,7 @@ int main(void)
     RUN(test_decoded_source);
     RUN(test_string_source_of_c_code);
     RUN(test_gpu_fields);
+    RUN(test_scalene_fields);
     unlink(prog_path);
     rmdir(tmpdir);
     return TEST_DONE();

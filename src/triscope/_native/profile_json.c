@@ -204,6 +204,26 @@ void ts_profile_share_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t
     ts_json_key(j, "alloc_samples"); ts_json_int(j, (int64_t)mem->samples);
 }
 
+/* The per-line figures Scalene's users read (docs/DEFINITIONS.md, "Core utilization" and
+ * Memory): the share of the line's time its threads were computing, its live MB averaged
+ * over the run, and how much they grew over the run's second half (the leak verdict's
+ * growth, ts_leak_of). */
+static void scalene_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t *mem,
+                           const ts_profile_meta_t *m)
+{
+    uint64_t total = ts_time_total(time);
+    uint64_t computing = time->ns[TS_TIME_PYTHON] + time->ns[TS_TIME_NATIVE];
+    ts_json_key(j, "core_utilization");
+    ts_json_number(j, total ? (double)computing / (double)total : 0, PCT_DIGITS);
+    ts_json_key(j, "avg_mb");
+    ts_json_number(j, ts_mem_average_live(mem, m->start_ns, m->end_ns) / MB, MB_DIGITS);
+    int64_t middle_live = 0;
+    if (mem->timeline != NULL && m->end_ns > m->start_ns)
+        middle_live = ts_series_at(mem->timeline, m->start_ns + (m->end_ns - m->start_ns) / 2);
+    ts_json_key(j, "growth_mb");
+    ts_json_number(j, (double)(mem->live_bytes - middle_live) / MB, MB_DIGITS);
+}
+
 /* The metrics shared by lines and functions: the shares, then memory over time, copies and
  * the leak verdict. */
 static void metric_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t *mem,
@@ -218,6 +238,7 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t *m
     ts_json_number(j, (double)mem->copy_bytes / MB / elapsed, MB_DIGITS);
     ts_json_key(j, "leak_likelihood"); ts_json_number(j, leak.likelihood, PCT_DIGITS);
     ts_json_key(j, "leak_mb_s"); ts_json_number(j, leak.mb_s, MB_DIGITS);
+    scalene_fields(j, time, mem, m);
 }
 
 /* Awaited time is seconds, not a share: concurrent awaits overlap (docs/DEFINITIONS.md). */
@@ -304,6 +325,30 @@ static void write_options(ts_json_t *j, const ts_profile_meta_t *m)
     ts_json_end_object(j);
 }
 
+/* A thread's lane (docs/PROFILE_FORMAT.md, "Thread timelines"): where its first bucket
+ * begins, relative to the profile's start, the buckets' width, and per kind the seconds of
+ * each bucket. */
+static void thread_timeline(ts_json_t *j, const ts_thread_summary_t *t, uint64_t start_ns)
+{
+    static const char *const kinds[TS_LANE_KINDS] = {"python", "native", "system", "cpu_wait",
+                                                     "idle"};
+    const ts_lane_t *lane = &t->timeline;
+    uint64_t first_ns = t->axis.start_ns + (uint64_t)lane->first * t->axis.width_ns;
+    ts_json_begin_object(j);
+    /* The axis starts as sampling is set up, microseconds before the profile's own start. */
+    ts_json_key(j, "start_s");
+    ts_json_number(j, first_ns > start_ns ? (double)(first_ns - start_ns) / 1e9 : 0, SEC_DIGITS);
+    ts_json_key(j, "bucket_s"); ts_json_number(j, (double)t->axis.width_ns / 1e9, SEC_DIGITS);
+    for (int kind = 0; kind < TS_LANE_KINDS; kind++) {
+        ts_json_key(j, kinds[kind]);
+        ts_json_begin_array(j);
+        for (uint32_t b = 0; b < lane->count; b++)
+            ts_json_number(j, (double)lane->ns[b][kind] / 1e9, SEC_DIGITS);
+        ts_json_end_array(j);
+    }
+    ts_json_end_object(j);
+}
+
 static void write_threads(ts_json_t *j, const ts_profile_meta_t *m)
 {
     char fallback[32];
@@ -319,6 +364,7 @@ static void write_threads(ts_json_t *j, const ts_profile_meta_t *m)
         ts_json_key(j, "cpu_s"); ts_json_number(j, (double)t->cpu_ns / 1e9, SEC_DIGITS);
         ts_json_key(j, "wait_s"); ts_json_number(j, (double)t->wait_ns / 1e9, SEC_DIGITS);
         ts_json_key(j, "idle_s"); ts_json_number(j, (double)t->idle_ns / 1e9, SEC_DIGITS);
+        ts_json_key(j, "timeline"); thread_timeline(j, t, m->start_ns);
         ts_json_end_object(j);
     }
     ts_json_end_array(j);
@@ -339,6 +385,23 @@ static void write_idle(ts_json_t *j, const ts_profile_meta_t *m)
     ts_json_key(j, "measured"); ts_json_bool(j, m->idle_detected);
     ts_json_key(j, "threads"); ts_json_int(j, count);
     ts_json_key(j, "seconds"); ts_json_number(j, (double)idle_ns / 1e9, SEC_DIGITS);
+    ts_json_end_object(j);
+}
+
+/* The line whose sampled allocation made the sampled live bytes peak (null: none did, or it
+ * was made on no line of a profiled file). */
+static void write_max_footprint_line(ts_json_t *j, const ts_stats_t *s)
+{
+    ts_json_key(j, "max_footprint_line");
+    if (s->peak_line == UINT32_MAX || s->peak_line >= s->nlines) {
+        ts_json_null(j);
+        return;
+    }
+    const ts_line_t *line = &s->lines[s->peak_line];
+    ts_json_begin_object(j);
+    ts_json_key(j, "file");
+    ts_json_string(j, ts_intern_str(&s->strings, s->files[line->file].path));
+    ts_json_key(j, "lineno"); ts_json_int(j, line->lineno);
     ts_json_end_object(j);
 }
 
@@ -564,6 +627,7 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     ts_json_key(j, "python"); ts_json_string(j, m->python);
     ts_json_key(j, "pid"); ts_json_int(j, m->pid);
     ts_json_key(j, "elapsed_s"); ts_json_number(j, m->elapsed_s, SEC_DIGITS);
+    ts_json_key(j, "started_at"); ts_json_number(j, m->started_unix_s, SEC_DIGITS);
     ts_json_key(j, "cpu_sampling_interval_s"); ts_json_number(j, m->interval_s, SEC_DIGITS);
     ts_json_key(j, "samples"); ts_json_int(j, (int64_t)m->samples);
     ts_json_key(j, "signals_taken"); ts_json_int(j, (int64_t)m->signals_taken);
@@ -594,6 +658,7 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     ts_json_number(j, (double)s->mem_total.copy_bytes / MB, MB_DIGITS);
     ts_json_key(j, "timeline"); timeline(j, s->mem_total.timeline, m->start_ns);
     ts_json_end_object(j);
+    write_max_footprint_line(j, s);
     write_gpu(j, s, m);
     write_files(j, s, m, line_order, func_order);
     write_leaks(j, s, m, line_order);

@@ -56,6 +56,7 @@ typedef struct {
     uint64_t signals_taken;       /* times the program's native code took one of our signals */
     uint64_t start_ns;            /* CLOCK_MONOTONIC at start: the zero of every timeline */
     uint64_t end_ns;
+    double started_unix_s;        /* the wall clock at start (seconds since the epoch) */
     int virtual_time, stacks, profile_all;
     const ts_line_cut_t *kept_lines; /* --reduced-profile: the lines kept; NULL: all of them */
     int idle;                     /* --idle: idle threads' waiting counted */

@@ -53,6 +53,8 @@ static ts_filter_t pending_filter;
 static int configured, filter_pending, running;
 static _Atomic int paused;
 static uint64_t started_ns, stopped_ns;
+/* The wall clock at the start: the processes of a merged profile share one time axis. */
+static double started_unix_s;
 static uint64_t addrmap_generation;
 static uintptr_t eval_start, eval_end;
 static void (*gil_period_hook)(uint64_t now_ns);
@@ -230,6 +232,9 @@ ts_profiler_status_t ts_profiler_start(int start_paused)
     filter_pending = 0;
     ts_awaits_start(config.awaits);
     started_ns = ts_now_ns();
+    struct timespec wall;
+    started_unix_s = clock_gettime(CLOCK_REALTIME, &wall) == 0
+                         ? (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 : 0;
     if (config.cpu) {
         refresh_addrmap();
         ts_sampler_enable(1);
@@ -309,10 +314,12 @@ void ts_profiler_after_fork_in_child(void)
 
 /* ==== Writing the profile ==== */
 
-/* What the profile records of the run itself, added to the caller's `meta`. */
+static ts_thread_summary_t threads[TS_MAX_REPORTED_THREADS];
+
+/* What the profile records of the run itself, added to the caller's `meta`; the threads'
+ * timelines are copies that release_run_facts frees. */
 static void add_run_facts(ts_profile_meta_t *meta)
 {
-    static ts_thread_summary_t threads[TS_MAX_REPORTED_THREADS];
     meta->threads = threads;
     meta->nthreads = ts_sampler_threads(threads, TS_MAX_REPORTED_THREADS);
     meta->samples = ts_sampler_samples_taken();
@@ -332,6 +339,7 @@ static void add_run_facts(ts_profile_meta_t *meta)
     meta->elapsed_s = (double)(end - started_ns) / 1e9;
     meta->start_ns = started_ns;
     meta->end_ns = end;
+    meta->started_unix_s = started_unix_s;
     meta->cpu = config.cpu;
     meta->memory = config.memory;
     meta->memory_native = config.memory && ts_pymemory_preloaded();
@@ -350,10 +358,18 @@ static void add_run_facts(ts_profile_meta_t *meta)
     meta->awaits_dropped = awaits.dropped;
 }
 
+static void release_run_facts(ts_profile_meta_t *meta)
+{
+    ts_sampler_threads_release(threads, meta->nthreads);
+    meta->nthreads = 0;
+}
+
 static int write_to(FILE *out, ts_profile_meta_t *meta)
 {
     add_run_facts(meta);
-    return ts_profile_write(out, ts_resolve_stats(), meta);
+    int result = ts_profile_write(out, ts_resolve_stats(), meta);
+    release_run_facts(meta);
+    return result;
 }
 
 /* The whole profile into `fd`, from its start, replacing what it held: the checkpoint files
@@ -403,9 +419,9 @@ static int write_to_path(const char *path, ts_profile_meta_t *meta)
 int ts_profiler_live_send(int fd, ts_profile_meta_t *meta)
 {
     add_run_facts(meta);
-    return ts_live_send(fd, ts_resolve_stats(), meta, ts_profiler_paused()) == TS_LIVE_GONE
-               ? -1
-               : 0;
+    int gone = ts_live_send(fd, ts_resolve_stats(), meta, ts_profiler_paused()) == TS_LIVE_GONE;
+    release_run_facts(meta);
+    return gone ? -1 : 0;
 }
 
 int ts_profiler_write(const char *path, int fd, ts_profile_meta_t *meta)

@@ -38,6 +38,12 @@
  * thread is walking jumps back and drops the sample; any other fault goes to the handler
  * that was installed before ours.
  *
+ * Timelines: every slot keeps its thread's lane of time buckets (timeline.h), filled by
+ * waits.c as it closes the books each tick; the axis they share is this file's, and doubles
+ * here, for every lane at once (finished threads' too), when a tick falls past its end. The
+ * lanes grow with malloc in the consumer thread and in threads that end, under the
+ * allocation guard: that memory is the profiler's, not the program's.
+ *
  * Locking: `slots_lock` guards slot metadata between GIL-holding callers (register,
  * unregister, drain) and the consumer thread (measure_waits, which hands each slot to
  * waits.c under it), which never takes the GIL while holding it. The handler takes no lock:
@@ -55,6 +61,7 @@ and /proc/self/task files (sampler.c, taskstate.c)"
 
 #include "addrmap.h"
 #include "clock.h"
+#include "pymemory.h"
 #include "random.h"
 #include "sigguard.h"
 #include "slot.h"
@@ -98,6 +105,7 @@ static int fault_handlers_installed;
 static _Atomic int main_slot = -1;
 static ts_thread_summary_t finished[TS_MAX_FINISHED];
 static size_t nfinished;
+static ts_timeline_axis_t axis;             /* the timelines' buckets (slots_lock) */
 
 /* ==== The signal handler ==== */
 
@@ -157,6 +165,11 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     sample->depth = walk.depth;
     sample->truncated = walk.truncated;
     sample->kind = native ? TS_SAMPLE_NATIVE : TS_SAMPLE_PYTHON;
+    /* The timeline's split of CPU time (the handler is this counter's only writer). */
+    atomic_store_explicit(&slot->sampled_ns[native],
+                          atomic_load_explicit(&slot->sampled_ns[native], memory_order_relaxed) +
+                              weight_ns,
+                          memory_order_relaxed);
     uint32_t seq = atomic_load_explicit(&slot->cpu_seq, memory_order_relaxed);
     atomic_store_explicit(&slot->cpu_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
@@ -224,6 +237,13 @@ void ts_sampler_release_faults(void)
 
 /* ==== Slots ==== */
 
+static void forget_finished_unlocked(void)
+{
+    for (size_t i = 0; i < nfinished; i++)
+        ts_lane_free(&finished[i].timeline);
+    nfinished = 0;
+}
+
 int ts_sampler_init(const ts_sampler_config_t *cfg)
 {
     config = *cfg;
@@ -259,7 +279,10 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
     /* A new profile (started again in-process, or a forked child's own) counts from zero. */
     atomic_store(&samples_taken, 0);
     pthread_mutex_lock(&slots_lock);
-    nfinished = 0;
+    forget_finished_unlocked();
+    /* Two sampling intervals a bucket at first: a tick or two in each, so a thread's
+     * activity is resolved as finely as it is measured. */
+    ts_timeline_axis_init(&axis, ts_now_ns(), 2 * config.interval_ns);
     pthread_mutex_unlock(&slots_lock);
     atomic_store(&handler_enabled, 1);
     return 0;
@@ -352,6 +375,10 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
         goto done;
     }
     slot->cpu_ns = slot->wait_ns = slot->idle_ns = 0;
+    ts_lane_free(&slot->lane); /* a slot left active by a fork: the parent's thread's */
+    slot->lane_cpu_carry_ns = 0;
+    slot->lane_sampled_ns[0] = atomic_load(&slot->sampled_ns[0]);
+    slot->lane_sampled_ns[1] = atomic_load(&slot->sampled_ns[1]);
     ts_taskstate_reset(&slot->task);
     slot->idle = slot->idle_known = slot->has_run_delay = 0;
     slot->cpu_wait_pending_ns = slot->cpu_wait_live_ns = 0;
@@ -376,6 +403,7 @@ done:
     return result;
 }
 
+/* The slot's totals; its timeline is left to the caller (moved or copied). */
 static void summarize(const ts_slot_t *slot, ts_thread_summary_t *summary)
 {
     summary->tid = slot->tid;
@@ -383,6 +411,27 @@ static void summarize(const ts_slot_t *slot, ts_thread_summary_t *summary)
     summary->cpu_ns = slot->cpu_ns;
     summary->wait_ns = slot->wait_ns;
     summary->idle_ns = slot->idle_ns;
+    memset(&summary->timeline, 0, sizeof summary->timeline);
+}
+
+/* Doubles the timelines' bucket width, every lane with it, until `now_ns` fits. */
+static void fit_axis_unlocked(uint64_t now_ns)
+{
+    while (ts_timeline_axis_full(&axis, now_ns)) {
+        ts_timeline_axis_coarsen(&axis);
+        for (size_t i = 0; i < TS_MAX_THREADS; i++)
+            ts_lane_coarsen(&slots[i].lane);
+        for (size_t i = 0; i < nfinished; i++)
+            ts_lane_coarsen(&finished[i].timeline);
+    }
+}
+
+static void measure_slot_unlocked(ts_slot_t *slot, uint64_t now_ns, int record, int last)
+{
+    fit_axis_unlocked(now_ns);
+    ts_pymemory_guard(1); /* a lane that grows is the profiler's memory */
+    ts_waits_measure_slot(slot, (uint32_t)(slot - slots), now_ns, record, last, &axis);
+    ts_pymemory_guard(0);
 }
 
 static void unregister_unlocked(ts_slot_t *slot, uint64_t now_ns)
@@ -390,7 +439,7 @@ static void unregister_unlocked(ts_slot_t *slot, uint64_t now_ns)
     /* The time since the last look, and the waiting held from it, are charged now: a thread
      * that lives a tick or two (thousands do in thread-per-task programs) would otherwise
      * have most of its waiting counted in its books but on no line. */
-    ts_waits_measure_slot(slot, (uint32_t)(slot - slots), now_ns, atomic_load(&handler_enabled), 1);
+    measure_slot_unlocked(slot, now_ns, atomic_load(&handler_enabled), 1);
     atomic_store(&slot->active, 0);
     atomic_fetch_add(&slot->generation, 1);
     if (atomic_load(&main_slot) == (int)(slot - slots))
@@ -400,8 +449,14 @@ static void unregister_unlocked(ts_slot_t *slot, uint64_t now_ns)
         slot->has_timer = 0;
     }
     ts_taskstate_close(&slot->task);
-    if (nfinished < TS_MAX_FINISHED)
-        summarize(slot, &finished[nfinished++]);
+    if (nfinished < TS_MAX_FINISHED) {
+        ts_thread_summary_t *summary = &finished[nfinished++];
+        summarize(slot, summary);
+        summary->timeline = slot->lane; /* moved: the slot starts afresh */
+        memset(&slot->lane, 0, sizeof slot->lane);
+    } else {
+        ts_lane_free(&slot->lane);
+    }
 }
 
 int ts_sampler_is_registered(pid_t tid)
@@ -455,7 +510,7 @@ void ts_sampler_measure_waits(uint64_t now_ns)
     pthread_mutex_lock(&slots_lock);
     for (size_t i = 0; i < TS_MAX_THREADS; i++)
         if (atomic_load(&slots[i].active))
-            ts_waits_measure_slot(&slots[i], (uint32_t)i, now_ns, record, 0);
+            measure_slot_unlocked(&slots[i], now_ns, record, 0);
     pthread_mutex_unlock(&slots_lock);
 }
 
@@ -492,15 +547,28 @@ size_t ts_sampler_threads(ts_thread_summary_t *out, size_t capacity)
 {
     size_t count = 0;
     pthread_mutex_lock(&slots_lock);
-    for (size_t i = 0; i < nfinished && count < capacity; i++)
-        out[count++] = finished[i];
+    ts_pymemory_guard(1);
+    for (size_t i = 0; i < nfinished && count < capacity; i++) {
+        out[count] = finished[i];
+        ts_lane_copy(&out[count].timeline, &finished[i].timeline);
+        out[count++].axis = axis;
+    }
     for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS && count < capacity; i++) {
         if (!atomic_load(&slots[i].active))
             continue;
-        summarize(&slots[i], &out[count++]);
+        summarize(&slots[i], &out[count]);
+        ts_lane_copy(&out[count].timeline, &slots[i].lane);
+        out[count++].axis = axis;
     }
+    ts_pymemory_guard(0);
     pthread_mutex_unlock(&slots_lock);
     return count;
+}
+
+void ts_sampler_threads_release(ts_thread_summary_t *threads, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        ts_lane_free(&threads[i].timeline);
 }
 
 int ts_sampler_main_slot(void)
@@ -537,6 +605,7 @@ void ts_sampler_forget_after_fork(void)
         atomic_fetch_add(&slots[i].generation, 1);
         if (slots[i].ring.records != NULL)
             ts_ring_clear(&slots[i].ring);
+        ts_lane_free(&slots[i].lane);
     }
-    nfinished = 0;
+    forget_finished_unlocked();
 }

@@ -62,9 +62,11 @@ void ts_sampler_enable(int enabled);
 /* Deletes every timer and unregisters every thread at `now_ns`. GIL held. */
 void ts_sampler_stop_all(uint64_t now_ns);
 
-/* Totals per thread seen so far (finished first, then running). Returns the count
- * written, at most `capacity`. */
+/* Totals per thread seen so far (finished first, then running), each with a copy of its
+ * timeline that ts_sampler_threads_release frees. Returns the count written, at most
+ * `capacity`. */
 size_t ts_sampler_threads(ts_thread_summary_t *out, size_t capacity);
+void ts_sampler_threads_release(ts_thread_summary_t *threads, size_t count);
 
 /* The slot of the main thread (whose thread id is the process id), -1 when not sampled. */
 int ts_sampler_main_slot(void);

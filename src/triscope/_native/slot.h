@@ -19,6 +19,7 @@
 #include "ringbuf.h"
 #include "sample.h"
 #include "taskstate.h"
+#include "timeline.h"
 
 /* A thread's latest CPU sample as the waits last copied it. */
 typedef struct {
@@ -45,6 +46,13 @@ typedef struct ts_slot {
     uint64_t last_wall_ns, last_cpu_ns;
     uint64_t cpu_ns, wait_ns, idle_ns;
     char name[64];
+    /* Its timeline (timeline.h), kept by waits.c each tick: CPU time split into Python and
+     * native as the handler's samples since the last tick were (`sampled_ns`, written by
+     * the handler alone; `lane_sampled_ns` what the last tick had read of them). */
+    ts_lane_t lane;
+    _Atomic uint64_t sampled_ns[2];  /* TS_SAMPLE_PYTHON, TS_SAMPLE_NATIVE */
+    uint64_t lane_sampled_ns[2];
+    uint64_t lane_cpu_carry_ns;      /* CPU time read past its tick's end, for the next */
     /* What the kernel says (taskstate.h), read by the consumer only when it can have changed:
      * a thread whose CPU clock has not moved is still in the same system call. */
     ts_taskstate_t task;

@@ -12,6 +12,7 @@
 void ts_stats_init(ts_stats_t *stats)
 {
     memset(stats, 0, sizeof *stats);
+    stats->peak_line = UINT32_MAX;
     ts_intern_init(&stats->strings);
     ts_map_init(&stats->file_index);
     ts_map_init(&stats->func_index);
@@ -257,6 +258,16 @@ void ts_series_add(ts_series_t *series, uint64_t t_ns, int64_t value)
     series->count++;
 }
 
+double ts_mem_average_live(const ts_mem_t *mem, uint64_t start_ns, uint64_t end_ns)
+{
+    if (end_ns <= start_ns)
+        return 0;
+    double area = mem->live_byte_ns;
+    if (mem->live_bytes > 0 && end_ns > mem->changed_ns && mem->changed_ns > 0)
+        area += (double)mem->live_bytes * (double)(end_ns - mem->changed_ns);
+    return area / (double)(end_ns - start_ns);
+}
+
 int64_t ts_series_at(const ts_series_t *series, uint64_t t_ns)
 {
     int64_t value = 0;
@@ -270,6 +281,12 @@ static int mem_live_change(ts_mem_t *mem, int64_t delta, uint64_t t_ns)
 {
     if (mem->timeline == NULL && (mem->timeline = calloc(1, sizeof *mem->timeline)) == NULL)
         return -1;
+    /* Events of different threads reach here a little out of order: never backwards. */
+    if (t_ns > mem->changed_ns) {
+        if (mem->changed_ns > 0 && mem->live_bytes > 0)
+            mem->live_byte_ns += (double)mem->live_bytes * (double)(t_ns - mem->changed_ns);
+        mem->changed_ns = t_ns;
+    }
     mem->live_bytes += delta;
     if (mem->live_bytes > mem->peak_bytes)
         mem->peak_bytes = mem->live_bytes;
@@ -298,7 +315,10 @@ int ts_stats_add_alloc(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64
     } else {
         mem_alloc(&stats->mem_unattributed, bytes, python, t_ns);
     }
+    int64_t peak_before = stats->mem_total.peak_bytes;
     mem_alloc(&stats->mem_total, bytes, python, t_ns);
+    if (stats->mem_total.peak_bytes > peak_before)
+        stats->peak_line = line;
     if (id == 0)
         return 0; /* not tracked: its free cannot be matched */
     uint32_t index;

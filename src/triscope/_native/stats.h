@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "hashmap.h"
+#include "timeline.h"
 
 typedef enum {
     TS_TIME_PYTHON = 0, /* on CPU running bytecode */
@@ -48,7 +49,14 @@ typedef struct {
     int64_t live_bytes;       /* still allocated */
     int64_t peak_bytes;       /* highest live_bytes seen */
     ts_series_t *timeline;    /* live bytes over time; allocated on first allocation */
+    /* The integral of live_bytes over time up to `changed_ns`, its latest change: the
+     * average live bytes over the run (docs/DEFINITIONS.md, Memory) without a sample. */
+    double live_byte_ns;
+    uint64_t changed_ns;
 } ts_mem_t;
+
+/* The live bytes of `mem` averaged over [start_ns, end_ns]. */
+double ts_mem_average_live(const ts_mem_t *mem, uint64_t start_ns, uint64_t end_ns);
 
 /* GPU measured at a line or function (gpuattr.c). */
 typedef struct {
@@ -102,6 +110,8 @@ typedef struct {
     char name[64];
     uint64_t cpu_ns, wait_ns; /* wait_ns: off CPU, not idle (run-queue delay included) */
     uint64_t idle_ns;         /* blocked waiting for work, not the main thread */
+    ts_lane_t timeline;       /* what it did over time, on the axis below */
+    ts_timeline_axis_t axis;
 } ts_thread_summary_t;
 
 typedef struct {
@@ -116,6 +126,9 @@ typedef struct {
     struct ts_live_sample *live_samples; size_t nlive, cap_live;
     uint32_t *free_live; size_t nfree_live, cap_free_live;
     ts_mem_t mem_total;       /* the whole process, attributed or not */
+    /* The line whose sampled allocation last raised mem_total's peak (UINT32_MAX: none, or
+     * an allocation on no line): the maximum footprint's line. */
+    uint32_t peak_line;
     ts_mem_t mem_unattributed;
     ts_time_t unattributed;   /* time on no line of a profiled file */
     ts_time_t total;          /* everything added, attributed or not */

@@ -16,6 +16,12 @@
  * (published by the handler under a sequence count) when that sample is recent, rather than
  * to a stack from whenever it last blocked.
  *
+ * Timeline: each tick's books also go into the thread's lane of time buckets (timeline.h):
+ * its CPU time, split into Python and native as the handler's samples of the tick were (or
+ * as its latest sample was, in a tick with none), and its waiting, split as it was just
+ * classified into idle, waiting for a CPU and blocked (system). A run-queue delay the kernel
+ * reports a tick late (the held waiting below) shows in the tick it was read in.
+ *
  * Code objects named by walked stacks: a stack walked from another thread (or kept from an
  * earlier walk) is only queued if no code object died since it was walked: `code_deaths`
  * counts deaths, and the check and the queueing happen under `deaths_lock`, which the dying
@@ -278,8 +284,9 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
 }
 
 /* Charges the waiting held from the previous tick: first as CPU wait, as far as the
- * run-queue delay read since covers it, the rest as before. Called with deaths_lock held. */
-static void settle_held(ts_slot_t *slot, uint32_t index, uint64_t now_ns, ts_ring_t *waits,
+ * run-queue delay read since covers it, the rest as before. Returns the CPU wait charged.
+ * Called with deaths_lock held. */
+static uint64_t settle_held(ts_slot_t *slot, uint32_t index, uint64_t now_ns, ts_ring_t *waits,
                         const ts_cpu_seen_t *seen)
 {
     ts_sample_t *held = &slot->held;
@@ -290,6 +297,8 @@ static void settle_held(ts_slot_t *slot, uint32_t index, uint64_t now_ns, ts_rin
                                        seen)) {
         slot->cpu_wait_pending_ns -= cpu_wait;
         held->weight_ns -= cpu_wait;
+    } else {
+        cpu_wait = 0;
     }
     ts_sample_t *sample;
     if (held->weight_ns > 0 && (sample = ts_ring_reserve(waits)) != NULL) {
@@ -300,20 +309,70 @@ static void settle_held(ts_slot_t *slot, uint32_t index, uint64_t now_ns, ts_rin
         ts_ring_commit(waits);
     }
     slot->has_held = 0;
+    return cpu_wait;
 }
 
-/* Brings one thread's books up to `now_ns` and queues its waiting into the waits ring
- * (`record`: not while profiling is suspended). `last`: the thread is ending (or ended):
- * its run-queue delay is read whatever happened, and nothing is held for a next look that
- * will not come, so every second its books count is also charged to a line. Called with
- * slots_lock held. */
-void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record,
-                           int last)
+/* What one tick's waiting was, as classified, for the timeline. */
+typedef struct {
+    uint64_t waited;    /* off CPU */
+    uint64_t cpu_wait;  /* of which ready to run but given no CPU */
+    uint64_t idle;      /* of which waiting for work */
+} tick_split_t;
+
+/* Adds the tick [from_ns, to_ns) to the thread's lane: `cpu_ns` of CPU time and the waiting
+ * in `split`. The Python/native counts of the handler's samples are taken in every tick,
+ * recorded or not, so a tick after a pause splits only its own. The CPU clock is read a
+ * little after the tick's wall clock (after the slot lock, on a busy machine milliseconds
+ * later), so a tick can hold more CPU time than it lasts: the excess goes to the next tick
+ * (`lane_cpu_carry_ns`), and no bucket fills beyond its width; a thread's last tick takes
+ * what is left. */
+static void add_to_lane(ts_slot_t *slot, const ts_timeline_axis_t *axis, uint64_t from_ns,
+                        uint64_t to_ns, uint64_t cpu_ns, const tick_split_t *split, int record,
+                        int last)
+{
+    uint64_t sampled[2];
+    for (int kind = 0; kind < 2; kind++) {
+        uint64_t now = atomic_load_explicit(&slot->sampled_ns[kind], memory_order_relaxed);
+        sampled[kind] = now - slot->lane_sampled_ns[kind];
+        slot->lane_sampled_ns[kind] = now;
+    }
+    if (!record) {
+        slot->lane_cpu_carry_ns = 0;
+        return;
+    }
+    cpu_ns += slot->lane_cpu_carry_ns;
+    uint64_t span = to_ns > from_ns ? to_ns - from_ns : 0;
+    uint64_t excess = cpu_ns + split->waited > span ? cpu_ns + split->waited - span : 0;
+    slot->lane_cpu_carry_ns = last ? 0 : excess < cpu_ns ? excess : cpu_ns;
+    cpu_ns -= slot->lane_cpu_carry_ns;
+    if (cpu_ns + split->waited == 0)
+        return;
+    uint64_t native = sampled[0] + sampled[1] > 0
+                          ? (uint64_t)((double)cpu_ns * (double)sampled[1] /
+                                       (double)(sampled[0] + sampled[1]))
+                      : slot->cpu_kind == TS_SAMPLE_NATIVE ? cpu_ns : 0;
+    uint64_t cpu_wait = split->cpu_wait < split->waited ? split->cpu_wait : split->waited;
+    uint64_t idle = split->idle < split->waited - cpu_wait ? split->idle
+                                                           : split->waited - cpu_wait;
+    uint64_t ns[TS_LANE_KINDS];
+    ns[TS_LANE_PYTHON] = cpu_ns - native;
+    ns[TS_LANE_NATIVE] = native;
+    ns[TS_LANE_SYSTEM] = split->waited - cpu_wait - idle;
+    ns[TS_LANE_CPU_WAIT] = cpu_wait;
+    ns[TS_LANE_IDLE] = idle;
+    ts_lane_add(&slot->lane, axis, from_ns, to_ns, ns); /* out of memory: a gap, no more */
+}
+
+/* ts_waits_measure_slot's work but the timeline: the books, and the waiting queued; what
+ * the tick's waiting was goes into *split. */
+static void measure(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record, int last,
+                    tick_split_t *split)
 {
     ts_ring_t *waits = config.waits;
     uint64_t cpu_now, cpu_before = slot->last_cpu_ns, tick_start_ns = slot->last_wall_ns;
     uint64_t wall_delta = now_ns > slot->last_wall_ns ? now_ns - slot->last_wall_ns : 0;
     uint64_t wait = close_books(slot, now_ns, &cpu_now);
+    split->waited = wait;
     if (config.virtual_time)
         return;
     int still = cpu_now == cpu_before;
@@ -326,7 +385,7 @@ void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int
     if (slot->has_held) {
         pthread_mutex_lock(&deaths_lock);
         if (record)
-            settle_held(slot, index, now_ns, waits, seen);
+            split->cpu_wait += settle_held(slot, index, now_ns, waits, seen);
         slot->has_held = 0;
         pthread_mutex_unlock(&deaths_lock);
     }
@@ -344,6 +403,7 @@ void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int
     if (idle) {
         slot->wait_ns -= wait;
         slot->idle_ns += wait;
+        split->idle = wait;
     }
     /* A thread whose CPU clock stood still all tick is either blocked or ready to run but
      * given no CPU (preempted, throttled by a quota, woken and not yet run): the kernel adds
@@ -358,6 +418,7 @@ void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int
     }
     wait -= live_cpu_wait;
     slot->cpu_wait_live_ns += live_cpu_wait;
+    split->cpu_wait += cpu_wait + live_cpu_wait;
     if (!record)
         return;
     if (blocked && (!idle || config.include_idle))
@@ -399,6 +460,16 @@ void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int
             ts_ring_commit(waits);
     }
     pthread_mutex_unlock(&deaths_lock);
+}
+
+void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record,
+                           int last, const ts_timeline_axis_t *axis)
+{
+    uint64_t from_ns = slot->last_wall_ns, cpu_before = slot->last_cpu_ns;
+    tick_split_t split = {0, 0, 0};
+    measure(slot, index, now_ns, record, last, &split);
+    add_to_lane(slot, axis, from_ns, now_ns, slot->last_cpu_ns - cpu_before, &split, record,
+                last);
 }
 
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "sample.h"
+#include "timeline.h"
 
 /* A sampled thread's slot (slot.h, which only sampler.c and waits.c see). */
 struct ts_slot;
@@ -23,10 +24,11 @@ void ts_waits_init(const ts_sampler_config_t *config);
 /* Brings one thread's books up to `now_ns` and queues its waiting into the waits ring
  * (`record`: not while profiling is suspended). `last`: the thread is ending (or ended):
  * its run-queue delay is read whatever happened, and nothing is held for a next look that
- * will not come, so every second its books count is also charged to a line. Called with
- * the slot table's lock held. */
+ * will not come, so every second its books count is also charged to a line. The tick also
+ * goes into the slot's timeline on `axis`, which the caller has made long enough for
+ * `now_ns`. Called with the slot table's lock held. */
 void ts_waits_measure_slot(struct ts_slot *slot, uint32_t index, uint64_t now_ns, int record,
-                           int last);
+                           int last, const ts_timeline_axis_t *axis);
 
 /* Code objects freed so far, for the signal handler to stamp its sample with (the stack it
  * walks is reused for waiting time only if none died since). Async-signal-safe. */

@@ -4,8 +4,12 @@ Each profile states its times as percentages of its own thread time, so merging 
 back into seconds, adds them up per (file, line) and per (file, function), and states them
 again as percentages of the combined thread time. Awaited time is seconds already: it adds
 up as it is. Byte counts add up; a line's peak is the
-sum of its peaks (an upper bound: the processes' peaks need not coincide); leaks are kept
-per process. The result keeps one entry per process in "processes". One path that held
+sum of its peaks (an upper bound: the processes' peaks need not coincide), and so are its
+average and growth; its core utilization is the mean of the processes', weighted by the
+line's time in each; leaks are kept per process. The result keeps one entry per process in
+"processes", and every thread its process's pid; where every profile has its wall-clock
+start (`started_at`), the threads' timelines are moved onto one time axis, from the
+earliest start. One path that held
 different code in different processes (the "<string>" of two `python -c` children, a file
 edited between runs: their sha256 differ) stays two files: the later ones are named
 "PATH (pid N)", so no line is summed with, or quoted from, another code's line.
@@ -16,6 +20,9 @@ from triscope import __version__
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
 SUMMED_KEYS = ("cpu_samples", "alloc_mb", "peak_mb", "live_mb", "alloc_samples", "copy_mb",
                "copy_mb_s", "gpu_mem_mb")
+# Written since the per-line Scalene fields (docs/DEFINITIONS.md); a merge keeps them only
+# where every part had them.
+NEWER_SUMMED_KEYS = ("avg_mb", "growth_mb")
 
 
 class MergeError(ValueError):
@@ -38,6 +45,17 @@ def _add(target: dict, source: dict, thread_time: float) -> None:
     target["gpu_pct"] = max(target.get("gpu_pct", 0.0), source["gpu_pct"])
     target["async_await_s"] = target.get("async_await_s", 0.0) + source.get("async_await_s", 0.0)
     target.setdefault("timeline", source["timeline"])
+    target["_parts"] = target.get("_parts", 0) + 1
+    for key in NEWER_SUMMED_KEYS:
+        if key in source:
+            target["_n_" + key] = target.get("_n_" + key, 0) + 1
+            target[key] = target.get(key, 0.0) + source[key]
+    if "core_utilization" in source:
+        line_s = sum(_seconds(source, thread_time).values())
+        target["_n_core_utilization"] = target.get("_n_core_utilization", 0) + 1
+        target["_computing_s"] = target.get("_computing_s", 0.0) + \
+            source["core_utilization"] * line_s
+        target["_line_s"] = target.get("_line_s", 0.0) + line_s
 
 
 def _finish_metrics(entry: dict, total_s: float, total_alloc_mb: float) -> dict:
@@ -48,6 +66,16 @@ def _finish_metrics(entry: dict, total_s: float, total_alloc_mb: float) -> dict:
     entry["python_fraction"] = min(1.0, python_mb / entry["alloc_mb"]) if entry["alloc_mb"] \
         else 0.0
     entry["mem_pct"] = 100.0 * entry["alloc_mb"] / total_alloc_mb if total_alloc_mb else 0.0
+    parts = entry.pop("_parts")
+    complete = {key: entry.pop("_n_" + key, 0) == parts
+                for key in (*NEWER_SUMMED_KEYS, "core_utilization")}
+    for key in NEWER_SUMMED_KEYS:
+        if not complete[key]:
+            entry.pop(key, None)
+    computing_s, line_s = entry.pop("_computing_s", 0.0), entry.pop("_line_s", 0.0)
+    if complete["core_utilization"]:
+        # A share of a sum of the parts it was made of: at most 1, but for float rounding.
+        entry["core_utilization"] = min(1.0, computing_s / line_s) if line_s else 0.0
     return entry
 
 
@@ -113,6 +141,8 @@ def merge(profiles: list) -> dict:
     memory["alloc_mb"] = total_alloc
     memory["copy_mb"] = sum(p["memory"].get("copy_mb", 0.0) for p in profiles)
 
+    starts = [p.get("started_at") for p in profiles]
+    starts = None if None in starts else starts
     merged = dict(first)
     merged.update({
         "version": __version__,
@@ -120,7 +150,7 @@ def merge(profiles: list) -> dict:
         "thread_time_s": total_s,
         "unattributed_pct": 100.0 * unattributed_s / total_s if total_s else 0.0,
         "totals": {key: 100.0 * s / total_s if total_s else 0.0 for key, s in totals.items()},
-        "threads": [t for p in profiles for t in p["threads"]],
+        "threads": _threads(profiles, starts),
         "memory": memory,
         "files": files,
         "leaks": [dict(leak, file=name(leak["file"]))
@@ -128,6 +158,11 @@ def merge(profiles: list) -> dict:
         "stacks": list(stacks.values()),
         "processes": [process for p in profiles for process in _processes(p)],
     })
+    if starts is None:
+        merged.pop("started_at", None)
+    else:
+        merged["started_at"] = min(starts)
+    _merge_max_footprint_line(merged, profiles, names)
     _merge_idle_and_cpu_wait(merged, profiles, total_s)
     _merge_awaited_time(merged, profiles)
     unprofiled = None
@@ -157,6 +192,39 @@ def _distinct_names(profiles: list) -> tuple:
                 hashes[renamed[path]] = digest
         names.append(lambda path, renamed=renamed: renamed.get(path, path))
     return names, hashes
+
+
+def _threads(profiles: list, starts) -> list:
+    """Every profile's threads, each with its process's pid; with the profiles' wall-clock
+    starts (`starts`, or None when one lacks it), their timelines moved onto the axis of
+    the earliest start, so that the processes' lanes line up."""
+    threads = []
+    for index, profile in enumerate(profiles):
+        shift = starts[index] - min(starts) if starts else 0.0
+        for thread in profile["threads"]:
+            thread = dict(thread)
+            thread.setdefault("pid", profile["pid"])
+            if shift and "timeline" in thread:
+                thread["timeline"] = dict(thread["timeline"],
+                                          start_s=thread["timeline"]["start_s"] + shift)
+            threads.append(thread)
+    return threads
+
+
+def _merge_max_footprint_line(merged: dict, profiles: list, names: list) -> None:
+    """The line of the largest of the processes' maximum footprints (each process's own
+    peak: their sum, the merged footprint, has no one line); absent when a profile lacks
+    the field (written before it existed)."""
+    if not all("max_footprint_line" in p for p in profiles):
+        merged.pop("max_footprint_line", None)
+        return
+    best, best_mb = None, -1.0
+    for profile, name in zip(profiles, names):
+        line = profile["max_footprint_line"]
+        if line is not None and profile["memory"]["max_footprint_mb"] > best_mb:
+            best, best_mb = dict(line, file=name(line["file"])), \
+                profile["memory"]["max_footprint_mb"]
+    merged["max_footprint_line"] = best
 
 
 def _merge_idle_and_cpu_wait(merged: dict, profiles: list, total_s: float) -> None:
@@ -205,9 +273,12 @@ def _processes(profile: dict) -> list:
     """A profile's own process entries (a merged profile already lists several)."""
     if "processes" in profile:
         return profile["processes"]
-    return [{"pid": profile["pid"], "program": profile["program"], "args": profile["args"],
+    entry = {"pid": profile["pid"], "program": profile["program"], "args": profile["args"],
              "elapsed_s": profile["elapsed_s"], "thread_time_s": profile["thread_time_s"],
-             "samples": profile["samples"]}]
+             "samples": profile["samples"]}
+    if "started_at" in profile:
+        entry["started_at"] = profile["started_at"]
+    return [entry]
 
 
 def mark_exec(profile: dict) -> dict:

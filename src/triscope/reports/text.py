@@ -21,7 +21,8 @@ BAR_CELLS = 10  # the bar is full at 100% of the run
 BAR_CHARS = ("█", "▓", "░")  # Python, native, system
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
 SPARK_CELLS = 8
-MIN_SOURCE = 20  # the bar is dropped before the source gets narrower than this
+MIN_SOURCE = 20  # the bar, then the core utilization, are dropped before the source gets
+                 # narrower than this
 SOURCE_OWN_ROW_BELOW = 30  # with less room than this beside the numbers, the source gets a row
 SOURCE_ROW_INDENT = " " * 8
 
@@ -37,12 +38,13 @@ def render(profile, *, color=False, cpu_percent_threshold=1.0, malloc_threshold=
     cut = display.report_cut(profile, threshold, malloc_threshold)
     thread_time = profile["thread_time_s"]
     awaited = _has_awaited_time(profile)
-    columns = _line_columns(profile["memory"]["enabled"], profile["gpu"]["enabled"], awaited,
-                            width)
     files = sorted(profile["files"].items(), key=lambda item: item[1]["cpu_pct"], reverse=True)
+    utilization = any("core_utilization" in line for _, entry in files for line in entry["lines"])
+    columns = _line_columns(profile["memory"]["enabled"], profile["gpu"]["enabled"], awaited,
+                            width, utilization)
     hottest = max((_total(line) for _, entry in files for line in entry["lines"]), default=0.0)
 
-    rows = _header(profile, width)
+    rows = _header(profile, width, UTIL_COLUMN in columns)
     # Prose is wrapped at spaces, never cut (the title keeps its own rule: the program's end).
     rows = rows[:1] + [wrapped for row in rows[1:] for wrapped in _wrap(row, width)]
     hidden = 0
@@ -94,8 +96,8 @@ def report_width(stream):
     return max(80, min(width, 200))
 
 
-def _header(profile, width):
-    """Rows describing the whole run."""
+def _header(profile, width, utilization):
+    """Rows describing the whole run (`utilization`: the lines have a util column)."""
     totals = profile["totals"]
     threads = len(profile["threads"])
     title = "triscope profile of "
@@ -143,6 +145,11 @@ def _header(profile, width):
         mem = profile["memory"]
         peak = f"memory: peak {mem['max_footprint_mb']:.1f} MB  "
         rows.append((peak + _sparkline(mem["timeline"], 20), ""))
+        where = profile.get("max_footprint_line")  # older profiles lack it
+        if where:
+            prefix, line = "memory: peak reached allocating at ", f":{where['lineno']}"
+            rows.append((prefix + _fit_path(where["file"], width - len(prefix) - len(line)) +
+                         line, ""))
         if not mem.get("native", True):
             rows.append(("memory: Python's allocator only (profiling began in-process: "
                          "native allocations and copies were not seen)", ""))
@@ -167,6 +174,8 @@ def _header(profile, width):
     elif profile["options"].get("gpu") and gpu.get("reason"):
         rows.append((f"GPU: not profiled: {gpu['reason']}", ""))
     rows.append(("time columns: % of the run; bar: █ Python ▓ native ░ system", ""))
+    if utilization:
+        rows.append(("util: share of the line's time computing, not blocked (0 to 1)", ""))
     rows += _awaited_time_rows(profile)
     if profile["memory"]["enabled"]:
         rows.append(("memory columns: MB; py% from Python's allocator; copy in MB/s", ""))
@@ -328,8 +337,15 @@ CPU_COLUMNS = [
 AWAIT_COLUMN = ("await", 6, lambda m: _cell(m.get("async_await_s", 0.0), 6, decimals=2))
 
 
-def _line_columns(memory, gpu, awaited, width):
-    """The columns between line number and source that this profile and width call for."""
+# Core utilization (docs/DEFINITIONS.md): after the bar, and only where the source keeps its
+# room; never at 80 columns, where the source needs every one.
+UTIL_COLUMN = ("util", 4, lambda m: _cell(m.get("core_utilization", 0.0), 4, decimals=2))
+UTIL_COLUMNS_FROM = 100
+
+
+def _line_columns(memory, gpu, awaited, width, utilization=False):
+    """The columns between line number and source that this profile and width call for
+    (`utilization`: its lines have core_utilization)."""
     columns = list(CPU_COLUMNS)
     if awaited:
         columns.append(AWAIT_COLUMN)
@@ -346,6 +362,8 @@ def _line_columns(memory, gpu, awaited, width):
     used = len(_prefix("")) + sum(size + 1 for _, size, _ in columns) + BAR_CELLS + 1
     if width - used >= MIN_SOURCE:
         columns.insert(3, ("", BAR_CELLS, _bar))
+        if utilization and width >= UTIL_COLUMNS_FROM and width - used - len(UTIL_COLUMN[0]) - 1 >= MIN_SOURCE:
+            columns.insert(4, UTIL_COLUMN)
     return columns
 
 
