@@ -128,6 +128,22 @@ static int attribute(const ts_frame_t *frames, int depth, uint32_t *func, uint32
     return 0;
 }
 
+/* A walked stack (innermost first) as the stats' frames, outermost first, triscope's own
+ * frames left out (stacks start at the program); its depth. */
+static uint32_t program_stack(const ts_frame_t *walked, int depth, ts_stack_frame_t *frames)
+{
+    uint32_t kept = 0;
+    for (int i = depth - 1; i >= 0; i--) {
+        const code_entry_t *entry = lookup_code((PyCodeObject *)walked[i].code);
+        if (entry == NULL || entry->own)
+            continue;
+        frames[kept].func = entry->func;
+        frames[kept].lineno = line_of(&walked[i]);
+        kept++;
+    }
+    return kept;
+}
+
 static void consume(const ts_sample_t *sample, void *context)
 {
     (void)context;
@@ -152,18 +168,10 @@ static void consume(const ts_sample_t *sample, void *context)
         ts_gpu_attr_sample(&gpu_attr, sample->t_ns, sample->weight_ns, cls,
                            attributed ? func : UINT32_MAX, attributed ? lineno : 0);
     }
-    if (!record_stacks || sample->depth == 0)
+    if (!record_stacks)
         return;
     ts_stack_frame_t frames[TS_MAX_DEPTH];
-    uint32_t depth = 0;
-    for (int i = sample->depth - 1; i >= 0; i--) {
-        const code_entry_t *entry = lookup_code((PyCodeObject *)sample->frames[i].code);
-        if (entry == NULL || entry->own)
-            continue;
-        frames[depth].func = entry->func;
-        frames[depth].lineno = line_of(&sample->frames[i]);
-        depth++;
-    }
+    uint32_t depth = program_stack(sample->frames, sample->depth, frames);
     if (depth > 0)
         ts_stats_add_stack(&stats, frames, depth, sample->weight_ns, cpu_sample);
 }
@@ -173,11 +181,21 @@ static void consume_memory(const ts_mem_sample_t *sample, void *context)
     (void)context;
     uint32_t func = UINT32_MAX, lineno = 0;
     attribute(sample->frames, sample->depth, &func, &lineno);
-    if (sample->kind == TS_MEM_COPY)
+    if (sample->kind == TS_MEM_COPY) {
         ts_stats_add_copy(&stats, func, lineno, sample->weight);
-    else
-        ts_stats_add_alloc(&stats, func, lineno, sample->id, sample->weight,
-                           sample->kind == TS_MEM_PYTHON, sample->time_ns);
+        return;
+    }
+    /* The allocation's stack, as a CPU sample's (the memory flame graph): the allocator
+     * only copied the frames, here under the GIL and the guard they are named. */
+    uint32_t stack = UINT32_MAX;
+    if (record_stacks) {
+        ts_stack_frame_t frames[TS_MAX_DEPTH];
+        uint32_t depth = program_stack(sample->frames, sample->depth, frames);
+        if (depth > 0)
+            stack = ts_stats_stack(&stats, frames, depth);
+    }
+    ts_stats_add_alloc_on_stack(&stats, func, lineno, stack, sample->id, sample->weight,
+                                sample->kind == TS_MEM_PYTHON, sample->time_ns);
 }
 
 /* Frees whose allocation was not drained yet (queued by another thread after our pass over
