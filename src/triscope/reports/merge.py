@@ -4,8 +4,8 @@ Each profile states its times as percentages of its own thread time, so merging 
 back into seconds, adds them up per (file, line) and per (file, function), and states them
 again as percentages of the combined thread time. Awaited time is seconds already: it adds
 up as it is. Byte counts add up; a line's peak is the
-sum of its peaks (an upper bound: the processes' peaks need not coincide); leaks are kept
-per process. The result keeps one entry per process in "processes". One path that held
+sum of its peaks (an upper bound: the processes' peaks need not coincide), and so is a call
+stack's MB at the maximum footprint; leaks are kept per process. The result keeps one entry per process in "processes". One path that held
 different code in different processes (the "<string>" of two `python -c` children, a file
 edited between runs: their sha256 differ) stays two files: the later ones are named
 "PATH (pid N)", so no line is summed with, or quoted from, another code's line.
@@ -14,6 +14,9 @@ edited between runs: their sha256 differ) stays two files: the later ones are na
 from triscope import __version__
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
+# A stack's memory (docs/PROFILE_FORMAT.md), where its profile measured it: summed, its
+# peak as a line's is.
+STACK_MEMORY_KEYS = ("alloc_mb", "peak_mb")
 SUMMED_KEYS = ("cpu_samples", "alloc_mb", "peak_mb", "live_mb", "alloc_samples", "copy_mb",
                "copy_mb_s", "gpu_mem_mb")
 
@@ -106,6 +109,9 @@ def merge(profiles: list) -> dict:
                                              "seconds": 0.0})
             merged["samples"] += stack["samples"]
             merged["seconds"] += stack["seconds"]
+            for key in STACK_MEMORY_KEYS:
+                if key in stack:
+                    merged[key] = merged.get(key, 0.0) + stack[key]
 
     memory = dict(first["memory"])
     memory["enabled"] = any(p["memory"]["enabled"] for p in profiles)
