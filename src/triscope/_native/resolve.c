@@ -107,11 +107,43 @@ static void forget_code(PyCodeObject *code)
     free_entries[nfree++] = index;
 }
 
+/* Lines of (code, instruction) pairs already named. PyCode_Addr2Line reads the code's line
+ * table from its start, and with --stacks every allocation sample names its whole stack
+ * (thousands a second in a program allocating gigabytes), mostly the same frames again.
+ * Direct-mapped; an entry counts only in the generation it was filled in, and every code
+ * object's death (and a reset) starts a new generation, so a code object born at a dead
+ * one's address never inherits its lines. */
+#define LINE_CACHE_SIZE 4096
+typedef struct {
+    const void *code;
+    int32_t instr_offset;
+    uint32_t generation;
+    uint32_t line;
+} line_cache_entry_t;
+static line_cache_entry_t line_cache[LINE_CACHE_SIZE];
+static uint32_t line_generation = 1;
+
+static void forget_lines(void)
+{
+    if (++line_generation == 0) {
+        memset(line_cache, 0, sizeof line_cache);
+        line_generation = 1;
+    }
+}
+
 static uint32_t line_of(const ts_frame_t *frame)
 {
+    uint64_t key = (uint64_t)(uintptr_t)frame->code ^ (uint64_t)(uint32_t)frame->instr_offset
+                                                     * 0x9E3779B97F4A7C15ULL;
+    line_cache_entry_t *entry = &line_cache[(key ^ key >> 29) & (LINE_CACHE_SIZE - 1)];
+    if (entry->generation == line_generation && entry->code == frame->code &&
+        entry->instr_offset == frame->instr_offset)
+        return entry->line;
     PyCodeObject *code = (PyCodeObject *)frame->code;
     int line = PyCode_Addr2Line(code, frame->instr_offset);
-    return line > 0 ? (uint32_t)line : (uint32_t)code->co_firstlineno;
+    *entry = (line_cache_entry_t){frame->code, frame->instr_offset, line_generation,
+                                  line > 0 ? (uint32_t)line : (uint32_t)code->co_firstlineno};
+    return entry->line;
 }
 
 /* The attribution rule: the innermost frame of a profiled file. 0 when there is none. */
@@ -277,6 +309,7 @@ static void before_code_dies(PyCodeObject *code)
     ts_waits_code_dying();
     ts_resolve_drain();
     forget_code(code);
+    forget_lines();
     dying_code = outer;
 }
 
@@ -313,6 +346,7 @@ void ts_resolve_reset(void)
     ts_stats_free(&stats);
     ts_stats_init(&stats);
     ts_map_free(&code_index);
+    forget_lines();
     nentries = 0;
     nfree = 0;
     npending = 0;
