@@ -96,6 +96,7 @@ def test_merge_adds_up_the_stacks_memory(run, tmp_path):
     merged = load_profile(tmp_path / "merged.json")
     for key in ("alloc_mb", "peak_mb"):
         once, twice = by_caller(run.profile, key), by_caller(merged, key)
+        assert once["keep_big"] > 0, (key, once)
         for caller in CALLERS:
             assert twice[caller] == pytest.approx(2 * once[caller], abs=0.01), (key, caller)
 
@@ -194,3 +195,4 @@ def test_export_bad_weight_is_one_error(run):
     status, _, err = in_process("export", "--format", "collapsed", "--weight", "bytes",
                                 run.cwd / "profile.json")
     assert_one_error_line(status, err)
+    assert "--weight" in err and "'alloc'" in err and "'peak'" in err
