@@ -701,6 +701,21 @@ def test_memory_flame_graph_toggle(browser, tmp_path):
     viewer.check_clean()
 
 
+def test_memory_flame_graph_says_when_no_stack_held_memory(browser, tmp_path):
+    profile = memory_stacks_profile()
+    for stack in profile["stacks"]:
+        stack["peak_mb"] = 0.0
+    html.write(profile, tmp_path / "stacks.html")
+    viewer = Viewer(browser, tmp_path / "stacks.html")
+    viewer.page.click(".flame-tools button:text-is('peak')")
+    assert viewer.page.locator(".flame .frame").count() == 0
+    assert viewer.page.text_content(".flame") == \
+        "No call stack held memory at the run's maximum footprint."
+    viewer.page.click(".flame-tools button:text-is('allocated')")
+    assert viewer.page.locator(".flame .frame").count() > 0
+    viewer.check_clean()
+
+
 def test_no_memory_toggle_without_memory_stacks(browser, tmp_path):
     """Stacks of a profile without memory by stack (--cpu, or an older profile): time only."""
     profile = memory_stacks_profile()
