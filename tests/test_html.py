@@ -646,3 +646,306 @@ def test_optimize_without_settings_says_so(browser, tmp_path):
     viewer.page.keyboard.press("Enter")
     assert "No model set for OpenAI" in viewer.page.text_content("#ai-panel .ai-status")
     viewer.check_clean()
+
+
+# ==== The memory flame graph ====
+
+def memory_stacks_profile():
+    """memory_profile() with stacks: `work` has most of the time, `build` allocates and
+    holds some, `cache` (no time at all) allocates the most and holds it at the peak."""
+    profile = memory_profile()
+    profile["options"]["stacks"] = True
+    main = ["/home/u/app/main.py", "<module>", 1]
+    profile["stacks"] = [
+        {"frames": [main, ["/home/u/app/main.py", "work", 3]], "samples": 80, "seconds": 0.8,
+         "alloc_mb": 10.0, "peak_mb": 0.0},
+        {"frames": [main, ["/home/u/app/main.py", "build", 4]], "samples": 20,
+         "seconds": 0.2, "alloc_mb": 30.0, "peak_mb": 20.0},
+        {"frames": [main, ["/home/u/app/main.py", "cache", 6]], "samples": 0, "seconds": 0.0,
+         "alloc_mb": 60.0, "peak_mb": 60.0}]
+    return profile
+
+
+def flame_widths(page):
+    """{label: width in % of the graph} of the frames drawn."""
+    return page.eval_on_selector_all(
+        ".flame .frame", "fs => Object.fromEntries(fs.map(f => [f.textContent, "
+                         "parseFloat(f.style.width)]))")
+
+
+def test_memory_flame_graph_toggle(browser, tmp_path):
+    html.write(memory_stacks_profile(), tmp_path / "stacks.html")
+    viewer = Viewer(browser, tmp_path / "stacks.html")
+    page = viewer.page
+    pressed = "() => [...document.querySelectorAll('.flame-tools button')]" \
+              ".filter(b => b.getAttribute('aria-pressed') === 'true').map(b => b.textContent)"
+    assert page.evaluate(pressed) == ["time"]
+    widths = flame_widths(page)
+    assert "cache" not in widths, "a stack without time is drawn by time"
+    assert widths["work"] == pytest.approx(80) and widths["build"] == pytest.approx(20)
+    assert page.text_content(".flame .frame.root") == "all (1.00 s)"
+
+    page.click(".flame-tools button:text-is('allocated')")
+    assert page.evaluate(pressed) == ["allocated"]
+    widths = flame_widths(page)
+    assert widths["cache"] == pytest.approx(60) and widths["build"] == pytest.approx(30)
+    assert widths["work"] == pytest.approx(10)
+    assert page.text_content(".flame .frame.root") == "all (100.00 MB)"
+    assert "memory allocated there" in page.text_content("#stacks .legend")
+    page.hover(".flame .frame:text-is('cache')")
+    tip = page.text_content("#tip")
+    assert "total60.00 MB (60.0%)" in tip and "CPU samples" not in tip
+
+    page.click(".flame-tools button:text-is('peak')")
+    widths = flame_widths(page)
+    assert "work" not in widths, "a stack holding nothing at the peak is drawn"
+    assert widths["cache"] == pytest.approx(75) and widths["build"] == pytest.approx(25)
+    assert page.text_content(".flame .frame.root") == "all (80.00 MB)"
+    page.click(".flame .frame:text-is('build')")  # zooming works in memory too
+    assert flame_widths(page)["build"] == pytest.approx(100)
+
+    page.click(".flame-tools button:text-is('time')")
+    assert flame_widths(page)["work"] == pytest.approx(80)
+    viewer.check_clean()
+
+
+def test_memory_flame_graph_says_when_no_stack_held_memory(browser, tmp_path):
+    profile = memory_stacks_profile()
+    for stack in profile["stacks"]:
+        stack["peak_mb"] = 0.0
+    html.write(profile, tmp_path / "stacks.html")
+    viewer = Viewer(browser, tmp_path / "stacks.html")
+    viewer.page.click(".flame-tools button:text-is('peak')")
+    assert viewer.page.locator(".flame .frame").count() == 0
+    assert viewer.page.text_content(".flame") == \
+        "No call stack held memory at the run's maximum footprint."
+    viewer.page.click(".flame-tools button:text-is('allocated')")
+    assert viewer.page.locator(".flame .frame").count() > 0
+    viewer.check_clean()
+
+
+def test_no_memory_toggle_without_memory_stacks(browser, tmp_path):
+    """Stacks of a profile without memory by stack (--cpu, or an older profile): time only."""
+    profile = memory_stacks_profile()
+    for stack in profile["stacks"]:
+        del stack["alloc_mb"], stack["peak_mb"]
+    html.write(profile, tmp_path / "stacks.html")
+    viewer = Viewer(browser, tmp_path / "stacks.html")
+    assert viewer.page.locator(".flame-tools button").count() == 0
+    assert set(flame_widths(viewer.page)) == {"all (1.00 s)", "<module>", "work", "build"}
+    viewer.check_clean()
+
+
+def test_memory_flame_graph_of_a_run(browser, tmp_path):
+    """The page of a real run: by peak, the callers that held memory at the maximum
+    footprint (tests/workloads/mem_stacks.py: keep_big twice keep_small), not the others."""
+    run = profile_workload(tmp_path, "mem_stacks.py", "0.5",
+                           options=["--stacks", "--memory-sampling-interval", "65536"])
+    viewer = Viewer(browser, tmp_path / "profile.html")
+    viewer.page.click(".flame-tools button:text-is('peak')")
+    widths = flame_widths(viewer.page)
+    assert "late" not in widths and "churn" not in widths, widths
+    assert widths["keep_big"] / widths["keep_small"] == pytest.approx(2, rel=0.25), widths
+    viewer.check_clean()
+
+
+# ==== The summary charts ====
+
+def many_files_profile():
+    """Twelve files of known time and memory, file k (0-based) the k-th costliest."""
+    files = {}
+    for k in range(12):
+        share = 12.0 - k * 0.75
+        line = make_line(1, python=share * 0.5, native=share * 0.3, system=share * 0.2,
+                         alloc_mb=100.0 - 5 * k, python_fraction=0.25, mem_pct=5.0)
+        files[f"/srv/app/pkg{k % 2}/module_{k}.py"] = make_file([line])
+    # Two files of one name in different directories: their labels must tell them apart.
+    files["/srv/app/pkg0/util.py"] = make_file([make_line(1, python=11.0, alloc_mb=1.0,
+                                                          python_fraction=1.0)])
+    files["/srv/app/pkg1/util.py"] = make_file([make_line(1, python=0.5)])
+    profile = make_profile(files, memory=True)
+    profile["unattributed_pct"] = 4.0
+    profile["memory"]["alloc_mb"] = sum(100.0 - 5 * k for k in range(12)) + 1.0 + 20.0
+    return profile
+
+
+def chart_rows(page, index):
+    """[(label, bar width in px, value text)] of the index-th chart."""
+    return page.evaluate("""index => {
+        const chart = document.querySelectorAll('.chart')[index];
+        const cells = [...chart.children];
+        const rows = [];
+        for (let i = 0; i < cells.length; i += 3) {
+            const rects = [...cells[i + 1].querySelectorAll('rect:not(.track)')];
+            const width = rects.reduce((w, r) => w + r.getBoundingClientRect().width, 0);
+            rows.push([cells[i].textContent, width, cells[i + 2].textContent]);
+        }
+        return rows;
+    }""", index)
+
+
+@pytest.mark.parametrize("width", [900, 1400])
+def test_summary_charts(browser, tmp_path, width):
+    profile = many_files_profile()
+    html.write(profile, tmp_path / "charts.html")
+    viewer = Viewer(browser, tmp_path / "charts.html")
+    page = viewer.page
+    page.set_viewport_size({"width": width, "height": 900})
+    assert page.locator("#charts figcaption").all_text_contents() == [
+        "Time by file% of the run's time", "Memory by fileMB allocated"]
+
+    time_rows = chart_rows(page, 0)
+    labels = [label for label, _, _ in time_rows]
+    assert labels[:3] == ["module_0.py", "module_1.py", "pkg0/util.py"], labels
+    assert labels[8:] == ["6 other files", "outside these files"], labels
+    assert time_rows[0][2] == "12.0%" and time_rows[-1][2] == "4.0%"
+    longest = time_rows[0][1]
+    for label, bar, text in time_rows[:8]:  # bars are shares of the longest
+        assert bar == pytest.approx(longest * float(text.rstrip("%")) / 12.0, abs=1.5), label
+    rest = sum(12.0 - k * 0.75 for k in range(7, 12)) + 0.5
+    assert time_rows[8][2] == f"{rest:.1f}%"
+
+    memory_rows = chart_rows(page, 1)
+    assert [row[0] for row in memory_rows] == [f"module_{k}.py" for k in range(8)] + [
+        "5 other files", "on no line shown"]  # the util.py that allocates nothing is left out
+    assert memory_rows[0][2] == "100.0 MB" and memory_rows[-1][2] == "20.0 MB"
+    assert memory_rows[8][2] == f"{sum(100.0 - 5 * k for k in range(8, 12)) + 1.0:.1f} MB"
+    python, native = page.evaluate("""() => {
+        const bar = document.querySelectorAll('.chart')[1].children[1];
+        return ['python', 'native'].map(c => bar.querySelector('rect.' + c)
+                                                .getBoundingClientRect().width);
+    }""")
+    assert native == pytest.approx(3 * python, abs=1.5)  # a quarter through Python's allocator
+
+    # Readable at this width: nothing wider than the window, labels beside their bars.
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    overlaps = page.evaluate("""() => [...document.querySelectorAll('.chart')].flatMap(chart => {
+        const cells = [...chart.children], out = [];
+        for (let i = 0; i < cells.length; i += 3) {
+            const [label, bar, value] = cells.slice(i, i + 3).map(c => c.getBoundingClientRect());
+            if (label.right > bar.left || bar.right > value.left || bar.width < 60) out.push(i);
+        }
+        return out;
+    })""")
+    assert overlaps == []
+    page.screenshot(path=str(tmp_path / f"charts-{width}.png"), full_page=True)
+
+    # A file's name leads to its section, open.
+    page.click(".chart button.chart-label:text-is('module_5.py')")
+    section = viewer.file("/srv/app/pkg1/module_5.py")
+    assert page.evaluate(f"document.querySelector('{section}').open")
+    page.focus(".chart .chart-bar")
+    assert "Python6.00 %" in page.text_content("#tip")
+    viewer.check_clean()
+
+
+def test_no_memory_chart_without_memory(browser, tmp_path):
+    html.write(make_profile(), tmp_path / "time.html")
+    viewer = Viewer(browser, tmp_path / "time.html")
+    assert viewer.page.locator("#charts .chart").count() == 1
+    assert chart_rows(viewer.page, 0)[0][0] == "main.py"
+    viewer.check_clean()
+
+
+# ==== Opening a profile in the page ====
+
+def open_file(page, path):
+    """Picks `path` with the page's "open a profile…" file input, as a user would."""
+    page.set_input_files("#open-profile", str(path))
+    page.wait_for_function("() => document.getElementById('load-status').textContent")
+    return page.text_content("#load-status")
+
+
+def test_open_a_profile_with_the_file_picker(browser, tmp_path):
+    html.write(make_profile(), tmp_path / "first.html")
+    other = memory_stacks_profile()
+    other["program"] = "other_program.py"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    viewer = Viewer(browser, tmp_path / "first.html")
+    page = viewer.page
+    assert page.text_content("h1") == "main.py"
+    assert page.locator(".flame").count() == 0
+    assert open_file(page, tmp_path / "other.json") == "showing other.json"
+    assert page.text_content("h1") == "other_program.py"
+    assert page.title() == "triscope · other_program.py"
+    assert page.locator("h1").count() == 1 and page.locator("#charts .chart").count() == 2
+    assert page.locator(".flame-tools button").count() == 3, "the new profile's flame graph"
+    assert page.locator("details.file").count() == 1
+    assert "12.5 MB" in page.text_content("#summary")
+    # Everything works in the profile opened: the file's table, the tooltips.
+    page.hover("details.file#F0 table.lines tr[data-lineno='3'] .c-time .bar")
+    assert "Python40.00 %" in page.text_content("#tip")
+    viewer.check_clean()
+
+
+@pytest.mark.parametrize("content,reason", [
+    ("{not json", "it is not JSON"),
+    ('{"schema": "other"}', 'its "schema" is not "triscope/1"'),
+    ("[1, 2]", "it holds no JSON object"),
+    ('{"schema": "triscope/1", "program": "x"}', 'its "python" is missing'),
+])
+def test_opening_what_is_not_a_profile_is_one_message(browser, tmp_path, content, reason):
+    html.write(make_profile(), tmp_path / "first.html")
+    (tmp_path / "bad.json").write_text(content)
+    viewer = Viewer(browser, tmp_path / "first.html")
+    page = viewer.page
+    status = open_file(page, tmp_path / "bad.json")
+    assert status.startswith(f"bad.json is not a triscope profile: {reason}"), status
+    assert status.endswith("The profile shown is unchanged.")
+    assert "error" in page.get_attribute("#load-status", "class")
+    assert page.text_content("h1") == "main.py"
+    assert page.locator("details.file").count() == 1
+    viewer.check_clean()
+
+
+def test_a_profile_opened_never_runs_as_script(browser, tmp_path):
+    """Text from the opened file reaches the page as text, whatever it holds."""
+    lines = [make_line(i + 1, python=10.0, source=text) for i, text in enumerate(EVIL)]
+    profile = make_profile({f"/tmp/{EVIL[1]}/evil.py": make_file(lines)})
+    profile["program"] = profile["args"][0] = EVIL[2]
+    name = EVIL[1].replace("/", "_") + ".json"
+    (tmp_path / name).write_text(json.dumps(profile))
+    html.write(make_profile(), tmp_path / "first.html")
+    viewer = Viewer(browser, tmp_path / "first.html")
+    page = viewer.page
+    assert open_file(page, tmp_path / name) == f"showing {name}"
+    assert page.evaluate("window.__pwned") is None
+    assert page.evaluate("document.querySelectorAll('script').length") == 2
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    assert page.text_content("h1") == EVIL[2]
+    sources = viewer.column("details.file#F0 table.lines tbody tr[data-lineno]", "c-source")
+    assert sources == EVIL
+    viewer.check_clean()
+
+
+def test_drop_a_profile_on_the_page(browser, tmp_path):
+    """A file dropped anywhere on the page is opened: the drop event a browser sends, with
+    a DataTransfer holding the file, built in the page."""
+    html.write(make_profile(), tmp_path / "first.html")
+    viewer = Viewer(browser, tmp_path / "first.html")
+    page = viewer.page
+    other = memory_stacks_profile()
+    other["program"] = "dropped.py"
+
+    def drop(name, text):
+        page.evaluate("""([name, text]) => {
+            const data = new DataTransfer();
+            data.items.add(new File([text], name, {type: 'application/json'}));
+            const target = document.querySelector('main');
+            target.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true,
+                                                            cancelable: true}));
+            window.__dragging = document.body.classList.contains('dragging');
+            target.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true,
+                                                        cancelable: true}));
+        }""", [name, text])
+        page.wait_for_function("name => document.getElementById('load-status').textContent"
+                               ".includes(name)", arg=name)
+        return page.text_content("#load-status")
+
+    assert drop("dropped.json", json.dumps(other)) == "showing dropped.json"
+    assert page.evaluate("window.__dragging"), "no sign that a drop is welcome"
+    assert not page.evaluate("document.body.classList.contains('dragging')")
+    assert page.text_content("h1") == "dropped.py"
+    assert drop("notes.txt", "hello").startswith("notes.txt is not a triscope profile")
+    assert page.text_content("h1") == "dropped.py"
+    viewer.check_clean()

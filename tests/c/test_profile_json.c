@@ -600,6 +600,38 @@ static void test_reduced_profile_keeps_allocating_lines(void)
     ts_stats_free(&s);
 }
 
+/* The memory flame graph's fields: a stack's allocated MB and its live MB at the maximum
+ * footprint, written only when memory was profiled. */
+static void test_stack_memory_fields(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    ts_stats_init(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    uint32_t fn = ts_stats_func(&s, ts_stats_file(&s, "/p/mem.py", 1), "f", 1);
+    ts_stack_frame_t frames[] = {{fn, 3}};
+    uint32_t stack = ts_stats_stack(&s, frames, 1);
+    /* 3 MiB allocated, 1 of them freed before the other 2 are: 2 MiB live at the peak. */
+    CHECK_EQ_INT(ts_stats_add_alloc_on_stack(&s, fn, 3, stack, 1, 1 << 20, 1, 10), 0);
+    CHECK_EQ_INT(ts_stats_free_sample(&s, 1, 11), 1);
+    CHECK_EQ_INT(ts_stats_add_alloc_on_stack(&s, fn, 3, stack, 2, 2 << 20, 0, 12), 0);
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_HAS(out, "\"samples\":0,\"seconds\":0}]}");
+    CHECK_LACKS(out, "\"seconds\":0,\"alloc_mb\"");
+    free(out);
+    m.memory = 1;
+    out = write_profile(&s, &m, &status);
+    CHECK_HAS(out, "\"samples\":0,\"seconds\":0,\"alloc_mb\":3,\"peak_mb\":2}]}");
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
 /* The profile of a file holding `text`, whose line 2 ran (written to a temporary file), its
  * text decoded by `decode` (NULL: none). */
 static char *quoted_line2(const char *text,
@@ -849,6 +881,7 @@ int main(void)
     RUN(test_full_profile);
     RUN(test_reduced_profile);
     RUN(test_reduced_profile_keeps_allocating_lines);
+    RUN(test_stack_memory_fields);
     RUN(test_awaited_time);
     RUN(test_empty_and_missing_source);
     RUN(test_decoded_source);

@@ -316,6 +316,84 @@ static void test_memory(void)
     ts_stats_free(&s);
 }
 
+/* Memory by call stack (the memory flame graph): each allocation sample charged to its
+ * stack, live until freed, and each stack's live bytes at the moment the whole process
+ * first reached its maximum footprint, whatever came later. */
+static void test_stack_memory(void)
+{
+    ts_stats_t s;
+    ts_stats_init(&s);
+    uint32_t file = ts_stats_file(&s, "/p/a.py", 1);
+    uint32_t main_fn = ts_stats_func(&s, file, "main", 1);
+    uint32_t make = ts_stats_func(&s, file, "make", 20);
+    uint32_t keep = ts_stats_func(&s, file, "keep", 30);
+    uint32_t churn = ts_stats_func(&s, file, "churn", 40);
+    /* One allocating line (make:21), reached through two callers. */
+    ts_stack_frame_t kept[] = {{main_fn, 5}, {keep, 31}, {make, 21}};
+    ts_stack_frame_t churned[] = {{main_fn, 6}, {churn, 41}, {make, 21}};
+    ts_stack_frame_t late[] = {{main_fn, 7}, {make, 21}};
+    uint32_t k = ts_stats_stack(&s, kept, 3), c = ts_stats_stack(&s, churned, 3);
+    uint32_t l = ts_stats_stack(&s, late, 2);
+    CHECK(k != UINT32_MAX && c != UINT32_MAX && l != UINT32_MAX && k != c && c != l);
+    CHECK_EQ_INT(ts_stats_stack(&s, kept, 3), k);
+    CHECK_EQ_INT(s.stacks[k].samples, 0); /* a stack of memory only has no time */
+    CHECK_EQ_INT(s.stacks[k].ns, 0);
+
+    uint64_t id = 1, t = 0;
+    /* churn allocates and frees 100 six times (600 allocated, 100 live at most) while keep
+     * builds up 400 that stay: the peak is 500 (keep 400 + churn 100). */
+    for (int i = 0; i < 6; i++) {
+        CHECK(ts_stats_add_alloc_on_stack(&s, make, 21, c, id, 100, 1, ++t) == 0);
+        if (i < 4)
+            CHECK(ts_stats_add_alloc_on_stack(&s, make, 21, k, 1000 + id, 100, 0, ++t) == 0);
+        CHECK_EQ_INT(ts_stats_free_sample(&s, id, ++t), 1);
+        id++;
+    }
+    /* Then keep frees half, and late allocates 150 (live 350: less than the peak). */
+    CHECK_EQ_INT(ts_stats_free_sample(&s, 1001, ++t), 1);
+    CHECK_EQ_INT(ts_stats_free_sample(&s, 1002, ++t), 1);
+    CHECK(ts_stats_add_alloc_on_stack(&s, make, 21, l, 5000, 150, 1, ++t) == 0);
+    /* An untracked sample (id 0) counts, and stays live: its free cannot be seen. */
+    CHECK(ts_stats_add_alloc_on_stack(&s, make, 21, l, 0, 10, 1, ++t) == 0);
+
+    CHECK_EQ_INT(s.mem_total.peak_bytes, 500);
+    CHECK_EQ_INT(s.stacks[c].alloc_bytes, 600);
+    CHECK_EQ_INT(s.stacks[k].alloc_bytes, 400);
+    CHECK_EQ_INT(s.stacks[l].alloc_bytes, 160);
+    CHECK_EQ_INT(s.stacks[c].live_bytes, 0);
+    CHECK_EQ_INT(s.stacks[k].live_bytes, 200);
+    CHECK_EQ_INT(s.stacks[l].live_bytes, 160);
+    CHECK_EQ_INT(ts_stats_stack_peak_bytes(&s, &s.stacks[k]), 400);
+    CHECK_EQ_INT(ts_stats_stack_peak_bytes(&s, &s.stacks[c]), 100);
+    CHECK_EQ_INT(ts_stats_stack_peak_bytes(&s, &s.stacks[l]), 0);
+    /* The same allocating line holds it all, whichever the stack. */
+    CHECK_EQ_INT(s.lines[0].mem.alloc_bytes, 1160);
+
+    /* A new maximum moves the moment for every stack, changed since or not. */
+    CHECK(ts_stats_add_alloc_on_stack(&s, make, 21, l, 5001, 400, 1, ++t) == 0);
+    CHECK_EQ_INT(s.mem_total.peak_bytes, 760);
+    CHECK_EQ_INT(ts_stats_stack_peak_bytes(&s, &s.stacks[k]), 200);
+    CHECK_EQ_INT(ts_stats_stack_peak_bytes(&s, &s.stacks[c]), 0);
+    CHECK_EQ_INT(ts_stats_stack_peak_bytes(&s, &s.stacks[l]), 560);
+    CHECK_EQ_INT(ts_stats_free_sample(&s, 5001, ++t), 1);
+    CHECK_EQ_INT(ts_stats_free_sample(&s, 1003, ++t), 1);
+    CHECK_EQ_INT(ts_stats_stack_peak_bytes(&s, &s.stacks[l]), 560);
+    CHECK_EQ_INT(ts_stats_stack_peak_bytes(&s, &s.stacks[k]), 200);
+    /* An allocation with no stack counts in the process only. */
+    CHECK(ts_stats_add_alloc_on_stack(&s, make, 21, UINT32_MAX, 6000, 50, 1, ++t) == 0);
+    int64_t on_stacks = 0;
+    for (size_t i = 0; i < s.nstacks; i++)
+        on_stacks += s.stacks[i].live_bytes;
+    CHECK_EQ_INT(on_stacks, s.mem_total.live_bytes - 50);
+
+    /* Time and memory on one stack add up apart. */
+    CHECK(ts_stats_add_stack(&s, kept, 3, 70, 1) == 0);
+    CHECK_EQ_INT(s.stacks[k].ns, 70);
+    CHECK_EQ_INT(s.stacks[k].alloc_bytes, 400);
+    CHECK_EQ_INT(s.nstacks, 3);
+    ts_stats_free(&s);
+}
+
 /* Awaited time: on its line and function and in its own total, never in the time that adds
  * up to 100 % (docs/DEFINITIONS.md, Awaited time). */
 static void test_awaits(void)
@@ -349,6 +427,7 @@ int main(void)
     RUN(test_stacks);
     RUN(test_series);
     RUN(test_memory);
+    RUN(test_stack_memory);
     RUN(test_awaits);
     return TEST_DONE();
 }

@@ -580,7 +580,9 @@ static void write_leaks(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
     ts_json_end_array(j);
 }
 
-static void write_stacks(ts_json_t *j, const ts_stats_t *s)
+/* Every call stack with its time and, when memory was profiled, its memory: allocated, and
+ * live at the run's maximum footprint (docs/PROFILE_FORMAT.md, the memory flame graph). */
+static void write_stacks(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t *m)
 {
     ts_json_key(j, "stacks");
     ts_json_begin_array(j);
@@ -601,6 +603,13 @@ static void write_stacks(ts_json_t *j, const ts_stats_t *s)
         ts_json_end_array(j);
         ts_json_key(j, "samples"); ts_json_int(j, (int64_t)stack->samples);
         ts_json_key(j, "seconds"); ts_json_number(j, (double)stack->ns / 1e9, SEC_DIGITS);
+        if (m->memory) {
+            int64_t peak = ts_stats_stack_peak_bytes(s, stack);
+            ts_json_key(j, "alloc_mb");
+            ts_json_number(j, (double)stack->alloc_bytes / MB, MB_DIGITS);
+            ts_json_key(j, "peak_mb");
+            ts_json_number(j, peak > 0 ? (double)peak / MB : 0.0, MB_DIGITS);
+        }
         ts_json_end_object(j);
     }
     ts_json_end_array(j);
@@ -662,7 +671,7 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     write_gpu(j, s, m);
     write_files(j, s, m, line_order, func_order);
     write_leaks(j, s, m, line_order);
-    write_stacks(j, s);
+    write_stacks(j, s, m);
     ts_json_end_object(j);
     fputc('\n', out);
     free(line_order);

@@ -107,11 +107,43 @@ static void forget_code(PyCodeObject *code)
     free_entries[nfree++] = index;
 }
 
+/* Lines of (code, instruction) pairs already named. PyCode_Addr2Line reads the code's line
+ * table from its start, and with --stacks every allocation sample names its whole stack
+ * (thousands a second in a program allocating gigabytes), mostly the same frames again.
+ * Direct-mapped; an entry counts only in the generation it was filled in, and every code
+ * object's death (and a reset) starts a new generation, so a code object born at a dead
+ * one's address never inherits its lines. */
+#define LINE_CACHE_SIZE 4096
+typedef struct {
+    const void *code;
+    int32_t instr_offset;
+    uint32_t generation;
+    uint32_t line;
+} line_cache_entry_t;
+static line_cache_entry_t line_cache[LINE_CACHE_SIZE];
+static uint32_t line_generation = 1;
+
+static void forget_lines(void)
+{
+    if (++line_generation == 0) {
+        memset(line_cache, 0, sizeof line_cache);
+        line_generation = 1;
+    }
+}
+
 static uint32_t line_of(const ts_frame_t *frame)
 {
+    uint64_t key = (uint64_t)(uintptr_t)frame->code ^ (uint64_t)(uint32_t)frame->instr_offset
+                                                     * 0x9E3779B97F4A7C15ULL;
+    line_cache_entry_t *entry = &line_cache[(key ^ key >> 29) & (LINE_CACHE_SIZE - 1)];
+    if (entry->generation == line_generation && entry->code == frame->code &&
+        entry->instr_offset == frame->instr_offset)
+        return entry->line;
     PyCodeObject *code = (PyCodeObject *)frame->code;
     int line = PyCode_Addr2Line(code, frame->instr_offset);
-    return line > 0 ? (uint32_t)line : (uint32_t)code->co_firstlineno;
+    *entry = (line_cache_entry_t){frame->code, frame->instr_offset, line_generation,
+                                  line > 0 ? (uint32_t)line : (uint32_t)code->co_firstlineno};
+    return entry->line;
 }
 
 /* The attribution rule: the innermost frame of a profiled file. 0 when there is none. */
@@ -126,6 +158,22 @@ static int attribute(const ts_frame_t *frames, int depth, uint32_t *func, uint32
         }
     }
     return 0;
+}
+
+/* A walked stack (innermost first) as the stats' frames, outermost first, triscope's own
+ * frames left out (stacks start at the program); its depth. */
+static uint32_t program_stack(const ts_frame_t *walked, int depth, ts_stack_frame_t *frames)
+{
+    uint32_t kept = 0;
+    for (int i = depth - 1; i >= 0; i--) {
+        const code_entry_t *entry = lookup_code((PyCodeObject *)walked[i].code);
+        if (entry == NULL || entry->own)
+            continue;
+        frames[kept].func = entry->func;
+        frames[kept].lineno = line_of(&walked[i]);
+        kept++;
+    }
+    return kept;
 }
 
 static void consume(const ts_sample_t *sample, void *context)
@@ -152,18 +200,10 @@ static void consume(const ts_sample_t *sample, void *context)
         ts_gpu_attr_sample(&gpu_attr, sample->t_ns, sample->weight_ns, cls,
                            attributed ? func : UINT32_MAX, attributed ? lineno : 0);
     }
-    if (!record_stacks || sample->depth == 0)
+    if (!record_stacks)
         return;
     ts_stack_frame_t frames[TS_MAX_DEPTH];
-    uint32_t depth = 0;
-    for (int i = sample->depth - 1; i >= 0; i--) {
-        const code_entry_t *entry = lookup_code((PyCodeObject *)sample->frames[i].code);
-        if (entry == NULL || entry->own)
-            continue;
-        frames[depth].func = entry->func;
-        frames[depth].lineno = line_of(&sample->frames[i]);
-        depth++;
-    }
+    uint32_t depth = program_stack(sample->frames, sample->depth, frames);
     if (depth > 0)
         ts_stats_add_stack(&stats, frames, depth, sample->weight_ns, cpu_sample);
 }
@@ -173,11 +213,21 @@ static void consume_memory(const ts_mem_sample_t *sample, void *context)
     (void)context;
     uint32_t func = UINT32_MAX, lineno = 0;
     attribute(sample->frames, sample->depth, &func, &lineno);
-    if (sample->kind == TS_MEM_COPY)
+    if (sample->kind == TS_MEM_COPY) {
         ts_stats_add_copy(&stats, func, lineno, sample->weight);
-    else
-        ts_stats_add_alloc(&stats, func, lineno, sample->id, sample->weight,
-                           sample->kind == TS_MEM_PYTHON, sample->time_ns);
+        return;
+    }
+    /* The allocation's stack, as a CPU sample's (the memory flame graph): the allocator
+     * only copied the frames, here under the GIL and the guard they are named. */
+    uint32_t stack = UINT32_MAX;
+    if (record_stacks) {
+        ts_stack_frame_t frames[TS_MAX_DEPTH];
+        uint32_t depth = program_stack(sample->frames, sample->depth, frames);
+        if (depth > 0)
+            stack = ts_stats_stack(&stats, frames, depth);
+    }
+    ts_stats_add_alloc_on_stack(&stats, func, lineno, stack, sample->id, sample->weight,
+                                sample->kind == TS_MEM_PYTHON, sample->time_ns);
 }
 
 /* Frees whose allocation was not drained yet (queued by another thread after our pass over
@@ -259,6 +309,7 @@ static void before_code_dies(PyCodeObject *code)
     ts_waits_code_dying();
     ts_resolve_drain();
     forget_code(code);
+    forget_lines();
     dying_code = outer;
 }
 
@@ -295,6 +346,7 @@ void ts_resolve_reset(void)
     ts_stats_free(&stats);
     ts_stats_init(&stats);
     ts_map_free(&code_index);
+    forget_lines();
     nentries = 0;
     nfree = 0;
     npending = 0;

@@ -24,6 +24,7 @@ void ts_stats_init(ts_stats_t *stats)
 struct ts_live_sample {
     uint32_t line;     /* index into lines, UINT32_MAX when unattributed */
     uint32_t func;
+    uint32_t stack;    /* index into stacks, UINT32_MAX when none */
     uint64_t bytes;
 };
 
@@ -208,35 +209,57 @@ static int same_stack(uint32_t id, const void *context)
                   q->depth * sizeof *q->frames) == 0;
 }
 
-int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth,
-                       uint64_t ns, int cpu_sample)
+uint32_t ts_stats_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth)
 {
     stack_query_t query = {stats, frames, depth};
     uint64_t probe;
     uint32_t id;
     if (ts_map_find_confirmed(&stats->stack_index,
                               ts_hash_bytes(frames, depth * sizeof *frames, depth), same_stack,
-                              &query, &id, &probe)) {
-        stats->stacks[id].samples += cpu_sample ? 1 : 0;
-        stats->stacks[id].ns += ns;
-        return 0;
-    }
+                              &query, &id, &probe))
+        return id;
     while (stats->nframes + depth > stats->cap_frames)
         if (RESERVE(stats->frame_pool, stats->cap_frames, stats->cap_frames) < 0)
-            return -1;
+            return UINT32_MAX;
     if (RESERVE(stats->stacks, stats->cap_stacks, stats->nstacks) < 0)
-        return -1;
+        return UINT32_MAX;
     id = (uint32_t)stats->nstacks;
     if (ts_map_put(&stats->stack_index, probe, id) < 0)
-        return -1;
+        return UINT32_MAX;
     ts_stack_t *stack = &stats->stacks[stats->nstacks++];
+    memset(stack, 0, sizeof *stack);
     stack->first = (uint32_t)stats->nframes;
     stack->depth = depth;
-    stack->samples = cpu_sample ? 1 : 0;
-    stack->ns = ns;
     memcpy(&stats->frame_pool[stats->nframes], frames, depth * sizeof *frames);
     stats->nframes += depth;
+    return id;
+}
+
+int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth,
+                       uint64_t ns, int cpu_sample)
+{
+    uint32_t id = ts_stats_stack(stats, frames, depth);
+    if (id == UINT32_MAX)
+        return -1;
+    stats->stacks[id].samples += cpu_sample ? 1 : 0;
+    stats->stacks[id].ns += ns;
     return 0;
+}
+
+/* A change of a stack's live bytes at the current memory event (see ts_stack_t): the first
+ * change after the maximum footprint keeps what the stack held then. */
+static void stack_live_change(ts_stats_t *stats, uint32_t id, int64_t delta)
+{
+    ts_stack_t *stack = &stats->stacks[id];
+    if (stats->mem_events > stats->peak_event && stack->changed_at <= stats->peak_event)
+        stack->live_at_peak = stack->live_bytes;
+    stack->live_bytes += delta;
+    stack->changed_at = stats->mem_events;
+}
+
+int64_t ts_stats_stack_peak_bytes(const ts_stats_t *stats, const ts_stack_t *stack)
+{
+    return stack->changed_at <= stats->peak_event ? stack->live_bytes : stack->live_at_peak;
 }
 
 /* ==== Memory ==== */
@@ -294,16 +317,39 @@ static int mem_live_change(ts_mem_t *mem, int64_t delta, uint64_t t_ns)
     return 0;
 }
 
-static void mem_alloc(ts_mem_t *mem, uint64_t bytes, int python, uint64_t t_ns)
+static void mem_count(ts_mem_t *mem, uint64_t bytes, int python)
 {
     mem->alloc_bytes += bytes;
     mem->python_bytes += python ? bytes : 0;
     mem->samples++;
+}
+
+static void mem_alloc(ts_mem_t *mem, uint64_t bytes, int python, uint64_t t_ns)
+{
+    mem_count(mem, bytes, python);
     mem_live_change(mem, (int64_t)bytes, t_ns);
+}
+
+/* A change of the whole process's live bytes: the next memory event, and the peak event
+ * when it reaches a new maximum footprint. */
+static void total_live_change(ts_stats_t *stats, int64_t delta, uint64_t t_ns)
+{
+    int64_t peak = stats->mem_total.peak_bytes;
+    stats->mem_events++;
+    mem_live_change(&stats->mem_total, delta, t_ns);
+    if (stats->mem_total.peak_bytes > peak)
+        stats->peak_event = stats->mem_events;
 }
 
 int ts_stats_add_alloc(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t id,
                        uint64_t bytes, int python, uint64_t t_ns)
+{
+    return ts_stats_add_alloc_on_stack(stats, func, lineno, UINT32_MAX, id, bytes, python, t_ns);
+}
+
+int ts_stats_add_alloc_on_stack(ts_stats_t *stats, uint32_t func, uint32_t lineno,
+                                uint32_t stack, uint64_t id, uint64_t bytes, int python,
+                                uint64_t t_ns)
 {
     uint32_t line = UINT32_MAX;
     if (func != UINT32_MAX) {
@@ -315,10 +361,15 @@ int ts_stats_add_alloc(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64
     } else {
         mem_alloc(&stats->mem_unattributed, bytes, python, t_ns);
     }
-    int64_t peak_before = stats->mem_total.peak_bytes;
-    mem_alloc(&stats->mem_total, bytes, python, t_ns);
-    if (stats->mem_total.peak_bytes > peak_before)
-        stats->peak_line = line;
+    mem_count(&stats->mem_total, bytes, python);
+    total_live_change(stats, (int64_t)bytes, t_ns);
+    if (stats->peak_event == stats->mem_events)
+        stats->peak_line = line; /* this allocation raised the maximum footprint */
+    /* After the total: an allocation that makes the maximum footprint is part of it. */
+    if (stack != UINT32_MAX) {
+        stats->stacks[stack].alloc_bytes += bytes;
+        stack_live_change(stats, stack, (int64_t)bytes);
+    }
     if (id == 0)
         return 0; /* not tracked: its free cannot be matched */
     uint32_t index;
@@ -334,6 +385,7 @@ int ts_stats_add_alloc(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64
     struct ts_live_sample *sample = &stats->live_samples[index];
     sample->line = line;
     sample->func = func;
+    sample->stack = stack;
     sample->bytes = bytes;
     return 0;
 }
@@ -357,7 +409,9 @@ int ts_stats_free_sample(ts_stats_t *stats, uint64_t id, uint64_t t_ns)
         mem_live_change(&stats->funcs[sample->func].mem, delta, t_ns);
     }
     stats->mem_total.freed++;
-    mem_live_change(&stats->mem_total, delta, t_ns);
+    total_live_change(stats, delta, t_ns);
+    if (sample->stack != UINT32_MAX)
+        stack_live_change(stats, sample->stack, delta);
     return 1;
 }
 

@@ -97,11 +97,21 @@ typedef struct {
     uint32_t lineno;
 } ts_stack_frame_t;
 
+/* A call stack's time and memory. Its memory is the allocation samples whose walk gave this
+ * stack (the memory flame graph, docs/PROFILE_FORMAT.md): bytes allocated, bytes still live,
+ * and the live bytes it held at the run's maximum footprint, kept without copying every
+ * stack at every new maximum: a stack whose live bytes have not changed since that moment
+ * (`changed_at` <= the stats' `peak_event`) still holds them in `live_bytes`; the first change
+ * after it saves them in `live_at_peak` (ts_stats_stack_peak_bytes reads the right one). */
 typedef struct {
     uint32_t first;           /* index of its first frame in the frame pool */
     uint32_t depth;
     uint64_t samples;         /* timer samples (waiting time has no samples, only ns) */
     uint64_t ns;
+    uint64_t alloc_bytes;     /* allocated with this stack, all allocators */
+    int64_t live_bytes;       /* of which still allocated */
+    int64_t live_at_peak;     /* live bytes at the maximum footprint, once changed since */
+    uint64_t changed_at;      /* the memory event (stats' mem_events) of its last change */
 } ts_stack_t;
 
 /* A finished or running thread's totals, for the report. */
@@ -129,6 +139,8 @@ typedef struct {
     /* The line whose sampled allocation last raised mem_total's peak (UINT32_MAX: none, or
      * an allocation on no line): the maximum footprint's line. */
     uint32_t peak_line;
+    uint64_t mem_events;      /* changes of mem_total's live bytes so far */
+    uint64_t peak_event;      /* the one that first reached its peak_bytes */
     ts_mem_t mem_unattributed;
     ts_time_t unattributed;   /* time on no line of a profiled file */
     ts_time_t total;          /* everything added, attributed or not */
@@ -161,11 +173,22 @@ int ts_stats_add_await(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64
  * is a timer sample (counted in `samples`). 0 or -1. */
 int ts_stats_add_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth,
                        uint64_t ns, int cpu_sample);
+/* The id of a call stack (frames outermost first), added with nothing charged if new;
+ * UINT32_MAX on allocation failure. */
+uint32_t ts_stats_stack(ts_stats_t *stats, const ts_stack_frame_t *frames, uint32_t depth);
+/* The live bytes of a stack at the run's maximum footprint so far: the moment the whole
+ * process's sampled live bytes (mem_total) first reached their peak. */
+int64_t ts_stats_stack_peak_bytes(const ts_stats_t *stats, const ts_stack_t *stack);
 
 /* A sampled allocation of `bytes` (Python's allocator or not) at a line, or unattributed
  * when func is UINT32_MAX. `id` (non-zero) matches a later ts_stats_free. 0 or -1. */
 int ts_stats_add_alloc(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t id,
                        uint64_t bytes, int python, uint64_t t_ns);
+/* The same, charged to the call stack `stack` (ts_stats_stack) too: allocated there, and
+ * live there until its free. UINT32_MAX: no stack. 0 or -1. */
+int ts_stats_add_alloc_on_stack(ts_stats_t *stats, uint32_t func, uint32_t lineno,
+                                uint32_t stack, uint64_t id, uint64_t bytes, int python,
+                                uint64_t t_ns);
 /* The sampled block `id` was freed. 1 when known, 0 when its allocation is not known (yet). */
 int ts_stats_free_sample(ts_stats_t *stats, uint64_t id, uint64_t t_ns);
 /* Sampled copy volume at a line (or unattributed). 0 or -1. */

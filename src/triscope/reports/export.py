@@ -5,6 +5,9 @@ All are made from the profile's `stacks` (recorded unless `--no-stacks`): each s
 of [file, function, line] frames, outermost first, with the thread time spent in it and
 the samples taken there (docs/PROFILE_FORMAT.md). triscope aggregates stacks over all
 threads, so every format holds one track or profile of all threads' time, and says so.
+With `--weight alloc` or `--weight peak` a stack weighs the memory its allocations took
+(`alloc_mb`) or held at the run's maximum footprint (`peak_mb`) instead: the memory flame
+graph, in bytes; speedscope, collapsed and pprof take it, gecko (samples in time) does not.
 
 - speedscope (https://www.speedscope.app/file-format-schema.json): one "sampled" profile
   whose samples are the distinct stacks, weighted by seconds of thread time. speedscope
@@ -25,7 +28,8 @@ threads, so every format holds one track or profile of all threads' time, and sa
 - pprof (profile.proto, gzip-compressed: `go tool pprof`, Grafana Pyroscope, Parca): two
   sample types, samples/count and the stack's time in nanoseconds ("cpu" with
   --use-virtual-time, where only CPU time is counted; "wall" otherwise, where waiting is in
-  it too), one function per (file, function), one location per frame line. Protobuf is
+  it too), one function per (file, function), one location per frame line; for memory, one
+  sample type in bytes (alloc_space or peak_space), as a heap profile has. Protobuf is
   written here by hand (varints and length-delimited fields); the output is binary, so it
   is never written to a terminal.
 
@@ -49,10 +53,21 @@ SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 FORMATS = ("speedscope", "collapsed", "gecko", "pprof")
 
 
-def _stacks(profile: dict) -> list:
-    """[(frames, seconds, samples)] with frames [(file, function, line)], only stacks with
-    time."""
-    stacks = []
+# What a stack's weight in an export can be: its time, its allocated memory, its memory live
+# at the maximum footprint (docs/PROFILE_FORMAT.md). The profile's key for each, and what it
+# is called where a tool shows it.
+WEIGHTS = {"time": "seconds", "alloc": "alloc_mb", "peak": "peak_mb"}
+WEIGHT_NAMES = {"time": "time", "alloc": "allocated memory",
+                "peak": "memory live at the maximum footprint"}
+MB = 1 << 20
+
+
+def _stacks(profile: dict, weight: str = "time") -> list:
+    """[(frames, value, samples)] with frames [(file, function, line)] and value the stack's
+    `weight` (seconds, or MB), only stacks with some. None when the profile has no such
+    weight at all (memory by stack was not recorded)."""
+    key = WEIGHTS[weight]
+    stacks, measured = [], weight == "time"
     for stack in profile["stacks"]:
         frames = []
         for frame in stack["frames"]:
@@ -60,11 +75,14 @@ def _stacks(profile: dict) -> list:
                 raise ValueError("a stack frame is not [file, function, line]")
             frames.append((common.text(frame[0]), common.text(frame[1]),
                            common.count(frame[2])))
-        seconds = common.number(stack["seconds"])
+        if key not in stack:
+            continue
+        measured = True
+        value = common.number(stack[key])
         samples = common.count(stack["samples"])
-        if frames and seconds > 0:
-            stacks.append((frames, seconds, samples))
-    return stacks
+        if frames and value > 0:
+            stacks.append((frames, value, samples))
+    return stacks if measured else None
 
 
 def _first_lines(profile: dict, stacks: list) -> dict:
@@ -91,12 +109,16 @@ def _frame_names(stacks: list) -> dict:
             for frame in sorted(frames)}
 
 
-def speedscope(profile: dict, stacks: list) -> dict:
-    """A speedscope file: one sampled profile of all threads, weighted in seconds."""
+def speedscope(profile: dict, stacks: list, weight: str = "time") -> dict:
+    """A speedscope file: one sampled profile of all threads, weighted in seconds (or, for
+    memory, in bytes)."""
+    if weight != "time":
+        stacks = [(frames, round(value * MB)) for frames, value in stacks]
     names = _frame_names(stacks)
     index = {frame: i for i, frame in enumerate(names)}
-    total = sum(seconds for _, seconds in stacks)
+    total = sum(value for _, value in stacks)
     program = str(profile.get("program", "program"))
+    what = "" if weight == "time" else f", {WEIGHT_NAMES[weight]}"
     return {
         "$schema": SPEEDSCOPE_SCHEMA,
         "name": f"triscope: {program}",
@@ -106,12 +128,12 @@ def speedscope(profile: dict, stacks: list) -> dict:
                               for frame in names]},
         "profiles": [{
             "type": "sampled",
-            "name": f"{program} (all threads)",
-            "unit": "seconds",
+            "name": f"{program} (all threads{what})",
+            "unit": "seconds" if weight == "time" else "bytes",
             "startValue": 0,
             "endValue": total,
             "samples": [[index[frame] for frame in frames] for frames, _ in stacks],
-            "weights": [seconds for _, seconds in stacks],
+            "weights": [value for _, value in stacks],
         }],
     }
 
@@ -126,18 +148,20 @@ def _folded_frame(name: str) -> str:
     return name.replace(";", ":").translate(LINE_BREAKS)
 
 
-def collapsed(stacks: list) -> str:
-    """Folded stacks: `frame;frame;frame count`, count in microseconds of thread time."""
+def collapsed(stacks: list, weight: str = "time") -> str:
+    """Folded stacks: `frame;frame;frame count`, count in microseconds of thread time (or,
+    for memory, in bytes)."""
+    scale = 1e6 if weight == "time" else MB
     names = _frame_names(stacks)
     folded = {}
-    for frames, seconds in stacks:
+    for frames, value in stacks:
         key = ";".join(_folded_frame(names[frame]) for frame in frames)
-        folded[key] = folded.get(key, 0.0) + seconds
+        folded[key] = folded.get(key, 0.0) + value
     lines = []
-    for key, seconds in sorted(folded.items()):
-        micros = round(seconds * 1e6)
-        if micros > 0:
-            lines.append(f"{key} {micros}")
+    for key, value in sorted(folded.items()):
+        count = round(value * scale)
+        if count > 0:
+            lines.append(f"{key} {count}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -280,8 +304,9 @@ def _packed_field(number: int, values: list) -> bytes:
     return _bytes_field(number, b"".join(_varint(value) for value in values))
 
 
-def pprof(profile: dict, stacks: list) -> bytes:
-    """A gzip-compressed profile.proto `Profile` of the stacks: samples and nanoseconds."""
+def pprof(profile: dict, stacks: list, weight: str = "time") -> bytes:
+    """A gzip-compressed profile.proto `Profile` of the stacks: samples and nanoseconds, or
+    for memory bytes allocated (alloc_space) or live at the maximum footprint (peak_space)."""
     first_lines = _first_lines(profile, stacks)
     strings = {"": 0}  # string_table[0] must be ""
 
@@ -301,13 +326,23 @@ def pprof(profile: dict, stacks: list) -> bytes:
             locations[key] = len(locations) + 1
         return locations[key]
 
-    time_kind = "cpu" if profile["options"]["virtual_time"] else "wall"
-    sample_types = (("samples", "count"), (time_kind, "nanoseconds"))
+    if weight == "time":
+        kind = "cpu" if profile["options"]["virtual_time"] else "wall"
+        sample_types = (("samples", "count"), (kind, "nanoseconds"))
+        period_type, period = (kind, "nanoseconds"), common.number(
+            profile["cpu_sampling_interval_s"]) * 1e9
+    else:
+        # As a heap profile: its one sample type in bytes, the period the mean bytes between
+        # allocation samples.
+        kind = f"{weight}_space"
+        sample_types = ((kind, "bytes"),)
+        period_type, period = ("space", "bytes"), common.count(
+            profile["memory"].get("sampling_interval_bytes", 0))
     samples = []
-    for keys, seconds, count in stacks:
+    for keys, value, count in stacks:
         ids = [location(key) for key in reversed(keys)]  # the leaf first
-        samples.append(_packed_field(1, ids)
-                       + _packed_field(2, [count, round(seconds * 1e9)]))
+        values = [count, round(value * 1e9)] if weight == "time" else [round(value * MB)]
+        samples.append(_packed_field(1, ids) + _packed_field(2, values))
     for kind, unit in sample_types:  # 1: sample_type
         messages += _bytes_field(1, _int_field(1, string(kind)) + _int_field(2, string(unit)))
     for sample in samples:  # 2: sample
@@ -329,14 +364,14 @@ def pprof(profile: dict, stacks: list) -> bytes:
                                  + _int_field(5, first_lines[path, name]))
     threads = len(profile["threads"])
     comments = [string(f"triscope {__version__}: {program}"),
-                string(f"all {threads} thread{'s' if threads != 1 else ''}, time added up")]
-    interval = common.number(profile["cpu_sampling_interval_s"])
+                string(f"all {threads} thread{'s' if threads != 1 else ''}, "
+                       f"{WEIGHT_NAMES[weight]} added up")]
     tail = (_int_field(10, round(common.number(profile["elapsed_s"]) * 1e9))  # duration
-            + _bytes_field(11, _int_field(1, string(time_kind))  # period_type
-                           + _int_field(2, string("nanoseconds")))
-            + _int_field(12, round(interval * 1e9))  # period
+            + _bytes_field(11, _int_field(1, string(period_type[0]))  # period_type
+                           + _int_field(2, string(period_type[1])))
+            + _int_field(12, round(period))  # period
             + _packed_field(13, comments)
-            + _int_field(14, string(time_kind)))  # default_sample_type
+            + _int_field(14, string(kind)))  # default_sample_type
     for value in strings:  # 6: string_table, in index order (dicts keep insertion order)
         # A string must be UTF-8: a lone surrogate a JSON profile may hold becomes '?'.
         messages += _bytes_field(6, value.encode("utf-8", "replace"))
@@ -349,7 +384,7 @@ def main(argv: list) -> int:
                     description="Export the call stacks of a profile (recorded unless --no-stacks) "
                                 "for flame-graph tools and profile viewers. triscope adds "
                                 "the stacks of all threads up, so each export holds one "
-                                "profile of all threads' time.")
+                                "profile of all threads' time (or, with --weight, memory).")
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="speedscope: a speedscope.app JSON file (one sampled profile of "
                              "all threads, weights in seconds); collapsed: folded stacks "
@@ -358,28 +393,42 @@ def main(argv: list) -> int:
                              "of all threads; pprof: gzip-compressed profile.proto for go "
                              "tool pprof, Grafana Pyroscope and Parca (binary: -o FILE or a "
                              "pipe, never a terminal)")
+    parser.add_argument("--weight", choices=tuple(WEIGHTS), default="time",
+                        help="what a stack weighs: time (thread time, the default), alloc "
+                             "(MB allocated there) or peak (MB it held at the maximum "
+                             "footprint): the memory flame graph, in bytes (not with gecko)")
     parser.add_argument("profile")
     parser.add_argument("-o", "--outfile", help="where the export goes (default: stdout)")
     options = parser.parse_args(argv)
+    weight = options.weight
     if options.format == "pprof" and not options.outfile and sys.stdout.isatty():
         raise UsageError("pprof is binary and stdout is a terminal: write it with "
                          "-o FILE or pipe it")
+    if options.format == "gecko" and weight != "time":
+        raise UsageError("gecko holds time samples only: export memory (--weight "
+                         f"{weight}) as speedscope, collapsed or pprof")
     profile = common.load(options.profile)
     with common.reading(options.profile):
-        stacks = _stacks(profile)
-        if not stacks:
+        stacks = _stacks(profile, weight)
+        if stacks is None:
+            raise UsageError(f"{options.profile} has no memory by call stack: profile with "
+                             "memory (not --cpu) and without --no-stacks")
+        if not stacks and weight == "time":
             raise UsageError(f"{options.profile} has no call stacks: it was recorded with "
                              "--no-stacks (or by a triscope that needed --stacks for them); "
                              "profile again without --no-stacks")
-        timed = [(frames, seconds) for frames, seconds, _ in stacks]
+        if not stacks:
+            raise UsageError(f"{options.profile} has no call stacks with "
+                             f"{WEIGHT_NAMES[weight]}")
+        weighted = [(frames, value) for frames, value, _ in stacks]
         if options.format == "speedscope":
-            content = json.dumps(speedscope(profile, timed), allow_nan=False) + "\n"
+            content = json.dumps(speedscope(profile, weighted, weight), allow_nan=False) + "\n"
         elif options.format == "collapsed":
-            content = collapsed(timed)
+            content = collapsed(weighted, weight)
         elif options.format == "gecko":
             content = json.dumps(gecko(profile, stacks), allow_nan=False) + "\n"
         else:
-            content = pprof(profile, stacks)
+            content = pprof(profile, stacks, weight)
     if options.outfile:
         common.write_output(content, options.outfile)
         print(f"triscope: {options.format} export written to {options.outfile}",

@@ -5,11 +5,11 @@ back into seconds, adds them up per (file, line) and per (file, function), and s
 again as percentages of the combined thread time. Awaited time is seconds already: it adds
 up as it is. Byte counts add up; a line's peak is the
 sum of its peaks (an upper bound: the processes' peaks need not coincide), and so are its
-average and growth; its core utilization is the mean of the processes', weighted by the
-line's time in each; leaks are kept per process. The result keeps one entry per process in
-"processes", and every thread its process's pid; where every profile has its wall-clock
-start (`started_at`), the threads' timelines are moved onto one time axis, from the
-earliest start. One path that held
+average and growth, and a call stack's MB at the maximum footprint; its core utilization is
+the mean of the processes', weighted by the line's time in each; leaks are kept per process.
+The result keeps one entry per process in "processes", and every thread its process's pid;
+where every profile has its wall-clock start (`started_at`), the threads' timelines are moved
+onto one time axis, from the earliest start. One path that held
 different code in different processes (the "<string>" of two `python -c` children, a file
 edited between runs: their sha256 differ) stays two files: the later ones are named
 "PATH (pid N)", so no line is summed with, or quoted from, another code's line.
@@ -18,6 +18,9 @@ edited between runs: their sha256 differ) stays two files: the later ones are na
 from triscope import __version__
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
+# A stack's memory (docs/PROFILE_FORMAT.md), where its profile measured it: summed, its
+# peak as a line's is.
+STACK_MEMORY_KEYS = ("alloc_mb", "peak_mb")
 SUMMED_KEYS = ("cpu_samples", "alloc_mb", "peak_mb", "live_mb", "alloc_samples", "copy_mb",
                "copy_mb_s", "gpu_mem_mb")
 # Written since the per-line Scalene fields (docs/DEFINITIONS.md); a merge keeps them only
@@ -134,6 +137,9 @@ def merge(profiles: list) -> dict:
                                              "seconds": 0.0})
             merged["samples"] += stack["samples"]
             merged["seconds"] += stack["seconds"]
+            for key in STACK_MEMORY_KEYS:
+                if key in stack:
+                    merged[key] = merged.get(key, 0.0) + stack[key]
 
     memory = dict(first["memory"])
     memory["enabled"] = any(p["memory"]["enabled"] for p in profiles)
