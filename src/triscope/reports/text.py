@@ -190,22 +190,24 @@ def _processes_rows(profile):
     """A merged profile's processes: how many, on how many hosts, and the slowest (the one
     that ran longest, which a job waits for)."""
     processes = profile.get("processes") or []
-    if len(processes) < 2:
+    pids = {entry["pid"] for entry in processes}  # an exec'd image is the same process
+    if len(pids) < 2:
         return []
     hosts = {entry.get("host") for entry in processes if entry.get("host")}
     slowest = max(processes, key=lambda entry: entry["elapsed_s"])
     name = f"{slowest['name']} (pid {slowest['pid']})" if slowest.get("name") else \
         f"pid {slowest['pid']}"
     where = f" on {len(hosts)} host{'s' if len(hosts) != 1 else ''}" if hosts else ""
-    return [(f"{len(processes)} processes{where}; the slowest: {name}, "
+    return [(f"{len(pids)} processes{where}; the slowest: {name}, "
              f"{slowest['elapsed_s']:.2f} s", "")]
 
 
 def _footer(profile):
     """Which process this was, and how a run like it is suspended and resumed (the run no
-    longer says so at its start); nothing for a merged profile, whose processes are over."""
+    longer says so at its start); nothing for a profile gathered from a job's workers (they
+    name their host), which no triscope command ran."""
     pid = profile.get("pid")
-    if not isinstance(pid, int) or len(profile.get("processes") or []) > 1:
+    if not isinstance(pid, int) or any("host" in entry for entry in profile.get("processes", ())):
         return ("", "")
     return (f"process {pid} (while a run goes on: python -m triscope --pid {pid} --off "
             "suspends its profiling, --on resumes it)", "")
