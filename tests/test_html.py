@@ -484,6 +484,22 @@ def test_hover_and_focus_give_the_breakdown(browser, tmp_path):
     viewer.check_clean()
 
 
+def test_a_lines_cpu_samples_over_time_in_its_tooltip(browser, tmp_path):
+    """cpu_timeline: the line's samples per bucket as block characters, the fullest the
+    tallest, an empty bucket a dot, and the span they cover."""
+    profile = memory_profile()
+    line = profile["files"]["/home/u/app/main.py"]["lines"][0]
+    line["cpu_timeline"] = {"start_s": 0.5, "bucket_s": 0.25, "samples": [8, 4, 0, 1]}
+    html.write(profile, tmp_path / "spark.html")
+    viewer = Viewer(browser, tmp_path / "spark.html")
+    page = viewer.page
+    page.hover("details.file#F0 table.lines tr[data-lineno='3'] .c-time .bar")
+    assert "CPU samples over time█▅·▂ 0.500 s–1.50 s" in page.text_content("#tip")
+    page.hover("details.file#F0 table.lines tr[data-lineno='4'] .c-time .bar")
+    assert "CPU samples over time" not in page.text_content("#tip")  # a line without one
+    viewer.check_clean()
+
+
 def test_quiet_lines_fold_and_leaks_lead_to_their_line(browser, tmp_path):
     html.write(memory_profile(), tmp_path / "memory.html")
     viewer = Viewer(browser, tmp_path / "memory.html")

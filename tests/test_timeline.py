@@ -229,3 +229,51 @@ def test_swimlanes_render_at_any_width(browser, phases_run, width):  # noqa: F81
         viewer.check_clean()
     finally:
         viewer.page.close()
+
+
+# ==== A line's CPU samples over time ====
+
+TWO_LOOPS = """\
+import time
+
+end = time.process_time() + 0.6
+while time.process_time() < end:  # @first
+    pass
+end = time.process_time() + 0.6
+while time.process_time() < end:  # @second
+    pass
+"""
+
+
+def test_a_lines_cpu_samples_over_time_follow_when_it_ran(tmp_path):
+    """cpu_timeline: the first loop's samples lie in the run's first half, the second's in
+    its second half, and each line's buckets add up to its CPU samples."""
+    script = tmp_path / "two_loops.py"
+    script.write_text(TWO_LOOPS)
+    proc = run_triscope(["--cpu", "--json", "-o", "p.json", script], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    profile = load_profile(tmp_path / "p.json")
+    lines = {marker: marker_line(profile, script, marker) for marker in ("first", "second")}
+    axes = {(line["cpu_timeline"]["start_s"], line["cpu_timeline"]["bucket_s"])
+            for line in lines.values()}
+    assert len(axes) == 1, axes  # one axis for every line
+    (start, width), = axes
+    buckets = max(len(line["cpu_timeline"]["samples"]) for line in lines.values())
+    assert buckets <= 32
+    middle = buckets // 2  # the first bucket of the second half
+    for marker, half in (("first", slice(0, middle)), ("second", slice(middle, None))):
+        samples = lines[marker]["cpu_timeline"]["samples"]
+        assert sum(samples) == lines[marker]["cpu_samples"], (marker, samples)
+        assert sum(samples[half]) >= 0.85 * sum(samples), (marker, samples, start, width)
+
+
+def test_merged_profiles_leave_the_cpu_timeline_out(tmp_path):
+    """Each process has its own axis: a merge drops the field rather than add unlike
+    buckets."""
+    first, second = make_profile(), make_profile()
+    for profile in (first, second):
+        line = profile["files"]["/home/u/app/main.py"]["lines"][0]
+        line["cpu_timeline"] = {"start_s": 0.0, "bucket_s": 0.05, "samples": [3, 1]}
+    profile = merged(tmp_path, [first, second])
+    assert all("cpu_timeline" not in line for entry in profile["files"].values()
+               for line in entry["lines"])

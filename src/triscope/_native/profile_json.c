@@ -241,6 +241,29 @@ static void metric_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t *m
     scalene_fields(j, time, mem, m);
 }
 
+/* A line's CPU samples over time (docs/PROFILE_FORMAT.md, "cpu_timeline"): where the axis
+ * begins, relative to the profile's start, its buckets' width, and the line's count in each
+ * bucket up to the last any line used. Absent for a line without CPU samples. */
+static void cpu_timeline_field(ts_json_t *j, const ts_line_t *line, const ts_stats_t *s,
+                               const ts_profile_meta_t *m)
+{
+    const ts_sample_axis_t *axis = &s->sample_axis;
+    if (line->sample_times == NULL || axis->width_ns == 0)
+        return;
+    ts_json_key(j, "cpu_timeline");
+    ts_json_begin_object(j);
+    ts_json_key(j, "start_s");
+    ts_json_number(j, axis->start_ns > m->start_ns ? (double)(axis->start_ns - m->start_ns) / 1e9
+                                                   : 0, SEC_DIGITS);
+    ts_json_key(j, "bucket_s"); ts_json_number(j, (double)axis->width_ns / 1e9, SEC_DIGITS);
+    ts_json_key(j, "samples");
+    ts_json_begin_array(j);
+    for (uint32_t b = 0; b <= axis->last && b < TS_LINE_BUCKETS; b++)
+        ts_json_int(j, line->sample_times[b]);
+    ts_json_end_array(j);
+    ts_json_end_object(j);
+}
+
 /* Awaited time is seconds, not a share: concurrent awaits overlap (docs/DEFINITIONS.md). */
 static void await_field(ts_json_t *j, uint64_t await_ns)
 {
@@ -533,6 +556,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
             ts_json_key(j, "source"); ts_json_string_n(j, text, len);
             metric_fields(j, &line->time, &line->mem, &line->gpu, s, m);
             await_field(j, line->await_ns);
+            cpu_timeline_field(j, line, s, m);
             ts_json_end_object(j);
         }
         ts_json_end_array(j);

@@ -190,6 +190,8 @@ static void consume(const ts_sample_t *sample, void *context)
     if (!attributed ||
         ts_stats_add_line(&stats, func, lineno, kind, sample->weight_ns, cpu_sample) < 0)
         ts_stats_add_unattributed(&stats, kind, sample->weight_ns, cpu_sample);
+    else if (cpu_sample)
+        ts_stats_add_line_sample_time(&stats, func, lineno, sample->t_ns);
     if (sample->kind != TS_SAMPLE_WAIT && !cpu_sample)
         stats.cpu_wait_ns += sample->weight_ns;
     if (ts_gpu_profiling()) {

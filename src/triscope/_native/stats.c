@@ -36,8 +36,10 @@ static void mem_free(ts_mem_t *mem)
 
 void ts_stats_free(ts_stats_t *stats)
 {
-    for (size_t i = 0; i < stats->nlines; i++)
+    for (size_t i = 0; i < stats->nlines; i++) {
         mem_free(&stats->lines[i].mem);
+        free(stats->lines[i].sample_times);
+    }
     for (size_t i = 0; i < stats->nfuncs; i++)
         mem_free(&stats->funcs[i].mem);
     mem_free(&stats->mem_total);
@@ -173,6 +175,48 @@ int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time
     charge(&function->time, kind, ns, cpu_sample);
     charge(&stats->files[function->file].time, kind, ns, cpu_sample);
     charge(&stats->total, kind, ns, cpu_sample);
+    return 0;
+}
+
+/* The sample axis's width doubles: each line's bucket b joins bucket b / 2. In increasing
+ * order every target is at or before its source, and already folded. */
+static void coarsen_sample_times(ts_stats_t *stats)
+{
+    stats->sample_axis.width_ns *= 2;
+    stats->sample_axis.last /= 2;
+    for (size_t i = 0; i < stats->nlines; i++) {
+        uint32_t *counts = stats->lines[i].sample_times;
+        for (uint32_t b = 0; counts != NULL && b < TS_LINE_BUCKETS; b++) {
+            uint32_t count = counts[b];
+            counts[b] = 0;
+            counts[b / 2] += count;
+        }
+    }
+}
+
+int ts_stats_add_line_sample_time(ts_stats_t *stats, uint32_t func, uint32_t lineno,
+                                  uint64_t t_ns)
+{
+    ts_sample_axis_t *axis = &stats->sample_axis;
+    if (axis->width_ns == 0) {
+        axis->start_ns = t_ns;
+        axis->width_ns = TS_LINE_BUCKET_NS;
+    }
+    if (t_ns < axis->start_ns)
+        t_ns = axis->start_ns; /* threads' samples reach here a little out of order */
+    while ((t_ns - axis->start_ns) / axis->width_ns >= TS_LINE_BUCKETS)
+        coarsen_sample_times(stats);
+    uint32_t id = line_index(stats, func, lineno);
+    if (id == UINT32_MAX)
+        return -1;
+    ts_line_t *line = &stats->lines[id];
+    if (line->sample_times == NULL &&
+        (line->sample_times = calloc(TS_LINE_BUCKETS, sizeof *line->sample_times)) == NULL)
+        return -1;
+    uint32_t bucket = (uint32_t)((t_ns - axis->start_ns) / axis->width_ns);
+    line->sample_times[bucket]++;
+    if (bucket > axis->last)
+        axis->last = bucket;
     return 0;
 }
 

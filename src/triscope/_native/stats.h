@@ -80,11 +80,24 @@ typedef struct {
     uint64_t await_ns;        /* awaited time of its own lines (outside `time`) */
 } ts_func_t;
 
+/* CPU samples over time, per line (docs/PROFILE_FORMAT.md, "cpu_timeline"): one axis of
+ * TS_LINE_BUCKETS buckets from the run's first sample, TS_LINE_BUCKET_NS wide at first; a
+ * sample past the last bucket doubles the width and merges every line's counts pairwise, so
+ * a run of any length is held in 128 bytes per sampled line. */
+#define TS_LINE_BUCKETS 32
+#define TS_LINE_BUCKET_NS 50000000ULL
+typedef struct {
+    uint64_t start_ns;        /* the first sample's time; width_ns 0 before it */
+    uint64_t width_ns;
+    uint32_t last;            /* the last bucket any sample landed in */
+} ts_sample_axis_t;
+
 typedef struct {
     uint32_t file;
     uint32_t lineno;
     uint32_t func;            /* the function the line was last seen in */
     ts_time_t time;
+    uint32_t *sample_times;   /* TS_LINE_BUCKETS counts on the stats' sample_axis, or NULL */
     ts_mem_t mem;
     ts_gpu_t gpu;
     /* Time coroutines stayed suspended at this line's await (docs/DEFINITIONS.md, Awaited
@@ -142,6 +155,7 @@ typedef struct {
     uint64_t mem_events;      /* changes of mem_total's live bytes so far */
     uint64_t peak_event;      /* the one that first reached its peak_bytes */
     ts_mem_t mem_unattributed;
+    ts_sample_axis_t sample_axis; /* the lines' sample_times */
     ts_time_t unattributed;   /* time on no line of a profiled file */
     ts_time_t total;          /* everything added, attributed or not */
     uint64_t cpu_wait_ns;     /* of which ready to run but waiting for a CPU */
@@ -164,6 +178,9 @@ int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time
                       uint64_t ns, int cpu_sample);
 void ts_stats_add_unattributed(ts_stats_t *stats, ts_time_kind_t kind, uint64_t ns,
                                int cpu_sample);
+/* A CPU sample of a line taken at `t_ns`, on its counts over time. 0 or -1. */
+int ts_stats_add_line_sample_time(ts_stats_t *stats, uint32_t func, uint32_t lineno,
+                                  uint64_t t_ns);
 
 /* Charges `ns` of awaited time to a line of a function (file taken from the function).
  * 0 or -1. */
