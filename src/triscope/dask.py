@@ -1,4 +1,4 @@
-"""Profiling a Dask job (docs/DEFINITIONS.md, "Dask"; docs/ARCHITECTURE.md, "Distributed
+"""Profiling a Dask job (docs/DEFINITIONS.md, "Dask"; docs/ARCHITECTURE.md, "Dask
 jobs"): every worker of a `distributed` cluster profiled, one merged profile.
 
     with triscope.dask.profile(client, "job.json"):
@@ -42,8 +42,10 @@ from triscope import _native, launch
 from triscope.options import Options
 
 # This worker process's profile while one runs: {"session", "dir", "owner"}. One per process:
-# workers that share a process (LocalCluster(processes=False)) share its profile.
+# workers that share a process (LocalCluster(processes=False)) share its profile, and
+# _covered maps each other worker's address to the name of the one it is merged under.
 _active = None
+_covered = {}
 
 
 def program_dirs(directories=None) -> list:
@@ -74,6 +76,7 @@ def _begin(worker, directories: list, options: dict):
     None, or why not (one line)."""
     global _active
     if _active is not None:
+        _covered[worker.address] = _active["owner"]
         return f"its process is already profiled for worker {_active['owner']}"
     if _native.is_running():
         return "it is already profiled by triscope (its profile is written when it exits)"
@@ -107,6 +110,11 @@ def _end(write: bool = True):
     return text
 
 
+def _owns(worker) -> bool:
+    """Whether `worker` may end its process's profile: not when it is another worker's."""
+    return _covered.pop(worker.address, None) is None
+
+
 def _name(worker) -> str:
     """A worker's name as a person gave it (LocalCluster numbers them), else its address."""
     return str(worker.name) if worker.name is not None else worker.address
@@ -114,6 +122,8 @@ def _name(worker) -> str:
 
 def _collect(dask_worker=None):
     """Run on each worker by Client.run at the job's end: its profile and who it is."""
+    if dask_worker.address in _covered:
+        return {"covered_by": _covered.pop(dask_worker.address)}
     active = _active
     text = _end()
     if text is None:
@@ -135,7 +145,8 @@ class _ForTheJob(WorkerPlugin):
         _begin(worker, self.directories, self.options)
 
     def teardown(self, worker):
-        _end(write=False)
+        if _owns(worker):
+            _end(write=False)
 
 
 class Profiler(WorkerPlugin):
@@ -157,7 +168,7 @@ class Profiler(WorkerPlugin):
         _begin(worker, self.directories, self.options)
 
     def teardown(self, worker):
-        text = _end()
+        text = _end() if _owns(worker) else None
         if text is None:
             return
         path = self.path.format(name=_name(worker), host=socket.gethostname(), pid=os.getpid())
@@ -218,6 +229,8 @@ def profile(client, path: str = "triscope-profile.json", *, memory: bool = False
             if isinstance(reply, dict) and "profile" in reply:
                 job.workers.append(reply["name"])
                 profiles.append(_named(json.loads(reply["profile"]), reply["name"], address))
+            elif isinstance(reply, dict) and "covered_by" in reply:
+                continue  # its process's profile is another worker's
             elif address in began or not isinstance(reply, dict):
                 job.lost[_label(began.get(address, address), address)] = \
                     reply["error"] if isinstance(reply, dict) else \
@@ -268,8 +281,9 @@ def _write(job: Job, profiles: list, merge) -> None:
     else:
         try:
             merge.write(merge.merge(profiles), job.path)
-            job.message = f"triscope: {len(job.workers)} Dask workers' profiles merged " \
-                          f"into {job.path}"
+            count = len(job.workers)
+            whose = "workers' profiles" if count != 1 else "worker's profile"
+            job.message = f"triscope: {count} Dask {whose} merged into {job.path}"
         except (merge.MergeError, OSError) as error:
             job.message = f"triscope: error: the profile could not be written to " \
                           f"{job.path}: {error}"
