@@ -215,7 +215,8 @@ def profile(client, path: str = "triscope-profile.json", *, memory: bool = False
     own = None
     if include_client and not _native.is_running():
         own = launch.begin_in_process(directories, _client_program(), quiet=True,
-                                      json_path=os.path.join(tempfile.mkdtemp(), "client.json"),
+                                      json_path=os.path.join(tempfile.mkdtemp(prefix="triscope-dask-"),
+                                                             "client.json"),
                                       options=settings)
     try:
         yield job
