@@ -214,9 +214,9 @@ def profile(client, path: str = "triscope-profile.json", *, memory: bool = False
     began = _workers(client)
     own = None
     if include_client and not _native.is_running():
+        temporary = tempfile.mkdtemp(prefix="triscope-dask-")
         own = launch.begin_in_process(directories, _client_program(), quiet=True,
-                                      json_path=os.path.join(tempfile.mkdtemp(prefix="triscope-dask-"),
-                                                             "client.json"),
+                                      json_path=os.path.join(temporary, "client.json"),
                                       options=settings)
     try:
         yield job
