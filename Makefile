@@ -85,6 +85,7 @@ test-deps: $(VENV)/.deps
 	@$(VPY) -c "import hypothesis" 2>/dev/null || $(VPY) -m pip install -q hypothesis
 	@$(VPY) -c "import IPython" 2>/dev/null || $(VPY) -m pip install -q ipython
 	@$(VPY) -c "import xdist" 2>/dev/null || $(VPY) -m pip install -q pytest-xdist
+	@$(VPY) -c "import distributed" 2>/dev/null || $(VPY) -m pip install -q distributed
 
 # What the tests need beyond the package; a run that leaves the browser tests out (.ci/run's
 # subsets on the other versions) names fewer: PYTEST_DEPS="allocator-deps test-deps".

@@ -1,0 +1,291 @@
+"""Profiling a Dask job (docs/DEFINITIONS.md, "Dask"; docs/ARCHITECTURE.md, "Dask
+jobs"): every worker of a `distributed` cluster profiled, one merged profile.
+
+    with triscope.dask.profile(client, "job.json"):
+        client.gather(client.map(work, items))
+
+Imported only by a program that uses it: `distributed` is not a dependency of triscope, and
+nothing else of triscope imports this module. The workers import it too (the functions sent
+to them are this module's, pickled by name), so triscope must be installed where they run.
+
+In a worker, profiling begins in-process (launch.begin_in_process) over the program's
+directories as the client names them (by default its working directory and its script's),
+so the task functions' lines are under their own files and the worker's machinery (distributed,
+tornado, the event loop: installed packages) is outside the profiled files. It begins from a
+WorkerPlugin registered for the duration, whose setup runs on every worker present and on
+every worker that joins; it ends with a function run on each worker (Client.run), which stops
+the profile, gives the worker back what profiling changed, and returns the profile's JSON
+text: the profiles travel over Dask's own communication, no shared filesystem is assumed.
+The client merges them (reports/merge.merge), one entry of `processes` per worker with its
+`name`, `host` and `address`. A worker that was profiled and sends nothing back (killed,
+crashed, retired during the job) is said in one line.
+
+For a long-lived cluster, `client.register_plugin(Profiler(path=...))` profiles each worker
+from its setup until its teardown (the plugin unregistered, or the worker closing), which
+writes the worker's profile on its own host; `triscope merge` joins them.
+
+PYTEST_DONT_REWRITE: no asserts of tests here, for pytest to rewrite (see triscope/__init__.py).
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import uuid
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from triscope import _native, launch
+from triscope.options import Options
+
+# This worker process's profile while one runs: {"session", "dir", "owner"}. One per process:
+# workers that share a process (LocalCluster(processes=False)) share its profile, and
+# _covered maps each other worker's address to the name of the one it is merged under.
+_active = None
+_covered = {}
+
+
+def program_dirs(directories=None) -> list:
+    """The directories whose files are profiled, as the workers get them: `directories`, or
+    the client's working directory and the directory of the script it runs (not when that is
+    an installed package's, as for `python -m pytest`); each as given and resolved."""
+    if directories is None:
+        directories = [os.getcwd()]
+        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+        if main_file:
+            where = os.path.dirname(os.path.abspath(main_file))
+            libraries = launch.library_dirs()
+            if not any(where == d or where.startswith(d.rstrip(os.sep) + os.sep)
+                       for d in libraries):
+                directories.append(where)
+    return sorted({form for d in directories
+                   for form in (os.path.abspath(d), os.path.realpath(d))})
+
+
+def _options(memory: bool, extra) -> Options:
+    """The profile's options: CPU time (the C core's sampling), with Python's memory when
+    asked, and any further triscope command-line options of `extra` (["--stacks"])."""
+    return Options.parse(["--cpu", *(["--memory"] if memory else []), *extra])
+
+
+def _begin(worker, directories: list, options: dict):
+    """In a worker: profiles its process from here on, into a private temporary file. Returns
+    None, or why not (one line)."""
+    global _active
+    if _active is not None:
+        _covered[worker.address] = _active["owner"]
+        return f"its process is already profiled for worker {_active['owner']}"
+    if _native.is_running():
+        return "it is already profiled by triscope (its profile is written when it exits)"
+    temporary = tempfile.mkdtemp(prefix="triscope-dask-")
+    session = launch.begin_in_process(
+        directories, "-m distributed.worker", json_path=os.path.join(temporary, "profile.json"),
+        options=Options.from_dict(options), quiet=True)
+    _active = {"session": session, "dir": temporary, "owner": _name(worker)}
+    return None
+
+
+def _end(write: bool = True):
+    """In a worker: stops its profile and gives the process back what profiling changed.
+    Returns the profile's JSON text (None when none ran or `write` is false)."""
+    global _active
+    active, _active = _active, None
+    if active is None:
+        return None
+    session, text = active["session"], None
+    try:
+        if write:
+            session.finish()
+            with open(session.json_path, encoding="utf-8") as stream:
+                text = stream.read()
+        else:
+            _native.stop()
+    finally:
+        _native.release()
+        launch.end_in_process(session)
+        shutil.rmtree(active["dir"], ignore_errors=True)
+    return text
+
+
+def _owns(worker) -> bool:
+    """Whether `worker` may end its process's profile: not when it is another worker's."""
+    return _covered.pop(worker.address, None) is None
+
+
+def _name(worker) -> str:
+    """A worker's name as a person gave it (LocalCluster numbers them), else its address."""
+    return str(worker.name) if worker.name is not None else worker.address
+
+
+def _collect(dask_worker=None):
+    """Run on each worker by Client.run at the job's end: its profile and who it is."""
+    if dask_worker.address in _covered:
+        return {"covered_by": _covered.pop(dask_worker.address)}
+    active = _active
+    text = _end()
+    if text is None:
+        return {"error": "no profile was begun in it" if active is None else
+                "its profile could not be written"}
+    return {"profile": text, "name": _name(dask_worker), "address": dask_worker.address,
+            "host": socket.gethostname()}
+
+
+class _ForTheJob(WorkerPlugin):
+    """Registered while profile() runs: every worker present, and each that joins, begins
+    profiling; one still profiled at teardown (it joined after the job's end) is left
+    unprofiled, its profile dropped."""
+
+    def __init__(self, directories: list, options: dict, name: str):
+        self.directories, self.options, self.name = directories, options, name
+
+    def setup(self, worker):
+        _begin(worker, self.directories, self.options)
+
+    def teardown(self, worker):
+        if _owns(worker):
+            _end(write=False)
+
+
+class Profiler(WorkerPlugin):
+    """`client.register_plugin(triscope.dask.Profiler(path=...))`: each worker is profiled
+    from the plugin's setup to its teardown (client.unregister_worker_plugin(name), or the
+    worker closing), which writes the worker's profile to `path` on the worker's own host,
+    relative to the worker's working directory, with {name}, {host} and {pid} replaced by
+    the worker's. `triscope merge -o job.json triscope-dask-*.json` joins them."""
+
+    name = "triscope-profiler"
+
+    def __init__(self, path: str = "triscope-dask-{host}-{pid}.json", memory: bool = False,
+                 directories=None, options=()):
+        self.path = path
+        self.directories = program_dirs(directories)
+        self.options = _options(memory, options).to_dict()
+
+    def setup(self, worker):
+        _begin(worker, self.directories, self.options)
+
+    def teardown(self, worker):
+        text = _end() if _owns(worker) else None
+        if text is None:
+            return
+        path = self.path.format(name=_name(worker), host=socket.gethostname(), pid=os.getpid())
+        with open(path, "w", encoding="utf-8") as stream:
+            stream.write(json.dumps(_named(json.loads(text), _name(worker), worker.address)))
+
+
+def _named(profile: dict, name: str, address: str = None) -> dict:
+    """`profile` with its process entry naming the worker (or client) and its host."""
+    entries = profile.get("processes") or [
+        {key: profile[key] for key in ("pid", "program", "args", "elapsed_s", "thread_time_s",
+                                       "samples", "started_at") if key in profile}]
+    facts = {"name": name, "host": socket.gethostname()}
+    if address is not None:
+        facts["address"] = address
+    return dict(profile, processes=[dict(entry, **facts) for entry in entries])
+
+
+class Job:
+    """What profile() gathered: `path`, `workers` (the names merged), `lost` ({worker:
+    why it sent no profile}), `message` (the line said at the end)."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path)
+        self.workers, self.lost, self.message = [], {}, None
+
+
+@contextlib.contextmanager
+def profile(client, path: str = "triscope-profile.json", *, memory: bool = False,
+            directories=None, include_client: bool = False, options=()):
+    """Profiles every worker of `client`'s cluster (and each that joins) while the block
+    runs, then writes their merged profile to `path` (on the client's host). `memory`:
+    Python's allocator in each worker too (the allocator library is not loaded there).
+    `directories`: the program's directories (default: program_dirs()). `include_client`:
+    the client process is profiled and merged too. `options`: further triscope options
+    (["--stacks"]). Yields a Job."""
+    from triscope.reports import merge
+    directories = program_dirs(directories)
+    settings = _options(memory, options)
+    job = Job(path)
+    plugin = _ForTheJob(directories, settings.to_dict(), f"triscope-job-{uuid.uuid4().hex}")
+    client.register_plugin(plugin, name=plugin.name)
+    began = _workers(client)
+    own = None
+    if include_client and not _native.is_running():
+        temporary = tempfile.mkdtemp(prefix="triscope-dask-")
+        own = launch.begin_in_process(directories, _client_program(), quiet=True,
+                                      json_path=os.path.join(temporary, "client.json"),
+                                      options=settings)
+    try:
+        yield job
+    finally:
+        replies = client.run(_collect, on_error="return")
+        client.unregister_worker_plugin(plugin.name)
+        profiles = []
+        if own is not None:
+            profiles.append(_named(_own_profile(own), "client"))
+        for address, reply in sorted(replies.items()):
+            if isinstance(reply, dict) and "profile" in reply:
+                job.workers.append(reply["name"])
+                profiles.append(_named(json.loads(reply["profile"]), reply["name"], address))
+            elif isinstance(reply, dict) and "covered_by" in reply:
+                continue  # its process's profile is another worker's
+            elif address in began or not isinstance(reply, dict):
+                job.lost[_label(began.get(address, address), address)] = \
+                    reply["error"] if isinstance(reply, dict) else \
+                    f"{type(reply).__name__}: {reply}"
+        for address, name in began.items():
+            if address not in replies:
+                job.lost[_label(name, address)] = \
+                    "it left the cluster during the job (killed, crashed or retired)"
+        _write(job, profiles, merge)
+
+
+def _workers(client) -> dict:
+    """{address: name} of the cluster's workers now."""
+    return {address: str(info.get("name", address)) if info.get("name") is not None else
+            address for address, info in client.scheduler_info()["workers"].items()}
+
+
+def _label(name: str, address: str) -> str:
+    """A worker as the loss line names it: its name and address (a nanny's replacement for
+    a killed worker takes its name, with another address)."""
+    return name if name == address else f"{name} ({address})"
+
+
+def _client_program() -> str:
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    return main_file or "<interactive>"
+
+
+def _own_profile(session) -> dict:
+    """The client's own profile, stopped and written, and the client given back."""
+    try:
+        session.finish()
+        with open(session.json_path, encoding="utf-8") as stream:
+            return json.load(stream)
+    finally:
+        _native.release()
+        launch.end_in_process(session)
+        shutil.rmtree(os.path.dirname(session.json_path), ignore_errors=True)
+
+
+def _write(job: Job, profiles: list, merge) -> None:
+    """Merges `profiles` into job.path and says so in one line, and the losses in another."""
+    loss = "; ".join(f"worker {name}: {why}" for name, why in sorted(job.lost.items()))
+    if loss:
+        print(f"triscope: no profile from {loss}", file=sys.stderr)
+    if not profiles:
+        job.message = "triscope: error: no Dask worker sent a profile"
+    else:
+        try:
+            merge.write(merge.merge(profiles), job.path)
+            count = len(job.workers)
+            whose = "workers' profiles" if count != 1 else "worker's profile"
+            job.message = f"triscope: {count} Dask {whose} merged into {job.path}"
+        except (merge.MergeError, OSError) as error:
+            job.message = f"triscope: error: the profile could not be written to " \
+                          f"{job.path}: {error}"
+    print(job.message, file=sys.stderr)
