@@ -721,7 +721,7 @@ def merge_workers(tmp_path, count):
     inputs = sorted(str(path) for path in workers.iterdir())
     proc = subprocess.run([sys.executable, "-c", MEASURE_MERGE, sys.executable, "-m", "triscope",
                            "merge", "-o", str(tmp_path / "job.json"), *inputs],
-                          capture_output=True, text=True, timeout=900, env=_child_env())
+                          capture_output=True, text=True, timeout=900, env=_child_env(None))
     status, seconds, peak_mb = proc.stdout.split()
     return int(status), float(seconds), float(peak_mb), proc.stderr
 
