@@ -623,8 +623,8 @@ COMMANDS = {
     "view_html": lambda bad, good, out: ["view", bad, "-o", out / "v.html"],
     "diff_before": lambda bad, good, out: ["diff", bad, good],
     "diff_after": lambda bad, good, out: ["diff", good, bad, "--json"],
-    # Beside a good profile a bad one is skipped (test_merge_skips_what_it_cannot_read_and_says_so);
-    # alone it leaves nothing to merge.
+    # Beside a good profile a bad one is skipped (test_merge_skips_what_it_cannot_read_and_
+    # says_so); alone it leaves nothing to merge.
     "merge": lambda bad, good, out: ["merge", "-o", out / "m.json", bad],
     "export_speedscope": lambda bad, good, out: ["export", "--format", "speedscope", bad],
     "export_collapsed": lambda bad, good, out: ["export", "--format", "collapsed", bad],
