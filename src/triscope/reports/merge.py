@@ -12,9 +12,9 @@ where every profile has its wall-clock start (`started_at`), the threads' timeli
 onto one time axis, from the earliest start. Each line also keeps its time by process,
 sparse: the BY_PROCESS_TOP processes that spent the most time on it, and the rest as one sum
 (docs/PROFILE_FORMAT.md, "Time by process"). Profiles are folded in one at a time
-(Combination), so `triscope merge` holds one input at once however many it is given. One path that held
-different code in different processes (the "<string>" of two `python -c` children, a file
-edited between runs: their sha256 differ) stays two files: the later ones are named
+(Combination), so `triscope merge` holds one input at once however many it is given.
+One path that held different code in different processes (the "<string>" of two `python -c`
+children, a file edited between runs: their sha256 differ) stays two files: the later ones are named
 "PATH (pid N)", so no line is summed with, or quoted from, another code's line.
 """
 
