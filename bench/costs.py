@@ -16,6 +16,8 @@ every profiler's fixed cost (start-up and exit, on an empty program).
   mode: the size of profile.json and profile.html, and the profiler's own memory, as peak
   RSS profiled minus peak RSS of the same program run plain (its heap is steady, so a
   shorter plain run has the same peak).
+- Merge at scale: `triscope merge` of 2,000 generated worker profiles (200 in quick), each
+  20 files of 200 lines and 100 stacks: its wall time and peak RSS.
 """
 import json
 import shutil
@@ -126,6 +128,40 @@ def long_run(python, seconds):
     return out
 
 
+def merge_at_scale(python, count):
+    """`triscope merge` of `count` worker profiles, each 20 files of 200 lines and 100
+    stacks, made from one real profile's line: its seconds and peak RSS (docs/ARCHITECTURE.md,
+    "Merging at scale": the inputs are folded in one at a time)."""
+    with Scratch() as cwd:
+        res = _triscope(python, ["--cpu", "--stacks", "--json", "-o", "seed.json"],
+                        PROGRAMS / "long_run.py", [0.5], cwd)
+        if not res.ok:
+            return {"failed": res["stderr_tail"][-300:]}
+        seed = json.loads((cwd / "seed.json").read_text())
+        template = next(line for entry in seed["files"].values() for line in entry["lines"])
+        stack = seed["stacks"][0] if seed["stacks"] else {"frames": [], "samples": 1,
+                                                            "seconds": 0.01}
+        paths = []
+        for worker in range(count):
+            profile = {key: value for key, value in seed.items() if key != "processes"}
+            profile["pid"] = 10000 + worker
+            profile["files"] = {
+                f"/job/task_{f}.py": {**{k: 0.0 for k in ("cpu_pct", "cpu_python_pct",
+                                                         "cpu_native_pct", "cpu_system_pct")},
+                                      "lines": [dict(template, lineno=n) for n in range(1, 201)],
+                                      "functions": []} for f in range(20)}
+            profile["stacks"] = [dict(stack, frames=[[f"/job/task_{s % 20}.py", f"f{s}", s]])
+                                 for s in range(100)]
+            paths.append(cwd / f"w{worker:05d}.json")
+            paths[-1].write_text(json.dumps(profile))
+        res = run_process([python, "-m", "triscope", "merge", "-o", "job.json", *paths], cwd,
+                          env=child_env(), timeout=3600)
+        if not res.ok:
+            return {"failed": res["stderr_tail"][-300:]}
+        return {"profiles": count, "input_mb": round(sum(p.stat().st_size for p in paths) / 2**20),
+                "seconds": round(res["wall_s"], 1), "peak_rss_mb": round(res["maxrss_mb"], 1)}
+
+
 def _instructions(python, argv, cwd):
     """Instructions the command executes, every process of it (callgrind's totals), and the
     samples of the profile it wrote to p.json, if any."""
@@ -219,6 +255,9 @@ def run(python, long_seconds, quick, profilers=("plain", "triscope_cpu", "trisco
     log(f"  {out['stacks'].get('stacks_pct_at_100hz')} % of CPU time at 100 samples/s")
     log(f"costs: a {long_seconds:.0f} s run")
     out["long_run"] = long_run(python, long_seconds)
+    log("costs: triscope merge of many worker profiles")
+    out["merge"] = merge_at_scale(python, 200 if quick else 2000)
+    log(f"  {out['merge'].get('seconds')} s, peak {out['merge'].get('peak_rss_mb')} MB")
     return out
 
 

@@ -966,3 +966,55 @@ def test_drop_a_profile_on_the_page(browser, tmp_path):
     assert drop("notes.txt", "hello").startswith("notes.txt is not a triscope profile")
     assert page.text_content("h1") == "dropped.py"
     viewer.check_clean()
+
+
+def workers_profile():
+    """Two workers' profiles merged: on line 3, gw0 spent 1.5 s and gw1 0.5 s (60 % and
+    20 % of 2.5 s each); gw1 ran longest, on host b."""
+    from triscope.reports import merge
+    parts = []
+    for index, (name, host, line_pct, elapsed) in enumerate(
+            (("gw0", "a", 60.0, 2.5), ("gw1", "b", 20.0, 4.0))):
+        lines = [make_line(3, python=line_pct, source="for i in range(n):"),
+                 make_line(4, python=10.0, source="    total += i")]
+        part = make_profile({"/home/u/app/main.py": make_file(lines, [])})
+        part.update(pid=100 + index, elapsed_s=elapsed, unattributed_pct=90.0 - line_pct)
+        part["processes"] = [dict(merge._processes(part)[0], name=name, host=host)]
+        parts.append(part)
+    return merge.merge(parts)
+
+
+@pytest.mark.parametrize("width", [900, 1400])
+def test_time_by_process_toggle(browser, tmp_path, width):
+    """A merged profile's header gives its processes, hosts and the slowest one; "time by
+    process" shows each line's seconds in each worker, in every lines table at once."""
+    html.write(workers_profile(), tmp_path / "workers.html")
+    viewer = Viewer(browser, tmp_path / "workers.html")
+    page = viewer.page
+    page.set_viewport_size({"width": width, "height": 900})
+    assert "2 on 2 hosts" in page.text_content("#summary .fact.processes")
+    assert "the slowest: gw1 (pid 101), 4.00 s" in page.text_content("#summary")
+    cell = "details.file#F0 table.lines tr[data-lineno='3'] .c-by_process"
+    assert not page.is_visible(cell), "the column waits for the toggle"
+    page.click("details.file#F0 .by-process-toggle")
+    assert page.is_visible(cell)
+    assert page.text_content(cell) == "gw01.50 sgw1500 ms"
+    page.hover(f"{cell} span")
+    tip = page.text_content("#tip")
+    assert "gw0 on a1.50 s" in tip and "gw1 on b500 ms" in tip
+    # Readable: the breakdown lies in the window once scrolled to, not cut or overlapping.
+    page.locator(cell).scroll_into_view_if_needed()
+    box = page.locator(cell).bounding_box()
+    assert box["width"] > 60 and box["x"] + box["width"] <= width
+    page.screenshot(path=str(tmp_path / f"by-process-{width}.png"))
+    page.click("details.file#F0 .by-process-toggle")
+    assert not page.is_visible(cell)
+    viewer.check_clean()
+
+
+def test_no_time_by_process_in_an_unmerged_profile(browser, tmp_path):
+    html.write(make_profile(), tmp_path / "one.html")
+    viewer = Viewer(browser, tmp_path / "one.html")
+    assert viewer.page.locator(".by-process-toggle").count() == 0
+    assert viewer.page.locator(".fact.processes").count() == 0
+    viewer.check_clean()

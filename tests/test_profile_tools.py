@@ -21,6 +21,7 @@ import pytest
 from conftest import (WORKLOADS, _child_env, describe, load_profile, marker_lineno,
                       run_triscope)
 
+from test_text_report import make_file, make_line, make_profile
 from triscope import cli
 from triscope.reports import diff as diff_report
 
@@ -622,7 +623,9 @@ COMMANDS = {
     "view_html": lambda bad, good, out: ["view", bad, "-o", out / "v.html"],
     "diff_before": lambda bad, good, out: ["diff", bad, good],
     "diff_after": lambda bad, good, out: ["diff", good, bad, "--json"],
-    "merge": lambda bad, good, out: ["merge", "-o", out / "m.json", good, bad],
+    # Beside a good profile a bad one is skipped (test_merge_skips_what_it_cannot_read_and_
+    # says_so); alone it leaves nothing to merge.
+    "merge": lambda bad, good, out: ["merge", "-o", out / "m.json", bad],
     "export_speedscope": lambda bad, good, out: ["export", "--format", "speedscope", bad],
     "export_collapsed": lambda bad, good, out: ["export", "--format", "collapsed", bad],
     "export_gecko": lambda bad, good, out: ["export", "--format", "gecko", bad],
@@ -656,7 +659,7 @@ def test_bad_input_through_the_command(profiles, tmp_path):
     _, good = profiles
     (tmp_path / "bad.json").write_text('{"schema": "triscope/1", "files": ')
     for argv in (["diff", "bad.json", good], ["export", "--format", "speedscope", "bad.json"],
-                 ["view", "bad.json"], ["merge", "-o", "m.json", "bad.json", good]):
+                 ["view", "bad.json"], ["merge", "-o", "m.json", "bad.json"]):
         proc = run_triscope(argv, tmp_path)
         assert_one_error_line(proc.returncode, proc.stderr)
         assert "bad.json" in proc.stderr
@@ -669,3 +672,131 @@ def test_unwritable_output_is_one_error(profiles, tmp_path):
                  ["export", "--format", "collapsed", after, "-o", target]):
         status, _, err = in_process(*argv)
         assert_one_error_line(status, err)
+
+
+# ==== merge at scale ====
+
+GENERATE_WORKERS = r'''
+"""Writes N worker profiles into DIR: each 20 files of 200 lines, 100 stacks, one thread;
+13 kinds of worker (their lines' times differ), each written as text once and copied with
+its own pid, so that writing 2,000 of them takes seconds."""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from test_text_report import make_file, make_line, make_profile
+count, out = int(sys.argv[1]), Path(sys.argv[2])
+kinds = []
+for kind in range(13):
+    files = {f"/job/task_{f}.py": make_file(
+        [make_line(n, python=0.02 + 0.0001 * ((kind + n) % 13)) for n in range(1, 201)], [])
+        for f in range(20)}
+    profile = make_profile(files)
+    profile.update(pid=999999999, elapsed_s=2.0 + kind / 10,
+                   stacks=[{"frames": [["/job/task_0.py", "run", 1],
+                                       [f"/job/task_{s % 20}.py", f"f{s}", 1 + s]],
+                            "samples": 3, "seconds": 0.03} for s in range(100)])
+    profile["threads"][0]["timeline"] = {
+        "bucket_s": 0.02, "start_s": 0.0, **{k: [0.01] * 100 for k in
+                                             ("python", "native", "system", "cpu_wait", "idle")}}
+    kinds.append(json.dumps(profile))
+for worker in range(count):
+    text = kinds[worker % 13].replace("999999999", str(10000 + worker))
+    (out / f"w{worker:04d}.json").write_text(text)
+'''
+
+MEASURE_MERGE = r'''
+import resource, subprocess, sys, time
+started = time.perf_counter()
+status = subprocess.call(sys.argv[1:])
+print(status, time.perf_counter() - started,
+      resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+'''
+
+
+def merge_workers(tmp_path, count):
+    """`triscope merge` of `count` generated worker profiles: (status, seconds, peak MB of
+    the merge process alone), measured by a small parent whose only child it is."""
+    workers = tmp_path / "workers"
+    workers.mkdir()
+    subprocess.run([sys.executable, "-c", GENERATE_WORKERS, str(count), str(workers),
+                    os.path.dirname(__file__)], check=True)
+    inputs = sorted(str(path) for path in workers.iterdir())
+    proc = subprocess.run([sys.executable, "-c", MEASURE_MERGE, sys.executable, "-m", "triscope",
+                           "merge", "-o", str(tmp_path / "job.json"), *inputs],
+                          capture_output=True, text=True, timeout=900, env=_child_env(None))
+    status, seconds, peak_mb = proc.stdout.split()
+    return int(status), float(seconds), float(peak_mb), proc.stderr
+
+
+def test_merging_two_thousand_workers_holds_one_at_a_time(tmp_path):
+    """2,000 worker profiles (20 files × 200 lines, 100 stacks each: about 2 GB once parsed
+    together) merge in under 200 MB: the inputs are folded in one at a time. The time is
+    bench/costs.py's; here it is only bounded loosely."""
+    status, seconds, peak_mb, stderr = merge_workers(tmp_path, 2000)
+    assert status == 0, stderr
+    assert peak_mb < 200, f"the merge's peak memory: {peak_mb:.0f} MB"
+    assert seconds < 600
+    merged = load_profile(tmp_path / "job.json")
+    assert len(merged["processes"]) == 2000 and len(merged["stacks"]) == 100
+    line = next(iter(merged["files"].values()))["lines"][0]
+    assert len(line["by_process"]["top"]) == 5 and line["by_process"]["rest_s"] > 0
+
+
+def test_merge_gives_each_lines_time_by_process(tmp_path):
+    """Two workers, line 3: 1.5 s in the first, 0.5 s in the second; line 4 only in the
+    second. The merged JSON names both by their index in `processes`."""
+    paths = []
+    for index, (pct, other) in enumerate(((60.0, 0.0), (20.0, 8.0))):
+        lines = [make_line(3, python=pct)] + ([make_line(4, native=other)] if other else [])
+        profile = make_profile({"/app/main.py": make_file(lines, [])})
+        profile["pid"] = 500 + index
+        paths.append(tmp_path / f"w{index}.json")
+        paths[-1].write_text(json.dumps(profile))
+    proc = run_triscope(["merge", "-o", tmp_path / "m.json", *paths], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    merged = load_profile(tmp_path / "m.json")
+    assert [p["pid"] for p in merged["processes"]] == [500, 501]
+    line3, line4 = merged["files"]["/app/main.py"]["lines"]
+    assert line3["by_process"]["top"] == [[0, pytest.approx(1.5)], [1, pytest.approx(0.5)]]
+    assert line3["by_process"]["rest_s"] == 0
+    assert line4["by_process"]["top"] == [[1, pytest.approx(0.2)]]
+    # A merge of merged profiles moves their breakdowns to where their processes now stand.
+    proc = run_triscope(["merge", "-o", tmp_path / "mm.json", paths[0], tmp_path / "m.json"],
+                        tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    line3 = load_profile(tmp_path / "mm.json")["files"]["/app/main.py"]["lines"][0]
+    assert line3["by_process"]["top"] == [[0, pytest.approx(1.5)], [1, pytest.approx(1.5)],
+                                          [2, pytest.approx(0.5)]]
+
+
+def test_merge_skips_what_it_cannot_read_and_says_so(tmp_path):
+    """One line per reason, with the count and the first paths; the merged profile records
+    them. Nothing readable at all: one error line, exit status 2."""
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(make_profile()))
+    truncated = []
+    for index in range(4):
+        truncated.append(tmp_path / f"cut{index}.json")
+        truncated[-1].write_text(json.dumps(make_profile())[:100 + index])
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(dict(make_profile(), schema="triscope/2")))
+    missing = tmp_path / "missing.json"
+    proc = run_triscope(["merge", "-o", tmp_path / "m.json", good, *truncated, other, missing],
+                        tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    lines = proc.stderr.splitlines()
+    assert lines == [
+        f"triscope: 4 inputs skipped, not a JSON profile: {truncated[0]}, {truncated[1]}, "
+        f"{truncated[2]} and 1 more",
+        f"triscope: 1 input skipped, not a triscope/1 profile: {other}",
+        f"triscope: 1 input skipped, cannot be read: No such file or directory: {missing}",
+        f"triscope: 1 profiles merged into {tmp_path / 'm.json'}"], proc.stderr
+    skipped = load_profile(tmp_path / "m.json")["skipped"]
+    assert skipped["count"] == 6
+    assert [(r["reason"], r["count"], len(r["examples"])) for r in skipped["reasons"]] == [
+        ("not a JSON profile", 4, 3), ("not a triscope/1 profile", 1, 1),
+        ("cannot be read: No such file or directory", 1, 1)]
+    proc = run_triscope(["merge", "-o", tmp_path / "n.json", *truncated, missing], tmp_path)
+    assert_one_error_line(proc.returncode, proc.stderr)
+    assert "nothing could be merged" in proc.stderr and str(missing) in proc.stderr
+    assert not (tmp_path / "n.json").exists()

@@ -9,9 +9,12 @@ average and growth, and a call stack's MB at the maximum footprint; its core uti
 the mean of the processes', weighted by the line's time in each; leaks are kept per process.
 The result keeps one entry per process in "processes", and every thread its process's pid;
 where every profile has its wall-clock start (`started_at`), the threads' timelines are moved
-onto one time axis, from the earliest start. One path that held
-different code in different processes (the "<string>" of two `python -c` children, a file
-edited between runs: their sha256 differ) stays two files: the later ones are named
+onto one time axis, from the earliest start. Each line also keeps its time by process,
+sparse: the BY_PROCESS_TOP processes that spent the most time on it, and the rest as one sum
+(docs/PROFILE_FORMAT.md, "Time by process"). Profiles are folded in one at a time
+(Combination), so `triscope merge` holds one input at once however many it is given.
+One path that held different code in different processes (the "<string>" of two `python -c`
+children, a file edited between runs: their sha256 differ) stays two files: the later ones are named
 "PATH (pid N)", so no line is summed with, or quoted from, another code's line.
 """
 
@@ -26,6 +29,12 @@ SUMMED_KEYS = ("cpu_samples", "alloc_mb", "peak_mb", "live_mb", "alloc_samples",
 # Written since the per-line Scalene fields (docs/DEFINITIONS.md); a merge keeps them only
 # where every part had them.
 NEWER_SUMMED_KEYS = ("avg_mb", "growth_mb")
+# How many processes a line names in its time by process: enough to see the one or two
+# workers a line's time piles on, and few enough that a line of a thousand workers' profile
+# costs a handful of numbers, not a thousand.
+BY_PROCESS_TOP = 5
+# How many of the inputs skipped for one reason `triscope merge` names.
+SKIPPED_EXAMPLES = 3
 
 
 class MergeError(ValueError):
@@ -82,189 +91,259 @@ def _finish_metrics(entry: dict, total_s: float, total_alloc_mb: float) -> dict:
     return entry
 
 
-def merge(profiles: list) -> dict:
-    """The combined profile of `profiles` (the first one's run facts lead)."""
-    if not profiles:
-        raise MergeError("no profiles to merge")
+def merge(profiles) -> dict:
+    """The combined profile of `profiles` (the first one's run facts lead): a fold of them
+    into one Combination, so an iterable that reads them one at a time holds one at once."""
+    combination = Combination()
     for profile in profiles:
+        combination.add(profile)
+    return combination.result()
+
+
+class Combination:
+    """The running combination of the profiles added so far. It keeps sums, not profiles:
+    what it holds grows with the distinct lines, functions and stacks, and with the
+    processes' own entries (`processes`, `threads`, `leaks`), never with a profile's size
+    times their number (docs/ARCHITECTURE.md, "Merging at scale")."""
+
+    def __init__(self):
+        self.count = 0
+        self.first = None
+        self.total_s = self.total_alloc = self.unattributed_s = 0.0
+        self.totals = {key: 0.0 for key in TIME_KEYS}
+        self.lines, self.functions, self.stacks = {}, {}, {}
+        self.hashes, self.renamed = {}, {}
+        self.samples = 0
+        self.memory_enabled = False
+        self.max_footprint_mb = self.copy_mb = 0.0
+        self.threads, self.starts, self.leaks, self.processes = [], [], [], []
+        # None once one profile lacked the field (written before it existed).
+        self.footprint_line = {"line": None, "mb": -1.0}
+        self.cpu_wait = {"seconds": 0.0, "measured": True}
+        self.idle = {"measured": True, "threads": 0, "seconds": 0.0}
+        self.awaited = {"reasons": [], "seconds": 0.0, "dropped": 0}
+        self.unprofiled = None
+
+    def add(self, profile: dict) -> None:
+        """Folds `profile` in; nothing of it is kept but what the sums need."""
         if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
             raise MergeError("not a triscope/1 profile")
-    first = profiles[0]
-    total_s = sum(p["thread_time_s"] for p in profiles)
-    total_alloc = sum(p["memory"].get("alloc_mb", 0.0) for p in profiles)
-    lines, functions = {}, {}
-    unattributed_s = 0.0
-    totals = {key: 0.0 for key in TIME_KEYS}
-    names, hashes = _distinct_names(profiles)
-    for profile, name in zip(profiles, names):
+        if self.first is None:
+            self.first = {key: value for key, value in profile.items()
+                          if key not in ("files", "stacks", "threads", "leaks", "processes")}
+        self.count += 1
+        name = self._names(profile)
         thread_time = profile["thread_time_s"]
-        unattributed_s += profile["unattributed_pct"] / 100.0 * thread_time
+        self.total_s += thread_time
+        self.total_alloc += profile["memory"].get("alloc_mb", 0.0)
+        self.unattributed_s += profile["unattributed_pct"] / 100.0 * thread_time
         for key, seconds in _seconds(profile["totals"], thread_time).items():
-            totals[key] += seconds
+            self.totals[key] += seconds
+        own = _processes(profile)
+        first_index = len(self.processes)
         for original, entry in profile["files"].items():
             path = name(original)
             for line in entry["lines"]:
-                target = lines.setdefault((path, line["lineno"]),
-                                          {"lineno": line["lineno"], "source": line["source"]})
+                target = self.lines.setdefault(
+                    (path, line["lineno"]), {"lineno": line["lineno"], "source": line["source"]})
                 _add(target, line, thread_time)
+                _add_by_process(target, line, thread_time, first_index, len(own))
             for function in entry["functions"]:
                 key = (path, function["name"], function["lineno"])
-                target = functions.setdefault(key, {"name": function["name"],
-                                                    "lineno": function["lineno"]})
+                target = self.functions.setdefault(key, {"name": function["name"],
+                                                         "lineno": function["lineno"]})
                 _add(target, function, thread_time)
-
-    files = {}
-    for (path, _), line in sorted(lines.items()):
-        entry = files.setdefault(path, {"lines": [], "functions": []})
-        entry["lines"].append(_finish_metrics(line, total_s, total_alloc))
-    for (path, _, _), function in functions.items():
-        files.setdefault(path, {"lines": [], "functions": []})["functions"].append(
-            _finish_metrics(function, total_s, total_alloc))
-    for path, entry in files.items():
-        if hashes.get(path):
-            entry["sha256"] = hashes[path]
-        for key in TIME_KEYS:
-            entry[key] = sum(line[key] for line in entry["lines"])
-        entry["cpu_pct"] = sum(entry[key] for key in TIME_KEYS)
-        entry["functions"].sort(key=lambda f: -sum(f[k] for k in TIME_KEYS))
-
-    stacks = {}
-    for profile, name in zip(profiles, names):
         for stack in profile["stacks"]:
             frames = [[name(frame[0]), *frame[1:]] for frame in stack["frames"]]
-            key = tuple(tuple(frame) for frame in frames)
-            merged = stacks.setdefault(key, {"frames": frames, "samples": 0,
-                                             "seconds": 0.0})
+            merged = self.stacks.setdefault(tuple(tuple(frame) for frame in frames),
+                                            {"frames": frames, "samples": 0, "seconds": 0.0})
             merged["samples"] += stack["samples"]
             merged["seconds"] += stack["seconds"]
             for key in STACK_MEMORY_KEYS:
                 if key in stack:
                     merged[key] = merged.get(key, 0.0) + stack[key]
-
-    memory = dict(first["memory"])
-    memory["enabled"] = any(p["memory"]["enabled"] for p in profiles)
-    memory["max_footprint_mb"] = sum(p["memory"]["max_footprint_mb"] for p in profiles)
-    memory["alloc_mb"] = total_alloc
-    memory["copy_mb"] = sum(p["memory"].get("copy_mb", 0.0) for p in profiles)
-
-    starts = [p.get("started_at") for p in profiles]
-    starts = None if None in starts else starts
-    merged = dict(first)
-    merged.update({
-        "version": __version__,
-        "samples": sum(p["samples"] for p in profiles),
-        "thread_time_s": total_s,
-        "unattributed_pct": 100.0 * unattributed_s / total_s if total_s else 0.0,
-        "totals": {key: 100.0 * s / total_s if total_s else 0.0 for key, s in totals.items()},
-        "threads": _threads(profiles, starts),
-        "memory": memory,
-        "files": files,
-        "leaks": [dict(leak, file=name(leak["file"]))
-                  for p, name in zip(profiles, names) for leak in p["leaks"]],
-        "stacks": list(stacks.values()),
-        "processes": [process for p in profiles for process in _processes(p)],
-    })
-    if starts is None:
-        merged.pop("started_at", None)
-    else:
-        merged["started_at"] = min(starts)
-    _merge_max_footprint_line(merged, profiles, names)
-    _merge_idle_and_cpu_wait(merged, profiles, total_s)
-    _merge_awaited_time(merged, profiles)
-    unprofiled = None
-    for profile in profiles:
-        if "unprofiled_children" in profile:
-            unprofiled = add_unprofiled(unprofiled, profile["unprofiled_children"]["reasons"])
-    if unprofiled is None:
-        merged.pop("unprofiled_children", None)
-    else:
-        merged["unprofiled_children"] = unprofiled
-    return merged
-
-
-def _distinct_names(profiles: list) -> tuple:
-    """(for each profile, a function from its file paths to their merged names; the sha256
-    of each merged name, where known). A path whose sha256 differs from the one first seen
-    under it is another file: it gets the name "PATH (pid N)"."""
-    hashes, names, named = {}, [], {}
-    for profile in profiles:
-        renamed = {}
-        for path, entry in profile["files"].items():
-            digest = entry.get("sha256")
-            first = hashes.setdefault(path, digest)
-            if digest and first and digest != first:
-                renamed[path] = named.setdefault((path, digest),
-                                                 f"{path} (pid {profile['pid']})")
-                hashes[renamed[path]] = digest
-        names.append(lambda path, renamed=renamed: renamed.get(path, path))
-    return names, hashes
-
-
-def _threads(profiles: list, starts) -> list:
-    """Every profile's threads, each with its process's pid; with the profiles' wall-clock
-    starts (`starts`, or None when one lacks it), their timelines moved onto the axis of
-    the earliest start, so that the processes' lanes line up."""
-    threads = []
-    for index, profile in enumerate(profiles):
-        shift = starts[index] - min(starts) if starts else 0.0
+        self.samples += profile["samples"]
+        memory = profile["memory"]
+        self.memory_enabled = self.memory_enabled or memory["enabled"]
+        self.max_footprint_mb += memory["max_footprint_mb"]
+        self.copy_mb += memory.get("copy_mb", 0.0)
+        start = profile.get("started_at")
+        self.starts.append(start)
         for thread in profile["threads"]:
             thread = dict(thread)
             thread.setdefault("pid", profile["pid"])
-            if shift and "timeline" in thread:
-                thread["timeline"] = dict(thread["timeline"],
-                                          start_s=thread["timeline"]["start_s"] + shift)
-            threads.append(thread)
-    return threads
+            self.threads.append((thread, start))
+        self.leaks += [dict(leak, file=name(leak["file"])) for leak in profile["leaks"]]
+        self.processes += own
+        self._add_run_facts(profile, name)
+
+    def _names(self, profile: dict):
+        """A function from `profile`'s file paths to their merged names. A path whose sha256
+        differs from the one first seen under it is another file: "PATH (pid N)"."""
+        renamed = {}
+        for path, entry in profile["files"].items():
+            digest = entry.get("sha256")
+            first = self.hashes.setdefault(path, digest)
+            if digest and first and digest != first:
+                renamed[path] = self.renamed.setdefault((path, digest),
+                                                        f"{path} (pid {profile['pid']})")
+                self.hashes[renamed[path]] = digest
+        return lambda path: renamed.get(path, path)
+
+    def _add_run_facts(self, profile: dict, name) -> None:
+        """The whole-run fields a profile may lack (written before they existed): each is
+        kept only while every profile added had it."""
+        best = self.footprint_line
+        if best is not None and "max_footprint_line" not in profile:
+            self.footprint_line = None
+        elif best is not None:
+            line, peak = profile["max_footprint_line"], profile["memory"]["max_footprint_mb"]
+            if line is not None and peak > best["mb"]:
+                best.update(line=dict(line, file=name(line["file"])), mb=peak)
+        if self.cpu_wait is not None and "cpu_wait_pct" not in profile:
+            self.cpu_wait = None
+        elif self.cpu_wait is not None:
+            share = profile["cpu_wait_pct"]
+            if share is None:
+                self.cpu_wait["measured"] = False
+            else:
+                self.cpu_wait["seconds"] += share / 100.0 * profile["thread_time_s"]
+        if self.idle is not None and "idle" not in profile:
+            self.idle = None
+        elif self.idle is not None:
+            self.idle["measured"] = self.idle["measured"] and profile["idle"]["measured"]
+            self.idle["threads"] += profile["idle"]["threads"]
+            self.idle["seconds"] += profile["idle"]["seconds"]
+        if self.awaited is not None and "async" not in profile:
+            self.awaited = None
+        elif self.awaited is not None:
+            if not profile["async"]["measured"]:
+                self.awaited["reasons"].append(profile["async"]["reason"])
+            self.awaited["seconds"] += profile["async"]["seconds"]
+            self.awaited["dropped"] += profile["async"]["dropped"]
+        if "unprofiled_children" in profile:
+            self.unprofiled = add_unprofiled(self.unprofiled,
+                                             profile["unprofiled_children"]["reasons"])
+
+    def result(self) -> dict:
+        """The combined profile of everything added."""
+        if not self.count:
+            raise MergeError("no profiles to merge")
+        total_s, total_alloc = self.total_s, self.total_alloc
+        files = {}
+        for (path, _), line in sorted(self.lines.items()):
+            entry = files.setdefault(path, {"lines": [], "functions": []})
+            _finish_by_process(line)
+            entry["lines"].append(_finish_metrics(line, total_s, total_alloc))
+        for (path, _, _), function in self.functions.items():
+            files.setdefault(path, {"lines": [], "functions": []})["functions"].append(
+                _finish_metrics(function, total_s, total_alloc))
+        for path, entry in files.items():
+            if self.hashes.get(path):
+                entry["sha256"] = self.hashes[path]
+            for key in TIME_KEYS:
+                entry[key] = sum(line[key] for line in entry["lines"])
+            entry["cpu_pct"] = sum(entry[key] for key in TIME_KEYS)
+            entry["functions"].sort(key=lambda f: -sum(f[k] for k in TIME_KEYS))
+
+        memory = dict(self.first["memory"])
+        memory.update(enabled=self.memory_enabled, max_footprint_mb=self.max_footprint_mb,
+                      alloc_mb=total_alloc, copy_mb=self.copy_mb)
+        starts = None if None in self.starts else self.starts
+        merged = dict(self.first)
+        merged.update({
+            "version": __version__,
+            "samples": self.samples,
+            "thread_time_s": total_s,
+            "unattributed_pct": 100.0 * self.unattributed_s / total_s if total_s else 0.0,
+            "totals": {key: 100.0 * s / total_s if total_s else 0.0
+                       for key, s in self.totals.items()},
+            "threads": _threads(self.threads, min(starts) if starts else None),
+            "memory": memory,
+            "files": files,
+            "leaks": self.leaks,
+            "stacks": list(self.stacks.values()),
+            "processes": self.processes,
+        })
+        if starts is None:
+            merged.pop("started_at", None)
+        else:
+            merged["started_at"] = min(starts)
+        self._finish_run_facts(merged)
+        return merged
+
+    def _finish_run_facts(self, merged: dict) -> None:
+        for key, kept in (("max_footprint_line", self.footprint_line),
+                          ("cpu_wait_pct", self.cpu_wait), ("idle", self.idle),
+                          ("async", self.awaited), ("unprofiled_children", self.unprofiled)):
+            if kept is None:
+                merged.pop(key, None)
+        if self.footprint_line is not None:
+            merged["max_footprint_line"] = self.footprint_line["line"]
+        if self.cpu_wait is not None:
+            merged["cpu_wait_pct"] = (self.cpu_wait["seconds"] / self.total_s * 100
+                                      if self.cpu_wait["measured"] and self.total_s else None)
+        if self.idle is not None:
+            merged["idle"] = dict(self.idle)
+        if self.awaited is not None:
+            reasons = self.awaited["reasons"]
+            merged["async"] = {"measured": not reasons, "reason": reasons[0] if reasons else None,
+                               "seconds": self.awaited["seconds"],
+                               "dropped": self.awaited["dropped"]}
+        if self.unprofiled is not None:
+            merged["unprofiled_children"] = self.unprofiled
 
 
-def _merge_max_footprint_line(merged: dict, profiles: list, names: list) -> None:
-    """The line of the largest of the processes' maximum footprints (each process's own
-    peak: their sum, the merged footprint, has no one line); absent when a profile lacks
-    the field (written before it existed)."""
-    if not all("max_footprint_line" in p for p in profiles):
-        merged.pop("max_footprint_line", None)
-        return
-    best, best_mb = None, -1.0
-    for profile, name in zip(profiles, names):
-        line = profile["max_footprint_line"]
-        if line is not None and profile["memory"]["max_footprint_mb"] > best_mb:
-            best, best_mb = dict(line, file=name(line["file"])), \
-                profile["memory"]["max_footprint_mb"]
-    merged["max_footprint_line"] = best
+def _add_by_process(target: dict, line: dict, thread_time: float, first_index: int,
+                    processes: int) -> None:
+    """Charges `line`'s seconds to the processes it came from, in `target`'s running top
+    BY_PROCESS_TOP (docs/PROFILE_FORMAT.md, "Time by process"): a profile of one process
+    gives its index; a merged one its own breakdown, moved to where its processes now
+    stand; an older merged one without it, its remainder only. Each process adds to a line
+    once, so a share that leaves the top for the remainder would never have come back."""
+    top = target.setdefault("_top", [])
+    if "by_process" in line:
+        shares = [(first_index + index, seconds) for index, seconds in line["by_process"]["top"]]
+        target["_rest_s"] = target.get("_rest_s", 0.0) + line["by_process"]["rest_s"]
+    else:
+        seconds = sum(_seconds(line, thread_time).values())
+        if processes != 1:
+            target["_rest_s"] = target.get("_rest_s", 0.0) + seconds
+            return
+        shares = [(first_index, seconds)]
+    for index, seconds in shares:
+        if seconds <= 0:
+            continue
+        if len(top) < BY_PROCESS_TOP:
+            top.append([index, seconds])
+            continue
+        smallest = min(range(len(top)), key=lambda i: top[i][1])
+        if seconds > top[smallest][1]:
+            target["_rest_s"] = target.get("_rest_s", 0.0) + top[smallest][1]
+            top[smallest] = [index, seconds]
+        else:
+            target["_rest_s"] = target.get("_rest_s", 0.0) + seconds
 
 
-def _merge_idle_and_cpu_wait(merged: dict, profiles: list, total_s: float) -> None:
-    """The processes' CPU wait as a share of the combined thread time (null when one of them
-    could not measure it), and their idle threads added up; absent when a profile lacks
-    them (written before they existed)."""
-    for key in ("cpu_wait_pct", "idle"):
-        if not all(key in p for p in profiles):
-            merged.pop(key, None)
-    if "cpu_wait_pct" in merged:
-        shares = [p["cpu_wait_pct"] for p in profiles]
-        merged["cpu_wait_pct"] = None if None in shares or not total_s else sum(
-            pct / 100.0 * p["thread_time_s"] for pct, p in zip(shares, profiles)) / total_s * 100
-    if "idle" in merged:
-        merged["idle"] = {
-            "measured": all(p["idle"]["measured"] for p in profiles),
-            "threads": sum(p["idle"]["threads"] for p in profiles),
-            "seconds": sum(p["idle"]["seconds"] for p in profiles),
-        }
+def _finish_by_process(line: dict) -> None:
+    top, rest_s = line.pop("_top", []), line.pop("_rest_s", 0.0)
+    if top or rest_s > 0:
+        line["by_process"] = {"top": sorted(top, key=lambda share: (-share[1], share[0])),
+                              "rest_s": rest_s}
 
 
-def _merge_awaited_time(merged: dict, profiles: list) -> None:
-    """The processes' awaited time added up; measured when it was in every one (else the
-    first reason why not); absent when a profile lacks it (written before it existed)."""
-    if not all("async" in p for p in profiles):
-        merged.pop("async", None)
-        return
-    reasons = [p["async"]["reason"] for p in profiles if not p["async"]["measured"]]
-    merged["async"] = {
-        "measured": not reasons,
-        "reason": reasons[0] if reasons else None,
-        "seconds": sum(p["async"]["seconds"] for p in profiles),
-        "dropped": sum(p["async"]["dropped"] for p in profiles),
-    }
+def _threads(threads: list, earliest) -> list:
+    """Every profile's threads, each with its process's pid; with the earliest of the
+    profiles' wall-clock starts (None when one lacks its start), their timelines moved onto
+    its axis, so that the processes' lanes line up."""
+    moved = []
+    for thread, start in threads:
+        shift = start - earliest if earliest is not None else 0.0
+        if shift and "timeline" in thread:
+            thread["timeline"] = dict(thread["timeline"],
+                                      start_s=thread["timeline"]["start_s"] + shift)
+        moved.append(thread)
+    return moved
 
 
 def add_unprofiled(unprofiled, reasons: dict) -> dict:
@@ -315,7 +394,9 @@ def write(profile: dict, path: str) -> None:
 
 
 def main(argv: list) -> int:
-    """`triscope merge -o out.json a.json b.json ...`: one profile of many processes."""
+    """`triscope merge -o out.json a.json b.json ...`: one profile of many processes. The
+    inputs are read and folded in one at a time; one that cannot be read as a profile is
+    skipped, and said (one line per reason) and recorded in the result's `skipped`."""
     import sys
     from triscope.options import Parser, UsageError
     from triscope.reports import common
@@ -324,16 +405,54 @@ def main(argv: list) -> int:
     parser.add_argument("-o", "--outfile", required=True, help="the combined profile")
     parser.add_argument("profiles", nargs="+")
     options = parser.parse_args(argv)
-    profiles = [common.load(path) for path in options.profiles]
-    try:
-        combined = merge(profiles)
-    except (MergeError, *common.MALFORMED) as error:
-        raise UsageError(f"cannot merge these profiles: {error!r}") from None
+    combination, skipped = Combination(), {}
+    for path in options.profiles:
+        try:
+            profile = common.load(path)
+        except UsageError as error:
+            skipped.setdefault(_skip_reason(path, str(error)), []).append(path)
+            continue
+        try:
+            combination.add(profile)
+        except (MergeError, *common.MALFORMED) as error:
+            raise UsageError(f"cannot merge {path}: {error!r}") from None
+        del profile  # the next input is read into an empty hand
+    said = [{"reason": reason, "count": len(paths), "examples": paths[:SKIPPED_EXAMPLES]}
+            for reason, paths in skipped.items()]
+    if not combination.count:
+        raise UsageError("nothing could be merged: " + "; ".join(
+            f"{_skipped_line(entry)}" for entry in said))
+    combined = combination.result()
+    if said:
+        combined["skipped"] = {"count": sum(entry["count"] for entry in said), "reasons": said}
     try:
         write(combined, options.outfile)
     except MergeError as error:
         raise UsageError(f"cannot merge these profiles: {error}") from None
     except OSError as error:
         raise UsageError(f"cannot write {options.outfile}: {error.strerror}") from None
-    print(f"triscope: {len(profiles)} profiles merged into {options.outfile}", file=sys.stderr)
+    for entry in said:
+        print(f"triscope: {_skipped_line(entry)}", file=sys.stderr)
+    print(f"triscope: {combination.count} profiles merged into {options.outfile}",
+          file=sys.stderr)
     return 0
+
+
+def _skip_reason(path: str, message: str) -> str:
+    """Why `path` was skipped, from the error reading it (common.load's), without the path:
+    the inputs skipped for one reason share one line. A file that is not JSON loses the
+    parser's position too (each truncated file is cut at another place)."""
+    unreadable = f"cannot read {path}: "
+    if message.startswith(unreadable):
+        return "cannot be read: " + message[len(unreadable):]
+    rest = message[len(path) + 1:] if message.startswith(path + " ") else message
+    if rest.startswith("is not a JSON profile"):
+        return "not a JSON profile"
+    return rest.removeprefix("is ")
+
+
+def _skipped_line(entry: dict) -> str:
+    count, examples = entry["count"], ", ".join(entry["examples"])
+    more = f" and {count - len(entry['examples'])} more" if count > len(entry["examples"]) else ""
+    return (f"{count} input{'s' if count != 1 else ''} skipped, {entry['reason']}: "
+            f"{examples}{more}")
