@@ -144,7 +144,8 @@ test-valgrind: ctest
 
 # The stress tests (also in `make test` at scale 1) with ten times the work.
 stress: build
-	TRISCOPE_STRESS=10 $(VPY) -m pytest tests/test_stress.py -q -rs $(PYTEST_ARGS)
+	TRISCOPE_STRESS=10 $(VPY) -m pytest tests/test_stress.py tests/test_profile_tools.py \
+	  -k "test_stress or many_workers" -q -rs $(PYTEST_ARGS)
 
 # ==== Benchmarks: docs/PERFORMANCE.md ====
 # pyperformance and the peers live in their own environment, never in the test one. triscope
