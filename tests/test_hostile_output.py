@@ -345,12 +345,21 @@ EXEC_CALLS = {
 }
 
 
-def _leftovers(proc):
+def _triscope_dirs():
+    import tempfile
+    return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("triscope-")}
+
+
+def _run_leaving(args, cwd, env=None):
+    """run_triscope(args), and the temporary directories of the run's process it left behind:
+    new since it began (a directory an earlier, killed run of a process with the same pid
+    left is not this run's)."""
+    before = _triscope_dirs()
+    proc = run_triscope(args, cwd, env=env)
     pid = next(line.split()[1] for line in proc.stderr.splitlines()
                if line.startswith("process ") and "(while a run goes on" in line)
-    import tempfile
-    return [name for name in os.listdir(tempfile.gettempdir())
-            if name.startswith(f"triscope-{pid}-")]
+    return proc, sorted(name for name in _triscope_dirs() - before
+                        if name.startswith(f"triscope-{pid}-"))
 
 
 @pytest.mark.parametrize("call", sorted(EXEC_CALLS))
@@ -361,7 +370,7 @@ def test_exec_of_python_continues_the_profile(tmp_path, call):
     _program(tmp_path, AFTER_EXEC, "after.py")
     env = {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     plain = run_python([script], tmp_path, env=env)
-    proc = run_triscope(["--cli", script], tmp_path, env=env)
+    proc, leftovers = _run_leaving(["--cli", script], tmp_path, env=env)
     assert proc.returncode == plain.returncode == 3, describe(proc)
     assert proc.stdout == plain.stdout, describe(proc)
     assert "Traceback" not in proc.stderr, describe(proc)
@@ -372,7 +381,7 @@ def test_exec_of_python_continues_the_profile(tmp_path, call):
     assert processes[0]["pid"] == processes[1]["pid"]
     assert processes[1]["args"][-1] == "x"
     assert {str(script), str(tmp_path / "after.py")} <= set(profile["files"])
-    assert _leftovers(proc) == []
+    assert leftovers == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["after.py", "profile.json",
                                                             "prog.py"]
 
@@ -381,12 +390,12 @@ def test_exec_of_another_program_writes_the_profile_first(tmp_path):
     script = _program(tmp_path, BEFORE_EXEC.format(
         exec_call="os.execv('/bin/sh', ['sh', '-c', 'echo after; exit 4'])"))
     plain = run_python([script], tmp_path)
-    proc = run_triscope(["--cli", script], tmp_path)
+    proc, leftovers = _run_leaving(["--cli", script], tmp_path)
     assert proc.returncode == plain.returncode == 4, describe(proc)
     assert proc.stdout == plain.stdout, describe(proc)
     profile = load_profile(tmp_path / "profile.json")
     assert profile["program"] == str(script) and str(script) in profile["files"]
-    assert _leftovers(proc) == []
+    assert leftovers == []
 
 
 def test_failed_exec_keeps_profiling(tmp_path):
@@ -402,8 +411,8 @@ def test_failed_exec_keeps_profiling(tmp_path):
         "    print('failed', error.errno)\n"
         "print('after', work_before())\n") % (str(bad), str(bad))))
     plain = run_python([script], tmp_path)
-    proc = run_triscope(["--cli", script], tmp_path)
+    proc, leftovers = _run_leaving(["--cli", script], tmp_path)
     assert proc.returncode == plain.returncode == 0, describe(proc)
     assert proc.stdout == plain.stdout, describe(proc)
     load_profile(tmp_path / "profile.json")
-    assert _leftovers(proc) == []
+    assert leftovers == []
