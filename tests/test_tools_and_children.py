@@ -197,3 +197,28 @@ def test_command_of_a_python_child_is_read_as_python_reads_it():
     assert _python_command([python, "-", "-m", "x"]) == ("", None)
     assert _python_command([python]) == ("", None)
     assert _python_command([python, "-c"]) == ("", None)
+
+
+def test_a_killed_runs_children_directory_is_removed_by_a_later_run(tmp_path):
+    """A run killed by SIGKILL cannot remove its children directory; the next run removes
+    this user's that outlived their process by an hour, and nothing else."""
+    import subprocess
+    import time
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    hour_ago = time.time() - 2 * 3600
+    names = {"stale": f"triscope-{gone.pid}-children-abc123",
+             "recent": f"triscope-{gone.pid}-children-def456",
+             "alive": f"triscope-{os.getpid()}-children-ghi789",
+             "other": f"triscope-{gone.pid}-attach-jkl012"}
+    for key, name in names.items():
+        (temporary / name / "lib").mkdir(parents=True)
+        if key != "recent":
+            os.utime(temporary / name, (hour_ago, hour_ago))
+    (tmp_path / "prog.py").write_text("print('done')\n")
+    proc = run_triscope(["--cli", "prog.py"], tmp_path, env={"TMPDIR": str(temporary)})
+    assert proc.returncode == 0, describe(proc)
+    left = sorted(path.name for path in temporary.iterdir())
+    assert left == sorted(name for key, name in names.items() if key != "stale"), left

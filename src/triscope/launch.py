@@ -598,11 +598,49 @@ def remove_child_dir(session: "_Session") -> None:
     shutil.rmtree(session.child_dir, ignore_errors=True)
 
 
+# A children directory whose run ended without removing it (killed by SIGKILL, the machine
+# stopped) is removed by a later run once its process is gone and it is this old: a run in
+# another PID namespace sharing /tmp may have the number of a process dead here, and its
+# directory changes whenever a child of it writes.
+STALE_CHILD_DIR_S = 3600
+
+
+def _remove_stale_child_dirs(temporary: str) -> None:
+    """Removes this user's children directories (triscope-PID-children-*) that outlived
+    their run: the process PID is gone and nothing changed in them for STALE_CHILD_DIR_S."""
+    import re
+    import shutil
+    import time
+    try:
+        names = os.listdir(temporary)
+    except OSError:
+        return
+    for name in names:
+        found = re.fullmatch(r"triscope-(\d+)-children-\w+", name)
+        if found is None:
+            continue
+        path = os.path.join(temporary, name)
+        try:
+            os.kill(int(found.group(1)), 0)
+            continue  # its process (or one with its number) is alive
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if info.st_uid == os.geteuid() and time.time() - info.st_mtime > STALE_CHILD_DIR_S:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def _profile_children(session: _Session, program_dirs: list) -> None:
     """Children started from here (subprocess, multiprocessing) profile themselves too, with
     this run's options (start_child reads them back)."""
     import json
     import tempfile
+    _remove_stale_child_dirs(tempfile.gettempdir())
     session.child_dir = tempfile.mkdtemp(prefix=f"triscope-{os.getpid()}-children-")
     os.environ[CHILD_DIR] = session.child_dir
     os.environ[CHILD_OPTIONS] = json.dumps({"options": session.options.to_dict(),
