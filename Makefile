@@ -28,7 +28,7 @@ SOURCES := $(shell find src -type f -not -name '*.pyc') docs/profile.schema.json
   pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: all build demo test ctest pytest browser-deps allocator-deps test-deps clean
+.PHONY: all build demo test ctest pytest browser-deps allocator-deps test-deps dask-deps clean
 .PHONY: test-asan test-valgrind stress
 
 all: build
@@ -85,11 +85,14 @@ test-deps: $(VENV)/.deps
 	@$(VPY) -c "import hypothesis" 2>/dev/null || $(VPY) -m pip install -q hypothesis
 	@$(VPY) -c "import IPython" 2>/dev/null || $(VPY) -m pip install -q ipython
 	@$(VPY) -c "import xdist" 2>/dev/null || $(VPY) -m pip install -q pytest-xdist
+
+# Dask's `distributed`, for tests/test_dask.py only (the default version's suite).
+dask-deps: $(VENV)/.deps
 	@$(VPY) -c "import distributed" 2>/dev/null || $(VPY) -m pip install -q distributed
 
 # What the tests need beyond the package; a run that leaves the browser tests out (.ci/run's
 # subsets on the other versions) names fewer: PYTEST_DEPS="allocator-deps test-deps".
-PYTEST_DEPS ?= browser-deps allocator-deps test-deps
+PYTEST_DEPS ?= browser-deps allocator-deps test-deps dask-deps
 pytest: build $(PYTEST_DEPS)
 	$(VPY) -m pytest tests -q -rs $(PYTEST_ARGS)
 
