@@ -20,7 +20,10 @@ shift
 root=${TRISCOPE_CHROOT:-/var/tmp/triscope-debian-sid}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 mirror=http://deb.debian.org/debian
-packages="python$version,python$version-dev,python$version-venv,gcc,g++,make,ca-certificates,procps"
+# The allocators the memory tests preload (the Makefile's allocator-deps would apt-get them
+# inside, where two runs at once would contend for dpkg's lock).
+allocators="libjemalloc2 libtcmalloc-minimal4"
+packages="python$version,python$version-dev,python$version-venv,gcc,g++,make,ca-certificates,procps,${allocators// /,}"
 
 unavailable() { echo "debian-python: $*" >&2; exit 3; }
 
@@ -32,6 +35,12 @@ if [ -z "${TRISCOPE_CHROOT_NAMESPACE:-}" ] && unshare --mount --propagation priv
     TRISCOPE_CHROOT_NAMESPACE=1 exec unshare --mount --propagation private "$0" "$version" "$@"
 fi
 unset TRISCOPE_CHROOT_NAMESPACE
+
+# Making or changing the system is one command's at a time (two versions' runs in parallel:
+# .ci/run); running in it is not.
+mkdir -p "$(dirname "$root")"
+exec 9>"$root.lock"
+flock 9
 
 add_version=0
 if [ ! -x "$root/usr/bin/python$version" ] && [ -x "$root/usr/bin/apt-get" ]; then
@@ -66,6 +75,13 @@ if [ "$add_version" = 1 ]; then
           "python$version" "python$version-dev" "python$version-venv"; } >>"$root.log" 2>&1 ||
         unavailable "cannot add python$version to $root (see $root.log)"
 fi
+if ! chroot "$root" dpkg -s $allocators >/dev/null 2>&1; then
+    { chroot "$root" apt-get update -qq &&
+      chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $allocators; } \
+        >>"$root.log" 2>&1 || echo "debian-python: cannot install $allocators in $root" >&2
+fi
+flock -u 9
+exec 9>&-
 
 mkdir -p "$root$repo"
 mounted=()
