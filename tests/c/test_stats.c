@@ -428,10 +428,10 @@ static void test_line_sample_times(void)
     uint32_t file = ts_stats_file(&s, "/p/a.py", 1);
     uint32_t fn = ts_stats_func(&s, file, "f", 1);
     const uint64_t t0 = 1000000000ULL, ms = 1000000ULL;
-    CHECK_EQ_INT(ts_stats_add_line_sample_time(&s, fn, 2, t0), 0);             /* bucket 0 */
-    CHECK_EQ_INT(ts_stats_add_line_sample_time(&s, fn, 2, t0 + 120 * ms), 0);  /* bucket 2 */
-    CHECK_EQ_INT(ts_stats_add_line_sample_time(&s, fn, 3, t0 + 1555 * ms), 0); /* 31 */
-    CHECK_EQ_INT(ts_stats_add_line_sample_time(&s, fn, 3, t0 - 5 * ms), 0);    /* late: 0 */
+    CHECK_EQ_INT(ts_stats_add_line_at(&s, fn, 2, TS_TIME_PYTHON, 1, 1, t0), 0);             /* bucket 0 */
+    CHECK_EQ_INT(ts_stats_add_line_at(&s, fn, 2, TS_TIME_PYTHON, 1, 1, t0 + 120 * ms), 0);  /* bucket 2 */
+    CHECK_EQ_INT(ts_stats_add_line_at(&s, fn, 3, TS_TIME_PYTHON, 1, 1, t0 + 1555 * ms), 0); /* 31 */
+    CHECK_EQ_INT(ts_stats_add_line_at(&s, fn, 3, TS_TIME_PYTHON, 1, 1, t0 - 5 * ms), 0);    /* late: 0 */
     const ts_line_t *a = &s.lines[0], *b = &s.lines[1];
     CHECK_EQ_INT(a->lineno, 2);
     CHECK_EQ_INT(s.sample_axis.width_ns, TS_LINE_BUCKET_NS);
@@ -441,7 +441,7 @@ static void test_line_sample_times(void)
     CHECK_EQ_INT(b->sample_times[0], 1);
     CHECK_EQ_INT(s.sample_axis.last, 31);
     /* 2 s is past 32 x 50 ms: 100 ms buckets, 0-1 → 0, 2-3 → 1, 30-31 → 15. */
-    CHECK_EQ_INT(ts_stats_add_line_sample_time(&s, fn, 2, t0 + 2000 * ms), 0);
+    CHECK_EQ_INT(ts_stats_add_line_at(&s, fn, 2, TS_TIME_PYTHON, 1, 1, t0 + 2000 * ms), 0);
     a = &s.lines[0];
     b = &s.lines[1];
     CHECK_EQ_INT(s.sample_axis.width_ns, 2 * TS_LINE_BUCKET_NS);
@@ -453,7 +453,7 @@ static void test_line_sample_times(void)
     CHECK_EQ_INT(b->sample_times[31], 0);
     CHECK_EQ_INT(s.sample_axis.last, 20);
     /* An hour later: still 32 buckets, every sample kept. */
-    CHECK_EQ_INT(ts_stats_add_line_sample_time(&s, fn, 3, t0 + 3600000 * ms), 0);
+    CHECK_EQ_INT(ts_stats_add_line_at(&s, fn, 3, TS_TIME_PYTHON, 1, 1, t0 + 3600000 * ms), 0);
     uint32_t kept = 0;
     for (int i = 0; i < TS_LINE_BUCKETS; i++)
         kept += s.lines[0].sample_times[i] + s.lines[1].sample_times[i];

@@ -187,11 +187,9 @@ static void consume(const ts_sample_t *sample, void *context)
     int cpu_sample = sample->kind == TS_SAMPLE_PYTHON || sample->kind == TS_SAMPLE_NATIVE;
     uint32_t func, lineno;
     int attributed = attribute(sample->frames, sample->depth, &func, &lineno);
-    if (!attributed ||
-        ts_stats_add_line(&stats, func, lineno, kind, sample->weight_ns, cpu_sample) < 0)
+    if (!attributed || ts_stats_add_line_at(&stats, func, lineno, kind, sample->weight_ns,
+                                            cpu_sample, sample->t_ns) < 0)
         ts_stats_add_unattributed(&stats, kind, sample->weight_ns, cpu_sample);
-    else if (cpu_sample)
-        ts_stats_add_line_sample_time(&stats, func, lineno, sample->t_ns);
     if (sample->kind != TS_SAMPLE_WAIT && !cpu_sample)
         stats.cpu_wait_ns += sample->weight_ns;
     if (ts_gpu_profiling()) {

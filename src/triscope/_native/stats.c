@@ -163,19 +163,26 @@ static uint32_t line_index(ts_stats_t *stats, uint32_t func, uint32_t lineno)
     return id;
 }
 
-int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time_kind_t kind,
-                      uint64_t ns, int cpu_sample)
+/* Charges the line, its function, its file and the total; the line's index, or UINT32_MAX
+ * on allocation failure (nothing charged then). */
+static uint32_t charge_line(ts_stats_t *stats, uint32_t func, uint32_t lineno,
+                            ts_time_kind_t kind, uint64_t ns, int cpu_sample)
 {
     uint32_t id = line_index(stats, func, lineno);
     if (id == UINT32_MAX)
-        return -1;
+        return UINT32_MAX;
     ts_func_t *function = &stats->funcs[func];
-    ts_line_t *line = &stats->lines[id];
-    charge(&line->time, kind, ns, cpu_sample);
+    charge(&stats->lines[id].time, kind, ns, cpu_sample);
     charge(&function->time, kind, ns, cpu_sample);
     charge(&stats->files[function->file].time, kind, ns, cpu_sample);
     charge(&stats->total, kind, ns, cpu_sample);
-    return 0;
+    return id;
+}
+
+int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time_kind_t kind,
+                      uint64_t ns, int cpu_sample)
+{
+    return charge_line(stats, func, lineno, kind, ns, cpu_sample) == UINT32_MAX ? -1 : 0;
 }
 
 /* The sample axis's width doubles: each line's bucket b joins bucket b / 2. In increasing
@@ -194,8 +201,9 @@ static void coarsen_sample_times(ts_stats_t *stats)
     }
 }
 
-int ts_stats_add_line_sample_time(ts_stats_t *stats, uint32_t func, uint32_t lineno,
-                                  uint64_t t_ns)
+/* Counts a CPU sample of line `id` taken at `t_ns` on its counts over time; a line whose
+ * counts cannot be allocated only goes without them. */
+static void count_sample_time(ts_stats_t *stats, uint32_t id, uint64_t t_ns)
 {
     ts_sample_axis_t *axis = &stats->sample_axis;
     if (axis->width_ns == 0) {
@@ -206,17 +214,24 @@ int ts_stats_add_line_sample_time(ts_stats_t *stats, uint32_t func, uint32_t lin
         t_ns = axis->start_ns; /* threads' samples reach here a little out of order */
     while ((t_ns - axis->start_ns) / axis->width_ns >= TS_LINE_BUCKETS)
         coarsen_sample_times(stats);
-    uint32_t id = line_index(stats, func, lineno);
-    if (id == UINT32_MAX)
-        return -1;
     ts_line_t *line = &stats->lines[id];
     if (line->sample_times == NULL &&
         (line->sample_times = calloc(TS_LINE_BUCKETS, sizeof *line->sample_times)) == NULL)
-        return -1;
+        return;
     uint32_t bucket = (uint32_t)((t_ns - axis->start_ns) / axis->width_ns);
     line->sample_times[bucket]++;
     if (bucket > axis->last)
         axis->last = bucket;
+}
+
+int ts_stats_add_line_at(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time_kind_t kind,
+                         uint64_t ns, int cpu_sample, uint64_t t_ns)
+{
+    uint32_t id = charge_line(stats, func, lineno, kind, ns, cpu_sample);
+    if (id == UINT32_MAX)
+        return -1;
+    if (cpu_sample)
+        count_sample_time(stats, id, t_ns);
     return 0;
 }
 

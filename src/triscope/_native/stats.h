@@ -178,9 +178,10 @@ int ts_stats_add_line(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time
                       uint64_t ns, int cpu_sample);
 void ts_stats_add_unattributed(ts_stats_t *stats, ts_time_kind_t kind, uint64_t ns,
                                int cpu_sample);
-/* A CPU sample of a line taken at `t_ns`, on its counts over time. 0 or -1. */
-int ts_stats_add_line_sample_time(ts_stats_t *stats, uint32_t func, uint32_t lineno,
-                                  uint64_t t_ns);
+/* ts_stats_add_line for time sampled at `t_ns`: a timer sample (`cpu_sample`) is also
+ * counted on the line's CPU samples over time. 0 or -1 (nothing charged). */
+int ts_stats_add_line_at(ts_stats_t *stats, uint32_t func, uint32_t lineno, ts_time_kind_t kind,
+                         uint64_t ns, int cpu_sample, uint64_t t_ns);
 
 /* Charges `ns` of awaited time to a line of a function (file taken from the function).
  * 0 or -1. */
