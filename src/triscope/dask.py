@@ -178,13 +178,11 @@ class Profiler(WorkerPlugin):
 
 def _named(profile: dict, name: str, address: str = None) -> dict:
     """`profile` with its process entry naming the worker (or client) and its host."""
-    entries = profile.get("processes") or [
-        {key: profile[key] for key in ("pid", "program", "args", "elapsed_s", "thread_time_s",
-                                       "samples", "started_at") if key in profile}]
+    from triscope.reports import merge
     facts = {"name": name, "host": socket.gethostname()}
     if address is not None:
         facts["address"] = address
-    return dict(profile, processes=[dict(entry, **facts) for entry in entries])
+    return merge.with_process_facts(profile, **facts)
 
 
 class Job:

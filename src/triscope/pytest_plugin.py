@@ -153,18 +153,13 @@ class _WorkersMerger:
 
     def pytest_testnodedown(self, node, error):  # xdist's hook: registered only under xdist
         import json
+        from triscope.reports import merge
         sent = getattr(node, "workeroutput", {}).get(OUTPUT_KEY)
-        name = node.gateway.id
         if not sent:
-            self.lost.append(name)
+            self.lost.append(node.gateway.id)
             return
-        profile = json.loads(sent["profile"])
-        process = dict(profile.get("processes", [{}])[0]) if "processes" in profile else {
-            "pid": profile["pid"], "program": profile["program"], "args": profile["args"],
-            "elapsed_s": profile["elapsed_s"], "thread_time_s": profile["thread_time_s"],
-            "samples": profile["samples"]}
-        profile["processes"] = [dict(process, name=sent["name"], host=sent["host"])]
-        self.received.append(profile)
+        self.received.append(merge.with_process_facts(
+            json.loads(sent["profile"]), name=sent["name"], host=sent["host"]))
 
     def pytest_sessionfinish(self, session):
         from triscope.reports import merge

@@ -354,6 +354,12 @@ def add_unprofiled(unprofiled, reasons: dict) -> dict:
     return {"count": sum(combined.values()), "reasons": combined}
 
 
+def with_process_facts(profile: dict, **facts) -> dict:
+    """`profile` with `facts` (a job's worker's name, host, address) on each of its process
+    entries, made from the profile's own facts when it has none yet."""
+    return dict(profile, processes=[dict(entry, **facts) for entry in _processes(profile)])
+
+
 def _processes(profile: dict) -> list:
     """A profile's own process entries (a merged profile already lists several)."""
     if "processes" in profile:
