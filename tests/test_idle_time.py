@@ -237,3 +237,23 @@ def test_split_under_cpu_contention(tmp_path, squeeze):
         want = 100 * truth[m]["wall_s"] / whole_truth
         assert abs(share - want) <= SPLIT_BAR, f"{m}: (py, nat, sys) vs wall share: {report}"
     assert prof["cpu_wait_pct"] >= 20, (prof["cpu_wait_pct"], report)
+
+
+def test_a_computing_line_under_contention_is_not_system_time(tmp_path):
+    """A line that computes, pinned to one CPU beside two busy loops: most of its time it
+    waits for that CPU, which is computing time (docs/DEFINITIONS.md, Core utilization), not
+    system time. Its core utilization was 0.77 to 0.96 (five runs in six under 0.97): the
+    waiting of a thread preempted mid-line, walked while it waited for the CPU, was taken for
+    the wake-up of a blocking call once the thread had run again."""
+    script = workload("mem_peak_line.py")
+    proc = _pinned_beside_busy_loops(tmp_path, ["-m", "triscope", "--cpu", "-o", "p.json",
+                                                script], {"GT_OUT": tmp_path / "truth.json"})
+    assert proc.returncode == 0, describe(proc)
+    prof = load_profile(tmp_path / "p.json")
+    if prof["cpu_wait_pct"] is None:
+        pytest.skip("this kernel gives no run-queue delays (/proc/self/task/*/schedstat)")
+    assert prof["cpu_wait_pct"] >= 20, f"no contention happened: {prof['cpu_wait_pct']}"
+    computes = marker_line(prof, script, "computes")
+    assert computes["core_utilization"] >= 0.97, computes
+    sleeps = marker_line(prof, script, "sleeps")
+    assert sleeps["core_utilization"] <= 0.05, sleeps

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT
  *
  * compat.c — the parts of the version layer (compat.h) that are code rather than names:
- * how the death of a code object is watched. Every PY_VERSION_HEX test outside compat.h is
- * here; the callers see one function per purpose. Uses the Python API (GIL held), and
- * nothing else of the core.
+ * how the death of a code object is watched, and how the main thread is asked to run a
+ * pending call. Every PY_VERSION_HEX test outside compat.h is here; the callers see one
+ * function per purpose. Uses the Python API (GIL held) except where a function says it
+ * needs no GIL, and nothing else of the core.
  */
+#define TS_WANT_RUNTIME_LAYOUT
 #include "compat.h"
+
+#include <unistd.h>
 
 static void (*before_death)(PyCodeObject *code);
 
@@ -66,3 +70,54 @@ void ts_compat_unwatch_code_deaths(void)
 }
 
 #endif
+
+/* ==== The main thread and pending calls ==== */
+
+PyThreadState *ts_compat_main_thread_state(void)
+{
+    PyInterpreterState *interp = PyInterpreterState_Main();
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t != NULL;
+         t = PyThreadState_Next(t))
+        if (t->native_thread_id == (unsigned long)getpid())
+            return t;
+    return NULL;
+}
+
+static struct _gil_runtime_state *the_gil(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyInterpreterState_Main()->ceval.gil;
+#else
+    return &_PyRuntime.ceval.gil;
+#endif
+}
+
+int ts_compat_gil_held_by(const PyThreadState *tstate)
+{
+    struct _gil_runtime_state *gil = the_gil();
+    if (tstate == NULL || gil == NULL)
+        return 0;
+#if PY_VERSION_HEX >= 0x030D0000
+    return __atomic_load_n(&gil->locked, __ATOMIC_RELAXED) &&
+           __atomic_load_n(&gil->last_holder, __ATOMIC_RELAXED) == tstate;
+#else
+    return _Py_atomic_load_relaxed(&gil->locked) &&
+           (const PyThreadState *)_Py_atomic_load_relaxed(&gil->last_holder) == tstate;
+#endif
+}
+
+void ts_compat_signal_pending_call(const PyThreadState *main_tstate)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    /* 3.11 and 3.12 compute the eval loop's "look up" flag in the thread that adds the call,
+     * counting pending calls only when that thread is the main one: a call added from the
+     * consumer thread is not noticed until something else raises the flag (a request to
+     * drop the GIL, a signal). Raised here, only while the main thread holds the GIL, so
+     * the thread that sees it is the one that runs the call and lowers the flag again. */
+    if (ts_compat_gil_held_by(main_tstate))
+        _Py_atomic_store_relaxed(&PyInterpreterState_Main()->ceval.eval_breaker, 1);
+#else
+    /* 3.13+ raises the main thread's own flag when the call is added. */
+    (void)main_tstate;
+#endif
+}

@@ -65,6 +65,16 @@ int ts_compat_watch_code_deaths(void (*before_death)(PyCodeObject *code));
  * place and keeps calling it (see compat.c), so it must stay harmless after a stop. */
 void ts_compat_unwatch_code_deaths(void);
 
+/* The main thread's state (GIL held): the thread whose id is the process's; NULL if none. */
+PyThreadState *ts_compat_main_thread_state(void);
+/* Whether `tstate` holds the GIL now. No GIL needed: a racy read of the GIL's own fields,
+ * right or a moment out of date. */
+int ts_compat_gil_held_by(const PyThreadState *tstate);
+/* After Py_AddPendingCall from a thread other than the main one, makes sure the main thread
+ * looks at its pending calls at its next bytecode boundary (compat.c: 3.11 and 3.12 do not
+ * see to it themselves). No GIL needed. */
+void ts_compat_signal_pending_call(const PyThreadState *main_tstate);
+
 #ifdef TS_WANT_FRAME_LAYOUT
 /* The interpreter's private headers are not written for -Werror: a debug build's, compiled
  * with NDEBUG, leaves variables that only its asserts use. */

@@ -50,14 +50,18 @@ static void sleep_until(uint64_t deadline_ns)
  *
  * Taking the GIL from this thread costs the program more than the work itself: the holder
  * must drop it and then wait until this thread is scheduled to take it, which on a busy
- * machine can be milliseconds. So the work is first offered to the main thread as a pending
- * call, run between two bytecodes with the GIL it already holds. Only when the main thread
- * runs no bytecode for a while (blocked in C, sleeping, joining) does this thread take the
- * GIL itself — then nobody is waiting for it. */
+ * machine can be tens of milliseconds, blocked: measured as system time on whatever line
+ * the program was running. So the work is offered to the main thread as a pending call,
+ * run between two bytecodes with the GIL it already holds. This thread takes the GIL itself
+ * only when the call is still queued after a while and the main thread does not hold the
+ * GIL (blocked in C, sleeping, joining): then the main thread is not waiting for it. While
+ * the main thread holds it, the call runs as soon as the main thread runs again (on a busy
+ * machine it may wait for a CPU), or after the C call it is in. */
 
 static _Atomic int pending_queued;   /* a pending call is queued and has not run yet */
 static uint64_t queued_ns;           /* when it was queued */
 static _Atomic int work_wanted;      /* the tick asked for the GIL work; cleared once done */
+static PyThreadState *main_tstate;   /* the main thread's, found at start (never dereferenced) */
 
 static void do_gil_work(void)
 {
@@ -77,17 +81,22 @@ static int run_pending(void *unused)
 }
 
 /* Once per GIL period, and every tick while the work is wanted sooner. A call still queued
- * after `patience_ns` means the main thread ran no bytecode meanwhile: do the work here (the
- * queued call stays, and only finds less to do when it runs). */
+ * after `patience_ns` means the main thread ran no bytecode meanwhile: unless it holds the
+ * GIL (preempted, or in a C call that keeps it), do the work here (the queued call stays,
+ * and only finds less to do when it runs). */
 static void request_gil_work(uint64_t now_ns, uint64_t patience_ns)
 {
     if (!atomic_load(&pending_queued)) {
         if (Py_AddPendingCall(run_pending, NULL) == 0) {
             queued_ns = now_ns;
             atomic_store(&pending_queued, 1);
+            ts_compat_signal_pending_call(main_tstate);
             return;
         }
     } else if (now_ns - queued_ns < patience_ns) {
+        return;
+    } else if (ts_compat_gil_held_by(main_tstate)) {
+        ts_compat_signal_pending_call(main_tstate);
         return;
     }
     PyGILState_STATE gil = PyGILState_Ensure();
@@ -135,6 +144,7 @@ int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(v
     gil_period = gil_period_ns;
     gil_callback = on_gil;
     tick_callback = on_tick;
+    main_tstate = ts_compat_main_thread_state();
     atomic_store(&stop_requested, 0);
     pthread_condattr_t attributes;
     pthread_condattr_init(&attributes);

@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 
-/* Starts the thread. `on_tick` (may be NULL) runs every tick after the waiting time was
+/* Starts the thread (GIL held). `on_tick` (may be NULL) runs every tick after the waiting time was
  * measured, without the GIL (the GPU poll); when it returns nonzero, `on_gil` is wanted
  * before the next GIL period and runs within about two ticks. 0 or -1. */
 int ts_consumer_start(uint64_t tick_ns, uint64_t gil_period_ns, void (*on_gil)(void),

@@ -374,7 +374,7 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
         result = -1; /* the thread is already gone */
         goto done;
     }
-    slot->cpu_ns = slot->wait_ns = slot->idle_ns = 0;
+    slot->cpu_ns = slot->wait_ns = slot->idle_ns = slot->wait_owed_ns = 0;
     ts_lane_free(&slot->lane); /* a slot left active by a fork: the parent's thread's */
     slot->lane_cpu_carry_ns = 0;
     slot->lane_sampled_ns[0] = atomic_load(&slot->sampled_ns[0]);

@@ -45,6 +45,7 @@ typedef struct ts_slot {
     int has_timer;
     uint64_t last_wall_ns, last_cpu_ns;
     uint64_t cpu_ns, wait_ns, idle_ns;
+    uint64_t wait_owed_ns;         /* CPU time read past a tick's end, owed by later waiting */
     char name[64];
     /* Its timeline (timeline.h), kept by waits.c each tick: CPU time split into Python and
      * native as the handler's samples since the last tick were (`sampled_ns`, written by
@@ -72,8 +73,10 @@ typedef struct ts_slot {
     int has_held;
     uint64_t held_deaths;          /* code_deaths when its stack was taken */
     ts_sample_t held;
-    /* Stack used for waiting time, the CPU clock reading it was walked at, and when. */
+    /* Stack used for waiting time, the CPU clock reading it was walked at, and when; and
+     * whether the thread was ready to run (preempted, not blocked) when it was walked. */
     int has_walk;
+    int walk_ready;
     uint64_t walk_cpu_ns;
     uint64_t walk_t_ns;
     uint64_t walk_deaths;          /* code_deaths when the walk started */

@@ -73,7 +73,19 @@ static uint64_t close_books(ts_slot_t *slot, uint64_t now_ns, uint64_t *cpu_now)
         wall_delta = 0;
     }
     uint64_t cpu_delta = cpu > slot->last_cpu_ns ? cpu - slot->last_cpu_ns : 0;
-    uint64_t wait = wall_delta > cpu_delta ? wall_delta - cpu_delta : 0;
+    /* The CPU clock is read a little after `now_ns` (after the slot lock: on a busy machine
+     * milliseconds later), so a tick may hold more CPU time than it lasted, and the next
+     * one as much less: that tick's waiting would count the same time twice. What one tick
+     * holds beyond its length is owed, and paid back from the waiting of the next ones. */
+    uint64_t wait = 0;
+    if (cpu_delta >= wall_delta) {
+        slot->wait_owed_ns += cpu_delta - wall_delta;
+    } else {
+        wait = wall_delta - cpu_delta;
+        uint64_t repaid = slot->wait_owed_ns < wait ? slot->wait_owed_ns : wait;
+        slot->wait_owed_ns -= repaid;
+        wait -= repaid;
+    }
     if (config.virtual_time)
         wait = 0;
     slot->cpu_ns += cpu_delta;
@@ -103,6 +115,7 @@ static void refresh_walk(ts_slot_t *slot, uint64_t cpu_before)
     slot->walk = walk;
     memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
     slot->walk_cpu_ns = cpu_before;
+    slot->walk_ready = ts_taskstate_runnable(&slot->task, slot->tid);
     slot->walk_t_ns = ts_now_ns();
     slot->walk_deaths = deaths;
     slot->has_walk = 1;
@@ -143,6 +156,7 @@ static int adopt_cpu_sample(ts_slot_t *slot, uint64_t since_ns)
     memcpy(slot->walk_frames, frames, walk.depth * sizeof frames[0]);
     slot->walk_deaths = deaths;
     slot->walk_cpu_ns = 0; /* not a walk at a known clock reading: never reused as one */
+    slot->walk_ready = 0;
     slot->has_walk = 1;
     return 1;
 }
@@ -258,11 +272,14 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
         kind = seen->kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE
                                               : TS_SAMPLE_CPU_WAIT_PYTHON;
     } else {
-        /* Walked where it stands now (its CPU clock has not moved since) and ready to run. */
-        int ready_there = slot->walk_cpu_ns == slot->last_cpu_ns &&
-                          (state == TS_STATE_READY ||
-                           (state == TS_STATE_UNREAD &&
-                            ts_taskstate_runnable(&slot->task, slot->tid)));
+        /* Walked where it stands now (its CPU clock has not moved since) and ready to run;
+         * or, for a delay the kernel reported, walked while it was ready to run (preempted
+         * there: it has run since, but the delay was spent there, not in a blocking call). */
+        int ready_there = (slot->walk_cpu_ns == slot->last_cpu_ns &&
+                           (state == TS_STATE_READY ||
+                            (state == TS_STATE_UNREAD &&
+                             ts_taskstate_runnable(&slot->task, slot->tid)))) ||
+                          (state == TS_STATE_UNREAD && slot->walk_ready);
         int in_call = walk.opcode >= 0 && config.call_opcodes[walk.opcode];
         kind = !ready_there ? TS_SAMPLE_CPU_WAIT_SYSTEM
                : in_call    ? TS_SAMPLE_CPU_WAIT_NATIVE
@@ -324,8 +341,8 @@ typedef struct {
  * recorded or not, so a tick after a pause splits only its own. The CPU clock is read a
  * little after the tick's wall clock (after the slot lock, on a busy machine milliseconds
  * later), so a tick can hold more CPU time than it lasts: the excess goes to the next tick
- * (`lane_cpu_carry_ns`), and no bucket fills beyond its width; a thread's last tick takes
- * what is left. */
+ * (`lane_cpu_carry_ns`), whose waiting is as much shorter (close_books), and no bucket
+ * fills beyond its width; a thread's last tick takes what is left. */
 static void add_to_lane(ts_slot_t *slot, const ts_timeline_axis_t *axis, uint64_t from_ns,
                         uint64_t to_ns, uint64_t cpu_ns, const tick_split_t *split, int record,
                         int last)
