@@ -83,6 +83,44 @@ def test_program_sees_the_sys_path_and_flags_of_plain_python(tmp_path, mode, mem
         assert proc.stdout == plain.stdout, f"{run.__name__}:\n{describe(proc)}"
 
 
+STACK_PROBE = """\
+import inspect, sys, traceback, tracemalloc
+print([(f.name, f.lineno) for f in traceback.extract_stack()])
+print(len(inspect.stack()))
+def deepest(n):
+    try:
+        return deepest(n + 1)
+    except RecursionError:
+        return n
+print(deepest(0))
+tracemalloc.start(50)
+kept = [bytearray(10) for _ in range(10)]
+print(max(len(t.traceback) for t in tracemalloc.take_snapshot().traces))
+"""
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+@pytest.mark.parametrize("mode", ["script", "module"])
+def test_program_sees_the_stack_of_plain_python(tmp_path, mode, memory):
+    """The program's frames start where plain python's do: no launcher frame below them in
+    tracebacks, inspect.stack() or tracemalloc's tracebacks (a program that keeps deep
+    tracebacks ran 5x slower under triscope, its six extra frames in every one), and the
+    recursion it can reach is plain python's (it was 7 calls short)."""
+    if mode == "script":
+        (tmp_path / "probe.py").write_text(STACK_PROBE)
+        target = ["probe.py"]
+    else:
+        (tmp_path / "probe_mod.py").write_text(STACK_PROBE)
+        target = ["-m", "probe_mod"]
+    options = ["--cli"] + ([] if memory else ["--cpu"])
+    plain = run_python(target, tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    for run in (run_triscope, run_console_script):
+        proc = run([*options, *target], tmp_path)
+        assert proc.returncode == 0, describe(proc)
+        assert proc.stdout == plain.stdout, f"{run.__name__}:\n{describe(proc)}"
+
+
 @pytest.mark.parametrize("flags", [["-P"], ["-X", "utf8", "-W", "ignore::UserWarning"]])
 def test_interpreter_flags_reach_the_program(tmp_path, flags):
     """`python -P -m triscope prog.py` is `python -P prog.py`: no directory first on sys.path."""

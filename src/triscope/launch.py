@@ -1445,9 +1445,9 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
         if is_module:
             sys.argv[:] = [program, *program_args]
             _fresh_main_module(None, None)
-            runpy._run_module_as_main(program, alter_argv=True)
+            _native.run_as_program(runpy._run_module_as_main, (program, True))
         else:
-            exec(code, main_globals)
+            _native.run_as_program(code, main_globals)
     except SystemExit:
         raise
     except KeyboardInterrupt as interrupt:

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * compat.c — the parts of the version layer (compat.h) that are code rather than names:
- * how the death of a code object is watched, and how the main thread is asked to run a
- * pending call. Every PY_VERSION_HEX test outside compat.h is here; the callers see one
+ * how the death of a code object is watched, how the main thread is asked to run a pending
+ * call, and how the launcher's frames are hidden from the program it runs. Every PY_VERSION_HEX test outside compat.h is here; the callers see one
  * function per purpose. Uses the Python API (GIL held) except where a function says it
  * needs no GIL, and nothing else of the core.
  */
@@ -119,5 +119,49 @@ void ts_compat_signal_pending_call(const PyThreadState *main_tstate)
 #else
     /* 3.13+ raises the main thread's own flag when the call is added. */
     (void)main_tstate;
+#endif
+}
+
+/* ==== The launcher's frames, hidden from the program ==== */
+
+ts_compat_hidden_t ts_compat_hide_callers(PyThreadState *tstate)
+{
+    ts_compat_hidden_t hidden;
+#if PY_VERSION_HEX >= 0x030D0000
+    hidden.frame = tstate->current_frame;
+    /* 3.15 ends every thread's chain at a sentinel frame (remote readers check that they
+     * reached it); before, at NULL. */
+#  if PY_VERSION_HEX >= 0x030F0000
+    tstate->current_frame = tstate->base_frame;
+#  else
+    tstate->current_frame = NULL;
+#  endif
+#else
+    hidden.frame = tstate->cframe->current_frame;
+    tstate->cframe->current_frame = NULL;
+#endif
+    /* The recursion budget the hidden frames used is the program's again, as it is for a
+     * script run by plain python. Kept as a depth: the program may change the limit. */
+#if PY_VERSION_HEX >= 0x030C0000
+    hidden.depth = tstate->py_recursion_limit - tstate->py_recursion_remaining;
+    tstate->py_recursion_remaining = tstate->py_recursion_limit;
+#else
+    hidden.depth = tstate->recursion_limit - tstate->recursion_remaining;
+    tstate->recursion_remaining = tstate->recursion_limit;
+#endif
+    return hidden;
+}
+
+void ts_compat_show_callers(PyThreadState *tstate, ts_compat_hidden_t hidden)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    tstate->current_frame = hidden.frame;
+#else
+    tstate->cframe->current_frame = hidden.frame;
+#endif
+#if PY_VERSION_HEX >= 0x030C0000
+    tstate->py_recursion_remaining = tstate->py_recursion_limit - hidden.depth;
+#else
+    tstate->recursion_remaining = tstate->recursion_limit - hidden.depth;
 #endif
 }

@@ -75,6 +75,18 @@ int ts_compat_gil_held_by(const PyThreadState *tstate);
  * see to it themselves). No GIL needed. */
 void ts_compat_signal_pending_call(const PyThreadState *main_tstate);
 
+/* The calling thread's Python frames, hidden from what runs until ts_compat_show_callers:
+ * its frame chain starts afresh (sys._getframe, tracebacks, tracemalloc and every stack
+ * walk see only the new frames) and the recursion budget they used is given back. The
+ * launcher runs the program so, at the depth plain python runs it (docs/ARCHITECTURE.md,
+ * "The launcher and child processes"). GIL held; the two calls pair up in one C function. */
+typedef struct {
+    void *frame;  /* the innermost hidden frame */
+    int depth;    /* the recursion depth the hidden frames used */
+} ts_compat_hidden_t;
+ts_compat_hidden_t ts_compat_hide_callers(PyThreadState *tstate);
+void ts_compat_show_callers(PyThreadState *tstate, ts_compat_hidden_t hidden);
+
 #ifdef TS_WANT_FRAME_LAYOUT
 /* The interpreter's private headers are not written for -Werror: a debug build's, compiled
  * with NDEBUG, leaves variables that only its asserts use. */

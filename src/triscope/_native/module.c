@@ -276,6 +276,28 @@ static PyObject *is_paused(PyObject *self, PyObject *unused)
     return PyBool_FromLong(ts_profiler_paused());
 }
 
+/* run_as_program(code, globals) or run_as_program(function, args): the code object run in
+ * `globals` (as plain python runs a script: no call of exec() between), or function(*args)
+ * (runpy's, for -m), with the calling Python frames hidden (compat.h,
+ * ts_compat_hide_callers): the launcher's way to run the program. */
+static PyObject *run_as_program(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *what, *with;
+    if (!PyArg_ParseTuple(args, "OO", &what, &with))
+        return NULL;
+    if (PyCode_Check(what) ? !PyDict_Check(with) : !PyTuple_Check(with)) {
+        PyErr_SetString(PyExc_TypeError, "run_as_program(code, dict) or (callable, tuple)");
+        return NULL;
+    }
+    PyThreadState *tstate = PyThreadState_Get();
+    ts_compat_hidden_t hidden = ts_compat_hide_callers(tstate);
+    PyObject *result = PyCode_Check(what) ? PyEval_EvalCode(what, with, with)
+                                          : PyObject_Call(what, with, NULL);
+    ts_compat_show_callers(tstate, hidden);
+    return result;
+}
+
 static PyObject *is_running(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -723,6 +745,10 @@ static PyMethodDef methods[] = {
     {"after_fork_in_child", after_fork_in_child, METH_NOARGS,
      "Forget the parent's timers and threads in a forked child."},
     {"is_running", is_running, METH_NOARGS, "Whether sampling is on."},
+    {"run_as_program", run_as_program, METH_VARARGS,
+     "run_as_program(code, globals) or run_as_program(function, args): the code run in "
+     "globals, or function(*args), with the caller's Python frames hidden from it and their "
+     "recursion budget given back, as plain python runs a program."},
     {"sample_counts", sample_counts, METH_NOARGS,
      "(CPU samples taken, CPU samples dropped, memory events lost)."},
     {"send_control", send_control, METH_VARARGS,
