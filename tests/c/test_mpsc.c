@@ -50,6 +50,19 @@ static void test_order_and_capacity(void)
     ts_mpsc_free(&q);
 }
 
+/* A fresh queue is all zero bytes, as calloc gave it: its pages are not made resident at
+ * start (mpsc.c), only as records reach them. */
+static void test_init_writes_no_cell(void)
+{
+    ts_mpsc_t q;
+    CHECK(ts_mpsc_init(&q, 64, sizeof(record_t)) == 0);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < (q.mask + 1) * q.cell_size; i++)
+        nonzero += q.cells[i] != 0;
+    CHECK_EQ_INT(nonzero, 0);
+    ts_mpsc_free(&q);
+}
+
 #define PRODUCERS 4
 #define PER_PRODUCER 200000
 
@@ -110,6 +123,7 @@ static void test_many_producers(void)
 int main(void)
 {
     RUN(test_order_and_capacity);
+    RUN(test_init_writes_no_cell);
     RUN(test_many_producers);
     return TEST_DONE();
 }

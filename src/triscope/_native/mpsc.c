@@ -4,6 +4,10 @@
  * free for the producer of that position, position + 1 once committed, and position +
  * capacity once the consumer released it (free for the next lap). Producers claim a
  * position by compare-and-swap on enqueue_pos.
+ *
+ * A cell holds its sequence less its own index, so a fresh cell's word is 0 (free for the
+ * first lap) as calloc leaves it: init writes no cell, and the queue's pages (megabytes for
+ * the memory samples' stacks) become resident only as records reach them, not at start.
  */
 #include "mpsc.h"
 
@@ -18,6 +22,22 @@ static cell_head_t *cell_at(const ts_mpsc_t *queue, size_t position)
     return (cell_head_t *)(queue->cells + (position & queue->mask) * queue->cell_size);
 }
 
+static size_t index_of(const ts_mpsc_t *queue, const cell_head_t *cell)
+{
+    return (size_t)((const unsigned char *)cell - queue->cells) / queue->cell_size;
+}
+
+static size_t load_sequence(const ts_mpsc_t *queue, cell_head_t *cell, memory_order order)
+{
+    return atomic_load_explicit(&cell->sequence, order) + index_of(queue, cell);
+}
+
+static void store_sequence(const ts_mpsc_t *queue, cell_head_t *cell, size_t sequence,
+                           memory_order order)
+{
+    atomic_store_explicit(&cell->sequence, sequence - index_of(queue, cell), order);
+}
+
 int ts_mpsc_init(ts_mpsc_t *queue, size_t capacity, size_t record_size)
 {
     size_t rounded = 2;
@@ -28,8 +48,6 @@ int ts_mpsc_init(ts_mpsc_t *queue, size_t capacity, size_t record_size)
     if (queue->cells == NULL)
         return -1;
     queue->mask = rounded - 1;
-    for (size_t i = 0; i < rounded; i++)
-        atomic_store_explicit(&cell_at(queue, i)->sequence, i, memory_order_relaxed);
     atomic_store(&queue->enqueue_pos, 0);
     queue->dequeue_pos = 0;
     atomic_store(&queue->dropped, 0);
@@ -47,7 +65,7 @@ void *ts_mpsc_reserve(ts_mpsc_t *queue)
     size_t position = atomic_load_explicit(&queue->enqueue_pos, memory_order_relaxed);
     for (;;) {
         cell_head_t *cell = cell_at(queue, position);
-        size_t sequence = atomic_load_explicit(&cell->sequence, memory_order_acquire);
+        size_t sequence = load_sequence(queue, cell, memory_order_acquire);
         intptr_t difference = (intptr_t)sequence - (intptr_t)position;
         if (difference == 0) {
             if (atomic_compare_exchange_weak_explicit(&queue->enqueue_pos, &position,
@@ -66,15 +84,14 @@ void *ts_mpsc_reserve(ts_mpsc_t *queue)
 void ts_mpsc_commit(ts_mpsc_t *queue, void *record)
 {
     cell_head_t *cell = (cell_head_t *)record - 1;
-    size_t position = atomic_load_explicit(&cell->sequence, memory_order_relaxed);
-    (void)queue;
-    atomic_store_explicit(&cell->sequence, position + 1, memory_order_release);
+    size_t position = load_sequence(queue, cell, memory_order_relaxed);
+    store_sequence(queue, cell, position + 1, memory_order_release);
 }
 
 const void *ts_mpsc_peek(ts_mpsc_t *queue)
 {
     cell_head_t *cell = cell_at(queue, queue->dequeue_pos);
-    size_t sequence = atomic_load_explicit(&cell->sequence, memory_order_acquire);
+    size_t sequence = load_sequence(queue, cell, memory_order_acquire);
     if (sequence != queue->dequeue_pos + 1)
         return NULL;
     return cell + 1;
@@ -83,7 +100,6 @@ const void *ts_mpsc_peek(ts_mpsc_t *queue)
 void ts_mpsc_release(ts_mpsc_t *queue)
 {
     cell_head_t *cell = cell_at(queue, queue->dequeue_pos);
-    atomic_store_explicit(&cell->sequence, queue->dequeue_pos + queue->mask + 1,
-                          memory_order_release);
+    store_sequence(queue, cell, queue->dequeue_pos + queue->mask + 1, memory_order_release);
     queue->dequeue_pos++;
 }

@@ -93,6 +93,11 @@ and /proc/self/task files (sampler.c, taskstate.c)"
 #define TS_MAX_FINISHED 4096
 
 static ts_slot_t *slots;
+/* Slots [0, slots_used) have held a thread at some time; the rest of the table (about 8 KiB
+ * a slot) was never touched, so its pages are not resident, and no loop goes there: a
+ * program of a few threads costs a few slots, not TS_MAX_THREADS of them at every tick and
+ * in every forked child. Grows under slots_lock, never shrinks. */
+static _Atomic size_t slots_used;
 static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static ts_sampler_config_t config;
 static uint64_t tick_ns;                    /* the timers' period: the kernel's tick */
@@ -104,6 +109,11 @@ static struct sigaction previous_segv, previous_bus;
 static int fault_handlers_installed;
 static _Atomic int main_slot = -1;
 static ts_thread_summary_t finished[TS_MAX_FINISHED];
+
+static size_t slots_in_use(void)
+{
+    return atomic_load_explicit(&slots_used, memory_order_acquire);
+}
 static size_t nfinished;
 static ts_timeline_axis_t axis;             /* the timelines' buckets (slots_lock) */
 
@@ -189,7 +199,7 @@ static void on_fault(int signo, siginfo_t *info, void *context)
 {
     if (atomic_load(&walkers) > 0) {
         pid_t tid = gettid();
-        for (size_t i = 0; i < TS_MAX_THREADS; i++)
+        for (size_t i = 0, used = slots_in_use(); i < used; i++)
             if (slots[i].walking && slots[i].tid == tid)
                 siglongjmp(slots[i].escape, 1);
     }
@@ -254,11 +264,10 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
     /* No coarse clock (or an absurd one): fall back to the interval itself. */
     tick_ns = coarse_ns > 0 && coarse_ns <= 100000000u ? coarse_ns : config.interval_ns;
     if (slots == NULL) {
+        /* Each slot's files are set "not open yet" as a thread takes it (register). */
         slots = calloc(TS_MAX_THREADS, sizeof *slots);
         if (slots == NULL)
             return -1;
-        for (size_t i = 0; i < TS_MAX_THREADS; i++)
-            ts_taskstate_reset(&slots[i].task);
     }
     struct sigaction action;
     memset(&action, 0, sizeof action);
@@ -290,7 +299,7 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
 
 static ts_slot_t *find_slot_unlocked(pid_t tid)
 {
-    for (size_t i = 0; i < TS_MAX_THREADS; i++)
+    for (size_t i = 0, used = slots_in_use(); i < used; i++)
         if (atomic_load(&slots[i].active) && slots[i].tid == tid)
             return &slots[i];
     return NULL;
@@ -306,8 +315,11 @@ static ts_slot_t *free_slot_unlocked(void)
         if (slot->ring.records == NULL &&
             ts_ring_init(&slot->ring, TS_RING_RECORDS, sizeof(ts_sample_t)) < 0)
             return NULL;
-        if (ts_ring_peek(&slot->ring) == NULL)
+        if (ts_ring_peek(&slot->ring) == NULL) {
+            if (i >= slots_in_use())
+                atomic_store_explicit(&slots_used, i + 1, memory_order_release);
             return slot;
+        }
     }
     return NULL;
 }
@@ -419,7 +431,7 @@ static void fit_axis_unlocked(uint64_t now_ns)
 {
     while (ts_timeline_axis_full(&axis, now_ns)) {
         ts_timeline_axis_coarsen(&axis);
-        for (size_t i = 0; i < TS_MAX_THREADS; i++)
+        for (size_t i = 0, used = slots_in_use(); i < used; i++)
             ts_lane_coarsen(&slots[i].lane);
         for (size_t i = 0; i < nfinished; i++)
             ts_lane_coarsen(&finished[i].timeline);
@@ -481,7 +493,7 @@ void ts_sampler_unregister(pid_t tid, uint64_t now_ns)
 void ts_sampler_retain(int (*keep)(pid_t tid, void *context), void *context, uint64_t now_ns)
 {
     pthread_mutex_lock(&slots_lock);
-    for (size_t i = 0; i < TS_MAX_THREADS; i++)
+    for (size_t i = 0, used = slots_in_use(); i < used; i++)
         if (atomic_load(&slots[i].active) && !keep(slots[i].tid, context))
             unregister_unlocked(&slots[i], now_ns);
     pthread_mutex_unlock(&slots_lock);
@@ -492,7 +504,7 @@ void ts_sampler_stop_all(uint64_t now_ns)
     if (slots == NULL)
         return;
     pthread_mutex_lock(&slots_lock);
-    for (size_t i = 0; i < TS_MAX_THREADS; i++)
+    for (size_t i = 0, used = slots_in_use(); i < used; i++)
         if (atomic_load(&slots[i].active))
             unregister_unlocked(&slots[i], now_ns);
     pthread_mutex_unlock(&slots_lock);
@@ -508,7 +520,7 @@ void ts_sampler_measure_waits(uint64_t now_ns)
      * waiting time is not charged to any line. */
     int record = atomic_load(&handler_enabled);
     pthread_mutex_lock(&slots_lock);
-    for (size_t i = 0; i < TS_MAX_THREADS; i++)
+    for (size_t i = 0, used = slots_in_use(); i < used; i++)
         if (atomic_load(&slots[i].active))
             measure_slot_unlocked(&slots[i], now_ns, record, 0);
     pthread_mutex_unlock(&slots_lock);
@@ -521,7 +533,7 @@ void ts_sampler_drain(void (*consume)(const ts_sample_t *sample, void *context),
 {
     if (slots == NULL)
         return;
-    for (size_t i = 0; i < TS_MAX_THREADS; i++) {
+    for (size_t i = 0, used = slots_in_use(); i < used; i++) {
         ts_ring_t *ring = &slots[i].ring;
         if (ring->records == NULL)
             continue;
@@ -553,7 +565,7 @@ size_t ts_sampler_threads(ts_thread_summary_t *out, size_t capacity)
         ts_lane_copy(&out[count].timeline, &finished[i].timeline);
         out[count++].axis = axis;
     }
-    for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS && count < capacity; i++) {
+    for (size_t i = 0, used = slots_in_use(); slots != NULL && i < used && count < capacity; i++) {
         if (!atomic_load(&slots[i].active))
             continue;
         summarize(&slots[i], &out[count]);
@@ -584,7 +596,7 @@ uint64_t ts_sampler_samples_taken(void)
 uint64_t ts_sampler_samples_dropped(void)
 {
     uint64_t dropped = 0;
-    for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS; i++)
+    for (size_t i = 0, used = slots_in_use(); slots != NULL && i < used; i++)
         if (slots[i].ring.records != NULL)
             dropped += atomic_load(&slots[i].ring.dropped);
     return dropped;
@@ -597,7 +609,7 @@ void ts_sampler_forget_after_fork(void)
     ts_waits_forget_after_fork();
     atomic_store(&handler_enabled, 0);
     atomic_store(&main_slot, -1);
-    for (size_t i = 0; slots != NULL && i < TS_MAX_THREADS; i++) {
+    for (size_t i = 0, used = slots_in_use(); slots != NULL && i < used; i++) {
         /* POSIX timers are not inherited by a child: nothing to delete. */
         slots[i].has_timer = 0;
         ts_taskstate_close(&slots[i].task); /* the parent's threads' files */
