@@ -450,6 +450,18 @@ def memory_profile():
     return profile
 
 
+def test_footprint_axis_starts_at_zero_seconds(browser, tmp_path):
+    """The footprint chart's first point, taken 98 microseconds into the run, is the axis's
+    start: "0 s", not "0.0000980 s" (as a demo run showed it)."""
+    profile = memory_profile()
+    profile["memory"]["timeline"] = [[0.000098, 1.0], [1.0, 8.0], [2.74, 12.5]]
+    html.write(profile, tmp_path / "axis.html")
+    viewer = Viewer(browser, tmp_path / "axis.html")
+    ends = viewer.page.eval_on_selector_all("#summary .axis span", "s => s.map(e => e.textContent)")
+    assert ends[:2] == ["0 s", "2.74 s"], ends
+    viewer.check_clean()
+
+
 def test_memory_and_gpu_columns(browser, tmp_path):
     html.write(memory_profile(), tmp_path / "memory.html")
     viewer = Viewer(browser, tmp_path / "memory.html")
