@@ -123,7 +123,7 @@ wheel: wheel-deps
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VPY) -m pip wheel -q --no-build-isolation --no-deps \
 	  -w $(WHEEL_RAW) .
 	rm -f dist/triscope-*-$(CPTAG)-$(CPTAG)-*.whl
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel -v repair -w dist $(WHEEL_RAW)/*.whl
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair -w dist $(WHEEL_RAW)/*.whl
 	@wheel=$$(ls dist/triscope-*-$(CPTAG)-$(CPTAG)-*.whl) && \
 	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel show "$$wheel" | tee $(WHEEL_RAW)/show.txt && \
 	  tag=$$(grep -o '"manylinux_[0-9_]*x86_64"' $(WHEEL_RAW)/show.txt | head -1 | tr -d '"') && \
