@@ -106,7 +106,7 @@ pytest: build $(PYTEST_DEPS)
 
 test: ctest pytest
 
-# ==== Wheels and the sdist: README.md (Install) ====
+# ==== Wheels and the sdist ====
 # `make wheels` (tools/wheels.sh): dist/ with one manylinux wheel per supported CPython and the
 # sdist, each wheel built on the oldest glibc that has its Python: this machine's, else the
 # Debian sid chroot's (tools/debian-python.sh). `make wheel`: the one for $(PYTHON), compiled
@@ -115,25 +115,28 @@ test: ctest pytest
 # no RPATH changes), the tag `auditwheel show` gives checked against the file's name, then
 # installed into a fresh environment outside the checkout to profile a program
 # (tests/test_wheels.py takes the fresh wheel from dist/).
-CPTAG := $(shell $(PY) -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+CPTAG = $(shell $(PY) -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
 WHEEL_RAW := build/wheel-raw-$(PYVER)
+WHEEL_PATH := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
 wheel: wheel-deps
 	rm -rf $(WHEEL_RAW) && mkdir -p dist
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VPY) -m pip wheel -q --no-build-isolation --no-deps \
-	  -w $(WHEEL_RAW) .
+	$(WHEEL_PATH) $(VPY) -m pip wheel -q --no-build-isolation --no-deps -w $(WHEEL_RAW) .
 	rm -f dist/triscope-*-$(CPTAG)-$(CPTAG)-*.whl
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel repair -w dist $(WHEEL_RAW)/*.whl
+	$(WHEEL_PATH) $(VENV)/bin/auditwheel repair -w dist $(WHEEL_RAW)/*.whl
 	@wheel=$$(ls dist/triscope-*-$(CPTAG)-$(CPTAG)-*.whl) && \
-	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/auditwheel show "$$wheel" | tee $(WHEEL_RAW)/show.txt && \
+	  $(WHEEL_PATH) $(VENV)/bin/auditwheel show "$$wheel" | tee $(WHEEL_RAW)/show.txt && \
 	  tag=$$(grep -o '"manylinux_[0-9_]*x86_64"' $(WHEEL_RAW)/show.txt | head -1 | tr -d '"') && \
-	  case "$$wheel" in *-$$tag.whl) ;; *) echo "make wheel: $$wheel is not tagged $$tag, as auditwheel show says" >&2; exit 1;; esac && \
-	  echo "make wheel: $$wheel, $$(stat -c %s "$$wheel") bytes, $$tag, built on glibc $$($(VPY) -c 'import platform; print(platform.libc_ver()[1])')"
+	  case "$$wheel" in *-$$tag.whl) ;; \
+	    *) echo "make wheel: $$wheel is not tagged $$tag, as auditwheel show says" >&2; exit 1;; \
+	  esac && \
+	  glibc=$$($(VPY) -c 'import platform; print(platform.libc_ver()[1])') && \
+	  echo "make wheel: $$wheel, $$(stat -c %s "$$wheel") bytes, $$tag, built on glibc $$glibc"
 	$(VPY) -m pytest -q -rs -p no:cacheprovider tests/test_wheels.py -k 'not sdist'
 
 sdist: wheel-deps
 	mkdir -p dist && rm -f dist/triscope-*.tar.gz
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VPY) -m build -q --no-isolation --sdist --outdir dist .
+	$(WHEEL_PATH) $(VPY) -m build -q --no-isolation --sdist --outdir dist .
 
 wheels:
 	tools/wheels.sh

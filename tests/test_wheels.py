@@ -1,4 +1,4 @@
-"""Wheels and the sdist (README.md, Install): what `pip install triscope` gives a user.
+"""Wheels and the sdist: what `pip install triscope` gives a user.
 
 A repaired wheel for the running interpreter (the one `make wheels` left in dist/ when it is
 newer than every source, else one built here from the checkout and repaired by auditwheel)

@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# `make wheels`: dist/ with one manylinux wheel per supported CPython and the sdist
-# (README.md, Install).
+# `make wheels`: dist/ with one manylinux wheel per supported CPython and the sdist.
 #
 # Each wheel is built on the oldest glibc that has its Python: a version found here (on PATH
 # or among pyenv's versions, as the Makefile finds it) is built on this machine's glibc; one
