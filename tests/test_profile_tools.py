@@ -805,3 +805,19 @@ def test_merge_skips_what_it_cannot_read_and_says_so(tmp_path):
     assert_one_error_line(proc.returncode, proc.stderr)
     assert "nothing could be merged" in proc.stderr and str(missing) in proc.stderr
     assert not (tmp_path / "n.json").exists()
+
+
+@pytest.mark.parametrize("mode", [["--cpu"], []], ids=["cpu", "full"])
+def test_a_profile_says_what_memory_triscope_added(tmp_path, mode):
+    """`overhead.rss_mb`: the resident memory triscope had added as profiling began (its
+    modules and tables), more than nothing and less than the 64 MB a regression to eagerly
+    touched tables or imports would approach; `triscope merge` sums the processes'."""
+    (tmp_path / "tiny.py").write_text("x = 1\n")
+    proc = run_triscope([*mode, "--cli", "-o", tmp_path / "p.json", "tiny.py"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    own = load_profile(tmp_path / "p.json")["overhead"]["rss_mb"]
+    assert 0 < own < 64, own
+    proc = run_triscope(["merge", "-o", tmp_path / "m.json", tmp_path / "p.json",
+                         tmp_path / "p.json"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert load_profile(tmp_path / "m.json")["overhead"]["rss_mb"] == pytest.approx(2 * own)

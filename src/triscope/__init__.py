@@ -24,6 +24,21 @@ processes").
 
 __version__ = "0.1.0"
 
+
+def _resident_bytes() -> int:
+    """This process's resident memory now (/proc/self/statm), 0 where it cannot be read."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+_PAGE_BYTES = __import__("os").sysconf("SC_PAGE_SIZE")
+# Before anything else of triscope: the baseline of a launched run's own memory
+# (docs/PROFILE_FORMAT.md, `overhead`).
+_RESIDENT_AT_IMPORT = _resident_bytes()
+
 # (file, first line, last line) of every @profile function, for the report's restriction.
 profiled_functions = []
 

@@ -235,6 +235,7 @@ class _Session:
         self.written = False   # finish() is over
         self.sigterm_pending = False
         self.child_dir = None  # where children leave their profiles, when they are profiled
+        self.overhead_rss_mb = None  # triscope's own memory as profiling began (own_memory)
         self.quiet = False     # a child's session: its profile is for the parent only
         self.die_by_sigint = False
         self.checkpoint_fds = []  # the directory, then the two checkpoint files
@@ -343,7 +344,17 @@ class _Session:
         return dict(version=__version__, program=self.program,
                     string_source=self.string_source, args=sys.argv,
                     python=".".join(map(str, sys.version_info[:3])),
-                    only_ranges=triscope.profiled_functions, decode_source=source.decode)
+                    only_ranges=triscope.profiled_functions, decode_source=source.decode,
+                    overhead_rss_mb=-1 if self.overhead_rss_mb is None
+                    else self.overhead_rss_mb)
+
+    def own_memory(self, before: int) -> None:
+        """Records what triscope has added to the resident memory since `before` (bytes, as
+        triscope._resident_bytes read it): called as profiling begins."""
+        import triscope
+        now = triscope._resident_bytes()
+        if before > 0 and now > 0:
+            self.overhead_rss_mb = max(0, now - before) / (1024 * 1024)
 
     @_with_launcher_sys_path
     def finish(self) -> None:
@@ -1141,6 +1152,8 @@ def begin_in_process(program_dirs: list, program: str, json_path: str = None,
     global _session
     if _native.is_running():
         raise RuntimeError("this process is already being profiled")
+    import triscope
+    before = triscope._resident_bytes()
     options = dataclasses.replace(options or Options.parse([]), cli=True)
     session = _Session(options, program, sys.argv[1:])
     if json_path is not None:
@@ -1150,6 +1163,7 @@ def begin_in_process(program_dirs: list, program: str, json_path: str = None,
     _session = session
     atexit.register(session.finish)
     _native.start(paused=options.off)
+    session.own_memory(before)
     return session
 
 
@@ -1433,6 +1447,8 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
         _ready_for_a_privilege_drop()
         session.hold_output()
     _native.start(paused=options.off)
+    import triscope
+    session.own_memory(triscope._RESIDENT_AT_IMPORT)
     session.checkpoint()
     if options.profile_interval:
         session.write_periodically(options.profile_interval)

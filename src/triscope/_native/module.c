@@ -363,13 +363,15 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
     static char *keywords[] = {"path", "version", "program", "args", "python", "only_ranges",
-                               "fd", "string_source", "decode_source", NULL};
+                               "fd", "string_source", "decode_source", "overhead_rss_mb",
+                               NULL};
     PyObject *path_arg, *path_obj = NULL, *argv, *ranges = NULL, *decode_source = Py_None;
     const char *version, *program, *python, *string_source = NULL;
     int fd = -1;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOs|OizO", keywords, &path_arg,
+    double overhead_rss_mb = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OssOs|OizOd", keywords, &path_arg,
                                      &version, &program, &argv, &python, &ranges, &fd,
-                                     &string_source, &decode_source))
+                                     &string_source, &decode_source, &overhead_rss_mb))
         return NULL;
     if (decode_source != Py_None && !PyCallable_Check(decode_source)) {
         PyErr_SetString(PyExc_TypeError, "decode_source must be callable or None");
@@ -395,6 +397,7 @@ static PyObject *write_profile(PyObject *self, PyObject *args, PyObject *kwargs)
     }
     meta.python = python;
     meta.pid = (long)getpid();
+    meta.overhead_rss_mb = overhead_rss_mb;
     PyObject *result = NULL;
     if (fill_strlist(&meta.args, argv, "args") < 0)
         goto done;
@@ -758,7 +761,8 @@ static PyMethodDef methods[] = {
     {"write_profile", (PyCFunction)(void (*)(void))write_profile,
      METH_VARARGS | METH_KEYWORDS,
      "write_profile(path, version, program, args, python, only_ranges=None, fd=-1, "
-     "string_source=None, decode_source=None): write the JSON profile atomically to path "
+     "string_source=None, decode_source=None, overhead_rss_mb=-1): write the JSON profile "
+     "atomically to path "
      "(or, with fd=, over that file's content); the arguments are facts of the run, the "
      "options came with configure()."},
     {"announce_after", announce_after, METH_VARARGS,

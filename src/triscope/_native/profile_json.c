@@ -672,6 +672,12 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     else ts_json_null(j);
     write_idle(j, m);
     write_awaits(j, s, m);
+    ts_json_key(j, "overhead");
+    ts_json_begin_object(j);
+    ts_json_key(j, "rss_mb");
+    if (m->overhead_rss_mb >= 0) ts_json_number(j, m->overhead_rss_mb, MB_DIGITS);
+    else ts_json_null(j);
+    ts_json_end_object(j);
     ts_json_key(j, "totals");
     ts_json_begin_object(j);
     time_fields(j, &s->total, total, "cpu_");

@@ -75,6 +75,8 @@ typedef struct {
     size_t nonly_ranges;
     const ts_thread_summary_t *threads;
     size_t nthreads;
+    double overhead_rss_mb;       /* resident memory triscope had added as profiling began;
+                                   * < 0: not measured (written as null) */
 } ts_profile_meta_t;
 
 /* The shares and sizes of a line, a function or a whole (the run's totals), as the profile's

@@ -122,6 +122,7 @@ class Combination:
         self.cpu_wait = {"seconds": 0.0, "measured": True}
         self.idle = {"measured": True, "threads": 0, "seconds": 0.0}
         self.awaited = {"reasons": [], "seconds": 0.0, "dropped": 0}
+        self.overhead = {"rss_mb": 0.0}  # the processes' own memory, summed; None: unknown
         self.unprofiled = None
 
     def add(self, profile: dict) -> None:
@@ -221,6 +222,11 @@ class Combination:
                 self.awaited["reasons"].append(profile["async"]["reason"])
             self.awaited["seconds"] += profile["async"]["seconds"]
             self.awaited["dropped"] += profile["async"]["dropped"]
+        if self.overhead is not None and "overhead" not in profile:
+            self.overhead = None
+        elif self.overhead is not None:
+            rss, total = profile["overhead"]["rss_mb"], self.overhead["rss_mb"]
+            self.overhead["rss_mb"] = None if rss is None or total is None else total + rss
         if "unprofiled_children" in profile:
             self.unprofiled = add_unprofiled(self.unprofiled,
                                              profile["unprofiled_children"]["reasons"])
@@ -275,7 +281,8 @@ class Combination:
     def _finish_run_facts(self, merged: dict) -> None:
         for key, kept in (("max_footprint_line", self.footprint_line),
                           ("cpu_wait_pct", self.cpu_wait), ("idle", self.idle),
-                          ("async", self.awaited), ("unprofiled_children", self.unprofiled)):
+                          ("async", self.awaited), ("overhead", self.overhead),
+                          ("unprofiled_children", self.unprofiled)):
             if kept is None:
                 merged.pop(key, None)
         if self.footprint_line is not None:
@@ -290,6 +297,8 @@ class Combination:
             merged["async"] = {"measured": not reasons, "reason": reasons[0] if reasons else None,
                                "seconds": self.awaited["seconds"],
                                "dropped": self.awaited["dropped"]}
+        if self.overhead is not None:
+            merged["overhead"] = dict(self.overhead)
         if self.unprofiled is not None:
             merged["unprofiled_children"] = self.unprofiled
 
