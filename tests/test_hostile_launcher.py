@@ -74,6 +74,12 @@ def test_program_sees_the_sys_path_and_flags_of_plain_python(tmp_path, mode, mem
     else:
         (cwd / "probe_mod.py").write_text(PROBE)
         target = ["-m", "probe_mod"]
+    assert_prints_as_plain_python(target, cwd, memory)
+
+
+def assert_prints_as_plain_python(target, cwd, memory):
+    """`target` prints the same under `python -m triscope` and the console script (with
+    memory: re-executed under the allocator library) as under plain python."""
     options = ["--cli"] + ([] if memory else ["--cpu"])
     plain = run_python(target, cwd)
     assert plain.returncode == 0, describe(plain)
@@ -112,13 +118,7 @@ def test_program_sees_the_stack_of_plain_python(tmp_path, mode, memory):
     else:
         (tmp_path / "probe_mod.py").write_text(STACK_PROBE)
         target = ["-m", "probe_mod"]
-    options = ["--cli"] + ([] if memory else ["--cpu"])
-    plain = run_python(target, tmp_path)
-    assert plain.returncode == 0, describe(plain)
-    for run in (run_triscope, run_console_script):
-        proc = run([*options, *target], tmp_path)
-        assert proc.returncode == 0, describe(proc)
-        assert proc.stdout == plain.stdout, f"{run.__name__}:\n{describe(proc)}"
+    assert_prints_as_plain_python(target, tmp_path, memory)
 
 
 @pytest.mark.parametrize("flags", [["-P"], ["-X", "utf8", "-W", "ignore::UserWarning"]])
