@@ -1,0 +1,24 @@
+"""Ray tasks and an actor for tests/test_ray.py: each spends CPU on a heavy line and a light
+line in a 2:1 ratio, and returns the CPU seconds its thread measured itself and its process."""
+
+import os
+import time
+
+
+def work(unit: float) -> tuple:
+    begun = time.thread_time()
+    end = begun + 2 * unit
+    while time.thread_time() < end: pass  # @heavy
+    end = time.thread_time() + unit
+    while time.thread_time() < end: pass  # @light
+    return time.thread_time() - begun, os.getpid()
+
+
+class Spinner:
+    """An actor's work: its method's line, in the actor's own process."""
+
+    def spin(self, unit: float) -> tuple:
+        begun = time.thread_time()
+        end = begun + unit
+        while time.thread_time() < end: pass  # @actor
+        return time.thread_time() - begun, os.getpid()
