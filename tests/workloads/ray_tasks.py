@@ -22,3 +22,10 @@ class Spinner:
         end = begun + unit
         while time.thread_time() < end: pass  # @actor
         return time.thread_time() - begun, os.getpid()
+
+
+def fan_out(unit: float, count: int) -> list:
+    """A task that submits tasks of its own: `count` of work, their results."""
+    import ray
+    work_remotely = ray.remote(work)
+    return ray.get([work_remotely.remote(unit) for _ in range(count)])
