@@ -12,11 +12,11 @@ While the block runs, every task and actor it submits carries a runtime environm
 own: Ray's setup-hook variable naming _setup, and the job's settings. Ray starts dedicated
 worker processes for a runtime environment, so the workers Ray had already started, and
 work submitted outside the block, stay unprofiled; tasks that those tasks submit inherit
-the environment, and are profiled too. In each dedicated worker, once connected and before
-it runs anything, _setup registers with the job's collector (a named actor profile()
-starts, itself unprofiled) and begins profiling in-process (launch.begin_in_process) over
-the driver's program directories, quiet. A thread of the worker waits for the job's end;
-then it stops the profile, gives the worker back what profiling changed, and sends the
+the environment, and are profiled too. In each dedicated worker _setup, once connected,
+sets the profile to begin with the worker's first task (launch.begin_in_process, over the
+driver's program directories, quiet); a thread of the worker then registers with the job's
+collector (a named actor profile() starts, itself unprofiled) and waits for the job's end,
+when it stops the profile, gives the worker back what profiling changed, and sends the
 profile's JSON text to the collector: the profiles travel through Ray's own object store,
 no shared filesystem is assumed. The driver merges them (reports/merge.merge), one entry
 of `processes` per worker with its `name` and `host`. A worker that registered and sends
@@ -26,6 +26,7 @@ PYTEST_DONT_REWRITE: no asserts of tests here, for pytest to rewrite (see trisco
 """
 
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -55,16 +56,19 @@ from triscope.options import Options
 SETUP_HOOK_VARIABLE = ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR
 SETUP_HOOK = f"{__name__}._setup"
 # The job a worker is profiled for, as JSON: the collector's name, the directories, the
-# options, the name of the process's actor, the job's own setup hook.
+# options, the job's own setup hook, and an actor's class: an actor submitted in the block
+# gets a worker of its own, never one a task of the job ran in.
 JOB_VARIABLE = "TRISCOPE_RAY_JOB"
 NAMESPACE = "triscope"  # the collectors' namespace, whatever namespace the job has
 # How often the driver, waiting for the profiles, looks for workers that died meanwhile.
 POLL_S = 0.5
-# How often a worker that has run no task yet looks whether its job has ended.
-COLLECTOR_CHECK_S = 1.0
+# How long a worker leaving during the job waits for the collector to take its profile.
+EXIT_SEND_S = 10.0
 
-# This worker process's profile while one runs: {"session", "dir"}.
+# This worker process's profile while one runs: {"session", "dir", "name": its name in
+# the job once registered}. Its thread and its exit hook may both end it: _lock.
 _active = None
+_lock = threading.Lock()
 # RemoteFunction._remote and ActorClass._remote as Ray has them, while a block runs.
 _submitting = None
 
@@ -73,102 +77,126 @@ _submitting = None
 
 def _setup():
     """Ray's setup hook in a worker started for a profiled job: the job's own setup hook
-    first, when it has one, then the profile. A failure of triscope's is one line in the
-    worker's log, never an exception: Ray ends a worker whose hook raises."""
+    first, when it has one; then, unless the job has ended already, the profile is set to
+    begin with the worker's first task."""
     job = json.loads(os.environ[JOB_VARIABLE])
     if job["hook"]:
         error = setup_hook.load_and_execute_setup_hook(job["hook"])
         if error is not None:
             raise RuntimeError(error)
     try:
-        _begin(job)
-    except Exception as error:  # noqa: BLE001 - whatever it was, the worker runs on
-        print(f"triscope: this Ray worker is not profiled: {type(error).__name__}: {error}",
-              file=sys.stderr)
-
-
-def _begin(job: dict) -> None:
-    """Profiles this process from here on, into a private temporary file, unless the job
-    has ended already; its thread reports to the job's collector."""
-    global _active
-    try:
         collector = ray.get_actor(job["collector"], namespace=NAMESPACE)
     except ValueError:
         return  # the job has ended: its collector is gone
-    refused = "it is already profiled by triscope (its profile is written when it exits)" \
-        if _native.is_running() else None
-    if refused is None:
-        temporary = tempfile.mkdtemp(prefix="triscope-ray-")
-        session = launch.begin_in_process(
-            job["directories"], "-m ray._private.workers.default_worker",
-            json_path=os.path.join(temporary, "profile.json"),
-            options=Options.from_dict(job["options"]), quiet=True)
-        _active = {"session": session, "dir": temporary}
-    working = threading.Event()
-    _watch_for_work(working)
-    threading.Thread(target=_report, args=(job, collector, working, refused),
-                     daemon=True, name="triscope-ray").start()
+    _at_first_task(lambda: _begin(job, collector))
 
 
-def _watch_for_work(working: threading.Event) -> None:
-    """Sets `working` once this worker runs its first task (an actor's creation too): its
-    main thread, which runs them, is seen calling a function under another task id than
-    now. A one-shot profile function of that thread (sys.setprofile): it puts back the one
-    there was, and costs nothing before, as the thread waits in Ray's task loop."""
+def _at_first_task(begin) -> None:
+    """Calls `begin` once this worker runs its first task (an actor's creation is one),
+    in the main thread, which runs them, before the task's own code: the first call that
+    thread makes under another task id than now. A one-shot profile function of that
+    thread (sys.setprofile): it puts back the one there was, and costs nothing before, as
+    the thread waits in Ray's task loop. Ray's worker needs that task: until then it does
+    not know its runtime environment, and a call it makes to an actor aborts the process.
+    A failure of triscope's is one line in the worker's log, never the task's exception."""
     idle = ray.get_runtime_context().get_task_id()
     previous = sys.getprofile()
 
     def watch(frame, event, arg):
-        if event == "call" and ray.get_runtime_context().get_task_id() != idle:
-            sys.setprofile(previous)
-            working.set()
+        if event != "call" or ray.get_runtime_context().get_task_id() == idle:
+            return
+        sys.setprofile(previous)
+        try:
+            begin()
+        except Exception as error:  # noqa: BLE001 - whatever it was, the task runs on
+            print(f"triscope: this Ray worker is not profiled: {type(error).__name__}: "
+                  f"{error}", file=sys.stderr)
 
     sys.setprofile(watch)
 
 
-def _report(job: dict, collector, working: threading.Event, refused: str) -> None:
-    """The worker's thread: registers with the collector once the worker has run a task,
-    waits for the job's end, then stops the profile and sends it. Registration waits:
-    until its first task a Ray worker does not know its runtime environment, and a call it
-    makes then aborts the process. A collector gone first (the driver ended) leaves the
-    process unprofiled, its profile dropped."""
-    while not working.wait(COLLECTOR_CHECK_S):
-        try:
-            ray.get_actor(job["collector"], namespace=NAMESPACE)
-        except ValueError:
-            _end(write=False)
-            return
+def _begin(job: dict, collector) -> None:
+    """Profiles this process from here on, into a private temporary file; its thread
+    reports to the job's collector."""
+    global _active
+    refused = "it is already profiled by triscope (its profile is written when it exits)" \
+        if _native.is_running() else None
+    if refused is None:
+        launch.remove_stale_dirs(tempfile.gettempdir())  # those of workers killed earlier
+        temporary = tempfile.mkdtemp(prefix=f"triscope-{os.getpid()}-ray-")
+        session = launch.begin_in_process(
+            job["directories"], "-m ray._private.workers.default_worker",
+            json_path=os.path.join(temporary, "profile.json"),
+            options=Options.from_dict(job["options"]), quiet=True)
+        _active = {"session": session, "dir": temporary, "name": None}
+        # After begin_in_process's own exit hook, so before it: the profile is sent.
+        atexit.register(_send_at_exit, collector)
+    threading.Thread(target=_report, args=(collector, refused), daemon=True,
+                     name="triscope-ray").start()
+
+
+def _report(collector, refused: str) -> None:
+    """The worker's thread: registers with the collector, waits for the job's end, then
+    stops the profile and sends it. A job that has ended already, or a collector gone (the
+    driver ended), leaves the process unprofiled, its profile dropped."""
     # This worker's own reference to the job's end: ready when the driver ends the job, and
     # to the driver an error once this process is dead (its owner gone): how a lost worker
     # is told from a slow one.
     end = collector.wait_for_end.remote()
-    facts = {"pid": os.getpid(), "host": socket.gethostname(), "actor": job["actor"],
-             "worker_id": ray.get_runtime_context().get_worker_id()}
+    context = ray.get_runtime_context()
+    facts = {"pid": os.getpid(), "host": socket.gethostname(), "actor": None}
+    if context.get_actor_id() is not None:  # the process holds an actor: its class
+        facts["actor"] = \
+            context.current_actor._ray_actor_creation_function_descriptor.class_name
     try:
         name = ray.get(collector.register.remote(facts, [end], refused))
         if name is not None and refused is None:
+            with _lock:
+                if _active is not None:
+                    _active["name"] = name
             ray.get(end)
     except ray.exceptions.RayError:
         name = None
     if name is None or refused is not None:
         _end(write=False)
         return
+    _send(collector, name)
+
+
+def _send_at_exit(collector) -> None:
+    """A worker leaving while profiled (its actor ended or out of scope, Ray stopping an
+    idle worker) sends its profile now, once registered; the collector keeps it for the
+    job's end. One not registered yet (the job had ended) drops its profile."""
+    with _lock:
+        name = _active["name"] if _active is not None else None
+    if name is None:
+        _end(write=False)
+    else:
+        _send(collector, name, timeout=EXIT_SEND_S)
+
+
+def _send(collector, name: str, timeout: float = None) -> None:
+    """Stops this worker's profile and sends it to the collector."""
     text, error = None, None
     try:
         text = _end()
     except Exception as failure:  # noqa: BLE001 - said to the driver instead
         error = f"its profile could not be written: {type(failure).__name__}: {failure}"
+    if text is None and error is None:
+        return  # sent already, by the other of the thread and the exit hook
     # Waited for: the text stays this worker's object until the collector has it.
-    ray.get(collector.deliver.remote(name, text, error))
+    ray.get(collector.deliver.remote(name, text, error), timeout=timeout)
 
 
 def _end(write: bool = True):
     """Stops this worker's profile and gives the process back what profiling changed.
     Returns the profile's JSON text (None when none ran or `write` is false)."""
     global _active
-    active, _active = _active, None
+    with _lock:
+        active, _active = _active, None
     if active is None:
         return None
+    atexit.unregister(_send_at_exit)
     session, text = active["session"], None
     try:
         if write:
@@ -252,7 +280,7 @@ def profile(path: str = "triscope-profile.json", *, memory: bool = False, direct
     job = Job(path)
     name = f"triscope-ray-{uuid.uuid4().hex}"
     collector = ray.remote(_Collector).options(
-        name=name, namespace=NAMESPACE, num_cpus=0, max_restarts=0).remote()
+        name=name, namespace=NAMESPACE, num_cpus=0).remote()
     settings = {"collector": name, "directories": program_dirs(directories),
                 "options": worker_options(memory, options).to_dict(), "actor": None,
                 "hook": ray.get_runtime_context().runtime_env.get("env_vars", {}).get(
@@ -294,8 +322,7 @@ def _task_submission(submit, settings: dict):
 
 
 def _actor_submission(submit, settings: dict):
-    """ActorClass._remote, each actor in the job's runtime environment, which names its
-    class: the profile names the actor's process by it."""
+    """ActorClass._remote, each actor in the job's runtime environment with its class."""
     def _remote(self, args=None, kwargs=None, **actor_options):
         own = dict(settings, actor=self.__ray_metadata__.class_name)
         actor_options["runtime_env"] = _environment(actor_options.get("runtime_env"), own)
