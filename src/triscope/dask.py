@@ -39,7 +39,8 @@ import uuid
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from triscope import _native, jobs, launch
-from triscope.jobs import Job, program_dirs, worker_options  # program_dirs: the API's name
+# Job and program_dirs are imported as part of this module's API (docs/DEFINITIONS.md, "Dask").
+from triscope.jobs import Job, program_dirs, worker_options
 from triscope.options import Options
 
 # This worker process's profile while one runs: {"session", "dir", "owner"}. One per process:

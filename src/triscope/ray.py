@@ -47,6 +47,7 @@ from ray.remote_function import RemoteFunction
 from ray.runtime_env import RuntimeEnv
 
 from triscope import _native, jobs, launch
+# Job and program_dirs are imported as part of this module's API (docs/DEFINITIONS.md, "Ray").
 from triscope.jobs import Job, program_dirs, worker_options
 from triscope.options import Options
 
@@ -303,7 +304,7 @@ def profile(path: str = "triscope-profile.json", *, memory: bool = False, direct
 def _environment(runtime_env, settings: dict) -> RuntimeEnv:
     """`runtime_env` (a task's or actor's own, or None) with the job's variables."""
     merged = dict(runtime_env or {})
-    merged["env_vars"] = {**merged.get("env_vars", {}), SETUP_HOOK_VARIABLE: SETUP_HOOK,
+    merged["env_vars"] = {**(merged.get("env_vars") or {}), SETUP_HOOK_VARIABLE: SETUP_HOOK,
                           JOB_VARIABLE: json.dumps(settings, sort_keys=True)}
     return RuntimeEnv(**merged)
 
@@ -377,7 +378,7 @@ def _died(end) -> bool:
 
 
 def _order(name: str):
-    """Task workers in their order, then actors: "task worker 10" after "task worker 9"."""
+    """Names in order, their numbers by value: "task worker 10" after "task worker 9"."""
     head, _, number = name.rpartition(" ")
     return (head, int(number)) if number.isdigit() else (name, 0)
 
