@@ -87,9 +87,18 @@ def _setup():
             raise RuntimeError(error)
     try:
         collector = ray.get_actor(job["collector"], namespace=NAMESPACE)
+        _at_first_task(lambda: _begin(job, collector))
     except ValueError:
         return  # the job has ended: its collector is gone
-    _at_first_task(lambda: _begin(job, collector))
+    except Exception as error:  # noqa: BLE001 - Ray ends a worker whose setup hook raises
+        _unprofiled(error)
+
+
+def _unprofiled(error: Exception) -> None:
+    """A failure of triscope's in a worker: one line in its log (Ray forwards it to the
+    driver), and the worker runs on unprofiled."""
+    print(f"triscope: this Ray worker is not profiled: {type(error).__name__}: {error}",
+          file=sys.stderr)
 
 
 def _at_first_task(begin) -> None:
@@ -99,7 +108,7 @@ def _at_first_task(begin) -> None:
     thread (sys.setprofile): it puts back the one there was, and costs nothing before, as
     the thread waits in Ray's task loop. Ray's worker needs that task: until then it does
     not know its runtime environment, and a call it makes to an actor aborts the process.
-    A failure of triscope's is one line in the worker's log, never the task's exception."""
+    A failure of triscope's there is _unprofiled's line, never the task's exception."""
     idle = ray.get_runtime_context().get_task_id()
     previous = sys.getprofile()
 
@@ -110,8 +119,7 @@ def _at_first_task(begin) -> None:
         try:
             begin()
         except Exception as error:  # noqa: BLE001 - whatever it was, the task runs on
-            print(f"triscope: this Ray worker is not profiled: {type(error).__name__}: "
-                  f"{error}", file=sys.stderr)
+            _unprofiled(error)
 
     sys.setprofile(watch)
 

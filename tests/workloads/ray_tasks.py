@@ -24,6 +24,12 @@ class Spinner:
         return time.thread_time() - begun, os.getpid()
 
 
+def rest(seconds: float) -> int:
+    """A task that only waits: it holds a worker that long."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
 def fan_out(unit: float, count: int) -> list:
     """A task that submits tasks of its own: `count` of work, their results."""
     import ray
