@@ -28,7 +28,8 @@ SOURCES := $(shell find src -type f -not -name '*.pyc') docs/profile.schema.json
   pyproject.toml
 PYTEST_ARGS ?=
 
-.PHONY: all build demo test ctest pytest browser-deps allocator-deps test-deps dask-deps clean
+.PHONY: all build demo test ctest pytest browser-deps allocator-deps test-deps dask-deps ray-deps
+.PHONY: clean
 .PHONY: test-asan test-valgrind stress wheel-deps wheel wheels sdist
 
 all: build
@@ -98,9 +99,16 @@ wheel-deps: $(VENV)/.deps
 dask-deps: $(VENV)/.deps
 	@$(VPY) -c "import distributed" 2>/dev/null || $(VPY) -m pip install -q distributed
 
+# Ray, for tests/test_ray.py only (the default version's suite): a wheel, never a build from
+# source. PyPI has Ray 2.60's for CPython 3.11 to 3.14, none for 3.15; where none installs,
+# the tests are skipped, with a loud warning here and the reason in pytest's summary.
+ray-deps: $(VENV)/.deps
+	@$(VPY) -c "import ray" 2>/dev/null || $(VPY) -m pip install -q --only-binary=ray ray || \
+	  echo "*** WARNING: cannot install ray for Python $(PYVER): tests/test_ray.py will be SKIPPED ***" >&2
+
 # What the tests need beyond the package; a run that leaves the browser tests out (.ci/run's
 # subsets on the other versions) names fewer: PYTEST_DEPS="allocator-deps test-deps".
-PYTEST_DEPS ?= browser-deps allocator-deps test-deps dask-deps wheel-deps
+PYTEST_DEPS ?= browser-deps allocator-deps test-deps dask-deps ray-deps wheel-deps
 pytest: build $(PYTEST_DEPS)
 	$(VPY) -m pytest tests -q -rs $(PYTEST_ARGS)
 

@@ -38,7 +38,9 @@ import uuid
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from triscope import _native, launch
+from triscope import _native, jobs, launch
+# Job and program_dirs are imported as part of this module's API (docs/DEFINITIONS.md, "Dask").
+from triscope.jobs import Job, program_dirs, worker_options
 from triscope.options import Options
 
 # This worker process's profile while one runs: {"session", "dir", "owner"}. One per process:
@@ -46,29 +48,6 @@ from triscope.options import Options
 # _covered maps each other worker's address to the name of the one it is merged under.
 _active = None
 _covered = {}
-
-
-def program_dirs(directories=None) -> list:
-    """The directories whose files are profiled, as the workers get them: `directories`, or
-    the client's working directory and the directory of the script it runs (not when that is
-    an installed package's, as for `python -m pytest`); each as given and resolved."""
-    if directories is None:
-        directories = [os.getcwd()]
-        main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-        if main_file:
-            where = os.path.dirname(os.path.abspath(main_file))
-            libraries = launch.library_dirs()
-            if not any(where == d or where.startswith(d.rstrip(os.sep) + os.sep)
-                       for d in libraries):
-                directories.append(where)
-    return sorted({form for d in directories
-                   for form in (os.path.abspath(d), os.path.realpath(d))})
-
-
-def _options(memory: bool, extra) -> Options:
-    """The profile's options: CPU time (the C core's sampling), with Python's memory when
-    asked, and any further triscope command-line options of `extra` (["--stacks"])."""
-    return Options.parse(["--cpu", *(["--memory"] if memory else []), *extra])
 
 
 def _begin(worker, directories: list, options: dict):
@@ -162,7 +141,7 @@ class Profiler(WorkerPlugin):
                  directories=None, options=()):
         self.path = path
         self.directories = program_dirs(directories)
-        self.options = _options(memory, options).to_dict()
+        self.options = worker_options(memory, options).to_dict()
 
     def setup(self, worker):
         _begin(worker, self.directories, self.options)
@@ -185,15 +164,6 @@ def _named(profile: dict, name: str, address: str = None) -> dict:
     return merge.with_process_facts(profile, **facts)
 
 
-class Job:
-    """What profile() gathered: `path`, `workers` (the names merged), `lost` ({worker:
-    why it sent no profile}), `message` (the line said at the end)."""
-
-    def __init__(self, path: str):
-        self.path = os.path.abspath(path)
-        self.workers, self.lost, self.message = [], {}, None
-
-
 @contextlib.contextmanager
 def profile(client, path: str = "triscope-profile.json", *, memory: bool = False,
             directories=None, include_client: bool = False, options=()):
@@ -203,9 +173,8 @@ def profile(client, path: str = "triscope-profile.json", *, memory: bool = False
     `directories`: the program's directories (default: program_dirs()). `include_client`:
     the client process is profiled and merged too. `options`: further triscope options
     (["--stacks"]). Yields a Job."""
-    from triscope.reports import merge
     directories = program_dirs(directories)
-    settings = _options(memory, options)
+    settings = worker_options(memory, options)
     job = Job(path)
     plugin = _ForTheJob(directories, settings.to_dict(), f"triscope-job-{uuid.uuid4().hex}")
     client.register_plugin(plugin, name=plugin.name)
@@ -238,7 +207,7 @@ def profile(client, path: str = "triscope-profile.json", *, memory: bool = False
             if address not in replies:
                 job.lost[_label(name, address)] = \
                     "it left the cluster during the job (killed, crashed or retired)"
-        _write(job, profiles, merge)
+        jobs.write(job, profiles, "Dask", lost_as="worker {}")
 
 
 def _workers(client) -> dict:
@@ -268,22 +237,3 @@ def _own_profile(session) -> dict:
         _native.release()
         launch.end_in_process(session)
         shutil.rmtree(os.path.dirname(session.json_path), ignore_errors=True)
-
-
-def _write(job: Job, profiles: list, merge) -> None:
-    """Merges `profiles` into job.path and says so in one line, and the losses in another."""
-    loss = "; ".join(f"worker {name}: {why}" for name, why in sorted(job.lost.items()))
-    if loss:
-        print(f"triscope: no profile from {loss}", file=sys.stderr)
-    if not profiles:
-        job.message = "triscope: error: no Dask worker sent a profile"
-    else:
-        try:
-            merge.write(merge.merge(profiles), job.path)
-            count = len(job.workers)
-            whose = "workers' profiles" if count != 1 else "worker's profile"
-            job.message = f"triscope: {count} Dask {whose} merged into {job.path}"
-        except (merge.MergeError, OSError) as error:
-            job.message = f"triscope: error: the profile could not be written to " \
-                          f"{job.path}: {error}"
-    print(job.message, file=sys.stderr)

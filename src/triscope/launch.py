@@ -616,9 +616,10 @@ def remove_child_dir(session: "_Session") -> None:
 STALE_CHILD_DIR_S = 3600
 
 
-def _remove_stale_child_dirs(temporary: str) -> None:
-    """Removes this user's children directories (triscope-PID-children-*) that outlived
-    their run: the process PID is gone and nothing changed in them for STALE_CHILD_DIR_S."""
+def remove_stale_dirs(temporary: str) -> None:
+    """Removes this user's children directories (triscope-PID-children-*) and Ray workers'
+    (triscope-PID-ray-*: triscope.ray) that outlived their run: the process PID is gone and
+    nothing changed in them for STALE_CHILD_DIR_S."""
     import re
     import shutil
     import time
@@ -627,7 +628,7 @@ def _remove_stale_child_dirs(temporary: str) -> None:
     except OSError:
         return
     for name in names:
-        found = re.fullmatch(r"triscope-(\d+)-children-\w+", name)
+        found = re.fullmatch(r"triscope-(\d+)-(?:children|ray)-\w+", name)
         if found is None:
             continue
         path = os.path.join(temporary, name)
@@ -651,7 +652,7 @@ def _profile_children(session: _Session, program_dirs: list) -> None:
     this run's options (start_child reads them back)."""
     import json
     import tempfile
-    _remove_stale_child_dirs(tempfile.gettempdir())
+    remove_stale_dirs(tempfile.gettempdir())
     session.child_dir = tempfile.mkdtemp(prefix=f"triscope-{os.getpid()}-children-")
     os.environ[CHILD_DIR] = session.child_dir
     os.environ[CHILD_OPTIONS] = json.dumps({"options": session.options.to_dict(),
