@@ -87,6 +87,28 @@ def test_plugin_profiles_each_worker_until_teardown(client, tmp_path):
     assert marker_line(profile, TASKS, "heavy") and marker_line(profile, TASKS, "light")
 
 
+def test_native_memory_plugin_lets_workers_see_malloc(client, tmp_path):
+    """NativeMemory restarts each worker with the allocator library preloaded: a profile
+    with memory on then sees a task's libc malloc (4 x 16 MiB), which Python's allocator
+    alone never sees; the profile says native allocations were measured."""
+    import triscope.dask
+
+    def allocate():
+        import dask_tasks
+        return dask_tasks.allocate_natively
+
+    client.register_plugin(triscope.dask.NativeMemory())
+    client.wait_for_workers(2)
+    path = tmp_path / "native.json"
+    with triscope.dask.profile(client, str(path), memory=True, directories=[str(WORKLOADS)]):
+        allocated = sum(client.gather(client.map(allocate(), [16] * 2, pure=False)))
+    profile = load_profile(path)
+    assert profile["memory"]["native"] is True, profile["memory"]
+    line = marker_line(profile, TASKS, "native_alloc")
+    assert line is not None and line["python_fraction"] <= 0.1, line
+    assert abs(line["alloc_mb"] - allocated) <= 0.15 * allocated, (line["alloc_mb"], allocated)
+
+
 def test_killed_worker_survivors_merged_loss_said(client, tmp_path, capfd):
     import triscope.dask
     pids = client.run(os.getpid)

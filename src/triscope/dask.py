@@ -36,7 +36,7 @@ import sys
 import tempfile
 import uuid
 
-from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.diagnostics.plugin import NannyPlugin, WorkerPlugin
 
 from triscope import _native, jobs, launch
 # Job and program_dirs are imported as part of this module's API (docs/DEFINITIONS.md, "Dask").
@@ -153,6 +153,33 @@ class Profiler(WorkerPlugin):
         path = self.path.format(name=_name(worker), host=socket.gethostname(), pid=os.getpid())
         with open(path, "w", encoding="utf-8") as stream:
             stream.write(json.dumps(_named(json.loads(text), _name(worker), worker.address)))
+
+
+class NativeMemory(NannyPlugin):
+    """`client.register_plugin(triscope.dask.NativeMemory())`: each nanny restarts its worker
+    with triscope's allocator library preloaded, so that profiling with memory on sees
+    native allocations (malloc, NumPy's buffers) besides Python's. The library does nothing
+    until a profile starts; unregistering takes it out of the workers the nannies start
+    later (docs/DEFINITIONS.md, "Dask")."""
+
+    name = "triscope-native-memory"
+    restart = True
+    before = None  # LD_PRELOAD as the nanny had it
+
+    def setup(self, nanny):
+        library = launch.preload_library()
+        if library is None:
+            raise RuntimeError("triscope's allocator library is not installed here")
+        self.before = nanny.pre_spawn_env.get("LD_PRELOAD", os.environ.get("LD_PRELOAD"))
+        # Set in the nanny before it spawns the worker: a library must be there at exec.
+        nanny.pre_spawn_env["LD_PRELOAD"] = " ".join(filter(None, [library, self.before]))
+
+    def teardown(self, nanny):
+        if self.before is None:
+            nanny.pre_spawn_env.pop("LD_PRELOAD", None)
+            os.environ.pop("LD_PRELOAD", None)  # the nanny's own, set by its last spawn
+        else:
+            nanny.pre_spawn_env["LD_PRELOAD"] = os.environ["LD_PRELOAD"] = self.before
 
 
 def _named(profile: dict, name: str, address: str = None) -> dict:

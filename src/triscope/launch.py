@@ -1294,7 +1294,7 @@ CHILD_BOOTSTRAP_DIR = os.path.join(OWN_DIR, "_child")
 EXEC_HANDOVER = "TRISCOPE_EXEC"
 
 
-def _preload_library() -> str:
+def preload_library() -> str:
     """The allocator library's path, as LD_PRELOAD can carry it (no spaces or colons)."""
     library = os.path.join(OWN_DIR, "libtriscope_preload.so")
     if not os.path.exists(library):
@@ -1314,7 +1314,7 @@ def _preload_library() -> str:
 
 def _reexec_with_preload(argv: list) -> None:
     """Replaces this process (same PID) by `argv` run with the allocator library preloaded."""
-    library = _preload_library()
+    library = preload_library()
     if library is None:
         print("triscope: the allocator library is missing; memory profiling sees only "
               "Python's allocator", file=sys.stderr)
