@@ -30,7 +30,6 @@ PYTEST_DONT_REWRITE: no asserts of tests here, for pytest to rewrite (see trisco
 import contextlib
 import json
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -74,19 +73,7 @@ def _end(write: bool = True):
     active, _active = _active, None
     if active is None:
         return None
-    session, text = active["session"], None
-    try:
-        if write:
-            session.finish()
-            with open(session.json_path, encoding="utf-8") as stream:
-                text = stream.read()
-        else:
-            _native.stop()
-    finally:
-        _native.release()
-        launch.end_in_process(session)
-        shutil.rmtree(active["dir"], ignore_errors=True)
-    return text
+    return jobs.finish_worker(active, write)
 
 
 def _owns(worker) -> bool:
@@ -256,11 +243,5 @@ def _client_program() -> str:
 
 def _own_profile(session) -> dict:
     """The client's own profile, stopped and written, and the client given back."""
-    try:
-        session.finish()
-        with open(session.json_path, encoding="utf-8") as stream:
-            return json.load(stream)
-    finally:
-        _native.release()
-        launch.end_in_process(session)
-        shutil.rmtree(os.path.dirname(session.json_path), ignore_errors=True)
+    return json.loads(jobs.finish_worker(
+        {"session": session, "dir": os.path.dirname(session.json_path)}))

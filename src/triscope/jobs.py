@@ -7,9 +7,10 @@ its engine only when a program uses it.
 """
 
 import os
+import shutil
 import sys
 
-from triscope import launch
+from triscope import _native, launch
 from triscope.options import Options
 
 
@@ -34,6 +35,26 @@ def worker_options(memory: bool, extra) -> Options:
     """A worker's profile options: CPU time (the C core's sampling), with Python's memory
     when asked, and any further triscope command-line options of `extra` (["--stacks"])."""
     return Options.parse(["--cpu", *(["--memory"] if memory else []), *extra])
+
+
+def finish_worker(active: dict, write: bool = True):
+    """In a worker (or a Dask client profiled with include_client): stops the profile
+    `active` holds ({"session", "dir": its private temporary directory}) and gives the
+    process back what profiling changed. Returns the profile's JSON text, None when `write`
+    is false."""
+    session, text = active["session"], None
+    try:
+        if write:
+            session.finish()
+            with open(session.json_path, encoding="utf-8") as stream:
+                text = stream.read()
+        else:
+            _native.stop()
+    finally:
+        _native.release()
+        launch.end_in_process(session)
+        shutil.rmtree(active["dir"], ignore_errors=True)
+    return text
 
 
 class Job:

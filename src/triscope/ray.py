@@ -30,7 +30,6 @@ import atexit
 import contextlib
 import json
 import os
-import shutil
 import socket
 import sys
 import tempfile
@@ -206,19 +205,7 @@ def _end(write: bool = True):
     if active is None:
         return None
     atexit.unregister(_send_at_exit)
-    session, text = active["session"], None
-    try:
-        if write:
-            session.finish()
-            with open(session.json_path, encoding="utf-8") as stream:
-                text = stream.read()
-        else:
-            _native.stop()
-    finally:
-        _native.release()
-        launch.end_in_process(session)
-        shutil.rmtree(active["dir"], ignore_errors=True)
-    return text
+    return jobs.finish_worker(active, write)
 
 
 class _Collector:
