@@ -272,14 +272,15 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
         kind = seen->kind == TS_SAMPLE_NATIVE ? TS_SAMPLE_CPU_WAIT_NATIVE
                                               : TS_SAMPLE_CPU_WAIT_PYTHON;
     } else {
-        /* Walked where it stands now (its CPU clock has not moved since) and ready to run;
-         * or, for a delay the kernel reported, walked while it was ready to run (preempted
-         * there: it has run since, but the delay was spent there, not in a blocking call). */
-        int ready_there = (slot->walk_cpu_ns == slot->last_cpu_ns &&
+        /* For a delay the kernel reported, walked while it was ready to run (preempted
+         * there: it may have run since, but the delay was spent there, not in a blocking
+         * call; known without reading its state again); or walked where it stands now (its
+         * CPU clock has not moved since) and ready to run. */
+        int ready_there = (state == TS_STATE_UNREAD && slot->walk_ready) ||
+                          (slot->walk_cpu_ns == slot->last_cpu_ns &&
                            (state == TS_STATE_READY ||
                             (state == TS_STATE_UNREAD &&
-                             ts_taskstate_runnable(&slot->task, slot->tid)))) ||
-                          (state == TS_STATE_UNREAD && slot->walk_ready);
+                             ts_taskstate_runnable(&slot->task, slot->tid))));
         int in_call = walk.opcode >= 0 && config.call_opcodes[walk.opcode];
         kind = !ready_there ? TS_SAMPLE_CPU_WAIT_SYSTEM
                : in_call    ? TS_SAMPLE_CPU_WAIT_NATIVE
