@@ -2,9 +2,10 @@
  *
  * compat.c — the parts of the version layer (compat.h) that are code rather than names:
  * how the death of a code object is watched, how the main thread is asked to run a pending
- * call, and how the launcher's frames are hidden from the program it runs. Every PY_VERSION_HEX test outside compat.h is here; the callers see one
- * function per purpose. Uses the Python API (GIL held) except where a function says it
- * needs no GIL, and nothing else of the core.
+ * call, and how the launcher's frames are hidden from the program it runs. Every
+ * PY_VERSION_HEX test outside compat.h is here; the callers see one function per purpose.
+ * Uses the Python API (GIL held) except where a function says it needs no GIL, and nothing
+ * else of the core.
  */
 #define TS_WANT_RUNTIME_LAYOUT
 #include "compat.h"
