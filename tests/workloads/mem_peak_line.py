@@ -1,9 +1,11 @@
 """A known line makes the memory footprint's peak; a line that sleeps and one that computes.
 
-keep() holds many small blocks for the whole run (1 MiB in all); peak() allocates one 48 MiB
-block, holds it through a sleep and frees it: no other moment comes near that footprint.
-Then a line computes for about COMPUTE_S of CPU time, and a line sleeps SLEEP_S. The test
-knows the lines by their markers; $GT_OUT gets the peak block's size: {"peak_mb"}.
+keep() holds many small blocks for the whole run (4 MiB in all: about 16 sampled blocks at
+the 256 KiB mean; at 1 MiB, about 4, the line went unsampled in about one run of 60, e^-4);
+peak() allocates one 48 MiB block, holds it through a sleep and frees it: no other moment
+comes near that footprint. Then a line computes for about COMPUTE_S of CPU time, and a line
+sleeps SLEEP_S. The test knows the lines by their markers; $GT_OUT gets the peak block's
+size: {"peak_mb"}.
 usage: mem_peak_line.py [scale]   (scale 1.0: about 1 s)
 """
 import json
@@ -17,7 +19,7 @@ SLEEP_S = 0.4 * SCALE
 
 
 def keep():
-    return [bytes(1024) for _ in range(1024)]  # @small
+    return [bytes(1024) for _ in range(4096)]  # @small
 
 
 def peak():
