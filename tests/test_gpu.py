@@ -7,6 +7,7 @@ and points $TRISCOPE_NVML_LIBRARY at it. The stand-in reports the device busy (9
 belongs to that line and to no other. Other variables of the stand-in make NVML calls fail
 mid-run, make a poll expensive, hide per-process figures, or take the device away.
 """
+import json
 import os
 import re
 import shutil
@@ -254,3 +255,76 @@ def test_gpu_check_without_a_gpu_says_so_and_passes(tmp_path):
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout.count("\n") == 1 and "no NVIDIA GPU" in proc.stdout, describe(proc)
     assert proc.stderr == "" and not (tmp_path / "out").exists()
+
+
+# ==== PyTorch's allocator (docs/DEFINITIONS.md, GPU) ====
+
+TORCH_WINDOW = workload("torch_window.py")
+TORCH_STANDIN = ROOT / "tests" / "workloads" / "torch_standin"
+
+
+def run_torch_window(tmp_path, standin, mode, **env):
+    """torch_window.py under triscope --gpu with both stand-ins; (process, profile, truth)."""
+    settings = {"TRISCOPE_NVML_LIBRARY": standin, "PYTHONPATH": TORCH_STANDIN,
+                "STANDIN_NVML_BUSY_FILE": tmp_path / "gpu-busy",
+                "GT_OUT": tmp_path / "truth.json"}
+    settings.update(env)
+    proc = run_triscope(["--cli", "--gpu", TORCH_WINDOW, mode], tmp_path, env=settings)
+    assert proc.returncode == 0 and proc.stdout == "done\n", describe(proc)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    return proc, load_profile(tmp_path / "profile.json"), truth
+
+
+def allocated_mb(profile, marker):
+    return marker_line(profile, TORCH_WINDOW, marker)["gpu_allocated_mb"]
+
+
+def test_pytorch_allocator_view_per_line(tmp_path, standin):
+    # GIVEN a program whose PyTorch allocator holds 64 MiB all along and 1 GiB more only
+    # while one line runs (two devices: the sum is what the program holds)
+    proc, prof, truth = run_torch_window(tmp_path, standin, "torch")
+    # THEN that line's allocator figure is what its tensors held, the lines well before and
+    # after it held only the 64 MiB, and the run's peak is the sum
+    assert allocated_mb(prof, "holds") == pytest.approx(1088.0), prof["gpu"]
+    assert allocated_mb(prof, "before") == pytest.approx(64.0)
+    assert allocated_mb(prof, "after") == pytest.approx(64.0)
+    functions = {f["name"]: f for f in prof["files"][str(TORCH_WINDOW)]["functions"]}
+    assert functions["main"]["gpu_allocated_mb"] == pytest.approx(1088.0)
+    allocator = prof["gpu"]["allocator"]
+    assert allocator["source"] == "torch.cuda.memory_allocated", allocator
+    assert allocator["peak_allocated_mb"] == pytest.approx(1088.0), allocator
+    assert allocator["peak_reserved_mb"] == pytest.approx(1088.0), allocator
+    # about ten reads a second (a GIL period each), both devices each time (the program
+    # counted those before its end), never one before CUDA was initialised
+    assert allocator["reads"] >= 0.5 * 10 * 2.5, allocator
+    assert 0 < truth["asked"] <= 2 * allocator["reads"], truth
+    assert truth["asked_before_init"] == 0, truth
+    # AND NVML's figure is still its own (the stand-in's process holds no GPU memory here)
+    assert marker_line(prof, TORCH_WINDOW, "holds")["gpu_mem_mb"] == 0
+    # AND the text report says where the figures come from
+    assert "GPU memory in PyTorch's allocator: peak 1088 MB in tensors" in proc.stderr, \
+        describe(proc)
+
+
+@pytest.mark.parametrize("mode", ["no-torch", "no-init"])
+def test_pytorch_is_never_imported_nor_initialised(tmp_path, standin, mode):
+    # GIVEN a program that never imports torch (though it is importable), or imports it and
+    # never initialises CUDA
+    proc, prof, truth = run_torch_window(tmp_path, standin, mode)
+    # THEN triscope imported nothing, asked nothing, and the profile has no allocator view
+    assert truth["torch_imported"] is (mode == "no-init"), truth
+    assert truth["asked"] == 0, truth
+    assert prof["gpu"]["enabled"] is True and prof["gpu"]["allocator"] is None, prof["gpu"]
+    assert all("gpu_allocated_mb" not in line
+               for entry in prof["files"].values() for line in entry["lines"])
+    assert "PyTorch" not in proc.stderr, describe(proc)
+
+
+def test_a_failing_pytorch_allocator_is_left_alone(tmp_path, standin):
+    # GIVEN a torch whose memory statistics raise (internals that changed)
+    proc, prof, truth = run_torch_window(tmp_path, standin, "torch", STANDIN_TORCH_BROKEN="1")
+    # THEN the program ran as without triscope (asserted by the helper: exit 0, its output
+    # alone), triscope asked once and stopped asking, and the profile has no allocator view
+    assert truth["asked"] == 1, truth
+    assert prof["gpu"]["allocator"] is None, prof["gpu"]
+    assert_no_error_lines(proc)

@@ -477,6 +477,28 @@ def test_memory_and_gpu_columns(browser, tmp_path):
     assert "12.5 MB" in header and "NVIDIA H100" in header
     assert page.text_content("#leaks").count("main.py:3") == 1
     assert page.inner_html("#stacks") == "", "a flame graph without stacks"
+    # no PyTorch allocator view in this profile: no column, no fact
+    assert page.locator(".c-gpu_allocated_mb").count() == 0 and "PyTorch" not in header
+    viewer.check_clean()
+
+
+def test_pytorch_allocator_column(browser, tmp_path):
+    """A program that used PyTorch's CUDA: its allocator's figure per line beside NVML's,
+    and the run's peaks in the header (docs/DEFINITIONS.md, GPU)."""
+    profile = memory_profile()
+    profile["gpu"]["allocator"] = {"source": "torch.cuda.memory_allocated", "reads": 30,
+                                   "peak_allocated_mb": 1088.0, "peak_reserved_mb": 1536.0}
+    for entry in profile["files"].values():
+        for metrics in entry["lines"] + entry["functions"]:
+            metrics["gpu_allocated_mb"] = 1088.0 if metrics["lineno"] == 3 else 64.0
+    html.write(profile, tmp_path / "torch.html")
+    viewer = Viewer(browser, tmp_path / "torch.html")
+    page = viewer.page
+    rows = "details.file#F0 table.lines tr[data-lineno='{}'] .c-gpu_allocated_mb"
+    assert page.text_content(rows.format(3)).strip() == "1088"
+    assert page.text_content(rows.format(4)).strip() == "64.0"
+    header = page.text_content("#summary")
+    assert "PyTorch allocator" in header and "1088 MB" in header and "1536 MB" in header
     viewer.check_clean()
 
 

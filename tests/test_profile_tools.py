@@ -774,6 +774,25 @@ def test_merge_gives_each_lines_time_by_process(tmp_path):
                                           [2, pytest.approx(0.5)]]
 
 
+def test_merge_sums_the_pytorch_allocator_where_processes_had_it(tmp_path):
+    """Two workers used PyTorch's CUDA (docs/PROFILE_FORMAT.md, GPU), a third did not: the
+    line's allocator figure is the sum of the two that had one, as its NVML figure is."""
+    paths = []
+    for index, allocated in enumerate((1024.0, 512.0, None)):
+        line = make_line(3, python=20.0, gpu_mem_mb=2048.0)
+        if allocated is not None:
+            line["gpu_allocated_mb"] = allocated
+        profile = make_profile({"/app/train.py": make_file([line], [])}, gpu=True)
+        profile["pid"] = 600 + index
+        paths.append(tmp_path / f"w{index}.json")
+        paths[-1].write_text(json.dumps(profile))
+    proc = run_triscope(["merge", "-o", tmp_path / "m.json", *paths], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    line = load_profile(tmp_path / "m.json")["files"]["/app/train.py"]["lines"][0]
+    assert line["gpu_allocated_mb"] == pytest.approx(1536.0), line
+    assert line["gpu_mem_mb"] == pytest.approx(3 * 2048.0), line
+
+
 def test_merge_skips_what_it_cannot_read_and_says_so(tmp_path):
     """One line per reason, with the count and the first paths; the merged profile records
     them. Nothing readable at all: one error line, exit status 2."""

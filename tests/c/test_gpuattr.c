@@ -4,7 +4,8 @@
  * samples, else the main thread's waits, else other waits, in proportion to weight; spans
  * without samples are unattributed; samples after the latest reading wait for the next
  * one; a failed poll charges nothing; late samples are charged at their span's rate; each
- * line keeps the peak GPU memory it saw; everything adds up to the busy time.
+ * line keeps the peak GPU memory it saw, and PyTorch's allocator's bytes where a reading
+ * carries them; everything adds up to the busy time.
  */
 #include "gpuattr.h"
 #include "stats.h"
@@ -34,7 +35,8 @@ static void teardown(void)
 
 static void reading(uint64_t t_ms, uint64_t span_ms, unsigned permille, uint64_t mem, int valid)
 {
-    ts_gpu_reading_t r = {t_ms * MS, span_ms * MS, mem, permille, (uint8_t)valid, 1};
+    ts_gpu_reading_t r = {.t_ns = t_ms * MS, .span_ns = span_ms * MS, .mem_bytes = mem,
+                          .busy_permille = permille, .valid = (uint8_t)valid, .process = 1};
     ts_gpu_attr_reading(&attr, &r);
 }
 
@@ -183,6 +185,50 @@ static void test_memory_peak_per_line_and_forgetting(void)
     teardown();
 }
 
+/* A read of PyTorch's allocator is made after the readings of its moment: it goes to the
+ * span that turns out to contain it (the lines running then), the most of several reads in
+ * one span; a read in no span (a failed or suspended stretch) is forgotten. */
+static void test_allocator_reads_go_to_the_span_containing_them(void)
+{
+    setup();
+    reading(10, 10, 1000, 512 * MIB, 1);
+    sample(10, 10, TS_GPU_CPU, fn_a, 2);
+    ts_gpu_attr_allocator_read(&attr, 12 * MS, 300 * MIB); /* in (10, 20] */
+    ts_gpu_attr_allocator_read(&attr, 18 * MS, 100 * MIB);
+    ts_gpu_attr_allocator_read(&attr, 25 * MS, 700 * MIB); /* in (20, 30]: waits */
+    reading(20, 10, 1000, 512 * MIB, 1);
+    sample(20, 10, TS_GPU_CPU, fn_b, 11);
+    ts_gpu_attr_settle(&attr, &stats);
+    CHECK_EQ_INT(line_gpu(2)->peak_allocated_bytes, 0);     /* its span had no read */
+    CHECK_EQ_INT(line_gpu(11)->peak_allocated_bytes, 300 * MIB);
+    CHECK_EQ_INT(line_gpu(11)->peak_mem_bytes, 512 * MIB);
+    CHECK_EQ_INT(stats.funcs[fn_b].gpu.peak_allocated_bytes, 300 * MIB);
+    CHECK_EQ_INT(stats.gpu_allocator_seen, 1);
+    CHECK_EQ_INT(attr.nreads, 1);
+    reading(30, 10, 1000, 512 * MIB, 1);
+    sample(30, 10, TS_GPU_CPU, fn_a, 3);
+    ts_gpu_attr_settle(&attr, &stats);
+    CHECK_EQ_INT(line_gpu(3)->peak_allocated_bytes, 700 * MIB);
+    CHECK_EQ_INT(line_gpu(11)->peak_allocated_bytes, 300 * MIB);
+    /* a read whose span never came (the next reading covers only (45, 50]) */
+    ts_gpu_attr_allocator_read(&attr, 35 * MS, 900 * MIB);
+    reading(50, 5, 1000, 512 * MIB, 1);
+    sample(50, 5, TS_GPU_CPU, fn_b, 12);
+    ts_gpu_attr_settle(&attr, &stats);
+    CHECK_EQ_INT(line_gpu(12)->peak_allocated_bytes, 0);
+    CHECK_EQ_INT(attr.nreads, 0);
+    CHECK_EQ_INT(stats.gpu_total.peak_allocated_bytes, 700 * MIB);
+    /* more reads than are kept before a reading: the oldest go */
+    for (uint64_t k = 0; k < TS_GPU_ALLOCATOR_READS + 4; k++)
+        ts_gpu_attr_allocator_read(&attr, (51 + k) * MS, (k < 4 ? 999 : 1) * MIB);
+    CHECK_EQ_INT(attr.nreads, TS_GPU_ALLOCATOR_READS);
+    reading(80, 30, 1000, 512 * MIB, 1);
+    sample(80, 30, TS_GPU_CPU, fn_b, 13);
+    ts_gpu_attr_settle(&attr, &stats);
+    CHECK_EQ_INT(line_gpu(13)->peak_allocated_bytes, 1 * MIB);
+    teardown();
+}
+
 int main(void)
 {
     RUN(test_cpu_samples_take_the_span);
@@ -192,5 +238,6 @@ int main(void)
     RUN(test_failed_poll_charges_nothing);
     RUN(test_late_sample_and_gaps);
     RUN(test_memory_peak_per_line_and_forgetting);
+    RUN(test_allocator_reads_go_to_the_span_containing_them);
     return TEST_DONE();
 }

@@ -347,7 +347,8 @@ static void test_full_profile(void)
     CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":null,"
                    "\"accounting\":null,\"busy_s\":0,\"peak_mem_mb\":0,\"unattributed_pct\":0,"
                    "\"poll_cost_us\":0,\"poll_interval_s\":0,\"polls\":0,\"failed_polls\":0,"
-                   "\"driver\":null,\"launch_blocking\":false,\"visible_devices\":null,\"devices\":[]}");
+                   "\"driver\":null,\"launch_blocking\":false,\"allocator\":null,"
+                   "\"visible_devices\":null,\"devices\":[]}");
     CHECK_HAS(out, "\"leaks\":[]");
     CHECK_HAS(out, "\"async\":{\"measured\":false,\"reason\":null,\"seconds\":0,"
                    "\"dropped\":0}");
@@ -773,9 +774,9 @@ static void test_gpu_fields(void)
     fill_meta(&m, &only, &exclude, threads);
     uint32_t prog = ts_stats_file(&s, prog_path, 1);
     uint32_t main_fn = ts_stats_func(&s, prog, "main", 1);
-    ts_stats_add_gpu(&s, main_fn, 2, 750000000, 512ull << 20);
-    ts_stats_add_gpu(&s, main_fn, 3, 0, 256ull << 20);
-    ts_stats_add_gpu(&s, UINT32_MAX, 0, 250000000, 0);
+    ts_stats_add_gpu(&s, main_fn, 2, 750000000, &(ts_gpu_memory_t){512ull << 20, 0, 0});
+    ts_stats_add_gpu(&s, main_fn, 3, 0, &(ts_gpu_memory_t){256ull << 20, 0, 0});
+    ts_stats_add_gpu(&s, UINT32_MAX, 0, 250000000, NULL);
     ts_gpu_summary_t gpu = {.profiled = 1, .device = "NVIDIA H100", .accounting = "process",
                             .poll_cost_us = 12.5, .poll_interval_s = 0.02, .polls = 50,
                             .failed_polls = 2, .peak_mem_mb = 512.0, .driver = "580.1.2",
@@ -793,13 +794,29 @@ static void test_gpu_fields(void)
                    "\"accounting\":\"process\",\"busy_s\":1,\"peak_mem_mb\":512,"
                    "\"unattributed_pct\":25,\"poll_cost_us\":12.5,\"poll_interval_s\":0.02,"
                    "\"polls\":50,\"failed_polls\":2,\"driver\":\"580.1.2\","
-                   "\"launch_blocking\":true,\"visible_devices\":\"GPU-abc\",\"devices\":[{\"index\":3,\"cuda_index\":0,"
+                   "\"launch_blocking\":true,\"allocator\":null,\"visible_devices\":\"GPU-abc\","
+                   "\"devices\":[{\"index\":3,\"cuda_index\":0,"
                    "\"name\":\"NVIDIA H100\",\"uuid\":\"GPU-abc\",\"busy_s\":1,"
                    "\"peak_mem_mb\":512}]}");
-    CHECK_HAS(out, "\"cpu_samples\":3,\"gpu_pct\":75,\"gpu_mem_mb\":512,");
-    CHECK_HAS(out, "\"cpu_samples\":0,\"gpu_pct\":0,\"gpu_mem_mb\":256,");
+    CHECK_HAS(out, "\"cpu_samples\":3,\"gpu_pct\":75,\"gpu_mem_mb\":512,\"alloc_mb\"");
+    CHECK_HAS(out, "\"cpu_samples\":0,\"gpu_pct\":0,\"gpu_mem_mb\":256,\"alloc_mb\"");
     CHECK_HAS(out, "{\"name\":\"main\",\"lineno\":1,\"cpu_python_pct\":");
     free(out);
+
+    /* The program used PyTorch's CUDA: its allocator's bytes per line, and the summary,
+     * which says where the figures come from. */
+    ts_stats_add_gpu(&s, main_fn, 2, 0, &(ts_gpu_memory_t){512ull << 20, 300ull << 20, 1});
+    ts_stats_add_gpu(&s, main_fn, 3, 0, &(ts_gpu_memory_t){512ull << 20, 100ull << 20, 1});
+    m.torch_allocator = (ts_torchmem_summary_t){.reads = 4, .peak_allocated_bytes = 300ull << 20,
+                                                .peak_reserved_bytes = 400ull << 20};
+    out = write_profile(&s, &m, &status);
+    CHECK(json_valid(out));
+    CHECK_HAS(out, "\"gpu_mem_mb\":512,\"gpu_allocated_mb\":300,\"alloc_mb\"");
+    CHECK_HAS(out, "\"gpu_mem_mb\":512,\"gpu_allocated_mb\":100,\"alloc_mb\"");
+    CHECK_HAS(out, "\"allocator\":{\"source\":\"torch.cuda.memory_allocated\",\"reads\":4,"
+                   "\"peak_allocated_mb\":300,\"peak_reserved_mb\":400},");
+    free(out);
+    m.torch_allocator = (ts_torchmem_summary_t){0};
 
     /* Looked for by the default mode, not available: off, and nothing to explain. */
     ts_gpu_summary_t off = {.reason = "no NVIDIA GPU", .device = "", .accounting = "device",
@@ -813,8 +830,8 @@ static void test_gpu_fields(void)
     out = write_profile(&s, &m, &status);
     CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":\"no NVIDIA GPU\","
                    "\"accounting\":null,");
-    CHECK_HAS(out, "\"driver\":null,\"launch_blocking\":false,\"visible_devices\":null,"
-                   "\"devices\":[]}");
+    CHECK_HAS(out, "\"driver\":null,\"launch_blocking\":false,\"allocator\":null,"
+                   "\"visible_devices\":null,\"devices\":[]}");
     free(out);
     ts_strlist_free(&m.args);
     ts_strlist_free(&exclude);

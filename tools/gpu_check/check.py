@@ -131,6 +131,27 @@ def check_gpu_run(name, program, profile, truth):
     record(name, "accounting, polls", f"{gpu['accounting']}, {gpu['polls']} polls "
            f"({gpu['failed_polls']} failed), {gpu['poll_cost_us']:.0f} us each", "no failed poll",
            gpu["failed_polls"] == 0)
+    if "allocator_at_alloc" in truth:
+        check_allocator_view(name, program, profile, truth)
+
+
+def check_allocator_view(name, program, profile, truth):
+    """PyTorch's allocator per line (docs/DEFINITIONS.md, GPU) against what the program read
+    from torch.cuda.memory_allocated itself; a program without torch has no such view."""
+    allocator = profile["gpu"].get("allocator")
+    if truth["allocator_at_alloc"] is None:
+        record(name, "no PyTorch allocator view", str(allocator), "None", allocator is None)
+        return
+    record(name, "PyTorch allocator view", str(allocator and allocator["source"]),
+           "torch.cuda.memory_allocated", allocator is not None)
+    if allocator is None:
+        return
+    for marker, key in ((truth["alloc_line"], "allocator_at_alloc"),
+                        (truth["host_lines"][0], "allocator_before")):
+        seen = line(profile, program, marker).get("gpu_allocated_mb", 0.0)
+        expected = truth[key] / MIB
+        record(name, f"@{marker}'s allocator MB", f"{seen:.0f} MiB", f"{expected:.0f} MiB ±10 %",
+               abs(seen - expected) <= MEMORY_TOLERANCE * expected)
 
 
 def check_cpu_unchanged(name, program, cpu_run, gpu_run):

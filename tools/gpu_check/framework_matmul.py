@@ -35,6 +35,8 @@ if FRAMEWORK == "torch":
 
     def device_name():
         return torch.cuda.get_device_name(0)
+
+    allocated = torch.cuda.memory_allocated  # what triscope's allocator view must show
 elif FRAMEWORK == "cupy":
     import cupy
 
@@ -50,6 +52,9 @@ elif FRAMEWORK == "cupy":
 
     def device_name():
         return cupy.cuda.runtime.getDeviceProperties(0)["name"].decode()
+
+    def allocated():
+        return None
 else:
     raise SystemExit(f"usage: {sys.argv[0]} torch|cupy")
 
@@ -68,7 +73,9 @@ def main():
     for _ in range(products): c = a @ b; sync()  # @matmul
     end = time.perf_counter() + 0.5
     while time.perf_counter() < end: sum(i * i for i in range(200))  # @host_between
+    held_before = allocated()
     buffer = empty(2 * GIB); sync(); time.sleep(1.0)  # @alloc
+    held_at_alloc = allocated()
     del buffer
     end = time.perf_counter() + 0.3
     while time.perf_counter() < end: sum(i * i for i in range(200))  # @host_after
@@ -76,6 +83,7 @@ def main():
     truth = {"framework": FRAMEWORK, "device": device_name(), "products": products,
              "kernel_lines": ["matmul"], "host_lines": ["host", "host_between", "host_after"],
              "alloc_line": "alloc", "alloc_bytes": 2 * GIB,
+             "allocator_before": held_before, "allocator_at_alloc": held_at_alloc,
              "elapsed_s": time.perf_counter() - started}
     if os.environ.get("GT_OUT"):
         with open(os.environ["GT_OUT"], "w") as stream:

@@ -22,6 +22,9 @@ typedef struct {
     uint32_t busy_permille; /* 1000 = one device busy all along (summed over devices) */
     uint8_t valid;          /* 0: the poll failed; nothing is known of this span */
     uint8_t process;        /* 1: per-process figures; 0: device-wide ones */
+    /* Set on the GIL side, from the reads of PyTorch's allocator in its span (gpuattr.h): */
+    uint8_t allocator;      /* 1: allocated_bytes was read (the program uses torch's CUDA) */
+    uint64_t allocated_bytes; /* the most PyTorch's allocator had in tensors (torchmem.h) */
 } ts_gpu_reading_t;
 
 #define TS_GPU_MAX_DEVICES 16

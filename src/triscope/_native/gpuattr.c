@@ -33,6 +33,7 @@ void ts_gpu_attr_clear(ts_gpu_attr_t *attr)
     attr->first = attr->count = 0;
     attr->npending = 0;
     attr->dropped = 0;
+    attr->nreads = 0;
 }
 
 static ts_gpu_span_t *span_at(const ts_gpu_attr_t *attr, size_t i)
@@ -51,6 +52,31 @@ void ts_gpu_attr_reading(ts_gpu_attr_t *attr, const ts_gpu_reading_t *reading)
     ts_gpu_span_t *span = span_at(attr, attr->count++);
     memset(span, 0, sizeof *span);
     span->reading = *reading;
+    span->reading.allocator = 0;
+    span->reading.allocated_bytes = 0;
+    /* Its reads: those in (t_ns - span_ns, t_ns]. Older ones fell in no span (a failed
+     * poll's, or one before a suspension): forgotten. Later ones wait. */
+    size_t kept = 0;
+    for (size_t i = 0; i < attr->nreads; i++) {
+        const ts_gpu_allocator_read_t *read = &attr->reads[i];
+        if (read->t_ns > reading->t_ns) {
+            attr->reads[kept++] = *read;
+        } else if (read->t_ns + reading->span_ns > reading->t_ns) {
+            span->reading.allocator = 1;
+            if (read->allocated_bytes > span->reading.allocated_bytes)
+                span->reading.allocated_bytes = read->allocated_bytes;
+        }
+    }
+    attr->nreads = kept;
+}
+
+void ts_gpu_attr_allocator_read(ts_gpu_attr_t *attr, uint64_t t_ns, uint64_t allocated_bytes)
+{
+    if (attr->nreads == TS_GPU_ALLOCATOR_READS) {
+        memmove(attr->reads, attr->reads + 1, (attr->nreads - 1) * sizeof attr->reads[0]);
+        attr->nreads--;
+    }
+    attr->reads[attr->nreads++] = (ts_gpu_allocator_read_t){t_ns, allocated_bytes};
 }
 
 int ts_gpu_attr_sample(ts_gpu_attr_t *attr, uint64_t t_ns, uint64_t weight_ns,
@@ -104,9 +130,10 @@ static void charge(ts_stats_t *stats, const ts_gpu_pending_t *p, const ts_gpu_sp
     uint64_t busy = 0;
     if (span->charged == p->cls)
         busy = (uint64_t)llround((double)p->weight_ns * span->rate);
-    uint64_t mem = span->reading.valid ? span->reading.mem_bytes : 0;
-    if (p->func == UINT32_MAX || ts_stats_add_gpu(stats, p->func, p->lineno, busy, mem) < 0)
-        ts_stats_add_gpu(stats, UINT32_MAX, 0, busy, mem);
+    const ts_gpu_reading_t *r = &span->reading;
+    ts_gpu_memory_t memory = {r->valid ? r->mem_bytes : 0, r->allocated_bytes, r->allocator};
+    if (p->func == UINT32_MAX || ts_stats_add_gpu(stats, p->func, p->lineno, busy, &memory) < 0)
+        ts_stats_add_gpu(stats, UINT32_MAX, 0, busy, &memory);
 }
 
 void ts_gpu_attr_settle(ts_gpu_attr_t *attr, ts_stats_t *stats)
@@ -146,7 +173,7 @@ void ts_gpu_attr_settle(ts_gpu_attr_t *attr, ts_stats_t *stats)
             span->rate = (double)busy / (double)weight;
         } else {
             span->rate = span->reading.valid ? (double)span->reading.busy_permille / 1000.0 : 0;
-            ts_stats_add_gpu(stats, UINT32_MAX, 0, busy, 0);
+            ts_stats_add_gpu(stats, UINT32_MAX, 0, busy, NULL);
         }
         span->settled = 1;
     }

@@ -193,6 +193,10 @@ void ts_profile_share_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t
     ts_json_number(j, pct(gpu->busy_ns, s->gpu_total.busy_ns), PCT_DIGITS);
     ts_json_key(j, "gpu_mem_mb");
     ts_json_number(j, (double)gpu->peak_mem_bytes / MB, MB_DIGITS);
+    if (s->gpu_allocator_seen) { /* only where the program used PyTorch's CUDA */
+        ts_json_key(j, "gpu_allocated_mb");
+        ts_json_number(j, (double)gpu->peak_allocated_bytes / MB, MB_DIGITS);
+    }
     ts_json_key(j, "alloc_mb"); ts_json_number(j, (double)mem->alloc_bytes / MB, MB_DIGITS);
     ts_json_key(j, "python_fraction");
     ts_json_number(j, mem->alloc_bytes ? (double)mem->python_bytes / (double)mem->alloc_bytes : 0,
@@ -299,6 +303,20 @@ static void write_gpu(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t
     if (enabled && g->driver != NULL && *g->driver) ts_json_string(j, g->driver);
     else ts_json_null(j);
     ts_json_key(j, "launch_blocking"); ts_json_bool(j, enabled && g->launch_blocking);
+    ts_json_key(j, "allocator"); /* PyTorch's view, where the program used it (torchmem.h) */
+    const ts_torchmem_summary_t *torch = &m->torch_allocator;
+    if (enabled && torch->reads > 0) {
+        ts_json_begin_object(j);
+        ts_json_key(j, "source"); ts_json_string(j, "torch.cuda.memory_allocated");
+        ts_json_key(j, "reads"); ts_json_int(j, (int64_t)torch->reads);
+        ts_json_key(j, "peak_allocated_mb");
+        ts_json_number(j, (double)torch->peak_allocated_bytes / MB, MB_DIGITS);
+        ts_json_key(j, "peak_reserved_mb");
+        ts_json_number(j, (double)torch->peak_reserved_bytes / MB, MB_DIGITS);
+        ts_json_end_object(j);
+    } else {
+        ts_json_null(j);
+    }
     ts_json_key(j, "visible_devices");
     if (g != NULL && g->visible != NULL) ts_json_string(j, g->visible); else ts_json_null(j);
     ts_json_key(j, "devices");

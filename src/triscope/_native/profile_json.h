@@ -14,6 +14,7 @@
 #include "json_writer.h"
 #include "gpu.h"
 #include "stats.h"
+#include "torchmem.h"
 
 /* Lines first..last of a file (a function decorated with @profile). */
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
     int cpu, memory, gpu;         /* dimensions asked for */
     int gpu_asked;                /* --gpu given, not only the default mode's look for one */
     const ts_gpu_summary_t *gpu_summary; /* NULL: GPU not asked for */
+    ts_torchmem_summary_t torch_allocator; /* PyTorch's allocator as read with the readings */
     int memory_native;            /* native allocations and copies seen (preload library) */
     uint64_t alloc_interval;      /* mean bytes between allocation samples */
     uint64_t signals_taken;       /* times the program's native code took one of our signals */

@@ -348,6 +348,7 @@ static void add_run_facts(ts_profile_meta_t *meta)
     static ts_gpu_summary_t gpu;
     ts_gpu_summary(&gpu);
     meta->gpu_summary = &gpu;
+    ts_torchmem_summary(&meta->torch_allocator);
     meta->alloc_interval = config.alloc_interval;
     meta->signals_taken = ts_sigguard_taken();
     ts_awaits_summary_t awaits;

@@ -13,11 +13,13 @@
 #include "compat.h"
 #include "resolve.h"
 
+#include "clock.h"
 #include "frames.h"
 #include "gpu.h"
 #include "gpuattr.h"
 #include "pymemory.h"
 #include "sampler.h"
+#include "torchmem.h"
 #include "waits.h"
 
 #include <string.h>
@@ -266,6 +268,11 @@ void ts_resolve_drain(void)
     ts_pymemory_guard(1); /* our own allocations below are not the program's */
     /* Readings first: the samples of a span are queued before its reading (gpuattr.h). */
     ts_gpu_collect(add_gpu_reading, NULL);
+    /* PyTorch's allocator now, after the readings so far: the next ones place it (gpuattr.h;
+     * docs/ARCHITECTURE.md, GPU). */
+    ts_torchmem_reading_t torch;
+    if (ts_gpu_profiling() && ts_torchmem_read(&torch))
+        ts_gpu_attr_allocator_read(&gpu_attr, ts_now_ns(), torch.allocated_bytes);
     ts_sampler_drain(consume, NULL);
     const ts_sample_t *sample;
     while ((sample = ts_ring_peek(&wait_ring)) != NULL) {
@@ -353,6 +360,7 @@ void ts_resolve_reset(void)
     if (wait_ring.records != NULL)
         ts_ring_clear(&wait_ring);
     ts_gpu_attr_clear(&gpu_attr);
+    ts_torchmem_reset();
 }
 
 ts_ring_t *ts_resolve_wait_ring(void)

@@ -491,25 +491,31 @@ int ts_stats_add_copy(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_
 
 /* ==== GPU ==== */
 
-static void gpu_charge(ts_gpu_t *gpu, uint64_t busy_ns, uint64_t mem_bytes)
+static void gpu_charge(ts_gpu_t *gpu, uint64_t busy_ns, const ts_gpu_memory_t *memory)
 {
     gpu->busy_ns += busy_ns;
-    if (mem_bytes > gpu->peak_mem_bytes)
-        gpu->peak_mem_bytes = mem_bytes;
+    if (memory == NULL)
+        return;
+    if (memory->held_bytes > gpu->peak_mem_bytes)
+        gpu->peak_mem_bytes = memory->held_bytes;
+    if (memory->allocator && memory->allocated_bytes > gpu->peak_allocated_bytes)
+        gpu->peak_allocated_bytes = memory->allocated_bytes;
 }
 
 int ts_stats_add_gpu(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t busy_ns,
-                     uint64_t mem_bytes)
+                     const ts_gpu_memory_t *memory)
 {
     if (func != UINT32_MAX) {
         uint32_t line = line_index(stats, func, lineno);
         if (line == UINT32_MAX)
             return -1;
-        gpu_charge(&stats->lines[line].gpu, busy_ns, mem_bytes);
-        gpu_charge(&stats->funcs[func].gpu, busy_ns, mem_bytes);
+        gpu_charge(&stats->lines[line].gpu, busy_ns, memory);
+        gpu_charge(&stats->funcs[func].gpu, busy_ns, memory);
     } else {
-        gpu_charge(&stats->gpu_unattributed, busy_ns, mem_bytes);
+        gpu_charge(&stats->gpu_unattributed, busy_ns, memory);
     }
-    gpu_charge(&stats->gpu_total, busy_ns, mem_bytes);
+    gpu_charge(&stats->gpu_total, busy_ns, memory);
+    if (memory != NULL && memory->allocator)
+        stats->gpu_allocator_seen = 1;
     return 0;
 }

@@ -62,7 +62,15 @@ double ts_mem_average_live(const ts_mem_t *mem, uint64_t start_ns, uint64_t end_
 typedef struct {
     uint64_t busy_ns;         /* GPU-busy time charged here (its share of each span's) */
     uint64_t peak_mem_bytes;  /* most GPU memory the process held while sampled here */
+    uint64_t peak_allocated_bytes; /* most bytes PyTorch's allocator had handed out then */
 } ts_gpu_t;
+
+/* The GPU memory a reading saw: the process's (NVML) and, where read, PyTorch's allocator's. */
+typedef struct {
+    uint64_t held_bytes;
+    uint64_t allocated_bytes;
+    int allocator;            /* allocated_bytes was read */
+} ts_gpu_memory_t;
 
 typedef struct {
     uint32_t path;            /* interned path */
@@ -162,6 +170,7 @@ typedef struct {
     uint64_t await_ns;        /* awaited time of every line, added up */
     ts_gpu_t gpu_total;       /* all GPU-busy time: the 100% of gpu_pct */
     ts_gpu_t gpu_unattributed;
+    int gpu_allocator_seen;   /* a reading carried PyTorch's allocator's bytes (torchmem.h) */
     uint64_t dropped;         /* samples lost to full rings */
 } ts_stats_t;
 
@@ -212,10 +221,10 @@ int ts_stats_free_sample(ts_stats_t *stats, uint64_t id, uint64_t t_ns);
 /* Sampled copy volume at a line (or unattributed). 0 or -1. */
 int ts_stats_add_copy(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t bytes);
 
-/* GPU-busy time and the GPU memory held, at a line (or unattributed when func is
- * UINT32_MAX). 0 or -1. */
+/* GPU-busy time and the GPU memory seen (NULL: none), at a line (or unattributed when func
+ * is UINT32_MAX). 0 or -1. */
 int ts_stats_add_gpu(ts_stats_t *stats, uint32_t func, uint32_t lineno, uint64_t busy_ns,
-                     uint64_t mem_bytes);
+                     const ts_gpu_memory_t *memory);
 
 static inline uint64_t ts_time_total(const ts_time_t *time)
 {

@@ -29,6 +29,9 @@ SUMMED_KEYS = ("cpu_samples", "alloc_mb", "peak_mb", "live_mb", "alloc_samples",
 # Written since the per-line Scalene fields (docs/DEFINITIONS.md); a merge keeps them only
 # where every part had them.
 NEWER_SUMMED_KEYS = ("avg_mb", "growth_mb")
+# Written only by a process that used PyTorch's CUDA (docs/PROFILE_FORMAT.md, GPU): summed
+# over the parts that have it, as gpu_mem_mb is.
+PRESENT_SUMMED_KEYS = ("gpu_allocated_mb",)
 # How many processes a line names in its time by process: enough to see the one or two
 # workers a line's time piles on, and few enough that a line of a thousand workers' profile
 # costs a handful of numbers, not a thousand.
@@ -58,6 +61,9 @@ def _add(target: dict, source: dict, thread_time: float) -> None:
     target["async_await_s"] = target.get("async_await_s", 0.0) + source.get("async_await_s", 0.0)
     target.setdefault("timeline", source["timeline"])
     target["_parts"] = target.get("_parts", 0) + 1
+    for key in PRESENT_SUMMED_KEYS:
+        if key in source:
+            target[key] = target.get(key, 0.0) + source[key]
     for key in NEWER_SUMMED_KEYS:
         if key in source:
             target["_n_" + key] = target.get("_n_" + key, 0) + 1

@@ -161,6 +161,11 @@ def _header(profile, width, utilization):
             facts += (f", busy {busy:.2f} s ({gpu.get('accounting')} accounting), "
                       f"peak {peak:.0f} MB")
         rows.append((facts, ""))
+        torch = gpu.get("allocator")
+        if torch:  # the program used PyTorch's CUDA (docs/DEFINITIONS.md, GPU)
+            rows.append(("GPU memory in PyTorch's allocator: peak "
+                         f"{torch['peak_allocated_mb']:.0f} MB in tensors, "
+                         f"{torch['peak_reserved_mb']:.0f} MB reserved", ""))
         devices = gpu.get("devices") or []
         if len(devices) > 1:
             rows.append(("GPU devices: " + ", ".join(
