@@ -105,7 +105,7 @@ def test_suspend_and_resume_from_another_process(tmp_path):
     spun_s = float(out.split("spun ")[1])
     profile = load_profile(tmp_path / "p.json")
     line = marker_line(profile, LIFECYCLE, "phase_wait")
-    profiled_s = line["cpu_samples"] * profile["cpu_sampling_interval_s"]
+    profiled_s = line["cpu_s"]
     # Suspended for certain between suspended_from and suspended_to, perhaps from
     # before_off to after_on (the control commands take time to start and to signal).
     surely_suspended = suspended_to - suspended_from

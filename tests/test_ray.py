@@ -50,10 +50,6 @@ def tasks():
         sys.path.remove(str(WORKLOADS))
 
 
-def _cpu_s(profile, line):
-    return line["cpu_samples"] * profile["cpu_sampling_interval_s"]
-
-
 def test_job_profile_merges_the_task_workers(tasks, tmp_path, capfd):
     import triscope.ray
     work, rest = ray.remote(tasks.work), ray.remote(tasks.rest)
@@ -66,10 +62,10 @@ def test_job_profile_merges_the_task_workers(tasks, tmp_path, capfd):
     profile = load_profile(path)
     heavy, light = marker_line(profile, TASKS, "heavy"), marker_line(profile, TASKS, "light")
     assert heavy and light, sorted(profile["files"])
-    ratio = _cpu_s(profile, heavy) / _cpu_s(profile, light)
+    ratio = heavy["cpu_s"] / light["cpu_s"]
     assert 1.5 <= ratio <= 2.5, ratio
     measured = sum(cpu for cpu, _ in results)
-    total = _cpu_s(profile, heavy) + _cpu_s(profile, light)
+    total = heavy["cpu_s"] + light["cpu_s"]
     assert abs(total - measured) <= 0.2 * measured, (total, measured)
     workers = profile["processes"]
     assert sorted(entry["name"] for entry in workers) == sorted(job.workers)

@@ -369,7 +369,7 @@ static void test_full_profile(void)
     /* Lines: 3/4 of the total split into python 50 % and native 25 %. */
     CHECK_HAS(out, "{\"lineno\":2,\"source\":\"    total = 0\",\"cpu_python_pct\":50,"
                    "\"cpu_native_pct\":25,\"cpu_system_pct\":0,\"cpu_samples\":3,"
-                   "\"gpu_pct\":0,");
+                   "\"cpu_s\":0.000008,\"gpu_pct\":0,");
     CHECK_HAS(out, "{\"lineno\":3,\"source\":\"    for i in range(10):\",\"cpu_python_pct\":0,"
                    "\"cpu_native_pct\":0,\"cpu_system_pct\":1,\"cpu_samples\":0,");
     /* Source text escaped for JSON and for an HTML <script>. */
@@ -798,8 +798,8 @@ static void test_gpu_fields(void)
                    "\"devices\":[{\"index\":3,\"cuda_index\":0,"
                    "\"name\":\"NVIDIA H100\",\"uuid\":\"GPU-abc\",\"busy_s\":1,"
                    "\"peak_mem_mb\":512}]}");
-    CHECK_HAS(out, "\"cpu_samples\":3,\"gpu_pct\":75,\"gpu_mem_mb\":512,\"alloc_mb\"");
-    CHECK_HAS(out, "\"cpu_samples\":0,\"gpu_pct\":0,\"gpu_mem_mb\":256,\"alloc_mb\"");
+    CHECK_HAS(out, "\"gpu_pct\":75,\"gpu_mem_mb\":512,\"alloc_mb\"");
+    CHECK_HAS(out, "\"cpu_samples\":0,\"cpu_s\":0,\"gpu_pct\":0,\"gpu_mem_mb\":256,\"alloc_mb\"");
     CHECK_HAS(out, "{\"name\":\"main\",\"lineno\":1,\"cpu_python_pct\":");
     free(out);
 
@@ -859,6 +859,9 @@ static void test_scalene_fields(void)
     ts_stats_add_line(&s, fn, 2, TS_TIME_NATIVE, 1 * sec, 1);
     ts_stats_add_line(&s, fn, 2, TS_TIME_SYSTEM, 1 * sec, 0); /* 3 of 4 s computing */
     ts_stats_add_line(&s, fn, 3, TS_TIME_SYSTEM, 1 * sec, 0);  /* a sleep: 0 */
+    /* Line 6: 1 s on a CPU and 1 s waiting for one (computing time, but not CPU seconds) */
+    ts_stats_add_line(&s, fn, 6, TS_TIME_PYTHON, 1 * sec, 1);
+    ts_stats_add_line(&s, fn, 6, TS_TIME_PYTHON, 1 * sec, 0);
     /* Line 4: 2 MiB live over [10 s, 11 s), then 1 MiB from 13 s to the end:
      * (2 × 1 + 1 × 1) / 4 = 0.75 MiB on average; 0 live at the middle, 1 at the end. */
     CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 4, 1, 2 * mib, 0, 10 * sec), 0);
@@ -879,6 +882,9 @@ static void test_scalene_fields(void)
     CHECK_HAS(out, "\"core_utilization\":0,\"avg_mb\":1.875,\"growth_mb\":0,");
     CHECK_HAS(out, "\"max_footprint_mb\":4,");
     CHECK_HAS(out, "\"max_footprint_line\":{\"file\":\"/p/mem.py\",\"lineno\":4}");
+    CHECK_HAS(out, "\"cpu_samples\":2,\"cpu_s\":3,"); /* line 2 */
+    CHECK_HAS(out, "\"cpu_samples\":1,\"cpu_s\":1,"); /* line 6 */
+    CHECK_HAS(out, "\"cpu_samples\":0,\"cpu_s\":0,"); /* line 3, the sleep */
     free(out);
     /* No allocation: no line made a footprint. */
     ts_stats_free(&s);

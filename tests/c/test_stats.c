@@ -12,7 +12,7 @@
 static int same_time(const ts_time_t *a, const ts_time_t *b)
 {
     return a->ns[0] == b->ns[0] && a->ns[1] == b->ns[1] && a->ns[2] == b->ns[2] &&
-           a->cpu_samples == b->cpu_samples;
+           a->cpu_samples == b->cpu_samples && a->cpu_ns == b->cpu_ns;
 }
 
 static void accumulate(ts_time_t *sum, const ts_time_t *t)
@@ -20,6 +20,7 @@ static void accumulate(ts_time_t *sum, const ts_time_t *t)
     for (int k = 0; k < TS_TIME_KINDS; k++)
         sum->ns[k] += t->ns[k];
     sum->cpu_samples += t->cpu_samples;
+    sum->cpu_ns += t->cpu_ns;
 }
 
 static void test_interning(void)
@@ -171,21 +172,24 @@ static void test_consistency(void)
         }
     }
     uint64_t x = 12345;
-    uint64_t samples = 0;
+    uint64_t samples = 0, cpu_ns = 0;
     for (int i = 0; i < 100000; i++) {
         x = x * 6364136223846793005ULL + 1442695040888963407ULL;
         uint32_t func = funcs[(x >> 33) % 40];
         uint32_t lineno = (uint32_t)((x >> 40) % 300) + 1;
         ts_time_kind_t kind = (ts_time_kind_t)((x >> 20) % 3);
         uint64_t ns = (x >> 50) + 1;
-        int cpu = kind != TS_TIME_SYSTEM;
+        /* a Python or native sample is on a CPU, or waiting for one (weight, no sample) */
+        int cpu = kind != TS_TIME_SYSTEM && (x >> 12) % 4 != 0;
         samples += cpu;
+        cpu_ns += cpu ? ns : 0;
         if ((x >> 8) % 10 == 0)
             ts_stats_add_unattributed(&s, kind, ns, cpu);
         else
             CHECK(ts_stats_add_line(&s, func, lineno, kind, ns, cpu) == 0);
     }
-    ts_time_t lines = {{0}, 0}, fns = {{0}, 0}, files = {{0}, 0}, expect = s.total;
+    ts_time_t lines = {.cpu_ns = 0}, fns = {.cpu_ns = 0}, files = {.cpu_ns = 0};
+    ts_time_t expect = s.total;
     for (size_t i = 0; i < s.nlines; i++)
         accumulate(&lines, &s.lines[i].time);
     for (size_t i = 0; i < s.nfuncs; i++)
@@ -195,10 +199,12 @@ static void test_consistency(void)
     for (int k = 0; k < TS_TIME_KINDS; k++)
         expect.ns[k] -= s.unattributed.ns[k];
     expect.cpu_samples -= s.unattributed.cpu_samples;
+    expect.cpu_ns -= s.unattributed.cpu_ns;
     CHECK(same_time(&lines, &expect));
     CHECK(same_time(&fns, &expect));
     CHECK(same_time(&files, &expect));
     CHECK_EQ_INT(s.total.cpu_samples, samples);
+    CHECK_EQ_INT(s.total.cpu_ns, cpu_ns);
     CHECK(s.nlines <= 8 * 300);
     CHECK(s.nlines > 8 * 290); /* nearly every (file, line) pair was hit */
     ts_stats_free(&s);

@@ -189,6 +189,7 @@ void ts_profile_share_fields(ts_json_t *j, const ts_time_t *time, const ts_mem_t
 {
     time_fields(j, time, ts_time_total(&s->total), "cpu_");
     ts_json_key(j, "cpu_samples"); ts_json_int(j, (int64_t)time->cpu_samples);
+    ts_json_key(j, "cpu_s"); ts_json_number(j, (double)time->cpu_ns / 1e9, SEC_DIGITS);
     ts_json_key(j, "gpu_pct");
     ts_json_number(j, pct(gpu->busy_ns, s->gpu_total.busy_ns), PCT_DIGITS);
     ts_json_key(j, "gpu_mem_mb");

@@ -83,8 +83,8 @@ typedef struct {
 
 /* The shares and sizes of a line, a function or a whole (the run's totals), as the profile's
  * fields (docs/PROFILE_FORMAT.md): cpu_python_pct, cpu_native_pct, cpu_system_pct (shares of
- * all measured time), cpu_samples, gpu_pct, gpu_mem_mb, alloc_mb, python_fraction, peak_mb,
- * live_mb, mem_pct, alloc_samples. The profile and the live view's snapshot (live.h) both
+ * all measured time), cpu_samples, cpu_s, gpu_pct, gpu_mem_mb (gpu_allocated_mb where PyTorch's
+ * allocator was read), alloc_mb, python_fraction, peak_mb, live_mb, mem_pct, alloc_samples. The profile and the live view's snapshot (live.h) both
  * write them through this one function. */
 void ts_profile_share_fields(ts_json_t *json, const ts_time_t *time, const ts_mem_t *mem,
                              const ts_gpu_t *gpu, const ts_stats_t *stats);

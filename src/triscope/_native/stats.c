@@ -138,7 +138,10 @@ uint32_t ts_stats_func(ts_stats_t *stats, uint32_t file, const char *name, uint3
 static void charge(ts_time_t *time, ts_time_kind_t kind, uint64_t ns, int cpu_sample)
 {
     time->ns[kind] += ns;
-    time->cpu_samples += cpu_sample ? 1 : 0;
+    if (cpu_sample) {
+        time->cpu_samples++;
+        time->cpu_ns += ns;
+    }
 }
 
 /* The index of the line `lineno` of the function's file, created if new; UINT32_MAX on

@@ -24,6 +24,7 @@ typedef enum {
 typedef struct {
     uint64_t ns[TS_TIME_KINDS];
     uint64_t cpu_samples;     /* timer samples (Python or native) that landed here */
+    uint64_t cpu_ns;          /* their CPU clocks' time: on a CPU, waiting for one excluded */
 } ts_time_t;
 
 /* A bounded time series: when full, every other point is dropped (the first and the latest

@@ -28,7 +28,7 @@ SUMMED_KEYS = ("cpu_samples", "alloc_mb", "peak_mb", "live_mb", "alloc_samples",
                "copy_mb_s", "gpu_mem_mb")
 # Written since the per-line Scalene fields (docs/DEFINITIONS.md); a merge keeps them only
 # where every part had them.
-NEWER_SUMMED_KEYS = ("avg_mb", "growth_mb")
+NEWER_SUMMED_KEYS = ("avg_mb", "growth_mb", "cpu_s")
 # Written only by a process that used PyTorch's CUDA (docs/PROFILE_FORMAT.md, GPU): summed
 # over the parts that have it, as gpu_mem_mb is.
 PRESENT_SUMMED_KEYS = ("gpu_allocated_mb",)
