@@ -133,7 +133,7 @@ int ts_taskstate_parse_syscall(const char *text, uintptr_t start, uintptr_t end)
 
 int ts_taskstate_parse_schedstat(const char *text, uint64_t *ns)
 {
-    uint64_t on_cpu_ns, delay_ns; /* time on a CPU: the thread's CPU clock says it already */
+    uint64_t on_cpu_ns, delay_ns; /* on_cpu_ns goes unused: the thread's CPU clock says it */
     const char *second = ts_textscan_decimal(text, &on_cpu_ns);
     if (second == NULL || ts_textscan_decimal(second, &delay_ns) == NULL)
         return -1;
