@@ -4,7 +4,8 @@
  * a missing library or no device leaves GPU profiling off with a reason; readings carry
  * the stand-in's utilisation and this process's memory, per-process while the driver gives
  * it and device-wide for good once it does not; a failing call makes an invalid reading and
- * polling goes on; polls follow the schedule; a forked child never opens NVML.
+ * polling goes on; polls follow the schedule; a process's parent is read from its
+ * /proc/PID/stat; a forked child never opens NVML.
  */
 #define _GNU_SOURCE
 #include "gpu.h"
@@ -282,6 +283,42 @@ static void test_schedule(void)
     ts_gpu_close();
 }
 
+/* Which processes are ours: a process's parent, from its /proc/PID/stat. */
+static void test_parent_texts(void)
+{
+    unsigned int parent = 7;
+    CHECK_EQ_INT(ts_gpu_parse_parent("4242 (python3) S 4241 4242 4242 0 -1 4194560\n", &parent),
+                 0);
+    CHECK_EQ_INT(parent, 4241);
+    /* A name may hold spaces and parentheses: the state follows the last ')'. */
+    CHECK_EQ_INT(ts_gpu_parse_parent("4244 (a) b) (c) D 1 4242\n", &parent), 0);
+    CHECK_EQ_INT(parent, 1);
+    CHECK_EQ_INT(ts_gpu_parse_parent("1 (systemd) S 0 1 1 0 -1\n", &parent), 0);
+    CHECK_EQ_INT(parent, 0);
+    CHECK_EQ_INT(ts_gpu_parse_parent("4247 (x)R 12", &parent), 0); /* as " %c %d" read it */
+    CHECK_EQ_INT(parent, 12);
+    parent = 7;
+    CHECK_EQ_INT(ts_gpu_parse_parent("4245 (cut", &parent), -1);
+    CHECK_EQ_INT(ts_gpu_parse_parent("4246 (x)", &parent), -1);
+    CHECK_EQ_INT(ts_gpu_parse_parent("4246 (x) \n", &parent), -1);
+    CHECK_EQ_INT(ts_gpu_parse_parent("4246 (x) S", &parent), -1);
+    CHECK_EQ_INT(ts_gpu_parse_parent("4246 (x) S\n", &parent), -1);
+    CHECK_EQ_INT(ts_gpu_parse_parent("4246 (x) S -1", &parent), -1);
+    CHECK_EQ_INT(ts_gpu_parse_parent("4246 (x) S 2147483648", &parent), -1); /* no pid */
+    CHECK_EQ_INT(ts_gpu_parse_parent("", &parent), -1);
+    CHECK_EQ_INT(parent, 7);
+    /* This process's own. */
+    char text[512];
+    FILE *stat = fopen("/proc/self/stat", "r");
+    CHECK(stat != NULL);
+    size_t n = stat ? fread(text, 1, sizeof text - 1, stat) : 0;
+    if (stat)
+        fclose(stat);
+    text[n] = '\0';
+    CHECK_EQ_INT(ts_gpu_parse_parent(text, &parent), 0);
+    CHECK_EQ_INT(parent, getppid());
+}
+
 static void test_forked_child_stays_off(void)
 {
     ts_gpu_forget_after_fork();
@@ -306,6 +343,7 @@ int main(void)
     RUN(test_missed_samples_do_not_spread_busy_time);
     RUN(test_slow_warm_up_does_not_slow_polling);
     RUN(test_schedule);
+    RUN(test_parent_texts);
     RUN(test_forked_child_stays_off);
     unlink(busy_file);
     return TEST_DONE();

@@ -47,6 +47,8 @@ static void test_empty_or_nothing_hides_every_device(void)
     expect("", 0, -1, -1, -1, -1);
     expect("-1", 0, -1, -1, -1, -1);
     expect("9", 0, -1, -1, -1, -1);
+    expect("99999999999999999999999", 0, -1, -1, -1, -1); /* past 64 bits: no index */
+    expect("18446744073709551616,0", 0, -1, -1, -1, -1);  /* 2^64 does not wrap to 0 */
 }
 
 static void test_uuids_and_unique_prefixes(void)

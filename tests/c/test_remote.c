@@ -3,7 +3,8 @@
  * test_remote.c — reading a process from outside, tried on this very process: the symbols
  * this executable exports (it is linked with its symbols exported, as a python executable
  * is) are found at the addresses the dynamic linker gave them, load bias included; reads
- * copy what is there, and each failure gives the errno dump.c tells apart.
+ * copy what is there, and each failure gives the errno dump.c tells apart; the lines of
+ * /proc/PID/maps are read as the search needs them.
  */
 #include "remote.h"
 #include "testhelp.h"
@@ -43,6 +44,55 @@ static void test_reads_memory(void)
     CHECK_STR(text, "remote");
 }
 
+/* The lines of /proc/PID/maps the symbol search meets: a file's mappings, at offset 0 (its
+ * base) and further in; anonymous memory and the kernel's named areas, which map no file. */
+static void test_maps_lines(void)
+{
+    uint64_t start = 1, offset = 1;
+    const char *first = "55d0c0a00000-55d0c0a28000 r--p 00000000 08:01 1048602"
+                        "                    /usr/bin/python3.11\n";
+    size_t path_at = ts_remote_parse_maps_line(first, &start, &offset);
+    CHECK_STR(first + path_at, "/usr/bin/python3.11\n");
+    CHECK(start == 0x55d0c0a00000u);
+    CHECK_EQ_INT(offset, 0);
+    const char *later = "7f13a2c28000-7f13a2dbd000 r-xp 00028000 fd:01 2364  /usr/lib/x86_64-linux-"
+                        "gnu/libc.so.6\n";
+    path_at = ts_remote_parse_maps_line(later, &start, &offset);
+    CHECK_STR(later + path_at, "/usr/lib/x86_64-linux-gnu/libc.so.6\n");
+    CHECK(start == 0x7f13a2c28000u);
+    CHECK_EQ_INT(offset, 0x28000);
+    /* A path may hold blanks, and a deleted file keeps its path (with a note after it). */
+    const char *spaced = "7f0000000000-7f0000001000 r--p 00000000 08:01 77 "
+                         "/tmp/my dir/libpython3.12.so (deleted)\n";
+    path_at = ts_remote_parse_maps_line(spaced, &start, &offset);
+    CHECK_STR(spaced + path_at, "/tmp/my dir/libpython3.12.so (deleted)\n");
+    /* No file. */
+    CHECK_EQ_INT(ts_remote_parse_maps_line("7f13a0000000-7f13a0021000 rw-p 00000000 00:00 0 \n",
+                                           &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("7f13a0000000-7f13a0021000 rw-p 00000000 00:00 0\n",
+                                           &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("55d0c1e4f000-55d0c1f7a000 rw-p 00000000 00:00 0"
+                                           "                          [heap]\n",
+                                           &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("7ffc8d5f2000-7ffc8d5f4000 r-xp 00000000 00:00 0"
+                                           "                          [vdso]\n",
+                                           &start, &offset), 0);
+    /* Not a mapping at all: a cut line, a missing field, a field that is not a number. */
+    CHECK_EQ_INT(ts_remote_parse_maps_line("", &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("\n", &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("so.6\n", &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("55d0c0a00000 r--p 00000000 08:01 1 /x\n",
+                                           &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("55d0c0a00000- r--p 00000000 08:01 1 /x\n",
+                                           &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("55d0c0a00000-55d0c0a28000 r--p zz 08:01 1 /x\n",
+                                           &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("55d0c0a00000-55d0c0a28000 r--p 00000000 08:01\n",
+                                           &start, &offset), 0);
+    CHECK_EQ_INT(ts_remote_parse_maps_line("55d0c0a00000-55d0c0a28000 r--p 00000000 08:01 /x\n",
+                                           &start, &offset), 0);
+}
+
 static void test_failures(void)
 {
     long copy;
@@ -72,6 +122,7 @@ int main(void)
 {
     RUN(test_finds_exported_symbols);
     RUN(test_reads_memory);
+    RUN(test_maps_lines);
     RUN(test_failures);
     return TEST_DONE();
 }

@@ -39,10 +39,12 @@
 
 #include "gpuvisible.h"
 #include "ringbuf.h"
+#include "textscan.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -194,7 +196,20 @@ static struct {
 static size_t npid_cache;
 static uint64_t pid_cache_since;
 
-/* The parent of `pid` from /proc/<pid>/stat ("pid (comm) state ppid ..."). 0 or -1. */
+int ts_gpu_parse_parent(const char *text, unsigned int *parent)
+{
+    const char *after_name = strrchr(text, ')'); /* the name may hold spaces and ')' */
+    if (after_name == NULL)
+        return -1;
+    const char *state = ts_textscan_skip_blanks(after_name + 1);
+    uint64_t ppid;
+    if (*state == '\0' || ts_textscan_decimal(state + 1, &ppid) == NULL || ppid > INT_MAX)
+        return -1;
+    *parent = (unsigned int)ppid;
+    return 0;
+}
+
+/* The parent of `pid` from /proc/<pid>/stat. 0 or -1. */
 static int parent_of(unsigned int pid, unsigned int *parent)
 {
     char path[32], text[256];
@@ -207,13 +222,7 @@ static int parent_of(unsigned int pid, unsigned int *parent)
     if (n <= 0)
         return -1;
     text[n] = '\0';
-    const char *after_name = strrchr(text, ')'); /* the name may hold spaces and ')' */
-    char state;
-    int ppid;
-    if (after_name == NULL || sscanf(after_name + 1, " %c %d", &state, &ppid) != 2 || ppid < 0)
-        return -1;
-    *parent = (unsigned int)ppid;
-    return 0;
+    return ts_gpu_parse_parent(text, parent);
 }
 
 static int walk_to_self(unsigned int pid)

@@ -89,4 +89,9 @@ void ts_gpu_summary(ts_gpu_summary_t *out);
 /* In a forked child: NVML's state (and locks) belong to the parent; never call it here. */
 void ts_gpu_forget_after_fork(void);
 
+/* A /proc/PID/stat text ("pid (comm) state ppid ..."): the parent's PID into *parent. 0, or
+ * -1 when the text has none. For the unit tests; the poll reads it to tell which processes
+ * are ours. */
+int ts_gpu_parse_parent(const char *text, unsigned int *parent);
+
 #endif

@@ -7,8 +7,9 @@
  */
 #include "gpuvisible.h"
 
+#include "textscan.h"
+
 #include <ctype.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define MAX_ENTRY 128
@@ -25,9 +26,9 @@ static int device_named(const char *entry, const char *const *uuids, unsigned co
     if (*entry == '\0')
         return -1;
     if (isdigit((unsigned char)*entry)) {
-        char *end;
-        unsigned long index = strtoul(entry, &end, 10);
-        return *end == '\0' && index < count ? (int)index : -1;
+        uint64_t index;
+        const char *end = ts_textscan_decimal(entry, &index);
+        return end != NULL && *end == '\0' && index < count ? (int)index : -1;
     }
     const char *prefix = strncmp(entry, "GPU-", 4) == 0 ? entry + 4 : entry;
     size_t length = strlen(prefix);

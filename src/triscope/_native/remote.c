@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include "remote.h"
 
+#include "textscan.h"
+
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -132,6 +134,27 @@ done:
     return found;
 }
 
+size_t ts_remote_parse_maps_line(const char *line, uint64_t *start, uint64_t *offset)
+{
+    uint64_t end; /* read only so that a line without it is no mapping */
+    const char *cursor = ts_textscan_hex(line, start);
+    if (cursor == NULL || *cursor != '-')
+        return 0;
+    cursor = ts_textscan_hex(cursor + 1, &end);
+    if (cursor != NULL)
+        cursor = ts_textscan_skip_word(cursor); /* permissions */
+    if (cursor != NULL)
+        cursor = ts_textscan_hex(cursor, offset);
+    if (cursor != NULL)
+        cursor = ts_textscan_skip_word(cursor); /* device */
+    if (cursor != NULL)
+        cursor = ts_textscan_skip_word(cursor); /* inode */
+    if (cursor == NULL)
+        return 0;
+    cursor = ts_textscan_skip_blanks(cursor);
+    return *cursor == '/' ? (size_t)(cursor - line) : 0;
+}
+
 /* Whether `path` is the executable or a libpython: the objects that may hold the runtime. */
 static int may_hold_runtime(const char *path, const char *executable)
 {
@@ -158,10 +181,9 @@ int ts_remote_find_symbols(pid_t pid, const char *const *names, uint64_t *addres
     int found = 0;
     errno = 0;
     while (!found && fgets(line, sizeof line, maps) != NULL) {
-        unsigned long long start, end, offset;
-        int path_at = 0;
-        if (sscanf(line, "%llx-%llx %*s %llx %*s %*s %n", &start, &end, &offset, &path_at) < 3 ||
-            path_at == 0 || line[path_at] != '/' || offset != 0)
+        uint64_t start, offset;
+        size_t path_at = ts_remote_parse_maps_line(line, &start, &offset);
+        if (path_at == 0 || offset != 0)
             continue;
         char *path = line + path_at;
         path[strcspn(path, "\n")] = '\0';

@@ -26,4 +26,11 @@ int ts_remote_read(pid_t pid, uint64_t address, void *buffer, size_t size);
 int ts_remote_find_symbols(pid_t pid, const char *const *names, uint64_t *addresses,
                            int count, char *object, size_t object_size);
 
+/* One line of /proc/PID/maps ("start-end perms offset device inode path"): the index in
+ * `line` where the path of the file it maps begins, with the mapping's start address and
+ * file offset in *start and *offset; 0 when the line maps no file by an absolute path
+ * (anonymous memory, [heap], [vdso]) or is not a mapping. For the unit tests; the symbol
+ * search reads the maps with it. */
+size_t ts_remote_parse_maps_line(const char *line, uint64_t *start, uint64_t *offset);
+
 #endif

@@ -15,11 +15,12 @@
 #define _GNU_SOURCE
 #include "taskstate.h"
 
+#include "textscan.h"
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -121,28 +122,22 @@ static ssize_t read_task_file(int *fd, dev_t *dev, ino_t *ino, pid_t tid, const 
 
 int ts_taskstate_parse_syscall(const char *text, uintptr_t start, uintptr_t end)
 {
-    char *rest;
-    long number = strtol(text, &rest, 10);
-    if (rest == text || number != SYS_futex)
+    uint64_t number, address;
+    const char *argument = ts_textscan_decimal(text, &number);
+    if (argument == NULL || number != SYS_futex)
         return 0; /* "running", a sleep, I/O, a page fault ("-1 ...") */
-    const char *argument = rest;
-    uintptr_t address = (uintptr_t)strtoull(argument, &rest, 16);
-    if (rest == argument)
+    if (ts_textscan_hex(argument, &address) == NULL)
         return 0;
     return address < start || address >= end;
 }
 
 int ts_taskstate_parse_schedstat(const char *text, uint64_t *ns)
 {
-    char *rest;
-    strtoull(text, &rest, 10); /* time on a CPU: the thread's CPU clock says it already */
-    if (rest == text)
+    uint64_t on_cpu_ns, delay_ns; /* on_cpu_ns goes unused: the thread's CPU clock says it */
+    const char *second = ts_textscan_decimal(text, &on_cpu_ns);
+    if (second == NULL || ts_textscan_decimal(second, &delay_ns) == NULL)
         return -1;
-    const char *second = rest;
-    unsigned long long delay = strtoull(second, &rest, 10);
-    if (rest == second)
-        return -1;
-    *ns = delay;
+    *ns = delay_ns;
     return 0;
 }
 
