@@ -95,12 +95,15 @@ def main(argv=None):
     pyperf_dir = benchmarks_mod.pyperformance_dir(python)
     chosen = benchmarks_mod.select(args.benchmarks.split(",") if args.benchmarks else None,
                                    quick=args.quick)
-    if pyperf_dir is None:
-        skipped = [b.name for b in chosen if b.source == "pyperformance"]
-        chosen = [b for b in chosen if b.source != "pyperformance"]
-        if skipped:
-            log(f"pyperformance is not installed for {python}: skipping {', '.join(skipped)}")
-            results["skipped_benchmarks"] = skipped
+    # A benchmark whose packages are missing is left out and reported, as a peer is.
+    lacking = {b.name: benchmarks_mod.missing(python, b, pyperf_dir) for b in chosen}
+    unavailable_benchmarks = {name: f"not installed: {', '.join(what)}"
+                              for name, what in lacking.items() if what}
+    chosen = [b for b in chosen if b.name not in unavailable_benchmarks]
+    if unavailable_benchmarks:
+        results["unavailable_benchmarks"] = unavailable_benchmarks
+        log("benchmarks left out: " + "; ".join(f"{name} ({why})" for name, why
+                                                 in unavailable_benchmarks.items()))
     for section in SECTIONS:  # --merge: what this run does not redo comes from the last one
         if section not in args.sections and section in previous:
             results[section] = previous[section]
