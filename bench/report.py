@@ -43,7 +43,7 @@ REPORTS = {
 # gives each package, and the benchmark that needs it (a package is shown when that ran).
 BENCHMARK_PACKAGES = {"numpy": ("NumPy", "numpy"), "pandas": ("pandas", "pandas_groupby"),
                       "jinja2": ("Jinja2", "templates"), "pytest": ("pytest", "pytest_session"),
-                      "toolz": ("toolz (its test suite)", "pytest_session")}
+                      "toolz": ("toolz", "pytest_session")}
 
 
 def fmt_ratio(x, digits=2):
