@@ -43,7 +43,7 @@ def main(loops):
     for _ in range(loops):
         assert clean(rng) > 0
     elapsed = perf_counter() - start
-    print(f"numpy: {1000 * elapsed / loops:.3g} ms")
+    print(f"numpy: {1000 * elapsed / loops:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def main(loops):
     for _ in range(loops):
         assert report(rng, products) > 0
     elapsed = perf_counter() - start
-    print(f"pandas_groupby: {1000 * elapsed / loops:.3g} ms")
+    print(f"pandas_groupby: {1000 * elapsed / loops:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def main(loops):
         assert status == pytest.ExitCode.OK, f"pytest exit status {status}"
         for name in [m for m in sys.modules if m == SUITE or m.startswith(SUITE + ".")]:
             del sys.modules[name]
-    print(f"pytest_session: {1000 * elapsed / loops:.3g} ms")
+    print(f"pytest_session: {1000 * elapsed / loops:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def main(loops):
         size += len(respond(template, query))
     elapsed = perf_counter() - start
     assert size > 0
-    print(f"templates: {1000 * elapsed / loops:.3g} ms")
+    print(f"templates: {1000 * elapsed / loops:.3f} ms")
 
 
 if __name__ == "__main__":
