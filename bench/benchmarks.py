@@ -5,9 +5,12 @@ Runner. With `--worker --loops N --values 1 --warmups 0 -p 1` the Runner runs th
 N times in the current process and prints "name: <time per loop>", without spawning worker
 processes or calibrating, so every profiler sees one ordinary process running the same
 fixed amount of work. `--worker-task K` picks the K-th benchmark of a script that defines
-several. Loops are chosen so that each plain run takes about 0.8 s on a 2-core machine: the set,
-18 programs x 9 configurations x 5 rounds, has to fit the 30-minute budget with the
-accuracy and cost sections.
+several. Loops are chosen so that each plain run takes about 0.8 s on a 2-core machine (a
+pytest session, one loop, takes about 1.1 s): the set, 18 programs x 10 configurations x 4
+rounds, has to fit the 30-minute budget with the accuracy and cost sections. A round of one
+program under every configuration costs 12 to 25 times its plain run (the peers that trace
+every call are 2 to 5 times slower), 14 s on average; 18 x 4 rounds take about 17 minutes,
+and the accuracy and cost sections about 10 more. With 5 rounds the run would need about 32.
 
 bench/programs/ holds what pyperformance lacks: a pool of threads that contend for the GIL,
 and the programs people bring to a profiler that pyperformance leaves out because they need

@@ -6,8 +6,9 @@ indexing, a histogram, a convolution and a 200 x 200 matrix product. Nearly all 
 is in NumPy's C loops, and every array of more than a few kilobytes is a malloc (8 MB for a
 million float64): this is the program where a memory profiler's native allocation hooks,
 rather than its Python-level ones, are exercised, and where a CPU profiler must attribute
-time spent in C to the Python line that called it. The random numbers come from a seeded
-generator, so each run does the same work. Prints the time per loop in pyperf's
+time spent in C to the Python line that called it. The matrix product goes to OpenBLAS,
+which may run it on threads of its own. The random numbers come from a seeded generator,
+so each run does the same work. Prints the time per loop in pyperf's
 "name: value unit" form.
 usage: bm_numpy.py [--loops N]
 """
