@@ -13,6 +13,7 @@ again, as a fresh `pytest` does. Prints the time per loop in pyperf's "name: val
 form.
 usage: bm_pytest_session.py [--loops N]
 """
+import os
 import sys
 from time import perf_counter
 
@@ -21,6 +22,10 @@ import pytest
 SUITE = "toolz.tests"
 # No .pytest_cache left behind: every session starts from the same state.
 PYTEST_ARGS = ["-q", "-p", "no:cacheprovider", "--pyargs", SUITE]
+# pytest's own plugins only: the bench environment's packages register plugins of their own
+# (triscope's, platformdirs'), inert here, which would make the session depend on what else
+# is installed.
+os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 
 
 def main(loops):
