@@ -116,7 +116,8 @@ def render(res, png_name, others=()):
     packages = [f"{name} {vers[key]}" for key, (name, bench) in BENCHMARK_PACKAGES.items()
                 if key in vers and bench in ran]
     if "pyperformance" in vers:
-        packages.insert(0, f"pyperformance {vers['pyperformance']} (pyperf {vers.get('pyperf', '?')})")
+        packages.insert(0, f"pyperformance {vers['pyperformance']} "
+                           f"(pyperf {vers.get('pyperf', '?')})")
     if packages:
         w(f"| benchmark programs | {', '.join(packages)} |")
     if res.get("unavailable"):

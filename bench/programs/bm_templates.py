@@ -19,7 +19,8 @@ from jinja2 import DictLoader, Environment
 TEMPLATES = {
     "layout.html": """<!doctype html>
 <html><head><title>{% block title %}{% endblock %} - Shop</title></head>
-<body><nav>{% for link in nav %}<a href="{{ link.url }}">{{ link.label|title }}</a>{% endfor %}</nav>
+<body><nav>{% for link in nav %}
+<a href="{{ link.url }}">{{ link.label|title }}</a>{% endfor %}</nav>
 <main>{% block content %}{% endblock %}</main>
 <footer>{{ footer }}</footer></body></html>""",
     "orders.html": """{% extends "layout.html" %}
@@ -32,7 +33,7 @@ TEMPLATES = {
 {% for row in rows %}
 <tr class="{{ loop.cycle('odd', 'even') }}{% if row.late %} late{% endif %}">
 <td>{{ loop.index + offset }}</td><td>{{ row.item|truncate(24) }}</td>
-<td>{{ row.note|default('-') }}</td><td>{{ row.tags|join(', ') }}</td>
+<td>{{ row.note|default('-', true) }}</td><td>{{ row.tags|join(', ') }}</td>
 <td>{{ money(row.price * row.quantity) }}</td></tr>
 {% endfor %}
 </table>
