@@ -5,12 +5,20 @@ Runner. With `--worker --loops N --values 1 --warmups 0 -p 1` the Runner runs th
 N times in the current process and prints "name: <time per loop>", without spawning worker
 processes or calibrating, so every profiler sees one ordinary process running the same
 fixed amount of work. `--worker-task K` picks the K-th benchmark of a script that defines
-several. Loops are chosen so that each plain run takes about 0.8 s on a 2-core machine: the set,
-14 programs x 9 configurations x 5 rounds, has to fit the 30-minute budget with the
-accuracy and cost sections.
+several. Loops are chosen so that each plain run takes about 0.8 s on a 2-core machine (a
+pytest session, one loop, takes about 1.1 s): the set, 18 programs x 10 configurations x 4
+rounds, has to fit the 30-minute budget with the accuracy and cost sections. A round of one
+program under every configuration costs 12 to 25 times its plain run (the peers that trace
+every call are 2 to 5 times slower), 14 s on average; 18 x 4 rounds take about 17 minutes,
+and the accuracy and cost sections about 10 more. With 5 rounds the run would need about 32.
 
-bench/programs/ holds what pyperformance lacks (a pool of threads that contend for the GIL)
-and a tiny program for the smoke test; those need no package at all.
+bench/programs/ holds what pyperformance lacks: a pool of threads that contend for the GIL,
+and the programs people bring to a profiler that pyperformance leaves out because they need
+packages (a NumPy pipeline, a pandas group-by, a Jinja2 request loop, a pytest session of a
+real package's suite; bench/requirements.txt pins them). A benchmark whose packages the
+interpreter cannot import is left out and reported as not installed, like a missing peer,
+so an interpreter without a NumPy wheel still runs the rest. bm_tiny.py, for the smoke test,
+needs no package at all.
 """
 import subprocess
 from dataclasses import dataclass
@@ -24,13 +32,14 @@ PYPERF_WORKER = ("--worker", "--values", "1", "--warmups", "0", "-p", "1")
 @dataclass(frozen=True)
 class Benchmark:
     name: str
-    category: str            # cpu | alloc | async | threads | io
+    category: str            # cpu | alloc | async | threads | io | native | web | tests
     source: str              # "pyperformance" or "own"
     script: str              # bm_<x>/run_benchmark.py under pyperformance, or a file in PROGRAMS
     loops: int
     extra: tuple = ()        # arguments after the worker options
     quick: bool = False      # part of `make bench-quick`
     note: str = ""
+    requires: tuple = ()     # modules it imports beyond the standard library
 
     def path(self, pyperf_dir):
         if self.source == "own":
@@ -69,6 +78,18 @@ BENCHMARKS = [
     _pp("pathlib", "io", 50, note="pathlib on a directory of files"),
     _pp("sqlite_synth", "io", 350000, note="sqlite3 (in memory) calling back into Python"),
     _pp("asyncio_tcp", "io", 1, note="asyncio TCP client and server on loopback"),
+    # What people profile beyond the interpreter: bench/programs with their packages.
+    Benchmark("numpy", "native", "own", "bm_numpy.py", 10, requires=("numpy",), quick=True,
+              note="NumPy on a million floats: temporaries, reductions, masks, sort, matmul"),
+    Benchmark("pandas_groupby", "native", "own", "bm_pandas_groupby.py", 2,
+              requires=("pandas",),
+              note="pandas: a 200,000-row frame, string columns, a merge, group-by aggregations"),
+    Benchmark("templates", "web", "own", "bm_templates.py", 700,
+              requires=("jinja2",),
+              note="web request loop: query string, Jinja2 page with inheritance, escaping"),
+    Benchmark("pytest_session", "tests", "own", "bm_pytest_session.py", 1,
+              requires=("pytest", "toolz.tests"),
+              note="pytest.main on toolz's own test suite (shipped in its wheel), in-process"),
 ]
 
 # The smoke test's benchmark: standard library only, a fraction of a second.
@@ -85,6 +106,30 @@ def pyperformance_dir(python):
         return None
     path = Path(out.stdout.strip())
     return path if path.is_dir() else None
+
+
+def missing(python, bench, pyperf_dir):
+    """What `bench` needs and `python` lacks: pyperformance, or the modules it cannot
+    import; empty when the benchmark can run."""
+    if bench.source == "pyperformance":
+        return [] if pyperf_dir is not None else ["pyperformance"]
+    if not bench.requires:
+        return []
+    out = subprocess.run([python, "-c", _PROBE, *bench.requires], capture_output=True, text=True)
+    return out.stdout.split() if out.returncode == 0 else list(bench.requires)
+
+
+# Imports each module for real (a wheel can install and still fail to import) and prints
+# those that failed.
+_PROBE = """import importlib, sys
+lacking = []
+for module in sys.argv[1:]:
+    try:
+        importlib.import_module(module)
+    except Exception:
+        lacking.append(module)
+print(*lacking)
+"""
 
 
 def select(names=None, quick=False):

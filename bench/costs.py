@@ -262,7 +262,7 @@ def run(python, long_seconds, quick, profilers=("plain", "triscope_cpu", "trisco
 
 
 def versions(python, available):
-    """Version of each profiler as installed for `python`."""
+    """Version of each profiler, and of the benchmarks' packages, as installed for `python`."""
     code = ("import json, sys, importlib.metadata as m\nout = {}\n"
             "for name in sys.argv[1:]:\n"
             "    try: out[name] = m.version(name)\n"
@@ -270,7 +270,10 @@ def versions(python, available):
             "print(json.dumps(out))")
     dists = {"triscope": "triscope", "triscope_cpu": "triscope", "scalene": "scalene",
              "scalene_cpu": "scalene", "pyinstrument": "pyinstrument", "memray": "memray",
-             "pyperformance": "pyperformance", "pyperf": "pyperf", "matplotlib": "matplotlib"}
+             "pyperformance": "pyperformance", "pyperf": "pyperf", "matplotlib": "matplotlib",
+             # the benchmark programs' packages (report.BENCHMARK_PACKAGES)
+             "numpy": "numpy", "pandas": "pandas", "jinja2": "jinja2", "pytest": "pytest",
+             "toolz": "toolz"}
     names = sorted(set(dists.values()))
     found = subprocess.run([python, "-c", code, *names], capture_output=True, text=True)
     by_dist = json.loads(found.stdout) if found.returncode == 0 else {}

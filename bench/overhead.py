@@ -16,8 +16,9 @@ import re
 from common import Scratch, child_env, geomean, log, median, run_process
 from profilers import BY_NAME
 
-# pyperf's "name: 61.7 ms" line (bench/programs print the same form).
-_TIMING = re.compile(r"^[\w.\-]+: ([\d.]+) (ns|us|ms|sec)\s*$", re.M)
+# pyperf's "name: 61.7 ms" line (bench/programs print the same form; a "%.3g" there writes
+# 1.23e+03 ms for a loop over a second, so an exponent is read too).
+_TIMING = re.compile(r"^[\w.\-]+: ([\d.]+(?:e[+-]?\d+)?) (ns|us|ms|sec)\s*$", re.M)
 _UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "sec": 1.0}
 
 

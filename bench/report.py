@@ -39,6 +39,13 @@ REPORTS = {
 }
 
 
+# What the programs of bench/programs import (bench/requirements.txt): the name the page
+# gives each package, and the benchmark that needs it (a package is shown when that ran).
+BENCHMARK_PACKAGES = {"numpy": ("NumPy", "numpy"), "pandas": ("pandas", "pandas_groupby"),
+                      "jinja2": ("Jinja2", "templates"), "pytest": ("pytest", "pytest_session"),
+                      "toolz": ("toolz", "pytest_session")}
+
+
 def fmt_ratio(x, digits=2):
     return "—" if x is None else f"{x:.{digits}f}×"
 
@@ -105,10 +112,19 @@ def render(res, png_name, others=()):
              "tachyon": "Tachyon"}
     shown = ", ".join(f"{tools[k]} {v}" for k, v in vers.items() if k in tools)
     w(f"| profilers | {shown} |")
+    ran = res.get("overhead", {}).get("benchmarks", {})
+    packages = [f"{name} {vers[key]}" for key, (name, bench) in BENCHMARK_PACKAGES.items()
+                if key in vers and bench in ran]
     if "pyperformance" in vers:
-        w(f"| benchmark programs | pyperformance {vers['pyperformance']} (pyperf {vers.get('pyperf', '?')}) |")
+        packages.insert(0, f"pyperformance {vers['pyperformance']} "
+                           f"(pyperf {vers.get('pyperf', '?')})")
+    if packages:
+        w(f"| benchmark programs | {', '.join(packages)} |")
     if res.get("unavailable"):
         w(f"| not installed (left out) | {', '.join(label(n) for n in res['unavailable'])} |")
+    if res.get("unavailable_benchmarks"):
+        w("| benchmarks left out | " + ", ".join(
+            f"{name} ({why})" for name, why in res["unavailable_benchmarks"].items()) + " |")
     if res.get("total_seconds"):
         w(f"| duration of this run | {res['total_seconds'] / 60:.1f} min |")
     w("")
@@ -420,6 +436,9 @@ def render_versions(runs, w):
         if run.get("unavailable"):
             w(f"| {run['python']['version']} | | not installed: "
               f"{', '.join(label(n) for n in run['unavailable'])} | | | | | | |")
+        if run.get("unavailable_benchmarks"):
+            w(f"| {run['python']['version']} | | benchmarks left out: "
+              f"{', '.join(run['unavailable_benchmarks'])} | | | | | | |")
     w("")
 
 
@@ -599,7 +618,8 @@ def render_costs(c, w):
 # ==== The plot ====
 
 CATEGORY_COLOR = {"cpu": "#1f77b4", "alloc": "#d62728", "async": "#2ca02c",
-                  "threads": "#9467bd", "io": "#ff7f0e"}
+                  "threads": "#9467bd", "io": "#ff7f0e", "native": "#8c564b",
+                  "web": "#e377c2", "tests": "#17becf"}
 
 
 def plot(res, png):

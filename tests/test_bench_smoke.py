@@ -43,3 +43,19 @@ def test_bench_harness_on_a_tiny_benchmark(tmp_path):
     text = doc.read_text()
     for needle in ("## The machine", "## Goals", "## Overhead", "| tiny |", "triscope --cpu"):
         assert needle in text, needle
+
+
+def test_a_benchmark_whose_package_is_missing_is_left_out(monkeypatch):
+    # GIVEN a program that needs a module no interpreter has (the way bench/programs'
+    # NumPy, pandas, Jinja2 and pytest programs need theirs), and pyperformance's absence
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import benchmarks
+    needy = benchmarks.Benchmark("needy", "cpu", "own", "bm_tiny.py", 1,
+                                 requires=("json", "no_such_module_for_this_test"))
+    # WHEN the harness asks what each lacks under this interpreter
+    lacking = benchmarks.missing(sys.executable, needy, pyperf_dir=None)
+    # THEN only the module that cannot be imported is named (run.py reports it as "not
+    # installed" and runs the rest), and a pyperformance program lacks pyperformance
+    assert lacking == ["no_such_module_for_this_test"], lacking
+    assert benchmarks.missing(sys.executable, benchmarks.ALL["nbody"], None) == ["pyperformance"]
+    assert benchmarks.missing(sys.executable, benchmarks.TINY, None) == []
