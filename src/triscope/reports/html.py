@@ -36,8 +36,10 @@ REGIONS_PLACEHOLDER = "__TRISCOPE_REGIONS__"
 REGION_BUDGET_BYTES = 16 << 20
 REGION_FILE_BYTES = 4 << 20
 # ensure_ascii already escapes every non-ASCII character, the line terminators U+2028 and
-# U+2029 among them; these three are ASCII and need it too.
-_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+# U+2029 among them; these three are ASCII and need it too. Replaced one after the other
+# (no replacement holds another's character): str.translate took 156 ms on a 2.2 MB profile
+# of call stacks, the three replacements 7 ms.
+_SCRIPT_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"))
 
 
 _template = None
@@ -55,7 +57,9 @@ def template() -> str:
 
 def _script_json(value) -> str:
     data = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    return data.translate(_SCRIPT_SAFE)
+    for character, escaped in _SCRIPT_SAFE:
+        data = data.replace(character, escaped)
+    return data
 
 
 def file_regions(profile: dict) -> dict:
