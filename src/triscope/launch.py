@@ -8,10 +8,11 @@ interpreter has joined the program's non-daemon threads, and after the program's
 handlers (registered later, so run earlier).
 """
 
-# Imports are kept to what every run needs: they are start-up time added to each run.
+# Imports are kept to what every run needs before its program starts: they are start-up time
+# added to each run, and modules the program would find imported. The reports (text, HTML,
+# merge) are imported at exit, when they are written (docs/PERFORMANCE.md, start-up + exit).
 import atexit
 import builtins
-import dataclasses
 import errno
 import fcntl
 import importlib.machinery
@@ -26,7 +27,6 @@ import threading
 
 from triscope import __version__, _compat, _native, source
 from triscope.options import Options, UsageError
-from triscope.reports import display, text
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 # Code that is the launcher's, not the program's: hidden from stacks. runpy is how a program
@@ -416,6 +416,7 @@ class _Session:
     def write_reports(self) -> None:
         """The text and HTML reports, from the JSON (with the children's folded in)."""
         import json
+        from triscope.reports import text
         profile = json.loads(self._read_json())
         if self.child_dir:
             profile = _merge_children(profile, self.child_dir, self.via_exec,
@@ -535,11 +536,18 @@ class _Session:
 
 
 def _ready_for_a_privilege_drop() -> None:
-    """A program run as root may become another user (os.setuid) and then no longer read
-    the code and data writing the reports needs: load them now."""
-    import io, json, shutil, tempfile  # noqa: E401,F401
-    from triscope.reports import html, merge  # noqa: F401
+    """A program run as root may become another user (os.setuid, or a C library's setuid
+    that no wrapper of ours would see) and then no longer read the code and data writing
+    the profile and the reports needs, when they are installed where only root may read
+    (a Python under /root): load them now. Exactly what the end imports and reads: the
+    reports and the modules they import lazily (source's tokenize, regions' ast and
+    hashlib for a profile with measured lines), the viewer page and viewer/ai.json. Only a
+    root run pays for this; any other run imports them at exit, and only those it uses."""
+    import io, json, shutil, tempfile, tokenize  # noqa: E401,F401
+    from triscope import ai_spec, regions  # noqa: F401
+    from triscope.reports import display, html, merge, text  # noqa: F401
     html.template()
+    ai_spec.spec()
 
 
 def _merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> dict:
@@ -906,8 +914,8 @@ def _begin_child_session(options: Options, program_dirs, configure=True, handove
     if handover and handover["main"]:
         session = _main_session_after_exec(options, program, handover)
     else:  # a child's profile is JSON for the parent to merge, nothing else
-        options = dataclasses.replace(options, cli=True, html=False, web=False, outfile=None,
-                                      json=True, profile_interval=None)
+        options = options.replace(cli=True, html=False, web=False, outfile=None, json=True,
+                                  profile_interval=None)
         session = _Session(options, program, sys.argv[1:])
         session.json_path = os.path.join(_child_variables[0], f"{os.getpid()}.json")
         session.text_path = session.html_path = None
@@ -930,7 +938,7 @@ def _begin_child_session(options: Options, program_dirs, configure=True, handove
 def _main_session_after_exec(options: Options, program: str, handover: dict) -> "_Session":
     """The run's own session again, in the image the profiled program exec'd: it writes the
     outputs the run was asked for, its own profile merged with what was handed over."""
-    options = dataclasses.replace(options, outfile=handover["outfile"])
+    options = options.replace(outfile=handover["outfile"])
     here = os.getcwd()
     try:
         os.chdir(handover["cwd"])  # where the run's default outputs go
@@ -1155,7 +1163,7 @@ def begin_in_process(program_dirs: list, program: str, json_path: str = None,
         raise RuntimeError("this process is already being profiled")
     import triscope
     before = triscope._resident_bytes()
-    options = dataclasses.replace(options or Options.parse([]), cli=True)
+    options = (options or Options.parse([])).replace(cli=True)
     session = _Session(options, program, sys.argv[1:])
     if json_path is not None:
         session.json_path = os.path.abspath(json_path)
@@ -1355,6 +1363,7 @@ def _kept_lines(options):
     (reports/display.py); otherwise None, every measured line."""
     if not options.reduced_profile:
         return None
+    from triscope.reports import display
     return display.reduced_profile_cut(options.cpu_percent_threshold,
                                        options.malloc_threshold,
                                        options.memory_sampling_interval)
