@@ -535,6 +535,33 @@ class _Session:
         threading.Thread(target=loop, name="triscope-profile-interval", daemon=True).start()
 
 
+def _open_to_every_user(paths: list) -> bool:
+    """Whether any user may still read what the end imports and reads (the package, the
+    launcher's sys.path) after a privilege drop: each of `paths` that exists may be read
+    (a directory listed and entered) by others, below directories others may enter. What
+    lies inside is taken to be as open as the directory installers put it in. When so, a
+    root run need not load the reports before its program (_ready_for_a_privilege_drop)."""
+    for path in paths:
+        current = os.path.realpath(path)
+        try:
+            mode = os.stat(current).st_mode
+        except OSError:
+            continue  # nothing there: nothing is imported from it
+        wanted = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        while True:
+            if mode & wanted != wanted:
+                return False
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current, wanted = parent, stat.S_IXOTH
+            try:
+                mode = os.stat(current).st_mode
+            except OSError:
+                return False
+    return True
+
+
 def _ready_for_a_privilege_drop() -> None:
     """A program run as root may become another user (os.setuid, or a C library's setuid
     that no wrapper of ours would see) and then no longer read the code and data writing
@@ -1454,7 +1481,8 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
         print("triscope: awaited time (--async) needs Python 3.12 or newer (sys.monitoring): "
               "not measured", file=sys.stderr)
     if os.geteuid() == 0:
-        _ready_for_a_privilege_drop()
+        if not _open_to_every_user([OWN_DIR, *_launcher_sys_path]):
+            _ready_for_a_privilege_drop()
         session.hold_output()
     _native.start(paused=options.off)
     import triscope
