@@ -1444,6 +1444,11 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
     launcher_file = getattr(sys.modules.get("__main__"), "__file__", None)
     preloaded = os.environ.get(PRELOADED) == "1"
     _restore_environment()
+    if options.memory and not preloaded and not _native.memory_preloaded():
+        # First of all: the interpreter re-executed checks the outputs and reads the program
+        # itself, and whatever this one did besides would be start-up time spent twice (and
+        # `-m pkg.mod` would import pkg twice, once here to find mod).
+        _reexec_with_preload(_triscope_command(triscope_argv))  # returns only if it cannot
     session = _Session(options, f"-m {program}" if is_module else program, program_args)
     code = None
     if is_module:
@@ -1457,8 +1462,6 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
             return 1
     if options.program_path:  # Scalene's --program-path: whose code is the program's
         program_dirs = sorted({options.program_path, os.path.realpath(options.program_path)})
-    if options.memory and not preloaded and not _native.memory_preloaded():
-        _reexec_with_preload(_triscope_command(triscope_argv))  # returns only if it cannot
     if options.live:
         # Before the profile is configured: the viewer is forked as a plain process, with
         # no profiler thread, fork hook or child hook in it.
