@@ -25,7 +25,7 @@ import sys
 import sysconfig
 import threading
 
-from triscope import __version__, _compat, _native, source
+from triscope import __version__, _compat, _native, preload, source
 from triscope.options import Options, UsageError
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -859,11 +859,11 @@ def start_child() -> None:
     global _launcher_sys_path
     _launcher_sys_path = list(sys.path)  # at start-up, before the child's own first entry
     options = Options.from_dict(settings["options"])
-    if options.memory and os.environ.get(PRELOADED) != "1" and not _native.memory_preloaded():
+    if options.memory and not preload.in_place():
         with open("/proc/self/cmdline", "rb") as stream:
             argv = [os.fsdecode(arg) for arg in stream.read().split(b"\0")[:-1]]
-        _reexec_with_preload([sys.executable, *argv[1:]])
-    _restore_environment()
+        preload.reexec([sys.executable, *argv[1:]])
+    preload.restore_environment()
     _watch_child_environments(os.environ[CHILD_DIR], os.environ[CHILD_OPTIONS])
     handover = os.environ.pop(EXEC_HANDOVER, None)
     handover = handover and json.loads(handover)
@@ -1316,73 +1316,12 @@ def _under_any(path: str, dirs: list) -> bool:
                for d in dirs for candidate in (path, real))
 
 
-# The re-executed interpreter finds these in its environment: that the preload library is
-# in place, and what LD_PRELOAD was before (restored, so the program and its children see
-# their own environment).
-PRELOADED = "TRISCOPE_PRELOADED"
-PREVIOUS_LD_PRELOAD = "TRISCOPE_PREVIOUS_LD_PRELOAD"
 # Children find here where to leave their profiles and with which options to profile.
 CHILD_DIR = "TRISCOPE_CHILD_DIR"
 CHILD_OPTIONS = "TRISCOPE_CHILD_OPTIONS"
 CHILD_BOOTSTRAP_DIR = os.path.join(OWN_DIR, "_child")
 # What a profiled process hands to the image it execs (see _exec_handing_over).
 EXEC_HANDOVER = "TRISCOPE_EXEC"
-
-
-def preload_library() -> str:
-    """The allocator library's path, as LD_PRELOAD can carry it (no spaces or colons)."""
-    library = os.path.join(OWN_DIR, "libtriscope_preload.so")
-    if not os.path.exists(library):
-        return None
-    if " " in library or ":" in library:
-        import tempfile
-        link = os.path.join(tempfile.gettempdir(), f"triscope-{os.getuid()}-preload.so")
-        try:
-            if os.path.realpath(link) != os.path.realpath(library):
-                os.symlink(library, link + ".new")
-                os.replace(link + ".new", link)
-        except OSError:
-            return None
-        library = link
-    return library
-
-
-def _reexec_with_preload(argv: list) -> None:
-    """Replaces this process (same PID) by `argv` run with the allocator library preloaded."""
-    library = preload_library()
-    if library is None:
-        print("triscope: the allocator library is missing; memory profiling sees only "
-              "Python's allocator", file=sys.stderr)
-        return
-    env = dict(os.environ)
-    previous = env.get("LD_PRELOAD")
-    env[PRELOADED] = "1"
-    if previous is not None:
-        env[PREVIOUS_LD_PRELOAD] = previous
-    env["LD_PRELOAD"] = f"{library} {previous}" if previous else library
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, argv, env)
-
-
-def _triscope_command(triscope_argv: list) -> list:
-    """The command that runs this launch again: __main__.py as a script, with the
-    interpreter's flags (never `-m triscope`, which would put the working directory first on
-    sys.path, ahead of the modules triscope imports)."""
-    import subprocess
-    flags = subprocess._args_from_interpreter_flags()
-    return [sys.executable, *flags, os.path.join(OWN_DIR, "__main__.py"), *triscope_argv]
-
-
-def _restore_environment() -> None:
-    """In the re-executed process: give the program the LD_PRELOAD it had."""
-    if os.environ.pop(PRELOADED, None) is None:
-        return
-    previous = os.environ.pop(PREVIOUS_LD_PRELOAD, None)
-    if previous is None:
-        os.environ.pop("LD_PRELOAD", None)
-    else:
-        os.environ["LD_PRELOAD"] = previous
 
 
 def _kept_lines(options):
@@ -1432,23 +1371,16 @@ def _configure(options: Options, program_dirs: list, launcher_file=None) -> None
 _fork_hook_registered = False  # os.register_at_fork has no undoing: it stays once made
 
 
-def run(options: Options, program: str, is_module: bool, program_args: list,
-        triscope_argv: list) -> int:
-    """Profiles `program` with `options`; `triscope_argv` is the command line that asked
-    for it, run again under the allocator library when memory is profiled."""
+def run(options: Options, program: str, is_module: bool, program_args: list) -> int:
+    """Profiles `program` with `options`, in an interpreter that has the allocator library
+    preloaded when memory is profiled (cli.main re-executed it: preload.py)."""
     global _launcher_sys_path
     _launcher_sys_path = list(sys.path)
     if options.gpu_sync:
         # Asked for: the program (and its children) see it, as if they had set it themselves.
         os.environ["CUDA_LAUNCH_BLOCKING"] = "1"
     launcher_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    preloaded = os.environ.get(PRELOADED) == "1"
-    _restore_environment()
-    if options.memory and not preloaded and not _native.memory_preloaded():
-        # First of all: the interpreter re-executed checks the outputs and reads the program
-        # itself, and whatever this one did besides would be start-up time spent twice (and
-        # `-m pkg.mod` would import pkg twice, once here to find mod).
-        _reexec_with_preload(_triscope_command(triscope_argv))  # returns only if it cannot
+    preload.restore_environment()
     session = _Session(options, f"-m {program}" if is_module else program, program_args)
     code = None
     if is_module:
