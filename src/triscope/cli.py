@@ -1,9 +1,9 @@
 """The `triscope` command line (docs/DEFINITIONS.md): parses it and dispatches, nothing more.
 
 `triscope [run] [options] program` profiles a program (launch.run, with the Options of
-options.py; when memory is profiled, first in an interpreter re-executed with the allocator
-library, preload.py); `triscope --pid N --on/--off` resumes or suspends one (control, here); each
-profile tool (`view`, `diff`, `merge`, `export`, `optimize`) is a module with its own
+options.py; when memory is profiled, in an interpreter re-executed with the allocator library
+first, preload.py); `triscope --pid N --on/--off` resumes or suspends one (control, here);
+each profile tool (`view`, `diff`, `merge`, `export`, `optimize`) is a module with its own
 main(argv), and so is `attach` (profiles a running process from outside: attach.py). Every
 error of triscope's own is one line on stderr, `triscope: error: ...`, and exit status 2: the modules below raise UsageError, and main turns it into that line. The
 program's options are never parsed here: everything after the program (or after `---`) is
