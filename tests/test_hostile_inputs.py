@@ -370,6 +370,16 @@ def own_copy(tmp_path_factory):
     return cwd / "p.json", program
 
 
+@pytest.mark.parametrize("data", [b"", b"abc", bytearray(b"x" * 64), memoryview(b"y" * 55),
+                                  os.urandom(1 << 20)], ids=["empty", "abc", "bytearray",
+                                                             "memoryview", "1MiB"])
+def test_the_check_hashes_as_hashlib_does(data):
+    """regions.py checks a file with the C core's SHA-256 (no hashlib loaded at exit): the
+    same digest as hashlib's, for each bytes-like object."""
+    from triscope import _native
+    assert _native.sha256_hex(data) == hashlib.sha256(data).hexdigest()
+
+
 def _retargeted(profile_path, tmp_path, target, sha256="keep"):
     """The profile with its program's file entry renamed to `target` (as an attacker would)."""
     profile = json.loads(profile_path.read_text())

@@ -362,16 +362,16 @@ def test_no_temporary_directory_is_left_after_an_option_error(tmp_path, options)
 # ==== Issue 20, start-up: what the program finds imported ====
 # A run imports before its program only what the run needs: the reports are written at exit,
 # and the heavy modules triscope once loaded at start (dataclasses' inspect, typing,
-# importlib.resources, secrets) it no longer uses at all. Checked from inside the program, at
+# importlib.resources, secrets, hashlib) it no longer uses for a run at all. Checked from inside the program, at
 # its first line; what plain python imports there would be no finding.
 
 NEVER_BEFORE_THE_PROGRAM = {"inspect", "dataclasses", "typing", "importlib.resources",
-                            "secrets", "decimal", "pathlib", "urllib.parse"}
+                            "secrets", "hashlib", "decimal", "pathlib", "urllib.parse"}
 # What the end alone needs: loaded early only by a root run whose installation other users
 # cannot read (launch._ready_for_a_privilege_drop).
 ONLY_THE_END_NEEDS = {"triscope.reports.text", "triscope.reports.display",
                       "triscope.reports.html", "triscope.reports.merge", "triscope.ai_spec",
-                      "triscope.regions", "ast", "tokenize", "hashlib"}
+                      "triscope.regions", "ast", "tokenize"}
 MODULES_PROBE = ("import sys\n"
                  "with open(sys.argv[1], 'w') as out: out.write('\\n'.join(sorted(sys.modules)))\n")
 

@@ -567,8 +567,8 @@ def _ready_for_a_privilege_drop() -> None:
     that no wrapper of ours would see) and then no longer read the code and data writing
     the profile and the reports needs, when they are installed where only root may read
     (a Python under /root): load them now. Exactly what the end imports and reads: the
-    reports and the modules they import lazily (source's tokenize, regions' ast and
-    hashlib for a profile with measured lines), the viewer page and viewer/ai.json. Only a
+    reports and the modules they import lazily (source's tokenize, regions' ast for a
+    profile with measured lines), the viewer page and viewer/ai.json. Only a
     root run pays for this; any other run imports them at exit, and only those it uses."""
     import io, json, shutil, tempfile, tokenize  # noqa: E401,F401
     from triscope import ai_spec, regions  # noqa: F401

@@ -73,8 +73,8 @@ def file_regions(profile: dict) -> dict:
         measured = [line["lineno"] for line in entry["lines"]]
         if not measured:
             continue
-        # Only for a file with measured lines: regions parses (ast) and hashes (hashlib),
-        # imports a run that measured nothing need not pay for.
+        # Only for a file with measured lines: regions parses files (ast), an import a run
+        # that measured nothing need not pay for.
         from triscope import regions
         spans, cost = regions.file_spans(path, entry.get("sha256"), measured,
                                          min(budget, REGION_FILE_BYTES))
