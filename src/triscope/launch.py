@@ -663,6 +663,8 @@ def remove_stale_dirs(temporary: str) -> None:
     except OSError:
         return
     for name in names:
+        if not name.startswith("triscope-"):
+            continue  # most of a shared /tmp: not worth a regular expression, on every run
         found = re.fullmatch(r"triscope-(\d+)-(?:children|ray)-\w+", name)
         if found is None:
             continue
