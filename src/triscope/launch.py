@@ -568,8 +568,8 @@ def _ready_for_a_privilege_drop() -> None:
     the profile and the reports needs, when they are installed where only root may read
     (a Python under /root): load them now. Exactly what the end imports and reads: the
     reports and the modules they import lazily (source's tokenize, regions' ast for a
-    profile with measured lines), the viewer page and viewer/ai.json. Only a
-    root run pays for this; any other run imports them at exit, and only those it uses."""
+    profile with measured lines), the viewer page and viewer/ai.json. Only such a run
+    pays for this (_open_to_every_user); any other imports them at exit, those it uses."""
     import io, json, shutil, tempfile, tokenize  # noqa: E401,F401
     from triscope import ai_spec, regions  # noqa: F401
     from triscope.reports import display, html, merge, text  # noqa: F401
