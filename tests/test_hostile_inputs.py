@@ -94,12 +94,15 @@ def tool_argv(tool, option, value, profile):
 
 @pytest.fixture
 def no_launch(monkeypatch):
-    """Fails the test if a program would be started or a process signalled."""
-    from triscope import launch
+    """Fails the test if a program would be started (in this process, or in the one cli.main
+    re-executes it as under the allocator library, which would replace pytest) or a process
+    signalled."""
+    from triscope import launch, preload
 
     def started(*args, **kwargs):
         raise AssertionError("the program was started despite a bad option value")
     monkeypatch.setattr(launch, "run", started)
+    monkeypatch.setattr(preload, "reexec", started)
     monkeypatch.setattr(cli, "control", started)
 
 
@@ -123,9 +126,12 @@ def test_bad_tool_option_value_is_one_line(stacks_profile, tool, option, value):
 
 def test_good_option_values_still_reach_the_program(monkeypatch):
     """The checks above would pass for a parser that refuses everything: this one fails then."""
-    from triscope import launch
+    from triscope import launch, preload
     seen = []
     monkeypatch.setattr(launch, "run", lambda options, *rest: seen.append(options) or 0)
+    # Memory is profiled: cli.main would re-execute this process under the allocator library
+    # first. Left here instead, as when the library is missing.
+    monkeypatch.setattr(preload, "reexec", lambda argv: None)
     status, _, stderr = in_process(["--cpu-percent-threshold", "100", "--cpu-sampling-rate",
                                     "0.0001", "--profile-interval", "10", "--malloc-threshold",
                                     "0", "--memory-sampling-interval", str(2 ** 30), "prog.py"])
