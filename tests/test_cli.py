@@ -507,6 +507,22 @@ def test_module_package_main(tmp_path):
     assert total_pct(line) > 50, line
 
 
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+def test_module_in_a_package_runs_the_package_once(tmp_path, memory):
+    """`-m pkg.mod` imports pkg once, as plain python does: the launcher re-executed for
+    memory profiling finds the module only in the interpreter that runs it (the first
+    interpreter imported pkg to find mod, and its output showed twice)."""
+    pkg = tmp_path / "opkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("print('package ran')\n")
+    (pkg / "mod.py").write_text("print('module ran')\n")
+    ref = run_python(["-m", "opkg.mod"], tmp_path)
+    proc = run_triscope([*([] if memory else ["--cpu"]), "--cli", "-m", "opkg.mod"], tmp_path)
+    assert proc.returncode == ref.returncode == 0, describe(proc)
+    assert proc.stdout == ref.stdout == "package ran\nmodule ran\n", describe(proc)
+
+
 # ==== --version, --help, the console script ====
 
 def test_version(tmp_path):

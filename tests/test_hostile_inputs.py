@@ -94,12 +94,15 @@ def tool_argv(tool, option, value, profile):
 
 @pytest.fixture
 def no_launch(monkeypatch):
-    """Fails the test if a program would be started or a process signalled."""
-    from triscope import launch
+    """Fails the test if a program would be started (in this process, or in the one cli.main
+    re-executes it as under the allocator library, which would replace pytest) or a process
+    signalled."""
+    from triscope import launch, preload
 
     def started(*args, **kwargs):
         raise AssertionError("the program was started despite a bad option value")
     monkeypatch.setattr(launch, "run", started)
+    monkeypatch.setattr(preload, "reexec", started)
     monkeypatch.setattr(cli, "control", started)
 
 
@@ -123,9 +126,12 @@ def test_bad_tool_option_value_is_one_line(stacks_profile, tool, option, value):
 
 def test_good_option_values_still_reach_the_program(monkeypatch):
     """The checks above would pass for a parser that refuses everything: this one fails then."""
-    from triscope import launch
+    from triscope import launch, preload
     seen = []
     monkeypatch.setattr(launch, "run", lambda options, *rest: seen.append(options) or 0)
+    # Memory is profiled: cli.main would re-execute this process under the allocator library
+    # first. Left here instead, as when the library is missing.
+    monkeypatch.setattr(preload, "reexec", lambda argv: None)
     status, _, stderr = in_process(["--cpu-percent-threshold", "100", "--cpu-sampling-rate",
                                     "0.0001", "--profile-interval", "10", "--malloc-threshold",
                                     "0", "--memory-sampling-interval", str(2 ** 30), "prog.py"])
@@ -368,6 +374,16 @@ def own_copy(tmp_path_factory):
                          cwd / "p.json", program, "2"], cwd)
     assert proc.returncode == 0, describe(proc)
     return cwd / "p.json", program
+
+
+@pytest.mark.parametrize("data", [b"", b"abc", bytearray(b"x" * 64), memoryview(b"y" * 55),
+                                  os.urandom(1 << 20)], ids=["empty", "abc", "bytearray",
+                                                             "memoryview", "1MiB"])
+def test_the_check_hashes_as_hashlib_does(data):
+    """regions.py checks a file with the C core's SHA-256 (no hashlib loaded at exit): the
+    same digest as hashlib's, for each bytes-like object."""
+    from triscope import _native
+    assert _native.sha256_hex(data) == hashlib.sha256(data).hexdigest()
 
 
 def _retargeted(profile_path, tmp_path, target, sha256="keep"):

@@ -357,3 +357,41 @@ def test_no_temporary_directory_is_left_after_an_option_error(tmp_path, options)
         "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'pass'])\n")
     proc = run_triscope([*options, "prog.py"], tmp_path, env={"TMPDIR": str(own_tmp)})
     assert leftovers(own_tmp) == [], describe(proc)
+
+
+# ==== Issue 20, start-up: what the program finds imported ====
+# A run imports before its program only what the run needs: the reports are written at exit,
+# and the heavy modules triscope once loaded at start (dataclasses' inspect, typing,
+# importlib.resources, secrets, hashlib) it no longer uses for a run at all. Checked from inside the program, at
+# its first line; what plain python imports there would be no finding.
+
+NEVER_BEFORE_THE_PROGRAM = {"inspect", "dataclasses", "typing", "importlib.resources",
+                            "secrets", "hashlib", "decimal", "pathlib", "urllib.parse"}
+# What the end alone needs: loaded early only by a root run whose installation other users
+# cannot read (launch._ready_for_a_privilege_drop).
+ONLY_THE_END_NEEDS = {"triscope.reports.text", "triscope.reports.display",
+                      "triscope.reports.html", "triscope.reports.merge", "triscope.ai_spec",
+                      "triscope.regions", "ast", "tokenize"}
+MODULES_PROBE = ("import sys\n"
+                 "with open(sys.argv[1], 'w') as out: out.write('\\n'.join(sorted(sys.modules)))\n")
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+def test_the_program_finds_no_report_module_imported(tmp_path, memory):
+    # GIVEN a program whose first line writes down sys.modules
+    (tmp_path / "probe.py").write_text(MODULES_PROBE)
+    plain = run_python(["probe.py", "plain.txt"], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    # WHEN it runs under triscope, in the launcher's process or re-executed for memory
+    options = [] if memory else ["--cpu"]
+    proc = run_triscope([*options, "probe.py", "profiled.txt"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    # THEN it finds none of the modules only the end needs, unless plain python has them
+    found = set((tmp_path / "profiled.txt").read_text().split())
+    assert "triscope.launch" in found  # the probe saw the launcher's process
+    expected_absent = NEVER_BEFORE_THE_PROGRAM
+    from triscope import launch
+    if os.geteuid() != 0 or launch._open_to_every_user([launch.OWN_DIR, *sys.path]):
+        expected_absent = expected_absent | ONLY_THE_END_NEEDS
+    unexpected = (found & expected_absent) - set((tmp_path / "plain.txt").read_text().split())
+    assert unexpected == set(), describe(proc)

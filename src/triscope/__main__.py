@@ -1,6 +1,6 @@
 """`python -m triscope ...`: the same as the `triscope` command. Also the script the launcher
 re-executes itself as under the allocator library (`python .../triscope/__main__.py ...`,
-launch._triscope_command), which, unlike `python -m triscope`, adds no directory of the
+preload.triscope_command), which, unlike `python -m triscope`, adds no directory of the
 user's to sys.path.
 
 Before anything is imported: the interpreter has put first on sys.path the working directory

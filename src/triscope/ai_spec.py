@@ -11,13 +11,14 @@ command line and the page send the same text (tests/test_ai.py compares them):
   in a JSON body.
 """
 
-import decimal
 import functools
-import importlib.resources
 import json
+import os
 import re
-import urllib.parse
 
+# The package is always installed as files (see reports/html.py, VIEWER_PAGE). decimal and
+# urllib.parse are imported where used: the page every run writes needs neither.
+AI_SPEC_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viewer", "ai.json")
 PLACEHOLDER = re.compile(r"\{(\w+)(?::\.(\d)f|\|(path))?\}")
 WHOLE = re.compile(r"\{(\w+)\}")
 
@@ -25,8 +26,8 @@ WHOLE = re.compile(r"\{(\w+)\}")
 @functools.lru_cache(maxsize=1)
 def text() -> str:
     """The file as it is installed beside the viewer."""
-    return (importlib.resources.files("triscope") / "viewer" / "ai.json").read_text(
-        encoding="utf-8")
+    with open(AI_SPEC_FILE, encoding="utf-8") as stream:
+        return stream.read()
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,6 +38,7 @@ def spec() -> dict:
 def fixed(value: float, digits: int) -> str:
     """`value` with `digits` decimals as JavaScript's Number.prototype.toFixed writes it: the
     exact binary value rounded, a tie away from zero, no minus sign on a zero."""
+    import decimal
     quantum = decimal.Decimal(1).scaleb(-digits)
     rounded = decimal.Decimal(value).quantize(quantum, rounding=decimal.ROUND_HALF_UP)
     if rounded == 0:
@@ -49,6 +51,7 @@ def _one(match, values) -> str:
     if match.group(2) is not None:
         return fixed(value, int(match.group(2)))
     if match.group(3):
+        import urllib.parse
         return urllib.parse.quote(str(value), safe="")
     return str(value)
 

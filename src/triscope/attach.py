@@ -140,8 +140,7 @@ def parse(argv: list):
     options = Options.from_namespace(namespace)
     if not namespace.gpu:
         # Loading NVML into someone else's process cannot be undone: only when asked.
-        import dataclasses
-        options = dataclasses.replace(options, gpu=False)
+        options = options.replace(gpu=False)
     return namespace.target, namespace.duration, namespace.timeout, options
 
 

@@ -1,8 +1,9 @@
 """The `triscope` command line (docs/DEFINITIONS.md): parses it and dispatches, nothing more.
 
 `triscope [run] [options] program` profiles a program (launch.run, with the Options of
-options.py); `triscope --pid N --on/--off` resumes or suspends one (control, here); each
-profile tool (`view`, `diff`, `merge`, `export`, `optimize`) is a module with its own
+options.py; when memory is profiled, in an interpreter re-executed with the allocator library
+first, preload.py); `triscope --pid N --on/--off` resumes or suspends one (control, here);
+each profile tool (`view`, `diff`, `merge`, `export`, `optimize`) is a module with its own
 main(argv), and so is `attach` (profiles a running process from outside: attach.py). Every
 error of triscope's own is one line on stderr, `triscope: error: ...`, and exit status 2: the modules below raise UsageError, and main turns it into that line. The
 program's options are never parsed here: everything after the program (or after `---`) is
@@ -17,6 +18,7 @@ import os
 import signal
 import sys
 
+from triscope import preload
 from triscope.options import (OPTIONS_WITH_VALUE, Options, UsageError, build_parser,
                               with_config)
 
@@ -137,8 +139,13 @@ def main(argv: list = None) -> int:
             return control(namespace.pid, namespace.on, namespace.off)
         if program is None:
             raise UsageError("no program to profile (try: triscope your_program.py)")
+        options = Options.from_namespace(namespace)
+        if options.memory and not preload.in_place():
+            # Before the launcher is even imported: the interpreter re-executed checks the
+            # outputs and reads the program itself, so whatever this one did besides would
+            # be start-up time spent twice (and `-m pkg.mod` would import pkg twice).
+            preload.reexec(preload.triscope_command(argv))  # returns only if it cannot
         from triscope import launch
-        return launch.run(Options.from_namespace(namespace), program, is_module, program_args,
-                          argv)
+        return launch.run(options, program, is_module, program_args)
     except UsageError as error:
         return fail(str(error))

@@ -37,7 +37,7 @@ import uuid
 
 from distributed.diagnostics.plugin import NannyPlugin, WorkerPlugin
 
-from triscope import _native, jobs, launch
+from triscope import _native, jobs, launch, preload
 # Job and program_dirs are imported as part of this module's API (docs/DEFINITIONS.md, "Dask").
 from triscope.jobs import Job, program_dirs, worker_options
 from triscope.options import Options
@@ -154,7 +154,7 @@ class NativeMemory(NannyPlugin):
     before = None  # LD_PRELOAD as the nanny had it
 
     def setup(self, nanny):
-        library = launch.preload_library()
+        library = preload.library()
         if library is None:
             raise RuntimeError("triscope's allocator library is not installed here")
         self.before = nanny.pre_spawn_env.get("LD_PRELOAD", os.environ.get("LD_PRELOAD"))

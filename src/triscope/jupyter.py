@@ -122,7 +122,6 @@ def _program_dirs(ipython, cell_path: str) -> list:
 def _profile(ipython, tokens: list, source: str):
     global last_profile
     __tracebackhide__ = True  # noqa: F841
-    import dataclasses
     from triscope import _native, launch
     from triscope.options import Options, UsageError
     try:
@@ -146,7 +145,7 @@ def _profile(ipython, tokens: list, source: str):
     # Where the profile goes is the magic's business: -o is written from it by _show.
     session = launch.begin_in_process(
         _program_dirs(ipython, cell_path), f"<cell {_cell_count}>", json_path=json_path,
-        options=dataclasses.replace(options, outfile=None), quiet=True)
+        options=options.replace(outfile=None), quiet=True)
     try:
         exec(code, ipython.user_ns)
     finally:

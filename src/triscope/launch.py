@@ -8,10 +8,11 @@ interpreter has joined the program's non-daemon threads, and after the program's
 handlers (registered later, so run earlier).
 """
 
-# Imports are kept to what every run needs: they are start-up time added to each run.
+# Imports are kept to what every run needs before its program starts: they are start-up time
+# added to each run, and modules the program would find imported. The reports (text, HTML,
+# merge) are imported at exit, when they are written (docs/PERFORMANCE.md, start-up + exit).
 import atexit
 import builtins
-import dataclasses
 import errno
 import fcntl
 import importlib.machinery
@@ -24,9 +25,8 @@ import sys
 import sysconfig
 import threading
 
-from triscope import __version__, _compat, _native, source
+from triscope import __version__, _compat, _native, preload, source
 from triscope.options import Options, UsageError
-from triscope.reports import display, text
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 # Code that is the launcher's, not the program's: hidden from stacks. runpy is how a program
@@ -416,6 +416,7 @@ class _Session:
     def write_reports(self) -> None:
         """The text and HTML reports, from the JSON (with the children's folded in)."""
         import json
+        from triscope.reports import text
         profile = json.loads(self._read_json())
         if self.child_dir:
             profile = _merge_children(profile, self.child_dir, self.via_exec,
@@ -534,12 +535,46 @@ class _Session:
         threading.Thread(target=loop, name="triscope-profile-interval", daemon=True).start()
 
 
+def _open_to_every_user(paths: list) -> bool:
+    """Whether any user may still read what the end imports and reads (the package, the
+    launcher's sys.path) after a privilege drop: each of `paths` that exists may be read
+    (a directory listed and entered) by others, below directories others may enter. What
+    lies inside is taken to be as open as the directory installers put it in. When so, a
+    root run need not load the reports before its program (_ready_for_a_privilege_drop)."""
+    for path in paths:
+        current = os.path.realpath(path)
+        try:
+            mode = os.stat(current).st_mode
+        except OSError:
+            continue  # nothing there: nothing is imported from it
+        wanted = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        while True:
+            if mode & wanted != wanted:
+                return False
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current, wanted = parent, stat.S_IXOTH
+            try:
+                mode = os.stat(current).st_mode
+            except OSError:
+                return False
+    return True
+
+
 def _ready_for_a_privilege_drop() -> None:
-    """A program run as root may become another user (os.setuid) and then no longer read
-    the code and data writing the reports needs: load them now."""
-    import io, json, shutil, tempfile  # noqa: E401,F401
-    from triscope.reports import html, merge  # noqa: F401
+    """A program run as root may become another user (os.setuid, or a C library's setuid
+    that no wrapper of ours would see) and then no longer read the code and data writing
+    the profile and the reports needs, when they are installed where only root may read
+    (a Python under /root): load them now. Exactly what the end imports and reads: the
+    reports and the modules they import lazily (source's tokenize, regions' ast for a
+    profile with measured lines), the viewer page and viewer/ai.json. Only such a run
+    pays for this (_open_to_every_user); any other imports them at exit, those it uses."""
+    import io, json, shutil, tempfile, tokenize  # noqa: E401,F401
+    from triscope import ai_spec, regions  # noqa: F401
+    from triscope.reports import display, html, merge, text  # noqa: F401
     html.template()
+    ai_spec.spec()
 
 
 def _merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> dict:
@@ -628,6 +663,8 @@ def remove_stale_dirs(temporary: str) -> None:
     except OSError:
         return
     for name in names:
+        if not name.startswith("triscope-"):
+            continue  # most of a shared /tmp: not worth a regular expression, on every run
         found = re.fullmatch(r"triscope-(\d+)-(?:children|ray)-\w+", name)
         if found is None:
             continue
@@ -824,11 +861,11 @@ def start_child() -> None:
     global _launcher_sys_path
     _launcher_sys_path = list(sys.path)  # at start-up, before the child's own first entry
     options = Options.from_dict(settings["options"])
-    if options.memory and os.environ.get(PRELOADED) != "1" and not _native.memory_preloaded():
+    if options.memory and not preload.in_place():
         with open("/proc/self/cmdline", "rb") as stream:
             argv = [os.fsdecode(arg) for arg in stream.read().split(b"\0")[:-1]]
-        _reexec_with_preload([sys.executable, *argv[1:]])
-    _restore_environment()
+        preload.reexec([sys.executable, *argv[1:]])
+    preload.restore_environment()
     _watch_child_environments(os.environ[CHILD_DIR], os.environ[CHILD_OPTIONS])
     handover = os.environ.pop(EXEC_HANDOVER, None)
     handover = handover and json.loads(handover)
@@ -906,8 +943,8 @@ def _begin_child_session(options: Options, program_dirs, configure=True, handove
     if handover and handover["main"]:
         session = _main_session_after_exec(options, program, handover)
     else:  # a child's profile is JSON for the parent to merge, nothing else
-        options = dataclasses.replace(options, cli=True, html=False, web=False, outfile=None,
-                                      json=True, profile_interval=None)
+        options = options.replace(cli=True, html=False, web=False, outfile=None, json=True,
+                                  profile_interval=None)
         session = _Session(options, program, sys.argv[1:])
         session.json_path = os.path.join(_child_variables[0], f"{os.getpid()}.json")
         session.text_path = session.html_path = None
@@ -930,7 +967,7 @@ def _begin_child_session(options: Options, program_dirs, configure=True, handove
 def _main_session_after_exec(options: Options, program: str, handover: dict) -> "_Session":
     """The run's own session again, in the image the profiled program exec'd: it writes the
     outputs the run was asked for, its own profile merged with what was handed over."""
-    options = dataclasses.replace(options, outfile=handover["outfile"])
+    options = options.replace(outfile=handover["outfile"])
     here = os.getcwd()
     try:
         os.chdir(handover["cwd"])  # where the run's default outputs go
@@ -1155,7 +1192,7 @@ def begin_in_process(program_dirs: list, program: str, json_path: str = None,
         raise RuntimeError("this process is already being profiled")
     import triscope
     before = triscope._resident_bytes()
-    options = dataclasses.replace(options or Options.parse([]), cli=True)
+    options = (options or Options.parse([])).replace(cli=True)
     session = _Session(options, program, sys.argv[1:])
     if json_path is not None:
         session.json_path = os.path.abspath(json_path)
@@ -1281,11 +1318,6 @@ def _under_any(path: str, dirs: list) -> bool:
                for d in dirs for candidate in (path, real))
 
 
-# The re-executed interpreter finds these in its environment: that the preload library is
-# in place, and what LD_PRELOAD was before (restored, so the program and its children see
-# their own environment).
-PRELOADED = "TRISCOPE_PRELOADED"
-PREVIOUS_LD_PRELOAD = "TRISCOPE_PREVIOUS_LD_PRELOAD"
 # Children find here where to leave their profiles and with which options to profile.
 CHILD_DIR = "TRISCOPE_CHILD_DIR"
 CHILD_OPTIONS = "TRISCOPE_CHILD_OPTIONS"
@@ -1294,67 +1326,12 @@ CHILD_BOOTSTRAP_DIR = os.path.join(OWN_DIR, "_child")
 EXEC_HANDOVER = "TRISCOPE_EXEC"
 
 
-def preload_library() -> str:
-    """The allocator library's path, as LD_PRELOAD can carry it (no spaces or colons)."""
-    library = os.path.join(OWN_DIR, "libtriscope_preload.so")
-    if not os.path.exists(library):
-        return None
-    if " " in library or ":" in library:
-        import tempfile
-        link = os.path.join(tempfile.gettempdir(), f"triscope-{os.getuid()}-preload.so")
-        try:
-            if os.path.realpath(link) != os.path.realpath(library):
-                os.symlink(library, link + ".new")
-                os.replace(link + ".new", link)
-        except OSError:
-            return None
-        library = link
-    return library
-
-
-def _reexec_with_preload(argv: list) -> None:
-    """Replaces this process (same PID) by `argv` run with the allocator library preloaded."""
-    library = preload_library()
-    if library is None:
-        print("triscope: the allocator library is missing; memory profiling sees only "
-              "Python's allocator", file=sys.stderr)
-        return
-    env = dict(os.environ)
-    previous = env.get("LD_PRELOAD")
-    env[PRELOADED] = "1"
-    if previous is not None:
-        env[PREVIOUS_LD_PRELOAD] = previous
-    env["LD_PRELOAD"] = f"{library} {previous}" if previous else library
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execve(sys.executable, argv, env)
-
-
-def _triscope_command(triscope_argv: list) -> list:
-    """The command that runs this launch again: __main__.py as a script, with the
-    interpreter's flags (never `-m triscope`, which would put the working directory first on
-    sys.path, ahead of the modules triscope imports)."""
-    import subprocess
-    flags = subprocess._args_from_interpreter_flags()
-    return [sys.executable, *flags, os.path.join(OWN_DIR, "__main__.py"), *triscope_argv]
-
-
-def _restore_environment() -> None:
-    """In the re-executed process: give the program the LD_PRELOAD it had."""
-    if os.environ.pop(PRELOADED, None) is None:
-        return
-    previous = os.environ.pop(PREVIOUS_LD_PRELOAD, None)
-    if previous is None:
-        os.environ.pop("LD_PRELOAD", None)
-    else:
-        os.environ["LD_PRELOAD"] = previous
-
-
 def _kept_lines(options):
     """The lines the profile keeps: with --reduced-profile, the display rule's cut
     (reports/display.py); otherwise None, every measured line."""
     if not options.reduced_profile:
         return None
+    from triscope.reports import display
     return display.reduced_profile_cut(options.cpu_percent_threshold,
                                        options.malloc_threshold,
                                        options.memory_sampling_interval)
@@ -1396,18 +1373,16 @@ def _configure(options: Options, program_dirs: list, launcher_file=None) -> None
 _fork_hook_registered = False  # os.register_at_fork has no undoing: it stays once made
 
 
-def run(options: Options, program: str, is_module: bool, program_args: list,
-        triscope_argv: list) -> int:
-    """Profiles `program` with `options`; `triscope_argv` is the command line that asked
-    for it, run again under the allocator library when memory is profiled."""
+def run(options: Options, program: str, is_module: bool, program_args: list) -> int:
+    """Profiles `program` with `options`, in an interpreter that has the allocator library
+    preloaded when memory is profiled (cli.main re-executed it: preload.py)."""
     global _launcher_sys_path
     _launcher_sys_path = list(sys.path)
     if options.gpu_sync:
         # Asked for: the program (and its children) see it, as if they had set it themselves.
         os.environ["CUDA_LAUNCH_BLOCKING"] = "1"
     launcher_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    preloaded = os.environ.get(PRELOADED) == "1"
-    _restore_environment()
+    preload.restore_environment()
     session = _Session(options, f"-m {program}" if is_module else program, program_args)
     code = None
     if is_module:
@@ -1421,8 +1396,6 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
             return 1
     if options.program_path:  # Scalene's --program-path: whose code is the program's
         program_dirs = sorted({options.program_path, os.path.realpath(options.program_path)})
-    if options.memory and not preloaded and not _native.memory_preloaded():
-        _reexec_with_preload(_triscope_command(triscope_argv))  # returns only if it cannot
     if options.live:
         # Before the profile is configured: the viewer is forked as a plain process, with
         # no profiler thread, fork hook or child hook in it.
@@ -1445,7 +1418,8 @@ def run(options: Options, program: str, is_module: bool, program_args: list,
         print("triscope: awaited time (--async) needs Python 3.12 or newer (sys.monitoring): "
               "not measured", file=sys.stderr)
     if os.geteuid() == 0:
-        _ready_for_a_privilege_drop()
+        if not _open_to_every_user([OWN_DIR, *_launcher_sys_path]):
+            _ready_for_a_privilege_drop()
         session.hold_output()
     _native.start(paused=options.off)
     import triscope

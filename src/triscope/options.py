@@ -7,7 +7,7 @@ what its parent serialised with `to_dict`). It is immutable and fully resolved: 
 memory and GPU to profile is decided once, in `_dimensions`, and no part of triscope reads
 the raw flags. No child and no in-process start parses an argv again (only the re-execution
 under the allocator library runs the whole command line anew). A session that needs other
-values (a child writes JSON only) makes a new Options with dataclasses.replace.
+values (a child writes JSON only) makes a new Options with `replace`.
 
 Adding an option touches `build_parser`, the `Options` fields, and the one place that uses
 it (launch.native_keywords for what the C core reads). This module imports nothing of
@@ -15,7 +15,7 @@ triscope's but the version: every other module may import it.
 """
 
 import argparse
-import dataclasses
+import collections
 import os
 
 from triscope import __version__
@@ -282,42 +282,37 @@ def _read_config(path: str) -> dict:
     return table
 
 
-@dataclasses.dataclass(frozen=True)
-class Options:
+# The fields of Options, in order. Options is a named tuple, not a dataclass: it is made
+# before every run, and dataclasses imports inspect (with ast, dis and tokenize), several
+# milliseconds of every run's start-up (docs/PERFORMANCE.md, start-up + exit). A named
+# tuple is as immutable.
+_FIELDS = (
+    # What is profiled, resolved (see _dimensions).
+    "cpu", "memory", "gpu",
+    "gpu_asked",          # --gpu or --gpu-sync given: a GPU that cannot be profiled is said
+    "gpu_sync",           # CUDA_LAUNCH_BLOCKING=1 for the program
+    # Where the outputs go.
+    "cli", "web", "json", "html",
+    "outfile",            # None: profile.json and profile.html in the working directory
+    "profile_interval",   # None: the JSON is written at the end only
+    "live",               # the live view while the program runs (launch.run only)
+    # What the profile keeps and shows.
+    "reduced_profile", "profile_all", "profile_only", "profile_exclude", "use_virtual_time",
+    "idle", "cpu_percent_threshold", "malloc_threshold", "stacks",
+    "async_time",         # awaited time at await lines (--async)
+    # How it samples.
+    "cpu_sampling_rate", "memory_sampling_interval",
+    "off",                # begin with profiling suspended
+    "program_path",       # --program-path: the directory of the code to profile, or None
+    "verbose",            # announce the profiled process at the start, not after a while
+)
+
+
+class Options(collections.namedtuple("Options", _FIELDS)):
     """How one process is profiled and where its outputs go. The defaults are the parser's
     (`Options.parse([])`); `--pid`/`--on` control another process and are not here."""
 
-    # What is profiled, resolved (see _dimensions).
-    cpu: bool
-    memory: bool
-    gpu: bool
-    gpu_asked: bool          # --gpu or --gpu-sync given: a GPU that cannot be profiled is said
-    gpu_sync: bool           # CUDA_LAUNCH_BLOCKING=1 for the program
-    # Where the outputs go.
-    cli: bool
-    web: bool
-    json: bool
-    html: bool
-    outfile: str             # None: profile.json and profile.html in the working directory
-    profile_interval: float  # None: the JSON is written at the end only
-    live: bool               # the live view while the program runs (launch.run only)
-    # What the profile keeps and shows.
-    reduced_profile: bool
-    profile_all: bool
-    profile_only: tuple
-    profile_exclude: tuple
-    use_virtual_time: bool
-    idle: bool
-    cpu_percent_threshold: float
-    malloc_threshold: int
-    stacks: bool
-    async_time: bool         # awaited time at await lines (--async)
-    # How it samples.
-    cpu_sampling_rate: float
-    memory_sampling_interval: int
-    off: bool                # begin with profiling suspended
-    program_path: str        # --program-path: the directory of the code to profile, or None
-    verbose: bool            # announce the profiled process at the start, not after a while
+    __slots__ = ()
 
     @classmethod
     def parse(cls, tokens: list) -> "Options":
@@ -327,14 +322,13 @@ class Options:
     @classmethod
     def from_namespace(cls, namespace: argparse.Namespace) -> "Options":
         """The options build_parser() parsed into `namespace`, resolved."""
-        given = {field.name: getattr(namespace, field.name, None)
-                 for field in dataclasses.fields(cls)}
+        given = {name: getattr(namespace, name, None) for name in cls._fields}
         given.update(_dimensions(namespace))
         return cls(**given)
 
     def to_dict(self) -> dict:
         """The options as JSON values, for a child process (from_dict reads them there)."""
-        return dataclasses.asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_dict(cls, given: dict) -> "Options":
@@ -342,6 +336,10 @@ class Options:
         tuples)."""
         return cls(**{**given, "profile_only": tuple(given["profile_only"]),
                       "profile_exclude": tuple(given["profile_exclude"])})
+
+    def replace(self, **changes) -> "Options":
+        """These options with `changes` (field=value) made: a new Options."""
+        return self._replace(**changes)
 
 
 def _dimensions(namespace: argparse.Namespace) -> dict:

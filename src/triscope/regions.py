@@ -13,11 +13,12 @@ else the function, else the innermost block around it at module level.
 """
 
 import ast
-import hashlib
 import os
 import stat
 
-from triscope import source
+# The C core's SHA-256, the one that recorded the hash: hashlib would load OpenSSL for it at
+# the end of every run whose page has regions (docs/PERFORMANCE.md, start-up + exit).
+from triscope import _native, source
 
 # A source file larger than this is not read: no profiled program has one, and a forged
 # profile must not make a tool read a disk image.
@@ -47,7 +48,7 @@ def verified_bytes(path: str, recorded, limit: int = MAX_SOURCE_BYTES):
         if status.st_size > limit:
             return None, "it is too large"
         data = stream.read(limit + 1)
-    if hashlib.sha256(data).hexdigest() != recorded:
+    if _native.sha256_hex(data) != recorded:
         return None, "its content is not the one the profile recorded (sha256)"
     return data, None
 

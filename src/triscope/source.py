@@ -10,7 +10,6 @@ checkpoints included: it reads no file and never raises.
 
 import io
 import itertools
-import tokenize
 
 
 def decode(data: bytes):
@@ -29,6 +28,9 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def _encoding(data: bytes) -> str:
+    # Here, not at the top: the launcher imports this module before the program starts, and
+    # a run that reports no file never needs tokenize.
+    import tokenize
     try:
         return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
     except SyntaxError:

@@ -29,6 +29,7 @@
 #include "profiler.h"
 #include "pymemory.h"
 #include "sampler.h"
+#include "sha256.h"
 
 #include <errno.h>
 #include <string.h>
@@ -331,6 +332,24 @@ static PyObject *memory_preloaded(PyObject *self, PyObject *unused)
     (void)self;
     (void)unused;
     return PyBool_FromLong(ts_pymemory_preloaded());
+}
+
+/* sha256_hex(data): the hash the profile records for a file (sha256.c), for regions.py to
+ * check a file against it. The same code as the writer's, and no hashlib: a run's report
+ * would otherwise load OpenSSL at exit for it (docs/PERFORMANCE.md, start-up + exit). */
+static PyObject *sha256_hex(PyObject *self, PyObject *data)
+{
+    (void)self;
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    ts_sha256_t hash;
+    char hex[65];
+    ts_sha256_init(&hash);
+    ts_sha256_update(&hash, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    ts_sha256_hex(&hash, hex);
+    return PyUnicode_FromStringAndSize(hex, 64);
 }
 
 /* The writer's decode_source (profile_json.h): write_profile's `decode_source`, a Python
@@ -758,6 +777,9 @@ static PyMethodDef methods[] = {
      "send_control(pid, resume): suspend (False) or resume (True) that process's profile."},
     {"memory_preloaded", memory_preloaded, METH_NOARGS,
      "Whether the allocator library is loaded (native allocations and copies are seen)."},
+    {"sha256_hex", sha256_hex, METH_O,
+     "sha256_hex(data): the SHA-256 of a bytes-like object in 64 lowercase hex digits, as "
+     "the profile records a file's."},
     {"write_profile", (PyCFunction)(void (*)(void))write_profile,
      METH_VARARGS | METH_KEYWORDS,
      "write_profile(path, version, program, args, python, only_ranges=None, fd=-1, "

@@ -18,19 +18,24 @@ worth showing; a function when its share of the run's time reaches the CPU thres
 rule reads nothing but the profile dict, so a saved profile shows like a live run.
 """
 
-from typing import NamedTuple
+import collections
 
 # --malloc-threshold N counts allocation samples at this many bytes each, so the same N
 # means the same volume whatever the sampling interval (N = 100 is about 1 MB).
 MALLOC_THRESHOLD_UNIT = 10 * 1024
 
 
-class Cut(NamedTuple):
-    """The rule's four numbers."""
-    cpu_pct: float      # a line with this share of the run's time is shown...
-    mem_pct: float      # ...as is one with this share of all allocation...
-    alloc_samples: int  # ...and at least this many allocation samples; 0: memory not shown
-    alloc_mb: float     # ...or at least this many MB allocated
+# collections.namedtuple, not typing.NamedTuple: the launcher imports this module at exit
+# (and root's runs before the program), and typing alone costs more than the whole rule.
+class Cut(collections.namedtuple("Cut", "cpu_pct mem_pct alloc_samples alloc_mb")):
+    """The rule's four numbers:
+
+    cpu_pct        a line with this share of the run's time is shown...
+    mem_pct        ...as is one with this share of all allocation...
+    alloc_samples  ...and at least this many allocation samples (0: memory not shown)...
+    alloc_mb       ...or at least this many MB allocated
+    """
+    __slots__ = ()
 
 
 def min_alloc_samples(malloc_threshold: int, sampling_interval_bytes: int) -> int:

@@ -20,13 +20,10 @@ them only while its SHA-256 is the profile's, and only within a byte budget take
 file first, since a page is written at the end of every run.
 """
 
-import importlib.resources
 import json
 import os
-import pathlib
-import secrets
 
-from triscope import ai_spec, regions
+from triscope import ai_spec
 
 PROFILE_PLACEHOLDER = "__TRISCOPE_PROFILE__"
 NONCE_PLACEHOLDER = "__TRISCOPE_NONCE__"
@@ -42,6 +39,11 @@ REGION_FILE_BYTES = 4 << 20
 _SCRIPT_SAFE = (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"))
 
 
+# Read by path, as ai_spec reads ai.json: the package is always installed as files (its C
+# extension cannot be imported from an archive), and importlib.resources would cost every run
+# that writes a page its imports (pathlib, urllib, zipfile: docs/PERFORMANCE.md, start-up + exit).
+VIEWER_PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "viewer", "viewer.html")
 _template = None
 
 
@@ -50,8 +52,8 @@ def template() -> str:
     able to read it any more when the report is written."""
     global _template
     if _template is None:
-        _template = (importlib.resources.files("triscope") / "viewer" /
-                     "viewer.html").read_text(encoding="utf-8")
+        with open(VIEWER_PAGE, encoding="utf-8") as stream:
+            _template = stream.read()
     return _template
 
 
@@ -75,6 +77,9 @@ def file_regions(profile: dict) -> dict:
         measured = [line["lineno"] for line in entry["lines"]]
         if not measured:
             continue
+        # Only for a file with measured lines: regions parses files (ast), an import a run
+        # that measured nothing need not pay for.
+        from triscope import regions
         spans, cost = regions.file_spans(path, entry.get("sha256"), measured,
                                          min(budget, REGION_FILE_BYTES))
         budget -= cost
@@ -85,7 +90,10 @@ def file_regions(profile: dict) -> dict:
 
 def render(profile: dict) -> str:
     """The self-contained HTML page showing `profile`."""
-    page = template().replace(NONCE_PLACEHOLDER, secrets.token_urlsafe(18))
+    # 144 random bits in hex, whose digits are all characters a CSP nonce may hold
+    # (base64's): secrets.token_urlsafe would import hmac, hashlib and random for it.
+    nonce = os.urandom(18).hex()
+    page = template().replace(NONCE_PLACEHOLDER, nonce)
     page = page.replace(AI_PLACEHOLDER, _script_json(ai_spec.spec()))
     try:
         spans = file_regions(profile)
@@ -104,6 +112,7 @@ def write(profile: dict, path: str) -> None:
 
 def open_in_browser(path: str) -> bool:
     """Asks a browser to show the page at `path`; False when there is none to ask."""
+    import pathlib
     return open_url(pathlib.Path(path).resolve().as_uri())
 
 

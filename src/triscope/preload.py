@@ -1,0 +1,85 @@
+"""Re-executing the interpreter with the allocator library preloaded (docs/ARCHITECTURE.md,
+"The launcher and child processes"): a process whose memory is profiled must have the
+library in LD_PRELOAD from its first instruction, so the launcher replaces itself (same PID)
+by the same command with it, and the new image gives the program the LD_PRELOAD it had.
+
+The launcher re-executes as soon as its options are known (cli.main), so the interpreter it
+leaves has paid for nothing but them: this module imports only os and sys (and the C core,
+to ask whether the library is in place already), never the launcher.
+"""
+
+import os
+import sys
+
+OWN_DIR = os.path.dirname(os.path.abspath(__file__))
+# The re-executed interpreter finds these in its environment: that the preload library is
+# in place, and what LD_PRELOAD was before (restored, so the program and its children see
+# their own environment).
+PRELOADED = "TRISCOPE_PRELOADED"
+PREVIOUS_LD_PRELOAD = "TRISCOPE_PREVIOUS_LD_PRELOAD"
+
+
+def library() -> str:
+    """The allocator library's path, as LD_PRELOAD can carry it (no spaces or colons)."""
+    path = os.path.join(OWN_DIR, "libtriscope_preload.so")
+    if not os.path.exists(path):
+        return None
+    if " " in path or ":" in path:
+        import tempfile
+        link = os.path.join(tempfile.gettempdir(), f"triscope-{os.getuid()}-preload.so")
+        try:
+            if os.path.realpath(link) != os.path.realpath(path):
+                os.symlink(path, link + ".new")
+                os.replace(link + ".new", link)
+        except OSError:
+            return None
+        path = link
+    return path
+
+
+def in_place() -> bool:
+    """Whether this process runs with the allocator library already: re-executed by us, or
+    preloaded by whoever started it."""
+    if os.environ.get(PRELOADED) == "1":
+        return True
+    from triscope import _native
+    return _native.memory_preloaded()
+
+
+def reexec(argv: list) -> None:
+    """Replaces this process (same PID) by `argv` run with the allocator library preloaded;
+    returns, saying so, only when the library is missing."""
+    found = library()
+    if found is None:
+        print("triscope: the allocator library is missing; memory profiling sees only "
+              "Python's allocator", file=sys.stderr)
+        return
+    env = dict(os.environ)
+    previous = env.get("LD_PRELOAD")
+    env[PRELOADED] = "1"
+    if previous is not None:
+        env[PREVIOUS_LD_PRELOAD] = previous
+    env["LD_PRELOAD"] = f"{found} {previous}" if previous else found
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, argv, env)
+
+
+def triscope_command(triscope_argv: list) -> list:
+    """The command that runs this launch again: __main__.py as a script, with the
+    interpreter's flags (never `-m triscope`, which would put the working directory first on
+    sys.path, ahead of the modules triscope imports)."""
+    import subprocess
+    flags = subprocess._args_from_interpreter_flags()
+    return [sys.executable, *flags, os.path.join(OWN_DIR, "__main__.py"), *triscope_argv]
+
+
+def restore_environment() -> None:
+    """In the re-executed process: give the program the LD_PRELOAD it had."""
+    if os.environ.pop(PRELOADED, None) is None:
+        return
+    previous = os.environ.pop(PREVIOUS_LD_PRELOAD, None)
+    if previous is None:
+        os.environ.pop("LD_PRELOAD", None)
+    else:
+        os.environ["LD_PRELOAD"] = previous
