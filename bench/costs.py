@@ -18,6 +18,12 @@ every profiler's fixed cost (start-up and exit, on an empty program).
   shorter plain run has the same peak).
 - Merge at scale: `triscope merge` of 2,000 generated worker profiles (200 in quick), each
   20 files of 200 lines and 100 stacks: its wall time and peak RSS.
+- Where the fixed cost goes: of the milliseconds triscope adds to an empty program, the
+  imports (every interpreter of the run's `-X importtime` self times, less plain python's),
+  and the HTML page (importing its writer and rendering the empty run's profile in a fresh
+  interpreter); the rest is everything else of a run (a second interpreter start in the
+  default mode, the C core's start and stop, its thread, the hooks, the JSON, the text
+  report). -X importtime slows the imports it times a little, so that part reads high.
 """
 import json
 import shutil
@@ -241,10 +247,65 @@ def fixed_cost(python, profilers, rounds):
             if name != "plain" and w and plain is not None}
 
 
+def _import_ms(argv, cwd):
+    """Milliseconds the command's interpreters spent importing: the self times -X importtime
+    prints, of every interpreter of the run (PYTHONPROFILEIMPORTTIME passes to a
+    re-execution)."""
+    out = subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True,
+                         env=child_env({"PYTHONPROFILEIMPORTTIME": "1"}), timeout=120)
+    total_us = 0
+    for row in out.stderr.splitlines():
+        self_us = row.removeprefix("import time:").split("|")[0].strip()
+        if row.startswith("import time:") and self_us.isdigit():  # not the header
+            total_us += int(self_us)
+    return total_us / 1000
+
+
+# Importing the page's writer and rendering a profile, as the end of a run does, timed in a
+# fresh interpreter: the first render reads the viewer page.
+PAGE_TIMER = """import json, sys, time
+start = time.perf_counter()
+from triscope.reports import html
+html.render(json.load(open(sys.argv[1])))
+print(1000 * (time.perf_counter() - start))
+"""
+
+
+def fixed_cost_parts(python, fixed_ms, rounds):
+    """Of each triscope mode's fixed cost (`fixed_ms`), the imports' and the HTML page's
+    milliseconds (medians of `rounds`); the rest is the run's other work."""
+    script = PROGRAMS / "empty.py"
+    modes = {"triscope_cpu": ["--cpu"], "triscope": []}
+    imports = {name: [] for name in ("plain", *modes)}
+    page = []
+    for _ in range(rounds):
+        with Scratch() as cwd:
+            imports["plain"].append(_import_ms([python, script], cwd))
+            for name, options in modes.items():
+                imports[name].append(_import_ms([python, "-m", "triscope", *options, "--json",
+                                                 "-o", "p.json", script], cwd))
+            timed = subprocess.run([python, "-c", PAGE_TIMER, "p.json"], cwd=cwd,
+                                   capture_output=True, text=True, env=child_env(), timeout=120)
+            if timed.returncode == 0:
+                page.append(float(timed.stdout))
+    plain_imports = median(imports["plain"])
+    parts = {"plain_imports_ms": round(plain_imports, 1),
+             "page_ms": round(median(page), 1) if page else None}
+    for name in modes:
+        if name not in fixed_ms or parts["page_ms"] is None:
+            continue
+        extra_imports = median(imports[name]) - plain_imports
+        parts[name] = {"fixed_ms": fixed_ms[name], "imports_ms": round(extra_imports, 1),
+                       "rest_ms": round(fixed_ms[name] - extra_imports - parts["page_ms"], 1)}
+    return parts
+
+
 def run(python, long_seconds, quick, profilers=("plain", "triscope_cpu", "triscope")):
     rounds = 3 if quick else 5
     log("costs: start-up and exit of each profiler")
     out = {"fixed_ms": fixed_cost(python, profilers, rounds)}
+    log("costs: where triscope's start-up and exit go")
+    out["fixed_parts"] = fixed_cost_parts(python, out["fixed_ms"], rounds)
     log("costs: per CPU sample")
     out["per_sample"] = per_sample(python, rounds, 1.5 if quick else 3.0)
     log(f"  {out['per_sample'].get('handler_us')} us of the thread's time per sample")

@@ -599,6 +599,18 @@ def render_costs(c, w):
           f"samples, {lr['lines']} lines |")
         w(f"| triscope's own peak memory | {lr['own_memory_mb']:g} MB | peak RSS "
           f"{lr['peak_rss_mb']:g} MB profiled minus {lr['plain_peak_rss_mb']:g} MB plain |")
+    fp = c.get("fixed_parts", {})
+    for name, mode in (("triscope_cpu", "`--cpu`"), ("triscope", "the default (full)")):
+        part = fp.get(name)
+        if part:
+            w(f"| start-up + exit, {mode} | {part['fixed_ms']:g} ms: imports {part['imports_ms']:g} "
+              f"ms, the HTML page {fp['page_ms']:g} ms, the rest {part['rest_ms']:g} ms | an "
+              "empty program: what triscope adds (median of interleaved runs); imports: the "
+              "self times `-X importtime` gives in every interpreter of the run, less plain "
+              f"python's own {fp['plain_imports_ms']:g} ms; the page: importing its writer and "
+              "rendering the run's profile in a fresh interpreter; the rest: the other work "
+              "of a run (in the default mode a second interpreter start, under the allocator "
+              "library), the C core's start and stop, the JSON and the text report |")
     st = c.get("stacks", {})
     if st and not st.get("failed"):
         w(f"| recording call stacks (the default; `--no-stacks` leaves them out) | "
