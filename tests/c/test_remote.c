@@ -48,24 +48,25 @@ static void test_reads_memory(void)
  * base) and further in; anonymous memory and the kernel's named areas, which map no file. */
 static void test_maps_lines(void)
 {
-    uint64_t start = 1, offset = 1;
-    const char *first = "55d0c0a00000-55d0c0a28000 r--p 00000000 08:01 1048602"
-                        "                    /usr/bin/python3.11\n";
-    size_t path_at = ts_remote_parse_maps_line(first, &start, &offset);
-    CHECK_STR(first + path_at, "/usr/bin/python3.11\n");
-    CHECK(start == 0x55d0c0a00000u);
-    CHECK_EQ_INT(offset, 0);
-    const char *later = "7f13a2c28000-7f13a2dbd000 r-xp 00028000 fd:01 2364  /usr/lib/x86_64-linux-"
-                        "gnu/libc.so.6\n";
-    path_at = ts_remote_parse_maps_line(later, &start, &offset);
-    CHECK_STR(later + path_at, "/usr/lib/x86_64-linux-gnu/libc.so.6\n");
-    CHECK(start == 0x7f13a2c28000u);
-    CHECK_EQ_INT(offset, 0x28000);
     /* A path may hold blanks, and a deleted file keeps its path (with a note after it). */
-    const char *spaced = "7f0000000000-7f0000001000 r--p 00000000 08:01 77 "
-                         "/tmp/my dir/libpython3.12.so (deleted)\n";
-    path_at = ts_remote_parse_maps_line(spaced, &start, &offset);
-    CHECK_STR(spaced + path_at, "/tmp/my dir/libpython3.12.so (deleted)\n");
+    static const struct {
+        const char *line, *path;
+        uint64_t start, offset;
+    } files[] = {
+        {"55d0c0a00000-55d0c0a28000 r--p 00000000 08:01 1048602                    "
+         "/usr/bin/python3.11\n", "/usr/bin/python3.11\n", 0x55d0c0a00000u, 0},
+        {"7f13a2c28000-7f13a2dbd000 r-xp 00028000 fd:01 2364  /usr/lib/x86_64-linux-gnu/"
+         "libc.so.6\n", "/usr/lib/x86_64-linux-gnu/libc.so.6\n", 0x7f13a2c28000u, 0x28000},
+        {"7f0000000000-7f0000001000 r--p 00000000 08:01 77 /tmp/my dir/libpython3.12.so "
+         "(deleted)\n", "/tmp/my dir/libpython3.12.so (deleted)\n", 0x7f0000000000u, 0},
+    };
+    uint64_t start = 1, offset = 1;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        size_t path_at = ts_remote_parse_maps_line(files[i].line, &start, &offset);
+        CHECK_STR(files[i].line + path_at, files[i].path);
+        CHECK(start == files[i].start);
+        CHECK(offset == files[i].offset);
+    }
     /* No file. */
     CHECK_EQ_INT(ts_remote_parse_maps_line("7f13a0000000-7f13a0021000 rw-p 00000000 00:00 0 \n",
                                            &start, &offset), 0);
