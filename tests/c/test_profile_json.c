@@ -713,6 +713,53 @@ static void test_decoded_source(void)
     free(out);
 }
 
+/* A decoder that does what Python may do while the real one runs (the profiler's GIL work
+ * draining its queues): it adds files, functions, lines and strings to the stats being
+ * written, enough to move every table. */
+static ts_stats_t *growing_stats;
+
+static char *growing_decoder(void *context, const char *bytes, size_t len, size_t *text_len)
+{
+    (void)context;
+    for (int i = 0; i < 3000; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/p/grown_%d.py", i);
+        uint32_t file = ts_stats_file(growing_stats, path, 1);
+        uint32_t func = ts_stats_func(growing_stats, file, "grown", 1);
+        ts_stats_add_line(growing_stats, func, 1 + i % 7, TS_TIME_PYTHON, 1000000, 1);
+    }
+    char *text = malloc(len ? len : 1);
+    if (text != NULL)
+        memcpy(text, bytes, len);
+    *text_len = len;
+    return text;
+}
+
+static void test_stats_growing_while_sources_decode(void)
+{
+    /* The profile written is the stats as they were when its walk began: every file decoded
+     * (two here) is quoted, and the write reads no table the decoder moved (valgrind and
+     * ASan would see it; before, a checkpoint crashed). */
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    build_stats(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    growing_stats = &s;
+    m.decode_source = growing_decoder;
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(out != NULL && json_valid(out));
+    CHECK_HAS(out, "{\"lineno\":2,\"source\":\"    total = 0\",");
+    CHECK(s.nfiles > 3000);
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
 /* `python -c CODE`: CPython names its code "<string>", which no file holds; the source is
  * the code the meta carries. Without it, "<string>" is only a name (exec'd code elsewhere). */
 static void test_string_source_of_c_code(void)
@@ -908,6 +955,7 @@ int main(void)
     RUN(test_awaited_time);
     RUN(test_empty_and_missing_source);
     RUN(test_decoded_source);
+    RUN(test_stats_growing_while_sources_decode);
     RUN(test_string_source_of_c_code);
     RUN(test_gpu_fields);
     RUN(test_scalene_fields);

@@ -535,8 +535,61 @@ static int line_written(const ts_stats_t *s, const ts_line_t *line, uint64_t tot
            (m->kept_lines == NULL || passes_cut(m->kept_lines, s, line, total));
 }
 
+/* The sources of the files a profile quotes, read and decoded before the stats are walked.
+ * decode_source is Python, and while Python runs the profiler's GIL work may run too (a
+ * pending call between two bytecodes, the consumer thread while an import lets go of the
+ * GIL, the death of a code object): it drains the queues into the stats, growing the tables
+ * a walk would be reading (a checkpoint crashed so, on a first decode that imported
+ * tokenize). So every Python call is made here, holding nothing of the stats across one,
+ * and the walk after makes none. */
+typedef struct {
+    source_t *of_file;       /* by file id */
+    unsigned char *loaded;   /* of_file[i] was read (it may still be empty: unreadable) */
+    uint32_t nfiles;         /* the files there were when the sources were read */
+} sources_t;
+
+static void sources_load(sources_t *out, const ts_stats_t *s, const ts_profile_meta_t *m)
+{
+    uint32_t nfiles = s->nfiles;
+    size_t nlines = s->nlines;
+    uint64_t total = ts_time_total(&s->total);
+    memset(out, 0, sizeof *out);
+    out->of_file = calloc(nfiles ? nfiles : 1, sizeof *out->of_file);
+    out->loaded = calloc(nfiles ? nfiles : 1, 1);
+    if (out->of_file == NULL || out->loaded == NULL)
+        return;
+    out->nfiles = nfiles;
+    unsigned char *shown = out->loaded; /* first: which files have a line to write */
+    for (size_t i = 0; i < nlines; i++)
+        if (s->lines[i].file < nfiles && line_written(s, &s->lines[i], total, m))
+            shown[s->lines[i].file] = 1;
+    for (uint32_t file = 0; file < nfiles; file++) {
+        if (shown[file] && !s->files[file].profiled)
+            shown[file] = 0;
+        if (!shown[file])
+            continue;
+        char *path = strdup(ts_intern_str(&s->strings, s->files[file].path));
+        if (path == NULL) {
+            shown[file] = 0;
+            continue;
+        }
+        source_load_for(&out->of_file[file], path, m); /* Python: the stats may grow */
+        free(path);
+    }
+}
+
+static void sources_free(sources_t *sources)
+{
+    for (uint32_t file = 0; file < sources->nfiles; file++)
+        if (sources->loaded[file])
+            source_free(&sources->of_file[file]);
+    free(sources->of_file);
+    free(sources->loaded);
+}
+
 static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta_t *m,
-                        const uint32_t *line_order, const uint32_t *func_order)
+                        const uint32_t *line_order, const uint32_t *func_order,
+                        const sources_t *sources)
 {
     uint64_t total = ts_time_total(&s->total);
     size_t li = 0, fi = 0;
@@ -552,12 +605,21 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         if (!s->files[file].profiled || !shown)
             continue;
         const char *path = ts_intern_str(&s->strings, s->files[file].path);
-        source_t src;
-        source_load_for(&src, path, m);
+        /* A file that had no line to write when the sources were read quotes its bytes as
+         * they are: decoding them would call Python here. */
+        source_t unread;
+        const source_t *src = &unread;
+        if (file < sources->nfiles && sources->loaded[file]) {
+            src = &sources->of_file[file];
+        } else {
+            ts_profile_meta_t undecoded = *m;
+            undecoded.decode_source = NULL;
+            source_load_for(&unread, path, &undecoded);
+        }
         ts_json_key(j, path);
         ts_json_begin_object(j);
         ts_json_key(j, "sha256");
-        if (src.sha256[0]) ts_json_string(j, src.sha256); else ts_json_null(j);
+        if (src->sha256[0]) ts_json_string(j, src->sha256); else ts_json_null(j);
         ts_json_key(j, "cpu_pct");
         ts_json_number(j, pct(ts_time_total(&s->files[file].time), total), PCT_DIGITS);
         time_fields(j, &s->files[file].time, total, "cpu_");
@@ -569,7 +631,7 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
                 continue;
             const char *text;
             size_t len;
-            source_line(&src, line->lineno, &text, &len);
+            source_line(src, line->lineno, &text, &len);
             ts_json_begin_object(j);
             ts_json_key(j, "lineno"); ts_json_int(j, line->lineno);
             ts_json_key(j, "source"); ts_json_string_n(j, text, len);
@@ -596,7 +658,8 @@ static void write_files(ts_json_t *j, const ts_stats_t *s, const ts_profile_meta
         }
         ts_json_end_array(j);
         ts_json_end_object(j);
-        source_free(&src);
+        if (src == &unread)
+            source_free(&unread);
     }
     ts_json_end_object(j);
 }
@@ -660,6 +723,8 @@ static void write_stacks(ts_json_t *j, const ts_stats_t *s, const ts_profile_met
 
 int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
 {
+    sources_t sources;
+    sources_load(&sources, s, m); /* first: the last Python this write calls */
     uint64_t total = ts_time_total(&s->total);
     sort_stats = s;
     uint32_t *line_order = sorted_ids(s->nlines, by_file_then_line);
@@ -667,6 +732,7 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     if (line_order == NULL || func_order == NULL) {
         free(line_order);
         free(func_order);
+        sources_free(&sources);
         return -1;
     }
     ts_json_t json, *j = &json;
@@ -718,12 +784,13 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     ts_json_end_object(j);
     write_max_footprint_line(j, s);
     write_gpu(j, s, m);
-    write_files(j, s, m, line_order, func_order);
+    write_files(j, s, m, line_order, func_order, &sources);
     write_leaks(j, s, m, line_order);
     write_stacks(j, s, m);
     ts_json_end_object(j);
     fputc('\n', out);
     free(line_order);
     free(func_order);
+    sources_free(&sources);
     return ts_json_finish(j);
 }
