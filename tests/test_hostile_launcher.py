@@ -77,6 +77,23 @@ def test_program_sees_the_sys_path_and_flags_of_plain_python(tmp_path, mode, mem
     assert_prints_as_plain_python(target, cwd, memory)
 
 
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+@pytest.mark.parametrize("flags, env", [
+    (["-X", "utf8", "-W", "ignore::UserWarning", "-O"], {}),
+    ([], {"PYTHONWARNINGS": "ignore::DeprecationWarning", "PYTHONOPTIMIZE": "1"}),
+], ids=["command-line", "environment"])
+def test_program_sees_the_interpreter_flags_of_plain_python(tmp_path, flags, env, memory):
+    """Interpreter options reach the program as plain python gives them, from the command
+    line or from the environment, and the re-executed image does not get the environment's
+    twice (its warnoptions once from PYTHONWARNINGS and again as -W)."""
+    (tmp_path / "probe.py").write_text(PROBE)
+    options = ["--cli"] + ([] if memory else ["--cpu"])
+    plain = run_python([*flags, "probe.py"], tmp_path, env=env)
+    profiled = run_python([*flags, "-m", "triscope", *options, "probe.py"], tmp_path, env=env)
+    assert plain.returncode == 0 and profiled.returncode == 0, describe(profiled)
+    assert profiled.stdout == plain.stdout, describe(profiled)
+
+
 def assert_prints_as_plain_python(target, cwd, memory):
     """`target` prints the same under `python -m triscope` and the console script (with
     memory: re-executed under the allocator library) as under plain python."""
@@ -368,7 +385,8 @@ def test_no_temporary_directory_is_left_after_an_option_error(tmp_path, options)
 NEVER_BEFORE_THE_PROGRAM = {"inspect", "dataclasses", "typing", "importlib.resources",
                             "secrets", "hashlib", "decimal", "pathlib", "urllib.parse"}
 # What the end alone needs: loaded early only by a root run whose installation other users
-# cannot read (launch._ready_for_a_privilege_drop).
+# cannot read, and then only as its program gives up root (launch._ready_for_a_privilege_drop);
+# before, every such run loaded them before its program (8 ms).
 ONLY_THE_END_NEEDS = {"triscope.reports.text", "triscope.reports.display",
                       "triscope.reports.html", "triscope.reports.merge", "triscope.ai_spec",
                       "triscope.regions", "ast", "tokenize"}
@@ -396,10 +414,7 @@ def test_the_program_finds_no_report_module_imported(tmp_path, memory):
     # (or the interpreter's argparse imports them, as 3.14's does)
     found = set((tmp_path / "profiled.txt").read_text().split())
     assert "triscope.launch" in found  # the probe saw the launcher's process
-    expected_absent = NEVER_BEFORE_THE_PROGRAM
-    from triscope import launch
-    if os.geteuid() != 0 or launch._open_to_every_user([launch.OWN_DIR, *sys.path]):
-        expected_absent = expected_absent | ONLY_THE_END_NEEDS
+    expected_absent = NEVER_BEFORE_THE_PROGRAM | ONLY_THE_END_NEEDS
     (tmp_path / "argparse_probe.py").write_text(ARGPARSE_PROBE)
     parsing = run_python(["argparse_probe.py", "argparse.txt"], tmp_path)
     assert parsing.returncode == 0, describe(parsing)

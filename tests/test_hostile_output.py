@@ -319,6 +319,30 @@ def test_privilege_drop_keeps_the_profile(tmp_path, existing):
             profile_path.unlink()
 
 
+def test_privilege_drop_os_does_not_see_keeps_the_profile(tmp_path):
+    """A C library's own setuid() (here through ctypes) is not one of os's functions: when
+    only root may read triscope's installation, the end can no longer import the reports.
+    The profile is still written in place (the existing output, kept open from the start),
+    and one line says why there are no reports and how to make them: never a traceback."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop privileges")
+    script = _program(tmp_path, "import ctypes\nlibc = ctypes.CDLL(None)\n"
+                                "assert libc.setgid(65534) == 0 and libc.setuid(65534) == 0\n"
+                      + PROGRAM)
+    (tmp_path / "profile.json").write_text("previous")
+    plain = run_python([script], tmp_path)
+    proc = run_triscope(["--cpu", script], tmp_path)
+    assert proc.returncode == 0 == plain.returncode, describe(proc)
+    assert proc.stdout == plain.stdout
+    assert "Traceback" not in proc.stderr, describe(proc)
+    assert load_profile(tmp_path / "profile.json")["program"] == str(script)
+    from triscope import launch
+    if not launch._open_to_every_user([launch.OWN_DIR, *sys.path]):
+        said = [line for line in proc.stderr.splitlines()
+                if line.startswith("triscope: the reports were not written")]
+        assert len(said) == 1 and str(tmp_path / "profile.json") in said[0], describe(proc)
+
+
 # ==== Item 6: exec ====
 
 BEFORE_EXEC = ("import os, sys\n"

@@ -17,7 +17,6 @@ import errno
 import fcntl
 import importlib.machinery
 import os
-import runpy
 import signal
 import site
 import stat
@@ -25,14 +24,16 @@ import sys
 import sysconfig
 import threading
 
-from triscope import __version__, _compat, _native, preload, source
+from triscope import __version__, _compat, _native, preload, scratch, source
 from triscope.options import Options, UsageError
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 # Code that is the launcher's, not the program's: hidden from stacks. runpy is how a program
 # is reached (`python -m triscope`, `triscope -m module`), so its frames sit above every
 # program's first frame (its code names "<frozen runpy>" where the interpreter froze it).
-OWN_CODE = [OWN_DIR, os.path.realpath(OWN_DIR), runpy.__file__, os.path.realpath(runpy.__file__),
+# It sits beside os in the standard library; imported only for -m (1.6 ms of a start).
+_RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
+OWN_CODE = [OWN_DIR, os.path.realpath(OWN_DIR), _RUNPY, os.path.realpath(_RUNPY),
             "<frozen runpy>"]
 
 
@@ -381,6 +382,10 @@ class _Session:
                 except OSError as error:
                     print(f"triscope: error: cannot write the profile: {error}",
                           file=sys.stderr)
+                except ImportError:
+                    print(f"triscope: the reports were not written: the program gave up the "
+                          f"privileges that read triscope's installation; the profile is in "
+                          f"{self.json_path} (`triscope view` makes them)", file=sys.stderr)
         finally:  # however writing went
             remove_child_dir(self)
         self.written = True
@@ -486,9 +491,8 @@ class _Session:
         directory, when the output is not a regular file), in turn. Unnamed, they leave
         nothing behind on any exit; opened now, they are still writable after the program
         drops its privileges. A file system without O_TMPFILE gets no checkpoints."""
-        import tempfile
         if self.json_target is not None:
-            directory = tempfile.gettempdir()
+            directory = scratch.directory()
             final_name = f"triscope-{os.getpid()}-crash.json"
         else:
             directory, final_name = os.path.split(self.json_path)
@@ -563,18 +567,54 @@ def _open_to_every_user(paths: list) -> bool:
 
 
 def _ready_for_a_privilege_drop() -> None:
-    """A program run as root may become another user (os.setuid, or a C library's setuid
-    that no wrapper of ours would see) and then no longer read the code and data writing
-    the profile and the reports needs, when they are installed where only root may read
-    (a Python under /root): load them now. Exactly what the end imports and reads: the
+    """A program run as root may become another user and then no longer read the code and
+    data writing the profile and the reports needs, when they are installed where only root
+    may read (a Python under /root): load them. Exactly what the end imports and reads: the
     reports and the modules they import lazily (source's tokenize, regions' ast for a
-    profile with measured lines), the viewer page and viewer/ai.json. Only such a run
-    pays for this (_open_to_every_user); any other imports them at exit, those it uses."""
+    profile with measured lines), the viewer page and viewer/ai.json. Only such a run pays
+    for this (_open_to_every_user), and only when its program gives up root through os
+    (_load_before_privilege_changes); any other imports at exit what it uses."""
     import io, json, shutil, tempfile, tokenize  # noqa: E401,F401
     from triscope import ai_spec, regions  # noqa: F401
     from triscope.reports import display, html, merge, text  # noqa: F401
     html.template()
     ai_spec.spec()
+
+
+# The os functions through which a program gives up root (or the groups that let it read).
+PRIVILEGE_CHANGES = ("setuid", "seteuid", "setreuid", "setresuid", "setgid", "setegid",
+                     "setregid", "setresgid", "setgroups", "initgroups")
+
+
+def _load_before_privilege_changes() -> None:
+    """For a root run whose installation only root may read: the first call of one of os's
+    PRIVILEGE_CHANGES loads what the end needs (_ready_for_a_privilege_drop), with the
+    launcher's sys.path, before the change. Loading it before every such run's program
+    cost 8 ms of its start, for the few programs that ever drop privileges. A C library's
+    own setuid() is not seen: that run's profile is still written (its output was opened
+    at the start, as root) and the end says in one line why the reports are not
+    (docs/ARCHITECTURE.md, "Output, exec, crashes and privileges")."""
+    pending = [True]
+
+    def loading_first(name, change):
+        def privilege_change(*args):
+            if pending:
+                pending.clear()
+                programs = sys.path
+                sys.path = list(_launcher_sys_path or programs)
+                try:
+                    _ready_for_a_privilege_drop()
+                finally:
+                    sys.path = programs
+            return change(*args)
+        privilege_change.__name__ = privilege_change.__qualname__ = name
+        privilege_change.__doc__ = change.__doc__
+        return privilege_change
+
+    for name in PRIVILEGE_CHANGES:
+        change = getattr(os, name, None)
+        if change is not None:
+            setattr(os, name, loading_first(name, change))
 
 
 def _merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> dict:
@@ -640,8 +680,7 @@ def remove_child_dir(session: "_Session") -> None:
     (docs/ARCHITECTURE.md, "The launcher and child processes"). A child never does."""
     if session.child_dir is None or session.quiet or os.getpid() != session.pid:
         return
-    import shutil
-    shutil.rmtree(session.child_dir, ignore_errors=True)
+    scratch.remove_tree(session.child_dir)
 
 
 # A children directory whose run ended without removing it (killed by SIGKILL, the machine
@@ -656,7 +695,6 @@ def remove_stale_dirs(temporary: str) -> None:
     (triscope-PID-ray-*: triscope.ray) that outlived their run: the process PID is gone and
     nothing changed in them for STALE_CHILD_DIR_S."""
     import re
-    import shutil
     import time
     try:
         names = os.listdir(temporary)
@@ -681,16 +719,15 @@ def remove_stale_dirs(temporary: str) -> None:
         except OSError:
             continue
         if info.st_uid == os.geteuid() and time.time() - info.st_mtime > STALE_CHILD_DIR_S:
-            shutil.rmtree(path, ignore_errors=True)
+            scratch.remove_tree(path)
 
 
 def _profile_children(session: _Session, program_dirs: list) -> None:
     """Children started from here (subprocess, multiprocessing) profile themselves too, with
     this run's options (start_child reads them back)."""
     import json
-    import tempfile
-    remove_stale_dirs(tempfile.gettempdir())
-    session.child_dir = tempfile.mkdtemp(prefix=f"triscope-{os.getpid()}-children-")
+    session.child_dir = scratch.make_dir(f"triscope-{os.getpid()}-children-")
+    remove_stale_dirs(os.path.dirname(session.child_dir))
     os.environ[CHILD_DIR] = session.child_dir
     os.environ[CHILD_OPTIONS] = json.dumps({"options": session.options.to_dict(),
                                             "program_dirs": program_dirs})
@@ -1419,7 +1456,7 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
               "not measured", file=sys.stderr)
     if os.geteuid() == 0:
         if not _open_to_every_user([OWN_DIR, *_launcher_sys_path]):
-            _ready_for_a_privilege_drop()
+            _load_before_privilege_changes()
         session.hold_output()
     _native.start(paused=options.off)
     import triscope
@@ -1436,6 +1473,7 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
         if is_module:
             sys.argv[:] = [program, *program_args]
             _fresh_main_module(None, None)
+            import runpy
             _native.run_as_program(runpy._run_module_as_main, (program, True))
         else:
             _native.run_as_program(code, main_globals)

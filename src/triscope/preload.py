@@ -69,9 +69,20 @@ def triscope_command(triscope_argv: list) -> list:
     """The command that runs this launch again: __main__.py as a script, with the
     interpreter's flags (never `-m triscope`, which would put the working directory first on
     sys.path, ahead of the modules triscope imports)."""
+    return [sys.executable, *_interpreter_flags(), os.path.join(OWN_DIR, "__main__.py"),
+            *triscope_argv]
+
+
+def _interpreter_flags() -> list:
+    """The options this interpreter was started with (-X, -W, -O, -I, ...), for the new
+    image. Where its command line had none before `-m triscope` or the script (the common
+    case), every setting came from the environment, which the new image is given too: no
+    flags, without importing subprocess (3 ms) to reconstruct them."""
+    given = getattr(sys, "orig_argv", [])
+    if len(given) >= 2 and (given[1] == "-m" or not given[1].startswith("-")):
+        return []
     import subprocess
-    flags = subprocess._args_from_interpreter_flags()
-    return [sys.executable, *flags, os.path.join(OWN_DIR, "__main__.py"), *triscope_argv]
+    return subprocess._args_from_interpreter_flags()
 
 
 def restore_environment() -> None:
