@@ -3,9 +3,9 @@ removing it — without importing tempfile or shutil.
 
 Every profiled run makes a directory for its children's profiles before the program starts
 (launch._profile_children) and removes it at exit. tempfile imports random, shutil, bz2,
-lzma and fnmatch, and shutil most of those: about 14 million instructions, 4 ms of the start
-of every run (docs/PERFORMANCE.md, "Where the fixed cost goes"). What a run needs of them is
-small and is here, with the same choices: the directory is made in the one
+lzma and fnmatch: about 14 million instructions, 4 ms of the start of every run
+(docs/PERFORMANCE.md, "triscope's own costs"). What a run needs of them is small and is
+here, with the same choices: the directory is made in the one
 tempfile.gettempdir() would pick (the first usable of $TMPDIR, $TEMP, $TMP, /tmp, /var/tmp,
 /usr/tmp and the working directory), and a private directory is made as mkdtemp makes one
 (a random name, mode 0700, never an existing path).
