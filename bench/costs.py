@@ -149,7 +149,8 @@ def merge_at_scale(python, count):
                                                             "seconds": 0.01}
         paths = []
         for worker in range(count):
-            profile = {key: value for key, value in seed.items() if key != "processes"}
+            profile = {key: value for key, value in seed.items()
+                       if key not in ("processes", "stack_frames")}  # stacks: as triples
             profile["pid"] = 10000 + worker
             profile["files"] = {
                 f"/job/task_{f}.py": {**{k: 0.0 for k in ("cpu_pct", "cpu_python_pct",

@@ -3,7 +3,8 @@
 The tests drive the real CLI (`python -m triscope ...`) in a subprocess, with the test's
 tmp_path as the working directory, on the self-checking programs in tests/workloads/: each of
 those measures its own truth and writes it as JSON to the file named by $GT_OUT. Every profile
-a test reads goes through load_profile(), which validates it against docs/profile.schema.json.
+a test reads goes through load_profile(), which validates it against docs/profile.schema.json
+and gives its stacks' frames as triples, whichever form it was written in.
 """
 import contextlib
 import dataclasses
@@ -216,8 +217,10 @@ def _validator():
     return jsonschema.Draft202012Validator(schema)
 
 
-def load_profile(path):
-    """Load a JSON profile and validate it against docs/profile.schema.json."""
+def load_profile(path, raw=False):
+    """Load a JSON profile, validate it against docs/profile.schema.json (and its stacks'
+    frame indices against its frame table, which no schema can say), and give it with its
+    stacks' frames as [file, function, lineno] triples (expanded()); `raw`: as written."""
     path = Path(path)
     assert path.exists(), f"no profile written at {path}"
     with open(path) as f:
@@ -227,7 +230,62 @@ def load_profile(path):
         shown = "\n".join(f"  at /{'/'.join(map(str, e.absolute_path))}: {e.message}"
                           for e in errors[:10])
         pytest.fail(f"{path} does not validate against {SCHEMA_PATH.name}:\n{shown}")
-    return profile
+    outside = frames_outside_the_table(profile)
+    if outside:
+        pytest.fail(f"{path}: stack frame indices past stack_frames "
+                    f"({len(profile['stack_frames'])} frames), (stack, index): {outside[:10]}")
+    return profile if raw else expanded(profile)
+
+
+def frames_outside_the_table(profile):
+    """[(stack number, index)] of the frame indices that name no entry of the profile's
+    stack_frames: the rule beyond the schema. For a profile the schema accepts."""
+    table = profile.get("stack_frames")
+    if table is None:
+        return []
+    return [(number, index) for number, stack in enumerate(profile["stacks"])
+            for index in stack["frames"] if index >= len(table)]
+
+
+# The stacks' two forms (docs/PROFILE_FORMAT.md, "Versions"), written here apart from
+# triscope's own reading and writing of them, so that a test of the format does not take
+# the code under test's word for it.
+
+def expanded(profile):
+    """`profile` with each stack's frames as [file, function, lineno] triples: a frame
+    table's indices looked up, the table left out (the form the tests read)."""
+    table = profile.get("stack_frames")
+    if table is None:
+        return profile
+    result = {key: value for key, value in profile.items() if key != "stack_frames"}
+    result["stacks"] = [dict(stack, frames=[list(table[index]) for index in stack["frames"]])
+                        for stack in profile["stacks"]]
+    return result
+
+
+def old_form(profile):
+    """`profile` as an earlier triscope wrote it: triscope/1, the triples in the stacks."""
+    return dict(expanded(profile), schema="triscope/1")
+
+
+def new_form(profile):
+    """`profile` as this triscope writes it: triscope/2, each distinct frame once in
+    stack_frames, the stacks' frames indices into it."""
+    plain = expanded(profile)
+    table, positions = [], {}
+    stacks = []
+    for stack in plain["stacks"]:
+        indices = []
+        for frame in stack["frames"]:
+            indices.append(positions.setdefault(tuple(frame), len(table)))
+            if indices[-1] == len(table):
+                table.append(list(frame))
+        stacks.append(dict(stack, frames=indices))
+    return dict(plain, schema="triscope/2", stack_frames=table, stacks=stacks)
+
+
+# Both forms, for a test that reads a profile it wrote: pytest.mark.parametrize("form", FORMS).
+FORMS = {"triscope/1": old_form, "triscope/2": new_form}
 
 
 def _same_file(a, b):

@@ -64,7 +64,7 @@ def test_default_outputs(tmp_path):
     prof = run.profile
     assert run.proc.stdout == "", "triscope must not write to the program's stdout"
     assert hot_text("hot_a") in run.proc.stderr, "text report not on stderr"
-    assert prof["schema"] == "triscope/1"
+    assert prof["schema"] == "triscope/2"
     assert prof["version"] == triscope_version()
     assert prof["args"] == [str(SPLIT), SHORT]
     assert prof["python"] == platform.python_version()

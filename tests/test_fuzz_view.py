@@ -4,10 +4,11 @@ and `export` (speedscope and collapsed stacks). Whatever the file holds, the ans
 accepted must then be viewable the same way.
 
 Hypothesis generates the files: random bytes, random JSON, a real profile truncated anywhere,
-and a real profile (from a short run with --stacks, so every section is filled) with parts
-replaced by values of the wrong type, huge or non-finite numbers, deep nesting, odd strings,
-or removed; and schema-shaped damage, on which the readers' own schema check must agree with
-jsonschema. Most examples call `triscope.cli.main(["view", ...])` in-process (streams
+and a real profile (from a short run with --stacks, so every section is filled), as written
+or in the older triscope/1 form (docs/PROFILE_FORMAT.md, "Versions"), with parts replaced by
+values of the wrong type, huge or non-finite numbers, deep nesting, odd strings, or removed;
+and schema-shaped damage, on which the readers' own schema check must agree with jsonschema
+(and the check of frame indices beyond it). Most examples call `triscope.cli.main(["view", ...])` in-process (streams
 redirected), which is what the command runs, so a few hundred examples take seconds; a few
 fixed cases go through the real command in a subprocess as well. Examples are bounded and the
 example database is off, so the run is the same size every time.
@@ -20,7 +21,8 @@ import os
 
 import pytest
 
-from conftest import describe, profile_workload, run_triscope
+from conftest import (FORMS, describe, frames_outside_the_table, load_profile,
+                      profile_workload, run_triscope)
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
@@ -40,11 +42,18 @@ MODE_IDS = ["cli", "html", "merge", "diff", "speedscope", "collapsed"]
 
 @pytest.fixture(scope="module")
 def base_profile(tmp_path_factory):
-    """A real profile with lines, functions, memory, leaks and stacks."""
+    """A real profile with lines, functions, memory, leaks and stacks, as written (its
+    stacks' frames indices into stack_frames)."""
     run = profile_workload(tmp_path_factory.mktemp("fuzzbase"), "mem_leak.py", "0.3",
                            options=["--stacks", "--cli"])
     assert run.profile["stacks"], "the base profile should have stacks"
-    return run.profile
+    return load_profile(run.cwd / "profile.json", raw=True)
+
+
+@pytest.fixture(scope="module")
+def base_profiles(base_profile):
+    """The base profile in each form: schema → profile."""
+    return {form: write(base_profile) for form, write in FORMS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -199,9 +208,9 @@ def test_truncated_profile(workdir, base_profile, mode, cut):
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
 @FUZZ
 @given(data=st.data())
-def test_profile_with_wrong_parts(workdir, base_profile, mode, data):
-    paths = [p for p in paths_of(base_profile) if p]
-    profile = base_profile
+def test_profile_with_wrong_parts(workdir, base_profiles, mode, data):
+    profile = base_profiles[data.draw(st.sampled_from(sorted(base_profiles)), label="form")]
+    paths = [p for p in paths_of(profile) if p]
     for _ in range(data.draw(st.integers(1, 3), label="mutations")):
         path = data.draw(st.sampled_from(paths), label="path")
         try:
@@ -228,7 +237,7 @@ def test_schema_shaped_with_wrong_types(workdir, base_profile, mode, data):
     profile["files"][path]["functions"].append(dict(line, name=data.draw(SCALARS)))
     for key in data.draw(st.lists(st.sampled_from(top_keys), max_size=3, unique=True)):
         profile[key] = data.draw(SCALARS | JSON_VALUES, label=key)
-    profile["schema"] = "triscope/1"
+    profile["schema"] = base_profile["schema"]
     view_bytes(dumps(profile), mode, workdir)
 
 
@@ -242,21 +251,25 @@ SCHEMA_PROBES = st.sampled_from([-1, -0.5, 0, 2, 1.5, 3.25, "x", "", None, True,
 
 @settings(FUZZ, max_examples=2 * EXAMPLES)
 @given(data=st.data())
-def test_the_reader_rejects_exactly_what_the_schema_rejects(base_profile, data):
+def test_the_reader_rejects_exactly_what_the_schema_rejects(base_profiles, data):
     """The readers check a profile against docs/profile.schema.json with a small validator of
-    their own (reports/validate.py): on a real profile with schema-shaped damage, it must
-    agree with jsonschema, both ways."""
+    their own (reports/validate.py): on a real profile with schema-shaped damage, in either
+    form, it must agree with jsonschema, both ways, and with the frame indices' rule beyond
+    the schema."""
     from conftest import _validator
-    paths = [p for p in paths_of(base_profile) if p and p != ("schema",)]
-    profile = base_profile
+    profile = base_profiles[data.draw(st.sampled_from(sorted(base_profiles)), label="form")]
+    paths = [p for p in paths_of(profile) if p and p != ("schema",)]
+    # Half the damage to the stacks and their frame table, a small part of all the paths.
+    stack_paths = [p for p in paths if p[0] in ("stacks", "stack_frames")]
     for _ in range(data.draw(st.integers(1, 2), label="mutations")):
-        path = data.draw(st.sampled_from(paths), label="path")
+        path = data.draw(st.sampled_from(paths) | st.sampled_from(stack_paths), label="path")
         try:
             profile = replaced(profile, path, data.draw(SCHEMA_PROBES, label="value"),
                                delete=data.draw(st.booleans(), label="delete"))
         except (KeyError, IndexError, TypeError):
             pass  # an earlier mutation removed or replaced this path's parent
-    schema_ok = not any(True for _ in _validator().iter_errors(profile))
+    schema_ok = not any(True for _ in _validator().iter_errors(profile)) and \
+        not frames_outside_the_table(profile)
     try:
         common.parse(json.dumps(profile), "p.json")
         reader_ok = True
@@ -288,10 +301,11 @@ def test_fixed_hostile_files_through_the_command(workdir, tmp_path, name, mode):
     assert refused(proc.returncode, proc.stderr, mode), describe(proc)
 
 
+@pytest.mark.parametrize("form", sorted(FORMS))
 @pytest.mark.parametrize("mode", MODES, ids=MODE_IDS)
-def test_real_profile_still_renders(workdir, tmp_path, base_profile, mode):
+def test_real_profile_still_renders(workdir, tmp_path, base_profiles, mode, form):
     path = tmp_path / "profile.json"
-    path.write_text(json.dumps(base_profile))
+    path.write_text(json.dumps(base_profiles[form]))
     proc = run_triscope(command(path, mode, workdir), tmp_path)
     assert proc.returncode == 0, describe(proc)
     check_answer(proc.returncode, proc.stdout, proc.stderr, mode)

@@ -21,7 +21,8 @@ import os
 
 import pytest
 
-from conftest import JsonHandler, describe, load_profile, local_server, run_triscope, workload
+from conftest import (JsonHandler, describe, load_profile, local_server, new_form, run_triscope,
+                      workload)
 
 from triscope import cli
 
@@ -189,6 +190,10 @@ INVALID_FOR_MERGE = {
     "fraction_above_one":
         lambda p: p["files"][_first_file(p)]["functions"][0].update(python_fraction=1.5),
     "processes_not_a_list": lambda p: p.update(processes=5),
+    # A stack's frame that names no entry of the frame table (docs/PROFILE_FORMAT.md).
+    "frame_past_the_table":
+        lambda p: p["stacks"][0]["frames"].append(len(p["stack_frames"])),
+    "frame_not_an_index": lambda p: p["stacks"][0]["frames"].append(0.5),
 }
 VALID_FOR_MERGE = {
     "timeline_one_point": lambda p: p["memory"].update(timeline=[[0.5, 3.0]]),
@@ -281,7 +286,7 @@ class _TTY(io.StringIO):
 
 def _hostile_text_profile(stacks_profile, tmp_path, key=None):
     """The real profile with escapes in the program, a file key, function names, sources."""
-    profile = json.loads(stacks_profile.read_text())
+    profile = load_profile(stacks_profile)
     old = _first_file(profile)
     key = key or f"/nonexistent/ev{ESCAPES}il.py"
     entry = profile["files"].pop(old)
@@ -295,7 +300,7 @@ def _hostile_text_profile(stacks_profile, tmp_path, key=None):
         stack["frames"] = [[key if f == old else f, n + ESCAPES, ln] for f, n, ln in
                            stack["frames"]]
     path = tmp_path / "hostile.json"
-    path.write_text(json.dumps(profile))
+    path.write_text(json.dumps(new_form(profile)))
     return path
 
 
@@ -308,12 +313,12 @@ def test_optimize_dry_run_prints_no_terminal_escape(stacks_profile, tmp_path):
 
 
 def test_export_collapsed_keeps_one_stack_per_line(stacks_profile, tmp_path):
-    profile = json.loads(stacks_profile.read_text())
+    profile = load_profile(stacks_profile)
     for index, stack in enumerate(profile["stacks"]):
         stack["frames"] = [[f, f"{n}\n{index}\u2028x\x1c;y\r", ln] for f, n, ln in
                            stack["frames"]]
     path = tmp_path / "p.json"
-    path.write_text(json.dumps(profile))
+    path.write_text(json.dumps(new_form(profile)))
     out = tmp_path / "c.txt"
     status, _, stderr = in_process(["export", "--format", "collapsed", path, "-o", out])
     assert status == 0, stderr

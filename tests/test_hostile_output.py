@@ -139,7 +139,7 @@ def test_fifo_with_reader_gets_the_profile(tmp_path):
     proc = run_triscope(["-o", fifo, script], tmp_path, timeout=60)
     reader.join(30)
     assert proc.returncode == 0, describe(proc)
-    assert received and json.loads(received[0])["schema"] == "triscope/1", describe(proc)
+    assert received and json.loads(received[0])["schema"] == "triscope/2", describe(proc)
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
@@ -213,7 +213,7 @@ def test_dev_fd_of_a_pipe_gets_the_profile(tmp_path):
     assert proc.returncode == 0, err
     assert "Traceback" not in err, err
     profile = json.loads(data)
-    assert profile["schema"] == "triscope/1" and profile["program"].endswith("prog.py")
+    assert profile["schema"] == "triscope/2" and profile["program"].endswith("prog.py")
 
 
 def test_block_device_is_refused_up_front(tmp_path):

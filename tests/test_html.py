@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (JsonHandler, describe, load_profile, local_server, profile_workload,
-                      run_triscope, workload)
+from conftest import (FORMS, JsonHandler, describe, expanded, load_profile, local_server,
+                      new_form, profile_workload, run_triscope, workload)
 from test_text_report import make_file, make_function, make_line, make_profile
 from triscope import ai_spec
 from triscope.reports import html
@@ -66,8 +66,24 @@ def path_key(profile, path):
 def test_render_embeds_the_profile():
     profile = make_profile()
     page = html.render(profile)
-    assert json.loads(embedded_json(page)) == profile
+    assert json.loads(embedded_json(page)) == new_form(profile)
     assert "__TRISCOPE_" not in page, "a placeholder was left in the page"
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_render_embeds_the_stacks_with_their_frame_table(form):
+    """Whichever form the profile is in (a tool reads it with its frames as triples, a run
+    writes the table), the page holds each frame once and the stacks by index: the same
+    stacks."""
+    profile = FORMS[form](memory_stacks_profile())
+    embedded = json.loads(embedded_json(html.render(profile)))
+    assert embedded["schema"] == "triscope/2"
+    assert embedded["stack_frames"] == [["/home/u/app/main.py", "<module>", 1],
+                                        ["/home/u/app/main.py", "work", 3],
+                                        ["/home/u/app/main.py", "build", 4],
+                                        ["/home/u/app/main.py", "cache", 6]]
+    assert [stack["frames"] for stack in embedded["stacks"]] == [[0, 1], [0, 2], [0, 3]]
+    assert expanded(embedded)["stacks"] == memory_stacks_profile()["stacks"]
 
 
 def test_render_leaves_no_markup_from_profiled_text():
@@ -78,7 +94,7 @@ def test_render_leaves_no_markup_from_profiled_text():
     page = html.render(profile)
     data = embedded_json(page)
     assert not {"<", ">", "&", "\u2028", "\u2029"} & set(data)
-    assert json.loads(data) == profile, "escaping changed the profile"
+    assert json.loads(data) == new_form(profile), "escaping changed the profile"
     template = viewer_template()
     for tag in ("<script", "</script", "<img", "<b>"):
         assert page.count(tag) == template.count(tag), f"{tag} added to the page"
@@ -113,7 +129,7 @@ def test_run_writes_html_beside_json(tmp_path):
     run = profile_workload(tmp_path, "split.py", SHORT)
     page = tmp_path / "profile.html"
     assert f"triscope: HTML report written to {page}" in run.proc.stderr
-    assert html_of(page) == run.profile
+    assert html_of(page) == load_profile(tmp_path / "profile.json", raw=True)
 
 
 @pytest.mark.parametrize("options,html_name,json_name", [
@@ -127,7 +143,7 @@ def test_html_output_options(tmp_path, options, html_name, json_name):
     proc = run_triscope([*options, SEMANTICS, "spin:0.2"], tmp_path,
                         env={"DISPLAY": None, "WAYLAND_DISPLAY": None, "BROWSER": None})
     assert proc.returncode == 0, describe(proc)
-    profile = load_profile(tmp_path / json_name)
+    profile = load_profile(tmp_path / json_name, raw=True)
     pages = sorted(p.name for p in tmp_path.iterdir() if p.suffix in (".html", ".htm"))
     assert pages == ([html_name] if html_name else [])
     if html_name:
@@ -170,7 +186,8 @@ def test_view_html_writes_beside_the_profile(tmp_path, saved_profile):
     proc = run_triscope(["view", saved_profile, "--html"], tmp_path)
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout == "", "--html alone prints no text report"
-    assert html_of(tmp_path / "runs" / "first.html") == json.loads(saved_profile.read_text())
+    assert html_of(tmp_path / "runs" / "first.html") == \
+        new_form(json.loads(saved_profile.read_text()))
 
 
 def test_view_html_outfile_and_web(tmp_path, saved_profile):
@@ -359,6 +376,10 @@ def test_columns_sort(split_run, split_page):
 
 def test_flame_graph_with_stacks(split_run, split_page):
     page = split_page.page
+    # Drawn from the stacks as the run wrote them: frames by index into the frame table.
+    embedded = json.loads(embedded_json((split_run.cwd / "profile.html").read_text()))
+    assert embedded["stack_frames"] and all(
+        isinstance(index, int) for stack in embedded["stacks"] for index in stack["frames"])
     frame = ".flame .frame"
     labels = page.eval_on_selector_all(frame, "frames => frames.map(f => f.textContent)")
     assert {"func_a", "func_b", "func_c"} <= set(labels)
@@ -906,9 +927,12 @@ def open_file(page, path):
     return page.text_content("#load-status")
 
 
-def test_open_a_profile_with_the_file_picker(browser, tmp_path):
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_open_a_profile_with_the_file_picker(browser, tmp_path, form):
+    """A profile of either form (docs/PROFILE_FORMAT.md, "Versions"): an older one with its
+    stacks' frames spelled out, or one with the frame table."""
     html.write(make_profile(), tmp_path / "first.html")
-    other = memory_stacks_profile()
+    other = FORMS[form](memory_stacks_profile())
     other["program"] = "other_program.py"
     (tmp_path / "other.json").write_text(json.dumps(other))
     viewer = Viewer(browser, tmp_path / "first.html")
@@ -920,6 +944,9 @@ def test_open_a_profile_with_the_file_picker(browser, tmp_path):
     assert page.title() == "triscope · other_program.py"
     assert page.locator("h1").count() == 1 and page.locator("#charts .chart").count() == 2
     assert page.locator(".flame-tools button").count() == 3, "the new profile's flame graph"
+    widths = flame_widths(page)
+    assert widths["work"] == pytest.approx(80) and widths["build"] == pytest.approx(20)
+    assert widths["<module>"] == pytest.approx(100)
     assert page.locator("details.file").count() == 1
     assert "12.5 MB" in page.text_content("#summary")
     # Everything works in the profile opened: the file's table, the tooltips.
@@ -928,12 +955,31 @@ def test_open_a_profile_with_the_file_picker(browser, tmp_path):
     viewer.check_clean()
 
 
+def _stacks_with_frame(frame):
+    """The memory stacks profile, with its frame table, whose last frame is `frame`."""
+    profile = new_form(memory_stacks_profile())
+    profile["stacks"][-1]["frames"][-1] = frame
+    return json.dumps(profile)
+
+
 @pytest.mark.parametrize("content,reason", [
     ("{not json", "it is not JSON"),
-    ('{"schema": "other"}', 'its "schema" is not "triscope/1"'),
+    ('{"schema": "other"}', 'its "schema" is not "triscope/1" or "triscope/2"'),
+    ('{"schema": "triscope/3"}',
+     "it is a triscope/3 profile (a newer triscope's; this page shows triscope/1 and "
+     "triscope/2)"),
     ("[1, 2]", "it holds no JSON object"),
     ('{"schema": "triscope/1", "program": "x"}', 'its "python" is missing'),
-])
+    (_stacks_with_frame(4),
+     "a stack in it names frame 4, which its stack_frames (4 frames) does not hold"),
+    (_stacks_with_frame(-1),
+     "a stack in it names frame -1, which its stack_frames (4 frames) does not hold"),
+    (_stacks_with_frame("1"),
+     'a stack in it names frame "1", which its stack_frames (4 frames) does not hold'),
+    (_stacks_with_frame(["/home/u/app/main.py", "cache", 6]),
+     'a stack in it names frame ["/home/u/app/main.py","cache",6], which its stack_frames'),
+], ids=["not json", "other schema", "newer schema", "not an object", "missing field",
+        "frame past the table", "negative frame", "string frame", "triple beside the table"])
 def test_opening_what_is_not_a_profile_is_one_message(browser, tmp_path, content, reason):
     html.write(make_profile(), tmp_path / "first.html")
     (tmp_path / "bad.json").write_text(content)

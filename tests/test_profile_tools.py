@@ -18,8 +18,8 @@ import sys
 
 import pytest
 
-from conftest import (WORKLOADS, _child_env, describe, load_profile, marker_lineno,
-                      run_triscope)
+from conftest import (FORMS, WORKLOADS, _child_env, describe, load_profile, marker_lineno,
+                      old_form, run_triscope)
 
 from test_text_report import make_file, make_line, make_profile
 from triscope import cli
@@ -257,7 +257,7 @@ def test_export_without_stacks_is_one_error(tmp_path):
 def profile_stacks(path):
     """{(frames as tuples, outermost first): (samples, seconds)} of a profile's stacks."""
     return {tuple(tuple(frame) for frame in stack["frames"]): (stack["samples"], stack["seconds"])
-            for stack in json.loads(path.read_text())["stacks"] if stack["seconds"] > 0}
+            for stack in load_profile(path)["stacks"] if stack["seconds"] > 0}
 
 
 # ---- gecko: the Firefox Profiler's gecko profile format ----
@@ -577,6 +577,95 @@ def test_view_reduced_leaves_hidden_lines_out_of_the_page(profiles, tmp_path):
     assert len(reduced) < len(whole)
 
 
+# ==== Both forms of the stacks (docs/PROFILE_FORMAT.md, "Versions") ====
+
+
+@pytest.fixture(scope="module")
+def old_profiles(profiles, tmp_path_factory):
+    """The two profiles as an earlier triscope wrote them: triscope/1, no frame table, every
+    stack's frames [file, function, lineno] triples."""
+    cwd = tmp_path_factory.mktemp("old")
+    paths = []
+    for path in profiles:
+        old = cwd / path.name
+        old.write_text(json.dumps(old_form(load_profile(path))))
+        paths.append(old)
+    return paths
+
+
+def test_a_run_writes_each_frame_once_and_the_stacks_by_index(profiles):
+    for path in profiles:
+        raw = load_profile(path, raw=True)  # indices in range: load_profile checks them
+        assert raw["schema"] == "triscope/2"
+        table = raw["stack_frames"]
+        assert table and len({tuple(frame) for frame in table}) == len(table)
+        assert all(isinstance(index, int) for stack in raw["stacks"] for index in stack["frames"])
+        # First use first: scanning the stacks in order meets the table's entries in order.
+        seen = []
+        for stack in raw["stacks"]:
+            seen += [index for index in stack["frames"] if index not in seen]
+        assert seen == list(range(len(table)))
+
+
+# What every reader makes of a profile: the same, from either form (pprof's bytes included:
+# it is written with mtime 0).
+READERS = {
+    "view": ["view", "--cli", "AFTER"],
+    "diff": ["diff", "BEFORE", "AFTER"],
+    "diff_json": ["diff", "BEFORE", "AFTER", "--json"],
+    "export_speedscope": ["export", "--format", "speedscope", "AFTER"],
+    "export_collapsed": ["export", "--format", "collapsed", "AFTER"],
+    "export_gecko": ["export", "--format", "gecko", "AFTER"],
+    "export_pprof": ["export", "--format", "pprof", "AFTER", "-o", "OUT"],
+    "merge": ["merge", "-o", "OUT", "BEFORE", "AFTER"],
+}
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+def test_an_older_profile_reads_as_the_new_one(profiles, old_profiles, tmp_path, monkeypatch,
+                                               reader):
+    """GIVEN the same two profiles in the triscope/1 form (triples in the stacks) and as a
+    run writes them now (triscope/2, a frame table), WHEN each tool reads them, THEN it says
+    and writes the same, and a merge writes the frame table."""
+    said = {}
+    for form, paths in (("old", old_profiles), ("new", profiles)):
+        monkeypatch.chdir(paths[0].parent)  # the same names in what the tools say
+        out = tmp_path / f"{form}.out"
+        names = {"BEFORE": paths[0].name, "AFTER": paths[1].name, "OUT": out}
+        status, stdout, err = in_process(*[names.get(word, word) for word in READERS[reader]])
+        assert status == 0, err
+        said[form] = (stdout, out.read_bytes() if out.exists() else None)
+    assert said["old"] == said["new"]
+    assert said["new"][0] or said["new"][1]
+    if reader == "merge":
+        merged = load_profile(tmp_path / "new.out", raw=True)
+        assert merged["schema"] == "triscope/2" and merged["stack_frames"]
+        assert len({tuple(frame) for frame in merged["stack_frames"]}) == \
+            len(merged["stack_frames"])
+        stacks = {}
+        for path in profiles:
+            for stack in load_profile(path)["stacks"]:
+                key = tuple(map(tuple, stack["frames"]))
+                stacks[key] = stacks.get(key, 0) + stack["samples"]
+        assert {tuple(map(tuple, stack["frames"])): stack["samples"]
+                for stack in load_profile(tmp_path / "new.out")["stacks"]} == stacks
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_merge_of_one_form_with_the_other(profiles, tmp_path, form):
+    """A merge of an older profile with a new one: either order, one frame table."""
+    before, after = profiles
+    other = tmp_path / "before.json"
+    other.write_text(json.dumps(FORMS[form](load_profile(before))))
+    status, _, err = in_process("merge", "-o", tmp_path / "m.json", other, after)
+    assert status == 0, err
+    merged = load_profile(tmp_path / "m.json", raw=True)
+    assert merged["schema"] == "triscope/2"
+    frames = {tuple(frame) for path in profiles for stack in load_profile(path)["stacks"]
+              for frame in stack["frames"]}
+    assert sorted(map(tuple, merged["stack_frames"])) == sorted(frames)
+
+
 # ==== Bad input for every tool that reads a profile ====
 
 
@@ -601,6 +690,14 @@ def bad_files(directory, good):
         "missing_fields": json.dumps({"schema": "triscope/1"}),
         "string_numbers": json.dumps(dict(profile, thread_time_s="1.0", stacks=[
             {"frames": [["a", "b", "c"]], "samples": "1", "seconds": "x"}])),
+        "newer_schema": json.dumps(dict(profile, schema="triscope/3")),
+        # The frame table (docs/PROFILE_FORMAT.md, "Versions"): an index past its end, one
+        # that is no integer, triples where the table's indices belong, indices without it.
+        "frame_past_the_table": json.dumps(_with_frame(profile, len(profile["stack_frames"]))),
+        "frame_not_an_index": json.dumps(_with_frame(profile, "0")),
+        "frame_a_triple_beside_the_table": json.dumps(_with_frame(profile, ["a", "b", 1])),
+        "frame_indices_without_the_table": json.dumps(
+            {key: value for key, value in profile.items() if key != "stack_frames"}),
     }
     paths = {}
     for name, content in files.items():
@@ -613,6 +710,13 @@ def bad_files(directory, good):
     paths["missing"] = directory / "no-such-file.json"
     paths["directory"] = directory
     return paths
+
+
+def _with_frame(profile, frame):
+    """`profile` (with its frame table) whose last stack's innermost frame is `frame`."""
+    profile = json.loads(json.dumps(profile))
+    profile["stacks"][-1]["frames"][-1] = frame
+    return profile
 
 
 # Damage in fields the view never reads (thread time, stacks).
@@ -653,6 +757,26 @@ def test_bad_input_is_one_error_line(profiles, tmp_path, command):
     assert not failures, "\n".join(failures)
     assert not (out / "m.json").exists(), "merge wrote a profile from bad input"
     assert not (out / "p.pb.gz").exists(), "export wrote a pprof file from bad input"
+
+
+def test_a_frame_past_the_table_is_said_in_one_line(profiles, tmp_path):
+    """The error names the stack, the frame and the table's size, and nothing is drawn."""
+    _, good = profiles
+    profile = json.loads(good.read_text())
+    bad = tmp_path / "bad.json"
+    size = len(profile["stack_frames"])
+    bad.write_text(json.dumps(_with_frame(profile, size + 7)))
+    last, depth = len(profile["stacks"]) - 1, len(profile["stacks"][-1]["frames"]) - 1
+    for argv in (["view", bad], ["view", "--html", "-o", tmp_path / "v.html", bad],
+                 ["export", "--format", "collapsed", bad]):
+        proc = run_triscope(argv, tmp_path)
+        assert_one_error_line(proc.returncode, proc.stderr)
+        assert proc.stderr == (
+            f"triscope: error: {bad} is not a valid triscope/2 profile (docs/profile.schema.json): "
+            f"at /stacks/{last}/frames/{depth}: frame index {size + 7} is not in stack_frames, "
+            f"which has {size} frames\n"), proc.stderr
+        assert proc.stdout == ""
+    assert not (tmp_path / "v.html").exists()
 
 
 def test_bad_input_through_the_command(profiles, tmp_path):
@@ -803,7 +927,7 @@ def test_merge_skips_what_it_cannot_read_and_says_so(tmp_path):
         truncated.append(tmp_path / f"cut{index}.json")
         truncated[-1].write_text(json.dumps(make_profile())[:100 + index])
     other = tmp_path / "other.json"
-    other.write_text(json.dumps(dict(make_profile(), schema="triscope/2")))
+    other.write_text(json.dumps(dict(make_profile(), schema="triscope/3")))
     missing = tmp_path / "missing.json"
     proc = run_triscope(["merge", "-o", tmp_path / "m.json", good, *truncated, other, missing],
                         tmp_path)
@@ -812,13 +936,16 @@ def test_merge_skips_what_it_cannot_read_and_says_so(tmp_path):
     assert lines == [
         f"triscope: 4 inputs skipped, not a JSON profile: {truncated[0]}, {truncated[1]}, "
         f"{truncated[2]} and 1 more",
-        f"triscope: 1 input skipped, not a triscope/1 profile: {other}",
+        "triscope: 1 input skipped, a triscope/3 profile (a newer triscope's; this one reads "
+        f"triscope/1 and triscope/2): {other}",
         f"triscope: 1 input skipped, cannot be read: No such file or directory: {missing}",
         f"triscope: 1 profiles merged into {tmp_path / 'm.json'}"], proc.stderr
     skipped = load_profile(tmp_path / "m.json")["skipped"]
     assert skipped["count"] == 6
     assert [(r["reason"], r["count"], len(r["examples"])) for r in skipped["reasons"]] == [
-        ("not a JSON profile", 4, 3), ("not a triscope/1 profile", 1, 1),
+        ("not a JSON profile", 4, 3),
+        ("a triscope/3 profile (a newer triscope's; this one reads triscope/1 and triscope/2)",
+         1, 1),
         ("cannot be read: No such file or directory", 1, 1)]
     proc = run_triscope(["merge", "-o", tmp_path / "n.json", *truncated, missing], tmp_path)
     assert_one_error_line(proc.returncode, proc.stderr)

@@ -63,7 +63,8 @@ def make_file(lines, functions=None):
 
 
 def make_profile(files=None, memory=False, gpu=False, samples=1000):
-    """A valid triscope/1 profile; by default one file with a hot, a warm and a cold line."""
+    """A valid triscope/1 profile (an earlier triscope's: no frame table, docs/PROFILE_FORMAT.md,
+    "Versions"); by default one file with a hot, a warm and a cold line."""
     if files is None:
         lines = [
             make_line(3, python=40.0, native=5.0, system=5.0, source="for i in range(n):"),
@@ -139,7 +140,7 @@ def _broken(change):
         _broken(lambda p: p["files"]["/home/u/app/main.py"]["lines"][0].update(lineno="3")),
         _broken(lambda p: p["files"]["/home/u/app/main.py"]["lines"][0].pop("mem_pct")),
         _broken(lambda p: p["files"]["/home/u/app/main.py"]["functions"][0].pop("name")),
-        _broken(lambda p: p.update(schema="triscope/2")),
+        _broken(lambda p: p.update(schema="triscope/3")),
         _broken(lambda p: p.update(samples=1.5)),
         _broken(lambda p: p["gpu"].update(device=3)),
         _broken(lambda p: p["memory"].update(timeline=[[0.0, 1.0, 2.0]])),
@@ -152,6 +153,62 @@ def _broken(change):
 )
 def test_invalid_profiles_are_rejected(profile):
     assert not jsonschema.Draft202012Validator(SCHEMA).is_valid(profile)
+
+
+STACK = [["/a.py", "<module>", 1], ["/a.py", "main", 3]]
+
+
+@pytest.mark.parametrize("schema,table,frames", [
+    ("triscope/1", None, STACK),
+    ("triscope/2", STACK, [0, 1]),
+    ("triscope/2", [], []),
+    # A profile read with its frames expanded, written back by a test or a tool.
+    ("triscope/2", None, STACK),
+], ids=["triples", "indices", "empty table", "triples without a table"])
+def test_both_forms_of_the_stacks_validate(schema, table, frames):
+    profile = dict(make_profile(), schema=schema,
+                   stacks=[{"frames": frames, "samples": 1, "seconds": 0.01}])
+    if table is not None:
+        profile["stack_frames"] = table
+    jsonschema.Draft202012Validator(SCHEMA).validate(profile)
+
+
+@pytest.mark.parametrize("table,frames", [
+    (STACK, STACK),            # triples beside a table
+    (None, [0, 1]),            # indices without one
+    (STACK, [0, -1]),          # a negative index
+    (STACK, [0, 1.0]),         # not an integer
+    (STACK, [0, "1"]),
+    ([["/a.py", "main"]], [0]),  # a table entry that is no triple
+    ({"0": STACK[0]}, [0]),
+], ids=["triples beside a table", "indices without a table", "negative index",
+        "float index", "string index", "pair in the table", "table not a list"])
+def test_frames_that_break_the_form_are_rejected(table, frames):
+    """By the schema, and by the readers' own check of it (which, stricter than JSON Schema,
+    takes 1.0 for no integer: triscope/reports/validate.py)."""
+    from triscope.reports import validate
+    profile = dict(make_profile(), schema="triscope/2",
+                   stacks=[{"frames": frames, "samples": 1, "seconds": 0.01}])
+    if table is not None:
+        profile["stack_frames"] = table
+    if not any(isinstance(frame, float) for frame in frames):
+        assert not jsonschema.Draft202012Validator(SCHEMA).is_valid(profile)
+    with pytest.raises(validate.Invalid):
+        validate.check(profile)
+
+
+def test_an_index_past_the_table_is_rejected_by_the_readers():
+    """Beyond a schema: each index must name an entry of the table."""
+    from triscope.reports import validate
+    profile = dict(make_profile(), schema="triscope/2", stack_frames=STACK,
+                   stacks=[{"frames": [0, 1], "samples": 1, "seconds": 0.01},
+                           {"frames": [1, 0, 2], "samples": 1, "seconds": 0.01}])
+    with pytest.raises(validate.Invalid) as error:
+        validate.check(profile)
+    assert str(error.value) == "at /stacks/1/frames/2: frame index 2 is not in stack_frames, " \
+                               "which has 2 frames"
+    profile["stacks"][1]["frames"][2] = 1
+    validate.check(profile)
 
 
 def test_extra_fields_on_lines_are_allowed():

@@ -160,10 +160,13 @@ def _profile(ipython, tokens: list, source: str):
 
 
 def _read_profile(json_path: str):
+    """The cell's profile, its stacks' frames as [file, function, lineno] (a user reads
+    `_triscope_profile` in the notebook; the file names them by index)."""
     import linecache
+    from triscope.reports import common
     try:
         with open(json_path, encoding="utf-8") as stream:
-            profile = json.load(stream)
+            profile = common.expand_stacks(json.load(stream))
     except (OSError, ValueError) as error:
         _error(f"cannot read the profile: {error}")
         return None

@@ -3,9 +3,9 @@
  * test_profile_json.c — the canonical profile written from a hand-built ts_stats_t: keys and
  * percentages, the source text quoted from a real file (escaped so it can sit inside an HTML
  * <script>) and the SHA-256 of its bytes, non-profiled files left out, --reduced-profile
- * dropping small lines, stacks, and the whole output checked to be JSON (a strict validator
- * here, and Python's json module when python3 is on PATH, which also checks that the
- * percentages add up).
+ * dropping small lines, stacks and their frame table, and the whole output checked to be JSON
+ * (a strict validator here, and Python's json module when python3 is on PATH, which also
+ * checks that the percentages add up).
  */
 #include "profile_json.h"
 #include "testhelp.h"
@@ -316,7 +316,7 @@ static void test_full_profile(void)
         fputs(out, stderr);
 
     /* Header and run facts. */
-    CHECK(strncmp(out, "{\"schema\":\"triscope/1\",\"version\":\"0.1.0\",", 41) == 0);
+    CHECK(strncmp(out, "{\"schema\":\"triscope/2\",\"version\":\"0.1.0\",", 41) == 0);
     CHECK_HAS(out, "\"args\":[\"prog.py\",\"--flag=\\\"x\\\"\"]");
     CHECK_HAS(out, "\"python\":\"3.11.7\",\"pid\":4242,\"elapsed_s\":1.5,"
                    "\"started_at\":1700000000.25,"
@@ -397,9 +397,11 @@ static void test_full_profile(void)
     CHECK(fmain && flambda && fmain < flambda);
     CHECK_LACKS(out, "never_charged");
 
-    /* Stacks: aggregated, frames as [file, function, lineno], outermost first. */
-    snprintf(key, sizeof key, "\"stacks\":[{\"frames\":[[\"%s\",\"main\",2],"
-                              "[\"/usr/lib/python3/os.py\",\"walk\",10]],\"samples\":2,"
+    /* Stacks: aggregated, frames outermost first, as indices into the frame table of
+     * [file, function, lineno]. */
+    snprintf(key, sizeof key, "\"stack_frames\":[[\"%s\",\"main\",2],"
+                              "[\"/usr/lib/python3/os.py\",\"walk\",10]],"
+                              "\"stacks\":[{\"frames\":[0,1],\"samples\":2,"
                               "\"seconds\":2}]}\n",
              prog_path);
     CHECK_HAS(out, key);
@@ -522,7 +524,7 @@ static void test_empty_and_missing_source(void)
     CHECK_EQ_INT(status, 0);
     CHECK(json_valid(out));
     CHECK_HAS(out, "\"thread_time_s\":0,\"unattributed_pct\":0,");
-    CHECK_HAS(out, "\"files\":{},\"leaks\":[],\"stacks\":[]}");
+    CHECK_HAS(out, "\"files\":{},\"leaks\":[],\"stack_frames\":[],\"stacks\":[]}");
     CHECK_HAS(out, "\"threads\":[]");
     free(out);
 
@@ -627,6 +629,72 @@ static void test_stack_memory_fields(void)
     m.memory = 1;
     out = write_profile(&s, &m, &status);
     CHECK_HAS(out, "\"samples\":0,\"seconds\":0,\"alloc_mb\":3,\"peak_mb\":2}]}");
+    free(out);
+    ts_strlist_free(&m.args);
+    ts_strlist_free(&exclude);
+    ts_stats_free(&s);
+}
+
+/* The frame table: stacks that share frames name them by index, and the table holds each
+ * distinct [file, function, lineno] once, in the order the stacks first use them. Two
+ * functions of one name in one file (told apart by their first lines) give one triple. */
+static void test_frame_table(void)
+{
+    ts_stats_t s;
+    ts_profile_meta_t m;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+    ts_stats_init(&s);
+    fill_meta(&m, &only, &exclude, threads);
+    uint32_t app = ts_stats_file(&s, "/p/app.py", 1), lib = ts_stats_file(&s, "/p/lib.py", 1);
+    uint32_t main_fn = ts_stats_func(&s, app, "main", 1);
+    uint32_t other = ts_stats_func(&s, app, "other", 4);
+    uint32_t walk = ts_stats_func(&s, lib, "walk", 9), leaf = ts_stats_func(&s, lib, "leaf", 19);
+    uint32_t f_first = ts_stats_func(&s, app, "f", 30), f_again = ts_stats_func(&s, app, "f", 40);
+    CHECK(f_first != f_again);
+    ts_stack_frame_t a[] = {{main_fn, 2}, {walk, 10}, {leaf, 20}};
+    ts_stack_frame_t b[] = {{main_fn, 2}, {walk, 11}};
+    ts_stack_frame_t c[] = {{other, 5}, {walk, 10}};
+    ts_stack_frame_t d[] = {{f_first, 50}};
+    ts_stack_frame_t e[] = {{f_again, 50}};
+    CHECK_EQ_INT(ts_stats_add_stack(&s, a, 3, 4000000, 1), 0);
+    CHECK_EQ_INT(ts_stats_add_stack(&s, b, 2, 3000000, 1), 0);
+    CHECK_EQ_INT(ts_stats_add_stack(&s, c, 2, 2000000, 1), 0);
+    CHECK_EQ_INT(ts_stats_add_stack(&s, d, 1, 1000000, 1), 0);
+    CHECK_EQ_INT(ts_stats_add_stack(&s, e, 1, 1000000, 0), 0);
+    CHECK_EQ_INT(s.nstacks, 5);
+    int status;
+    char *out = write_profile(&s, &m, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(json_valid(out));
+    CHECK_HAS(out, "\"stack_frames\":[[\"/p/app.py\",\"main\",2],[\"/p/lib.py\",\"walk\",10],"
+                   "[\"/p/lib.py\",\"leaf\",20],[\"/p/lib.py\",\"walk\",11],"
+                   "[\"/p/app.py\",\"other\",5],[\"/p/app.py\",\"f\",50]],\"stacks\":[");
+    CHECK_HAS(out, "\"stacks\":[{\"frames\":[0,1,2],\"samples\":1,\"seconds\":0.004},"
+                   "{\"frames\":[0,3],\"samples\":1,\"seconds\":0.003},"
+                   "{\"frames\":[4,1],\"samples\":1,\"seconds\":0.002},"
+                   "{\"frames\":[5],\"samples\":1,\"seconds\":0.001},"
+                   "{\"frames\":[5],\"samples\":0,\"seconds\":0.001}]}\n");
+    /* Each triple once: main:2 is in three stacks' frames, walk:10 in two. */
+    const char *main2 = strstr(out, "[\"/p/app.py\",\"main\",2]");
+    CHECK(main2 != NULL && strstr(main2 + 1, "[\"/p/app.py\",\"main\",2]") == NULL);
+    const char *walk10 = strstr(out, "[\"/p/lib.py\",\"walk\",10]");
+    CHECK(walk10 != NULL && strstr(walk10 + 1, "[\"/p/lib.py\",\"walk\",10]") == NULL);
+    /* The same stats, the same bytes. */
+    char *again = write_profile(&s, &m, &status);
+    CHECK(again != NULL && strcmp(out, again) == 0);
+    free(again);
+    /* Python's reading: every index names the table entry the stack's frame was. */
+    int py = run_python(out, "import json, sys\n"
+                             "p = json.load(sys.stdin)\n"
+                             "t = p[\"stack_frames\"]\n"
+                             "got = [[t[i][1:] for i in s[\"frames\"]] for s in p[\"stacks\"]]\n"
+                             "assert got == [[[\"main\", 2], [\"walk\", 10], [\"leaf\", 20]],"
+                             " [[\"main\", 2], [\"walk\", 11]], [[\"other\", 5], [\"walk\", 10]],"
+                             " [[\"f\", 50]], [[\"f\", 50]]], got\n"
+                             "assert len(t) == len({tuple(f) for f in t})\n");
+    if (py != -1)
+        CHECK_EQ_INT(py, 0);
     free(out);
     ts_strlist_free(&m.args);
     ts_strlist_free(&exclude);
@@ -952,6 +1020,7 @@ int main(void)
     RUN(test_reduced_profile);
     RUN(test_reduced_profile_keeps_allocating_lines);
     RUN(test_stack_memory_fields);
+    RUN(test_frame_table);
     RUN(test_awaited_time);
     RUN(test_empty_and_missing_source);
     RUN(test_decoded_source);

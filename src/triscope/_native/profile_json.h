@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * profile_json.h — writes the canonical profile (schema "triscope/1", docs/PROFILE_FORMAT.md)
+ * profile_json.h — writes the canonical profile (schema "triscope/2", docs/PROFILE_FORMAT.md)
  * from the aggregated stats. Pure C, no Python: the caller gathers the run's facts into a
  * ts_profile_meta_t.
  */

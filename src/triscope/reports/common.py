@@ -4,7 +4,8 @@ reading profiles they can trust and writing their output.
 A profile file may hold anything (a truncated write, another program's JSON, numbers too big
 for any run). The tools promise one `triscope: error:` line and exit status 2 for all of
 it, never a traceback: every profile is read through `load` (or `parse`, for text in hand),
-which refuses what no run could write, and each tool reads what it needs from a profile
+which refuses what no run could write and gives the stacks' frames as triples, whichever
+form the file holds (triscope/1 or /2), and each tool reads what it needs from a profile
 inside `reading(path)`, which turns the errors that malformed data raises into a UsageError
 naming the file.
 """
@@ -13,9 +14,16 @@ import contextlib
 import json
 import math
 import os
+import re
 
 from triscope.options import UsageError
 from triscope.reports import text as text_report
+
+# The profile formats this triscope reads, and the one it writes (docs/PROFILE_FORMAT.md,
+# "Versions"): triscope/2 names a stack's frames by index into the profile's `stack_frames`,
+# triscope/1 (older profiles) spells them out as [file, function, lineno] in every stack.
+SCHEMA = "triscope/2"
+SCHEMAS = ("triscope/1", SCHEMA)
 
 # What reading a malformed profile raises: a missing key, a string where a number belongs,
 # nesting too deep, an overflow.
@@ -29,8 +37,9 @@ LARGEST_INT = 2 ** 63
 
 
 def load(path: str) -> dict:
-    """A triscope/1 profile from `path`, or a UsageError saying why not (not JSON, not
-    triscope/1, numbers no run could produce, anything docs/profile.schema.json rejects)."""
+    """A profile from `path`, its stacks' frames as triples (expand_stacks), or a UsageError
+    saying why not (not JSON, not a triscope profile, numbers no run could produce, anything
+    docs/profile.schema.json rejects)."""
     try:
         with open(path, encoding="utf-8") as stream:
             content = stream.read()
@@ -44,25 +53,73 @@ def load(path: str) -> dict:
 
 
 def parse(content: str, name: str) -> dict:
-    """The triscope/1 profile in `content` (from `name`), or a UsageError saying why not. The
-    writers run what they write through this too, so a reader never meets a profile a
-    triscope tool wrote and cannot read."""
+    """The profile in `content` (from `name`), either format (SCHEMAS), its stacks' frames as
+    triples (expand_stacks), or a UsageError saying why not. The writers run what they write
+    through this too, so a reader never meets a profile a triscope tool wrote and cannot
+    read."""
     try:
         profile = json.loads(content, parse_float=_parse_float, parse_int=_parse_int,
                              parse_constant=_parse_constant)
     except (ValueError, RecursionError) as error:
         raise UsageError(f"{name} is not a JSON profile: {str(error)[:200]}") from None
-    if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
-        raise UsageError(f"{name} is not a triscope/1 profile")
+    schema = profile.get("schema") if isinstance(profile, dict) else None
+    if schema not in SCHEMAS:
+        if isinstance(schema, str) and re.fullmatch(r"triscope/[0-9]{1,6}", schema):
+            raise UsageError(f"{name} is a {schema} profile (a newer triscope's; this one "
+                             f"reads {' and '.join(SCHEMAS)})")
+        raise UsageError(f"{name} is not a triscope profile")
     from triscope.reports import validate
     try:
         validate.check(profile)
     except validate.Invalid as error:
-        raise UsageError(f"{name} is not a valid triscope/1 profile "
+        raise UsageError(f"{name} is not a valid {schema} profile "
                          f"(docs/profile.schema.json): {_one_line(str(error))}") from None
     except RecursionError:
-        raise UsageError(f"{name} is not a triscope/1 profile: nested too deeply") from None
-    return profile
+        raise UsageError(f"{name} is not a triscope profile: nested too deeply") from None
+    return expand_stacks(profile)
+
+
+def expand_stacks(profile: dict) -> dict:
+    """`profile` with every stack's frames as [file, function, lineno] triples, the form the
+    Python readers work with: a triscope/2 profile's indices into `stack_frames` looked up
+    (the table left out), a profile without the table (triscope/1) as it is. The one place
+    Python turns the written form into that; the viewer has its own (expandFrames in
+    viewer.html). The indices must have been checked (validate.check, or written by this
+    triscope)."""
+    table = profile.get("stack_frames")
+    if table is None:
+        return profile
+    expanded = {key: value for key, value in profile.items() if key != "stack_frames"}
+    expanded["stacks"] = [dict(stack, frames=[list(table[index]) for index in stack["frames"]])
+                          for stack in profile["stacks"]]
+    return expanded
+
+
+def compact_stacks(profile: dict) -> dict:
+    """`profile` as triscope/2 writes it: each distinct frame once in `stack_frames`, in the
+    order the stacks first use it, and a stack's frames indices into that table (what
+    `merge` writes, and what an HTML page embeds). A profile that has the table already is
+    returned as it is."""
+    if "stack_frames" in profile:
+        return profile
+    table, positions, stacks = [], {}, []
+    for stack in profile["stacks"]:
+        frames = []
+        for frame in stack["frames"]:
+            key = tuple(frame)
+            position = positions.get(key)
+            if position is None:
+                position = positions[key] = len(table)
+                table.append(list(frame))
+            frames.append(position)
+        stacks.append(dict(stack, frames=frames))
+    compact = {}
+    for key, value in profile.items():
+        if key == "stacks":  # the table just before the stacks, where the C writer puts it
+            compact["stack_frames"] = table
+        compact[key] = value
+    compact.update(schema=SCHEMA, stack_frames=table, stacks=stacks)
+    return compact
 
 
 def _parse_float(literal: str) -> float:

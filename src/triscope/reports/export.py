@@ -2,8 +2,9 @@
 call stacks in the formats flame-graph tools and profile viewers read.
 
 All are made from the profile's `stacks` (recorded unless `--no-stacks`): each stack is a list
-of [file, function, line] frames, outermost first, with the thread time spent in it and
-the samples taken there (docs/PROFILE_FORMAT.md). triscope aggregates stacks over all
+of [file, function, line] frames, outermost first (as common.load gives them, from the frame
+table of a triscope/2 profile or from an older one's stacks), with the thread time spent in it
+and the samples taken there (docs/PROFILE_FORMAT.md). triscope aggregates stacks over all
 threads, so every format holds one track or profile of all threads' time, and says so.
 With `--weight alloc` or `--weight peak` a stack weighs the memory its allocations took
 (`alloc_mb`) or held at the run's maximum footprint (`peak_mb`) instead: the memory flame

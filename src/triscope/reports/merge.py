@@ -16,9 +16,13 @@ sparse: the BY_PROCESS_TOP processes that spent the most time on it, and the res
 One path that held different code in different processes (the "<string>" of two `python -c`
 children, a file edited between runs: their sha256 differ) stays two files: the later ones are named
 "PATH (pid N)", so no line is summed with, or quoted from, another code's line.
+Call stacks add up by their frames, read in either form a profile holds them in, and the
+result names them by index into one table of distinct frames, as a run writes them
+(docs/PROFILE_FORMAT.md, "Versions").
 """
 
 from triscope import __version__
+from triscope.reports import common
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
 # A stack's memory (docs/PROFILE_FORMAT.md), where its profile measured it: summed, its
@@ -41,7 +45,7 @@ SKIPPED_EXAMPLES = 3
 
 
 class MergeError(ValueError):
-    """The inputs are not triscope/1 profiles that can be combined."""
+    """The inputs are not triscope profiles that can be combined."""
 
 
 def _seconds(metrics: dict, thread_time: float) -> dict:
@@ -133,8 +137,10 @@ class Combination:
 
     def add(self, profile: dict) -> None:
         """Folds `profile` in; nothing of it is kept but what the sums need."""
-        if not isinstance(profile, dict) or profile.get("schema") != "triscope/1":
-            raise MergeError("not a triscope/1 profile")
+        if not isinstance(profile, dict) or profile.get("schema") not in common.SCHEMAS:
+            raise MergeError("not a triscope profile")
+        # Either form: read through common.load, or as a run wrote it (a child's, a worker's).
+        profile = common.expand_stacks(profile)
         if self.first is None:
             self.first = {key: value for key, value in profile.items()
                           if key not in ("files", "stacks", "threads", "leaks", "processes")}
@@ -238,7 +244,8 @@ class Combination:
                                              profile["unprofiled_children"]["reasons"])
 
     def result(self) -> dict:
-        """The combined profile of everything added."""
+        """The combined profile of everything added, in the form a run writes (its stacks'
+        frames indices into `stack_frames`)."""
         if not self.count:
             raise MergeError("no profiles to merge")
         total_s, total_alloc = self.total_s, self.total_alloc
@@ -264,6 +271,7 @@ class Combination:
         starts = None if None in self.starts else self.starts
         merged = dict(self.first)
         merged.update({
+            "schema": common.SCHEMA,
             "version": __version__,
             "samples": self.samples,
             "thread_time_s": total_s,
@@ -282,7 +290,7 @@ class Combination:
         else:
             merged["started_at"] = min(starts)
         self._finish_run_facts(merged)
-        return merged
+        return common.compact_stacks(merged)
 
     def _finish_run_facts(self, merged: dict) -> None:
         for key, kept in (("max_footprint_line", self.footprint_line),
@@ -396,15 +404,17 @@ def mark_exec(profile: dict) -> dict:
 
 
 def write(profile: dict, path: str) -> None:
-    """Writes `profile` to `path` atomically (a reader never sees half a file). What it
+    """Writes `profile` to `path` atomically (a reader never sees half a file), in the form
+    a run writes (common.compact_stacks: a profile given with its stacks' frames as triples
+    is written with the frame table). What it
     writes is first read back as every reader reads a profile (the schema, finite numbers in
     range): a profile the readers would reject is a MergeError, and nothing is written."""
     import json
     import os
     from triscope.options import UsageError
-    from triscope.reports import common
     try:
-        text = json.dumps(profile, separators=(",", ":"), allow_nan=False) + "\n"
+        text = json.dumps(common.compact_stacks(profile), separators=(",", ":"),
+                          allow_nan=False) + "\n"
         common.parse(text, "the merged profile")
     except (UsageError, ValueError, TypeError, RecursionError) as error:
         raise MergeError(str(error)) from None
@@ -420,7 +430,6 @@ def main(argv: list) -> int:
     skipped, and said (one line per reason) and recorded in the result's `skipped`."""
     import sys
     from triscope.options import Parser, UsageError
-    from triscope.reports import common
     parser = Parser(prog="triscope merge",
                     description="Combine profiles (processes, hosts) into one.")
     parser.add_argument("-o", "--outfile", required=True, help="the combined profile")

@@ -8,6 +8,8 @@ schema uses are understood: a schema that uses another one fails loudly on first
 
 Two choices are stricter than JSON Schema, and are what triscope writes: an "integer" is a
 JSON number without fraction or exponent (1.0 is not one), and a boolean is never a number.
+One rule is beyond what a schema can say, and check() adds it: every frame index of a stack
+names an entry of the profile's `stack_frames` (docs/PROFILE_FORMAT.md).
 """
 
 import functools
@@ -239,13 +241,33 @@ def _ref(compiler, target, schema):
     return compiler.ref(target)
 
 
+def _if(compiler, condition, schema):
+    """`then` for a value that passes `condition`, `else` for one that does not (either
+    absent: anything)."""
+    condition = compiler.node(condition)
+    then, otherwise = (compiler.node(schema.get(word, True)) for word in ("then", "else"))
+
+    def check(value):
+        try:
+            condition(value)
+        except Invalid:
+            otherwise(value)
+        else:
+            then(value)
+    return check
+
+
+def _branch(compiler, sub, schema):
+    return None  # checked by its `if`; without one, JSON Schema ignores it
+
+
 # Checked in this order: the type first, so a later check meets the kind of value it expects.
 KEYWORDS = {
     "type": _type, "const": _const, "enum": _enum, "minimum": _minimum, "maximum": _maximum,
     "required": _required, "properties": _properties,
     "additionalProperties": _additional_properties, "prefixItems": _prefix_items,
     "items": _items, "minItems": _min_items, "minProperties": _min_properties,
-    "pattern": _pattern, "$ref": _ref,
+    "pattern": _pattern, "$ref": _ref, "if": _if, "then": _branch, "else": _branch,
 }
 
 
@@ -257,5 +279,23 @@ def _profile_check():
 
 
 def check(profile) -> None:
-    """Raises Invalid (a ValueError) when `profile` breaks docs/profile.schema.json."""
+    """Raises Invalid (a ValueError) when `profile` breaks docs/profile.schema.json, or a
+    stack names a frame its `stack_frames` lacks."""
     _profile_check()(profile)
+    _check_frame_indices(profile)
+
+
+def _check_frame_indices(profile: dict) -> None:
+    """Every stack's frames, where they are indices (the schema has checked that they are
+    non-negative integers when the table is there), name entries of `stack_frames`."""
+    table = profile.get("stack_frames")
+    if table is None:
+        return
+    size = len(table)
+    for number, stack in enumerate(profile["stacks"]):
+        for depth, index in enumerate(stack["frames"]):
+            if index >= size:
+                error = Invalid(f"frame index {index} is not in stack_frames, which has {size} "
+                                f"frame{'s' if size != 1 else ''}")
+                error.where += [depth, "frames", number, "stacks"]
+                raise error
