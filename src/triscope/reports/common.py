@@ -58,8 +58,11 @@ def parse(content: str, name: str) -> dict:
     through this too, so a reader never meets a profile a triscope tool wrote and cannot
     read."""
     try:
-        profile = json.loads(content, parse_float=_parse_float, parse_int=_parse_int,
-                             parse_constant=_parse_constant)
+        if _may_be_out_of_range(content):
+            profile = json.loads(content, parse_float=_parse_float, parse_int=_parse_int,
+                                 parse_constant=_parse_constant)
+        else:  # the same value: no number hook would refuse one
+            profile = json.loads(content, parse_constant=_parse_constant)
     except (ValueError, RecursionError) as error:
         raise UsageError(f"{name} is not a JSON profile: {str(error)[:200]}") from None
     schema = profile.get("schema") if isinstance(profile, dict) else None
@@ -120,6 +123,53 @@ def compact_stacks(profile: dict) -> dict:
         compact[key] = value
     compact.update(schema=SCHEMA, stack_frames=table, stacks=stacks)
     return compact
+
+
+# What a character is, for _may_be_out_of_range: "0" a digit (or the "+" of an exponent), "e"
+# an exponent's letter, " " white space, "," what a number may follow ("[", ",", ":"), "-"
+# and "." themselves, "x" anything else (a quote, a letter, a character beyond ASCII).
+_MARKS = bytes(
+    ord("0") if c in b"0123456789+" else ord("e") if c in b"eE"
+    else ord(" ") if c in b" \t\n\r" else ord(",") if c in b"[,:"
+    else c if c in b"-." else ord("x")
+    for c in range(256))
+_SIXTEEN_DIGITS = b"0" * 16
+
+
+def _may_be_out_of_range(content: str) -> bool:
+    """Whether `content` may hold a number the hooks below refuse: False is a promise, True
+    only a suspicion (then the hooks decide). They cost a Python call per number, nearly as
+    much as json.loads itself; this, a fraction of it.
+
+    Only a number with 16 digits or more before its "." or exponent (an integer beyond 2**63
+    has 19) or with an exponent that is not negative ("1e5", "1.5E+5") can be beyond 1e15 or
+    2**63. Such digits found anywhere are a number only where they start one: at the start
+    of the text, or after white space, "[", "," or ":" (a "-" between), as JSON has it. So
+    the digits of a string (a sha256 with "3e5" in it, "x = 1e300" in a source line) are
+    not suspected; a string that looks like a number after ", " or ": " is, for nothing
+    (it costs time, never a verdict). Moving the range check into the schema walk instead
+    would change answers: a member given twice keeps its last value, the schema does not
+    reach every number (open objects), and the message quotes the literal as written."""
+    marks = content.encode("ascii", "replace").translate(_MARKS)
+    at = marks.find(_SIXTEEN_DIGITS)
+    while at >= 0:
+        if marks[at - 1:at] not in (b"0", b".") and _starts_number(marks, at):
+            return True
+        at = marks.find(_SIXTEEN_DIGITS, at + 16)
+    at = marks.find(b"0e0")
+    while at >= 0:
+        mantissa = marks[max(0, at - 64):at + 1]
+        head = mantissa.rstrip(b"0.")  # what is before the digits ending at `at`
+        if not head and at >= 64 or _starts_number(marks, at + 1 - len(mantissa) + len(head)):
+            return True  # (or digits too many to tell)
+        at = marks.find(b"0e0", at + 1)
+    return False
+
+
+def _starts_number(marks: bytes, at: int) -> bool:
+    """Whether the digits at `at` may start a number (see _may_be_out_of_range)."""
+    before = marks[max(0, at - 64):at].removesuffix(b"-").rstrip(b" ")
+    return not before or before.endswith(b",")  # nothing before, or too long to tell
 
 
 def _parse_float(literal: str) -> float:
