@@ -400,6 +400,21 @@ ARGPARSE_PROBE = ("import argparse, sys\n"
                   "with open(sys.argv[1], 'w') as out: out.write('\\n'.join(sorted(sys.modules)))\n")
 
 
+@pytest.mark.parametrize("target", [["probe.py"], ["-m", "probe"]], ids=["script", "module"])
+def test_a_default_run_parses_its_options_once(tmp_path, target):
+    """`triscope prog.py` (no options: the default run, memory profiled) re-executes under
+    the allocator library before parsing anything: argparse, and the re and enum it pulls in,
+    are imported by the new image alone (they were by both, 8 ms of every default run)."""
+    (tmp_path / "probe.py").write_text("print('ran')\n")
+    proc = run_triscope(target, tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert proc.returncode == 0 and proc.stdout == "ran\n", describe(proc)
+    imported = [line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line]
+    assert imported.count("triscope.cli") == 2, describe(proc)  # both images ran the CLI
+    assert imported.count("argparse") == 1, describe(proc)
+    assert imported.count("triscope.launch") == 1, describe(proc)
+
+
 @pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
 def test_the_program_finds_no_report_module_imported(tmp_path, memory):
     # GIVEN a program whose first line writes down sys.modules

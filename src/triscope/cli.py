@@ -10,17 +10,17 @@ program's options are never parsed here: everything after the program (or after 
 handed to it untouched.
 
 Only the entry points (`__main__.py`, the console script) import this module: everything
-else sits below it (tests/test_structure.py).
+else sits below it (tests/test_structure.py). It imports options.py (with argparse and re:
+8 ms) only once it is needed: a command line without options (`triscope prog.py`, the common
+case) is the default run, which profiles memory, so the interpreter re-executes under the
+allocator library before importing anything else, and the new image parses it.
 """
 
 import importlib
 import os
-import signal
 import sys
 
 from triscope import preload
-from triscope.options import (OPTIONS_WITH_VALUE, Options, UsageError, build_parser,
-                              with_config)
 
 # Each profile tool: the module whose main(argv) runs it. `run` is implied when the first
 # word is none of these.
@@ -42,6 +42,7 @@ def fail(message: str) -> int:
 
 def split_command_line(argv: list):
     """Splits triscope's options from the program: (options, program, is_module, args)."""
+    from triscope.options import OPTIONS_WITH_VALUE, UsageError
     i = 0
     while i < len(argv):
         token = argv[i]
@@ -118,19 +119,32 @@ def run_tool(name: str, argv: list) -> int:
     except BrokenPipeError:
         # Python ignores SIGPIPE and reports EPIPE as this exception instead; whatever is
         # still buffered for the closed pipe goes nowhere, so the flush at exit cannot fail.
+        import signal
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGPIPE)
         return 128 + signal.SIGPIPE  # not reached: SIGPIPE's default action ends the process
 
 
+def _no_options(argv: list) -> bool:
+    """Whether the command line starts with the program (`prog.py`, `-m module`,
+    `--- prog.py`): no option of triscope's, every one at its default."""
+    if not argv:
+        return False
+    return argv[0] in ("-m", "---") and len(argv) >= 2 or not argv[0].startswith("-")
+
+
 def main(argv: list = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    tool = argv[0] if argv and argv[0] in PROFILE_TOOLS else None
+    if argv and argv[0] == "run":
+        argv = argv[1:]
+    if tool is None and _no_options(argv) and not preload.in_place():
+        preload.reexec(preload.triscope_command(argv))  # returns only if it cannot
+    from triscope.options import Options, UsageError, build_parser, with_config
     try:
-        if argv and argv[0] in PROFILE_TOOLS:
-            return run_tool(argv[0], argv[1:])
-        if argv and argv[0] == "run":
-            argv = argv[1:]
+        if tool is not None:
+            return run_tool(tool, argv[1:])
         own, program, is_module, program_args = split_command_line(argv)
         namespace = build_parser().parse_args(with_config(own))
         if namespace.pid is not None:
