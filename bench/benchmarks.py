@@ -75,7 +75,7 @@ BENCHMARKS = [
     Benchmark("threads", "threads", "own", "bm_threads.py", 35, quick=True,
               note="4 threads: Python loop, hashlib (GIL released), json; bench/programs"),
     # I/O-bound: file system, sqlite, sockets.
-    _pp("pathlib", "io", 50, note="pathlib on a directory of files"),
+    _pp("pathlib", "io", 30, note="pathlib on a directory of files"),
     _pp("sqlite_synth", "io", 350000, note="sqlite3 (in memory) calling back into Python"),
     _pp("asyncio_tcp", "io", 1, note="asyncio TCP client and server on loopback"),
     # What people profile beyond the interpreter: bench/programs with their packages.

@@ -96,10 +96,12 @@ def run_benchmark(python, bench, profilers, rounds, pyperf_dir):
     return entry
 
 
-# A profiler more than this many times slower than plain after two rounds is not run
-# further on that benchmark: such a slowdown is far beyond the noise, and the 30-minute
-# budget is better spent on the rounds that decide the close calls.
+# A profiler more than CLEARLY_SLOW times slower than plain after two rounds, or more than
+# FAR_TOO_SLOW after one, is not run further on that benchmark: such a slowdown is far
+# beyond the noise, and the 30-minute budget is better spent on the rounds that decide the
+# close calls (Scalene on async_tree, 16-26x of 1.8 s, took 2.5 minutes of two rounds).
 CLEARLY_SLOW = 4.0
+FAR_TOO_SLOW = 10.0
 
 
 def _clearly_slow(runs, name):
@@ -107,7 +109,8 @@ def _clearly_slow(runs, name):
         return False
     plain = {r["round"]: r["wall_s"] for r in runs["plain"]}
     ratios = [r["wall_s"] / plain[r["round"]] for r in runs[name] if r["round"] in plain]
-    return len(ratios) >= 2 and min(ratios) > CLEARLY_SLOW
+    return bool(ratios) and (min(ratios) > FAR_TOO_SLOW
+                             or len(ratios) >= 2 and min(ratios) > CLEARLY_SLOW)
 
 
 def summarize(benchmarks, profilers):
