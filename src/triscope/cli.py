@@ -139,7 +139,8 @@ def main(argv: list = None) -> int:
     tool = argv[0] if argv and argv[0] in PROFILE_TOOLS else None
     if argv and argv[0] == "run":
         argv = argv[1:]
-    if tool is None and _no_options(argv) and not preload.in_place():
+    reexec_tried = tool is None and _no_options(argv) and not preload.in_place()
+    if reexec_tried:
         preload.reexec(preload.triscope_command(argv))  # returns only if it cannot
     from triscope.options import Options, UsageError, build_parser, with_config
     try:
@@ -154,7 +155,7 @@ def main(argv: list = None) -> int:
         if program is None:
             raise UsageError("no program to profile (try: triscope your_program.py)")
         options = Options.from_namespace(namespace)
-        if options.memory and not preload.in_place():
+        if options.memory and not reexec_tried and not preload.in_place():
             # Before the launcher is even imported: the interpreter re-executed checks the
             # outputs and reads the program itself, so whatever this one did besides would
             # be start-up time spent twice (and `-m pkg.mod` would import pkg twice).
