@@ -94,6 +94,13 @@ def nested(depth):
     return value
 
 
+def probe(rng):
+    """One of PROBES, a copy: a later damage may change what is inside it (a list or an
+    object), and PROBES itself must stay as written (changed, one probe came to hold
+    itself, and the corpus could not be written: 'Circular reference detected')."""
+    return copy.deepcopy(rng.choice(PROBES))
+
+
 def damaged(rng, profile):
     """The text of `profile` with one to three pieces of damage."""
     profile = copy.deepcopy(profile)
@@ -108,7 +115,7 @@ def damaged(rng, profile):
         if kind == 0:  # removed (a required member, a list item)
             del parent[path[-1]]
         elif kind == 1 and isinstance(parent, dict):  # a member no one listed
-            parent[rng.choice(["extra", "zz", path[-1] + "_"])] = rng.choice(PROBES)
+            parent[rng.choice(["extra", "zz", path[-1] + "_"])] = probe(rng)
         elif kind == 2 and type(old) in (int, float):  # a boolean, an integer as a float
             parent[path[-1]] = rng.choice([True, False, float(old), int(old), -old])
         elif kind == 3:
@@ -116,7 +123,7 @@ def damaged(rng, profile):
         elif kind == 4:
             text_damage.append(rng.choice(["literal", "literal", "duplicate", "string", "deep"]))
         else:
-            parent[path[-1]] = rng.choice(PROBES)
+            parent[path[-1]] = probe(rng)
     text = json.dumps(profile, allow_nan=True)
     for damage in text_damage:
         text = damaged_text(rng, text, damage)
@@ -144,7 +151,10 @@ def damaged_text(rng, text, damage):
 @pytest.fixture(scope="module")
 def corpus(profile):
     rng = random.Random(SEED)
-    return [damaged(rng, profile) for _ in range(CASES)]
+    as_written = repr(PROBES)
+    cases = [damaged(rng, profile) for _ in range(CASES)]
+    assert repr(PROBES) == as_written, "a damage changed a probe"
+    return cases
 
 
 # ==== The tests ====
