@@ -34,7 +34,7 @@ async def short_waiter():
 async def computer(stop):
     total = 0
     while not stop.is_set():
-        total += sum(i * i % 7 for i in range(5_000))  # @compute
+        total += sum(i * i % 7 for i in range(20_000))  # @compute
         await asyncio.sleep(0)
     return total
 
