@@ -276,8 +276,15 @@ def test_cpu_percent_threshold_text_report(tmp_path):
     high_report = (tmp_path / "b" / "r.txt").read_text()
     for m in ("hot_a", "hot_b", "hot_c"):
         assert hot_text(m) in base_report, m
-    assert hot_text("hot_a") in high_report and hot_text("hot_b") in high_report
-    assert hot_text("hot_c") not in high_report
+    # At 25 each line is shown or hidden by the share that run measured (hot_b about 30 %,
+    # hot_c about 20 %; on a busy machine a short run has measured hot_c above 25).
+    for m in ("hot_a", "hot_b", "hot_c"):
+        share = total_pct(marker_line(high.profile, SPLIT, m))
+        if share >= 26:
+            assert hot_text(m) in high_report, (m, share)
+        elif share < 24:
+            assert hot_text(m) not in high_report, (m, share)
+    assert hot_text("hot_a") in high_report
     # The threshold only hides lines in reports; the JSON keeps them.
     assert high.profile["options"]["cpu_percent_threshold"] == pytest.approx(25)
     assert marker_line(high.profile, SPLIT, "hot_c") is not None
