@@ -284,8 +284,7 @@ class _Session:
         return json_path, text_path, html_path
 
     def _scratch_json_path(self) -> str:
-        import tempfile
-        return os.path.join(tempfile.gettempdir(), f"triscope-{os.getpid()}.json")
+        return os.path.join(scratch.directory(), f"triscope-{os.getpid()}.json")
 
     def write_handover(self, path: str) -> None:
         """This image's profile, for the one it execs (or, for a child, for the parent) to
