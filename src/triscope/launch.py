@@ -1157,7 +1157,15 @@ def _continue_after_exec(handover: dict) -> None:
 
 def _after_fork_in_child() -> None:
     """A forked child: drop the parent's sampling state; profile itself when children are
-    profiled (multiprocessing's fork start method, os.fork)."""
+    profiled (multiprocessing's fork start method, os.fork). A SIGTERM held over the fork
+    is let in last, when the child's own handler is in place."""
+    try:
+        _begin_forked_child()
+    finally:
+        _release_sigterm()
+
+
+def _begin_forked_child() -> None:
     if _session is None:
         return  # nothing profiled here now (a profile attached to this process has ended)
     _native.after_fork_in_child()
@@ -1403,10 +1411,34 @@ def _configure(options: Options, program_dirs: list, launcher_file=None) -> None
     global _fork_hook_registered
     if not _fork_hook_registered:  # once: profiling may begin again in-process (IPython magics)
         _fork_hook_registered = True
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(before=_hold_sigterm, after_in_parent=_release_sigterm,
+                            after_in_child=_after_fork_in_child)
 
 
 _fork_hook_registered = False  # os.register_at_fork has no undoing: it stays once made
+_sigterm_held = False  # _hold_sigterm blocked SIGTERM in the forking thread for this fork
+
+
+def _hold_sigterm() -> None:
+    """Before a fork, where SIGTERM is triscope's (the program has no handler): block it in
+    the forking thread, which the child inherits. A SIGTERM reaching the child before the
+    interpreter has re-initialised its signals after the fork is otherwise taken by the
+    inherited handler and then forgotten, and the child lives on where plain python's would
+    have died (docs/ARCHITECTURE.md, "Control"). Blocked, it waits in the kernel until
+    _release_sigterm, at the end of the child's after-fork work."""
+    global _sigterm_held
+    handler = signal.getsignal(signal.SIGTERM)
+    if getattr(handler, "__func__", None) is _Session.on_sigterm:
+        blocked_before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        _sigterm_held = signal.SIGTERM not in blocked_before
+
+
+def _release_sigterm() -> None:
+    """After a fork, in the parent and (last) in the child: SIGTERM as it was before."""
+    global _sigterm_held
+    if _sigterm_held:
+        _sigterm_held = False
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def run(options: Options, program: str, is_module: bool, program_args: list) -> int:
