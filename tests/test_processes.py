@@ -150,4 +150,7 @@ def test_a_child_sigtermed_as_it_is_forked_dies(tmp_path, mode):
     proc = run_triscope([*mode, "--json", "-o", str(tmp_path / "p.json"), str(workload), "40"],
                         tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr
+    profile = load_profile(tmp_path / "p.json")
+    # A child's run lies within the whole run's (one read 2**64 ns less the machine's uptime).
+    assert all(0 <= child["elapsed_s"] <= profile["elapsed_s"] for child in profile["processes"])
     assert proc.stdout.strip() == "ended 40", proc.stdout

@@ -310,6 +310,9 @@ void ts_profiler_after_fork_in_child(void)
     ts_awaits_stop(); /* the child's own profile claims the tool again */
     ts_frames_init();
     running = 0;
+    /* Its run begins now: a profile it writes before its own start() (its SIGTERM handler
+     * running first) spans nothing, not the time since the parent's start, negated. */
+    started_ns = stopped_ns = ts_now_ns();
 }
 
 /* ==== Writing the profile ==== */
