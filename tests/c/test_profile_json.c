@@ -232,15 +232,57 @@ static void fill_meta(ts_profile_meta_t *m, ts_strlist_t *only, ts_strlist_t *ex
     m->nthreads = 2;
 }
 
-/* Writes the profile to memory; the caller frees. */
-static char *write_profile(const ts_stats_t *s, const ts_profile_meta_t *m, int *status)
+/* What every profile test writes from: the stats, the meta, and what the meta points at
+ * (fill_meta's lists and threads), so they live as long as the meta. Not to be copied once
+ * open: the meta holds pointers into it. */
+typedef struct {
+    ts_stats_t stats;
+    ts_profile_meta_t meta;
+    ts_strlist_t only, exclude;
+    ts_thread_summary_t threads[2];
+} profile_fixture_t;
+
+typedef enum { FIXTURE_EMPTY, FIXTURE_BUILT } fixture_stats_t;
+
+/* Opens `fx`: its stats empty, or build_stats's; its meta fill_meta's. */
+static void fixture_open(profile_fixture_t *fx, fixture_stats_t stats)
+{
+    if (stats == FIXTURE_BUILT)
+        build_stats(&fx->stats);
+    else
+        ts_stats_init(&fx->stats);
+    fill_meta(&fx->meta, &fx->only, &fx->exclude, fx->threads);
+}
+
+/* Frees what fixture_open allocated (the meta's args, the exclude list; `only` stays empty)
+ * and the stats, with all the test added to them. */
+static void fixture_close(profile_fixture_t *fx)
+{
+    ts_strlist_free(&fx->meta.args);
+    ts_strlist_free(&fx->exclude);
+    ts_stats_free(&fx->stats);
+}
+
+/* Writes the profile of `fx` to memory; the caller frees. */
+static char *write_profile(const profile_fixture_t *fx, int *status)
 {
     char *buf = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&buf, &size);
-    *status = ts_profile_write(out, s, m);
+    *status = ts_profile_write(out, &fx->stats, &fx->meta);
     fclose(out);
     return buf;
+}
+
+/* write_profile, checking that the write succeeded and gave valid JSON (two checks, failing
+ * under the calling test's name). The caller frees. */
+static char *write_valid_profile(const profile_fixture_t *fx)
+{
+    int status;
+    char *out = write_profile(fx, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(out != NULL && json_valid(out));
+    return out;
 }
 
 #define CHECK_HAS(text, needle)                                                           \
@@ -302,16 +344,9 @@ static const char py_checks[] =
 
 static void test_full_profile(void)
 {
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    build_stats(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    int status;
-    char *out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(json_valid(out));
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_BUILT);
+    char *out = write_valid_profile(&fx);
     if (getenv("TS_TEST_DUMP"))
         fputs(out, stderr);
 
@@ -412,27 +447,18 @@ static void test_full_profile(void)
     else
         CHECK_EQ_INT(py, 0);
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 static void test_reduced_profile(void)
 {
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    build_stats(&s);
-    fill_meta(&m, &only, &exclude, threads);
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_BUILT);
     /* reports/display.py's cut for --cpu-percent-threshold 2 at the default intervals. */
     const ts_line_cut_t cut = {.cpu_pct = 2.0, .mem_pct = 0.0, .alloc_samples = 4};
-    m.kept_lines = &cut; /* keeps lines 2 (75 %), 4 (4 %), 5 (3 %), 6 (2 %) */
-    m.cpu_percent_threshold = 2;
-    int status;
-    char *out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(json_valid(out));
+    fx.meta.kept_lines = &cut; /* keeps lines 2 (75 %), 4 (4 %), 5 (3 %), 6 (2 %) */
+    fx.meta.cpu_percent_threshold = 2;
+    char *out = write_valid_profile(&fx);
     CHECK_HAS(out, "\"reduced_profile\":true");
     CHECK_HAS(out, "{\"lineno\":2,");
     CHECK_HAS(out, "{\"lineno\":4,");
@@ -448,38 +474,30 @@ static void test_reduced_profile(void)
     free(out);
 
     /* Without reduced_profile the threshold hides nothing. */
-    m.kept_lines = NULL;
-    m.cpu_percent_threshold = 50;
-    out = write_profile(&s, &m, &status);
+    fx.meta.kept_lines = NULL;
+    fx.meta.cpu_percent_threshold = 50;
+    int status;
+    out = write_profile(&fx, &status);
     CHECK_EQ_INT(status, 0);
     CHECK_HAS(out, "{\"lineno\":3,");
     CHECK_HAS(out, "\"/p/tiny.py\"");
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 /* Awaited time: seconds on its line and function and in the total, in no percentage; a
  * reduced profile keeps an await line whose share of the time reaches the cut. */
 static void test_awaited_time(void)
 {
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    ts_stats_init(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    m.awaits_asked = m.awaits_measured = 1;
-    m.awaits_dropped = 2;
-    uint32_t fn = ts_stats_func(&s, ts_stats_file(&s, "/p/tasks.py", 1), "task", 1);
-    ts_stats_add_line(&s, fn, 2, TS_TIME_PYTHON, 1000000000, 1);
-    CHECK_EQ_INT(ts_stats_add_await(&s, fn, 3, 1500000000), 0);  /* 150 % of the time */
-    CHECK_EQ_INT(ts_stats_add_await(&s, fn, 4, 5000000), 0);     /* 0.5 % */
-    int status;
-    char *out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(json_valid(out));
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_EMPTY);
+    fx.meta.awaits_asked = fx.meta.awaits_measured = 1;
+    fx.meta.awaits_dropped = 2;
+    uint32_t fn = ts_stats_func(&fx.stats, ts_stats_file(&fx.stats, "/p/tasks.py", 1), "task", 1);
+    ts_stats_add_line(&fx.stats, fn, 2, TS_TIME_PYTHON, 1000000000, 1);
+    CHECK_EQ_INT(ts_stats_add_await(&fx.stats, fn, 3, 1500000000), 0); /* 150 % of the time */
+    CHECK_EQ_INT(ts_stats_add_await(&fx.stats, fn, 4, 5000000), 0);    /* 0.5 % */
+    char *out = write_valid_profile(&fx);
     CHECK_HAS(out, "\"idle\":false,\"async\":true,");
     CHECK_HAS(out, "\"async\":{\"measured\":true,\"reason\":null,\"seconds\":1.505,"
                    "\"dropped\":2}");
@@ -492,55 +510,43 @@ static void test_awaited_time(void)
     CHECK_HAS(out, "\"async_await_s\":1.505}");
     free(out);
     ts_line_cut_t cut = {.cpu_pct = 1.0, .mem_pct = 0.0, .alloc_samples = 0};
-    m.kept_lines = &cut;
-    out = write_profile(&s, &m, &status);
+    fx.meta.kept_lines = &cut;
+    int status;
+    out = write_profile(&fx, &status);
     CHECK_HAS(out, "{\"lineno\":3,");
     CHECK_LACKS(out, "{\"lineno\":4,");
     free(out);
-    m.kept_lines = NULL;
-    m.awaits_measured = 0;
-    m.awaits_reason = "needs Python 3.12 or newer (sys.monitoring)";
-    out = write_profile(&s, &m, &status);
+    fx.meta.kept_lines = NULL;
+    fx.meta.awaits_measured = 0;
+    fx.meta.awaits_reason = "needs Python 3.12 or newer (sys.monitoring)";
+    out = write_profile(&fx, &status);
     CHECK_HAS(out, "\"async\":{\"measured\":false,"
                    "\"reason\":\"needs Python 3.12 or newer (sys.monitoring)\",");
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 static void test_empty_and_missing_source(void)
 {
     /* Nothing measured: no division by zero, still valid JSON. */
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    ts_stats_init(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    m.nthreads = 0;
-    int status;
-    char *out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(json_valid(out));
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_EMPTY);
+    fx.meta.nthreads = 0;
+    char *out = write_valid_profile(&fx);
     CHECK_HAS(out, "\"thread_time_s\":0,\"unattributed_pct\":0,");
     CHECK_HAS(out, "\"files\":{},\"leaks\":[],\"stack_frames\":[],\"stacks\":[]}");
     CHECK_HAS(out, "\"threads\":[]");
     free(out);
 
     /* A profiled file that no longer exists: its lines are written with empty source. */
-    uint32_t gone = ts_stats_file(&s, "/nonexistent/triscope/gone.py", 1);
-    uint32_t fn = ts_stats_func(&s, gone, "f", 1);
-    ts_stats_add_line(&s, fn, 3, TS_TIME_PYTHON, 10, 1);
-    out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(json_valid(out));
+    uint32_t gone = ts_stats_file(&fx.stats, "/nonexistent/triscope/gone.py", 1);
+    uint32_t fn = ts_stats_func(&fx.stats, gone, "f", 1);
+    ts_stats_add_line(&fx.stats, fn, 3, TS_TIME_PYTHON, 10, 1);
+    out = write_valid_profile(&fx);
     CHECK_HAS(out, "\"/nonexistent/triscope/gone.py\":{\"sha256\":null,\"cpu_pct\":100,");
     CHECK_HAS(out, "{\"lineno\":3,\"source\":\"\",\"cpu_python_pct\":100,");
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 /* The memory half of the cut: a line below the CPU share is kept with enough allocation
@@ -548,26 +554,22 @@ static void test_empty_and_missing_source(void)
  * out of the cut (alloc_samples 0), it goes. */
 static void test_reduced_profile_keeps_allocating_lines(void)
 {
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    ts_stats_init(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    m.memory = 1;
-    uint32_t fn = ts_stats_func(&s, ts_stats_file(&s, "/p/mem.py", 1), "f", 1);
-    ts_stats_add_line(&s, fn, 2, TS_TIME_PYTHON, 100, 1); /* all the time */
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_EMPTY);
+    fx.meta.memory = 1;
+    uint32_t fn = ts_stats_func(&fx.stats, ts_stats_file(&fx.stats, "/p/mem.py", 1), "f", 1);
+    ts_stats_add_line(&fx.stats, fn, 2, TS_TIME_PYTHON, 100, 1); /* all the time */
     uint64_t id = 0;
     for (int i = 0; i < 4; i++, id++) /* 4 samples, 4 of the 7 MiB */
-        CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 3, id, 1 << 20, 1, 10 + id), 0);
+        CHECK_EQ_INT(ts_stats_add_alloc(&fx.stats, fn, 3, id, 1 << 20, 1, 10 + id), 0);
     for (int i = 0; i < 3; i++, id++) /* 3 samples */
-        CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 4, id, 1 << 20, 1, 10 + id), 0);
+        CHECK_EQ_INT(ts_stats_add_alloc(&fx.stats, fn, 4, id, 1 << 20, 1, 10 + id), 0);
     for (int i = 0; i < 4; i++, id++) /* 4 samples, a sliver of the bytes */
-        CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 5, id, 1 << 10, 1, 10 + id), 0);
+        CHECK_EQ_INT(ts_stats_add_alloc(&fx.stats, fn, 5, id, 1 << 10, 1, 10 + id), 0);
     ts_line_cut_t cut = {.cpu_pct = 2.0, .mem_pct = 1.0, .alloc_samples = 4};
-    m.kept_lines = &cut;
+    fx.meta.kept_lines = &cut;
     int status;
-    char *out = write_profile(&s, &m, &status);
+    char *out = write_profile(&fx, &status);
     CHECK_EQ_INT(status, 0);
     CHECK_HAS(out, "{\"lineno\":2,");
     CHECK_HAS(out, "{\"lineno\":3,");
@@ -575,64 +577,56 @@ static void test_reduced_profile_keeps_allocating_lines(void)
     CHECK_LACKS(out, "{\"lineno\":5,");
     free(out);
     cut.mem_pct = 0.0; /* --reduced-profile's own cut: no allocation share asked for */
-    out = write_profile(&s, &m, &status);
+    out = write_profile(&fx, &status);
     CHECK_HAS(out, "{\"lineno\":3,");
     CHECK_LACKS(out, "{\"lineno\":4,");
     CHECK_HAS(out, "{\"lineno\":5,");
     free(out);
     cut.alloc_samples = 0;
-    out = write_profile(&s, &m, &status);
+    out = write_profile(&fx, &status);
     CHECK_HAS(out, "{\"lineno\":2,");
     CHECK_LACKS(out, "{\"lineno\":3,");
     CHECK_LACKS(out, "{\"lineno\":5,");
     free(out);
     /* One 100 MiB allocation is one sample: the volume bar keeps its line, the sample
      * count alone does not. */
-    CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 6, id++, 100u << 20, 1, 20), 0);
+    CHECK_EQ_INT(ts_stats_add_alloc(&fx.stats, fn, 6, id++, 100u << 20, 1, 20), 0);
     cut.alloc_samples = 4;
-    out = write_profile(&s, &m, &status);
+    out = write_profile(&fx, &status);
     CHECK_LACKS(out, "{\"lineno\":6,");
     free(out);
     cut.alloc_mb = 0.98; /* --malloc-threshold 100 */
-    out = write_profile(&s, &m, &status);
+    out = write_profile(&fx, &status);
     CHECK_HAS(out, "{\"lineno\":6,");
     CHECK_HAS(out, "{\"lineno\":4,"); /* 3 samples, but 3 MiB: the volume keeps it too */
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 /* The memory flame graph's fields: a stack's allocated MB and its live MB at the maximum
  * footprint, written only when memory was profiled. */
 static void test_stack_memory_fields(void)
 {
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    ts_stats_init(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    uint32_t fn = ts_stats_func(&s, ts_stats_file(&s, "/p/mem.py", 1), "f", 1);
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_EMPTY);
+    uint32_t fn = ts_stats_func(&fx.stats, ts_stats_file(&fx.stats, "/p/mem.py", 1), "f", 1);
     ts_stack_frame_t frames[] = {{fn, 3}};
-    uint32_t stack = ts_stats_stack(&s, frames, 1);
+    uint32_t stack = ts_stats_stack(&fx.stats, frames, 1);
     /* 3 MiB allocated, 1 of them freed before the other 2 are: 2 MiB live at the peak. */
-    CHECK_EQ_INT(ts_stats_add_alloc_on_stack(&s, fn, 3, stack, 1, 1 << 20, 1, 10), 0);
-    CHECK_EQ_INT(ts_stats_free_sample(&s, 1, 11), 1);
-    CHECK_EQ_INT(ts_stats_add_alloc_on_stack(&s, fn, 3, stack, 2, 2 << 20, 0, 12), 0);
+    CHECK_EQ_INT(ts_stats_add_alloc_on_stack(&fx.stats, fn, 3, stack, 1, 1 << 20, 1, 10), 0);
+    CHECK_EQ_INT(ts_stats_free_sample(&fx.stats, 1, 11), 1);
+    CHECK_EQ_INT(ts_stats_add_alloc_on_stack(&fx.stats, fn, 3, stack, 2, 2 << 20, 0, 12), 0);
     int status;
-    char *out = write_profile(&s, &m, &status);
+    char *out = write_profile(&fx, &status);
     CHECK_EQ_INT(status, 0);
     CHECK_HAS(out, "\"samples\":0,\"seconds\":0}]}");
     CHECK_LACKS(out, "\"seconds\":0,\"alloc_mb\"");
     free(out);
-    m.memory = 1;
-    out = write_profile(&s, &m, &status);
+    fx.meta.memory = 1;
+    out = write_profile(&fx, &status);
     CHECK_HAS(out, "\"samples\":0,\"seconds\":0,\"alloc_mb\":3,\"peak_mb\":2}]}");
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 /* The frame table: stacks that share frames name them by index, and the table holds each
@@ -640,33 +634,29 @@ static void test_stack_memory_fields(void)
  * functions of one name in one file (told apart by their first lines) give one triple. */
 static void test_frame_table(void)
 {
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    ts_stats_init(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    uint32_t app = ts_stats_file(&s, "/p/app.py", 1), lib = ts_stats_file(&s, "/p/lib.py", 1);
-    uint32_t main_fn = ts_stats_func(&s, app, "main", 1);
-    uint32_t other = ts_stats_func(&s, app, "other", 4);
-    uint32_t walk = ts_stats_func(&s, lib, "walk", 9), leaf = ts_stats_func(&s, lib, "leaf", 19);
-    uint32_t f_first = ts_stats_func(&s, app, "f", 30), f_again = ts_stats_func(&s, app, "f", 40);
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_EMPTY);
+    uint32_t app = ts_stats_file(&fx.stats, "/p/app.py", 1);
+    uint32_t lib = ts_stats_file(&fx.stats, "/p/lib.py", 1);
+    uint32_t main_fn = ts_stats_func(&fx.stats, app, "main", 1);
+    uint32_t other = ts_stats_func(&fx.stats, app, "other", 4);
+    uint32_t walk = ts_stats_func(&fx.stats, lib, "walk", 9);
+    uint32_t leaf = ts_stats_func(&fx.stats, lib, "leaf", 19);
+    uint32_t f_first = ts_stats_func(&fx.stats, app, "f", 30);
+    uint32_t f_again = ts_stats_func(&fx.stats, app, "f", 40);
     CHECK(f_first != f_again);
     ts_stack_frame_t a[] = {{main_fn, 2}, {walk, 10}, {leaf, 20}};
     ts_stack_frame_t b[] = {{main_fn, 2}, {walk, 11}};
     ts_stack_frame_t c[] = {{other, 5}, {walk, 10}};
     ts_stack_frame_t d[] = {{f_first, 50}};
     ts_stack_frame_t e[] = {{f_again, 50}};
-    CHECK_EQ_INT(ts_stats_add_stack(&s, a, 3, 4000000, 1), 0);
-    CHECK_EQ_INT(ts_stats_add_stack(&s, b, 2, 3000000, 1), 0);
-    CHECK_EQ_INT(ts_stats_add_stack(&s, c, 2, 2000000, 1), 0);
-    CHECK_EQ_INT(ts_stats_add_stack(&s, d, 1, 1000000, 1), 0);
-    CHECK_EQ_INT(ts_stats_add_stack(&s, e, 1, 1000000, 0), 0);
-    CHECK_EQ_INT(s.nstacks, 5);
-    int status;
-    char *out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(json_valid(out));
+    CHECK_EQ_INT(ts_stats_add_stack(&fx.stats, a, 3, 4000000, 1), 0);
+    CHECK_EQ_INT(ts_stats_add_stack(&fx.stats, b, 2, 3000000, 1), 0);
+    CHECK_EQ_INT(ts_stats_add_stack(&fx.stats, c, 2, 2000000, 1), 0);
+    CHECK_EQ_INT(ts_stats_add_stack(&fx.stats, d, 1, 1000000, 1), 0);
+    CHECK_EQ_INT(ts_stats_add_stack(&fx.stats, e, 1, 1000000, 0), 0);
+    CHECK_EQ_INT(fx.stats.nstacks, 5);
+    char *out = write_valid_profile(&fx);
     CHECK_HAS(out, "\"stack_frames\":[[\"/p/app.py\",\"main\",2],[\"/p/lib.py\",\"walk\",10],"
                    "[\"/p/lib.py\",\"leaf\",20],[\"/p/lib.py\",\"walk\",11],"
                    "[\"/p/app.py\",\"other\",5],[\"/p/app.py\",\"f\",50]],\"stacks\":[");
@@ -680,8 +670,9 @@ static void test_frame_table(void)
     CHECK(main2 != NULL && strstr(main2 + 1, "[\"/p/app.py\",\"main\",2]") == NULL);
     const char *walk10 = strstr(out, "[\"/p/lib.py\",\"walk\",10]");
     CHECK(walk10 != NULL && strstr(walk10 + 1, "[\"/p/lib.py\",\"walk\",10]") == NULL);
+    int status;
     /* The same stats, the same bytes. */
-    char *again = write_profile(&s, &m, &status);
+    char *again = write_profile(&fx, &status);
     CHECK(again != NULL && strcmp(out, again) == 0);
     free(again);
     /* Python's reading: every index names the table entry the stack's frame was. */
@@ -696,9 +687,7 @@ static void test_frame_table(void)
     if (py != -1)
         CHECK_EQ_INT(py, 0);
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 /* The profile of a file holding `text`, whose line 2 ran (written to a temporary file), its
@@ -713,23 +702,14 @@ static char *quoted_line2(const char *text,
         return NULL;
     fputs(text, f);
     fclose(f);
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    ts_stats_init(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    m.decode_source = decode;
-    m.decode_context = (void *)text;
-    uint32_t file = ts_stats_file(&s, path, 1);
-    ts_stats_add_line(&s, ts_stats_func(&s, file, "f", 1), 2, TS_TIME_PYTHON, 10, 1);
-    int status;
-    char *out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(out != NULL && json_valid(out));
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_EMPTY);
+    fx.meta.decode_source = decode;
+    fx.meta.decode_context = (void *)text;
+    uint32_t file = ts_stats_file(&fx.stats, path, 1);
+    ts_stats_add_line(&fx.stats, ts_stats_func(&fx.stats, file, "f", 1), 2, TS_TIME_PYTHON, 10, 1);
+    char *out = write_valid_profile(&fx);
+    fixture_close(&fx);
     unlink(path);
     return out;
 }
@@ -808,57 +788,40 @@ static void test_stats_growing_while_sources_decode(void)
     /* The profile written is the stats as they were when its walk began: every file decoded
      * (two here) is quoted, and the write reads no table the decoder moved (valgrind and
      * ASan would see it; before, a checkpoint crashed). */
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    build_stats(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    growing_stats = &s;
-    m.decode_source = growing_decoder;
-    int status;
-    char *out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(out != NULL && json_valid(out));
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_BUILT);
+    growing_stats = &fx.stats;
+    fx.meta.decode_source = growing_decoder;
+    char *out = write_valid_profile(&fx);
     CHECK_HAS(out, "{\"lineno\":2,\"source\":\"    total = 0\",");
-    CHECK(s.nfiles > 3000);
+    CHECK(fx.stats.nfiles > 3000);
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 /* `python -c CODE`: CPython names its code "<string>", which no file holds; the source is
  * the code the meta carries. Without it, "<string>" is only a name (exec'd code elsewhere). */
 static void test_string_source_of_c_code(void)
 {
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    ts_stats_init(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    uint32_t code = ts_stats_file(&s, "<string>", 1);
-    uint32_t fn = ts_stats_func(&s, code, "<module>", 1);
-    ts_stats_add_line(&s, fn, 2, TS_TIME_PYTHON, 10, 1);
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_EMPTY);
+    uint32_t code = ts_stats_file(&fx.stats, "<string>", 1);
+    uint32_t fn = ts_stats_func(&fx.stats, code, "<module>", 1);
+    ts_stats_add_line(&fx.stats, fn, 2, TS_TIME_PYTHON, 10, 1);
     int status;
-    char *out = write_profile(&s, &m, &status);
+    char *out = write_profile(&fx, &status);
     CHECK_EQ_INT(status, 0);
     CHECK_HAS(out, "\"\\u003cstring\\u003e\":{\"sha256\":null,");
     CHECK_HAS(out, "{\"lineno\":2,\"source\":\"\",");
     free(out);
-    m.string_source = "import time\nwhile True: pass\n";
-    out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(json_valid(out));
+    fx.meta.string_source = "import time\nwhile True: pass\n";
+    out = write_valid_profile(&fx);
     /* sha256 of the code's bytes, as hashlib gives it. */
     CHECK_HAS(out, "\"\\u003cstring\\u003e\":{\"sha256\":\""
                    "0568e02cc56533613041c26893f7f6bfe1b2af1162cd1709f4783681d8ef8615\",");
     CHECK_HAS(out, "{\"lineno\":2,\"source\":\"while True: pass\",");
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 static void test_validator_self_check(void)
@@ -881,17 +844,13 @@ static void test_validator_self_check(void)
  * header carries the device and how it was measured; asked for but off: the reason. */
 static void test_gpu_fields(void)
 {
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    build_stats(&s);
-    fill_meta(&m, &only, &exclude, threads);
-    uint32_t prog = ts_stats_file(&s, prog_path, 1);
-    uint32_t main_fn = ts_stats_func(&s, prog, "main", 1);
-    ts_stats_add_gpu(&s, main_fn, 2, 750000000, &(ts_gpu_memory_t){512ull << 20, 0, 0});
-    ts_stats_add_gpu(&s, main_fn, 3, 0, &(ts_gpu_memory_t){256ull << 20, 0, 0});
-    ts_stats_add_gpu(&s, UINT32_MAX, 0, 250000000, NULL);
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_BUILT);
+    uint32_t prog = ts_stats_file(&fx.stats, prog_path, 1);
+    uint32_t main_fn = ts_stats_func(&fx.stats, prog, "main", 1);
+    ts_stats_add_gpu(&fx.stats, main_fn, 2, 750000000, &(ts_gpu_memory_t){512ull << 20, 0, 0});
+    ts_stats_add_gpu(&fx.stats, main_fn, 3, 0, &(ts_gpu_memory_t){256ull << 20, 0, 0});
+    ts_stats_add_gpu(&fx.stats, UINT32_MAX, 0, 250000000, NULL);
     ts_gpu_summary_t gpu = {.profiled = 1, .device = "NVIDIA H100", .accounting = "process",
                             .poll_cost_us = 12.5, .poll_interval_s = 0.02, .polls = 50,
                             .failed_polls = 2, .peak_mem_mb = 512.0, .driver = "580.1.2",
@@ -899,12 +858,9 @@ static void test_gpu_fields(void)
                             .devices = {{.nvml_index = 3, .cuda_index = 0, .name = "NVIDIA H100",
                                          .uuid = "GPU-abc", .busy_s = 1.0,
                                          .peak_mem_mb = 512.0}}};
-    m.gpu = 1;
-    m.gpu_summary = &gpu;
-    int status;
-    char *out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(json_valid(out));
+    fx.meta.gpu = 1;
+    fx.meta.gpu_summary = &gpu;
+    char *out = write_valid_profile(&fx);
     CHECK_HAS(out, "\"gpu\":{\"enabled\":true,\"device\":\"NVIDIA H100\",\"reason\":null,"
                    "\"accounting\":\"process\",\"busy_s\":1,\"peak_mem_mb\":512,"
                    "\"unattributed_pct\":25,\"poll_cost_us\":12.5,\"poll_interval_s\":0.02,"
@@ -920,37 +876,37 @@ static void test_gpu_fields(void)
 
     /* The program used PyTorch's CUDA: its allocator's bytes per line, and the summary,
      * which says where the figures come from. */
-    ts_stats_add_gpu(&s, main_fn, 2, 0, &(ts_gpu_memory_t){512ull << 20, 300ull << 20, 1});
-    ts_stats_add_gpu(&s, main_fn, 3, 0, &(ts_gpu_memory_t){512ull << 20, 100ull << 20, 1});
-    m.torch_allocator = (ts_torchmem_summary_t){.reads = 4, .peak_allocated_bytes = 300ull << 20,
-                                                .peak_reserved_bytes = 400ull << 20};
-    out = write_profile(&s, &m, &status);
+    ts_stats_add_gpu(&fx.stats, main_fn, 2, 0, &(ts_gpu_memory_t){512ull << 20, 300ull << 20, 1});
+    ts_stats_add_gpu(&fx.stats, main_fn, 3, 0, &(ts_gpu_memory_t){512ull << 20, 100ull << 20, 1});
+    fx.meta.torch_allocator = (ts_torchmem_summary_t){.reads = 4,
+                                                      .peak_allocated_bytes = 300ull << 20,
+                                                      .peak_reserved_bytes = 400ull << 20};
+    int status;
+    out = write_profile(&fx, &status);
     CHECK(json_valid(out));
     CHECK_HAS(out, "\"gpu_mem_mb\":512,\"gpu_allocated_mb\":300,\"alloc_mb\"");
     CHECK_HAS(out, "\"gpu_mem_mb\":512,\"gpu_allocated_mb\":100,\"alloc_mb\"");
     CHECK_HAS(out, "\"allocator\":{\"source\":\"torch.cuda.memory_allocated\",\"reads\":4,"
                    "\"peak_allocated_mb\":300,\"peak_reserved_mb\":400},");
     free(out);
-    m.torch_allocator = (ts_torchmem_summary_t){0};
+    fx.meta.torch_allocator = (ts_torchmem_summary_t){0};
 
     /* Looked for by the default mode, not available: off, and nothing to explain. */
     ts_gpu_summary_t off = {.reason = "no NVIDIA GPU", .device = "", .accounting = "device",
                             .driver = ""};
-    m.gpu_summary = &off;
-    out = write_profile(&s, &m, &status);
+    fx.meta.gpu_summary = &off;
+    out = write_profile(&fx, &status);
     CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":null,");
     free(out);
     /* Asked for (--gpu), not available: off, with the reason. */
-    m.gpu_asked = 1;
-    out = write_profile(&s, &m, &status);
+    fx.meta.gpu_asked = 1;
+    out = write_profile(&fx, &status);
     CHECK_HAS(out, "\"gpu\":{\"enabled\":false,\"device\":null,\"reason\":\"no NVIDIA GPU\","
                    "\"accounting\":null,");
     CHECK_HAS(out, "\"driver\":null,\"launch_blocking\":false,\"allocator\":null,"
                    "\"visible_devices\":null,\"devices\":[]}");
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 /* The per-line figures of docs/DEFINITIONS.md (Core utilization, Memory): the share of a
@@ -958,37 +914,30 @@ static void test_gpu_fields(void)
  * half; the line whose allocation made the sampled live bytes peak. */
 static void test_scalene_fields(void)
 {
-    ts_stats_t s;
-    ts_profile_meta_t m;
-    ts_strlist_t only, exclude;
-    ts_thread_summary_t threads[2];
-    ts_stats_init(&s);
-    fill_meta(&m, &only, &exclude, threads);
+    profile_fixture_t fx;
+    fixture_open(&fx, FIXTURE_EMPTY);
     const uint64_t sec = 1000000000ULL, mib = 1024 * 1024;
-    m.memory = 1;
-    m.start_ns = 10 * sec;
-    m.end_ns = 14 * sec; /* a run of 4 s: its middle at 12 s */
-    uint32_t file = ts_stats_file(&s, "/p/mem.py", 1);
-    uint32_t fn = ts_stats_func(&s, file, "work", 1);
-    ts_stats_add_line(&s, fn, 2, TS_TIME_PYTHON, 2 * sec, 1);
-    ts_stats_add_line(&s, fn, 2, TS_TIME_NATIVE, 1 * sec, 1);
-    ts_stats_add_line(&s, fn, 2, TS_TIME_SYSTEM, 1 * sec, 0); /* 3 of 4 s computing */
-    ts_stats_add_line(&s, fn, 3, TS_TIME_SYSTEM, 1 * sec, 0);  /* a sleep: 0 */
+    fx.meta.memory = 1;
+    fx.meta.start_ns = 10 * sec;
+    fx.meta.end_ns = 14 * sec; /* a run of 4 s: its middle at 12 s */
+    uint32_t file = ts_stats_file(&fx.stats, "/p/mem.py", 1);
+    uint32_t fn = ts_stats_func(&fx.stats, file, "work", 1);
+    ts_stats_add_line(&fx.stats, fn, 2, TS_TIME_PYTHON, 2 * sec, 1);
+    ts_stats_add_line(&fx.stats, fn, 2, TS_TIME_NATIVE, 1 * sec, 1);
+    ts_stats_add_line(&fx.stats, fn, 2, TS_TIME_SYSTEM, 1 * sec, 0); /* 3 of 4 s computing */
+    ts_stats_add_line(&fx.stats, fn, 3, TS_TIME_SYSTEM, 1 * sec, 0);  /* a sleep: 0 */
     /* Line 6: 1 s on a CPU and 1 s waiting for one (computing time, but not CPU seconds) */
-    ts_stats_add_line(&s, fn, 6, TS_TIME_PYTHON, 1 * sec, 1);
-    ts_stats_add_line(&s, fn, 6, TS_TIME_PYTHON, 1 * sec, 0);
+    ts_stats_add_line(&fx.stats, fn, 6, TS_TIME_PYTHON, 1 * sec, 1);
+    ts_stats_add_line(&fx.stats, fn, 6, TS_TIME_PYTHON, 1 * sec, 0);
     /* Line 4: 2 MiB live over [10 s, 11 s), then 1 MiB from 13 s to the end:
      * (2 × 1 + 1 × 1) / 4 = 0.75 MiB on average; 0 live at the middle, 1 at the end. */
-    CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 4, 1, 2 * mib, 0, 10 * sec), 0);
-    CHECK_EQ_INT(ts_stats_free_sample(&s, 1, 11 * sec), 1);
+    CHECK_EQ_INT(ts_stats_add_alloc(&fx.stats, fn, 4, 1, 2 * mib, 0, 10 * sec), 0);
+    CHECK_EQ_INT(ts_stats_free_sample(&fx.stats, 1, 11 * sec), 1);
     /* Line 5: 3 MiB from 11.5 s on, a peak of 3 MiB; line 4's second block then makes the
      * run's peak, 4 MiB, so line 4 is the maximum footprint's line. */
-    CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 5, 3, 3 * mib, 1, 11500000000ULL), 0);
-    CHECK_EQ_INT(ts_stats_add_alloc(&s, fn, 4, 2, 1 * mib, 0, 13 * sec), 0);
-    int status;
-    char *out = write_profile(&s, &m, &status);
-    CHECK_EQ_INT(status, 0);
-    CHECK(json_valid(out));
+    CHECK_EQ_INT(ts_stats_add_alloc(&fx.stats, fn, 5, 3, 3 * mib, 1, 11500000000ULL), 0);
+    CHECK_EQ_INT(ts_stats_add_alloc(&fx.stats, fn, 4, 2, 1 * mib, 0, 13 * sec), 0);
+    char *out = write_valid_profile(&fx);
     CHECK_HAS(out, "\"lineno\":2,");
     CHECK_HAS(out, "\"leak_mb_s\":0,\"core_utilization\":0.75,\"avg_mb\":0,\"growth_mb\":0,");
     CHECK_HAS(out, "\"leak_mb_s\":0,\"core_utilization\":0,\"avg_mb\":0,\"growth_mb\":0,");
@@ -1002,14 +951,13 @@ static void test_scalene_fields(void)
     CHECK_HAS(out, "\"cpu_samples\":0,\"cpu_s\":0,"); /* line 3, the sleep */
     free(out);
     /* No allocation: no line made a footprint. */
-    ts_stats_free(&s);
-    ts_stats_init(&s);
-    out = write_profile(&s, &m, &status);
+    ts_stats_free(&fx.stats);
+    ts_stats_init(&fx.stats);
+    int status;
+    out = write_profile(&fx, &status);
     CHECK_HAS(out, "\"max_footprint_line\":null");
     free(out);
-    ts_strlist_free(&m.args);
-    ts_strlist_free(&exclude);
-    ts_stats_free(&s);
+    fixture_close(&fx);
 }
 
 int main(void)
