@@ -142,6 +142,55 @@ def test_sigterm_writes_the_profile_and_keeps_the_status(tmp_path):
     assert share(profile, "phase_forever") > 50
 
 
+STUCK = WORKLOADS / "sigterm_stuck.py"
+
+
+def ended_within(proc, seconds):
+    """The process's (returncode, stderr), or a failure if it has not ended in `seconds`."""
+    try:
+        _, stderr = proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"still running {seconds} s after its SIGTERM (plain python dies of it)")
+    return proc.returncode, stderr
+
+
+@pytest.mark.parametrize("mode", [["--cpu"], []], ids=["cpu", "full"])
+def test_sigterm_taken_by_another_thread_still_ends_the_run(tmp_path, mode):
+    """A SIGTERM that another thread takes while the main thread waits on a lock: plain
+    python dies of it; triscope's handler (Python: main thread only) was never run and the
+    run waited for ever. The signal is sent again to the main thread, whose wait it ends:
+    the profile is written and the run dies by SIGTERM."""
+    plain = subprocess.run([sys.executable, str(STUCK), "thread"], timeout=60)
+    assert plain.returncode == -signal.SIGTERM  # the premise
+    proc = subprocess.Popen([sys.executable, "-m", "triscope", *mode, "--json", "-o",
+                             str(tmp_path / "p.json"), str(STUCK), "thread"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    returncode, stderr = ended_within(proc, 60)
+    assert returncode == -signal.SIGTERM, stderr
+    assert load_profile(tmp_path / "p.json")["elapsed_s"] > 0.4
+
+
+def test_sigterm_during_a_long_native_call_ends_the_run_after_the_grace(tmp_path):
+    """The main thread in one C call of hours (no bytecode, no system call to interrupt):
+    the handler cannot run before it returns. After 5 s the run ends by SIGTERM's default
+    action, as plain python's would have at once, with one line saying its profile was not
+    written; it used to go on for the whole call."""
+    proc = subprocess.Popen([sys.executable, "-m", "triscope", "--json", "-o",
+                             str(tmp_path / "p.json"), str(STUCK), "native"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "computing"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    returncode, stderr = ended_within(proc, 60)
+    assert returncode == -signal.SIGTERM, stderr
+    said = [line for line in stderr.splitlines() if line.startswith("triscope:")]
+    assert said == ["triscope: SIGTERM: the program's main thread did not come back to "
+                    "Python within 5 s (a long call in native code); the process ends as it "
+                    "would without triscope, and its profile is not written"], stderr
+
+
 def test_profile_interval_rewrites_the_profile_while_running(tmp_path):
     proc = start_background(tmp_path, "forever", options=["--profile-interval", "0.3"])
     try:

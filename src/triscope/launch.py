@@ -478,6 +478,7 @@ class _Session:
         """SIGTERM with no handler of the program's: write the profile, then die by it.
         Arriving while the profile is being written (a pool worker exiting as its pool
         terminates it), it waits for the writing to end instead of cutting it short."""
+        _native.sigterm_taken()
         if self.finished and not self.written:
             self.sigterm_pending = True
             return
@@ -993,6 +994,7 @@ def _begin_child_session(options: Options, program_dirs, configure=True, handove
     atexit.register(session.finish)
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) or not configure:
         signal.signal(signal.SIGTERM, session.on_sigterm)
+        _native.sigterm_relay()
     _patch_os_exit()
     _patch_exec()
     _native.start()
@@ -1478,6 +1480,7 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
     _patch_exec()
     if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         signal.signal(signal.SIGTERM, session.on_sigterm)
+        _native.sigterm_relay()
     if not hasattr(builtins, "profile"):
         import triscope
         builtins.profile = triscope.profile

@@ -30,6 +30,7 @@
 #include "pymemory.h"
 #include "sampler.h"
 #include "sha256.h"
+#include "sigterm.h"
 
 #include <errno.h>
 #include <string.h>
@@ -239,6 +240,23 @@ static PyObject *thread_leave(PyObject *self, PyObject *unused)
     (void)self;
     (void)unused;
     ts_profiler_thread_leave();
+    Py_RETURN_NONE;
+}
+
+static PyObject *sigterm_relay(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (ts_sigterm_relay_install() != 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    Py_RETURN_NONE;
+}
+
+static PyObject *sigterm_taken(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    ts_sigterm_taken();
     Py_RETURN_NONE;
 }
 
@@ -764,6 +782,12 @@ static PyMethodDef methods[] = {
      "the fault handlers back to the program, as before the first start()."},
     {"thread_enter", thread_enter, METH_VARARGS, "The calling thread starts: sample it."},
     {"thread_leave", thread_leave, METH_NOARGS, "The calling thread ends: stop sampling it."},
+    {"sigterm_relay", sigterm_relay, METH_NOARGS,
+     "sigterm_relay(): on the main thread, just after triscope's SIGTERM handler was installed: "
+     "a SIGTERM whose handler does not begin is sent again, and after 5 s ends the process "
+     "(docs/ARCHITECTURE.md, Control)."},
+    {"sigterm_taken", sigterm_taken, METH_NOARGS,
+     "sigterm_taken(): triscope's SIGTERM handler has begun: nothing more to send."},
     {"after_fork_in_child", after_fork_in_child, METH_NOARGS,
      "Forget the parent's timers and threads in a forked child."},
     {"is_running", is_running, METH_NOARGS, "Whether sampling is on."},

@@ -21,6 +21,7 @@
 #include "pysignal.h"
 #include "resolve.h"
 #include "sigguard.h"
+#include "sigterm.h"
 #include "threads.h"
 #include "waits.h"
 
@@ -156,12 +157,13 @@ int ts_profiler_send_control(pid_t pid, int resume)
 
 /* ==== Consumer ticks ==== */
 
-/* Every tick, without the GIL: the watchdog first (a signal the program's native code took
- * is taken back within a tick). Asks for the GIL work early when a thread made from C has
+/* Every tick, without the GIL: the watchdogs first (a signal the program's native code took
+ * is taken back within a tick; a SIGTERM whose handler has not begun is sent again). Asks for the GIL work early when a thread made from C has
  * appeared, so that it is sampled from (nearly) its start. */
 static int on_tick(uint64_t now_ns)
 {
     ts_sigguard_watch();
+    ts_sigterm_watch(now_ns);
     ts_gpu_tick(now_ns, !atomic_load(&paused));
     return config.cpu && ts_threads_appeared();
 }
