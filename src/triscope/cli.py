@@ -10,10 +10,13 @@ program's options are never parsed here: everything after the program (or after 
 handed to it untouched.
 
 Only the entry points (`__main__.py`, the console script) import this module: everything
-else sits below it (tests/test_structure.py). It imports options.py (with argparse and re:
-8 ms) only once it is needed: a command line without options (`triscope prog.py`, the common
-case) is the default run, which profiles memory, so the interpreter re-executes under the
-allocator library before importing anything else, and the new image parses it.
+else sits below it (tests/test_structure.py). It imports options.py only once it is needed:
+a command line without options (`triscope prog.py`, the common case) is the default run,
+which profiles memory, so the interpreter re-executes under the allocator library before
+importing anything else, and the new image parses it. The options of a run are read without
+argparse where they can be (options.quick_values; importing argparse and building its parser
+take about 9 ms): --help, errors, --config and the profile tools' command lines still go
+through it.
 """
 
 import importlib

@@ -13,10 +13,11 @@ Each option is defined once, in RUN_OPTIONS, from which two parsers are made: ar
 (`build_parser`: --help, the error messages, --config, abbreviations) and `quick_values`, a
 plain loop over the tokens that reads the command lines of most runs, giving exactly what
 argparse would, and leaves the others to argparse (docs/ARCHITECTURE.md, "Reading the run's
-options"). argparse, with the re, enum, gettext and locale it imports (about 8 ms), is
-imported only when a parser is made. Adding an option touches RUN_OPTIONS, the Options
-fields, and the one place that uses it (launch.native_keywords for what the C core reads).
-This module imports nothing of triscope's but the version: every other module may import it.
+options"). argparse, with the re, enum, gettext and locale it imports, is imported only when
+a parser is made (importing it and building the run's parser: about 9 ms). Adding an option
+touches RUN_OPTIONS, the Options fields, and the one place that uses it
+(launch.native_keywords for what the C core reads). This module imports nothing of
+triscope's but the version: every other module may import it.
 """
 
 import collections
