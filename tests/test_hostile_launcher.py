@@ -392,27 +392,51 @@ ONLY_THE_END_NEEDS = {"triscope.reports.text", "triscope.reports.display",
                       "triscope.regions", "ast", "tokenize"}
 MODULES_PROBE = ("import sys\n"
                  "with open(sys.argv[1], 'w') as out: out.write('\\n'.join(sorted(sys.modules)))\n")
-# A command line parsed with argparse, as triscope's is: on 3.14 argparse's help formatter,
-# which add_argument builds, imports _colorize and with it dataclasses, inspect, ast and
-# tokenize; those are the interpreter's doing, not triscope's, and this probe says which.
-ARGPARSE_PROBE = ("import argparse, sys\n"
-                  "argparse.ArgumentParser().add_argument('--x')\n"
-                  "with open(sys.argv[1], 'w') as out: out.write('\\n'.join(sorted(sys.modules)))\n")
+# What parsing a command line with argparse imports. A run reads its options without it
+# (options.quick_values) unless they need it (--help, an error, --config); before, a run with
+# options imported these before its program (about 8 ms with re and enum), and on 3.14
+# argparse's help formatter imports _colorize with dataclasses, inspect, ast and tokenize.
+# re, enum and locale come with argparse too, but a run imports those before its program
+# anyway (with json, signal and subprocess): options.py is checked for them on its own
+# (test_options.py).
+PARSING = {"argparse", "gettext", "textwrap"}
 
 
 @pytest.mark.parametrize("target", [["probe.py"], ["-m", "probe"]], ids=["script", "module"])
 def test_a_default_run_parses_its_options_once(tmp_path, target):
     """`triscope prog.py` (no options: the default run, memory profiled) re-executes under
-    the allocator library before parsing anything: argparse, and the re and enum it pulls in,
-    are imported by the new image alone (they were by both, 8 ms of every default run)."""
+    the allocator library before parsing anything: the options are imported by the new
+    image alone (they were by both, with argparse, 8 ms of every default run), and read
+    without argparse."""
     (tmp_path / "probe.py").write_text("print('ran')\n")
     proc = run_triscope(target, tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
     assert proc.returncode == 0 and proc.stdout == "ran\n", describe(proc)
     imported = [line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
                 if line.startswith("import time:") and "|" in line]
     assert imported.count("triscope.cli") == 2, describe(proc)  # both images ran the CLI
-    assert imported.count("argparse") == 1, describe(proc)
+    assert imported.count("triscope.options") == 1, describe(proc)
     assert imported.count("triscope.launch") == 1, describe(proc)
+    assert "argparse" not in imported, describe(proc)  # nor by the new image
+
+
+@pytest.mark.parametrize("options", [
+    ["--cpu", "--json", "-o", "out.json"],
+    ["--cpu", "--cli", "--profile-only", "probe", "--cpu-sampling-rate", "0.005"],
+    ["--html", "-o", "out.html", "--no-stacks"],  # memory: parsed before and after re-executing
+], ids=" ".join)
+def test_a_run_with_options_imports_no_parser(tmp_path, options):
+    # GIVEN a program whose first line writes down sys.modules
+    (tmp_path / "probe.py").write_text(MODULES_PROBE)
+    plain = run_python(["probe.py", "plain.txt"], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    # WHEN it runs under triscope with options of a run
+    proc = run_triscope([*options, "probe.py", "profiled.txt"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    # THEN it finds neither argparse nor what argparse imports, unless plain python has them
+    found = set((tmp_path / "profiled.txt").read_text().split())
+    assert "triscope.options" in found  # the probe saw the launcher's process
+    plain_has = set((tmp_path / "plain.txt").read_text().split())
+    assert (found & PARSING) - plain_has == set(), describe(proc)
 
 
 @pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
@@ -426,14 +450,9 @@ def test_the_program_finds_no_report_module_imported(tmp_path, memory):
     proc = run_triscope([*options, "probe.py", "profiled.txt"], tmp_path)
     assert proc.returncode == 0, describe(proc)
     # THEN it finds none of the modules only the end needs, unless plain python has them
-    # (or the interpreter's argparse imports them, as 3.14's does)
     found = set((tmp_path / "profiled.txt").read_text().split())
     assert "triscope.launch" in found  # the probe saw the launcher's process
     expected_absent = NEVER_BEFORE_THE_PROGRAM | ONLY_THE_END_NEEDS
-    (tmp_path / "argparse_probe.py").write_text(ARGPARSE_PROBE)
-    parsing = run_python(["argparse_probe.py", "argparse.txt"], tmp_path)
-    assert parsing.returncode == 0, describe(parsing)
-    plain_has = {name for listing in ("plain.txt", "argparse.txt")
-                 for name in (tmp_path / listing).read_text().split()}
+    plain_has = set((tmp_path / "plain.txt").read_text().split())
     unexpected = (found & expected_absent) - plain_has
     assert unexpected == set(), describe(proc)

@@ -32,7 +32,7 @@ import tempfile
 
 from triscope import _compat
 from triscope.ptrace_access import why_denied
-from triscope.options import Parser, UsageError, Options, build_parser, bounded
+from triscope.options import UsageError, Options, build_parser, bounded
 
 # How long the target has to run the attach code, by default: a busy Python program runs it
 # within milliseconds; one blocked in a system call or C code does not run it at all.
@@ -106,7 +106,7 @@ triscope_attach(REQUEST)
 PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 
 
-def build_attach_parser() -> Parser:
+def build_attach_parser():
     """The run's options that make sense for a process already running, and attach's own."""
     parser = build_parser()
     parser.prog = "triscope attach"
@@ -137,7 +137,7 @@ def parse(argv: list):
     for name, flag in (("pid", "--pid"), ("profile_interval", "--profile-interval")):
         if getattr(namespace, name) is not None:
             raise UsageError(f"{flag} does not apply to triscope attach")
-    options = Options.from_namespace(namespace)
+    options = Options.from_values(vars(namespace))
     if not namespace.gpu:
         # Loading NVML into someone else's process cannot be undone: only when asked.
         options = options.replace(gpu=False)

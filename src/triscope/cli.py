@@ -10,10 +10,13 @@ program's options are never parsed here: everything after the program (or after 
 handed to it untouched.
 
 Only the entry points (`__main__.py`, the console script) import this module: everything
-else sits below it (tests/test_structure.py). It imports options.py (with argparse and re:
-8 ms) only once it is needed: a command line without options (`triscope prog.py`, the common
-case) is the default run, which profiles memory, so the interpreter re-executes under the
-allocator library before importing anything else, and the new image parses it.
+else sits below it (tests/test_structure.py). It imports options.py only once it is needed:
+a command line without options (`triscope prog.py`, the common case) is the default run,
+which profiles memory, so the interpreter re-executes under the allocator library before
+importing anything else, and the new image parses it. The options of a run are read without
+argparse where they can be (options.quick_values; importing argparse and building its parser
+take about 9 ms): --help, errors, --config and the profile tools' command lines still go
+through it.
 """
 
 import importlib
@@ -142,19 +145,19 @@ def main(argv: list = None) -> int:
     reexec_tried = tool is None and _no_options(argv) and not preload.in_place()
     if reexec_tried:
         preload.reexec(preload.triscope_command(argv))  # returns only if it cannot
-    from triscope.options import Options, UsageError, build_parser, with_config
+    from triscope.options import Options, UsageError, run_values
     try:
         if tool is not None:
             return run_tool(tool, argv[1:])
         own, program, is_module, program_args = split_command_line(argv)
-        namespace = build_parser().parse_args(with_config(own))
-        if namespace.pid is not None:
+        values = run_values(own)
+        if values["pid"] is not None:
             if program is not None:
                 raise UsageError("--pid controls a running process: give no program")
-            return control(namespace.pid, namespace.on, namespace.off)
+            return control(values["pid"], values["on"], values["off"])
         if program is None:
             raise UsageError("no program to profile (try: triscope your_program.py)")
-        options = Options.from_namespace(namespace)
+        options = Options.from_values(values)
         if options.memory and not reexec_tried and not preload.in_place():
             # Before the launcher is even imported: the interpreter re-executed checks the
             # outputs and reads the program itself, so whatever this one did besides would

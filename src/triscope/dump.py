@@ -13,7 +13,7 @@ names, whether triscope profiles it) and prints the result, as text or as JSON
 import json
 import sys
 
-from triscope.options import Parser, UsageError
+from triscope.options import new_parser, UsageError
 from triscope.ptrace_access import why_denied
 
 def _read_proc(pid: int, name: str) -> str:
@@ -76,9 +76,9 @@ def format_text(dump: dict) -> str:
 
 
 def main(argv: list) -> int:
-    parser = Parser(prog="triscope dump",
-                    description="Print the Python stack of every thread of a running "
-                                "process, read from outside (the process is not stopped).")
+    parser = new_parser(prog="triscope dump",
+                        description="Print the Python stack of every thread of a running "
+                                    "process, read from outside (the process is not stopped).")
     parser.add_argument("pid", type=int, help="the process to read")
     parser.add_argument("--json", action="store_true",
                         help="print the dump as JSON (docs/DEFINITIONS.md)")

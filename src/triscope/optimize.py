@@ -32,7 +32,7 @@ import re
 import sys
 
 from triscope import ai_spec, providers, regions
-from triscope.options import Parser, UsageError, bounded
+from triscope.options import new_parser, UsageError, bounded
 from triscope.reports import common
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
@@ -351,10 +351,10 @@ def _check_goal(profile: dict, goal: str) -> None:
 def main(argv: list) -> int:
     """`triscope optimize profile.json [--line FILE:N | --region FILE:N | --lines FILE:A-B |
     --function NAME | --top K] [--goal G] [--provider P --model M]`."""
-    parser = Parser(prog="triscope optimize",
-                    description="Ask an AI model for optimisations of the hottest code of a "
-                                "profile. Keys come from the environment only "
-                                "(docs/DEFINITIONS.md, AI optimization).")
+    parser = new_parser(prog="triscope optimize",
+                        description="Ask an AI model for optimisations of the hottest code of a "
+                                    "profile. Keys come from the environment only "
+                                    "(docs/DEFINITIONS.md, AI optimization).")
     parser.add_argument("profile", nargs="?")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--line", metavar="FILE:N", help="the function around this line")

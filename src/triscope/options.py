@@ -9,12 +9,17 @@ the raw flags. No child and no in-process start parses an argv again (only the r
 under the allocator library runs the whole command line anew). A session that needs other
 values (a child writes JSON only) makes a new Options with `replace`.
 
-Adding an option touches `build_parser`, the `Options` fields, and the one place that uses
-it (launch.native_keywords for what the C core reads). This module imports nothing of
+Each option is defined once, in RUN_OPTIONS, from which two parsers are made: argparse's
+(`build_parser`: --help, the error messages, --config, abbreviations) and `quick_values`, a
+plain loop over the tokens that reads the command lines of most runs, giving exactly what
+argparse would, and leaves the others to argparse (docs/ARCHITECTURE.md, "Reading the run's
+options"). argparse, with the re, enum, gettext and locale it imports, is imported only when
+a parser is made (importing it and building the run's parser: about 9 ms). Adding an option
+touches RUN_OPTIONS, the Options fields, and the one place that uses it
+(launch.native_keywords for what the C core reads). This module imports nothing of
 triscope's but the version: every other module may import it.
 """
 
-import argparse
 import collections
 import os
 import sys
@@ -26,25 +31,28 @@ class UsageError(Exception):
     """Bad input on the command line: reported as one line, exit status 2."""
 
 
-class Parser(argparse.ArgumentParser):
+def new_parser(**settings):
     """An argparse parser whose errors are UsageErrors (one line, exit status 2), for the
-    run and for every subcommand."""
+    run and for every subcommand; `settings` are ArgumentParser's."""
+    import argparse
+    settings.setdefault("formatter_class", _formatter)
+    parser = argparse.ArgumentParser(**settings)
+    # An attribute of the instance, not a subclass's method: a subclass would need argparse
+    # imported with this module, by every run.
+    parser.error = _raise_usage_error
+    return parser
 
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", Formatter)
-        super().__init__(*args, **kwargs)
 
-    def error(self, message):
-        raise UsageError(message)
+def _raise_usage_error(message: str):
+    raise UsageError(message)
 
 
-class Formatter(argparse.HelpFormatter):
+def _formatter(prog: str, *args, width=None, **settings):
     """argparse's help formatter given the terminal's width as shutil.get_terminal_size()
-    would find it, without importing shutil (with bz2, lzma and fnmatch: 1 ms of every
-    run's start, since each add_argument builds a formatter)."""
-
-    def __init__(self, prog, *args, width=None, **kwargs):
-        super().__init__(prog, *args, width=width or _columns() - 2, **kwargs)
+    would find it, without importing shutil (with bz2, lzma and fnmatch: 1 ms of a start,
+    since each add_argument builds a formatter)."""
+    import argparse
+    return argparse.HelpFormatter(prog, *args, width=width or _columns() - 2, **settings)
 
 
 def _columns() -> int:
@@ -58,6 +66,13 @@ def _columns() -> int:
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns or 80
+
+
+def _type_error(message: str) -> Exception:
+    """The exception by which an argparse type rejects a value: argparse prints its message
+    as it is. Imported only then: a value that passes needs no argparse."""
+    from argparse import ArgumentTypeError
+    return ArgumentTypeError(message)
 
 
 def bounded(kind, low, high, unit=""):
@@ -77,8 +92,7 @@ def bounded(kind, low, high, unit=""):
             value = None
         if value is None or not (low <= value <= high):  # NaN compares false
             kind_name = "a whole number" if kind is int else "a number"
-            raise argparse.ArgumentTypeError(
-                f"must be {kind_name} from {shown}, not {text[:40]!r}")
+            raise _type_error(f"must be {kind_name} from {shown}, not {text[:40]!r}")
         return value
 
     parse.__name__ = kind.__name__  # argparse names the type in some of its messages
@@ -101,25 +115,140 @@ _pid = bounded(int, 1, 2 ** 22)
 
 def _directory(text: str) -> str:
     if not os.path.isdir(text):
-        raise argparse.ArgumentTypeError(f"no such directory: {text}")
+        raise _type_error(f"no such directory: {text}")
     return os.path.abspath(text)
 
-# The options of build_parser that take a value: where triscope's options end and the
-# program begins (cli.split_command_line), and what the %scrun magic reads (jupyter.py).
-OPTIONS_WITH_VALUE = {
-    "-o", "--outfile", "--profile-only", "--profile-exclude", "--cpu-percent-threshold",
-    "--cpu-sampling-rate", "--malloc-threshold", "--profile-interval", "--pid",
-    "--memory-sampling-interval", "-c", "--config", "--program-path",
-}
+
+# The options of `triscope [run]`, which the magics and a child's options share, in the
+# groups --help shows them in (as Scalene groups its own): (group, option strings,
+# add_argument's keywords). Only the actions quick_values knows are used: store (a value,
+# through `type`), store_true, store_false, and version.
+RUN_OPTIONS = (
+    (None, ("--version",), dict(action="version", version=f"triscope {__version__}")),
+    (None, ("-c", "--config"), dict(
+        metavar="FILE",
+        help="read options from a TOML file (YAML too when PyYAML is installed): `cpu = "
+             "true`, `outfile = \"p.json\"`, each key an option's long name; the command "
+             "line wins over the file")),
+    (None, ("--standalone",), dict(
+        action="store_true",
+        help="accepted for Scalene's users: the HTML report is always one self-contained "
+             "file")),
+
+    ("what is profiled", ("--cpu", "--cpu-only"), dict(
+        dest="cpu", action="store_true",
+        help="profile CPU time only (combine with --gpu, --memory); default: CPU, memory, "
+             "and the GPU when an NVIDIA one is found")),
+    ("what is profiled", ("--gpu",), dict(
+        action="store_true",
+        help="profile NVIDIA GPU time and memory through NVML (with CPU time, which the GPU "
+             "time is charged through; combine with --memory)")),
+    ("what is profiled", ("--gpu-sync",), dict(
+        action="store_true",
+        help="as --gpu, with CUDA kernel launches made blocking (CUDA_LAUNCH_BLOCKING=1 for "
+             "the program) so GPU time lands on the lines that launch the kernels; slows "
+             "programs that overlap CPU and GPU work (docs/ARCHITECTURE.md, GPU)")),
+    ("what is profiled", ("--memory",), dict(
+        action="store_true", help="profile memory only (combine with --cpu, --gpu)")),
+    ("what is profiled", ("--stacks",), dict(
+        action="store_true", default=True,
+        help="record call stacks for the flame graph and `export` (the default: about 0.1 %% "
+             "of CPU time, docs/PERFORMANCE.md)")),
+    ("what is profiled", ("--no-stacks",), dict(
+        dest="stacks", action="store_false",
+        help="do not record call stacks (no flame graph; `export` has nothing to write)")),
+    ("what is profiled", ("--async",), dict(
+        dest="async_time", action="store_true", default=False,
+        help="measure how long coroutines wait at each await line, in seconds of its own "
+             "column, outside the percentages (Python 3.12 or newer; off by default: it costs "
+             "9 %% of CPU time on the benchmark's async_tree, docs/ARCHITECTURE.md)")),
+    ("what is profiled", ("--no-async",), dict(
+        dest="async_time", action="store_false",
+        help="do not measure awaited time (the default)")),
+    ("what is profiled", ("--use-virtual-time",), dict(
+        action="store_true", help="measure CPU time only, not waiting time")),
+    ("what is profiled", ("--idle",), dict(
+        action="store_true",
+        help="count the time of threads waiting for work (blocked on a lock, event, queue, "
+             "join or in an idle pool) in the percentages; by default it is only reported")),
+
+    ("which code", ("--program-path",), dict(
+        type=_directory, metavar="DIR",
+        help="the directory holding the code to profile (default: the program's own)")),
+    ("which code", ("--profile-all", "--profile-system-libraries"), dict(
+        dest="profile_all", action="store_true",
+        help="profile every file executed, the standard library and installed packages too")),
+    ("which code", ("--profile-only",), dict(
+        type=_comma_list, default=(),
+        help="profile only files whose path contains one of these comma-separated strings")),
+    ("which code", ("--profile-exclude",), dict(
+        type=_comma_list, default=(),
+        help="do not profile files whose path contains one of these strings")),
+
+    ("outputs", ("--cli",), dict(
+        action="store_true", help="print the text report to the terminal")),
+    ("outputs", ("--web",), dict(
+        action="store_true", help="also open the HTML report in a browser, when there is one")),
+    ("outputs", ("--json",), dict(
+        action="store_true", help="write the JSON profile to --outfile")),
+    ("outputs", ("--html",), dict(
+        action="store_true", help="write the HTML report to --outfile")),
+    ("outputs", ("-o", "--outfile"), dict(
+        help="where the report goes (JSON with --json or a .json name, HTML with --html or "
+             "a .html name, else the text report); by default profile.json and "
+             "profile.html (not with --cli) in the current directory")),
+    ("outputs", ("--reduced-profile",), dict(
+        action="store_true", help="keep only lines at or above the thresholds in the profile")),
+    ("outputs", ("--live",), dict(
+        action="store_true",
+        help="watch the profile while the program runs: a view of the hottest lines on the "
+             "terminal, refreshed every second (q leaves it, s changes the sort; the program "
+             "runs on and the report follows at its end); plain text every 2 s when stdout "
+             "is not a terminal")),
+    ("outputs", ("--profile-interval",), dict(
+        type=seconds,
+        help="rewrite the cumulative JSON profile every S seconds while the program runs")),
+    ("outputs", ("--cpu-percent-threshold",), dict(
+        type=percent, default=1.0,
+        help="hide lines and files below this %% of the time (default 1)")),
+    ("outputs", ("--malloc-threshold",), dict(
+        type=_malloc_samples, default=100,
+        help="hide memory lines that allocated less than N × 10 KiB (N allocation samples "
+             "at 10 KiB each, or that many MB; default 100)")),
+
+    ("sampling", ("--cpu-sampling-rate",), dict(
+        type=seconds, default=0.01,
+        help="seconds of thread CPU time between samples (default 0.01)")),
+    ("sampling", ("--memory-sampling-interval",), dict(
+        type=_positive_bytes, default=256 * 1024,
+        help="mean bytes between allocation (and copy) samples (default 262144)")),
+
+    ("control", ("-v", "--verbose"), dict(
+        action="store_true",
+        help="say at the start which process is profiled and how to suspend it (without "
+             "it, only a run still going after 10 s says so)")),
+    ("control", ("--off",), dict(
+        action="store_true",
+        help="start with profiling off (turn it on with triscope.start() or --pid N --on); "
+             "with --pid: suspend that process's profiling")),
+    ("control", ("--pid",), dict(
+        type=_pid,
+        help="with --on or --off: the triscope-profiled process to resume or suspend")),
+    ("control", ("--on",), dict(action="store_true", help="with --pid: resume profiling")),
+)
+
+# The options of RUN_OPTIONS that take a value: where triscope's options end and the program
+# begins (cli.split_command_line), and what the %scrun magic reads (jupyter.py).
+OPTIONS_WITH_VALUE = {string for _, strings, settings in RUN_OPTIONS
+                      if settings.get("action", "store") == "store" for string in strings}
 # Options read before the run's options are (--config: a file of them) or accepted and
 # ignored (--standalone): no field of Options holds them.
 NOT_RUN_OPTIONS = {"config", "standalone"}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The options of `triscope [run]`, which the magics and a child's options share,
-    grouped in --help as Scalene groups its own."""
-    parser = Parser(
+def build_parser():
+    """argparse's parser of RUN_OPTIONS, with the usage and help of `triscope [run]`."""
+    parser = new_parser(
         prog="triscope",
         description="A CPU, GPU and memory profiler for Python.",
         usage="triscope [run] [options] (program.py | -m module | --- program.py) [args...]\n"
@@ -130,97 +259,97 @@ def build_parser() -> argparse.ArgumentParser:
                "flame-graph tools, the Firefox Profiler and pprof; optimize asks "
                "an AI model for proposals; dump PID prints a running process's stacks.",
     )
-    parser.add_argument("--version", action="version", version=f"triscope {__version__}")
-    parser.add_argument("-c", "--config", metavar="FILE",
-                        help="read options from a TOML file (YAML too when PyYAML is "
-                             "installed): `cpu = true`, `outfile = \"p.json\"`, each key an "
-                             "option's long name; the command line wins over the file")
-    parser.add_argument("--standalone", action="store_true",
-                        help="accepted for Scalene's users: the HTML report is always one "
-                             "self-contained file")
-
-    add = parser.add_argument_group("what is profiled").add_argument
-    add("--cpu", "--cpu-only", dest="cpu", action="store_true",
-        help="profile CPU time only (combine with --gpu, --memory); default: CPU, memory, "
-             "and the GPU when an NVIDIA one is found")
-    add("--gpu", action="store_true",
-        help="profile NVIDIA GPU time and memory through NVML (with CPU time, which the GPU "
-             "time is charged through; combine with --memory)")
-    add("--gpu-sync", action="store_true",
-        help="as --gpu, with CUDA kernel launches made blocking (CUDA_LAUNCH_BLOCKING=1 for "
-             "the program) so GPU time lands on the lines that launch the kernels; slows "
-             "programs that overlap CPU and GPU work (docs/ARCHITECTURE.md, GPU)")
-    add("--memory", action="store_true", help="profile memory only (combine with --cpu, --gpu)")
-    add("--stacks", action="store_true", default=True,
-        help="record call stacks for the flame graph and `export` (the default: about 0.1 %% "
-             "of CPU time, docs/PERFORMANCE.md)")
-    add("--no-stacks", dest="stacks", action="store_false",
-        help="do not record call stacks (no flame graph; `export` has nothing to write)")
-    add("--async", dest="async_time", action="store_true", default=False,
-        help="measure how long coroutines wait at each await line, in seconds of its own "
-             "column, outside the percentages (Python 3.12 or newer; off by default: it costs "
-             "9 %% of CPU time on the benchmark's async_tree, docs/ARCHITECTURE.md)")
-    add("--no-async", dest="async_time", action="store_false",
-        help="do not measure awaited time (the default)")
-    add("--use-virtual-time", action="store_true",
-        help="measure CPU time only, not waiting time")
-    add("--idle", action="store_true",
-        help="count the time of threads waiting for work (blocked on a lock, event, queue, "
-             "join or in an idle pool) in the percentages; by default it is only reported")
-
-    add = parser.add_argument_group("which code").add_argument
-    add("--program-path", type=_directory, metavar="DIR",
-        help="the directory holding the code to profile (default: the program's own)")
-    add("--profile-all", "--profile-system-libraries", dest="profile_all",
-        action="store_true",
-        help="profile every file executed, the standard library and installed packages too")
-    add("--profile-only", type=_comma_list, default=(),
-        help="profile only files whose path contains one of these comma-separated strings")
-    add("--profile-exclude", type=_comma_list, default=(),
-        help="do not profile files whose path contains one of these strings")
-
-    add = parser.add_argument_group("outputs").add_argument
-    add("--cli", action="store_true", help="print the text report to the terminal")
-    add("--web", action="store_true",
-        help="also open the HTML report in a browser, when there is one")
-    add("--json", action="store_true", help="write the JSON profile to --outfile")
-    add("--html", action="store_true", help="write the HTML report to --outfile")
-    add("-o", "--outfile",
-        help="where the report goes (JSON with --json or a .json name, HTML with --html or "
-             "a .html name, else the text report); by default profile.json and "
-             "profile.html (not with --cli) in the current directory")
-    add("--reduced-profile", action="store_true",
-        help="keep only lines at or above the thresholds in the profile")
-    add("--live", action="store_true",
-        help="watch the profile while the program runs: a view of the hottest lines on the "
-             "terminal, refreshed every second (q leaves it, s changes the sort; the program "
-             "runs on and the report follows at its end); plain text every 2 s when stdout "
-             "is not a terminal")
-    add("--profile-interval", type=seconds,
-        help="rewrite the cumulative JSON profile every S seconds while the program runs")
-    add("--cpu-percent-threshold", type=percent, default=1.0,
-        help="hide lines and files below this %% of the time (default 1)")
-    add("--malloc-threshold", type=_malloc_samples, default=100,
-        help="hide memory lines that allocated less than N × 10 KiB (N allocation samples "
-             "at 10 KiB each, or that many MB; default 100)")
-
-    add = parser.add_argument_group("sampling").add_argument
-    add("--cpu-sampling-rate", type=seconds, default=0.01,
-        help="seconds of thread CPU time between samples (default 0.01)")
-    add("--memory-sampling-interval", type=_positive_bytes, default=256 * 1024,
-        help="mean bytes between allocation (and copy) samples (default 262144)")
-
-    add = parser.add_argument_group("control").add_argument
-    add("-v", "--verbose", action="store_true",
-        help="say at the start which process is profiled and how to suspend it (without "
-             "it, only a run still going after 10 s says so)")
-    add("--off", action="store_true",
-        help="start with profiling off (turn it on with triscope.start() or --pid N --on); "
-             "with --pid: suspend that process's profiling")
-    add("--pid", type=_pid, help="with --on or --off: the triscope-profiled process to resume "
-                                "or suspend")
-    add("--on", action="store_true", help="with --pid: resume profiling")
+    groups = {None: parser}
+    for group, strings, settings in RUN_OPTIONS:
+        if group not in groups:
+            groups[group] = parser.add_argument_group(group)
+        groups[group].add_argument(*strings, **settings)
     return parser
+
+
+# ==== The quick parser ====
+# What argparse does with a command line made only of RUN_OPTIONS' own option strings, each
+# option with a value followed by one that does not start with '-' (docs/ARCHITECTURE.md,
+# "Reading the run's options"): it starts from each destination's default (the first option naming it
+# gives it: --stacks's True, --async's False), then sets the options in their order, a flag
+# to its constant, an option with a value to its type applied to the next token (the last
+# one given wins). Every other form is argparse's alone, and quick_values leaves the tokens
+# to it: --help and --version, an abbreviated option (argparse accepts a unique prefix), a
+# cluster of short flags (-vv), --opt=value, `--`, a value that starts with '-' (argparse
+# takes some, a negative number, and refuses others), a value its type refuses (argparse
+# says why), --config (a file of options), and --pid (controls another process).
+
+QUICK_EXCLUDED = {"config", "pid"}
+_FLAG_CONSTANTS = {"store_true": True, "store_false": False}
+
+
+def _destination(strings: tuple, settings: dict) -> str:
+    """The attribute argparse stores an option in: `dest`, else its first long option
+    string (its first string when it has none) without the dashes, '-' made '_'."""
+    if "dest" in settings:
+        return settings["dest"]
+    named = next((string for string in strings if string.startswith("--")), strings[0])
+    return named.lstrip("-").replace("-", "_")
+
+
+def _quick_tables():
+    """(the defaults argparse starts from: destination -> value, the option strings
+    quick_values parses: string -> (destination, whether it takes a value, its constant or
+    its type))."""
+    defaults, by_string = {}, {}
+    for _, strings, settings in RUN_OPTIONS:
+        action = settings.get("action", "store")
+        if action == "version":
+            continue  # prints and exits, and leaves nothing in argparse's namespace
+        destination = _destination(strings, settings)
+        if action == "store":
+            meaning = (destination, True, settings.get("type", str))
+            default = None
+        else:
+            meaning = (destination, False, _FLAG_CONSTANTS[action])
+            default = not _FLAG_CONSTANTS[action]
+        defaults.setdefault(destination, settings.get("default", default))
+        if destination not in QUICK_EXCLUDED:
+            by_string.update(dict.fromkeys(strings, meaning))
+    return defaults, by_string
+
+
+_QUICK_DEFAULTS, _QUICK_OPTIONS = _quick_tables()
+
+
+def quick_values(tokens: list):
+    """The values argparse's parser of RUN_OPTIONS would give `tokens` (destination ->
+    value), or None when the tokens are left to it. Pure: nothing is printed, opened or
+    changed, so deciding to leave them costs nothing but the time."""
+    values = dict(_QUICK_DEFAULTS)
+    index = 0
+    while index < len(tokens):
+        meaning = _QUICK_OPTIONS.get(tokens[index])
+        if meaning is None:
+            return None
+        destination, takes_value, constant_or_type = meaning
+        if not takes_value:
+            values[destination] = constant_or_type
+            index += 1
+            continue
+        if index + 1 >= len(tokens) or tokens[index + 1].startswith("-"):
+            return None
+        try:
+            values[destination] = constant_or_type(tokens[index + 1])
+        except Exception:  # whatever the type raises, argparse reports (or raises) it
+            return None
+        index += 2
+    return values
+
+
+def run_values(tokens: list) -> dict:
+    """The values of the run's options `tokens` (triscope's own, no program): destination
+    -> value, as argparse gives them; a UsageError for bad input, and SystemExit after
+    --help or --version."""
+    values = quick_values(tokens)
+    if values is None:
+        values = vars(build_parser().parse_args(with_config(list(tokens))))
+    return values
 
 
 def with_config(tokens: list) -> list:
@@ -344,13 +473,14 @@ class Options(collections.namedtuple("Options", _FIELDS)):
     @classmethod
     def parse(cls, tokens: list) -> "Options":
         """The options of `tokens` (triscope's own, no program), or a UsageError."""
-        return cls.from_namespace(build_parser().parse_args(with_config(list(tokens))))
+        return cls.from_values(run_values(tokens))
 
     @classmethod
-    def from_namespace(cls, namespace: argparse.Namespace) -> "Options":
-        """The options build_parser() parsed into `namespace`, resolved."""
-        given = {name: getattr(namespace, name, None) for name in cls._fields}
-        given.update(_dimensions(namespace))
+    def from_values(cls, values: dict) -> "Options":
+        """The options of `values` (run_values', or the attributes of a namespace parsed by
+        build_parser()), resolved."""
+        given = {name: values.get(name) for name in cls._fields}
+        given.update(_dimensions(values))
         return cls(**given)
 
     def to_dict(self) -> dict:
@@ -369,15 +499,15 @@ class Options(collections.namedtuple("Options", _FIELDS)):
         return self._replace(**changes)
 
 
-def _dimensions(namespace: argparse.Namespace) -> dict:
+def _dimensions(values: dict) -> dict:
     """Which of CPU, memory and GPU to profile, from --cpu, --memory, --gpu, --gpu-sync: the
     ones named, or all when none is. GPU time is charged to lines through the CPU and
     waiting samples, so asking for the GPU profiles CPU time too (as --cpu); without --gpu
     the GPU is profiled only when neither --cpu nor --memory is given (and the C core finds
     one)."""
-    gpu_named = namespace.gpu or namespace.gpu_sync
-    cpu_named = namespace.cpu or gpu_named
-    return {"cpu": cpu_named or not namespace.memory,
-            "memory": namespace.memory or not cpu_named,
-            "gpu": gpu_named or not (cpu_named or namespace.memory),
+    gpu_named = values["gpu"] or values["gpu_sync"]
+    cpu_named = values["cpu"] or gpu_named
+    return {"cpu": cpu_named or not values["memory"],
+            "memory": values["memory"] or not cpu_named,
+            "gpu": gpu_named or not (cpu_named or values["memory"]),
             "gpu_asked": bool(gpu_named)}

@@ -19,7 +19,7 @@ import math
 import os
 import sys
 
-from triscope.options import Parser, UsageError, bounded
+from triscope.options import new_parser, UsageError, bounded
 from triscope.reports import common, text as text_report
 
 TIME_KEYS = ("cpu_python_pct", "cpu_native_pct", "cpu_system_pct")
@@ -328,10 +328,10 @@ def _source(entry: dict) -> str:
 
 def main(argv: list) -> int:
     """`triscope diff before.json after.json [--json] [-o FILE] [--top N]`."""
-    parser = Parser(prog="triscope diff",
-                    description="What got faster or slower between two profiles of a program"
-                                ", per line and per function (times in seconds of thread "
-                                "time, memory in MB allocated), biggest change first.")
+    parser = new_parser(prog="triscope diff",
+                        description="What got faster or slower between two profiles of a program"
+                                    ", per line and per function (times in seconds of thread "
+                                    "time, memory in MB allocated), biggest change first.")
     parser.add_argument("before", help="the profile before the change")
     parser.add_argument("after", help="the profile after the change")
     parser.add_argument("--json", action="store_true",

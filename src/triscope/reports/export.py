@@ -47,7 +47,7 @@ import json
 import sys
 
 from triscope import __version__
-from triscope.options import Parser, UsageError
+from triscope.options import new_parser, UsageError
 from triscope.reports import common
 
 SPEEDSCOPE_SCHEMA = "https://www.speedscope.app/file-format-schema.json"
@@ -381,11 +381,12 @@ def pprof(profile: dict, stacks: list, weight: str = "time") -> bytes:
 
 def main(argv: list) -> int:
     """`triscope export --format speedscope|collapsed|gecko|pprof profile.json [-o FILE]`."""
-    parser = Parser(prog="triscope export",
-                    description="Export the call stacks of a profile (recorded unless --no-stacks) "
-                                "for flame-graph tools and profile viewers. triscope adds "
-                                "the stacks of all threads up, so each export holds one "
-                                "profile of all threads' time (or, with --weight, memory).")
+    parser = new_parser(
+        prog="triscope export",
+        description="Export the call stacks of a profile (recorded unless --no-stacks) for "
+                    "flame-graph tools and profile viewers. triscope adds the stacks of all "
+                    "threads up, so each export holds one profile of all threads' time (or, "
+                    "with --weight, memory).")
     parser.add_argument("--format", required=True, choices=FORMATS,
                         help="speedscope: a speedscope.app JSON file (one sampled profile of "
                              "all threads, weights in seconds); collapsed: folded stacks "

@@ -429,9 +429,9 @@ def main(argv: list) -> int:
     inputs are read and folded in one at a time; one that cannot be read as a profile is
     skipped, and said (one line per reason) and recorded in the result's `skipped`."""
     import sys
-    from triscope.options import Parser, UsageError
-    parser = Parser(prog="triscope merge",
-                    description="Combine profiles (processes, hosts) into one.")
+    from triscope.options import new_parser, UsageError
+    parser = new_parser(prog="triscope merge",
+                        description="Combine profiles (processes, hosts) into one.")
     parser.add_argument("-o", "--outfile", required=True, help="the combined profile")
     parser.add_argument("profiles", nargs="+")
     options = parser.parse_args(argv)

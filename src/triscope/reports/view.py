@@ -4,12 +4,12 @@ report on stdout or the HTML report in a file (and a browser)."""
 import os
 import sys
 
-from triscope.options import Parser, UsageError, percent
+from triscope.options import new_parser, UsageError, percent
 from triscope.reports import common, display, text
 
 
 def main(argv: list) -> int:
-    parser = Parser(prog="triscope view", description="Render a saved profile.")
+    parser = new_parser(prog="triscope view", description="Render a saved profile.")
     parser.add_argument("profile")
     parser.add_argument("--cli", action="store_true",
                         help="text report on stdout (the default without --html, --web, -o)")
