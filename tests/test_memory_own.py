@@ -15,6 +15,10 @@ queued at once (a few hundred of 1 KiB), the first levels of the live blocks' ta
 (48 KiB), one line's books; about 1 MiB is measured. The queue cycled through all its cells
 (4 MiB) and the table written all over (4 MiB) each exceeded it twice over.
 """
+import os
+
+import pytest
+
 from conftest import describe, read_truth, run_python, run_triscope, workload
 
 CPU_BAR_KB = 4096      # --cpu over plain: the launcher's modules and the C core (2.7 MiB measured)
@@ -35,6 +39,8 @@ def resident_at_end(tmp_path, name, options=None):
     return read_truth(cwd / "truth.json")
 
 
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer's shadow memory and quarantine are resident too")
 def test_own_memory_bounded(tmp_path):
     plain = resident_at_end(tmp_path, "plain")
     cpu = resident_at_end(tmp_path, "cpu", ["--cpu"])

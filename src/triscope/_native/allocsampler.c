@@ -64,6 +64,11 @@ static int allocated;                  /* filter, live and the queues are (alloc
 static _Atomic uint8_t *filter;
 static _Atomic uint64_t next_id = 1;
 static _Atomic uint64_t untracked;
+/* The blocks in `live`, as a scalar of its own: every free of the process reads it first,
+ * from the library's first moments on, and a sanitizer's build checks the shadow memory of
+ * a struct member it reads (not of a scalar global), which does not exist yet while
+ * AddressSanitizer sets itself up, freeing through us. */
+static _Atomic uint64_t live_count;
 
 /* ==== Random countdowns ==== */
 
@@ -95,6 +100,7 @@ static int live_insert(uintptr_t address, uint64_t id)
 {
     if (ts_blocktable_insert(&live, address, id) < 0)
         return -1;
+    atomic_fetch_add_explicit(&live_count, 1, memory_order_relaxed);
     /* Saturated counters stay put: a false "maybe" only costs a table lookup. */
     _Atomic uint8_t *count = &filter[filter_of(address)];
     uint8_t c = atomic_load_explicit(count, memory_order_relaxed);
@@ -111,6 +117,7 @@ static uint64_t live_remove(uintptr_t address)
     uint64_t id = ts_blocktable_remove(&live, address);
     if (id == 0)
         return 0;
+    atomic_fetch_sub_explicit(&live_count, 1, memory_order_relaxed);
     _Atomic uint8_t *count = &filter[filter_of(address)];
     uint8_t c = atomic_load_explicit(count, memory_order_relaxed);
     while (c > 0 && c < 255 && !atomic_compare_exchange_weak_explicit(count, &c, c - 1,
@@ -190,7 +197,7 @@ static __attribute__((noinline)) void forget_sampled(void *ptr)
 
 void ts_allocsampler_on_free(void *ptr)
 {
-    if (ptr == NULL || atomic_load_explicit(&live.count, memory_order_relaxed) == 0 ||
+    if (ptr == NULL || atomic_load_explicit(&live_count, memory_order_relaxed) == 0 ||
         atomic_load_explicit(&filter[filter_of((uintptr_t)ptr)], memory_order_relaxed) == 0)
         return;
     forget_sampled(ptr);
