@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_live_blocks.c — allocsampler.c's table of live sampled blocks, which recognises the
- * free of a sampled block among every free of the process: insert and remove by address,
- * probing past removed entries (tombstones), the half-full limit, the per-page filter every
- * free checks first, a free queued as an event, and four threads inserting and removing at
- * once. The table is static in allocsampler.c, so that file is compiled into this test.
+ * test_live_blocks.c — how allocsampler.c recognises the free of a sampled block among every
+ * free of the process: the table (blocktable.c, tested on its own in test_blocktable.c)
+ * with the per-page filter every free checks first, the limit on blocks tracked, a free
+ * queued as an event, and four threads inserting and removing at once. The table and the
+ * filter are static in allocsampler.c, so that file is compiled into this test.
  */
 #include "allocsampler.c"
 #include "testhelp.h"
@@ -23,7 +23,8 @@ static ts_walk_t no_stack(ts_frame_t *out, int capacity)
 static void fresh_table(void)
 {
     CHECK(start(1 << 20, 1 << 20, no_stack) == 0);
-    memset(live, 0, LIVE_CAPACITY * sizeof *live);
+    ts_blocktable_free(&live);
+    CHECK(ts_blocktable_init(&live, LIVE_BLOCKS) == 0);
     memset((void *)filter, 0, FILTER_SIZE * sizeof *filter);
     atomic_store(&live_count, 0);
 }
@@ -34,16 +35,6 @@ static int filter_is_clear(void)
         if (atomic_load(&filter[i]) != 0)
             return 0;
     return 1;
-}
-
-/* `count` addresses after `after` whose table slot is `slot`. */
-static void colliding(uintptr_t after, size_t slot, uintptr_t *out, size_t count)
-{
-    for (uintptr_t address = after + 16; count > 0; address += 16)
-        if (slot_of(address) == slot) {
-            *out++ = address;
-            count--;
-        }
 }
 
 static void test_insert_remove(void)
@@ -61,31 +52,10 @@ static void test_insert_remove(void)
     CHECK(filter_is_clear());
 }
 
-static void test_probing_past_tombstones(void)
+static void test_limit(void)
 {
     fresh_table();
-    uintptr_t first = 0x5000;
-    uintptr_t others[3];
-    colliding(first, slot_of(first), others, 3);
-    CHECK_EQ_INT(live_insert(first, 1), 0);
-    CHECK_EQ_INT(live_insert(others[0], 2), 0);
-    CHECK_EQ_INT(live_insert(others[1], 3), 0);
-    /* The middle one removed leaves a tombstone the last one is found past. */
-    CHECK_EQ_INT(live_remove(others[0]), 2);
-    CHECK_EQ_INT(live_remove(others[1]), 3);
-    /* A new colliding block takes the first free place, the tombstone. */
-    CHECK_EQ_INT(live_insert(others[2], 4), 0);
-    CHECK(atomic_load(&live[(slot_of(first) + 1) & (LIVE_CAPACITY - 1)].address) == others[2]);
-    CHECK_EQ_INT(live_remove(first), 1);
-    CHECK_EQ_INT(live_remove(others[2]), 4);
-    CHECK_EQ_INT(atomic_load(&live_count), 0);
-    CHECK(filter_is_clear());
-}
-
-static void test_half_full_limit(void)
-{
-    fresh_table();
-    size_t limit = LIVE_CAPACITY / 2, refused = 0;
+    size_t limit = LIVE_BLOCKS, refused = 0;
     for (size_t i = 0; i < limit; i++)
         refused += live_insert((uintptr_t)(i + 1) << 12, i + 1) != 0;
     CHECK_EQ_INT(refused, 0);
@@ -171,8 +141,7 @@ static void test_threads_at_once(void)
 int main(void)
 {
     RUN(test_insert_remove);
-    RUN(test_probing_past_tombstones);
-    RUN(test_half_full_limit);
+    RUN(test_limit);
     RUN(test_free_of_a_tracked_block);
     RUN(test_threads_at_once);
     return TEST_DONE();

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
- * test_mpsc.c — the allocator hooks' queue: order, capacity, drops, and four producer
- * threads against one consumer with every record checked.
+ * test_mpsc.c — the allocator hooks' queue: order, capacity, drops, cells reused last
+ * released first (so only as many are ever written as were held at once), and four
+ * producer threads against one consumer with every record checked.
  */
 #include "mpsc.h"
 #include "testhelp.h"
@@ -38,15 +39,23 @@ static void test_order_and_capacity(void)
         ts_mpsc_release(&q);
     }
     CHECK(ts_mpsc_peek(&q) == NULL);
-    /* A reserved but uncommitted record blocks the consumer until committed. */
-    record_t *pending = ts_mpsc_reserve(&q);
-    CHECK(pending != NULL && ts_mpsc_peek(&q) == NULL);
-    if (pending) {
-        pending->sequence = 42;
-        ts_mpsc_commit(&q, pending);
+    /* Records arrive in commit order: one reserved first but committed later comes later,
+     * and waits for nobody. */
+    record_t *slow = ts_mpsc_reserve(&q), *fast = ts_mpsc_reserve(&q);
+    CHECK(slow != NULL && fast != NULL && slow != fast);
+    if (slow && fast) {
+        fast->sequence = 1;
+        ts_mpsc_commit(&q, fast);
+        const record_t *r = ts_mpsc_peek(&q);
+        CHECK(r != NULL && r->sequence == 1);
+        ts_mpsc_release(&q);
+        CHECK(ts_mpsc_peek(&q) == NULL);
+        slow->sequence = 2;
+        ts_mpsc_commit(&q, slow);
+        r = ts_mpsc_peek(&q);
+        CHECK(r != NULL && r->sequence == 2);
+        ts_mpsc_release(&q);
     }
-    const record_t *r = ts_mpsc_peek(&q);
-    CHECK(r != NULL && r->sequence == 42);
     ts_mpsc_free(&q);
 }
 
@@ -59,7 +68,70 @@ static void test_init_writes_no_cell(void)
     size_t nonzero = 0;
     for (size_t i = 0; i < (q.mask + 1) * q.cell_size; i++)
         nonzero += q.cells[i] != 0;
+    for (size_t i = 0; i <= q.mask; i++)
+        nonzero += q.below[i] != 0 || q.order[i] != 0;
     CHECK_EQ_INT(nonzero, 0);
+    ts_mpsc_free(&q);
+}
+
+/* Thousands of laps with at most three records queued at once write three cells, whatever
+ * the capacity: the rest of the queue's memory is never touched (the ring it replaced wrote
+ * every cell once per lap). */
+static void test_cells_written_are_those_held_at_once(void)
+{
+    ts_mpsc_t q;
+    CHECK(ts_mpsc_init(&q, 4096, sizeof(record_t)) == 0);
+    uint32_t sequence = 0, received = 0, wrong = 0;
+    for (int lap = 0; lap < 10000; lap++) {
+        int held = 1 + lap % 3;
+        for (int i = 0; i < held; i++) {
+            record_t *r = ts_mpsc_reserve(&q);
+            if (r == NULL)
+                continue;
+            r->sequence = sequence++;
+            ts_mpsc_commit(&q, r);
+        }
+        for (const record_t *r; (r = ts_mpsc_peek(&q)) != NULL; ts_mpsc_release(&q))
+            wrong += r->sequence != received++;
+    }
+    CHECK_EQ_INT(wrong, 0);
+    CHECK_EQ_INT(received, sequence);
+    CHECK_EQ_INT(q.dropped, 0);
+    CHECK_EQ_INT(q.untouched, 3);
+    size_t written = 0;
+    for (size_t i = 0; i <= q.mask; i++)
+        for (size_t b = 0; b < q.cell_size; b++)
+            if (q.cells[i * q.cell_size + b] != 0) {
+                written++;
+                break;
+            }
+    CHECK_EQ_INT(written, 3);
+    ts_mpsc_free(&q);
+}
+
+/* A full queue refuses, and every cell comes back: after the consumer released them all,
+ * the queue takes `capacity` records again. */
+static void test_full_then_emptied(void)
+{
+    ts_mpsc_t q;
+    CHECK(ts_mpsc_init(&q, 16, sizeof(record_t)) == 0);
+    for (int round = 0; round < 3; round++) {
+        int taken = 0;
+        for (int i = 0; i < 20; i++) {
+            record_t *r = ts_mpsc_reserve(&q);
+            if (r == NULL)
+                continue;
+            r->sequence = (uint32_t)(round * 100 + taken++);
+            ts_mpsc_commit(&q, r);
+        }
+        CHECK_EQ_INT(taken, 16);
+        int seen = 0, wrong = 0;
+        for (const record_t *r; (r = ts_mpsc_peek(&q)) != NULL; ts_mpsc_release(&q))
+            wrong += r->sequence != (uint32_t)(round * 100 + seen++);
+        CHECK_EQ_INT(seen, 16);
+        CHECK_EQ_INT(wrong, 0);
+    }
+    CHECK_EQ_INT(q.dropped, 3 * 4);
     ts_mpsc_free(&q);
 }
 
@@ -124,6 +196,8 @@ int main(void)
 {
     RUN(test_order_and_capacity);
     RUN(test_init_writes_no_cell);
+    RUN(test_cells_written_are_those_held_at_once);
+    RUN(test_full_then_emptied);
     RUN(test_many_producers);
     return TEST_DONE();
 }

@@ -16,14 +16,15 @@
  * estimate; blocks much larger than T are practically always sampled at their exact size.
  * The fast path is a subtraction and a branch.
  *
- * Live blocks: a sampled block's address goes into an open-addressing table (lock-free:
- * compare-and-swap inserts, tombstones on removal) so its free is recognised. Every free
- * first checks a small array of per-page-hash counters (64 KiB, cache resident): almost all
- * frees see zero there and return without touching the table.
+ * Live blocks: a sampled block's address goes into a lock-free table (blocktable.c) so its
+ * free is recognised. Every free first checks a small array of per-page-hash counters
+ * (64 KiB, cache resident): almost all frees see zero there and return without touching the
+ * table.
  */
 #define _GNU_SOURCE
 #include "allocsampler.h"
 
+#include "blocktable.h"
 #include "clock.h"
 #include "mpsc.h"
 #include "random.h"
@@ -41,11 +42,10 @@
 #  define TS_TLS __thread
 #endif
 
-#define LIVE_CAPACITY (1u << 18)       /* sampled blocks tracked at once, at most half full */
+#define LIVE_BLOCKS (1u << 17)         /* sampled blocks tracked at once */
 #define FILTER_SIZE (1u << 16)         /* per-page-hash counters checked by every free */
 #define SAMPLE_QUEUE 4096
 #define FREE_QUEUE (1u << 16)
-#define TOMBSTONE ((uintptr_t)1)
 
 typedef struct {
     int guard;                /* > 0: do not sample (our own work, or nested in Python's) */
@@ -54,20 +54,21 @@ typedef struct {
     uint64_t rng;             /* xorshift64* state; 0 until first use */
 } thread_state_t;
 
-typedef struct {
-    _Atomic uintptr_t address;  /* 0 empty, TOMBSTONE removed */
-    _Atomic uint64_t id;
-} live_entry_t;
-
 static TS_TLS thread_state_t tls;
 static _Atomic int enabled;
 static double alloc_mean, copy_mean;
 static ts_mem_walker_t walk_stack;
 static ts_mpsc_t samples, frees;
-static live_entry_t *live;
+static ts_blocktable_t live;
+static int allocated;                  /* filter, live and the queues are (allocate_once) */
 static _Atomic uint8_t *filter;
 static _Atomic uint64_t next_id = 1;
-static _Atomic uint64_t live_count, untracked;
+static _Atomic uint64_t untracked;
+/* The blocks in `live`, as a scalar of its own: every free of the process reads it first,
+ * from the library's first moments on, and a sanitizer's build checks the shadow memory of
+ * a struct member it reads (not of a scalar global), which does not exist yet while
+ * AddressSanitizer sets itself up, freeing through us. */
+static _Atomic uint64_t live_count;
 
 /* ==== Random countdowns ==== */
 
@@ -88,66 +89,42 @@ static int64_t draw(thread_state_t *t, double mean)
 
 /* ==== Live table ==== */
 
-static size_t slot_of(uintptr_t address)
-{
-    uint64_t h = (uint64_t)address * 0x9E3779B97F4A7C15ULL;
-    return (size_t)(h >> 40) & (LIVE_CAPACITY - 1);
-}
-
 static size_t filter_of(uintptr_t address)
 {
     uint64_t h = (uint64_t)(address >> 12) * 0x9E3779B97F4A7C15ULL;
     return (size_t)(h >> 48) & (FILTER_SIZE - 1);
 }
 
+/* The table and the filter's count of the block's page hash, which every free reads first. */
 static int live_insert(uintptr_t address, uint64_t id)
 {
-    if (atomic_load_explicit(&live_count, memory_order_relaxed) >= LIVE_CAPACITY / 2)
+    if (ts_blocktable_insert(&live, address, id) < 0)
         return -1;
-    for (size_t i = slot_of(address), n = 0; n < LIVE_CAPACITY; i = (i + 1) & (LIVE_CAPACITY - 1), n++) {
-        uintptr_t seen = atomic_load_explicit(&live[i].address, memory_order_relaxed);
-        if (seen != 0 && seen != TOMBSTONE)
-            continue;
-        atomic_store_explicit(&live[i].id, id, memory_order_relaxed);
-        if (atomic_compare_exchange_strong_explicit(&live[i].address, &seen, address,
-                                                    memory_order_release, memory_order_relaxed)) {
-            atomic_fetch_add_explicit(&live_count, 1, memory_order_relaxed);
-            /* Saturated counters stay put: a false "maybe" only costs a table lookup. */
-            _Atomic uint8_t *count = &filter[filter_of(address)];
-            uint8_t c = atomic_load_explicit(count, memory_order_relaxed);
-            while (c < 255 && !atomic_compare_exchange_weak_explicit(count, &c, c + 1,
-                                                                     memory_order_release,
-                                                                     memory_order_relaxed))
-                ;
-            return 0;
-        }
-    }
-    return -1;
+    atomic_fetch_add_explicit(&live_count, 1, memory_order_relaxed);
+    /* Saturated counters stay put: a false "maybe" only costs a table lookup. */
+    _Atomic uint8_t *count = &filter[filter_of(address)];
+    uint8_t c = atomic_load_explicit(count, memory_order_relaxed);
+    while (c < 255 && !atomic_compare_exchange_weak_explicit(count, &c, c + 1,
+                                                             memory_order_release,
+                                                             memory_order_relaxed))
+        ;
+    return 0;
 }
 
 /* The sample id of a tracked block, removed from the table; 0 if not tracked. */
 static uint64_t live_remove(uintptr_t address)
 {
-    for (size_t i = slot_of(address), n = 0; n < LIVE_CAPACITY; i = (i + 1) & (LIVE_CAPACITY - 1), n++) {
-        uintptr_t seen = atomic_load_explicit(&live[i].address, memory_order_acquire);
-        if (seen == 0)
-            return 0;
-        if (seen != address)
-            continue;
-        uint64_t id = atomic_load_explicit(&live[i].id, memory_order_relaxed);
-        if (!atomic_compare_exchange_strong_explicit(&live[i].address, &seen, TOMBSTONE,
-                                                     memory_order_acq_rel, memory_order_relaxed))
-            return 0;
-        atomic_fetch_sub_explicit(&live_count, 1, memory_order_relaxed);
-        _Atomic uint8_t *count = &filter[filter_of(address)];
-        uint8_t c = atomic_load_explicit(count, memory_order_relaxed);
-        while (c > 0 && c < 255 && !atomic_compare_exchange_weak_explicit(count, &c, c - 1,
-                                                                         memory_order_release,
-                                                                         memory_order_relaxed))
-            ;
-        return id;
-    }
-    return 0;
+    uint64_t id = ts_blocktable_remove(&live, address);
+    if (id == 0)
+        return 0;
+    atomic_fetch_sub_explicit(&live_count, 1, memory_order_relaxed);
+    _Atomic uint8_t *count = &filter[filter_of(address)];
+    uint8_t c = atomic_load_explicit(count, memory_order_relaxed);
+    while (c > 0 && c < 255 && !atomic_compare_exchange_weak_explicit(count, &c, c - 1,
+                                                                     memory_order_release,
+                                                                     memory_order_relaxed))
+        ;
+    return id;
 }
 
 /* ==== Events ==== */
@@ -347,20 +324,33 @@ static ts_pyarena_t wrap_arena(const ts_pyarena_t *original)
 
 /* ==== Control ==== */
 
+/* The table, the filter and the queues, once (start may run again: a new profile). */
+static int allocate_once(void)
+{
+    if (allocated)
+        return 0;
+    filter = calloc(FILTER_SIZE, sizeof *filter);
+    if (filter == NULL || ts_blocktable_init(&live, LIVE_BLOCKS) < 0 ||
+        ts_mpsc_init(&samples, SAMPLE_QUEUE, sizeof(ts_mem_sample_t)) < 0 ||
+        ts_mpsc_init(&frees, FREE_QUEUE, sizeof(ts_mem_free_t)) < 0) {
+        free((void *)filter);
+        filter = NULL;
+        ts_blocktable_free(&live);
+        ts_mpsc_free(&samples);
+        ts_mpsc_free(&frees);
+        return -1;
+    }
+    allocated = 1;
+    return 0;
+}
+
 static int start(uint64_t alloc_interval, uint64_t copy_interval, ts_mem_walker_t walker)
 {
     tls.guard++;
-    if (live == NULL) {
-        live = calloc(LIVE_CAPACITY, sizeof *live);
-        filter = calloc(FILTER_SIZE, sizeof *filter);
-        if (live == NULL || filter == NULL || ts_mpsc_init(&samples, SAMPLE_QUEUE,
-                                                           sizeof(ts_mem_sample_t)) < 0 ||
-            ts_mpsc_init(&frees, FREE_QUEUE, sizeof(ts_mem_free_t)) < 0) {
-            tls.guard--;
-            return -1;
-        }
-    }
+    int failed = allocate_once() < 0;
     tls.guard--;
+    if (failed)
+        return -1;
     alloc_mean = (double)alloc_interval;
     copy_mean = (double)copy_interval;
     walk_stack = walker;
@@ -376,7 +366,7 @@ static void stop(void)
 static void drain(void (*on_sample)(const ts_mem_sample_t *, void *),
                   void (*on_free)(const ts_mem_free_t *, void *), void *context)
 {
-    if (live == NULL)
+    if (!allocated)
         return;
     tls.guard++;
     /* Merged by time, so live bytes rise and fall in the order they did (peaks and
@@ -409,7 +399,7 @@ static void guard_leave(void)
 
 static uint64_t lost(void)
 {
-    if (live == NULL)
+    if (!allocated)
         return 0;
     return atomic_load(&samples.dropped) + atomic_load(&frees.dropped) + atomic_load(&untracked);
 }

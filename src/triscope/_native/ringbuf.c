@@ -3,6 +3,15 @@
  * ringbuf.c — see ringbuf.h. Lock-free: head and tail are each written by one side only,
  * with release stores publishing the record contents and acquire loads observing them.
  * Indices run freely and wrap at 2^32; head - tail is the fill level.
+ *
+ * Slot i's record lives in cell (i - origin) mod capacity. The producer moves the origin
+ * to head whenever it finds the ring empty, so writing starts again at the first cell: a
+ * ring drained every tenth of a second while a thread records ten samples between drains
+ * writes ten cells, where cycling through all of them made every one resident over a run
+ * (64 stacks of 1 KiB per thread, 1,024 for the waiting samples). The consumer reads the
+ * origin only while the ring holds records, and the producer moves it only while the ring
+ * is empty, i.e. after the consumer released every record: the origin it reads is the one
+ * the records it reads were written under (stored before the head that published them).
  */
 #include "ringbuf.h"
 
@@ -20,6 +29,7 @@ int ts_ring_init(ts_ring_t *ring, uint32_t capacity, uint32_t record_size)
     ring->record_size = record_size;
     atomic_store(&ring->head, 0);
     atomic_store(&ring->tail, 0);
+    atomic_store(&ring->origin, 0);
     atomic_store(&ring->dropped, 0);
     return 0;
 }
@@ -30,6 +40,12 @@ void ts_ring_free(ts_ring_t *ring)
     ring->records = NULL;
 }
 
+static unsigned char *cell(ts_ring_t *ring, uint32_t slot)
+{
+    uint32_t origin = atomic_load_explicit(&ring->origin, memory_order_relaxed);
+    return ring->records + (size_t)((slot - origin) & ring->mask) * ring->record_size;
+}
+
 void *ts_ring_reserve(ts_ring_t *ring)
 {
     uint32_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
@@ -38,7 +54,9 @@ void *ts_ring_reserve(ts_ring_t *ring)
         atomic_fetch_add_explicit(&ring->dropped, 1, memory_order_relaxed);
         return NULL;
     }
-    return ring->records + (size_t)(head & ring->mask) * ring->record_size;
+    if (head == tail)
+        atomic_store_explicit(&ring->origin, head, memory_order_relaxed);
+    return cell(ring, head);
 }
 
 void ts_ring_commit(ts_ring_t *ring)
@@ -53,7 +71,7 @@ const void *ts_ring_peek(ts_ring_t *ring)
     uint32_t head = atomic_load_explicit(&ring->head, memory_order_acquire);
     if (head == tail)
         return NULL;
-    return ring->records + (size_t)(tail & ring->mask) * ring->record_size;
+    return cell(ring, tail);
 }
 
 void ts_ring_release(ts_ring_t *ring)

@@ -6,6 +6,10 @@
  * consumer drains under the GIL, which serialises consumers. Reserve-then-commit means a
  * handler that is interrupted half-way never publishes a half-written record. A full ring
  * drops the new record and counts it: a signal handler must never wait.
+ *
+ * Its memory grows with use: a record written into an empty ring goes to the first cell, so
+ * the cells resident are those of the most records it held at once, not all of them
+ * (docs/ARCHITECTURE.md, "The profiler's own memory").
  */
 #ifndef TS_RINGBUF_H
 #define TS_RINGBUF_H
@@ -17,6 +21,8 @@
 typedef struct {
     _Atomic uint32_t head;     /* next slot the producer writes; written by the producer */
     _Atomic uint32_t tail;     /* next slot the consumer reads; written by the consumer */
+    _Atomic uint32_t origin;   /* the slot whose record is in the first cell; written by
+                                * the producer */
     _Atomic uint64_t dropped;  /* records lost because the ring was full */
     uint32_t mask;             /* capacity - 1, capacity a power of two */
     uint32_t record_size;      /* bytes per record */
