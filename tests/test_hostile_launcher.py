@@ -390,6 +390,11 @@ NEVER_BEFORE_THE_PROGRAM = {"inspect", "dataclasses", "typing", "importlib.resou
 ONLY_THE_END_NEEDS = {"triscope.reports.text", "triscope.reports.display",
                       "triscope.reports.html", "triscope.reports.merge", "triscope.ai_spec",
                       "triscope.regions", "ast", "tokenize"}
+# What the launcher needs only once the program uses it, or at exit: the hook on children's
+# environments sits below subprocess (which imports selectors, contextlib and signal), the
+# one on threads below threading, the SIGTERM handler is set through _signal, fcntl serves
+# only an output named /dev/fd/N.
+ONLY_WHEN_USED = {"subprocess", "selectors", "contextlib", "signal", "fcntl", "threading"}
 MODULES_PROBE = ("import sys\n"
                  "with open(sys.argv[1], 'w') as out: out.write('\\n'.join(sorted(sys.modules)))\n")
 # A command line parsed with argparse, as triscope's is: on 3.14 argparse's help formatter,
@@ -425,15 +430,18 @@ def test_the_program_finds_no_report_module_imported(tmp_path, memory):
     options = [] if memory else ["--cpu"]
     proc = run_triscope([*options, "probe.py", "profiled.txt"], tmp_path)
     assert proc.returncode == 0, describe(proc)
-    # THEN it finds none of the modules only the end needs, unless plain python has them
-    # (or the interpreter's argparse imports them, as 3.14's does)
+    # THEN it finds none of the modules only the end needs, or that only a program using
+    # them needs, unless plain python has them (or the interpreter's argparse imports them,
+    # as 3.14's does, or `python -m`'s runpy, which started the in-place run)
     found = set((tmp_path / "profiled.txt").read_text().split())
     assert "triscope.launch" in found  # the probe saw the launcher's process
-    expected_absent = NEVER_BEFORE_THE_PROGRAM | ONLY_THE_END_NEEDS
+    expected_absent = NEVER_BEFORE_THE_PROGRAM | ONLY_THE_END_NEEDS | ONLY_WHEN_USED
     (tmp_path / "argparse_probe.py").write_text(ARGPARSE_PROBE)
     parsing = run_python(["argparse_probe.py", "argparse.txt"], tmp_path)
     assert parsing.returncode == 0, describe(parsing)
     plain_has = {name for listing in ("plain.txt", "argparse.txt")
                  for name in (tmp_path / listing).read_text().split()}
+    if not memory:
+        plain_has |= preloaded_by_python_dash_m(tmp_path)
     unexpected = (found & expected_absent) - plain_has
     assert unexpected == set(), describe(proc)

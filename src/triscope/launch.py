@@ -11,18 +11,21 @@ handlers (registered later, so run earlier).
 # Imports are kept to what every run needs before its program starts: they are start-up time
 # added to each run, and modules the program would find imported. The reports (text, HTML,
 # merge) are imported at exit, when they are written (docs/PERFORMANCE.md, start-up + exit).
+# Signal handlers are set through _signal, which the interpreter has loaded already: the
+# signal module wraps the same functions in enums (0.5 ms, and enum's 1.2 ms). threading and
+# subprocess are hooked from below, through _thread and _posixsubprocess, and imported only
+# by a program that uses them (_install_thread_hook, _watch_child_environments).
+import _signal
+import _thread
 import atexit
 import builtins
 import errno
-import fcntl
-import importlib.machinery
+import _frozen_importlib_external
 import os
-import signal
 import site
 import stat
 import sys
 import sysconfig
-import threading
 
 from triscope import __version__, _compat, _native, preload, scratch, source
 from triscope.options import Options, UsageError
@@ -87,6 +90,7 @@ class _Target:
             raise UsageError(f"cannot write {asked}: {os.strerror(errno.EACCES)}")
         descriptor = _fd_named_by(asked)
         if descriptor is not None:
+            import fcntl  # for this kind of output alone
             try:
                 self.held_fd = fcntl.fcntl(descriptor, fcntl.F_DUPFD_CLOEXEC, 3)
                 self.held_identity = _identity(self.held_fd)
@@ -413,9 +417,9 @@ class _Session:
         self.stop_checkpoints()
         self.release_output()
         if self.sigterm_pending:
-            _die_by(signal.SIGTERM)
+            _die_by(_signal.SIGTERM)
         if self.die_by_sigint:
-            _die_by(signal.SIGINT)
+            _die_by(_signal.SIGINT)
 
     def write_reports(self) -> None:
         """The text and HTML reports, from the JSON (with the children's folded in)."""
@@ -482,7 +486,7 @@ class _Session:
             self.sigterm_pending = True
             return
         self.finish()
-        _die_by(signal.SIGTERM)
+        _die_by(_signal.SIGTERM)
 
     def checkpoint(self) -> None:
         """Long runs keep a copy of the profile that a crash makes the profile: every
@@ -534,6 +538,7 @@ class _Session:
                     except OSError as error:
                         print(f"triscope: error: cannot write the profile: {error}",
                               file=sys.stderr)
+        import threading
         import time
         threading.Thread(target=loop, name="triscope-profile-interval", daemon=True).start()
 
@@ -693,7 +698,6 @@ def remove_stale_dirs(temporary: str) -> None:
     """Removes this user's children directories (triscope-PID-children-*) and Ray workers'
     (triscope-PID-ray-*: triscope.ray) that outlived their run: the process PID is gone and
     nothing changed in them for STALE_CHILD_DIR_S."""
-    import re
     import time
     try:
         names = os.listdir(temporary)
@@ -701,13 +705,17 @@ def remove_stale_dirs(temporary: str) -> None:
         return
     for name in names:
         if not name.startswith("triscope-"):
-            continue  # most of a shared /tmp: not worth a regular expression, on every run
-        found = re.fullmatch(r"triscope-(\d+)-(?:children|ray)-\w+", name)
-        if found is None:
+            continue  # most of a shared /tmp
+        # triscope-PID-children-WORD or triscope-PID-ray-WORD, as the regular expression
+        # r"triscope-(\d+)-(?:children|ray)-\w+" matches (\d: str.isdecimal; \w: isalnum or
+        # "_"), without importing re (2.5 ms) in a run that may need it nowhere else.
+        parts = name.split("-", 3)
+        if (len(parts) != 4 or not parts[1].isdecimal() or parts[2] not in ("children", "ray")
+                or not parts[3] or not all(c.isalnum() or c == "_" for c in parts[3])):
             continue
         path = os.path.join(temporary, name)
         try:
-            os.kill(int(found.group(1)), 0)
+            os.kill(int(parts[1]), 0)
             continue  # its process (or one with its number) is alive
         except ProcessLookupError:
             pass
@@ -756,48 +764,60 @@ _child_variables = None
 
 
 def _watch_child_environments(child_dir: str, child_options: str) -> None:
-    """Sees every child started through subprocess or os.posix_spawn[p] (os.exec* hand
-    their environments to child_environment too)."""
+    """Sees every child started through subprocess, multiprocessing or os.posix_spawn[p]
+    (os.exec* hand their environments to child_environment too).
+
+    subprocess starts each child through one of two functions: _posixsubprocess.fork_exec,
+    which it binds as it is imported, or os.posix_spawn, looked up at each call; either sees
+    the child once. The hook goes on the first, not on subprocess.Popen: then the launcher
+    need not import subprocess (2.3 ms, with selectors and signal) for a program that may
+    never start a child. A subprocess imported before (profiling begun from a child's
+    start-up, where a site hook may have imported it) has its binding replaced too."""
     global _child_variables
     first = _child_variables is None
     _child_variables = (child_dir, child_options)
     if not first:
         return
-    import subprocess
-    execute_child = subprocess.Popen._execute_child
-    names = execute_child.__code__.co_varnames  # self, args, executable, ..., env, ...
-    at = {name: names.index(name) - 1 for name in ("args", "executable", "env", "shell")}
+    import _posixsubprocess
+    fork_exec = _posixsubprocess.fork_exec
 
-    def _execute_child(self, *call):
+    def fork_exec_seen(*call):
         call = list(call)
-        command = call[at["args"]]
-        if isinstance(command, (str, bytes, os.PathLike)):
-            command = [command]
-        if not call[at["shell"]]:
-            call[at["env"]] = child_environment(call[at["executable"]] or command[0],
-                                                list(command), call[at["env"]])
-        # subprocess may start the child with os.posix_spawn (3.13 does for close_fds): that
-        # child is seen here already, and must not be counted twice.
-        _in_popen.active = True
-        try:
-            return execute_child(self, *call)
-        finally:
-            _in_popen.active = False
+        executables = call[_compat.FORK_EXEC_EXECUTABLES]
+        argv = list(call[_compat.FORK_EXEC_ARGS])
+        call[_compat.FORK_EXEC_ENV] = _environment_list(
+            executables[0] if executables else argv[0], argv, call[_compat.FORK_EXEC_ENV])
+        return fork_exec(*call)
 
-    subprocess.Popen._execute_child = _execute_child
+    fork_exec_seen.__name__ = fork_exec_seen.__qualname__ = fork_exec.__name__
+    fork_exec_seen.__doc__ = fork_exec.__doc__
+    _posixsubprocess.fork_exec = fork_exec_seen
+    subprocess = sys.modules.get("subprocess")
+    if getattr(subprocess, "_fork_exec", None) is fork_exec:
+        subprocess._fork_exec = fork_exec_seen
     for name in ("posix_spawn", "posix_spawnp"):
         original = getattr(os, name, None)
         if original is not None:
             setattr(os, name, _spawn_wrapper(original))
 
 
-_in_popen = threading.local()  # a subprocess.Popen is starting its child on this thread
+def _environment_list(executable, argv: list, env_list):
+    """child_environment for fork_exec, which takes the environment as b"NAME=value" entries
+    (None: this process's, as subprocess passes it for `env=None`)."""
+    try:
+        given = None if env_list is None else dict(
+            os.fsencode(entry).split(b"=", 1) for entry in env_list)
+    except (TypeError, ValueError):
+        return env_list  # not what subprocess passes: left as it is
+    chosen = child_environment(executable, argv, given)
+    if chosen is given:
+        return env_list
+    return [os.fsencode(name) + b"=" + os.fsencode(value) for name, value in chosen.items()]
 
 
 def _spawn_wrapper(spawn):
     def posix_spawn(path, argv, env, *rest, **options):
-        if not getattr(_in_popen, "active", False):
-            env = child_environment(path, list(argv), env)
+        env = child_environment(path, list(argv), env)
         return spawn(path, argv, env, *rest, **options)
     posix_spawn.__name__ = posix_spawn.__qualname__ = spawn.__name__
     posix_spawn.__doc__ = spawn.__doc__
@@ -829,10 +849,12 @@ def child_environment(executable, argv: list, env):
 
 
 def _is_python(executable: str) -> bool:
-    import re
     name = os.path.basename(executable)
-    if re.fullmatch(r"python[0-9.]*[a-z]*", name):
-        return True
+    # python[0-9.]*[a-z]* (python3, python3.12, python3.13t), without importing re for it.
+    if name.startswith("python"):
+        suffix = name[len("python"):].lstrip("0123456789.")
+        if all("a" <= c <= "z" for c in suffix):
+            return True
     return os.path.realpath(executable) == os.path.realpath(sys.executable)
 
 
@@ -991,8 +1013,8 @@ def _begin_child_session(options: Options, program_dirs, configure=True, handove
     if configure:
         _configure(options, program_dirs)
     atexit.register(session.finish)
-    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None) or not configure:
-        signal.signal(signal.SIGTERM, session.on_sigterm)
+    if _signal.getsignal(_signal.SIGTERM) in (_signal.SIG_DFL, None) or not configure:
+        _signal.signal(_signal.SIGTERM, session.on_sigterm)
     _patch_os_exit()
     _patch_exec()
     _native.start()
@@ -1158,6 +1180,8 @@ def _continue_after_exec(handover: dict) -> None:
 def _after_fork_in_child() -> None:
     """A forked child: drop the parent's sampling state; profile itself when children are
     profiled (multiprocessing's fork start method, os.fork)."""
+    global _thread_hook_lock
+    _thread_hook_lock = _thread.allocate_lock()  # another thread may have held it at the fork
     if _session is None:
         return  # nothing profiled here now (a profile attached to this process has ended)
     _native.after_fork_in_child()
@@ -1193,7 +1217,7 @@ def _die_by(signo: int) -> None:
     """Ends the process as killed by `signo`, as it would have without triscope."""
     sys.stdout.flush()
     sys.stderr.flush()
-    signal.signal(signo, signal.SIG_DFL)
+    _signal.signal(signo, _signal.SIG_DFL)
     os.kill(os.getpid(), signo)
 
 
@@ -1255,10 +1279,25 @@ def end_in_process(session: "_Session") -> None:
 
 def _install_thread_hook() -> None:
     """Samples each threading.Thread from its first instruction, and stops before its
-    thread state is freed (the periodic scan in C only catches up every 0.1 s)."""
+    thread state is freed (the periodic scan in C only catches up every 0.1 s).
+
+    threading is not imported for it (0.8 ms of a start, for programs that may start no
+    thread): until the program imports it, the hook waits in the _thread function that
+    threading binds as it is imported and calls to start each Thread (_compat.THREAD_START).
+    The first call, as the first Thread starts, puts the hook on threading and gives both
+    bindings their function back, before the thread runs."""
+    with _thread_hook_lock:
+        if _original_bootstrap_inner is not None or _waiting_start is not None:
+            return
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            _hook_threading(threading)
+            return
+        _wait_for_threading()
+
+
+def _hook_threading(threading) -> None:
     global _original_bootstrap_inner
-    if _original_bootstrap_inner is not None:
-        return
     original = _original_bootstrap_inner = threading.Thread._bootstrap_inner
 
     def _bootstrap_inner(self):
@@ -1271,17 +1310,53 @@ def _install_thread_hook() -> None:
     threading.Thread._bootstrap_inner = _bootstrap_inner
 
 
+def _wait_for_threading() -> None:
+    global _waiting_start
+    start = getattr(_thread, _compat.THREAD_START)
+
+    def start_thread(*args, **kwargs):
+        with _thread_hook_lock:
+            threading = sys.modules.get("threading")
+            if threading is not None and _waiting_start is not None:
+                _stop_waiting()
+                _hook_threading(threading)
+        return start(*args, **kwargs)
+
+    start_thread.__name__ = start_thread.__qualname__ = start.__name__
+    start_thread.__doc__ = start.__doc__
+    _waiting_start = start, start_thread
+    setattr(_thread, _compat.THREAD_START, start_thread)
+
+
+def _stop_waiting() -> None:
+    """Gives _thread (and threading, when it bound the waiting function) their own back."""
+    global _waiting_start
+    start, waiting = _waiting_start
+    _waiting_start = None
+    if getattr(_thread, _compat.THREAD_START) is waiting:
+        setattr(_thread, _compat.THREAD_START, start)
+    threading = sys.modules.get("threading")
+    if getattr(threading, "_" + _compat.THREAD_START, None) is waiting:
+        setattr(threading, "_" + _compat.THREAD_START, start)
+
+
 def remove_thread_hook() -> None:
     """threading as it was before _install_thread_hook (a profile attached to a running
     process ends). Threads started meanwhile keep the hook's frame; with no profile running,
     what it calls does nothing."""
     global _original_bootstrap_inner
-    if _original_bootstrap_inner is not None:
-        threading.Thread._bootstrap_inner = _original_bootstrap_inner
-        _original_bootstrap_inner = None
+    with _thread_hook_lock:
+        if _waiting_start is not None:
+            _stop_waiting()
+        if _original_bootstrap_inner is not None:
+            sys.modules["threading"].Thread._bootstrap_inner = _original_bootstrap_inner
+            _original_bootstrap_inner = None
 
 
 _original_bootstrap_inner = None  # threading's own, while the thread hook is in place
+# (_thread's function, the one waiting in its place) until the first Thread starts.
+_waiting_start = None
+_thread_hook_lock = _thread.allocate_lock()
 
 
 def _fresh_main_module(file, loader):
@@ -1306,7 +1381,9 @@ def _prepare_script(program: str, program_args: list):
         raise UsageError(f"cannot read {program}: {error.strerror}") from None
     sys.argv[:] = [program, *program_args]
     code = compile(source, path, "exec", dont_inherit=True)
-    loader = importlib.machinery.SourceFileLoader("__main__", path)
+    # importlib.machinery's class, which it takes from the interpreter's frozen bootstrap:
+    # taken from there, a run need not import importlib (0.5 ms, with warnings).
+    loader = _frozen_importlib_external.SourceFileLoader("__main__", path)
     module = _fresh_main_module(path, loader)
     dirs = {os.path.dirname(path), os.path.dirname(os.path.realpath(path))}
     return code, module.__dict__, sorted(dirs)
@@ -1444,8 +1521,8 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
     atexit.register(session.finish)
     _patch_os_exit()
     _patch_exec()
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, session.on_sigterm)
+    if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:
+        _signal.signal(_signal.SIGTERM, session.on_sigterm)
     if not hasattr(builtins, "profile"):
         import triscope
         builtins.profile = triscope.profile
