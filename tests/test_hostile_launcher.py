@@ -393,8 +393,15 @@ ONLY_THE_END_NEEDS = {"triscope.reports.text", "triscope.reports.display",
 # What the launcher needs only once the program uses it, or at exit: the hook on children's
 # environments sits below subprocess (which imports selectors, contextlib and signal), the
 # one on threads below threading, the SIGTERM handler is set through _signal, fcntl serves
-# only an output named /dev/fd/N.
-ONLY_WHEN_USED = {"subprocess", "selectors", "contextlib", "signal", "fcntl", "threading"}
+# only an output named /dev/fd/N, and the children's options are JSON written by
+# triscope.jsoncodec (the json package imports re for patterns its C codec never uses).
+ONLY_WHEN_USED = {"subprocess", "selectors", "contextlib", "signal", "fcntl", "threading",
+                  "json"}
+# What the end of a run without children need not import: merging (and the tools' module it
+# imports) when there is nothing to merge, textwrap (the report wraps its prose itself), the
+# json package (jsoncodec reads the profile back and writes the page's JSON).
+NEVER_AT_A_PLAIN_END = {"triscope.reports.merge", "triscope.reports.common", "textwrap",
+                        "json", "json.decoder", "json.encoder"}
 MODULES_PROBE = ("import sys\n"
                  "with open(sys.argv[1], 'w') as out: out.write('\\n'.join(sorted(sys.modules)))\n")
 # A command line parsed with argparse, as triscope's is: on 3.14 argparse's help formatter,
@@ -418,6 +425,22 @@ def test_a_default_run_parses_its_options_once(tmp_path, target):
     assert imported.count("triscope.cli") == 2, describe(proc)  # both images ran the CLI
     assert imported.count("argparse") == 1, describe(proc)
     assert imported.count("triscope.launch") == 1, describe(proc)
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+def test_a_run_without_children_ends_without_merging_or_the_json_package(tmp_path, memory):
+    # GIVEN a program that starts no child
+    (tmp_path / "probe.py").write_text("print('ran')\n")
+    # WHEN it runs under triscope, writing the text report, the JSON and the page
+    options = [] if memory else ["--cpu"]
+    proc = run_triscope([*options, "probe.py"], tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert proc.returncode == 0 and proc.stdout == "ran\n", describe(proc)
+    assert (tmp_path / "profile.html").exists(), describe(proc)
+    # THEN no interpreter of the run imported what only merging or the json package needs
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "triscope.reports.html" in imported, describe(proc)  # the end was seen
+    assert imported & NEVER_AT_A_PLAIN_END == set(), describe(proc)
 
 
 @pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])

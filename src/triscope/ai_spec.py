@@ -11,8 +11,9 @@ command line and the page send the same text (tests/test_ai.py compares them):
   in a JSON body.
 """
 
-import json
 import os
+
+from triscope import jsoncodec
 
 # The package is always installed as files (see reports/html.py, VIEWER_PAGE). decimal and
 # urllib.parse are imported where used, and the patterns are compiled (by re's own cache) at
@@ -36,7 +37,7 @@ def text() -> str:
 def spec() -> dict:
     global _spec
     if _spec is None:
-        _spec = json.loads(text())
+        _spec = jsoncodec.loads(text())
     return _spec
 
 

@@ -27,7 +27,7 @@ import stat
 import sys
 import sysconfig
 
-from triscope import __version__, _compat, _native, preload, scratch, source
+from triscope import __version__, _compat, _native, jsoncodec, preload, scratch, source
 from triscope.options import Options, UsageError
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -295,10 +295,9 @@ class _Session:
         merge; marked as an exec'd image's when it is one."""
         self.write_json(path)
         if self.via_exec:
-            import json
             from triscope.reports import merge
-            with open(path, encoding="utf-8") as stream:
-                profile = json.load(stream)
+            with open(path, "rb") as stream:
+                profile = jsoncodec.loads(stream.read())
             merge.write(merge.mark_exec(profile), path)
 
     def hold_output(self) -> None:
@@ -423,9 +422,8 @@ class _Session:
 
     def write_reports(self) -> None:
         """The text and HTML reports, from the JSON (with the children's folded in)."""
-        import json
         from triscope.reports import text
-        profile = json.loads(self._read_json())
+        profile = jsoncodec.loads(self._read_json())
         if self.child_dir:
             profile = _merge_children(profile, self.child_dir, self.via_exec,
                                       self._rewrite_json)
@@ -625,7 +623,6 @@ def _merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> d
     that could not profile themselves, and rewrites our JSON (`rewrite(merged)`).
     What images this process exec'd before handed over (exec-*.json) comes first: the run's
     program leads the merged profile. The directory itself is remove_child_dir's."""
-    import json
     children, handed_over = [], []
     try:
         names = sorted(os.listdir(child_dir))
@@ -635,8 +632,8 @@ def _merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> d
         if not name.endswith(".json"):
             continue  # a child still writing (its .tmp file), one that crashed, lib/
         try:
-            with open(os.path.join(child_dir, name), encoding="utf-8") as stream:
-                loaded = json.load(stream)
+            with open(os.path.join(child_dir, name), "rb") as stream:
+                loaded = jsoncodec.loads(stream.read())
         except (OSError, ValueError):
             continue  # a child killed mid-write does not cost the parent its report
         (handed_over if name.startswith("exec-") else children).append(loaded)
@@ -733,12 +730,11 @@ def remove_stale_dirs(temporary: str) -> None:
 def _profile_children(session: _Session, program_dirs: list) -> None:
     """Children started from here (subprocess, multiprocessing) profile themselves too, with
     this run's options (start_child reads them back)."""
-    import json
     session.child_dir = scratch.make_dir(f"triscope-{os.getpid()}-children-")
     remove_stale_dirs(os.path.dirname(session.child_dir))
     os.environ[CHILD_DIR] = session.child_dir
-    os.environ[CHILD_OPTIONS] = json.dumps({"options": session.options.to_dict(),
-                                            "program_dirs": program_dirs})
+    os.environ[CHILD_OPTIONS] = jsoncodec.dumps({"options": session.options.to_dict(),
+                                                 "program_dirs": program_dirs})
     # `python3` on PATH may be another installation of the same Python: give it the
     # triscope package alone (not our site-packages) through a directory holding a link.
     package_link_dir = os.path.join(session.child_dir, "lib")
@@ -878,7 +874,6 @@ def _flags_skipping_the_hook(argv: list) -> str:
 
 
 def _with_child_variables(given, keys_are_bytes: bool):
-    import json
     child_dir, child_options = _child_variables
     added_path = [CHILD_BOOTSTRAP_DIR, os.path.join(child_dir, "lib")]
     encode = os.fsencode if keys_are_bytes else str
@@ -890,7 +885,7 @@ def _with_child_variables(given, keys_are_bytes: bool):
                "sys_path": added_path}
     env = dict(given)
     additions = {CHILD_DIR: child_dir, CHILD_OPTIONS: child_options,
-                 CHILD_RESTORE: json.dumps(restore),
+                 CHILD_RESTORE: jsoncodec.dumps(restore),
                  "PYTHONPATH": os.pathsep.join(
                      added_path + ([decode(previous_path)] if previous_path else []))}
     for name, value in additions.items():
@@ -915,8 +910,7 @@ def start_child() -> None:
     """In a child of a profiled program (from its sitecustomize): profile this process with
     the parent's options, leaving the profile in the parent's directory for children. In the
     new image of a profiled process that exec'd, continue its profile."""
-    import json
-    settings = json.loads(os.environ[CHILD_OPTIONS])
+    settings = jsoncodec.loads(os.environ[CHILD_OPTIONS])
     global _launcher_sys_path
     _launcher_sys_path = list(sys.path)  # at start-up, before the child's own first entry
     options = Options.from_dict(settings["options"])
@@ -927,7 +921,7 @@ def start_child() -> None:
     preload.restore_environment()
     _watch_child_environments(os.environ[CHILD_DIR], os.environ[CHILD_OPTIONS])
     handover = os.environ.pop(EXEC_HANDOVER, None)
-    handover = handover and json.loads(handover)
+    handover = handover and jsoncodec.loads(handover)
     program_dirs = settings["program_dirs"]
     program = string_source = None
     command = _python_command(sys.orig_argv)
@@ -1102,7 +1096,6 @@ def _exec_handing_over(real_execve, path, argv, env) -> None:
     session.stop_checkpoints()
     env = dict(env)
     if continues:
-        import json
         import time
         prefix = "exec" if session.child_dir else str(os.getpid())
         session.write_handover(os.path.join(handover_dir, f"{prefix}-{time.time_ns()}.json"))
@@ -1114,7 +1107,7 @@ def _exec_handing_over(real_execve, path, argv, env) -> None:
         if session.child_dir is not None:
             handover.update(outfile=session.options.outfile and os.path.abspath(
                 session.options.outfile), cwd=os.getcwd())
-        env[EXEC_HANDOVER] = json.dumps(handover)
+        env[EXEC_HANDOVER] = jsoncodec.dumps(handover)
     else:
         session.finish()
         for name in (CHILD_DIR, CHILD_OPTIONS, EXEC_HANDOVER):

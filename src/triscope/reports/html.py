@@ -20,10 +20,9 @@ them only while its SHA-256 is the profile's, and only within a byte budget take
 file first, since a page is written at the end of every run.
 """
 
-import json
 import os
 
-from triscope import ai_spec
+from triscope import ai_spec, jsoncodec
 
 PROFILE_PLACEHOLDER = b"__TRISCOPE_PROFILE__"
 NONCE_PLACEHOLDER = b"__TRISCOPE_NONCE__"
@@ -60,7 +59,7 @@ def template() -> bytes:
 
 
 def _script_json(value) -> bytes:
-    data = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    data = jsoncodec.dumps(value, separators=(",", ":"), allow_nan=False)  # ASCII only
     for character, escaped in _SCRIPT_SAFE:
         data = data.replace(character, escaped)
     return data.encode("ascii")
