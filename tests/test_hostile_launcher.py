@@ -393,10 +393,12 @@ ONLY_THE_END_NEEDS = {"triscope.reports.text", "triscope.reports.display",
 # What the launcher needs only once the program uses it, or at exit: the hook on children's
 # environments sits below subprocess (which imports selectors, contextlib and signal), the
 # one on threads below threading, the SIGTERM handler is set through _signal, fcntl serves
-# only an output named /dev/fd/N, and the children's options are JSON written by
-# triscope.jsoncodec (the json package imports re for patterns its C codec never uses).
+# only an output named /dev/fd/N, the children's options are JSON written by
+# triscope.jsoncodec (the json package imports re for patterns its C codec never uses), and
+# the library directories (sysconfig) are looked for only when the interpreter's prefixes
+# and the program's directory lie one inside the other (not the case in tmp_path).
 ONLY_WHEN_USED = {"subprocess", "selectors", "contextlib", "signal", "fcntl", "threading",
-                  "json"}
+                  "json", "sysconfig"}
 # What the end of a run without children need not import: merging (and the tools' module it
 # imports) when there is nothing to merge, textwrap (the report wraps its prose itself), the
 # json package (jsoncodec reads the profile back and writes the page's JSON).
@@ -468,3 +470,31 @@ def test_the_program_finds_no_report_module_imported(tmp_path, memory):
         plain_has |= preloaded_by_python_dash_m(tmp_path)
     unexpected = (found & expected_absent) - plain_has
     assert unexpected == set(), describe(proc)
+
+
+def test_a_virtualenv_inside_the_program_directory_is_a_library(tmp_path):
+    """The C filter reads only library directories inside a program directory, and the
+    launcher looks for them (sysconfig) only where one may be: here it must find them."""
+    # GIVEN a project whose directory holds the virtual environment it runs with, and a
+    # package installed there (triscope reached through a .pth file)
+    env = tmp_path / "env"
+    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)],
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    site_packages = next(env.glob("lib/python*/site-packages"))
+    ours = [entry for entry in sys.path if entry.endswith("site-packages")]
+    (site_packages / "triscope_here.pth").write_text("\n".join(ours) + "\n")
+    (site_packages / "busy_library.py").write_text(
+        "def work():\n    total = 0\n    for i in range(4_000_000):\n"
+        "        total += i % 7\n    return total\n")
+    (tmp_path / "prog.py").write_text("import busy_library\nbusy_library.work()\n")
+    # WHEN it runs under triscope with that environment's python
+    proc = subprocess.run([str(env / "bin" / "python"), "-m", "triscope", "--cpu", "-o",
+                           "p.json", "prog.py"], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, describe(proc)
+    # THEN the package's lines are a library's, not the program's: its time is the line
+    # that called it
+    files = load_profile(tmp_path / "p.json")["files"]
+    assert not [path for path in files if "busy_library" in path], describe(proc)
+    assert any(path.endswith("prog.py") for path in files), describe(proc)
