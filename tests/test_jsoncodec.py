@@ -65,3 +65,19 @@ def test_what_is_not_json_fails_as_json_fails(text):
 def test_a_value_json_cannot_hold_is_refused_as_json_refuses_it():
     for value in ({1j: 1}, [object()], {"a": {1, 2}}):
         assert outcome(jsoncodec.dumps, value) == outcome(json.dumps, value)
+
+
+@pytest.mark.parametrize("codec", [True, False], ids=["C codec", "json package"])
+def test_both_ways_give_json_packages_results(monkeypatch, codec):
+    """Where the C codec asks for more than jsoncodec gives it (a later Python's), the json
+    package serves: the same text and values either way."""
+    monkeypatch.setattr(jsoncodec, "CODEC", codec)
+    value = {"a": [1, 2.5, None, True, "\u00e9\u6f22</script>"], "b": {"c": float("inf")}}
+    for separators in ((", ", ": "), (",", ":")):
+        assert jsoncodec.dumps(value, separators=separators) \
+            == json.dumps(value, separators=separators)
+    assert outcome(jsoncodec.dumps, value, allow_nan=False) \
+        == outcome(json.dumps, value, allow_nan=False)
+    text = " " + json.dumps(value) + "\n"
+    assert same(jsoncodec.loads(text), json.loads(text))
+    assert same(jsoncodec.loads(text.encode()), json.loads(text.encode()))

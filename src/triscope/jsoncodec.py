@@ -17,7 +17,8 @@ codec itself does to raise it).
 
 import _json
 
-# json.loads' defaults, as the C scanner reads them from its context.
+# json.loads' defaults, as the C scanner reads them from its context (array_hook from 3.15
+# on; an earlier scanner does not ask for it).
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
 
 
@@ -25,17 +26,40 @@ class _Parsing:
     strict = True
     object_hook = None
     object_pairs_hook = None
+    array_hook = None
     parse_float = float
     parse_int = int
     parse_constant = _CONSTANTS.__getitem__
 
 
-_scan = _json.make_scanner(_Parsing())
 _JSON_WHITESPACE = " \t\n\r"
+
+
+def _refuse(value):
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+def _encoder(separators, allow_nan):
+    item_separator, key_separator = separators
+    return _json.make_encoder({}, _refuse, _json.encode_basestring_ascii, None, key_separator,
+                              item_separator, False, False, allow_nan)
+
+
+# A codec that asks for more than this gives it (a later Python's, as 3.15's scanner came to
+# read array_hook) is left alone: the json package itself serves, with the same results.
+try:
+    _scan = _json.make_scanner(_Parsing())
+    _encoder((", ", ": "), True)
+    CODEC = True
+except (AttributeError, TypeError):
+    CODEC = False
 
 
 def loads(text):
     """json.loads(text), for text as str or as UTF-8 bytes (what the C writer writes)."""
+    if not CODEC:
+        import json
+        return json.loads(text)
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode("utf-8", "surrogatepass")
     elif text.startswith("\ufeff"):
@@ -56,16 +80,12 @@ def _fail(message: str, text: str, position: int):
     raise json.JSONDecodeError(message, text, position) from None
 
 
-def _refuse(value):
-    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
-
-
 def dumps(value, separators=(", ", ": "), allow_nan=True) -> str:
     """json.dumps(value, separators=separators, allow_nan=allow_nan), ensure_ascii as its
     default: every character beyond ASCII escaped."""
+    if not CODEC:
+        import json
+        return json.dumps(value, separators=separators, allow_nan=allow_nan)
     if isinstance(value, str):
         return _json.encode_basestring_ascii(value)
-    item_separator, key_separator = separators
-    encode = _json.make_encoder({}, _refuse, _json.encode_basestring_ascii, None,
-                                key_separator, item_separator, False, False, allow_nan)
-    return "".join(encode(value, 0))
+    return "".join(_encoder(separators, allow_nan)(value, 0))
