@@ -498,3 +498,37 @@ def test_a_virtualenv_inside_the_program_directory_is_a_library(tmp_path):
     files = load_profile(tmp_path / "p.json")["files"]
     assert not [path for path in files if "busy_library" in path], describe(proc)
     assert any(path.endswith("prog.py") for path in files), describe(proc)
+
+
+THREADS_PROBE = """\
+import _thread, sys, time
+import threading
+
+def spin():
+    end = time.perf_counter() + 0.05
+    while time.perf_counter() < end:
+        pass
+
+workers = [threading.Thread(target=spin, name=f"worker-{i}") for i in range(3)]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join()
+start = getattr(_thread, "start_joinable_thread", _thread.start_new_thread)
+print(type(start).__name__, type(getattr(threading, "_" + start.__name__)).__name__)
+"""
+
+
+def test_threads_are_profiled_with_threading_imported_by_the_program(tmp_path):
+    # GIVEN a program that imports threading itself (triscope no longer has) and starts
+    # short threads, then looks at the functions threading starts them with
+    (tmp_path / "threads.py").write_text(THREADS_PROBE)
+    plain = run_python(["threads.py"], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    # WHEN it runs under triscope
+    proc = run_triscope(["--cpu", "-o", "p.json", "threads.py"], tmp_path)
+    # THEN it sees _thread's and threading's own functions, as under plain python, and each
+    # thread is in the profile under its name
+    assert proc.returncode == 0 and proc.stdout == plain.stdout, describe(proc)
+    names = {thread.get("name") for thread in load_profile(tmp_path / "p.json")["threads"]}
+    assert {"worker-0", "worker-1", "worker-2"} <= names, describe(proc)
