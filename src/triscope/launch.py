@@ -15,12 +15,12 @@ handlers (registered later, so run earlier).
 # signal module wraps the same functions in enums (0.5 ms, and enum's 1.2 ms). threading and
 # subprocess are hooked from below, through _thread and _posixsubprocess, and imported only
 # by a program that uses them (_install_thread_hook, _watch_child_environments).
+import _frozen_importlib_external
 import _signal
 import _thread
 import atexit
 import builtins
 import errno
-import _frozen_importlib_external
 import os
 import site
 import stat
