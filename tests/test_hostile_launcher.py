@@ -390,6 +390,20 @@ NEVER_BEFORE_THE_PROGRAM = {"inspect", "dataclasses", "typing", "importlib.resou
 ONLY_THE_END_NEEDS = {"triscope.reports.text", "triscope.reports.display",
                       "triscope.reports.html", "triscope.reports.merge", "triscope.ai_spec",
                       "triscope.regions", "ast", "tokenize"}
+# What the launcher needs only once the program uses it, or at exit: the hook on children's
+# environments sits below subprocess (which imports selectors, contextlib and signal), the
+# one on threads below threading, the SIGTERM handler is set through _signal, fcntl serves
+# only an output named /dev/fd/N, the children's options are JSON written by
+# triscope.jsoncodec (the json package imports re for patterns its C codec never uses), and
+# the library directories (sysconfig) are looked for only when the interpreter's prefixes
+# and the program's directory lie one inside the other (not the case in tmp_path).
+ONLY_WHEN_USED = {"subprocess", "selectors", "contextlib", "signal", "fcntl", "threading",
+                  "json", "sysconfig"}
+# What the end of a run without children need not import: merging (and the tools' module it
+# imports) when there is nothing to merge, textwrap (the report wraps its prose itself), the
+# json package (jsoncodec reads the profile back and writes the page's JSON).
+NEVER_AT_A_PLAIN_END = {"triscope.reports.merge", "triscope.reports.common", "textwrap",
+                        "json", "json.decoder", "json.encoder"}
 MODULES_PROBE = ("import sys\n"
                  "with open(sys.argv[1], 'w') as out: out.write('\\n'.join(sorted(sys.modules)))\n")
 # What parsing a command line with argparse imports. A run reads its options without it
@@ -440,6 +454,22 @@ def test_a_run_with_options_imports_no_parser(tmp_path, options):
 
 
 @pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+def test_a_run_without_children_ends_without_merging_or_the_json_package(tmp_path, memory):
+    # GIVEN a program that starts no child
+    (tmp_path / "probe.py").write_text("print('ran')\n")
+    # WHEN it runs under triscope, writing the text report, the JSON and the page
+    options = [] if memory else ["--cpu"]
+    proc = run_triscope([*options, "probe.py"], tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert proc.returncode == 0 and proc.stdout == "ran\n", describe(proc)
+    assert (tmp_path / "profile.html").exists(), describe(proc)
+    # THEN no interpreter of the run imported what only merging or the json package needs
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "triscope.reports.html" in imported, describe(proc)  # the end was seen
+    assert imported & NEVER_AT_A_PLAIN_END == set(), describe(proc)
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
 def test_the_program_finds_no_report_module_imported(tmp_path, memory):
     # GIVEN a program whose first line writes down sys.modules
     (tmp_path / "probe.py").write_text(MODULES_PROBE)
@@ -449,10 +479,76 @@ def test_the_program_finds_no_report_module_imported(tmp_path, memory):
     options = [] if memory else ["--cpu"]
     proc = run_triscope([*options, "probe.py", "profiled.txt"], tmp_path)
     assert proc.returncode == 0, describe(proc)
-    # THEN it finds none of the modules only the end needs, unless plain python has them
+    # THEN it finds none of the modules only the end needs, or that only a program using
+    # them needs, unless plain python has them (or `python -m`'s runpy, which started the
+    # in-place run)
     found = set((tmp_path / "profiled.txt").read_text().split())
     assert "triscope.launch" in found  # the probe saw the launcher's process
-    expected_absent = NEVER_BEFORE_THE_PROGRAM | ONLY_THE_END_NEEDS
+    expected_absent = NEVER_BEFORE_THE_PROGRAM | ONLY_THE_END_NEEDS | ONLY_WHEN_USED
     plain_has = set((tmp_path / "plain.txt").read_text().split())
+    if not memory:
+        plain_has |= preloaded_by_python_dash_m(tmp_path)
     unexpected = (found & expected_absent) - plain_has
     assert unexpected == set(), describe(proc)
+
+
+def test_a_virtualenv_inside_the_program_directory_is_a_library(tmp_path):
+    """The C filter reads only library directories inside a program directory, and the
+    launcher looks for them (sysconfig) only where one may be: here it must find them."""
+    # GIVEN a project whose directory holds the virtual environment it runs with, and a
+    # package installed there (triscope reached through a .pth file)
+    env = tmp_path / "env"
+    made = subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)],
+                          capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr
+    site_packages = next(env.glob("lib/python*/site-packages"))
+    ours = [entry for entry in sys.path if entry.endswith("site-packages")]
+    (site_packages / "triscope_here.pth").write_text("\n".join(ours) + "\n")
+    (site_packages / "busy_library.py").write_text(
+        "def work():\n    total = 0\n    for i in range(4_000_000):\n"
+        "        total += i % 7\n    return total\n")
+    (tmp_path / "prog.py").write_text("import busy_library\nbusy_library.work()\n")
+    # WHEN it runs under triscope with that environment's python
+    proc = subprocess.run([str(env / "bin" / "python"), "-m", "triscope", "--cpu", "-o",
+                           "p.json", "prog.py"], cwd=str(tmp_path), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, describe(proc)
+    # THEN the package's lines are a library's, not the program's: its time is the line
+    # that called it
+    files = load_profile(tmp_path / "p.json")["files"]
+    assert not [path for path in files if "busy_library" in path], describe(proc)
+    assert any(path.endswith("prog.py") for path in files), describe(proc)
+
+
+THREADS_PROBE = """\
+import _thread, sys, time
+import threading
+
+def spin():
+    end = time.perf_counter() + 0.05
+    while time.perf_counter() < end:
+        pass
+
+workers = [threading.Thread(target=spin, name=f"worker-{i}") for i in range(3)]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join()
+start = getattr(_thread, "start_joinable_thread", _thread.start_new_thread)
+print(type(start).__name__, type(getattr(threading, "_" + start.__name__)).__name__)
+"""
+
+
+def test_threads_are_profiled_with_threading_imported_by_the_program(tmp_path):
+    # GIVEN a program that imports threading itself (triscope no longer has) and starts
+    # short threads, then looks at the functions threading starts them with
+    (tmp_path / "threads.py").write_text(THREADS_PROBE)
+    plain = run_python(["threads.py"], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    # WHEN it runs under triscope
+    proc = run_triscope(["--cpu", "-o", "p.json", "threads.py"], tmp_path)
+    # THEN it sees _thread's and threading's own functions, as under plain python, and each
+    # thread is in the profile under its name
+    assert proc.returncode == 0 and proc.stdout == plain.stdout, describe(proc)
+    names = {thread.get("name") for thread in load_profile(tmp_path / "p.json")["threads"]}
+    assert {"worker-0", "worker-1", "worker-2"} <= names, describe(proc)

@@ -6,6 +6,8 @@ import re
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from triscope.reports import text
 
@@ -532,3 +534,21 @@ def test_narrow_report_with_memory_gives_the_source_a_row_of_its_own():
     assert all(len(row) <= 80 for row in rows)
     wide = rows_with(text.render(profile, width=200), "▶    3")[0]
     assert wide.endswith(source)
+
+
+# ==== Issue 20: prose is wrapped without textwrap ====
+# text._wrap_words promises textwrap.wrap's lines for the settings the report used with it:
+# compared on prose of words, every kind of white space, characters beyond ASCII and Unicode
+# spaces (which str.strip drops), at widths down to below the continuation indent.
+
+PROSE = st.text(alphabet=st.sampled_from(list("ab-. \t\n\r\x0b\x0c\u00a0\u2003é漢")),
+                max_size=80)
+
+
+@settings(max_examples=600, deadline=None)
+@given(PROSE, st.integers(min_value=1, max_value=40))
+def test_prose_wraps_as_textwrap_wraps_it(prose, width):
+    import textwrap
+    expected = textwrap.wrap(prose, width, subsequent_indent="  ", break_long_words=False,
+                             break_on_hyphens=False)
+    assert text._wrap_words(prose, width, "  ") == expected

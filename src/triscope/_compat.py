@@ -1,5 +1,7 @@
 """Python-level version differences, in one place (the C core keeps its own in compat.h):
-the call opcodes below, and whether sys.remote_exec exists (`triscope attach`).
+the call opcodes below, whether sys.remote_exec exists (`triscope attach`), and the
+functions below threading and subprocess through which the launcher sees threads and
+children start.
 
 Awaited time (--async) is heard through sys.monitoring, which came in 3.12 (HAS_MONITORING).
 
@@ -11,6 +13,7 @@ from the opcode module alone: dis, which holds the same names, costs 1.6 ms of e
 start to import.
 """
 
+import _thread
 import opcode
 import sys
 
@@ -25,6 +28,18 @@ def remote_exec(pid: int, script: str) -> None:
 
 
 HAS_MONITORING = sys.version_info >= (3, 12)
+
+# The _thread function with which threading.Thread.start starts a thread, which threading
+# binds as `_` + its name when it is imported (launch._install_thread_hook).
+THREAD_START = ("start_joinable_thread" if hasattr(_thread, "start_joinable_thread")
+                else "start_new_thread")  # 3.13 and later; before
+
+# Where _posixsubprocess.fork_exec(args, executable_list, close_fds, pass_fds, cwd, env, ...),
+# through which subprocess and multiprocessing start children, takes what the children's
+# hook reads (launch._watch_child_environments): the same positions in 3.11 to 3.15, whose
+# later arguments differ (3.14 dropped allow_vfork). An interpreter-private function, so
+# its positions are kept here with the other version facts.
+FORK_EXEC_ARGS, FORK_EXEC_EXECUTABLES, FORK_EXEC_ENV = 0, 1, 5
 
 
 def call_opcodes() -> bytes:

@@ -11,28 +11,34 @@ command line and the page send the same text (tests/test_ai.py compares them):
   in a JSON body.
 """
 
-import functools
-import json
 import os
-import re
+
+from triscope import jsoncodec
 
 # The package is always installed as files (see reports/html.py, VIEWER_PAGE). decimal and
-# urllib.parse are imported where used: the page every run writes needs neither.
+# urllib.parse are imported where used, and the patterns are compiled (by re's own cache) at
+# their first use: the page every run writes needs the spec alone.
 AI_SPEC_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viewer", "ai.json")
-PLACEHOLDER = re.compile(r"\{(\w+)(?::\.(\d)f|\|(path))?\}")
-WHOLE = re.compile(r"\{(\w+)\}")
+PLACEHOLDER = r"\{(\w+)(?::\.(\d)f|\|(path))?\}"
+WHOLE = r"\{(\w+)\}"
+
+_text = _spec = None  # read and parsed once
 
 
-@functools.lru_cache(maxsize=1)
 def text() -> str:
     """The file as it is installed beside the viewer."""
-    with open(AI_SPEC_FILE, encoding="utf-8") as stream:
-        return stream.read()
+    global _text
+    if _text is None:
+        with open(AI_SPEC_FILE, encoding="utf-8") as stream:
+            _text = stream.read()
+    return _text
 
 
-@functools.lru_cache(maxsize=1)
 def spec() -> dict:
-    return json.loads(text())
+    global _spec
+    if _spec is None:
+        _spec = jsoncodec.loads(text())
+    return _spec
 
 
 def fixed(value: float, digits: int) -> str:
@@ -64,12 +70,14 @@ def fill(template, values: dict):
         return [fill(item, values) for item in template]
     if not isinstance(template, str):
         return template
-    whole = WHOLE.fullmatch(template)
+    import re
+    whole = re.fullmatch(WHOLE, template)
     if whole:
         return values[whole.group(1)]
-    return PLACEHOLDER.sub(lambda match: _one(match, values), template)
+    return re.sub(PLACEHOLDER, lambda match: _one(match, values), template)
 
 
 def names(template: str) -> set:
     """The names a template string uses."""
-    return {match.group(1) for match in PLACEHOLDER.finditer(template)}
+    import re
+    return {match.group(1) for match in re.finditer(PLACEHOLDER, template)}

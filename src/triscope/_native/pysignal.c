@@ -231,6 +231,16 @@ static int replace(PyObject *module, PyMethodDef *def, PyObject **original)
     return failed ? -1 : 0;
 }
 
+/* The module `name` when it has been imported, else NULL (no error either way). */
+static PyObject *imported(const char *name)
+{
+    PyObject *key = PyUnicode_FromString(name);
+    PyObject *module = key != NULL ? PyImport_GetModule(key) : NULL;
+    Py_XDECREF(key);
+    PyErr_Clear();
+    return module;
+}
+
 void ts_pysignal_guard(const int *signals, size_t count)
 {
     int done = 0;
@@ -255,8 +265,10 @@ void ts_pysignal_guard(const int *signals, size_t count)
         replace(module, &replacement_defs[2], &original_pthread_sigmask) < 0 ||
         replace(module, &replacement_defs[3], &original_siginterrupt) < 0)
         goto out;
-    /* signal.py copied siginterrupt at import (`from _signal import *`); it wraps the rest. */
-    PyObject *signal_module = PyImport_ImportModule("signal");
+    /* signal.py copies siginterrupt as it is imported (`from _signal import *`); it wraps
+     * the rest. Imported from now on, it copies the replacement: only one imported already
+     * has the original (never imported here, which would cost every run its enums). */
+    PyObject *signal_module = imported("signal");
     if (signal_module != NULL) {
         PyObject *replacement = PyObject_GetAttrString(module, "siginterrupt");
         if (replacement != NULL)
@@ -317,7 +329,7 @@ void ts_pysignal_release(void)
     put_back(module, "getsignal", &original_getsignal);
     put_back(module, "pthread_sigmask", &original_pthread_sigmask);
     put_back(module, "siginterrupt", &original_siginterrupt);
-    PyObject *signal_module = PyImport_ImportModule("signal");
+    PyObject *signal_module = imported("signal"); /* it copied the replacement, if at all */
     if (signal_module != NULL)
         put_back(signal_module, "siginterrupt", &original_siginterrupt);
     Py_XDECREF(signal_module);

@@ -20,15 +20,14 @@ them only while its SHA-256 is the profile's, and only within a byte budget take
 file first, since a page is written at the end of every run.
 """
 
-import json
 import os
 
-from triscope import ai_spec
+from triscope import ai_spec, jsoncodec
 
-PROFILE_PLACEHOLDER = "__TRISCOPE_PROFILE__"
-NONCE_PLACEHOLDER = "__TRISCOPE_NONCE__"
-AI_PLACEHOLDER = "__TRISCOPE_AI__"
-REGIONS_PLACEHOLDER = "__TRISCOPE_REGIONS__"
+PROFILE_PLACEHOLDER = b"__TRISCOPE_PROFILE__"
+NONCE_PLACEHOLDER = b"__TRISCOPE_NONCE__"
+AI_PLACEHOLDER = b"__TRISCOPE_AI__"
+REGIONS_PLACEHOLDER = b"__TRISCOPE_REGIONS__"
 # What reading files for their regions may cost a page: the files read in all, one file.
 REGION_BUDGET_BYTES = 16 << 20
 REGION_FILE_BYTES = 4 << 20
@@ -47,21 +46,23 @@ VIEWER_PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 _template = None
 
 
-def template() -> str:
-    """The viewer page, read once: a profiled program that drops its privileges may not be
-    able to read it any more when the report is written."""
+def template() -> bytes:
+    """The viewer page (UTF-8), read once: a profiled program that drops its privileges may
+    not be able to read it any more when the report is written. Kept as bytes: what goes
+    into it is ASCII (a hex nonce, JSON with every other character escaped), so the page is
+    made without decoding and encoding its 110 kB again at the end of every run."""
     global _template
     if _template is None:
-        with open(VIEWER_PAGE, encoding="utf-8") as stream:
+        with open(VIEWER_PAGE, "rb") as stream:
             _template = stream.read()
     return _template
 
 
-def _script_json(value) -> str:
-    data = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+def _script_json(value) -> bytes:
+    data = jsoncodec.dumps(value, separators=(",", ":"), allow_nan=False)  # ASCII only
     for character, escaped in _SCRIPT_SAFE:
         data = data.replace(character, escaped)
-    return data
+    return data.encode("ascii")
 
 
 def file_regions(profile: dict) -> dict:
@@ -88,29 +89,37 @@ def file_regions(profile: dict) -> dict:
     return found
 
 
-def render(profile: dict) -> str:
-    """The self-contained HTML page showing `profile`."""
+def page(profile: dict) -> bytes:
+    """The self-contained HTML page showing `profile`, in UTF-8."""
     # 144 random bits in hex, whose digits are all characters a CSP nonce may hold
     # (base64's): secrets.token_urlsafe would import hmac, hashlib and random for it.
     nonce = os.urandom(18).hex()
-    page = template().replace(NONCE_PLACEHOLDER, nonce)
-    page = page.replace(AI_PLACEHOLDER, _script_json(ai_spec.spec()))
+    made = template().replace(NONCE_PLACEHOLDER, nonce.encode("ascii"))
+    made = made.replace(AI_PLACEHOLDER, _script_json(ai_spec.spec()))
     try:
         spans = file_regions(profile)
     except (OSError, LookupError, TypeError, ValueError):  # a profile from elsewhere
         spans = {}
-    page = page.replace(REGIONS_PLACEHOLDER, _script_json(spans))
+    made = made.replace(REGIONS_PLACEHOLDER, _script_json(spans))
     # The profile goes in last, so no placeholder-like text inside it is ever replaced. Its
     # stacks go in with their frame table (a profile read by a tool has them as triples):
-    # a pytest session's page is 0.36 MB so, 2.3 MB without.
-    from triscope.reports import common
-    before, _, after = page.partition(PROFILE_PLACEHOLDER)
-    return before + _script_json(common.compact_stacks(profile)) + after
+    # a pytest session's page is 0.36 MB so, 2.3 MB without. A run's own profile has the
+    # table already (the C writer's), and needs nothing of the tools' module for it.
+    if "stack_frames" not in profile:
+        from triscope.reports import common
+        profile = common.compact_stacks(profile)
+    before, _, after = made.partition(PROFILE_PLACEHOLDER)
+    return before + _script_json(profile) + after
+
+
+def render(profile: dict) -> str:
+    """The self-contained HTML page showing `profile`, as text."""
+    return page(profile).decode("utf-8")
 
 
 def write(profile: dict, path: str) -> None:
-    with open(path, "w", encoding="utf-8") as stream:
-        stream.write(render(profile))
+    with open(path, "wb") as stream:
+        stream.write(page(profile))
 
 
 def open_in_browser(path: str) -> bool:

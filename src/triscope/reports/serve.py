@@ -24,7 +24,7 @@ from triscope.reports import html
 
 def serve(profile: dict, open_browser: bool) -> int:
     token = secrets.token_urlsafe(24)
-    page = html.render(profile).encode("utf-8")
+    page = html.page(profile)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
