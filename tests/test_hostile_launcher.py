@@ -410,8 +410,8 @@ MODULES_PROBE = ("import sys\n"
 # (options.quick_values) unless they need it (--help, an error, --config); before, a run with
 # options imported these before its program (about 8 ms with re and enum), and on 3.14
 # argparse's help formatter imports _colorize with dataclasses, inspect, ast and tokenize.
-# re, enum and locale come with argparse too, but a run imports those before its program
-# anyway (with json, signal and subprocess): options.py is checked for them on its own
+# re, enum and locale come with argparse too; a run no longer imports them before its
+# program either (the first-line checks above), and options.py is checked for them on its own
 # (test_options.py).
 PARSING = {"argparse", "gettext", "textwrap"}
 
