@@ -182,6 +182,25 @@ def test_two_c_children_keep_their_own_lines(tmp_path):
         assert all("#" not in source or marker in source for source in sources), sources
 
 
+def test_children_are_merged_in_the_order_they_started(tmp_path):
+    """Children's profiles are named by pid, and pids wrap (pid_max): a child that started
+    first may have the larger pid, whose name sorts last. They are merged in the order they
+    started (the first `-c` child keeps the name <string>), whatever their names."""
+    from triscope.launch import _merge_children
+    (tmp_path / "work.py").write_text("total = sum(i * i for i in range(300_000))\n")
+    run = run_triscope(["--cpu", "--json", "-o", "run.json", "work.py"], tmp_path)
+    assert run.returncode == 0, describe(run)
+    profile = json.loads((tmp_path / "run.json").read_text())
+    child_dir = tmp_path / "children"
+    child_dir.mkdir()
+    for name, pid, started in (("300.json", 300, 2000.0), ("32000.json", 32000, 1000.0)):
+        child = dict(profile, pid=pid, started_at=started)
+        (child_dir / name).write_text(json.dumps(child))
+    merged = _merge_children(dict(profile, started_at=500.0), str(child_dir), False,
+                             lambda _: None)
+    assert [entry["pid"] for entry in merged["processes"]][1:] == [32000, 300]
+
+
 def test_command_of_a_python_child_is_read_as_python_reads_it():
     from triscope.launch import _python_command
     python = sys.executable

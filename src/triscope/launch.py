@@ -623,7 +623,8 @@ def _merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> d
     """Folds the profiles children left in `child_dir` into ours, with the count of those
     that could not profile themselves, and rewrites our JSON (`rewrite(merged)`).
     What images this process exec'd before handed over (exec-*.json) comes first: the run's
-    program leads the merged profile. The directory itself is remove_child_dir's."""
+    program leads the merged profile, its children follow in the order they started. The
+    directory itself is remove_child_dir's."""
     children, handed_over = [], []
     try:
         names = sorted(os.listdir(child_dir))
@@ -638,6 +639,9 @@ def _merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> d
         except (OSError, ValueError):
             continue  # a child killed mid-write does not cost the parent its report
         (handed_over if name.startswith("exec-") else children).append(loaded)
+    # Children in the order they started, not of their pids, which wrap (pid_max): the first
+    # child's `-c` code keeps the name <string>, a later one's gets its pid (merge.py).
+    children.sort(key=lambda child: (child.get("started_at", 0), child.get("pid", 0)))
     unprofiled = _unprofiled_children(child_dir)
     if not children and not handed_over and not unprofiled and not via_exec:
         return profile  # the common case: merge (0.7 ms to import) has nothing to do
