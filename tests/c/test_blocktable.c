@@ -213,16 +213,7 @@ static void *churn(void *arg)
 static void test_threads_at_once(void)
 {
     CHECK(ts_blocktable_init(&shared, size_of(LAST) / 4) == 0);
-    pthread_t threads[THREADS];
-    for (uintptr_t t = 0; t < THREADS; t++)
-        CHECK(pthread_create(&threads[t], NULL, churn, (void *)(t + 1)) == 0);
-    size_t wrong = 0;
-    for (int t = 0; t < THREADS; t++) {
-        size_t *result;
-        pthread_join(threads[t], (void **)&result);
-        wrong += *result;
-        free(result);
-    }
+    size_t wrong = th_run_threads(THREADS, churn);
     CHECK_EQ_INT(wrong, 0);
     CHECK_EQ_INT(atomic_load(&shared.count), 0);
     CHECK(atomic_load(&shared.level) >= 2);

@@ -9,7 +9,9 @@
 #define TS_TESTHELP_H
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int th_checks, th_failures;
@@ -46,6 +48,24 @@ static const char *th_current = "?";
                     __FILE__, __LINE__, th_current, #actual, th_a ? th_a : "(null)", th_e); \
         }                                                                                 \
     } while (0)
+
+/* Runs `body` on `count` threads at once, each given its number (1 to count), and returns
+ * the sum of what they found wrong: each returns a malloc'ed size_t, freed here. */
+static inline size_t th_run_threads(int count, void *(*body)(void *))
+{
+    pthread_t threads[64];
+    size_t wrong = 0;
+    CHECK(count <= 64);
+    for (int t = 0; t < count && t < 64; t++)
+        CHECK(pthread_create(&threads[t], NULL, body, (void *)(uintptr_t)(t + 1)) == 0);
+    for (int t = 0; t < count && t < 64; t++) {
+        size_t *result;
+        pthread_join(threads[t], (void **)&result);
+        wrong += *result;
+        free(result);
+    }
+    return wrong;
+}
 
 #define RUN(test_fn) (th_current = #test_fn, test_fn())
 
