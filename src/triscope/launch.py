@@ -475,6 +475,12 @@ class _Session:
             print(f"triscope: no browser to open it here; open {written} in one",
                   file=sys.stderr)
 
+    def take_sigterm(self) -> None:
+        """SIGTERM handled by on_sigterm (the program has no handler of its own), with the
+        relay that makes it as sure as the default action (docs/ARCHITECTURE.md, "Control")."""
+        _signal.signal(_signal.SIGTERM, self.on_sigterm)
+        _native.sigterm_relay()
+
     def on_sigterm(self, signo, frame) -> None:
         """SIGTERM with no handler of the program's: write the profile, then die by it.
         Arriving while the profile is being written (a pool worker exiting as its pool
@@ -1014,8 +1020,7 @@ def _begin_child_session(options: Options, program_dirs, configure=True, handove
         _configure(options, program_dirs)
     atexit.register(session.finish)
     if _signal.getsignal(_signal.SIGTERM) in (_signal.SIG_DFL, None) or not configure:
-        _signal.signal(_signal.SIGTERM, session.on_sigterm)
-        _native.sigterm_relay()
+        session.take_sigterm()
     _patch_os_exit()
     _patch_exec()
     _native.start()
@@ -1577,8 +1582,7 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
     _patch_os_exit()
     _patch_exec()
     if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:
-        _signal.signal(_signal.SIGTERM, session.on_sigterm)
-        _native.sigterm_relay()
+        session.take_sigterm()
     if not hasattr(builtins, "profile"):
         import triscope
         builtins.profile = triscope.profile
