@@ -188,6 +188,7 @@ static void test_full_window_moves_up(void)
 #define ROUNDS 200000
 
 static ts_blocktable_t shared;
+static pthread_barrier_t all_holding; /* every thread holds 300 blocks: 1,200 alive at once */
 
 static void *churn(void *arg)
 {
@@ -201,6 +202,8 @@ static void *churn(void *arg)
         held[at] = base + (i << 4);
         if (ts_blocktable_insert(&shared, held[at], held[at] + 1) != 0)
             ++*wrong;
+        if (i == 299)
+            pthread_barrier_wait(&all_holding);
     }
     for (size_t at = 0; at < 300; at++)
         if (ts_blocktable_remove(&shared, held[at]) != held[at] + 1)
@@ -209,11 +212,14 @@ static void *churn(void *arg)
 }
 
 /* 1,200 blocks alive at once across four threads: the inserts rise past level 0 while the
- * others remove from it. */
+ * others remove from it. The barrier makes the 1,200 certain: a loaded machine (CI's) may
+ * otherwise run the threads one after another, 300 alive at a time, and level 1 suffices. */
 static void test_threads_at_once(void)
 {
     CHECK(ts_blocktable_init(&shared, size_of(LAST) / 4) == 0);
+    pthread_barrier_init(&all_holding, NULL, THREADS);
     size_t wrong = th_run_threads(THREADS, churn);
+    pthread_barrier_destroy(&all_holding);
     CHECK_EQ_INT(wrong, 0);
     CHECK_EQ_INT(atomic_load(&shared.count), 0);
     CHECK(atomic_load(&shared.level) >= 2);
