@@ -552,3 +552,24 @@ def test_prose_wraps_as_textwrap_wraps_it(prose, width):
     expected = textwrap.wrap(prose, width, subsequent_indent="  ", break_long_words=False,
                              break_on_hyphens=False)
     assert text._wrap_words(prose, width, "  ") == expected
+
+
+def test_columns_without_unicodedata_are_its_columns():
+    # _char_columns answers Latin-1 and the report's own marks without importing
+    # unicodedata: those answers must be the ones it would give.
+    import unicodedata
+
+    def truth(char):
+        return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+    own = {*text.BAR_CHARS, *text.SPARK_CHARS, text.HOT_MARK, text.CUT_MARK, "\ufffd"}
+    known = [chr(code) for code in range(0x378)] + sorted(own)
+    assert [text._char_columns(c) for c in known] == [truth(c) for c in known]
+    assert text._char_columns("漢") == 2 and text._char_columns("ｆ") == 2
+
+
+def test_sparkline_steps_round_up():
+    # A cell's step is the level's share of the top, rounded up, at least the lowest mark.
+    line = text._sparkline([[0.0, 1.0], [1.0, 3.0], [2.0, 4.0], [3.0, 8.0]], 4)
+    assert line == "▁▃▄█"
+    assert text._sparkline([[0.0, 0.001], [1.0, 8.0]], 2) == "▁█"

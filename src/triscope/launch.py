@@ -423,10 +423,13 @@ class _Session:
     def write_reports(self) -> None:
         """The text and HTML reports, from the JSON (with the children's folded in)."""
         from triscope.reports import text
-        profile = jsoncodec.loads(self._read_json())
+        data = self._read_json()
+        profile = jsoncodec.loads(data)
         if self.child_dir:
-            profile = _merge_children(profile, self.child_dir, self.via_exec,
-                                      self._rewrite_json)
+            merged = _merge_children(profile, self.child_dir, self.via_exec,
+                                     self._rewrite_json)
+            data = data if merged is profile else None
+            profile = merged
         if self.text_path:
             import io
             report = io.StringIO()
@@ -444,7 +447,7 @@ class _Session:
                 os.unlink(self.json_path)
         print(f"triscope: profile written to {json_written}", file=sys.stderr)
         if self.html_path:
-            self.write_html(profile)
+            self.write_html(profile, data)
 
     def _read_json(self) -> bytes:
         if not self.in_held:
@@ -467,9 +470,10 @@ class _Session:
         os.ftruncate(self.held[0], 0)
         os.pwrite(self.held[0], data, 0)
 
-    def write_html(self, profile: dict) -> None:
+    def write_html(self, profile: dict, profile_json: bytes = None) -> None:
         from triscope.reports import html
-        written = _deliver(self.html_target, html.page(profile), "report", ".html")
+        written = _deliver(self.html_target, html.page(profile, profile_json), "report",
+                           ".html")
         print(f"triscope: HTML report written to {written}", file=sys.stderr)
         if self.options.web and not html.open_in_browser(written):
             print(f"triscope: no browser to open it here; open {written} in one",
@@ -579,10 +583,11 @@ def _ready_for_a_privilege_drop() -> None:
     data writing the profile and the reports needs, when they are installed where only root
     may read (a Python under /root): load them. Exactly what the end imports and reads: the
     reports and the modules they import lazily (source's tokenize, regions' ast for a
-    profile with measured lines), the viewer page and viewer/ai.json. Only such a run pays
-    for this (_open_to_every_user), and only when its program gives up root through os
-    (_load_before_privilege_changes); any other imports at exit what it uses."""
-    import io, json, shutil, tempfile, tokenize  # noqa: E401,F401
+    profile with measured lines, the text report's unicodedata for wide characters), the
+    viewer page and viewer/ai.json. Only such a run pays for this (_open_to_every_user), and
+    only when its program gives up root through os (_load_before_privilege_changes); any
+    other imports at exit what it uses."""
+    import io, json, shutil, tempfile, tokenize, unicodedata  # noqa: E401,F401
     from triscope import ai_spec, regions  # noqa: F401
     from triscope.reports import display, html, merge, text  # noqa: F401
     html.template()

@@ -65,6 +65,14 @@ def _script_json(value) -> bytes:
     return data.encode("ascii")
 
 
+def _script_safe(data: bytes) -> bytes:
+    """JSON text already written (UTF-8), made safe inside the element the same way. JSON
+    has `<`, `>` and `&` only inside strings, where their \\u escapes mean the same."""
+    for character, escaped in _SCRIPT_SAFE:
+        data = data.replace(character.encode("ascii"), escaped.encode("ascii"))
+    return data
+
+
 def file_regions(profile: dict) -> dict:
     """path → the spans [first, last, kind, name] that hold a measured line, for the
     costliest files that can be read (regions.file_spans) within the byte budget."""
@@ -89,13 +97,17 @@ def file_regions(profile: dict) -> dict:
     return found
 
 
-def page(profile: dict) -> bytes:
-    """The self-contained HTML page showing `profile`, in UTF-8."""
+def page(profile: dict, profile_json: bytes = None) -> bytes:
+    """The self-contained HTML page showing `profile`, in UTF-8. `profile_json`, when given,
+    is `profile` as the JSON text it was read from (the C writer's, with its frame table):
+    it goes in as it is, where writing it out again took longer than the rest of the page
+    (docs/PERFORMANCE.md, start-up + exit)."""
     # 144 random bits in hex, whose digits are all characters a CSP nonce may hold
     # (base64's): secrets.token_urlsafe would import hmac, hashlib and random for it.
     nonce = os.urandom(18).hex()
     made = template().replace(NONCE_PLACEHOLDER, nonce.encode("ascii"))
-    made = made.replace(AI_PLACEHOLDER, _script_json(ai_spec.spec()))
+    # ai.json as installed: its text is the JSON the viewer parses.
+    made = made.replace(AI_PLACEHOLDER, _script_safe(ai_spec.text().encode("utf-8")))
     try:
         spans = file_regions(profile)
     except (OSError, LookupError, TypeError, ValueError):  # a profile from elsewhere
@@ -105,10 +117,12 @@ def page(profile: dict) -> bytes:
     # stacks go in with their frame table (a profile read by a tool has them as triples):
     # a pytest session's page is 0.36 MB so, 2.3 MB without. A run's own profile has the
     # table already (the C writer's), and needs nothing of the tools' module for it.
+    before, _, after = made.partition(PROFILE_PLACEHOLDER)
+    if profile_json is not None and "stack_frames" in profile:
+        return before + _script_safe(profile_json.rstrip()) + after
     if "stack_frames" not in profile:
         from triscope.reports import common
         profile = common.compact_stacks(profile)
-    before, _, after = made.partition(PROFILE_PLACEHOLDER)
     return before + _script_json(profile) + after
 
 
