@@ -382,8 +382,11 @@ def test_no_temporary_directory_is_left_after_an_option_error(tmp_path, options)
 # importlib.resources, secrets, hashlib) it no longer uses for a run at all. Checked from inside the program, at
 # its first line; what plain python imports there would be no finding.
 
+# The table of call opcodes is built with the extension (tools/call_opcodes_header.py): a
+# run no longer imports opcode (and its _opcode library) for it.
 NEVER_BEFORE_THE_PROGRAM = {"inspect", "dataclasses", "typing", "importlib.resources",
-                            "secrets", "hashlib", "decimal", "pathlib", "urllib.parse"}
+                            "secrets", "hashlib", "decimal", "pathlib", "urllib.parse",
+                            "opcode", "_opcode"}
 # What the end alone needs: loaded early only by a root run whose installation other users
 # cannot read, and then only as its program gives up root (launch._ready_for_a_privilege_drop);
 # before, every such run loaded them before its program (8 ms).
@@ -401,9 +404,10 @@ ONLY_WHEN_USED = {"subprocess", "selectors", "contextlib", "signal", "fcntl", "t
                   "json", "sysconfig"}
 # What the end of a run without children need not import: merging (and the tools' module it
 # imports) when there is nothing to merge, textwrap (the report wraps its prose itself), the
-# json package (jsoncodec reads the profile back and writes the page's JSON).
+# json package (jsoncodec reads the profile back and writes the page's JSON), unicodedata
+# and math (a report of ASCII text needs neither: reports/text.py).
 NEVER_AT_A_PLAIN_END = {"triscope.reports.merge", "triscope.reports.common", "textwrap",
-                        "json", "json.decoder", "json.encoder"}
+                        "json", "json.decoder", "json.encoder", "unicodedata", "math"}
 MODULES_PROBE = ("import sys\n"
                  "with open(sys.argv[1], 'w') as out: out.write('\\n'.join(sorted(sys.modules)))\n")
 # What parsing a command line with argparse imports. A run reads its options without it

@@ -44,3 +44,11 @@ def test_call_opcodes_name_every_call_dis_knows():
     expected = bytes(1 if "CALL" in names.get(n, "") else 0 for n in range(256))
     assert _compat.call_opcodes() == expected
     assert sum(expected) >= 5  # CALL, its specialisations and CALL_FUNCTION_EX at least
+
+
+def test_the_built_in_call_opcodes_are_this_interpreters():
+    """The C core's table is made when the extension is built (tools/call_opcodes_header.py,
+    from _compat.call_opcodes): it must be the running interpreter's."""
+    from triscope import _compat, _native
+    assert _native.CALL_OPCODES == _compat.call_opcodes()
+    assert sum(_native.CALL_OPCODES) >= 5

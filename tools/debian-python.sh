@@ -21,8 +21,10 @@ root=${TRISCOPE_CHROOT:-/var/tmp/triscope-debian-sid}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 mirror=http://deb.debian.org/debian
 # The allocators the memory tests preload (the Makefile's allocator-deps would apt-get them
-# inside, where two runs at once would contend for dpkg's lock).
-allocators="libjemalloc2 libtcmalloc-minimal4"
+# inside, where two runs at once would contend for dpkg's lock). Sid's names: since its
+# 64-bit time_t transition tcmalloc's library package is libtcmalloc-minimal4t64 (the
+# library file is still libtcmalloc_minimal.so.4); debootstrap fails on a name sid lacks.
+allocators="libjemalloc2 libtcmalloc-minimal4t64"
 packages="python$version,python$version-dev,python$version-venv,gcc,g++,make,ca-certificates,procps,${allocators// /,}"
 
 unavailable() { echo "debian-python: $*" >&2; exit 3; }

@@ -8,13 +8,13 @@ Awaited time (--async) is heard through sys.monitoring, which came in 3.12 (HAS_
 The signal handler tells native time from Python time partly by the opcode the innermost
 frame is executing: an opcode that calls out (CALL and every specialised or instrumented
 variant of it, PRECALL on 3.11) means the interpreter is running C code on the line's behalf.
-Opcode numbers differ per version, so the table is built here from the running interpreter,
-from the opcode module alone: dis, which holds the same names, costs 1.6 ms of every run's
-start to import.
+Opcode numbers differ per version, so the table is built here from the interpreter's opcode
+module alone (dis, which holds the same names, costs 1.6 ms to import) — when the extension
+is built, for the interpreter it is built for (tools/call_opcodes_header.py runs this file on
+its own): a run does not import opcode for it.
 """
 
 import _thread
-import opcode
 import sys
 
 # sys.remote_exec (3.14+; docs/ARCHITECTURE.md, "Attaching to a running process"): has a
@@ -44,6 +44,7 @@ FORK_EXEC_ARGS, FORK_EXEC_EXECUTABLES, FORK_EXEC_ENV = 0, 1, 5
 
 def call_opcodes() -> bytes:
     """A 256-byte table: 1 for opcodes that call out of the bytecode loop."""
+    import opcode  # at build time (tools/call_opcodes_header.py), not in a run
     names = dict(enumerate(opcode.opname))
     specialized = getattr(opcode, "_specialized_opmap", None)
     if specialized is not None:  # 3.13+: the specialised opcodes' own numbers

@@ -1514,8 +1514,7 @@ def _configure(options: Options, program_dirs: list, launcher_file=None) -> None
     `launcher_file`: the script that started triscope (the `triscope` console script),
     hidden from stacks like the rest of the launcher."""
     own_code = OWN_CODE + ([os.path.abspath(launcher_file)] if launcher_file else [])
-    _native.configure(**native_keywords(options), call_opcodes=_compat.call_opcodes(),
-                      program_dirs=program_dirs,
+    _native.configure(**native_keywords(options), program_dirs=program_dirs,
                       library_dirs=_library_dirs_inside(program_dirs), own_dirs=own_code)
     _install_thread_hook()
     global _fork_hook_registered

@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include "compat.h"
 
+#include "call_opcodes.h" /* generated: meson.build */
 #include "clock.h"
 #include "crashsave.h"
 #include "dump.h"
@@ -95,8 +96,7 @@ static int fill_ranges(PyObject *ranges, ts_line_range_t *only, ts_profile_meta_
 static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
-    static char *keywords[] = {"interval_s", "virtual_time", "stacks", "call_opcodes",
-                               "profile_all", "profile_only", "profile_exclude",
+    static char *keywords[] = {"interval_s", "virtual_time", "stacks", "profile_all", "profile_only", "profile_exclude",
                                "program_dirs", "library_dirs", "own_dirs", "cpu", "memory",
                                "alloc_interval", "copy_interval", "gpu", "idle", "kept_lines",
                                "cpu_percent_threshold", "malloc_threshold", "gpu_asked", "awaits",
@@ -106,29 +106,23 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     int virtual_time, stacks, profile_all, cpu = 1, memory = 0, gpu = 0, idle = 0, awaits = 0;
     int gpu_asked = 0;
     unsigned long long alloc_bytes = 262144, copy_bytes = 262144;
-    Py_buffer opcodes;
     PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs, *kept_lines = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dppy*pOOOOO|ppKKppOdlpp", keywords,
-                                     &interval_s, &virtual_time, &stacks, &opcodes,
-                                     &profile_all, &only, &exclude, &program_dirs,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dpppOOOOO|ppKKppOdlpp", keywords,
+                                     &interval_s, &virtual_time, &stacks, &profile_all, &only, &exclude, &program_dirs,
                                      &library_dirs, &own_dirs, &cpu, &memory, &alloc_bytes,
                                      &copy_bytes, &gpu, &idle, &kept_lines,
                                      &cpu_percent_threshold, &malloc_threshold, &gpu_asked,
                                      &awaits))
         return NULL;
     if (ts_profiler_running()) {
-        PyBuffer_Release(&opcodes);
         PyErr_SetString(PyExc_RuntimeError, "cannot configure while profiling");
         return NULL;
     }
-    if (opcodes.len != 256 || !(interval_s >= 1e-4 && interval_s <= 10.0)) {
-        PyBuffer_Release(&opcodes);
-        PyErr_SetString(PyExc_ValueError,
-                        "call_opcodes must be 256 bytes and interval_s in [0.0001, 10]");
+    if (!(interval_s >= 1e-4 && interval_s <= 10.0)) {
+        PyErr_SetString(PyExc_ValueError, "interval_s must be in [0.0001, 10]");
         return NULL;
     }
     if (alloc_bytes == 0 || copy_bytes == 0) {
-        PyBuffer_Release(&opcodes);
         PyErr_SetString(PyExc_ValueError, "sampling intervals must be positive");
         return NULL;
     }
@@ -140,7 +134,6 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
         (!PyTuple_Check(kept_lines) ||
          !PyArg_ParseTuple(kept_lines, "ddKd", &run.cut.cpu_pct, &run.cut.mem_pct,
                            &run.cut.alloc_samples, &run.cut.alloc_mb))) {
-        PyBuffer_Release(&opcodes);
         PyErr_SetString(PyExc_TypeError,
                         "kept_lines must be None or (cpu_pct, mem_pct, alloc_samples, "
                         "alloc_mb)");
@@ -158,8 +151,7 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     run.sampler.interval_ns = (uint64_t)(interval_s * 1e9);
     run.sampler.virtual_time = virtual_time;
     run.sampler.include_idle = idle;
-    memcpy(run.sampler.call_opcodes, opcodes.buf, 256);
-    PyBuffer_Release(&opcodes);
+    memcpy(run.sampler.call_opcodes, ts_call_opcodes, sizeof ts_call_opcodes);
     run.stacks = stacks;
     run.awaits = awaits;
     ts_filter_t filter;
@@ -762,7 +754,7 @@ static void on_gil_period(uint64_t now_ns)
 
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(*, interval_s, virtual_time, stacks, call_opcodes, profile_all, "
+     "configure(*, interval_s, virtual_time, stacks, profile_all, "
      "profile_only, profile_exclude, program_dirs, library_dirs, own_dirs, cpu=True, "
      "memory=False, alloc_interval=262144, copy_interval=262144, gpu=False, idle=False, "
      "kept_lines=None, cpu_percent_threshold=1.0, malloc_threshold=100, gpu_asked=False, "
@@ -849,6 +841,15 @@ PyMODINIT_FUNC PyInit__native(void)
     if (m == NULL)
         return NULL;
     ts_profiler_on_gil_period(on_gil_period);
+    /* The table built in (call_opcodes.h), for tests/test_versions.py to compare with
+     * _compat.call_opcodes on the running interpreter. */
+    PyObject *call_opcodes = PyBytes_FromStringAndSize((const char *)ts_call_opcodes,
+                                                       sizeof ts_call_opcodes);
+    if (PyModule_AddObject(m, "CALL_OPCODES", call_opcodes) < 0) {
+        Py_XDECREF(call_opcodes);
+        Py_DECREF(m);
+        return NULL;
+    }
     if (PyModule_AddIntConstant(m, "SIGNAL_SUSPEND", TS_SIGNAL_SUSPEND) < 0 ||
         PyModule_AddIntConstant(m, "SIGNAL_RESUME", TS_SIGNAL_RESUME) < 0) {
         Py_DECREF(m);
