@@ -11,12 +11,11 @@
 #include "sigterm.h"
 
 #include "clock.h"
+#include "sigdefault.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -75,24 +74,14 @@ void ts_sigterm_taken(void)
     atomic_store(&taken, 1);
 }
 
-/* The default action: this thread lets the signal in and sends it to itself, so the
- * process dies of SIGTERM (its status as plain python's) even where every other thread
- * blocks it. */
+/* The default action, after the line: the process dies of SIGTERM (its status as plain
+ * python's) even though this thread (the profiler's) blocks every signal. */
 static void die_by_default(void)
 {
     if (write(STDERR_FILENO, ts_sigterm_giving_up, sizeof ts_sigterm_giving_up - 1) < 0) {
         /* nothing more to do: the process ends either way */
     }
-    struct sigaction fallback;
-    memset(&fallback, 0, sizeof fallback);
-    fallback.sa_handler = SIG_DFL;
-    sigemptyset(&fallback.sa_mask);
-    sigaction(SIGTERM, &fallback, NULL);
-    sigset_t term;
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    pthread_sigmask(SIG_UNBLOCK, &term, NULL);
-    syscall(SYS_tgkill, getpid(), gettid(), SIGTERM);
+    ts_sigdefault_die(SIGTERM, sigaction);
 }
 
 int ts_sigterm_watch(uint64_t now_ns)
