@@ -191,6 +191,68 @@ def test_sigterm_during_a_long_native_call_ends_the_run_after_the_grace(tmp_path
                     "would without triscope, and its profile is not written"], stderr
 
 
+# A launch whose checkpoints (launch.CHECKPOINT_SECONDS, 10 s) come every 0.2 s: --cpu, so
+# that the launcher is not re-executed (the new image would not have the shorter period).
+CHECKPOINTING_OFTEN = ("import sys\n"
+                       "from triscope import cli, launch\n"
+                       "launch.CHECKPOINT_SECONDS = 0.2\n"
+                       "sys.exit(cli.main(['--cpu', *sys.argv[1:]]))\n")
+
+
+def checkpoint_complete(pid, directory):
+    """Whether process `pid` has a complete checkpoint in `directory`: its two unnamed
+    checkpoint files are written in turn, each marked complete once written, so a second
+    one that is no longer empty means the first is whole."""
+    written = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        link = f"/proc/{pid}/fd/{fd}"
+        try:
+            target = os.readlink(link)
+            if (target.startswith(f"{directory}/") and target.endswith(" (deleted)") and
+                    os.stat(link).st_size > 0):
+                written += 1
+        except OSError:  # closed meanwhile
+            pass
+    return written >= 2
+
+
+def test_sigterm_during_a_long_native_call_leaves_the_last_checkpoint(tmp_path):
+    """As above, once a checkpoint of the profile exists: when the watch gives up, that
+    checkpoint becomes the profile, as for a crash, and the one line says where it is; the
+    run still ends by SIGTERM. It used to leave nothing and say so."""
+    output = tmp_path / "p.json"
+    go = tmp_path / "go"
+    proc = subprocess.Popen([sys.executable, "-c", CHECKPOINTING_OFTEN, "--json", "-o",
+                             str(output), str(STUCK), "native", str(go)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "waiting"
+        deadline = time.monotonic() + 60
+        while not checkpoint_complete(proc.pid, tmp_path):
+            assert time.monotonic() < deadline, "no checkpoint written in a minute"
+            time.sleep(0.05)
+        go.touch()
+        assert proc.stdout.readline().strip() == "computing"
+        run_for_cpu(proc.pid, 0.2)  # inside the C call by now
+        proc.send_signal(signal.SIGTERM)
+    except BaseException:
+        proc.kill()
+        proc.communicate()
+        raise
+    returncode, stderr = ended_within(proc, 60)
+    assert returncode == -signal.SIGTERM, stderr
+    said = [line for line in stderr.splitlines() if line.startswith("triscope:")]
+    assert said == ["triscope: SIGTERM: the program's main thread did not come back to "
+                    "Python within 5 s (a long call in native code); the process ends as it "
+                    "would without triscope, and its profile up to the last checkpoint is in "
+                    f"{output}"], stderr
+    assert load_profile(output)["program"] == str(STUCK)
+    viewed = run_triscope(["view", str(output), "--cli"], tmp_path)
+    assert viewed.returncode == 0 and str(STUCK) in viewed.stdout, viewed.stderr
+    # The checkpoint files had no names, and the scratch name is gone.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["go", "p.json"]
+
+
 def test_profile_interval_rewrites_the_profile_while_running(tmp_path):
     proc = start_background(tmp_path, "forever", options=["--profile-interval", "0.3"])
     try:

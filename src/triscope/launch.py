@@ -497,7 +497,8 @@ class _Session:
         _die_by(_signal.SIGTERM)
 
     def checkpoint(self) -> None:
-        """Long runs keep a copy of the profile that a crash makes the profile: every
+        """Long runs keep a copy of the profile that a crash, or a SIGTERM the main thread
+        cannot take in time (docs/ARCHITECTURE.md, "Control"), makes the profile: every
         CHECKPOINT_SECONDS, into two unnamed files beside the output (or in the temporary
         directory, when the output is not a regular file), in turn. Unnamed, they leave
         nothing behind on any exit; opened now, they are still writable after the program
@@ -519,12 +520,10 @@ class _Session:
         except OSError:
             return self.stop_checkpoints()
         meta = self._profile_facts()
-        final_path = os.path.join(directory, final_name)
         _native.checkpoint_every(
             CHECKPOINT_SECONDS, tuple(self.checkpoint_fds[1:]), dir_fd,
             f".{final_name}.crash.{os.getpid()}", final_name,
-            f"triscope: the program crashed; its profile up to the last checkpoint is in "
-            f"{final_path}\n", meta)
+            os.path.join(directory, final_name), meta)
 
     def stop_checkpoints(self) -> None:
         _native.checkpoint_stop()

@@ -4,14 +4,18 @@
  * handler installed as CPython installs its own: no SA_RESTART) and the watch: nothing sent
  * before TS_SIGTERM_RESEND_NS, the signal sent again to the main thread after it (which
  * interrupts a blocking call there), nothing once taken or once the program's own handler
- * replaced the relay, and the process ended by SIGTERM itself after TS_SIGTERM_GRACE_NS.
+ * replaced the relay, and the process ended by SIGTERM itself after TS_SIGTERM_GRACE_NS,
+ * its last checkpoint saved as the profile (crashsave.h) and the one line saying where, or
+ * that there is none.
  */
 #define _GNU_SOURCE
 #include "sigterm.h"
 #include "clock.h"
+#include "crashsave.h"
 #include "testhelp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -128,13 +132,30 @@ static void test_sending_again_interrupts_a_blocking_read(void)
     close(pipe_fds[1]);
 }
 
-static void test_after_the_grace_the_process_dies_by_sigterm(void)
+static const char giving_up[] =
+    "triscope: SIGTERM: the program's main thread did not come back to Python within 5 s (a "
+    "long call in native code); the process ends as it would without triscope, and its "
+    "profile ";
+
+/* In a child that got SIGTERM and, when `checkpoint` is not NULL, has a complete checkpoint
+ * holding it (saved as `final_path`): the watch after the grace. Gives the child's wait
+ * status and what it said on stderr. */
+static int give_up_in_child(const char *checkpoint, const char *dir_path,
+                            const char *final_path, char *said, size_t size)
 {
     int err_pipe[2];
     CHECK_EQ_INT(pipe(err_pipe), 0);
     pid_t child = fork();
     if (child == 0) {
         dup2(err_pipe[1], STDERR_FILENO);
+        if (checkpoint != NULL) {
+            int dir_fd = open(dir_path, O_PATH | O_DIRECTORY);
+            int fd = open(dir_path, O_TMPFILE | O_RDWR, 0600);
+            if (fd < 0 || write(fd, checkpoint, strlen(checkpoint)) < 0 ||
+                ts_crashsave_configure(dir_fd, ".p.json.crash", "p.json", final_path) != 0 ||
+                ts_crashsave_ready(fd) != 0)
+                _exit(2);
+        }
         install_interpreter_handler();
         ts_sigterm_relay_install();
         raise(SIGTERM);
@@ -142,13 +163,43 @@ static void test_after_the_grace_the_process_dies_by_sigterm(void)
         _exit(0); /* not reached when the watch ends the process */
     }
     close(err_pipe[1]);
+    ssize_t got = read(err_pipe[0], said, size - 1);
+    said[got > 0 ? got : 0] = '\0';
+    close(err_pipe[0]);
     int status = 0;
     waitpid(child, &status, 0);
+    return status;
+}
+
+static void test_after_the_grace_the_process_dies_by_sigterm(void)
+{
+    char said[512], expected[512];
+    int status = give_up_in_child(NULL, NULL, NULL, said, sizeof said);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
-    char said[512] = {0};
-    ssize_t got = read(err_pipe[0], said, sizeof said - 1);
-    CHECK(got > 0 && strcmp(said, ts_sigterm_giving_up) == 0);
-    close(err_pipe[0]);
+    snprintf(expected, sizeof expected, "%sis not written\n", giving_up);
+    CHECK_STR(said, expected);
+}
+
+/* With a checkpoint, it becomes the profile as after a crash, and the line says where. */
+static void test_after_the_grace_the_last_checkpoint_is_the_profile(void)
+{
+    char dir_path[] = "/tmp/ts-sigterm-XXXXXX";
+    CHECK(mkdtemp(dir_path) != NULL);
+    char final_path[64], said[512], expected[512], text[64] = {0};
+    snprintf(final_path, sizeof final_path, "%s/p.json", dir_path);
+    int status = give_up_in_child("{\"checkpoint\": 1}", dir_path, final_path, said,
+                                  sizeof said);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM);
+    snprintf(expected, sizeof expected, "%sup to the last checkpoint is in %s\n", giving_up,
+             final_path);
+    CHECK_STR(said, expected);
+    int fd = open(final_path, O_RDONLY);
+    CHECK(fd >= 0 && read(fd, text, sizeof text - 1) > 0);
+    CHECK_STR(text, "{\"checkpoint\": 1}");
+    if (fd >= 0)
+        close(fd);
+    unlink(final_path);
+    CHECK_EQ_INT(rmdir(dir_path), 0); /* nothing else was left in it */
 }
 
 int main(void)
@@ -158,5 +209,6 @@ int main(void)
     RUN(test_the_programs_own_handler_is_left_alone);
     RUN(test_sending_again_interrupts_a_blocking_read);
     RUN(test_after_the_grace_the_process_dies_by_sigterm);
+    RUN(test_after_the_grace_the_last_checkpoint_is_the_profile);
     return TEST_DONE();
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * crashsave.c — see crashsave.h. It owns the handlers of the five fatal signals, and only
- * from the first complete checkpoint until the profile is written.
+ * from the first complete checkpoint until the profile is written, and the saving of a
+ * checkpoint, by those handlers or by the SIGTERM watch (ts_crashsave_save_now).
  *
  * The handler runs where almost nothing is allowed (docs/ARCHITECTURE.md, "Output, exec,
  * crashes and privileges"): it must never write profile content, allocate, lock or format;
@@ -41,29 +42,30 @@ static _Atomic int ready = -1; /* index into checkpoints of the complete one, or
 static _Atomic int saving;
 static int dir_fd = -1, installed;
 static pid_t owner;
-static char temp_name[256], final_name[256], message[4352];
+static char temp_name[256], final_name[256], final_path[4096], message[4352];
 static size_t message_length;
 static struct sigaction previous[TS_NFATAL];
 
-static void save_checkpoint(void)
+/* Once per process (`saving`): a crash on one thread while another thread saves finds it
+ * taken. 0 when the checkpoint is the profile now, -1 otherwise. Async-signal-safe. */
+static int save_checkpoint(void)
 {
     int index = atomic_load(&ready);
-    if (index < 0 || getpid() != owner)
-        return;
+    if (index < 0 || getpid() != owner || atomic_exchange(&saving, 1))
+        return -1;
     const checkpoint_t *checkpoint = &checkpoints[index];
     struct stat info;
     if (fstat(checkpoint->fd, &info) != 0 || info.st_dev != checkpoint->dev ||
         info.st_ino != checkpoint->ino)
-        return;
+        return -1;
     unlinkat(dir_fd, temp_name, 0);
     if (linkat(AT_FDCWD, checkpoint->proc_path, dir_fd, temp_name, AT_SYMLINK_FOLLOW) != 0)
-        return;
+        return -1;
     if (renameat(dir_fd, temp_name, dir_fd, final_name) != 0) {
         unlinkat(dir_fd, temp_name, 0);
-        return;
+        return -1;
     }
-    ssize_t ignored = write(STDERR_FILENO, message, message_length);
-    (void)ignored;
+    return 0;
 }
 
 static void on_fatal_signal(int signo, siginfo_t *info, void *context)
@@ -71,8 +73,10 @@ static void on_fatal_signal(int signo, siginfo_t *info, void *context)
     (void)info;
     (void)context;
     int saved_errno = errno;
-    if (!atomic_exchange(&saving, 1))
-        save_checkpoint();
+    if (save_checkpoint() == 0) {
+        ssize_t ignored = write(STDERR_FILENO, message, message_length);
+        (void)ignored;
+    }
     for (size_t i = 0; i < TS_NFATAL; i++)
         if (fatal_signals[i] == signo)
             sigaction(signo, &previous[i], NULL);
@@ -83,11 +87,14 @@ static void on_fatal_signal(int signo, siginfo_t *info, void *context)
 }
 
 int ts_crashsave_configure(int directory, const char *temp, const char *final,
-                           const char *text)
+                           const char *path)
 {
     if (snprintf(temp_name, sizeof temp_name, "%s", temp) >= (int)sizeof temp_name ||
         snprintf(final_name, sizeof final_name, "%s", final) >= (int)sizeof final_name ||
-        snprintf(message, sizeof message, "%s", text) >= (int)sizeof message) {
+        snprintf(final_path, sizeof final_path, "%s", path) >= (int)sizeof final_path ||
+        snprintf(message, sizeof message,
+                 "triscope: the program crashed; its profile up to the last checkpoint is in "
+                 "%s\n", path) >= (int)sizeof message) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -124,6 +131,11 @@ int ts_crashsave_ready(int fd)
             return -1;
     installed = 1;
     return 0;
+}
+
+const char *ts_crashsave_save_now(void)
+{
+    return save_checkpoint() == 0 ? final_path : NULL;
 }
 
 void ts_crashsave_disarm(void)

@@ -448,7 +448,8 @@ done:
 
 /* ==== Checkpoints ====
  *
- * Long runs keep a recent copy of the profile for a crash to leave behind (crashsave.h).
+ * Long runs keep a recent copy of the profile for a crash to leave behind, or a SIGTERM
+ * the main thread cannot take in time (crashsave.h).
  * Written from the GIL work, so no thread of ours shows in the program's threading module,
  * and in C, so no trace or profile function of the program sees it. */
 
@@ -490,16 +491,16 @@ static PyObject *checkpoint_every(PyObject *self, PyObject *args, PyObject *kwar
 {
     (void)self;
     static char *keywords[] = {"seconds", "fds", "dir_fd", "temp_name", "final_name",
-                               "message", "meta", NULL};
+                               "final_path", "meta", NULL};
     double seconds;
     int fds[2], directory;
-    const char *temp, *final, *message;
+    const char *temp, *final, *final_path;
     PyObject *meta;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "d(ii)isssO!", keywords, &seconds, &fds[0],
-                                     &fds[1], &directory, &temp, &final, &message,
+                                     &fds[1], &directory, &temp, &final, &final_path,
                                      &PyDict_Type, &meta))
         return NULL;
-    if (!(seconds >= 0.001) || ts_crashsave_configure(directory, temp, final, message) < 0) {
+    if (!(seconds >= 0.001) || ts_crashsave_configure(directory, temp, final, final_path) < 0) {
         PyErr_SetString(PyExc_ValueError, "bad checkpoint period or names");
         return NULL;
     }

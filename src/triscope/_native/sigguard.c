@@ -16,14 +16,13 @@
  */
 #define _GNU_SOURCE
 #include "sigguard.h"
+#include "sigdefault.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 /* The timer's signal and the two control signals, with room to spare. */
 #define TS_MAX_GUARDED 8
@@ -158,19 +157,6 @@ void ts_sigguard_unblockable(int how, sigset_t *set)
     }
 }
 
-/* What the kernel would have done with no handler: every guarded signal's default is to end
- * the process. Restore it and raise again; the signal is delivered once our handler returns
- * (or at once, where it is not blocked in the handler). */
-static void die_by_default(int signo)
-{
-    struct sigaction fallback;
-    memset(&fallback, 0, sizeof fallback);
-    fallback.sa_handler = SIG_DFL;
-    sigemptyset(&fallback.sa_mask);
-    real_sigaction(signo, &fallback, NULL);
-    syscall(SYS_tgkill, getpid(), gettid(), signo);
-}
-
 void ts_sigguard_forward(int signo, siginfo_t *info, void *context)
 {
     guard_t *guard = find(signo);
@@ -181,7 +167,8 @@ void ts_sigguard_forward(int signo, siginfo_t *info, void *context)
     if (action.sa_handler == SIG_IGN)
         return;
     if (action.sa_handler == SIG_DFL) {
-        die_by_default(signo);
+        /* Every guarded signal's default is to end the process: it ends here. */
+        ts_sigdefault_die(signo, real_sigaction);
         return;
     }
     if (action.sa_flags & SA_RESETHAND) {

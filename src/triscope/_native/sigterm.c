@@ -1,29 +1,26 @@
 /* SPDX-License-Identifier: MIT
  *
  * sigterm.c — see sigterm.h. It owns the relay (the kernel's SIGTERM action while triscope's
- * handler is installed) and the watch's clock of an arrival. It must never act on a SIGTERM
- * whose handler is the program's (the watch acts only while the kernel's action is still the
- * relay), never change the interpreter's own handling (the relay calls it with the same
- * flags and mask, so a blocking call still ends with EINTR), and never allocate or lock in
- * the relay.
+ * handler is installed), the watch's clock of an arrival and the line said as the watch
+ * gives up. It must never act on a SIGTERM whose handler is the program's (the watch acts
+ * only while the kernel's action is still the relay), never change the interpreter's own
+ * handling (the relay calls it with the same flags and mask, so a blocking call still ends
+ * with EINTR), never allocate or lock in the relay, and never save a checkpoint itself (how
+ * is crashsave.c's).
  */
 #define _GNU_SOURCE
 #include "sigterm.h"
 
 #include "clock.h"
+#include "crashsave.h"
+#include "sigdefault.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <string.h>
+#include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-const char ts_sigterm_giving_up[] =
-    "triscope: SIGTERM: the program's main thread did not come back to Python within 5 s "
-    "(a long call in native code); the process ends as it would without triscope, and its "
-    "profile is not written\n";
 
 static struct sigaction interpreter; /* the action the relay passes the signal on to */
 static pid_t owner, main_tid;
@@ -75,24 +72,39 @@ void ts_sigterm_taken(void)
     atomic_store(&taken, 1);
 }
 
-/* The default action: this thread lets the signal in and sends it to itself, so the
- * process dies of SIGTERM (its status as plain python's) even where every other thread
- * blocks it. */
+/* The one line said as the watch gives up (one write, unless interrupted): what became of
+ * the profile. */
+static void say_giving_up(const char *saved_at)
+{
+    char line[4608];
+    int length = snprintf(
+        line, sizeof line,
+        "triscope: SIGTERM: the program's main thread did not come back to Python within 5 s "
+        "(a long call in native code); the process ends as it would without triscope, and its "
+        "profile %s%s\n",
+        saved_at != NULL ? "up to the last checkpoint is in " : "is not written",
+        saved_at != NULL ? saved_at : "");
+    if (length < 0 || (size_t)length >= sizeof line)
+        return; /* not with configure's names, which are shorter */
+    const char *left = line;
+    while (length > 0) {
+        ssize_t written = write(STDERR_FILENO, left, (size_t)length);
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written <= 0)
+            return; /* a closed stderr: the process ends all the same */
+        left += written;
+        length -= (int)written;
+    }
+}
+
+/* As a crash would (crashsave.h), the last complete checkpoint becomes the profile; then the
+ * process dies of SIGTERM, its status as plain python's, even though this thread (the
+ * profiler's) blocks every signal. */
 static void die_by_default(void)
 {
-    if (write(STDERR_FILENO, ts_sigterm_giving_up, sizeof ts_sigterm_giving_up - 1) < 0) {
-        /* nothing more to do: the process ends either way */
-    }
-    struct sigaction fallback;
-    memset(&fallback, 0, sizeof fallback);
-    fallback.sa_handler = SIG_DFL;
-    sigemptyset(&fallback.sa_mask);
-    sigaction(SIGTERM, &fallback, NULL);
-    sigset_t term;
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    pthread_sigmask(SIG_UNBLOCK, &term, NULL);
-    syscall(SYS_tgkill, getpid(), gettid(), SIGTERM);
+    say_giving_up(ts_crashsave_save_now());
+    ts_sigdefault_die(SIGTERM, sigaction);
 }
 
 int ts_sigterm_watch(uint64_t now_ns)

@@ -9,7 +9,8 @@
  * "Control"). A relay in front of the interpreter's handler notes the arrival; the watch,
  * from the profiler's own thread, re-sends the signal to the main thread (its blocking call
  * ends with EINTR and the handler runs) and, if the handler still has not begun after
- * TS_SIGTERM_GRACE_NS, ends the process by the signal's default action, unwritten.
+ * TS_SIGTERM_GRACE_NS, ends the process by the signal's default action, its profile the
+ * last complete checkpoint, as after a crash (crashsave.h), or none before the first.
  * Pure C, no Python.
  */
 #ifndef TS_SIGTERM_H
@@ -31,9 +32,8 @@ void ts_sigterm_taken(void);
 /* From the profiler's thread, every tick, at `now_ns` (CLOCK_MONOTONIC): acts only while
  * the kernel's action is still the relay (a handler the program set later is left alone).
  * Returns 1 when it re-sent the signal, 0 otherwise (it does not return when it ends the
- * process). */
+ * process: it saves the last checkpoint, writes one line to stderr saying where the profile
+ * is, or that it is not written, and dies by SIGTERM). */
 int ts_sigterm_watch(uint64_t now_ns);
-/* The message written to stderr as the watch ends the process. */
-extern const char ts_sigterm_giving_up[];
 
 #endif
