@@ -12,6 +12,10 @@ every profiler's fixed cost (start-up and exit, on an empty program).
 - Allocation fast path: bench/programs/alloc_loop.py times its own loops (N allocations
   and frees each) with memory profiling on (default) and off (--cpu); the difference per
   iteration is the cost of the hooks, sampling included (one sample per 256 KiB on average).
+- Short-lived threads: bench/programs/thread_churn.py starts and joins N threads that do
+  nothing, timing its own loop, plain and under `--cpu` and the default mode: the extra
+  microseconds per thread (registration, the thread's timer, the last measure of its
+  waiting as it ends) are what a thread-per-task program pays per task.
 - Long run: bench/programs/long_run.py for 60 s (20 s in quick) under triscope's default
   mode: the size of profile.json and profile.html, and the profiler's own memory, as peak
   RSS profiled minus peak RSS of the same program run plain (its heap is steady, so a
@@ -109,6 +113,32 @@ def alloc_path(python, rounds, n):
                      "iteration_ns_cpu": round(median(c[kind]["ns"] for c in runs["cpu"]), 1),
                      "iteration_ns_memory": round(median(m[kind]["ns"] for m in runs["memory"]), 1),
                      "n": runs["cpu"][0][kind]["n"]}
+    return out
+
+
+def per_thread(python, rounds, n):
+    """Microseconds a short-lived thread costs (bench/programs/thread_churn.py): plain, under
+    `--cpu` and the default mode, in interleaved rounds; each run times its own loop, so
+    start-up and exit do not enter."""
+    script = PROGRAMS / "thread_churn.py"
+    modes = {"plain": None, "cpu": ["--cpu"], "full": []}
+    runs = {mode: [] for mode in modes}
+    for r in range(rounds):
+        for mode in (list(modes) if r % 2 == 0 else list(reversed(modes))):
+            with Scratch() as cwd:
+                if modes[mode] is None:
+                    res = run_process([python, script, n], cwd, env=child_env())
+                else:
+                    res = _triscope(python, [*modes[mode], "--json", "-o", "p.json"], script,
+                                    [n], cwd)
+            if not res.ok:
+                return {"failed": res["stderr_tail"][-300:]}
+            runs[mode].append(json.loads(res["stdout"].strip().splitlines()[-1])["us"])
+    out = {"n": n}
+    for mode in modes:
+        out[f"{mode}_us"] = round(median(runs[mode]), 1)
+    for mode in ("cpu", "full"):
+        out[f"{mode}_extra_us"] = round(out[f"{mode}_us"] - out["plain_us"], 1)
     return out
 
 
@@ -312,6 +342,9 @@ def run(python, long_seconds, quick, profilers=("plain", "triscope_cpu", "trisco
     log(f"  {out['per_sample'].get('handler_us')} us of the thread's time per sample")
     log("costs: allocation fast path")
     out["alloc"] = alloc_path(python, rounds, 2_000_000 if quick else 3_000_000)
+    log("costs: short-lived threads")
+    out["threads"] = per_thread(python, rounds, 1000 if quick else 3000)
+    log(f"  {out['threads'].get('cpu_extra_us')} us more per thread with --cpu")
     log("costs: recording call stacks (callgrind)")
     out["stacks"] = stacks_cost(python, 200 if quick else 700)
     log(f"  {out['stacks'].get('stacks_pct_at_100hz')} % of CPU time at 100 samples/s")

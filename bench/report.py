@@ -278,7 +278,7 @@ def verdicts(res):
         add("recording call stacks (on by default)", "≤ 0.5 % of CPU time", f"{pct:g} %",
             pct <= 0.5, f"Recording call stacks costs {pct:g} % of CPU time at 100 samples/s "
             "(goal ≤ 0.5 %), and they are on by default.")
-    for part in ("per_sample", "alloc", "long_run", "stacks"):
+    for part in ("per_sample", "alloc", "threads", "long_run", "stacks"):
         if costs.get(part, {}).get("failed"):
             short.append(f"The {part.replace('_', ' ')} cost measurement failed: "
                          f"{costs[part]['failed'][-200:]}")
@@ -593,6 +593,13 @@ def render_costs(c, w):
               f"to {a['range'][1]:g}) | alloc_loop.py: ns per iteration with memory profiling "
               f"({a['iteration_ns_memory']:g}) minus `--cpu` ({a['iteration_ns_cpu']:g}); "
               f"plain: {a['iteration_ns_plain']} |")
+    th = c.get("threads", {})
+    if th and not th.get("failed"):
+        w(f"| per short-lived thread | `--cpu` +{fmt(th['cpu_extra_us'])} µs, default mode "
+          f"+{fmt(th['full_extra_us'])} µs (plain {fmt(th['plain_us'])} µs a thread) | "
+          f"thread_churn.py: {th['n']} threads started and joined one after another, each "
+          "doing nothing, timed from inside (median of interleaved rounds): registering the "
+          "thread, its CPU timer, the last measure of its waiting |")
     if lr and not lr.get("failed"):
         w(f"| profile size, {lr['seconds']:.0f} s run | profile.json {lr['json_kb']:g} KiB, "
           f"profile.html {lr['html_kb']:g} KiB | long_run.py, default mode: {lr['samples']} "
@@ -621,7 +628,7 @@ def render_costs(c, w):
           f"instructions per sample, over the {st['program_instructions_per_cpu_s'] / 1e9:.1f} "
           "G instructions the plain program executes per CPU second; counted, so other jobs "
           "on the machine do not blur it |")
-    for part in (ps, al, lr, st):
+    for part in (ps, al, th, lr, st):
         if part.get("failed"):
             w(f"| failed | `{' '.join(part['failed'].split())[-200:]}` | |")
     w("")

@@ -57,6 +57,15 @@ static inline __attribute__((always_inline)) int load(void *dst, const void *src
 }
 
 #define LOAD(dst, src) load(&(dst), &(src), sizeof(dst), safe, pid)
+/* A field of a struct already loaded (the safe walks' copies, or the handler's own stack). */
+#define FIELD(dst, src) memcpy(&(dst), &(src), sizeof(dst))
+
+/* The bytes of a frame the walk reads (its fields, before the locals), and of a code object
+ * (its header, through _co_firsttraceable): the safe walks read each in one system call
+ * where a call per field took six a frame, and a waiting thread's walk was the consumer's
+ * largest cost in programs that start many threads (docs/PERFORMANCE.md). */
+#define FRAME_FIELDS_SIZE offsetof(_PyInterpreterFrame, localsplus)
+#define CODE_HEADER_SIZE (offsetof(PyCodeObject, _co_firsttraceable) + sizeof(int))
 
 /* `pid` and `code_type` name the process the stack lives in and its PyCode_Type; with
  * `safe` 0 (the handler) they are ours and unused. */
@@ -106,9 +115,18 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, pid_t
          * walk): reading through it, even safely, starts from an invalid member access. */
         if (((uintptr_t)frame & (_Alignof(_PyInterpreterFrame) - 1)) != 0)
             goto fault;
-        if (!LOAD(code, TS_FRAME_CODE(frame)) || !LOAD(instr, TS_FRAME_INSTR(frame)) ||
-            !LOAD(previous, frame->previous) || !LOAD(owner, frame->owner))
-            goto fault;
+        /* The handler reads its own, unchanging stack in place; a safe walk copies first. */
+        const _PyInterpreterFrame *fields = frame;
+        _PyInterpreterFrame frame_copy;
+        if (safe) {
+            if (!load(&frame_copy, frame, FRAME_FIELDS_SIZE, safe, pid))
+                goto fault;
+            fields = &frame_copy;
+        }
+        FIELD(code, TS_FRAME_CODE(fields));
+        FIELD(instr, TS_FRAME_INSTR(fields));
+        FIELD(previous, fields->previous);
+        FIELD(owner, fields->owner);
         frame = previous;
 #if TS_HAS_SHIM_FRAMES
         if (owner >= TS_FRAME_FIRST_SHIM_OWNER)
@@ -116,12 +134,21 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, pid_t
 #endif
         code &= ~TS_FRAME_CODE_TAG_BITS;
         PyCodeObject *co = (PyCodeObject *)code;
-        if (co == NULL || (code & (_Alignof(PyObject) - 1)) != 0 ||
-            !LOAD(type, co->ob_base.ob_base.ob_type) || type != code_type)
+        if (co == NULL || (code & (_Alignof(PyObject) - 1)) != 0)
+            continue;
+        const PyCodeObject *header = co;
+        PyCodeObject code_copy;
+        if (safe) {
+            /* A frame being built may hold anything: unreadable, it is not a code object. */
+            if (!load(&code_copy, co, CODE_HEADER_SIZE, safe, pid))
+                continue;
+            header = &code_copy;
+        }
+        FIELD(type, header->ob_base.ob_base.ob_type);
+        if (type != code_type)
             continue;
         const _Py_CODEUNIT *first = (const _Py_CODEUNIT *)co->co_code_adaptive;
-        if (!LOAD(first_traceable, co->_co_firsttraceable))
-            goto fault;
+        FIELD(first_traceable, header->_co_firsttraceable);
         /* A frame still running its prologue (before _co_firsttraceable) is incomplete:
          * the interpreter itself hides it from tracebacks. */
         if (owner != TS_FRAME_OWNED_BY_GENERATOR && instr < first + first_traceable)

@@ -417,7 +417,12 @@ static void measure(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record
      * running: its stack is moving, and it is not idle; only a blocked thread is walked and
      * looked at. */
     int blocked = wait * 20 >= wall_delta;
-    int idle = wait > 0 && blocked && waiting_for_work(slot, index, cpu_now);
+    /* Nor is a thread being measured for the last time: it is the one running this (its own
+     * end) or already gone, so what it waits on now says nothing of the tick, and a walk of
+     * its stack, moving or freed, would be dropped (refresh_walk): both cost system calls
+     * for nothing, in every short thread's critical path. */
+    int look = blocked && !last;
+    int idle = wait > 0 && look && waiting_for_work(slot, index, cpu_now);
     if (idle) {
         slot->wait_ns -= wait;
         slot->idle_ns += wait;
@@ -439,7 +444,7 @@ static void measure(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record
     split->cpu_wait += cpu_wait + live_cpu_wait;
     if (!record)
         return;
-    if (blocked && (!idle || config.include_idle))
+    if (look && (!idle || config.include_idle))
         refresh_walk(slot, cpu_now);
     pthread_mutex_lock(&deaths_lock);
     if (cpu_wait > 0 && !queue_cpu_wait(slot, index, cpu_wait, now_ns, waits, TS_STATE_UNREAD, seen))
