@@ -435,6 +435,9 @@ def test_a_default_run_parses_its_options_once(tmp_path, target):
     assert imported.count("triscope.options") == 1, describe(proc)
     assert imported.count("triscope.launch") == 1, describe(proc)
     assert "argparse" not in imported, describe(proc)  # nor by the new image
+    # Nor the C core: with no LD_PRELOAD of triscope's, the library cannot be in place, and
+    # the first image need not load the core to ask (preload.in_place).
+    assert imported.count("triscope._native") == 1, describe(proc)
 
 
 @pytest.mark.parametrize("options", [

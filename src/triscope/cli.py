@@ -142,7 +142,7 @@ def main(argv: list = None) -> int:
     tool = argv[0] if argv and argv[0] in PROFILE_TOOLS else None
     if argv and argv[0] == "run":
         argv = argv[1:]
-    reexec_tried = tool is None and _no_options(argv) and not preload.in_place()
+    reexec_tried = tool is None and _no_options(argv) and not preload.in_place(launcher=True)
     if reexec_tried:
         preload.reexec(preload.triscope_command(argv))  # returns only if it cannot
     from triscope.options import Options, UsageError, run_values
@@ -158,7 +158,7 @@ def main(argv: list = None) -> int:
         if program is None:
             raise UsageError("no program to profile (try: triscope your_program.py)")
         options = Options.from_values(values)
-        if options.memory and not reexec_tried and not preload.in_place():
+        if options.memory and not reexec_tried and not preload.in_place(launcher=True):
             # Before the launcher is even imported: the interpreter re-executed checks the
             # outputs and reads the program itself, so whatever this one did besides would
             # be start-up time spent twice (and `-m pkg.mod` would import pkg twice).
