@@ -96,9 +96,10 @@ static int fill_ranges(PyObject *ranges, ts_line_range_t *only, ts_profile_meta_
 static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
-    static char *keywords[] = {"interval_s", "virtual_time", "stacks", "profile_all", "profile_only", "profile_exclude",
-                               "program_dirs", "library_dirs", "own_dirs", "cpu", "memory",
-                               "alloc_interval", "copy_interval", "gpu", "idle", "kept_lines",
+    static char *keywords[] = {"interval_s", "virtual_time", "stacks", "profile_all",
+                               "profile_only", "profile_exclude", "program_dirs",
+                               "library_dirs", "own_dirs", "cpu", "memory", "alloc_interval",
+                               "copy_interval", "gpu", "idle", "kept_lines",
                                "cpu_percent_threshold", "malloc_threshold", "gpu_asked", "awaits",
                                NULL};
     double interval_s, cpu_percent_threshold = 1.0;
@@ -108,9 +109,10 @@ static PyObject *configure(PyObject *self, PyObject *args, PyObject *kwargs)
     unsigned long long alloc_bytes = 262144, copy_bytes = 262144;
     PyObject *only, *exclude, *program_dirs, *library_dirs, *own_dirs, *kept_lines = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dpppOOOOO|ppKKppOdlpp", keywords,
-                                     &interval_s, &virtual_time, &stacks, &profile_all, &only, &exclude, &program_dirs,
-                                     &library_dirs, &own_dirs, &cpu, &memory, &alloc_bytes,
-                                     &copy_bytes, &gpu, &idle, &kept_lines,
+                                     &interval_s, &virtual_time, &stacks, &profile_all,
+                                     &only, &exclude, &program_dirs, &library_dirs,
+                                     &own_dirs, &cpu, &memory, &alloc_bytes, &copy_bytes,
+                                     &gpu, &idle, &kept_lines,
                                      &cpu_percent_threshold, &malloc_threshold, &gpu_asked,
                                      &awaits))
         return NULL;
