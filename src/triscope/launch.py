@@ -442,7 +442,10 @@ class _Session:
                               self.options.malloc_threshold)
         json_written = self.json_path
         if self.json_target is not None:
-            json_written = _deliver(self.json_target, self._read_json(), "profile", ".json")
+            # The bytes read above, unless merging the children rewrote them.
+            json_written = _deliver(self.json_target,
+                                    self._read_json() if data is None else data, "profile",
+                                    ".json")
             if json_written != self.json_path:
                 os.unlink(self.json_path)
         print(f"triscope: profile written to {json_written}", file=sys.stderr)
