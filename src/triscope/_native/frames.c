@@ -12,6 +12,9 @@
  *    their waiting time. Such a thread may wake and pop frames whose memory is then freed,
  *    so every load goes through process_vm_readv on our own pid, which reports EFAULT
  *    instead of crashing. The caller also checks the thread did not run during the walk.
+ *    Such walks read the data stack a window at a time (stackwindow.c) and keep the code
+ *    headers they have read (ts_code_cache_t), so a walk costs a few system calls whatever
+ *    its depth, where it took two a frame (docs/ARCHITECTURE.md, "System time").
  *  - `triscope dump` walks the threads of another process (same interpreter version), whose
  *    code objects have that process's PyCode_Type: every load is the same fault-tolerant
  *    read, naming that process.
@@ -22,6 +25,7 @@
 #define TS_WANT_FRAME_LAYOUT
 #include "compat.h"
 #include "frames.h"
+#include "stackwindow.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -61,20 +65,48 @@ static inline __attribute__((always_inline)) int load(void *dst, const void *src
 #define FIELD(dst, src) memcpy(&(dst), &(src), sizeof(dst))
 
 /* The bytes of a frame the walk reads (its fields, before the locals), and of a code object
- * (its header, through _co_firsttraceable): the safe walks read each in one system call
- * where a call per field took six a frame, and a waiting thread's walk was the consumer's
- * largest cost in programs that start many threads (docs/PERFORMANCE.md). */
+ * (its header, through _co_firsttraceable). */
 #define FRAME_FIELDS_SIZE offsetof(_PyInterpreterFrame, localsplus)
 #define CODE_HEADER_SIZE (offsetof(PyCodeObject, _co_firsttraceable) + sizeof(int))
 
-/* `pid` and `code_type` name the process the stack lives in and its PyCode_Type; with
- * `safe` 0 (the handler) they are ours and unused. */
+/* A code object's header: from `cache` when an earlier walk read it and no code object died
+ * since, else read (and kept when it is a code object). 0 when it is not a code object of
+ * `code_type` or cannot be read. */
+static int code_first_traceable(uintptr_t code, const PyTypeObject *code_type, pid_t pid,
+                                ts_code_cache_t *cache, uint64_t generation, int *first)
+{
+    ts_code_seen_t *seen =
+        cache != NULL ? &cache->entries[(code >> 4) % TS_CODE_CACHE_ENTRIES] : NULL;
+    if (seen != NULL && seen->code == code && seen->generation == generation) {
+        *first = seen->first_traceable;
+        return 1;
+    }
+    PyCodeObject header;
+    PyTypeObject *type = NULL;
+    /* A frame being built may hold anything: unreadable, it is not a code object. */
+    if (!read_from(pid, &header, (const void *)code, CODE_HEADER_SIZE))
+        return 0;
+    FIELD(type, header.ob_base.ob_base.ob_type);
+    if (type != code_type)
+        return 0;
+    FIELD(*first, header._co_firsttraceable);
+    if (seen != NULL)
+        *seen = (ts_code_seen_t){code, generation, *first};
+    return 1;
+}
+
+/* `pid` and `code_type` name the process the stack lives in and its PyCode_Type, `cache`
+ * and `generation` the code headers kept (ts_code_cache_t); with `safe` 0 (the handler)
+ * they are ours and unused. */
 static inline __attribute__((always_inline)) ts_walk_t
 walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, pid_t pid,
-     const PyTypeObject *code_type, int *ok)
+     const PyTypeObject *code_type, ts_code_cache_t *cache, uint64_t generation, int *ok)
 {
     ts_walk_t result = {.opcode = -1};
     _PyInterpreterFrame *frame = NULL;
+    ts_stack_window_t window; /* safe walks read the frames through it */
+    if (safe)
+        ts_stack_window_clear(&window);
     *ok = 1;
     if (tstate == NULL)
         return result;
@@ -119,7 +151,8 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, pid_t
         const _PyInterpreterFrame *fields = frame;
         _PyInterpreterFrame frame_copy;
         if (safe) {
-            if (!load(&frame_copy, frame, FRAME_FIELDS_SIZE, safe, pid))
+            if (!ts_stack_window_copy(&window, pid, (uintptr_t)frame, FRAME_FIELDS_SIZE,
+                                      &frame_copy))
                 goto fault;
             fields = &frame_copy;
         }
@@ -136,19 +169,17 @@ walk(const PyThreadState *tstate, ts_frame_t *out, int capacity, int safe, pid_t
         PyCodeObject *co = (PyCodeObject *)code;
         if (co == NULL || (code & (_Alignof(PyObject) - 1)) != 0)
             continue;
-        const PyCodeObject *header = co;
-        PyCodeObject code_copy;
         if (safe) {
-            /* A frame being built may hold anything: unreadable, it is not a code object. */
-            if (!load(&code_copy, co, CODE_HEADER_SIZE, safe, pid))
+            if (!code_first_traceable(code, code_type, pid, cache, generation,
+                                      &first_traceable))
                 continue;
-            header = &code_copy;
+        } else {
+            FIELD(type, co->ob_base.ob_base.ob_type);
+            if (type != code_type)
+                continue;
+            FIELD(first_traceable, co->_co_firsttraceable);
         }
-        FIELD(type, header->ob_base.ob_base.ob_type);
-        if (type != code_type)
-            continue;
         const _Py_CODEUNIT *first = (const _Py_CODEUNIT *)co->co_code_adaptive;
-        FIELD(first_traceable, header->_co_firsttraceable);
         /* A frame still running its prologue (before _co_firsttraceable) is incomplete:
          * the interpreter itself hides it from tracebacks. */
         if (owner != TS_FRAME_OWNED_BY_GENERATOR && instr < first + first_traceable)
@@ -176,24 +207,27 @@ fault: /* only reachable with safe reads: plain loads do not report faults */
 ts_walk_t ts_frames_walk_self(ts_frame_t *out, int capacity)
 {
     int ok;
-    return walk(PyGILState_GetThisThreadState(), out, capacity, 0, 0, &PyCode_Type, &ok);
+    return walk(PyGILState_GetThisThreadState(), out, capacity, 0, 0, &PyCode_Type, NULL, 0,
+                &ok);
 }
 
-ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacity, int *ok)
+ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacity,
+                                ts_code_cache_t *cache, uint64_t generation, int *ok)
 {
     if (!safe_reads_work) {
         *ok = 0;
         ts_walk_t none = {.opcode = -1};
         return none;
     }
-    return walk((const PyThreadState *)tstate, out, capacity, 1, self_pid, &PyCode_Type, ok);
+    return walk((const PyThreadState *)tstate, out, capacity, 1, self_pid, &PyCode_Type, cache,
+                generation, ok);
 }
 
 ts_walk_t ts_frames_walk_remote(pid_t pid, uint64_t tstate, uint64_t code_type,
                                 ts_frame_t *out, int capacity, int *ok)
 {
     return walk((const PyThreadState *)(uintptr_t)tstate, out, capacity, 1, pid,
-                (const PyTypeObject *)(uintptr_t)code_type, ok);
+                (const PyTypeObject *)(uintptr_t)code_type, NULL, 0, ok);
 }
 
 int ts_frames_code_plausible(const void *code)

@@ -33,10 +33,28 @@ typedef struct {
  * own frames, which are consistent at any instruction boundary of this thread. */
 ts_walk_t ts_frames_walk_self(ts_frame_t *out, int capacity);
 
+/* Code objects a walk of another thread found, so that the next walks need not read their
+ * headers again: an entry holds while no code object has died since it was made (its
+ * `generation`, the caller's count of code deaths read before that walk), since until then
+ * the address still holds the same code object. Direct-mapped; zeroed is empty. The caller
+ * keeps it and serialises the walks that share it. */
+#define TS_CODE_CACHE_ENTRIES 512
+typedef struct {
+    uintptr_t code;
+    uint64_t generation;
+    int first_traceable;  /* the code's _co_firsttraceable */
+} ts_code_seen_t;
+
+typedef struct {
+    ts_code_seen_t entries[TS_CODE_CACHE_ENTRIES];
+} ts_code_cache_t;
+
 /* Walks another thread's stack, given its PyThreadState. Every load goes through a
  * fault-tolerant read, since the thread may pop frames (and free their memory) meanwhile.
- * Returns depth -1 in .depth's place via *ok = 0 when a read faulted. */
-ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacity, int *ok);
+ * `cache` (or NULL) holds code headers read by earlier walks, `generation` is the count of
+ * code deaths read before this walk. *ok = 0 when a read faulted. */
+ts_walk_t ts_frames_walk_thread(const void *tstate, ts_frame_t *out, int capacity,
+                                ts_code_cache_t *cache, uint64_t generation, int *ok);
 
 /* Walks a thread of another process `pid` running the same interpreter version, given the
  * address of its PyThreadState there and of that process's PyCode_Type. The frames' code

@@ -43,6 +43,7 @@ static pthread_mutex_t deaths_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic uint64_t code_deaths;
 static int idle_detected;                   /* taskstate.c can tell idle threads apart */
 static int run_delay_seen;                  /* a thread had a run-queue delay */
+static ts_code_cache_t code_cache;          /* walks' code headers; slot table lock held */
 
 void ts_waits_init(const ts_sampler_config_t *cfg)
 {
@@ -108,7 +109,8 @@ static void refresh_walk(ts_slot_t *slot, uint64_t cpu_before)
         return;
     ts_frame_t frames[TS_MAX_DEPTH];
     int ok;
-    ts_walk_t walk = ts_frames_walk_thread(slot->tstate, frames, TS_MAX_DEPTH, &ok);
+    ts_walk_t walk =
+        ts_frames_walk_thread(slot->tstate, frames, TS_MAX_DEPTH, &code_cache, deaths, &ok);
     uint64_t cpu_after;
     if (!ok || ts_clock_read_ns(slot->cpu_clock, &cpu_after) != 0 || cpu_after != cpu_before)
         return;
