@@ -52,32 +52,43 @@ def _seconds(metrics: dict, thread_time: float) -> dict:
     return {key: metrics[key] / 100.0 * thread_time for key in TIME_KEYS}
 
 
-def _add(target: dict, source: dict, thread_time: float) -> None:
-    for key, seconds in _seconds(source, thread_time).items():
-        target["_s_" + key] = target.get("_s_" + key, 0.0) + seconds
-    python_bytes = source["alloc_mb"] * source["python_fraction"]
-    target["_python_mb"] = target.get("_python_mb", 0.0) + python_bytes
+# The running sums' own names: (the metric, its sum's key, its count's key).
+_TIME_SUMS = tuple((key, "_s_" + key) for key in TIME_KEYS)
+_NEWER_SUMS = tuple((key, "_n_" + key) for key in NEWER_SUMMED_KEYS)
+
+
+def _add(target: dict, source: dict, thread_time: float) -> float:
+    """Folds a line's or function's metrics into `target`'s running sums; returns its
+    seconds. Called once per line of every profile merged: written for speed (a merge of
+    a thousand workers' profiles spends most of its time here)."""
+    get = target.get
+    line_s = 0.0
+    for key, sum_key in _TIME_SUMS:
+        seconds = source[key] / 100.0 * thread_time  # as _seconds has it, to the last bit
+        line_s += seconds
+        target[sum_key] = get(sum_key, 0.0) + seconds
+    target["_python_mb"] = get("_python_mb", 0.0) + source["alloc_mb"] * source["python_fraction"]
     for key in SUMMED_KEYS:
-        target[key] = target.get(key, 0) + source[key]
-    target["leak_likelihood"] = max(target.get("leak_likelihood", 0.0), source["leak_likelihood"])
-    target["leak_mb_s"] = target.get("leak_mb_s", 0.0) + source["leak_mb_s"]
-    target["gpu_pct"] = max(target.get("gpu_pct", 0.0), source["gpu_pct"])
-    target["async_await_s"] = target.get("async_await_s", 0.0) + source.get("async_await_s", 0.0)
-    target.setdefault("timeline", source["timeline"])
-    target["_parts"] = target.get("_parts", 0) + 1
+        target[key] = get(key, 0) + source[key]
+    target["leak_likelihood"] = max(get("leak_likelihood", 0.0), source["leak_likelihood"])
+    target["leak_mb_s"] = get("leak_mb_s", 0.0) + source["leak_mb_s"]
+    target["gpu_pct"] = max(get("gpu_pct", 0.0), source["gpu_pct"])
+    target["async_await_s"] = get("async_await_s", 0.0) + source.get("async_await_s", 0.0)
+    if "timeline" not in target:
+        target["timeline"] = source["timeline"]
+    target["_parts"] = get("_parts", 0) + 1
     for key in PRESENT_SUMMED_KEYS:
         if key in source:
-            target[key] = target.get(key, 0.0) + source[key]
-    for key in NEWER_SUMMED_KEYS:
+            target[key] = get(key, 0.0) + source[key]
+    for key, count_key in _NEWER_SUMS:
         if key in source:
-            target["_n_" + key] = target.get("_n_" + key, 0) + 1
-            target[key] = target.get(key, 0.0) + source[key]
+            target[count_key] = get(count_key, 0) + 1
+            target[key] = get(key, 0.0) + source[key]
     if "core_utilization" in source:
-        line_s = sum(_seconds(source, thread_time).values())
-        target["_n_core_utilization"] = target.get("_n_core_utilization", 0) + 1
-        target["_computing_s"] = target.get("_computing_s", 0.0) + \
-            source["core_utilization"] * line_s
-        target["_line_s"] = target.get("_line_s", 0.0) + line_s
+        target["_n_core_utilization"] = get("_n_core_utilization", 0) + 1
+        target["_computing_s"] = get("_computing_s", 0.0) + source["core_utilization"] * line_s
+        target["_line_s"] = get("_line_s", 0.0) + line_s
+    return line_s
 
 
 def _finish_metrics(entry: dict, total_s: float, total_alloc_mb: float) -> dict:
@@ -159,8 +170,8 @@ class Combination:
             for line in entry["lines"]:
                 target = self.lines.setdefault(
                     (path, line["lineno"]), {"lineno": line["lineno"], "source": line["source"]})
-                _add(target, line, thread_time)
-                _add_by_process(target, line, thread_time, first_index, len(own))
+                line_s = _add(target, line, thread_time)
+                _add_by_process(target, line, line_s, first_index, len(own))
             for function in entry["functions"]:
                 key = (path, function["name"], function["lineno"])
                 target = self.functions.setdefault(key, {"name": function["name"],
@@ -317,23 +328,24 @@ class Combination:
             merged["unprofiled_children"] = self.unprofiled
 
 
-def _add_by_process(target: dict, line: dict, thread_time: float, first_index: int,
+def _add_by_process(target: dict, line: dict, line_s: float, first_index: int,
                     processes: int) -> None:
-    """Charges `line`'s seconds to the processes it came from, in `target`'s running top
-    BY_PROCESS_TOP (docs/PROFILE_FORMAT.md, "Time by process"): a profile of one process
-    gives its index; a merged one its own breakdown, moved to where its processes now
+    """Charges `line`'s seconds (`line_s`) to the processes it came from, in `target`'s
+    running top BY_PROCESS_TOP (docs/PROFILE_FORMAT.md, "Time by process"): a profile of one
+    process gives its index; a merged one its own breakdown, moved to where its processes now
     stand; an older merged one without it, its remainder only. Each process adds to a line
     once, so a share that leaves the top for the remainder would never have come back."""
-    top = target.setdefault("_top", [])
+    top = target.get("_top")
+    if top is None:
+        top = target["_top"] = []
     if "by_process" in line:
         shares = [(first_index + index, seconds) for index, seconds in line["by_process"]["top"]]
         target["_rest_s"] = target.get("_rest_s", 0.0) + line["by_process"]["rest_s"]
+    elif processes != 1:
+        target["_rest_s"] = target.get("_rest_s", 0.0) + line_s
+        return
     else:
-        seconds = sum(_seconds(line, thread_time).values())
-        if processes != 1:
-            target["_rest_s"] = target.get("_rest_s", 0.0) + seconds
-            return
-        shares = [(first_index, seconds)]
+        shares = ((first_index, line_s),)
     for index, seconds in shares:
         if seconds <= 0:
             continue
