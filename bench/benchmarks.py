@@ -6,11 +6,13 @@ N times in the current process and prints "name: <time per loop>", without spawn
 processes or calibrating, so every profiler sees one ordinary process running the same
 fixed amount of work. `--worker-task K` picks the K-th benchmark of a script that defines
 several. Loops are chosen so that each plain run takes about 0.8 s on a 2-core machine (a
-pytest session, one loop, takes about 1.1 s): the set, 18 programs x 10 configurations x 4
-rounds, has to fit the 30-minute budget with the accuracy and cost sections. A round of one
-program under every configuration costs 12 to 25 times its plain run (the peers that trace
-every call are 2 to 5 times slower), 14 s on average; 18 x 4 rounds take about 17 minutes,
-and the accuracy and cost sections about 10 more. With 5 rounds the run would need about 32.
+pytest session, one loop, takes about 1.1 s): the set, 18 programs x 10 configurations, has
+to fit the 30-minute budget with the accuracy and cost sections. A round of one program under
+every configuration costs 12 to 25 times its plain run (the peers that trace every call are 2
+to 5 times slower), 17 s on average (2026-11-27: 1,248 s for 18 x 4 rounds), of which plain
+and triscope's three configurations take 4 s; the accuracy and cost sections take about 10
+minutes more. So triscope's configurations run 6 rounds and the peers the first 3 of them:
+about 19 minutes, where 5 rounds of everything would need about 26 and the run 36.
 
 bench/programs/ holds what pyperformance lacks: a pool of threads that contend for the GIL,
 and the programs people bring to a profiler that pyperformance leaves out because they need

@@ -48,8 +48,17 @@ def warm_up(python, profilers, bench, pyperf_dir):
         _one(python, BY_NAME[name], bench.path(pyperf_dir), bench.args(1), timeout=120)
 
 
-def run_benchmark(python, bench, profilers, rounds, pyperf_dir):
-    """All rounds of one benchmark; returns its entry of the results."""
+def _ours(name):
+    return BY_NAME[name].module == "triscope"
+
+
+def run_benchmark(python, bench, profilers, rounds, pyperf_dir, peer_rounds=None):
+    """All rounds of one benchmark; returns its entry of the results. The peers run in the
+    first `peer_rounds` rounds only (all of them by default), triscope's configurations and
+    the plain run in every round: triscope's ratios, a few percent from 1, need the rounds;
+    the peers' stand far enough apart that three tell them (and the run stays within its
+    time budget)."""
+    peer_rounds = rounds if peer_rounds is None else min(peer_rounds, rounds)
     script, args = bench.path(pyperf_dir), bench.args()
     first = _one(python, BY_NAME["plain"], script, args, timeout=300)  # warm-up, untimed
     if first["rc"] != 0:
@@ -61,8 +70,9 @@ def run_benchmark(python, bench, profilers, rounds, pyperf_dir):
     runs = {name: [] for name in ["plain", *profiled]}
     failed = {}
     for r in range(rounds):
-        shift = r % len(profiled) if profiled else 0
-        order = ["plain", *profiled[shift:], *profiled[:shift]]
+        running = [name for name in profiled if r < peer_rounds or _ours(name)]
+        shift = r % len(running) if running else 0
+        order = ["plain", *running[shift:], *running[:shift]]
         for name in order:
             if name in failed or (r >= 2 and _clearly_slow(runs, name)):
                 continue
@@ -138,15 +148,17 @@ def summarize(benchmarks, profilers):
     return out
 
 
-def run(python, benchmarks, profilers, rounds, pyperf_dir, checkpoint=None):
+def run(python, benchmarks, profilers, rounds, pyperf_dir, checkpoint=None, peer_rounds=None):
     """The overhead section of the results."""
     if benchmarks:
         log(f"overhead: warming up {len(profilers)} configurations")
         warm_up(python, profilers, benchmarks[0], pyperf_dir)
-    results = {"rounds": rounds, "profilers": profilers, "benchmarks": {}}
+    peer_rounds = rounds if peer_rounds is None else min(peer_rounds, rounds)
+    results = {"rounds": rounds, "peer_rounds": peer_rounds, "profilers": profilers,
+               "benchmarks": {}}
     for i, bench in enumerate(benchmarks, 1):
         log(f"overhead [{i}/{len(benchmarks)}] {bench.name} ({bench.category})")
-        entry = run_benchmark(python, bench, profilers, rounds, pyperf_dir)
+        entry = run_benchmark(python, bench, profilers, rounds, pyperf_dir, peer_rounds)
         results["benchmarks"][bench.name] = entry
         if entry.get("ratio"):
             shown = ", ".join(f"{k} {v:.2f}x" for k, v in entry["ratio"].items() if v)

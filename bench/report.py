@@ -346,6 +346,15 @@ def worst_benchmark(res, name):
     return f"{n} {fmt_ratio(r)}"
 
 
+def _rounds_text(ov):
+    """How many rounds each configuration ran in (results before peer_rounds: all in all)."""
+    rounds, peers = ov["rounds"], ov.get("peer_rounds", ov["rounds"])
+    if peers >= rounds:
+        return f"{rounds} rounds"
+    return (f"{rounds} rounds for triscope's configurations, the peers running in the first "
+            f"{peers} of them")
+
+
 def render_overhead(res, w, png_name):
     """The overhead section; `start-up + exit` is each profiler's time on an empty program
     (costs.fixed_cost), the part of a whole-process ratio that long programs dilute."""
@@ -356,9 +365,9 @@ def render_overhead(res, w, png_name):
       "plain and under every profiler in interleaved rounds: a round runs the plain program "
       "and then each profiler once, in an order rotated from round to round; a run's slowdown "
       "is its wall-clock time over the same round's plain run, and a benchmark's slowdown is "
-      f"the median over {ov['rounds']} rounds (a profiler more than 4× slower than plain in two "
-      "rounds is not run further on that benchmark). Per profiler: the median and the "
-      "geometric mean over benchmarks. Each profiler runs with its default settings and "
+      f"the median over its rounds: {_rounds_text(ov)} (a profiler more than 4× slower than "
+      "plain in two rounds is not run further on that benchmark). Per profiler: the median and "
+      "the geometric mean over benchmarks. Each profiler runs with its default settings and "
       "writes its usual output file.\n")
     if png_name:
         w(f"![Slowdown per profiler: one dot per benchmark, the bar is the median]({png_name})\n")

@@ -42,7 +42,10 @@ def parse_args(argv):
                     help="interpreter that runs every benchmark (default: this one)")
     ap.add_argument("--benchmarks", help="comma-separated benchmark names (default: the set)")
     ap.add_argument("--profilers", help="comma-separated configurations (default: all available)")
-    ap.add_argument("--rounds", type=int, help="interleaved rounds per benchmark (4; quick 3)")
+    ap.add_argument("--rounds", type=int,
+                    help="interleaved rounds per benchmark for plain and triscope (6; quick 3)")
+    ap.add_argument("--peer-rounds", type=int,
+                    help="how many of those rounds the peers run in too (3; quick 3)")
     ap.add_argument("--sections", default=",".join(SECTIONS),
                     help=f"which of {','.join(SECTIONS)} to run")
     ap.add_argument("--scale", type=float, help="accuracy workloads' scale (1.0; quick 0.3)")
@@ -55,9 +58,11 @@ def parse_args(argv):
     ap.add_argument("--merge", action="store_true",
                     help="keep the other sections of an existing --out file (re-run some)")
     args = ap.parse_args(argv)
-    # Four rounds, not five, since the set grew to 18 programs: the fifth would take the full
-    # run past its 30 minutes on 2 cores (the estimate is in bench/benchmarks.py).
-    args.rounds = args.rounds or (3 if args.quick else 4)
+    # Six rounds of triscope's configurations, three with the peers in them: the peers take
+    # three quarters of a round's time, and five rounds of everything would take the full run
+    # past its 30 minutes on 2 cores (the estimate is in bench/benchmarks.py).
+    args.rounds = args.rounds or (3 if args.quick else 6)
+    args.peer_rounds = args.peer_rounds or 3
     args.scale = args.scale or (0.3 if args.quick else 1.0)
     args.long_run_s = args.long_run_s or (20.0 if args.quick else 60.0)
     args.out = args.out or RESULTS / ("quick.json" if args.quick else "full.json")
@@ -118,7 +123,7 @@ def main(argv=None):
     if "overhead" in args.sections:
         t = time.perf_counter()
         results["overhead"] = overhead.run(python, chosen, available, args.rounds, pyperf_dir,
-                                           checkpoint=checkpoint)
+                                           checkpoint=checkpoint, peer_rounds=args.peer_rounds)
         results["overhead"]["seconds"] = round(time.perf_counter() - t, 1)
         checkpoint()
     if "accuracy" in args.sections:
