@@ -4,6 +4,7 @@ functions below threading and subprocess through which the launcher sees threads
 children start.
 
 Awaited time (--async) is heard through sys.monitoring, which came in 3.12 (HAS_MONITORING).
+The program's __main__ namespace differs too (MAIN_HAS_ANNOTATIONS, MAIN_HAS_CACHED).
 
 The signal handler tells native time from Python time partly by the opcode the innermost
 frame is executing: an opcode that calls out (CALL and every specialised or instrumented
@@ -28,6 +29,14 @@ def remote_exec(pid: int, script: str) -> None:
 
 
 HAS_MONITORING = sys.version_info >= (3, 12)
+
+# What the interpreter's own __main__ namespace holds beside __name__, __doc__, __package__,
+# __loader__, __spec__ and __builtins__, which the launcher's fresh one copies (a program
+# listing its globals must find Python's): an empty __annotations__ until 3.14, whose
+# annotations are evaluated lazily; and, beside __file__, __cached__ (None for a program)
+# until 3.15.
+MAIN_HAS_ANNOTATIONS = sys.version_info < (3, 14)
+MAIN_HAS_CACHED = sys.version_info < (3, 15)
 
 # The _thread function with which threading.Thread.start starts a thread, which threading
 # binds as `_` + its name when it is imported (launch._install_thread_hook).

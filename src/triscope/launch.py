@@ -15,6 +15,7 @@ handlers (registered later, so run earlier).
 # signal module wraps the same functions in enums (0.5 ms, and enum's 1.2 ms). threading and
 # subprocess are hooked from below, through _thread and _posixsubprocess, and imported only
 # by a program that uses them (_install_thread_hook, _watch_child_environments).
+import _frozen_importlib
 import _frozen_importlib_external
 import _signal
 import _thread
@@ -25,6 +26,7 @@ import os
 import site
 import stat
 import sys
+import zipimport
 
 from triscope import __version__, _compat, _native, jsoncodec, preload, scratch, source
 from triscope.options import Options, UsageError
@@ -207,6 +209,8 @@ def _program_path0(program: str, is_module: bool) -> str:
     """What `python program.py` (its real directory) or `python -m module` puts first."""
     if is_module:
         return os.getcwd()
+    if program == "-":  # the program on standard input: the working directory, as ''
+        return ""
     return os.path.dirname(os.path.realpath(os.path.abspath(program)))
 
 
@@ -1380,11 +1384,67 @@ _thread_hook_lock = _thread.allocate_lock()
 
 
 def _fresh_main_module(file, loader):
-    module = type(sys)("__main__")
-    module.__dict__.update(__file__=file, __builtins__=builtins, __cached__=None,
-                           __loader__=loader, __package__=None, __spec__=None)
+    """A new __main__ module in sys.modules, its namespace as the interpreter makes it, in
+    its order: for a program `file` named (a script, "<stdin>"), that file and its loader;
+    without one (-m, a directory or zip program) what runpy then fills in."""
+    module = type(sys)("__main__")  # __name__, __doc__, __package__, __loader__, __spec__
+    namespace = module.__dict__
+    if _compat.MAIN_HAS_ANNOTATIONS:
+        namespace["__annotations__"] = {}
+    namespace["__builtins__"] = builtins
+    namespace["__loader__"] = loader
+    if file is not None:
+        namespace["__file__"] = file
+        if _compat.MAIN_HAS_CACHED:
+            namespace["__cached__"] = None
     sys.modules["__main__"] = module
     return module
+
+
+def _is_path_entry(program: str) -> bool:
+    """Whether Python runs `program` as a sys.path entry holding a `__main__` module (a
+    directory, a zip file such as a zipapp's .pyz) rather than as a script: when a path
+    hook takes it, as the interpreter decides (docs/ARCHITECTURE.md, "The program's forms")."""
+    if os.path.isdir(program):
+        return True
+    try:
+        zipimport.zipimporter(program)
+    except (zipimport.ZipImportError, OSError):
+        return False
+    return True
+
+
+def _path_entry_path0(program: str) -> str:
+    """sys.path[0] for a directory or zip program, as the interpreter makes it: absolute by
+    joining the working directory, not normalised ("." is the directory itself)."""
+    if os.path.isabs(program):
+        return program
+    if program in ("", os.curdir):
+        return os.getcwd()
+    return os.path.join(os.getcwd(), program)
+
+
+def _prepare_path_entry(program: str, program_args: list):
+    """Returns (sys.path[0], program directories) for `python dir_or_zip` semantics: its
+    `__main__` module runs as `python` runs it, found through sys.path[0]."""
+    path0 = _path_entry_path0(program)
+    # Found as runpy will find it (the path hooks), or refused before anything runs.
+    if _frozen_importlib_external.PathFinder.find_spec("__main__", [path0]) is None:
+        raise UsageError(f"{program!r} has no __main__.py to run (a directory or zip file "
+                         "runs its __main__ module)")
+    sys.argv[:] = [program, *program_args]
+    return path0, sorted({path0, os.path.normpath(path0), os.path.realpath(path0)})
+
+
+def _prepare_stdin(program_args: list):
+    """Returns (code, globals, program directories) for `python -` semantics: the program
+    read from standard input to its end before it runs, as Python reads it, named
+    "<stdin>" (its lines are profiled; their text, which no file holds, is not quoted)."""
+    source = sys.stdin.buffer.read()
+    sys.argv[:] = ["-", *program_args]
+    code = compile(source, "<stdin>", "exec", dont_inherit=True)
+    module = _fresh_main_module("<stdin>", _frozen_importlib.BuiltinImporter)
+    return code, module.__dict__, ["<stdin>"]
 
 
 def _prepare_script(program: str, program_args: list):
@@ -1562,13 +1622,18 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
         os.environ["CUDA_LAUNCH_BLOCKING"] = "1"
     launcher_file = getattr(sys.modules.get("__main__"), "__file__", None)
     preload.restore_environment()
-    session = _Session(options, f"-m {program}" if is_module else program, program_args)
-    code = None
+    session = _Session(options, f"-m {program}" if is_module else
+                       "<stdin>" if program == "-" else program, program_args)
+    code = path_entry = None
     if is_module:
         program_dirs = _module_dirs(program)
+    elif program != "-" and _is_path_entry(program):
+        path_entry, program_dirs = _prepare_path_entry(program, program_args)
     else:
         try:
-            code, main_globals, program_dirs = _prepare_script(program, program_args)
+            code, main_globals, program_dirs = (
+                _prepare_stdin(program_args) if program == "-"
+                else _prepare_script(program, program_args))
         except SyntaxError as error:
             import traceback
             traceback.print_exception(type(error), error, None)
@@ -1610,13 +1675,22 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
         import triscope
         session.live.send_snapshots(triscope.profiled_functions)
         session.live.capture_output()
-    _enter_program_path(_program_path0(program, is_module))
+    if path_entry is None:
+        _enter_program_path(_program_path0(program, is_module))
+    elif sys.flags.safe_path:  # -P leaves out the unsafe entries, never this one
+        sys.path.insert(0, path_entry)
+    else:
+        sys.path[0] = path_entry
     try:
         if is_module:
             sys.argv[:] = [program, *program_args]
             _fresh_main_module(None, None)
             import runpy
             _native.run_as_program(runpy._run_module_as_main, (program, True))
+        elif path_entry is not None:
+            _fresh_main_module(None, None)
+            import runpy
+            _native.run_as_program(runpy._run_module_as_main, ("__main__", False))
         else:
             _native.run_as_program(code, main_globals)
     except SystemExit:

@@ -1,0 +1,112 @@
+"""The ways Python can be told which program to run, each run as Python runs it
+(docs/ARCHITECTURE.md, "The program's forms"): a directory or a zip file (a zipapp's .pyz) holding
+`__main__.py`, which Python runs as a sys.path entry; the program on standard input (`-`);
+and the __main__ namespace every program finds (its names and their order are Python's, which
+differ between versions: _compat.py).
+
+GIVEN a directory whose `__main__.py` prints what a program can see of how it was started
+(sys.argv, sys.path[0], its __file__, __name__ and __spec__) and then spends its time in a
+module beside it, and the same directory zipped by zipapp, WHEN each runs under plain
+python and under triscope (CPU only, and re-executed under the allocator library), THEN
+stdout and the exit status are plain Python's, and the profile charges the module's hot
+line, named by its path inside the directory or the zip (one without `__main__.py` is refused
+in one line: test_cli.py). A program on standard input sees
+what it sees under Python and its lines are profiled as "<stdin>"; a script and a module
+see the globals Python gives them.
+"""
+import zipapp
+
+import pytest
+
+from conftest import describe, load_profile, program_stderr, run_python, run_triscope
+
+MAIN = """\
+import sys
+import work
+print(sys.argv, sys.path[0], __file__, __name__, __spec__.name, __package__)
+print(work.spin(0.4))
+"""
+
+WORK = """\
+import time
+
+
+def spin(seconds):
+    total, end = 0, time.process_time() + seconds
+    while time.process_time() < end:
+        total += sum(i * i for i in range(300))  # @hot
+    return total > 0
+"""
+
+
+@pytest.fixture
+def programs(tmp_path):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "__main__.py").write_text(MAIN)
+    (app / "work.py").write_text(WORK)
+    zipapp.create_archive(app, tmp_path / "app.pyz")
+    return tmp_path
+
+
+def hot_line(profile, suffix):
+    hot = WORK.splitlines().index(next(l for l in WORK.splitlines() if "# @hot" in l)) + 1
+    for path, entry in profile["files"].items():
+        if path.endswith(suffix):
+            return next((line for line in entry["lines"] if line["lineno"] == hot), None)
+    raise AssertionError(f"no file ending {suffix} in {sorted(profile['files'])}")
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+@pytest.mark.parametrize("target, inside", [("app", "/app/work.py"),
+                                            ("./app/", "/app/work.py"),
+                                            ("app.pyz", "/app.pyz/work.py")])
+def test_a_directory_or_zip_program_runs_as_under_python(programs, target, inside, memory):
+    plain = run_python([target, "one", "two"], programs)
+    assert plain.returncode == 0, describe(plain)
+    options = ["--cli"] + ([] if memory else ["--cpu"])
+    proc = run_triscope([*options, target, "one", "two"], programs)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    line = hot_line(load_profile(programs / "profile.json"), inside)
+    assert line is not None and line["cpu_samples"] >= 10, line
+
+
+STDIN_PROGRAM = """\
+import sys
+print(sys.argv, repr(sys.path[0]), list(globals()), __file__, __loader__, __spec__)
+total = 0
+for i in range(3_000_000):
+    total += i * i  # @stdin_hot
+print(total % 7)
+"""
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+def test_a_program_on_standard_input_runs_as_under_python(tmp_path, memory):
+    plain = run_python(["-", "one"], tmp_path, input=STDIN_PROGRAM)
+    assert plain.returncode == 0, describe(plain)
+    options = ["--cli"] + ([] if memory else ["--cpu"])
+    proc = run_triscope([*options, "-", "one"], tmp_path, input=STDIN_PROGRAM)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    assert profile["program"] == "<stdin>", profile["program"]
+    hot = STDIN_PROGRAM.splitlines().index("    total += i * i  # @stdin_hot") + 1
+    lines = {line["lineno"]: line for line in profile["files"]["<stdin>"]["lines"]}
+    assert lines[hot]["cpu_samples"] >= 5, lines
+
+
+GLOBALS_PROBE = "print(list(globals()))\n"
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+@pytest.mark.parametrize("form", ["script", "module"])
+def test_the_main_namespace_is_pythons(tmp_path, form, memory):
+    (tmp_path / "globals_probe.py").write_text(GLOBALS_PROBE)
+    target = ["globals_probe.py"] if form == "script" else ["-m", "globals_probe"]
+    plain = run_python(target, tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    proc = run_triscope(([] if memory else ["--cpu"]) + target, tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
