@@ -1,8 +1,8 @@
 """The ways Python can be told which program to run, each run as Python runs it
-(docs/ARCHITECTURE.md, "The program's forms"): a directory or a zip file (a zipapp's .pyz) holding
-`__main__.py`, which Python runs as a sys.path entry; the program on standard input (`-`);
-and the __main__ namespace every program finds (its names and their order are Python's, which
-differ between versions: _compat.py).
+(docs/ARCHITECTURE.md, "The program's forms"): a directory or a zip file (a zipapp's .pyz)
+holding `__main__.py`, which Python runs as a sys.path entry; the program on standard input
+(`-`); compiled bytecode; a pipe's path; and the __main__ namespace every program finds (its
+names and their order are Python's, which differ between versions: _compat.py).
 
 GIVEN a directory whose `__main__.py` prints what a program can see of how it was started
 (sys.argv, sys.path[0], its __file__, __name__ and __spec__) and then spends its time in a
@@ -10,10 +10,14 @@ module beside it, and the same directory zipped by zipapp, WHEN each runs under 
 python and under triscope (CPU only, and re-executed under the allocator library), THEN
 stdout and the exit status are plain Python's, and the profile charges the module's hot
 line, named by its path inside the directory or the zip (one without `__main__.py` is refused
-in one line: test_cli.py). A program on standard input sees
-what it sees under Python and its lines are profiled as "<stdin>"; a script and a module
-see the globals Python gives them.
+in one line: test_cli.py). A program on standard input sees what it sees under Python and
+its lines are profiled as "<stdin>"; a script and a module see the globals Python gives
+them; compiled bytecode runs (a .pyc Python would refuse is refused in one line), a script
+read through a pipe's path runs, and a code object named after a fifo does not hold the
+exit (the writer would wait on it for a writer).
 """
+import os
+import py_compile
 import zipapp
 
 import pytest
@@ -110,3 +114,62 @@ def test_the_main_namespace_is_pythons(tmp_path, form, memory):
     proc = run_triscope(([] if memory else ["--cpu"]) + target, tmp_path)
     assert proc.returncode == 0, describe(proc)
     assert proc.stdout == plain.stdout, describe(proc)
+
+
+BYTECODE_PROGRAM = """\
+import sys
+print(sys.argv, __file__, type(__loader__).__name__, list(globals()))
+total = 0
+for i in range(3_000_000):
+    total += i * i  # @bytecode_hot
+print(total % 7)
+"""
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+def test_compiled_bytecode_runs_as_under_python(tmp_path, memory):
+    source = tmp_path / "compiled.py"
+    source.write_text(BYTECODE_PROGRAM)
+    py_compile.compile(str(source), cfile=str(tmp_path / "compiled.pyc"), doraise=True)
+    plain = run_python(["compiled.pyc", "x"], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    proc = run_triscope(([] if memory else ["--cpu"]) + ["compiled.pyc", "x"], tmp_path)
+    assert proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    hot = BYTECODE_PROGRAM.splitlines().index("    total += i * i  # @bytecode_hot") + 1
+    profile = load_profile(tmp_path / "profile.json")
+    lines = {line["lineno"]: line for line in profile["files"][str(source)]["lines"]}
+    assert lines[hot]["cpu_samples"] >= 5, lines
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01 not bytecode", b""], ids=["foreign", "empty"])
+def test_a_pyc_python_would_refuse_is_refused_in_one_line(tmp_path, content):
+    (tmp_path / "bad.pyc").write_bytes(content)
+    assert run_python(["bad.pyc"], tmp_path).returncode != 0
+    proc = run_triscope(["--cpu", "bad.pyc"], tmp_path)
+    assert proc.returncode == 2, describe(proc)
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("triscope: "), describe(proc)
+
+
+def test_a_program_read_through_a_pipe_path_runs(tmp_path):
+    """`python /dev/stdin < prog` (or bash's <(...)): a path that is no regular file."""
+    plain = run_python(["/dev/stdin", "y"], tmp_path, input=BYTECODE_PROGRAM)
+    proc = run_triscope(["--cpu", "/dev/stdin", "y"], tmp_path, input=BYTECODE_PROGRAM)
+    assert plain.returncode == 0 and proc.returncode == 0, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+
+
+def test_code_named_after_a_fifo_does_not_hold_the_exit(tmp_path):
+    """The writer reads the files the profile reports; one that is a fifo (a code object
+    may be compiled under any name) would wait for a writer forever: it is not read."""
+    fifo = tmp_path / "named_pipe"
+    os.mkfifo(fifo)
+    (tmp_path / "prog.py").write_text(
+        "code = 'total = 0\\nfor i in range(3_000_000):\\n    total += i\\n'\n"
+        f"exec(compile(code, {str(fifo)!r}, 'exec'))\n"
+        "print('ran')\n")
+    proc = run_triscope(["--cpu", "prog.py"], tmp_path, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == "ran\n", describe(proc)
+    entry = load_profile(tmp_path / "profile.json")["files"][str(fifo)]
+    assert any(line["cpu_samples"] > 0 for line in entry["lines"]), entry
+    assert all(line["source"] == "" for line in entry["lines"]), entry

@@ -22,6 +22,7 @@ import _thread
 import atexit
 import builtins
 import errno
+import marshal
 import os
 import site
 import stat
@@ -211,7 +212,22 @@ def _program_path0(program: str, is_module: bool) -> str:
         return os.getcwd()
     if program == "-":  # the program on standard input: the working directory, as ''
         return ""
-    return os.path.dirname(os.path.realpath(os.path.abspath(program)))
+    # As the interpreter computes it: the path's own symlink followed once, then resolved
+    # whole where that succeeds (through /proc/self/fd, as /dev/stdin goes, it does not).
+    path0 = program
+    try:
+        link = os.readlink(path0)
+    except (OSError, ValueError):
+        link = ""
+    if link.startswith(os.sep):
+        path0 = link
+    elif os.sep in link:
+        path0 = os.path.join(os.path.dirname(path0), link)
+    try:
+        path0 = os.path.realpath(path0, strict=True)
+    except (OSError, ValueError):
+        pass
+    return os.path.dirname(path0)
 
 
 def _with_launcher_sys_path(method):
@@ -1436,6 +1452,27 @@ def _prepare_path_entry(program: str, program_args: list):
     return path0, sorted({path0, os.path.normpath(path0), os.path.realpath(path0)})
 
 
+def _is_bytecode(path: str, data: bytes) -> bool:
+    """Whether Python would run the file as compiled bytecode: named .pyc, or beginning with
+    the first half of this interpreter's magic number."""
+    return path.endswith(".pyc") or data[:2] == _frozen_importlib_external.MAGIC_NUMBER[:2]
+
+
+def _bytecode(program: str, data: bytes):
+    """The code object of a .pyc file's bytes (its 16-byte header skipped, as Python does),
+    or a UsageError where Python would refuse to run it."""
+    if data[:4] != _frozen_importlib_external.MAGIC_NUMBER:
+        raise UsageError(f"{program!r} is not bytecode of this Python version (its magic "
+                         "number is another's)")
+    try:
+        code = marshal.loads(data[16:])
+    except (EOFError, ValueError, TypeError):
+        code = None
+    if type(code) is not type(_bytecode.__code__):
+        raise UsageError(f"{program!r} holds no code object (a damaged .pyc file)")
+    return code
+
+
 def _prepare_stdin(program_args: list):
     """Returns (code, globals, program directories) for `python -` semantics: the program
     read from standard input to its end before it runs, as Python reads it, named
@@ -1448,11 +1485,11 @@ def _prepare_stdin(program_args: list):
 
 
 def _prepare_script(program: str, program_args: list):
-    """Returns (code, globals, program directories) for `python program.py` semantics."""
+    """Returns (code, globals, program directories) for `python program.py` semantics: any
+    file Python would read (a pipe such as bash's <(...) too), source or compiled bytecode
+    (docs/ARCHITECTURE.md, "The program's forms")."""
     if not os.path.exists(program):
         raise UsageError(f"cannot find the program {program!r}")
-    if not os.path.isfile(program):
-        raise UsageError(f"{program!r} is not a file")
     path = os.path.abspath(program)
     try:
         with open(path, "rb") as stream:
@@ -1460,10 +1497,14 @@ def _prepare_script(program: str, program_args: list):
     except OSError as error:
         raise UsageError(f"cannot read {program}: {error.strerror}") from None
     sys.argv[:] = [program, *program_args]
-    code = compile(source, path, "exec", dont_inherit=True)
-    # importlib.machinery's class, which it takes from the interpreter's frozen bootstrap:
+    # importlib.machinery's classes, which it takes from the interpreter's frozen bootstrap:
     # taken from there, a run need not import importlib (0.5 ms, with warnings).
-    loader = _frozen_importlib_external.SourceFileLoader("__main__", path)
+    if _is_bytecode(path, source):
+        code = _bytecode(program, source)
+        loader = _frozen_importlib_external.SourcelessFileLoader("__main__", path)
+    else:
+        code = compile(source, path, "exec", dont_inherit=True)
+        loader = _frozen_importlib_external.SourceFileLoader("__main__", path)
     module = _fresh_main_module(path, loader)
     dirs = {os.path.dirname(path), os.path.dirname(os.path.realpath(path))}
     return code, module.__dict__, sorted(dirs)

@@ -2,14 +2,14 @@
  *
  * profile_json.c — see profile_json.h. Every *_pct is a share of all measured thread time
  * (stats->total), so lines of all files plus unattributed_pct sum to 100 (docs/DEFINITIONS.md).
- * A reported file's bytes are read from disk here, once per profile written (the code of
- * `python -c`, "<string>", comes from the meta instead), and hashed (sha256) on that pass,
- * so that a tool reading the profile later can tell whether a path still holds the file
- * that was profiled; the caller's decode_source turns the same bytes into the text whose
- * lines are quoted, so the writer knows no source encoding. Every measured line is
+ * A reported file's bytes are read from disk here (a regular file only), once per profile
+ * written (the code of `python -c`, "<string>", comes from the meta instead), and hashed
+ * (sha256) on that pass, so that a tool reading the profile later can tell whether a path still
+ * holds the file that was profiled; the caller's decode_source turns the same bytes into the
+ * text whose lines are quoted, so the writer knows no source encoding. Every measured line is
  * written, and the reports decide what to show (reports/display.py); with `--reduced-profile`
- * only the lines that pass the cut the caller gives (ts_line_cut_t) are. Call stacks name
- * their frames by index into one table of distinct frames (write_frame_table).
+ * only the lines that pass the cut the caller gives (ts_line_cut_t) are. Call stacks name their
+ * frames by index into one table of distinct frames (write_frame_table).
  */
 #include "profile_json.h"
 
@@ -18,8 +18,11 @@
 #include "sha256.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define PCT_DIGITS 4
 #define SEC_DIGITS 6
@@ -54,9 +57,19 @@ static void source_index(source_t *src, size_t len)
 static void source_load(source_t *src, const char *path, const ts_profile_meta_t *m)
 {
     memset(src, 0, sizeof *src);
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
+    /* Only a regular file is read: a code object may name anything (a fifo, whose open
+     * would wait for a writer forever and hold the program's exit; a device), and
+     * O_NONBLOCK keeps the open itself from waiting, O_NOCTTY a terminal from becoming
+     * the process's. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
         return;
+    struct stat status;
+    FILE *f = NULL;
+    if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode) || (f = fdopen(fd, "rb")) == NULL) {
+        close(fd);
+        return;
+    }
     size_t cap = 0, len = 0;
     char chunk[65536];
     size_t n;
