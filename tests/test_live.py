@@ -267,3 +267,32 @@ def test_live_is_an_option_of_the_run():
     from triscope.options import Options
     assert Options.parse(["--live"]).live and not Options.parse([]).live
     assert json.loads(json.dumps(Options.parse(["--live"]).to_dict()))["live"] is True
+
+
+def test_a_hot_line_in_code_named_after_a_fifo_does_not_freeze_the_view(tmp_path):
+    """The view quotes each hot line's source; code compiled under the name of a fifo
+    (any name will do) would have its open wait for a writer forever: no source is quoted
+    for what is not a regular file, and the view goes on refreshing."""
+    fifo = tmp_path / "named_pipe"
+    os.mkfifo(fifo)
+    stop = tmp_path / "stop"
+    (tmp_path / "prog.py").write_text(
+        "import os\n"
+        "code = 'f = 0.0\\nwhile f < 300000.0: f += 1.0\\n'\n"
+        f"while not os.path.exists({str(stop)!r}):\n"
+        f"    exec(compile(code, {str(fifo)!r}, 'exec'))\n")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "triscope", "--live", "prog.py"], cwd=tmp_path,
+        env=_child_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    output, deadline = b"", time.monotonic() + DEADLINE
+    named = re.compile(rb"^triscope --live: .*?(?=^triscope --live: |\Z)", re.MULTILINE | re.S)
+    while sum(b"named_pipe:2" in block for block in named.findall(output)) < 2:
+        assert time.monotonic() < deadline, output.decode(errors="replace")
+        ready, _, _ = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            data = os.read(process.stdout.fileno(), 65536)
+            assert data, output.decode(errors="replace")
+            output += data
+    stop.touch()
+    _, stderr = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 0, stderr.decode(errors="replace")

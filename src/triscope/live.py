@@ -382,7 +382,15 @@ def _short_path(path: str) -> str:
 
 
 def _source_line(path: str, lineno: int) -> str:
+    """The line's text; "" but for a regular file (a code object may be named after a fifo,
+    whose open would wait for a writer and freeze the view)."""
     import linecache
+    import stat
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return ""
+    except (OSError, ValueError):
+        return ""
     return linecache.getline(path, lineno).strip()
 
 
