@@ -10,7 +10,7 @@ import os
 import shutil
 import sys
 
-from triscope import _native, launch
+from triscope import _native, launch, mainprogram
 from triscope.options import Options
 
 
@@ -23,7 +23,7 @@ def program_dirs(directories=None) -> list:
         main_file = getattr(sys.modules.get("__main__"), "__file__", None)
         if main_file:
             where = os.path.dirname(os.path.abspath(main_file))
-            libraries = launch.library_dirs()
+            libraries = mainprogram.library_dirs()
             if not any(where == d or where.startswith(d.rstrip(os.sep) + os.sep)
                        for d in libraries):
                 directories.append(where)

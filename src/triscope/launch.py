@@ -2,7 +2,7 @@
 
 The program runs in this process, in a fresh `__main__` module, with the `sys.argv`,
 `sys.path[0]` and `__file__` that `python program.py` (or `python -m module`) would give
-it. Its exceptions are reported as Python reports them, minus triscope's own frames, and
+it (mainprogram.py). Its exceptions are reported as Python reports them, minus triscope's own frames, and
 its exit status is kept. The profile is written from an atexit hook: after the
 interpreter has joined the program's non-daemon threads, and after the program's own atexit
 handlers (registered later, so run earlier).
@@ -15,21 +15,17 @@ handlers (registered later, so run earlier).
 # signal module wraps the same functions in enums (0.5 ms, and enum's 1.2 ms). threading and
 # subprocess are hooked from below, through _thread and _posixsubprocess, and imported only
 # by a program that uses them (_install_thread_hook, _watch_child_environments).
-import _frozen_importlib
-import _frozen_importlib_external
 import _signal
 import _thread
 import atexit
 import builtins
 import errno
-import marshal
 import os
-import site
 import stat
 import sys
-import zipimport
 
-from triscope import __version__, _compat, _native, jsoncodec, preload, scratch, source
+from triscope import (__version__, _compat, _native, jsoncodec, mainprogram, preload, scratch,
+                      source)
 from triscope.options import Options, UsageError
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -40,16 +36,6 @@ OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 _RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
 OWN_CODE = [OWN_DIR, os.path.realpath(OWN_DIR), _RUNPY, os.path.realpath(_RUNPY),
             "<frozen runpy>"]
-
-
-def library_dirs() -> list:
-    """Where the standard library and installed packages live: not the program's code."""
-    import sysconfig
-    paths = sysconfig.get_paths()
-    dirs = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
-    dirs.update(site.getsitepackages() if hasattr(site, "getsitepackages") else [])
-    dirs.add(site.getusersitepackages())
-    return sorted({os.path.realpath(d) for d in dirs} | dirs)
 
 
 class _Target:
@@ -189,45 +175,6 @@ def _strip_own_frames(tb):
 # its own sys.path, never from the program's directories.
 
 _launcher_sys_path = None  # sys.path as the launcher had it, for its imports at exit
-
-
-def _enter_program_path(path0: str):
-    """Makes `path0` the first entry of sys.path as Python would for the program (no entry
-    under -P); returns what to give _leave_program_path to undo it."""
-    if sys.flags.safe_path:
-        return None
-    launcher_path0 = sys.path[0]
-    sys.path[0] = path0
-    return launcher_path0
-
-
-def _leave_program_path(launcher_path0) -> None:
-    if launcher_path0 is not None:
-        sys.path[0] = launcher_path0
-
-
-def _program_path0(program: str, is_module: bool) -> str:
-    """What `python program.py` (its real directory) or `python -m module` puts first."""
-    if is_module:
-        return os.getcwd()
-    if program == "-":  # the program on standard input: the working directory, as ''
-        return ""
-    # As the interpreter computes it: the path's own symlink followed once, then resolved
-    # whole where that succeeds (through /proc/self/fd, as /dev/stdin goes, it does not).
-    path0 = program
-    try:
-        link = os.readlink(path0)
-    except (OSError, ValueError):
-        link = ""
-    if link.startswith(os.sep):
-        path0 = link
-    elif os.sep in link:
-        path0 = os.path.join(os.path.dirname(path0), link)
-    try:
-        path0 = os.path.realpath(path0, strict=True)
-    except (OSError, ValueError):
-        pass
-    return os.path.dirname(path0)
 
 
 def _with_launcher_sys_path(method):
@@ -1007,9 +954,9 @@ def _python_command(argv: list) -> tuple:
 
 def _child_module_dirs(module: str) -> list:
     """What a `python -m module` child profiles, as a -m run of triscope would (see
-    _dirs_of_module_run). Its module is looked for as the child will look for it (its
-    working directory first, unless -P), by its top-level name only: finding a submodule
-    would import its packages before the child's own code runs."""
+    mainprogram.dirs_of_module_run). Its module is looked for as the child will look for it
+    (its working directory first, unless -P), by its top-level name only: finding a
+    submodule would import its packages before the child's own code runs."""
     import importlib.util
     cwd = os.getcwd()
     added = not sys.flags.safe_path
@@ -1024,7 +971,7 @@ def _child_module_dirs(module: str) -> list:
             sys.path.remove(cwd)
     if spec is None:
         return [cwd, os.path.realpath(cwd)]
-    return _dirs_of_module_run(spec, cwd)
+    return mainprogram.dirs_of_module_run(spec, cwd)
 
 
 def _begin_child_session(options: Options, program_dirs, configure=True, handover=None,
@@ -1399,182 +1346,6 @@ _waiting_start = None
 _thread_hook_lock = _thread.allocate_lock()
 
 
-def _fresh_main_module(file, loader):
-    """A new __main__ module in sys.modules, its namespace as the interpreter makes it, in
-    its order: for a program `file` named (a script, "<stdin>"), that file and its loader;
-    without one (-m, a directory or zip program) what runpy then fills in."""
-    module = type(sys)("__main__")  # __name__, __doc__, __package__, __loader__, __spec__
-    namespace = module.__dict__
-    if _compat.MAIN_HAS_ANNOTATIONS:
-        namespace["__annotations__"] = {}
-    namespace["__builtins__"] = builtins
-    namespace["__loader__"] = loader
-    if file is not None:
-        namespace["__file__"] = file
-        if _compat.MAIN_HAS_CACHED:
-            namespace["__cached__"] = None
-    sys.modules["__main__"] = module
-    return module
-
-
-def _is_path_entry(program: str) -> bool:
-    """Whether Python runs `program` as a sys.path entry holding a `__main__` module (a
-    directory, a zip file such as a zipapp's .pyz) rather than as a script: when a path
-    hook takes it, as the interpreter decides (docs/ARCHITECTURE.md, "The program's forms")."""
-    if os.path.isdir(program):
-        return True
-    try:
-        zipimport.zipimporter(program)
-    except (zipimport.ZipImportError, OSError):
-        return False
-    return True
-
-
-def _path_entry_path0(program: str) -> str:
-    """sys.path[0] for a directory or zip program, as the interpreter makes it: absolute by
-    joining the working directory, not normalised ("." is the directory itself)."""
-    if os.path.isabs(program):
-        return program
-    if program in ("", os.curdir):
-        return os.getcwd()
-    return os.path.join(os.getcwd(), program)
-
-
-def _prepare_path_entry(program: str, program_args: list):
-    """Returns (sys.path[0], program directories) for `python dir_or_zip` semantics: its
-    `__main__` module runs as `python` runs it, found through sys.path[0]."""
-    path0 = _path_entry_path0(program)
-    # Found as runpy will find it (the path hooks), or refused before anything runs.
-    if _frozen_importlib_external.PathFinder.find_spec("__main__", [path0]) is None:
-        raise UsageError(f"{program!r} has no __main__.py to run (a directory or zip file "
-                         "runs its __main__ module)")
-    sys.argv[:] = [program, *program_args]
-    return path0, sorted({path0, os.path.normpath(path0), os.path.realpath(path0)})
-
-
-def _is_bytecode(path: str, data: bytes) -> bool:
-    """Whether Python would run the file as compiled bytecode: named .pyc, or beginning with
-    the first half of this interpreter's magic number."""
-    return path.endswith(".pyc") or data[:2] == _frozen_importlib_external.MAGIC_NUMBER[:2]
-
-
-def _bytecode(program: str, data: bytes):
-    """The code object of a .pyc file's bytes (its 16-byte header skipped, as Python does),
-    or a UsageError where Python would refuse to run it."""
-    if data[:4] != _frozen_importlib_external.MAGIC_NUMBER:
-        raise UsageError(f"{program!r} is not bytecode of this Python version (its magic "
-                         "number is another's)")
-    try:
-        code = marshal.loads(data[16:])
-    except (EOFError, ValueError, TypeError):
-        code = None
-    if type(code) is not type(_bytecode.__code__):
-        raise UsageError(f"{program!r} holds no code object (a damaged .pyc file)")
-    return code
-
-
-def _prepare_stdin(program_args: list):
-    """Returns (code, globals, program directories) for `python -` semantics: the program
-    read from standard input to its end before it runs, as Python reads it, named
-    "<stdin>" (its lines are profiled; their text, which no file holds, is not quoted)."""
-    source = sys.stdin.buffer.read()
-    sys.argv[:] = ["-", *program_args]
-    code = compile(source, "<stdin>", "exec", dont_inherit=True)
-    module = _fresh_main_module("<stdin>", _frozen_importlib.BuiltinImporter)
-    return code, module.__dict__, ["<stdin>"]
-
-
-def _prepare_script(program: str, program_args: list):
-    """Returns (code, globals, program directories) for `python program.py` semantics: any
-    file Python would read (a pipe such as bash's <(...) too), source or compiled bytecode
-    (docs/ARCHITECTURE.md, "The program's forms")."""
-    if not os.path.exists(program):
-        raise UsageError(f"cannot find the program {program!r}")
-    path = os.path.abspath(program)
-    try:
-        with open(path, "rb") as stream:
-            source = stream.read()
-    except OSError as error:
-        raise UsageError(f"cannot read {program}: {error.strerror}") from None
-    sys.argv[:] = [program, *program_args]
-    # importlib.machinery's classes, which it takes from the interpreter's frozen bootstrap:
-    # taken from there, a run need not import importlib (0.5 ms, with warnings).
-    if _is_bytecode(path, source):
-        code = _bytecode(program, source)
-        loader = _frozen_importlib_external.SourcelessFileLoader("__main__", path)
-    else:
-        code = compile(source, path, "exec", dont_inherit=True)
-        loader = _frozen_importlib_external.SourceFileLoader("__main__", path)
-    module = _fresh_main_module(path, loader)
-    dirs = {os.path.dirname(path), os.path.dirname(os.path.realpath(path))}
-    return code, module.__dict__, sorted(dirs)
-
-
-def _module_dirs(module: str) -> list:
-    """The directories `-m module` profiles, run from the working directory."""
-    import importlib.util
-    launcher_path0 = _enter_program_path(os.getcwd())  # where `python -m` looks first
-    try:
-        spec = importlib.util.find_spec(module)
-        # The whole package it belongs to is the code under test, as for a -m child.
-        top = spec and importlib.util.find_spec(module.partition(".")[0])
-    except (ImportError, ValueError):
-        spec = None
-    finally:
-        _leave_program_path(launcher_path0)
-    if spec is None or spec.origin is None:
-        raise UsageError(f"no module named {module!r}")
-    return _dirs_of_module_run(top, os.getcwd())
-
-
-def _dirs_of_module_run(spec, cwd: str) -> list:
-    """docs/ARCHITECTURE.md, "-m tools and -c/-m children": the working directory (the
-    user's code under test, and what it imports from there; libraries inside it stay out,
-    as they do under a program's directory), and the module's own directory unless the
-    module is an installed tool. A tool (`-m pytest`, `-m unittest`, `-m pip`) is one found
-    in the standard library or among installed packages: its frames are not the user's
-    code, and profiling them would charge the whole run to its entry line."""
-    if spec.submodule_search_locations:
-        dirs = list(spec.submodule_search_locations)
-    elif spec.origin and os.path.isabs(spec.origin):
-        dirs = [os.path.dirname(spec.origin)]
-    else:
-        dirs = []  # frozen or built in: an installed tool too
-    libraries = library_dirs()
-    dirs = [d for d in dirs if not _under_any(d, libraries)]
-    dirs.append(cwd)
-    return sorted({d for path in dirs for d in (path, os.path.realpath(path))})
-
-
-def _library_dirs_inside(program_dirs: list) -> list:
-    """The library directories the C core's filter needs: it reads only those inside a
-    program directory (a virtualenv in the project: filter.c, ts_filter_match). Each lies
-    under one of the interpreter's prefixes or the user base, from which sysconfig's install
-    schemes and site's directories are made: where no program directory and no such root
-    lie one inside the other, none is inside a program directory, and none is looked for.
-    Then sysconfig is not imported (0.9 ms; from 3.12, 1.7 ms with the threading it
-    imports). Otherwise all of them, which the filter sorts out itself."""
-    roots = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
-             site.getuserbase()}
-    roots |= {os.path.realpath(root) for root in roots}
-    programs = set(program_dirs) | {os.path.realpath(path) for path in program_dirs}
-    if any(_nested(root, program) for root in roots for program in programs):
-        return library_dirs()
-    return []
-
-
-def _nested(first: str, second: str) -> bool:
-    """Whether one of two absolute directories is the other or lies under it."""
-    first, second = first.rstrip(os.sep) + os.sep, second.rstrip(os.sep) + os.sep
-    return first.startswith(second) or second.startswith(first)
-
-
-def _under_any(path: str, dirs: list) -> bool:
-    real = os.path.realpath(path)
-    return any(candidate == d or candidate.startswith(d.rstrip(os.sep) + os.sep)
-               for d in dirs for candidate in (path, real))
-
-
 # Children find here where to leave their profiles and with which options to profile.
 CHILD_DIR = "TRISCOPE_CHILD_DIR"
 CHILD_OPTIONS = "TRISCOPE_CHILD_OPTIONS"
@@ -1618,7 +1389,8 @@ def _configure(options: Options, program_dirs: list, launcher_file=None) -> None
     hidden from stacks like the rest of the launcher."""
     own_code = OWN_CODE + ([os.path.abspath(launcher_file)] if launcher_file else [])
     _native.configure(**native_keywords(options), program_dirs=program_dirs,
-                      library_dirs=_library_dirs_inside(program_dirs), own_dirs=own_code)
+                      library_dirs=mainprogram.library_dirs_inside(program_dirs),
+                      own_dirs=own_code)
     _install_thread_hook()
     global _fork_hook_registered
     if not _fork_hook_registered:  # once: profiling may begin again in-process (IPython magics)
@@ -1667,14 +1439,14 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
                        "<stdin>" if program == "-" else program, program_args)
     code = path_entry = None
     if is_module:
-        program_dirs = _module_dirs(program)
-    elif program != "-" and _is_path_entry(program):
-        path_entry, program_dirs = _prepare_path_entry(program, program_args)
+        program_dirs = mainprogram.module_dirs(program)
+    elif program != "-" and mainprogram.is_path_entry(program):
+        path_entry, program_dirs = mainprogram.prepare_path_entry(program, program_args)
     else:
         try:
             code, main_globals, program_dirs = (
-                _prepare_stdin(program_args) if program == "-"
-                else _prepare_script(program, program_args))
+                mainprogram.prepare_stdin(program_args) if program == "-"
+                else mainprogram.prepare_script(program, program_args))
         except SyntaxError as error:
             import traceback
             traceback.print_exception(type(error), error, None)
@@ -1717,7 +1489,7 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
         session.live.send_snapshots(triscope.profiled_functions)
         session.live.capture_output()
     if path_entry is None:
-        _enter_program_path(_program_path0(program, is_module))
+        mainprogram.enter_program_path(mainprogram.program_path0(program, is_module))
     elif sys.flags.safe_path:  # -P leaves out the unsafe entries, never this one
         sys.path.insert(0, path_entry)
     else:
@@ -1725,11 +1497,11 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
     try:
         if is_module:
             sys.argv[:] = [program, *program_args]
-            _fresh_main_module(None, None)
+            mainprogram.fresh_main_module(None, None)
             import runpy
             _native.run_as_program(runpy._run_module_as_main, (program, True))
         elif path_entry is not None:
-            _fresh_main_module(None, None)
+            mainprogram.fresh_main_module(None, None)
             import runpy
             _native.run_as_program(runpy._run_module_as_main, ("__main__", False))
         else:
