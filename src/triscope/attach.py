@@ -570,11 +570,11 @@ def _report_after_exit(channel, pid, session) -> int:
 
 def _report(channel, session) -> int:
     """The reports, as a run writes them, from the profile the target wrote here."""
-    from triscope import launch
+    from triscope import outputs
     try:
         with open(channel.path("profile.json"), "rb") as stream:
             data = stream.read()
-        launch._replace_file(session.json_path, data)
+        outputs.replace_file(session.json_path, data)
         session.write_reports()
     except OSError as error:
         print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)

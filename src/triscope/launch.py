@@ -19,14 +19,13 @@ import _signal
 import _thread
 import atexit
 import builtins
-import errno
 import os
 import stat
 import sys
 
-from triscope import (__version__, _compat, _native, jsoncodec, mainprogram, preload, scratch,
-                      source)
-from triscope.options import Options, UsageError
+from triscope import (__version__, _compat, _native, jsoncodec, mainprogram, outputs, preload,
+                      scratch, source)
+from triscope.options import Options
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 # Code that is the launcher's, not the program's: hidden from stacks. runpy is how a program
@@ -36,128 +35,6 @@ OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 _RUNPY = os.path.join(os.path.dirname(os.__file__), "runpy.py")
 OWN_CODE = [OWN_DIR, os.path.realpath(OWN_DIR), _RUNPY, os.path.realpath(_RUNPY),
             "<frozen runpy>"]
-
-
-class _Target:
-    """Where one output goes, decided before the program runs (docs/ARCHITECTURE.md, "Output,
-    exec, crashes and privileges"). A regular file (or a name not taken yet) is replaced
-    atomically, through its symlinks: `path` is the file at their end. Anything else a user
-    may name (a character device, a fifo, /dev/fd/N) is written `in_place` at the end, and is
-    never opened before: opening a fifo without a reader blocks."""
-
-    def __init__(self, asked: str):
-        self.asked = asked
-        self.in_place = False
-        self.held_fd = None  # a dup of /dev/fd/N, which the program may close meanwhile
-        try:
-            info = os.stat(asked)
-        except FileNotFoundError:
-            self.path = os.path.realpath(asked)  # a new file, or a dangling link's target
-            parent = os.path.dirname(self.path)
-            if not os.path.isdir(parent):
-                raise UsageError(f"cannot write {asked}: {os.strerror(errno.ENOENT)}") from None
-            if not os.access(parent, os.W_OK):
-                raise UsageError(f"cannot write {asked}: {os.strerror(errno.EACCES)}") from None
-            return
-        except OSError as error:
-            raise UsageError(f"cannot write {asked}: {error.strerror}") from None
-        if stat.S_ISDIR(info.st_mode):
-            raise UsageError(f"cannot write {asked}: {os.strerror(errno.EISDIR)}")
-        if stat.S_ISBLK(info.st_mode):
-            raise UsageError(f"will not write over the block device {asked}")
-        if stat.S_ISREG(info.st_mode):
-            self.path = os.path.realpath(asked)
-            try:
-                with open(self.path, "a"):
-                    pass
-            except OSError as error:
-                raise UsageError(f"cannot write {asked}: {error.strerror}") from None
-            return
-        self.path = asked
-        self.in_place = True
-        if not os.access(asked, os.W_OK):
-            raise UsageError(f"cannot write {asked}: {os.strerror(errno.EACCES)}")
-        descriptor = _fd_named_by(asked)
-        if descriptor is not None:
-            import fcntl  # for this kind of output alone
-            try:
-                self.held_fd = fcntl.fcntl(descriptor, fcntl.F_DUPFD_CLOEXEC, 3)
-                self.held_identity = _identity(self.held_fd)
-            except OSError as error:
-                raise UsageError(f"cannot write {asked}: {error.strerror}") from None
-
-    def write(self, data: bytes) -> None:
-        """Puts `data` there (OSError when it cannot)."""
-        if not self.in_place:
-            _replace_file(self.path, data)
-            return
-        sys.stdout.flush()  # /dev/stdout: after what the program printed, not before
-        if self.held_fd is not None and _identity(self.held_fd) == self.held_identity:
-            descriptor = os.dup(self.held_fd)
-        else:  # O_NONBLOCK: a fifo nobody reads fails at once (ENXIO) instead of hanging
-            descriptor = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY |
-                                 os.O_CLOEXEC)
-            os.set_blocking(descriptor, True)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view):]
-        finally:
-            os.close(descriptor)
-
-
-def _fd_named_by(path: str):
-    """N when `path` names this process's descriptor N (/dev/fd/N, /proc/self/fd/N)."""
-    for prefix in ("/dev/fd/", "/proc/self/fd/", f"/proc/{os.getpid()}/fd/"):
-        if path.startswith(prefix) and path[len(prefix):].isdigit():
-            return int(path[len(prefix):])
-    return {"/dev/stdout": 1, "/dev/stderr": 2}.get(path)
-
-
-def _identity(descriptor: int):
-    """Which file a descriptor is open on: a number the program reused is another file."""
-    try:
-        info = os.fstat(descriptor)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
-
-
-def _replace_file(path: str, data: bytes) -> None:
-    """Writes `path` atomically: a reader never sees half a file, a failure leaves it as it
-    was."""
-    temporary = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(temporary, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except OSError:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
-
-
-def _write_beside(data: bytes, suffix: str) -> str:
-    """Where an output that could not go where asked goes instead: the temporary directory."""
-    import tempfile
-    descriptor, path = tempfile.mkstemp(prefix=f"triscope-{os.getpid()}-", suffix=suffix)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(data)
-    return path
-
-
-def _deliver(target: "_Target", data: bytes, what: str, suffix: str) -> str:
-    """Writes `data` to `target`, or beside it saying why; returns where it went."""
-    try:
-        target.write(data)
-        return target.asked
-    except OSError as error:
-        beside = _write_beside(data, suffix)
-        print(f"triscope: cannot write {target.asked}: {error.strerror}; the {what} is in "
-              f"{beside}", file=sys.stderr)
-        return beside
 
 
 def _strip_own_frames(tb):
@@ -219,13 +96,13 @@ class _Session:
 
     def _output_paths(self):
         """(JSON, text, HTML) paths: no text path means stderr, no HTML path no HTML. Each
-        that `-o` names also gets its _Target (what kind of thing it is, checked now)."""
+        that `-o` names also gets its outputs.Target (what kind of thing it is, checked now)."""
         options = self.options
         outfile = options.outfile and os.path.abspath(options.outfile)
         as_json = outfile and (options.json or outfile.endswith(".json"))
         as_html = outfile and not as_json and (options.html or outfile.endswith(".html"))
         self.json_target = self.text_target = self.html_target = None
-        target = _Target(outfile) if outfile else None
+        target = outputs.Target(outfile) if outfile else None
         if as_json and not target.in_place:
             json_path = target.path
         elif as_json:
@@ -251,7 +128,7 @@ class _Session:
         if text_path:
             self.text_target = target
         if html_path and not as_html:
-            self.html_target = _Target(html_path)
+            self.html_target = outputs.Target(html_path)
         return json_path, text_path, html_path
 
     def _scratch_json_path(self) -> str:
@@ -278,12 +155,12 @@ class _Session:
             descriptor = os.open(self.json_path, os.O_RDWR | os.O_CLOEXEC)
         except OSError:
             return
-        self.held = descriptor, _identity(descriptor)
+        self.held = descriptor, outputs.identity(descriptor)
 
     def _write_held(self) -> bool:
         """Writes the profile into the held output, while it still is the output (not a
         number the program reused, not a file an earlier write replaced)."""
-        if self.held is None or _identity(self.held[0]) != self.held[1]:
+        if self.held is None or outputs.identity(self.held[0]) != self.held[1]:
             return False
         try:
             if os.fstat(self.held[0]).st_nlink == 0:
@@ -402,7 +279,7 @@ class _Session:
             report = io.StringIO()
             text.print_report(profile, report, self.options.cpu_percent_threshold,
                               self.options.malloc_threshold)
-            _deliver(self.text_target, report.getvalue().encode("utf-8"), "report",
+            outputs.deliver(self.text_target, report.getvalue().encode("utf-8"), "report",
                      ".txt")
         else:
             text.print_report(profile, sys.stderr, self.options.cpu_percent_threshold,
@@ -410,7 +287,7 @@ class _Session:
         json_written = self.json_path
         if self.json_target is not None:
             # The bytes read above, unless merging the children rewrote them.
-            json_written = _deliver(self.json_target,
+            json_written = outputs.deliver(self.json_target,
                                     self._read_json() if data is None else data, "profile",
                                     ".json")
             if json_written != self.json_path:
@@ -442,7 +319,7 @@ class _Session:
 
     def write_html(self, profile: dict, profile_json: bytes = None) -> None:
         from triscope.reports import html
-        written = _deliver(self.html_target, html.page(profile, profile_json), "report",
+        written = outputs.deliver(self.html_target, html.page(profile, profile_json), "report",
                            ".html")
         print(f"triscope: HTML report written to {written}", file=sys.stderr)
         if self.options.web and not html.open_in_browser(written):

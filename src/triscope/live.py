@@ -30,6 +30,7 @@ import socket
 import sys
 import time
 
+from triscope import outputs
 from triscope.reports import display, text
 
 # Snapshots come this often, and the plain-text blocks this much further apart.
@@ -93,9 +94,9 @@ class Live:
         sys.stderr.flush()
         for descriptor in self.terminal_fds:
             saved = os.dup(descriptor)  # close-on-exec: children never see it
-            self.saved[descriptor] = saved, _identity(saved)
+            self.saved[descriptor] = saved, outputs.identity(saved)
             os.dup2(self.output_terminal, descriptor)
-        self.output_identity = _identity(self.output_terminal)
+        self.output_identity = outputs.identity(self.output_terminal)
         os.close(self.output_terminal)
         self.output_terminal = None
 
@@ -112,7 +113,7 @@ class Live:
         for descriptor, (saved, identity) in self.saved.items():
             # Only while it still is the pseudo-terminal: where the program itself pointed
             # its stdout (a file, /dev/null) stays where it pointed it.
-            if _identity(descriptor) == self.output_identity and _identity(saved) == identity:
+            if outputs.identity(descriptor) == self.output_identity and outputs.identity(saved) == identity:
                 os.dup2(saved, descriptor)
             try:
                 os.close(saved)
@@ -123,14 +124,6 @@ class Live:
             os.close(self.output_terminal)
             self.output_terminal = None
         _native.live_finish(FINISH_WAIT_SECONDS)
-
-
-def _identity(descriptor: int):
-    try:
-        info = os.fstat(descriptor)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino, info.st_rdev
 
 
 def start(title: str) -> Live:
@@ -166,7 +159,7 @@ def start(title: str) -> Live:
 
 
 def _same_terminal(descriptor: int, other: int) -> bool:
-    return os.isatty(descriptor) and _identity(descriptor) == _identity(other)
+    return os.isatty(descriptor) and outputs.identity(descriptor) == outputs.identity(other)
 
 
 def _copy_terminal_settings(terminal: int, pseudo_terminal: int) -> None:
