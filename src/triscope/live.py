@@ -113,7 +113,8 @@ class Live:
         for descriptor, (saved, identity) in self.saved.items():
             # Only while it still is the pseudo-terminal: where the program itself pointed
             # its stdout (a file, /dev/null) stays where it pointed it.
-            if outputs.identity(descriptor) == self.output_identity and outputs.identity(saved) == identity:
+            if (outputs.identity(descriptor) == self.output_identity
+                    and outputs.identity(saved) == identity):
                 os.dup2(saved, descriptor)
             try:
                 os.close(saved)
