@@ -208,23 +208,29 @@ def test_the_sort_key_changes_the_order(tmp_path):
     assert terminal.finish() == 0
 
 
-def test_plain_text_when_stdout_is_not_a_terminal(tmp_path):
-    stop = tmp_path / "stop"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "triscope", "--live", WORKLOAD, stop, "4"], cwd=tmp_path,
-        env=_child_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    output = b""
-    deadline = time.monotonic() + DEADLINE
-    headers = re.compile(rb"^triscope --live: ([0-9.]+) s, \d+ samples, pid ", re.MULTILINE)
-    # Two blocks, the second naming the hot line: then it is known to refresh.
-    while len(headers.findall(output)) < 2 or TIME_LINE.encode() not in \
-            output[[m.start() for m in headers.finditer(output)][1]:]:
+def read_until(process, done) -> bytes:
+    """What the view printed on a pipe (its plain-text form) until `done` holds for it."""
+    output, deadline = b"", time.monotonic() + DEADLINE
+    while not done(output):
         assert time.monotonic() < deadline, output.decode(errors="replace")
         ready, _, _ = select.select([process.stdout], [], [], 0.5)
         if ready:
             data = os.read(process.stdout.fileno(), 65536)
             assert data, output.decode(errors="replace")
             output += data
+    return output
+
+
+def test_plain_text_when_stdout_is_not_a_terminal(tmp_path):
+    stop = tmp_path / "stop"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "triscope", "--live", WORKLOAD, stop, "4"], cwd=tmp_path,
+        env=_child_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    headers = re.compile(rb"^triscope --live: ([0-9.]+) s, \d+ samples, pid ", re.MULTILINE)
+    # Two blocks, the second naming the hot line: then it is known to refresh.
+    output = read_until(process, lambda output: len(headers.findall(output)) >= 2 and
+                        TIME_LINE.encode() in output[[m.start() for m in
+                                                      headers.finditer(output)][1]:])
     stop.touch()
     rest, stderr = process.communicate(timeout=DEADLINE)
     output += rest
@@ -284,15 +290,9 @@ def test_a_hot_line_in_code_named_after_a_fifo_does_not_freeze_the_view(tmp_path
     process = subprocess.Popen(
         [sys.executable, "-m", "triscope", "--live", "prog.py"], cwd=tmp_path,
         env=_child_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    output, deadline = b"", time.monotonic() + DEADLINE
-    named = re.compile(rb"^triscope --live: .*?(?=^triscope --live: |\Z)", re.MULTILINE | re.S)
-    while sum(b"named_pipe:2" in block for block in named.findall(output)) < 2:
-        assert time.monotonic() < deadline, output.decode(errors="replace")
-        ready, _, _ = select.select([process.stdout], [], [], 0.5)
-        if ready:
-            data = os.read(process.stdout.fileno(), 65536)
-            assert data, output.decode(errors="replace")
-            output += data
+    blocks = re.compile(rb"^triscope --live: .*?(?=^triscope --live: |\Z)", re.MULTILINE | re.S)
+    read_until(process, lambda output: sum(b"named_pipe:2" in block
+                                           for block in blocks.findall(output)) >= 2)
     stop.touch()
     _, stderr = process.communicate(timeout=DEADLINE)
     assert process.returncode == 0, stderr.decode(errors="replace")
