@@ -291,8 +291,13 @@ def test_a_hot_line_in_code_named_after_a_fifo_does_not_freeze_the_view(tmp_path
         [sys.executable, "-m", "triscope", "--live", "prog.py"], cwd=tmp_path,
         env=_child_env({}), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     blocks = re.compile(rb"^triscope --live: .*?(?=^triscope --live: |\Z)", re.MULTILINE | re.S)
-    read_until(process, lambda output: sum(b"named_pipe:2" in block
-                                           for block in blocks.findall(output)) >= 2)
-    stop.touch()
+    try:
+        read_until(process, lambda output: sum(b"named_pipe:2" in block
+                                               for block in blocks.findall(output)) >= 2)
+    except AssertionError:
+        process.kill()  # a frozen view (or writer) would otherwise outlive the test
+        raise
+    finally:
+        stop.touch()
     _, stderr = process.communicate(timeout=DEADLINE)
     assert process.returncode == 0, stderr.decode(errors="replace")
