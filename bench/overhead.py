@@ -52,13 +52,11 @@ def _ours(name):
     return BY_NAME[name].module == "triscope"
 
 
-def run_benchmark(python, bench, profilers, rounds, pyperf_dir, peer_rounds=None):
+def run_benchmark(python, bench, profilers, rounds, pyperf_dir, peer_rounds):
     """All rounds of one benchmark; returns its entry of the results. The peers run in the
-    first `peer_rounds` rounds only (all of them by default), triscope's configurations and
-    the plain run in every round: triscope's ratios, a few percent from 1, need the rounds;
-    the peers' stand far enough apart that three tell them (and the run stays within its
-    time budget)."""
-    peer_rounds = rounds if peer_rounds is None else min(peer_rounds, rounds)
+    first `peer_rounds` rounds only, triscope's configurations and the plain run in every
+    round: triscope's ratios, a few percent from 1, need the rounds; the peers' stand far
+    enough apart that three tell them (and the run stays within its time budget)."""
     script, args = bench.path(pyperf_dir), bench.args()
     first = _one(python, BY_NAME["plain"], script, args, timeout=300)  # warm-up, untimed
     if first["rc"] != 0:

@@ -1365,22 +1365,15 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
         import triscope
         session.live.send_snapshots(triscope.profiled_functions)
         session.live.capture_output()
-    if path_entry is None:
-        mainprogram.enter_program_path(mainprogram.program_path0(program, is_module))
-    elif sys.flags.safe_path:  # -P leaves out the unsafe entries, never this one
-        sys.path.insert(0, path_entry)
-    else:
-        sys.path[0] = path_entry
+    mainprogram.enter_main_path(program, is_module, path_entry)
     try:
-        if is_module:
-            sys.argv[:] = [program, *program_args]
+        if code is None:  # -m, or a directory or zip file: runpy runs the module
+            if is_module:
+                sys.argv[:] = [program, *program_args]
             mainprogram.fresh_main_module(None, None)
             import runpy
-            _native.run_as_program(runpy._run_module_as_main, (program, True))
-        elif path_entry is not None:
-            mainprogram.fresh_main_module(None, None)
-            import runpy
-            _native.run_as_program(runpy._run_module_as_main, ("__main__", False))
+            _native.run_as_program(runpy._run_module_as_main,
+                                   (program, True) if is_module else ("__main__", False))
         else:
             _native.run_as_program(code, main_globals)
     except SystemExit:

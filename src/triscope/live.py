@@ -27,6 +27,7 @@ import re
 import select
 import signal
 import socket
+import stat
 import sys
 import time
 
@@ -379,7 +380,6 @@ def _source_line(path: str, lineno: int) -> str:
     """The line's text; "" but for a regular file (a code object may be named after a fifo,
     whose open would wait for a writer and freeze the view)."""
     import linecache
-    import stat
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return ""

@@ -115,6 +115,18 @@ def program_path0(program: str, is_module: bool) -> str:
     return os.path.dirname(path0)
 
 
+def enter_main_path(program: str, is_module: bool, path_entry=None) -> None:
+    """Puts the program's own first sys.path entry in place as it begins: a directory or zip
+    program's path (`path_entry`) first, even under -P, which leaves out only the unsafe
+    entries, as Python does; else program_path0's (none under -P)."""
+    if path_entry is None:
+        enter_program_path(program_path0(program, is_module))
+    elif sys.flags.safe_path:
+        sys.path.insert(0, path_entry)
+    else:
+        sys.path[0] = path_entry
+
+
 def module_dirs(module: str) -> list:
     """The directories `-m module` profiles, run from the working directory."""
     import importlib.util

@@ -2,11 +2,11 @@
  *
  * test_stackwindow.c — reading frames a window at a time (stackwindow.h), on this process's
  * own memory: two readable pages between two unmapped ones stand for a data-stack chunk
- * above (and below) memory it cannot read. Bytes near the bottom of the readable pages come back (the window
- * stops at the unreadable page instead of failing whole); bytes the window holds are served
- * from it without a new read (it keeps the instant it was read at, so writes after it do not
- * show) and bytes outside it start a new one; bytes in unmapped memory, straddling into it,
- * or at address 0 are refused.
+ * above (and below) memory it cannot read. Bytes near the bottom of the readable pages come
+ * back (the window stops at the unreadable page instead of failing whole); bytes the window
+ * holds are served from it without a new read (it keeps the instant it was read at, so
+ * writes after it do not show) and bytes outside it start a new one; bytes in unmapped
+ * memory, straddling into it, or at address 0 are refused.
  */
 #define _GNU_SOURCE
 #include "stackwindow.h"
