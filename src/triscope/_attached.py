@@ -55,7 +55,7 @@ def _send_snapshots(path: str, seconds: float) -> None:
     except OSError:
         connection.close()
         return
-    _native.live_every(seconds, connection.detach())
+    _native.live_every(seconds, _native.park_fd(connection.detach()))
 
 
 def end(profile_path: str) -> str:
@@ -72,9 +72,12 @@ def end(profile_path: str) -> str:
     failure = None
     if profile_path is not None:
         try:
-            session.write_json(profile_path)
+            session.as_launched(lambda: session.write_json(profile_path))
         except OSError as error:
             failure = f"cannot write {profile_path}: {error.strerror}"
+    else:
+        _native.make_room()  # the spare descriptors go with the profile
+        _native.room_done()
     _native.release()
     launch.end_in_process(session)
     return failure

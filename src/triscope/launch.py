@@ -71,6 +71,12 @@ def _with_launcher_sys_path(method):
     return with_launcher_sys_path
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class _Session:
     """One profiled run: what to write where when it ends."""
 
@@ -92,6 +98,7 @@ class _Session:
         self.held = None           # (descriptor, identity) of the JSON output: hold_output()
         self.in_held = False       # the JSON is in the held descriptor, not at json_path
         self.live = None           # the live view (live.Live) while it is shown: --live
+        self.launch_umask = _current_umask()  # what the outputs are made under: _as_launched
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
     def _output_paths(self):
@@ -152,7 +159,7 @@ class _Session:
         if os.geteuid() != 0 or self.json_target is not None:
             return
         try:
-            descriptor = os.open(self.json_path, os.O_RDWR | os.O_CLOEXEC)
+            descriptor = _native.park_fd(os.open(self.json_path, os.O_RDWR | os.O_CLOEXEC))
         except OSError:
             return
         self.held = descriptor, outputs.identity(descriptor)
@@ -211,31 +218,48 @@ class _Session:
         _native.stop()
         self.end_live()
         try:
-            try:
-                if self.quiet:
-                    self.write_handover(self.json_path)
-                else:
-                    self.write_json()
-                written = True
-            except OSError as error:
-                # A child outliving its parent's merge has nowhere to write. Otherwise (full
-                # disk, privileges dropped, directory gone) the profile goes in place through
-                # the output kept open, or else beside.
-                written = not self.quiet and (self._write_held() or self._write_beside(error))
-            if written and not self.quiet:
-                try:
-                    self.write_reports()
-                except OSError as error:
-                    print(f"triscope: error: cannot write the profile: {error}",
-                          file=sys.stderr)
-                except ImportError:
-                    print(f"triscope: the reports were not written: the program gave up the "
-                          f"privileges that read triscope's installation; the profile is in "
-                          f"{self.json_path} (`triscope view` makes them)", file=sys.stderr)
+            self.as_launched(self._write_all)
         finally:  # however writing went
             remove_child_dir(self)
         self.written = True
         self._die_if_asked()
+
+    def _write_all(self) -> None:
+        try:
+            if self.quiet:
+                self.write_handover(self.json_path)
+            else:
+                self.write_json()
+            written = True
+        except OSError as error:
+            # A child outliving its parent's merge has nowhere to write. Otherwise (full
+            # disk, privileges dropped, directory gone) the profile goes in place through
+            # the output kept open, or else beside.
+            written = not self.quiet and (self._write_held() or self._write_beside(error))
+        if written and not self.quiet:
+            try:
+                self.write_reports()
+            except OSError as error:
+                print(f"triscope: error: cannot write the profile: {error}", file=sys.stderr)
+            except ImportError:
+                print(f"triscope: the reports were not written: the program gave up the "
+                      f"privileges that read triscope's installation; the profile is in "
+                      f"{self.json_path} (`triscope view` makes them)", file=sys.stderr)
+
+    def as_launched(self, write) -> None:
+        """Calls `write` with what the program may have done to the process that would cost
+        the user the profile undone for its duration (docs/ARCHITECTURE.md, "Descriptors"):
+        files are made under the umask triscope began with (a umask of 0o777 would make
+        them unreadable; a child's hand-over, for the parent alone, under 0o077), and the
+        descriptors the program used up or limited are given room (_native.make_room).
+        After it the process is the program's again: it may go on, or exec."""
+        programs_umask = os.umask(0o077 if self.quiet else self.launch_umask)
+        _native.make_room()
+        try:
+            write()
+        finally:
+            _native.room_done()
+            os.umask(programs_umask)
 
     def end_live(self) -> None:
         """The live view ends with the profile (the program's end, or an exec): the
@@ -356,14 +380,15 @@ class _Session:
         else:
             directory, final_name = os.path.split(self.json_path)
         try:
-            dir_fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            dir_fd = _native.park_fd(
+                os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
         except OSError:
             return
         self.checkpoint_fds = [dir_fd]
         try:
             for _ in range(2):
-                self.checkpoint_fds.append(
-                    os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666))
+                self.checkpoint_fds.append(_native.park_fd(
+                    os.open(directory, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o666)))
         except OSError:
             return self.stop_checkpoints()
         meta = self._profile_facts()
@@ -893,6 +918,7 @@ def _main_session_after_exec(options: Options, program: str, handover: dict) -> 
     finally:
         os.chdir(here)
     session.child_dir = os.environ[CHILD_DIR]
+    session.launch_umask = handover.get("umask", session.launch_umask)
     return session
 
 
@@ -960,7 +986,8 @@ def _exec_handing_over(real_execve, path, argv, env) -> None:
     if continues:
         import time
         prefix = "exec" if session.child_dir else str(os.getpid())
-        session.write_handover(os.path.join(handover_dir, f"{prefix}-{time.time_ns()}.json"))
+        handover_path = os.path.join(handover_dir, f"{prefix}-{time.time_ns()}.json")
+        session.as_launched(lambda: session.write_handover(handover_path))
         added = {}
         for name, value in _child_environment(env).items():
             added[name] = env.get(name)
@@ -968,7 +995,7 @@ def _exec_handing_over(real_execve, path, argv, env) -> None:
         handover = {"added": added, "main": session.child_dir is not None}
         if session.child_dir is not None:
             handover.update(outfile=session.options.outfile and os.path.abspath(
-                session.options.outfile), cwd=os.getcwd())
+                session.options.outfile), cwd=os.getcwd(), umask=session.launch_umask)
         env[EXEC_HANDOVER] = jsoncodec.dumps(handover)
     else:
         session.finish()

@@ -31,7 +31,7 @@ import stat
 import sys
 import time
 
-from triscope import outputs
+from triscope import _native, outputs
 from triscope.reports import display, text
 
 # Snapshots come this often, and the plain-text blocks this much further apart.
@@ -83,8 +83,8 @@ class Live:
 
     def send_snapshots(self, only_ranges) -> None:
         """Hands the socket to the C core, which sends from now on (as the profile runs)."""
-        from triscope import _native
-        _native.live_every(SNAPSHOT_SECONDS, self.sender.detach(), only_ranges=only_ranges)
+        _native.live_every(SNAPSHOT_SECONDS, _native.park_fd(self.sender.detach()),
+                           only_ranges=only_ranges)
 
     def capture_output(self) -> None:
         """The program's stdout and stderr that are the view's terminal go to the viewer's
@@ -94,7 +94,8 @@ class Live:
         sys.stdout.flush()
         sys.stderr.flush()
         for descriptor in self.terminal_fds:
-            saved = os.dup(descriptor)  # close-on-exec: children never see it
+            # Close-on-exec (children never see it), off the program's numbers.
+            saved = _native.park_fd(os.dup(descriptor))
             self.saved[descriptor] = saved, outputs.identity(saved)
             os.dup2(self.output_terminal, descriptor)
         self.output_identity = outputs.identity(self.output_terminal)
@@ -105,7 +106,6 @@ class Live:
         """The run is over (or about to exec): the terminal's descriptors back, the viewer
         told, and its answer awaited, so that what the program wrote comes before the
         report."""
-        from triscope import _native
         try:
             sys.stdout.flush()
             sys.stderr.flush()

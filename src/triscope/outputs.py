@@ -8,6 +8,7 @@ import os
 import stat
 import sys
 
+from triscope import _native
 from triscope.options import UsageError
 
 
@@ -52,9 +53,8 @@ class Target:
             raise UsageError(f"cannot write {asked}: {os.strerror(errno.EACCES)}")
         descriptor = _fd_named_by(asked)
         if descriptor is not None:
-            import fcntl  # for this kind of output alone
             try:
-                self.held_fd = fcntl.fcntl(descriptor, fcntl.F_DUPFD_CLOEXEC, 3)
+                self.held_fd = _native.park_fd(os.dup(descriptor))
                 self.held_identity = identity(self.held_fd)
             except OSError as error:
                 raise UsageError(f"cannot write {asked}: {error.strerror}") from None

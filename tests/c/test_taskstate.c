@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include "taskstate.h"
+#include "fdpark.h"
 #include "testhelp.h"
 
 #include <fcntl.h>
@@ -122,8 +123,13 @@ static void test_reused_descriptor_is_not_closed(void)
     if (ts_taskstate_run_delay(&task, gettid(), &ns) != 0)
         return; /* no schedstat here */
     int fd = task.schedstat_fd;
+    struct rlimit limit;
+    getrlimit(RLIMIT_NOFILE, &limit);
+    CHECK(fd >= ts_fd_park_floor(limit.rlim_cur)); /* off the numbers the program's take */
     close(fd);
-    int program_fd = open("/dev/null", O_RDONLY);
+    int opened = open("/dev/null", O_RDONLY);
+    int program_fd = dup2(opened, fd); /* a closerange, then a file of its own put there */
+    close(opened);
     CHECK_EQ_INT(program_fd, fd);
     ts_taskstate_close(&task);
     CHECK(fcntl(program_fd, F_GETFD) >= 0);

@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "crashsave.h"
 #include "dump.h"
+#include "fdpark.h"
 #include "filter.h"
 #include "live.h"
 #include "profile_json.h"
@@ -180,6 +181,7 @@ static PyObject *start(PyObject *self, PyObject *args, PyObject *kwargs)
         return NULL;
     switch (ts_profiler_start(start_paused)) {
     case TS_PROFILER_OK:
+        ts_fd_keep_room();
         Py_RETURN_NONE;
     case TS_PROFILER_NOT_CONFIGURED:
         PyErr_SetString(PyExc_RuntimeError, "configure() must be called first");
@@ -344,6 +346,39 @@ static PyObject *memory_preloaded(PyObject *self, PyObject *unused)
     (void)self;
     (void)unused;
     return PyBool_FromLong(ts_pymemory_preloaded());
+}
+
+/* park_fd(fd): a descriptor triscope keeps across the program, moved off the numbers the
+ * program's own opens take (fdpark.h); returns its number now. */
+static PyObject *park_fd(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (fd < 0 || fd > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "not a descriptor");
+        return NULL;
+    }
+    return PyLong_FromLong(ts_fd_park((int)fd));
+}
+
+/* make_room() and room_done(): around the writing of the profile, the spare descriptors
+ * closed and the descriptor limit the run began with in force (fdpark.h). */
+static PyObject *make_room(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    ts_fd_make_room();
+    Py_RETURN_NONE;
+}
+
+static PyObject *room_done(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    ts_fd_room_done();
+    Py_RETURN_NONE;
 }
 
 /* sha256_hex(data): the hash the profile records for a file (sha256.c), for regions.py to
@@ -796,6 +831,14 @@ static PyMethodDef methods[] = {
      "send_control(pid, resume): suspend (False) or resume (True) that process's profile."},
     {"memory_preloaded", memory_preloaded, METH_NOARGS,
      "Whether the allocator library is loaded (native allocations and copies are seen)."},
+    {"park_fd", park_fd, METH_O,
+     "park_fd(fd): a descriptor triscope keeps while the program runs, moved above the "
+     "numbers the program's opens take (close-on-exec, the original closed); its number."},
+    {"make_room", make_room, METH_NOARGS,
+     "make_room(): before the profile is written, the spare descriptors held since start() "
+     "closed, and the descriptor limit of the start in force where the program lowered it."},
+    {"room_done", room_done, METH_NOARGS,
+     "room_done(): after the writing, the program's own lowered descriptor limit back."},
     {"sha256_hex", sha256_hex, METH_O,
      "sha256_hex(data): the SHA-256 of a bytes-like object in 64 lowercase hex digits, as "
      "the profile records a file's."},

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include "taskstate.h"
 
+#include "fdpark.h"
 #include "textscan.h"
 
 #include <dlfcn.h>
@@ -103,6 +104,7 @@ static ssize_t read_task_file(int *fd, dev_t *dev, ino_t *ino, pid_t tid, const 
             return -1;
         }
         if (files_kept < TS_FILES_KEPT_MAX && fstat(read_fd, &opened) == 0) {
+            read_fd = ts_fd_park(read_fd); /* kept: off the numbers the program's opens take */
             *fd = read_fd;
             *dev = opened.st_dev;
             *ino = opened.st_ino;

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * fdpark.h — where triscope's own descriptors live while a program runs, and room for the
+ * profile when the program has used up its own (docs/ARCHITECTURE.md, "Descriptors").
+ *
+ * open() gives the lowest free number: under plain python a program's first file is 3. A
+ * descriptor triscope keeps across the program (the checkpoint files, the output held for a
+ * privilege drop, a thread's /proc files, the live view's socket) is moved up to the top of
+ * the first 1024 numbers, so the program gets the numbers plain python gives it. And the
+ * profile needs a few descriptors at the end: a program that opened files until none was
+ * left, or lowered RLIMIT_NOFILE, would otherwise cost the user the profile. So a few spare
+ * ones are held from the start and closed as the profile is written, and the limit the run
+ * began with is in force while it is written where the program lowered it.
+ */
+#ifndef TS_FDPARK_H
+#define TS_FDPARK_H
+
+#include <sys/resource.h>
+
+/* Numbers at the top of the first 1024 (or of a lower limit, at most half of it) given to
+ * triscope's descriptors; the program's own reach them only past 896 open files. */
+#define TS_FD_PARK_SPAN 128
+
+/* The lowest number a parked descriptor takes under the soft limit `soft`; 3 when the
+ * limit leaves no room above the standard streams (nothing is moved then). Pure. */
+int ts_fd_park_floor(rlim_t soft);
+
+/* `fd` moved to the park (the lowest free number from the floor up, close-on-exec), the
+ * original closed: the new number; `fd` itself, still open, when it cannot move. */
+int ts_fd_park(int fd);
+
+/* At the start of profiling: spares held in the park and the current limit recorded.
+ * Again while they are held: nothing. */
+void ts_fd_keep_room(void);
+
+/* As the profile is written: the spares closed, the ones the program closed or replaced
+ * left alone (a number it reused is its own); and the soft limit recorded by
+ * ts_fd_keep_room back where the program lowered it since, as far as the hard limit allows
+ * (the hard one too where privileged). */
+void ts_fd_make_room(void);
+
+/* After the writing: the program's own lowered limit back, where ts_fd_make_room raised it
+ * (a process that goes on, or execs, keeps what the program chose). */
+void ts_fd_room_done(void);
+
+#endif

@@ -1,0 +1,149 @@
+"""A program's descriptors and what it does to the process's file limits, against the
+profile (docs/ARCHITECTURE.md, "Descriptors").
+
+GIVEN a program that opens files while threads of its own wait, WHEN it runs under plain
+python and under triscope (CPU only, the default mode, an output named with -o), THEN its
+opens get the numbers plain python gives them (triscope's own descriptors are parked above
+them). GIVEN a program that lowers RLIMIT_NOFILE below what it has open, or opens files until
+none is left and keeps them, or sets its umask to 0o777, or does that and then execs another
+Python program, WHEN it ends, THEN the profile and the HTML report are written, readable, with
+the permissions the umask triscope began under gives; the program saw the limits and the
+umask it set.
+"""
+import os
+import stat
+
+import pytest
+
+from conftest import describe, load_profile, run_python, run_triscope
+
+MODES = [["--cpu"], [], ["-o", "out.json"]]
+
+OPENS = """\
+import os, threading, time
+ready = threading.Event()
+waiting = [threading.Thread(target=ready.wait) for _ in range(3)]
+for thread in waiting:
+    thread.start()
+numbers = [os.open(os.devnull, os.O_RDONLY)]
+end = time.process_time() + 0.3
+while time.process_time() < end:  # samples taken while the threads wait
+    sum(i * i for i in range(200))
+numbers += [os.open(os.devnull, os.O_RDONLY) for _ in range(3)]
+ready.set()
+for thread in waiting:
+    thread.join()
+listed = sorted(int(n) for n in os.listdir("/proc/self/fd"))
+print(numbers, [n for n in listed if n < 896])
+"""
+
+
+def _output_of(mode, cwd):
+    return cwd / ("out.json" if "-o" in mode else "profile.json")
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["cpu", "default", "outfile"])
+def test_the_programs_opens_get_plain_pythons_numbers(tmp_path, mode):
+    (tmp_path / "opens.py").write_text(OPENS)
+    plain = run_python(["opens.py"], tmp_path)
+    profiled = run_triscope([*mode, "opens.py"], tmp_path)
+    assert plain.returncode == 0, describe(plain)
+    assert profiled.returncode == 0, describe(profiled)
+    assert profiled.stdout == plain.stdout, describe(profiled)
+    load_profile(_output_of(mode, tmp_path))
+
+
+LOWERED = """\
+import os, resource, sys
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+held = [os.open(os.devnull, os.O_RDONLY) for _ in range(int(sys.argv[1]))]
+limit = max(held, default=2) + 1
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard if sys.argv[2] == "soft" else limit))
+print(resource.getrlimit(resource.RLIMIT_NOFILE) == (limit, hard if sys.argv[2] == "soft" else limit))
+"""
+
+
+def _may_raise_a_hard_limit(cwd):
+    probe = ("import resource; soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE); "
+             "resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)); "
+             "resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))")
+    return run_python(["-c", probe], cwd).returncode == 0
+
+
+@pytest.mark.parametrize("held,which", [(0, "soft"), (0, "both"), (2, "soft")],
+                         ids=["soft-limit", "hard-limit", "soft-limit-every-number-held"])
+@pytest.mark.parametrize("mode", MODES[:2], ids=["cpu", "default"])
+def test_profile_written_after_the_program_lowered_its_limit(tmp_path, mode, held, which):
+    if which == "both" and not _may_raise_a_hard_limit(tmp_path):
+        pytest.skip("raising a lowered hard limit back takes CAP_SYS_RESOURCE, which this "
+                    "user lacks (the profile is then lost, said in one line)")
+    (tmp_path / "lowered.py").write_text(LOWERED)
+    proc = run_triscope([*mode, "lowered.py", held, which], tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "True\n", describe(proc)
+    assert "error" not in proc.stderr and "cannot" not in proc.stderr, describe(proc)
+    load_profile(tmp_path / "profile.json")
+    assert (tmp_path / "profile.html").stat().st_size > 0
+
+
+EXHAUSTS = """\
+import os, resource
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 256), hard))
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError as error:
+    print("EMFILE" if error.errno == 24 else error)
+"""
+
+
+@pytest.mark.parametrize("mode", MODES[:2], ids=["cpu", "default"])
+def test_profile_written_after_the_program_took_every_descriptor(tmp_path, mode):
+    (tmp_path / "exhausts.py").write_text(EXHAUSTS)
+    proc = run_triscope([*mode, "exhausts.py"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "EMFILE\n", describe(proc)
+    assert "error" not in proc.stderr, describe(proc)
+    load_profile(tmp_path / "profile.json")
+    assert (tmp_path / "profile.html").stat().st_size > 0
+
+
+UMASK = """\
+import os, sys
+os.umask(0o777)
+if len(sys.argv) > 1:
+    os.execv(sys.executable, [sys.executable, "after_exec.py"])
+print(oct(os.umask(0o777)))
+"""
+
+AFTER_EXEC = """\
+import os, time
+end = time.process_time() + 0.2
+while time.process_time() < end:
+    sum(i * i for i in range(200))
+print("after exec", oct(os.umask(0o777)))
+"""
+
+
+def _launch_umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("execs", [False, True], ids=["exits", "execs"])
+@pytest.mark.parametrize("mode", MODES[:2], ids=["cpu", "default"])
+def test_outputs_made_under_the_launch_umask(tmp_path, mode, execs):
+    (tmp_path / "umask.py").write_text(UMASK)
+    (tmp_path / "after_exec.py").write_text(AFTER_EXEC)
+    args = ["umask.py", "exec"] if execs else ["umask.py"]
+    plain = run_python(args, tmp_path)
+    proc = run_triscope([*mode, *args], tmp_path)
+    assert proc.returncode == 0 and proc.stdout == plain.stdout, describe(proc)
+    wanted = 0o666 & ~_launch_umask()
+    for name in ("profile.json", "profile.html"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == wanted, name
+    profile = load_profile(tmp_path / "profile.json")
+    if execs:
+        assert any(path.endswith("after_exec.py") for path in profile["files"]), \
+            sorted(profile["files"])
