@@ -28,9 +28,21 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def _encoding(data: bytes) -> str:
-    # Here, not at the top: the launcher imports this module before the program starts, and
-    # a run that reports no file never needs tokenize.
-    import tokenize
+    # A coding comment holds the word "coding" on one of the first two lines. Without it
+    # the answer below is UTF-8, unless a byte order mark comes with lines that are not
+    # UTF-8 (tokenize's SyntaxError): then importing tokenize (with re and enum: 4 ms, at
+    # the exit of every run that reports a file) is not needed.
+    head = b"".join(itertools.islice(io.BytesIO(data), 2))
+    if b"coding" not in head:
+        if not data.startswith(_BOM):
+            return "utf-8"
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return "utf-8-sig"
+    import tokenize  # here: the launcher imports this module before the program starts
     try:
         return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
     except SyntaxError:
@@ -38,5 +50,4 @@ def _encoding(data: bytes) -> str:
             raise
     # tokenize wants the coding comment's own line in UTF-8; Python's compiler does not, so
     # a comment may go on in the encoding it names ("# coding: latin-1 (c) Frédéric").
-    head = b"".join(itertools.islice(io.BytesIO(data), 2))
     return tokenize.detect_encoding(io.BytesIO(head.translate(_ASCII_ONLY)).readline)[0]
