@@ -476,6 +476,33 @@ def test_a_run_without_children_ends_without_merging_or_the_json_package(tmp_pat
     assert imported & NEVER_AT_A_PLAIN_END == set(), describe(proc)
 
 
+# What the end of a run that reports a file without a coding comment need not import: the
+# source text's decoding without tokenize (triscope.source), the page's code regions from
+# _ast without ast (triscope.regions); each pulls in re or enum (4 and 2.3 ms).
+NEVER_FOR_A_PLAIN_FILE = {"tokenize", "ast", "enum", "re"}
+
+
+@pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
+def test_a_run_reporting_a_file_ends_without_tokenize_or_ast(tmp_path, memory):
+    # GIVEN a program that spends its time in a loop of its own file
+    (tmp_path / "busy.py").write_text(
+        "import time\n"
+        "end = time.process_time() + 0.3\n"
+        "while time.process_time() < end:\n"
+        "    sum(i * i for i in range(100))\n")
+    # WHEN it runs under triscope, writing the text report, the JSON and the page
+    options = [] if memory else ["--cpu"]
+    proc = run_triscope([*options, "busy.py"], tmp_path, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert proc.returncode == 0, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    assert any(path.endswith("busy.py") for path in profile["files"]), describe(proc)
+    # THEN the file's text and regions were made without them
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "triscope.regions" in imported, describe(proc)  # the page's regions were made
+    assert imported & NEVER_FOR_A_PLAIN_FILE == set(), describe(proc)
+
+
 @pytest.mark.parametrize("memory", [True, False], ids=["re-executed", "in-place"])
 def test_the_program_finds_no_report_module_imported(tmp_path, memory):
     # GIVEN a program whose first line writes down sys.modules
