@@ -199,16 +199,33 @@ def merge_at_scale(python, count):
                 "seconds": round(res["wall_s"], 1), "peak_rss_mb": round(res["maxrss_mb"], 1)}
 
 
-def _instructions(python, argv, cwd):
-    """Instructions the command executes, every process of it (callgrind's totals), and the
-    samples of the profile it wrote to p.json, if any."""
-    run_process(["valgrind", "--tool=callgrind", "--trace-children=yes",
-                 f"--callgrind-out-file={cwd}/callgrind.%p", *argv], cwd, env=child_env(),
-                timeout=1200)
+def _own_instructions(out) -> int:
+    """Instructions executed in triscope's own code (its C core and allocator library, where
+    the function was: callgrind's self cost, every thread), from one callgrind output file.
+    The program's and the interpreter's instructions are left out, so how much work the
+    interpreter did around the samples (a collection, a dict resized, a report of one more
+    file at the end) does not blur the count."""
+    listing = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
+                              str(out)], capture_output=True, text=True).stdout
     total = 0
+    for row in listing.splitlines():
+        count, _, where = row.strip().partition(" ")
+        if "/triscope/" in where and count.replace(",", "").isdigit():
+            total += int(count.replace(",", ""))
+    return total
+
+
+def _instructions(python, argv, cwd):
+    """Instructions the command executes, every process of it (callgrind's totals), those in
+    triscope's own code, and the samples of the profile it wrote to p.json, if any."""
+    run_process(["valgrind", "--tool=callgrind", "--trace-children=yes",
+                 f"--callgrind-out-file={cwd}/callgrind.%p", *argv], cwd,
+                env=child_env({"PYTHONHASHSEED": "0"}), timeout=1200)
+    total = own = 0
     for out in cwd.glob("callgrind.*"):
         total += sum(int(row.split()[1]) for row in out.read_text(errors="replace").splitlines()
                      if row.startswith("totals:"))
+        own += _own_instructions(out)
         out.unlink()
     profile = cwd / "p.json"
     samples, depth = 0, 0
@@ -217,20 +234,25 @@ def _instructions(python, argv, cwd):
         samples = data["samples"]
         depth = max((len(stack["frames"]) for stack in data["stacks"]), default=0)
         profile.unlink()
-    return total, samples, depth
+    return total, own, samples, depth
 
 
 def stacks_cost(python, rounds):
     """What recording call stacks costs per CPU sample, in instructions counted by callgrind,
     which another job on the machine does not disturb (timings here swing by more than the
     0.5 % in question). bench/programs/deep_calls.py runs about 60 frames deep; each
-    configuration runs with `rounds` of work and with none, so start-up and exit cancel out:
-    a sample's instructions = (extra instructions of the work under triscope) / (its samples).
-    Under callgrind a program runs ~50x slower, so it takes ~50x the samples per unit of
-    work; per sample, the count is what it is natively. The share of the program's time
-    follows from the instructions the plain program executes per CPU second natively."""
-    if shutil.which("valgrind") is None:
-        return {"failed": "valgrind is not installed"}
+    configuration runs with `rounds` of work and with none, so start-up and exit cancel out.
+    A sample's instructions = (triscope's own instructions in the run with work, less in the
+    run without) / (its samples): the C core's own count, not the run's total less plain
+    python's, since the interpreter's work around the samples varies from run to run by more
+    than the samples cost (a report of one file more at the end: 29 M instructions; 100
+    samples of 60 frames: about 2 M). What the core's calls into the C library and the
+    kernel cost is not in it. Under callgrind a program runs ~50x slower, so it takes more
+    samples per unit of work; per sample, the count is what it is natively. The share of the
+    program's time follows from the instructions the plain program executes per CPU second
+    natively."""
+    if shutil.which("valgrind") is None or shutil.which("callgrind_annotate") is None:
+        return {"failed": "valgrind (with callgrind_annotate) is not installed"}
     script = PROGRAMS / "deep_calls.py"
     configs = {"plain": [], "no_stacks": ["--cpu", "--no-stacks"], "stacks": ["--cpu", "--stacks"]}
     counts = {}
@@ -245,14 +267,14 @@ def stacks_cost(python, rounds):
     work_ir = counts["plain", rounds][0] - counts["plain", 0][0]
     per_sample = {}
     for name in ("no_stacks", "stacks"):
-        extra = (counts[name, rounds][0] - counts[name, 0][0]) - work_ir
-        samples = counts[name, rounds][1] - counts[name, 0][1]
+        own = counts[name, rounds][1] - counts[name, 0][1]
+        samples = counts[name, rounds][2] - counts[name, 0][2]
         if samples <= 0:
             return {"failed": f"no samples under {name}"}
-        per_sample[name] = extra / samples
+        per_sample[name] = own / samples
     ips = work_ir / max(cpu[rounds] - cpu[0], 1e-3)  # natively, per CPU second
     extra = per_sample["stacks"] - per_sample["no_stacks"]
-    return {"rounds": rounds, "depth": counts["stacks", rounds][2],
+    return {"rounds": rounds, "depth": counts["stacks", rounds][3],
             "per_sample_instructions": {k: round(v) for k, v in per_sample.items()},
             "stacks_per_sample_instructions": round(extra),
             "program_instructions_per_cpu_s": round(ips),

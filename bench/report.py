@@ -633,10 +633,13 @@ def render_costs(c, w):
           f"{st['stacks_pct_at_100hz']:g} % of CPU time at 100 samples/s "
           f"({st['stacks_per_sample_instructions']:,} instructions per sample) | "
           f"deep_calls.py ({st['depth']} frames deep) under callgrind, `--cpu --stacks` minus "
-          f"`--cpu --no-stacks`, start-up and exit cancelled by runs without work: extra "
-          f"instructions per sample, over the {st['program_instructions_per_cpu_s'] / 1e9:.1f} "
+          f"`--cpu --no-stacks`: the instructions of triscope's own code per sample (start-up "
+          f"and exit cancelled by runs without work; the C library and kernel calls it makes "
+          f"not counted), over the {st['program_instructions_per_cpu_s'] / 1e9:.1f} "
           "G instructions the plain program executes per CPU second; counted, so other jobs "
-          "on the machine do not blur it |")
+          "on the machine do not blur it (an earlier method counted the whole run's "
+          "instructions less plain python's: the interpreter's own variation, larger than "
+          "the samples' cost, made that -0.289 %) |")
     for part in (ps, al, th, lr, st):
         if part.get("failed"):
             w(f"| failed | `{' '.join(part['failed'].split())[-200:]}` | |")
