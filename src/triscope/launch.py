@@ -98,7 +98,9 @@ class _Session:
         self.held = None           # (descriptor, identity) of the JSON output: hold_output()
         self.in_held = False       # the JSON is in the held descriptor, not at json_path
         self.live = None           # the live view (live.Live) while it is shown: --live
-        self.launch_umask = _current_umask()  # what the outputs are made under: _as_launched
+        self.launch_umask = _current_umask()  # what the outputs are made under: as_launched
+        self.launch_recursion_limit = sys.getrecursionlimit()
+        self.owns_streams = False  # the reports go to the process's own stderr: as_launched
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
     def _output_paths(self):
@@ -248,16 +250,32 @@ class _Session:
 
     def as_launched(self, write) -> None:
         """Calls `write` with what the program may have done to the process that would cost
-        the user the profile undone for its duration (docs/ARCHITECTURE.md, "Descriptors"):
-        files are made under the umask triscope began with (a umask of 0o777 would make
-        them unreadable; a child's hand-over, for the parent alone, under 0o077), and the
-        descriptors the program used up or limited are given room (_native.make_room).
-        After it the process is the program's again: it may go on, or exec."""
+        the user the profile undone for its duration (docs/ARCHITECTURE.md, "What the
+        program leaves behind"): files are made under the umask triscope began with (a umask
+        of 0o777 would make them unreadable; a child's hand-over, for the parent alone,
+        under 0o077); the descriptors the program used up or limited are given room
+        (_native.make_room); a recursion limit it lowered is the start's again (the reports
+        nest deeper than 25 calls); and a run's reports go to the process's own stdout and
+        stderr, not to objects the program put in sys.stdout and sys.stderr. After it the
+        process is the program's again: it may go on, or exec."""
         programs_umask = os.umask(0o077 if self.quiet else self.launch_umask)
+        programs_limit = sys.getrecursionlimit()
+        programs_streams = sys.stdout, sys.stderr
         _native.make_room()
         try:
+            sys.setrecursionlimit(max(programs_limit, self.launch_recursion_limit))
+            if self.owns_streams:
+                sys.stdout, sys.stderr = (
+                    own if own is not None and not own.closed else theirs
+                    for own, theirs in ((sys.__stdout__, sys.stdout),
+                                        (sys.__stderr__, sys.stderr)))
             write()
         finally:
+            sys.stdout, sys.stderr = programs_streams
+            try:
+                sys.setrecursionlimit(programs_limit)
+            except RecursionError:
+                pass  # deeper now than the program's limit allows: left at the start's
             _native.room_done()
             os.umask(programs_umask)
 
@@ -919,6 +937,7 @@ def _main_session_after_exec(options: Options, program: str, handover: dict) -> 
         os.chdir(here)
     session.child_dir = os.environ[CHILD_DIR]
     session.launch_umask = handover.get("umask", session.launch_umask)
+    session.owns_streams = True
     return session
 
 
@@ -1341,6 +1360,7 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
     preload.restore_environment()
     session = _Session(options, f"-m {program}" if is_module else
                        "<stdin>" if program == "-" else program, program_args)
+    session.owns_streams = True
     code = path_entry = None
     if is_module:
         program_dirs = mainprogram.module_dirs(program)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * fdpark.h — where triscope's own descriptors live while a program runs, and room for the
- * profile when the program has used up its own (docs/ARCHITECTURE.md, "Descriptors").
+ * profile when the program has used up its own (docs/ARCHITECTURE.md, "What the program leaves behind").
  *
  * open() gives the lowest free number: under plain python a program's first file is 3. A
  * descriptor triscope keeps across the program (the checkpoint files, the output held for a

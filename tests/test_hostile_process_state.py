@@ -1,14 +1,16 @@
-"""A program's descriptors and what it does to the process's file limits, against the
-profile (docs/ARCHITECTURE.md, "Descriptors").
+"""What a program does to its process — descriptors, file limits, umask, recursion limit,
+output streams — against the profile (docs/ARCHITECTURE.md, "What the program leaves
+behind").
 
 GIVEN a program that opens files while threads of its own wait, WHEN it runs under plain
 python and under triscope (CPU only, the default mode, an output named with -o), THEN its
 opens get the numbers plain python gives them (triscope's own descriptors are parked above
 them). GIVEN a program that lowers RLIMIT_NOFILE below what it has open, or opens files until
 none is left and keeps them, or sets its umask to 0o777, or does that and then execs another
-Python program, WHEN it ends, THEN the profile and the HTML report are written, readable, with
-the permissions the umask triscope began under gives; the program saw the limits and the
-umask it set.
+Python program, or ends with a recursion limit of 25, or with sys.stdout and sys.stderr
+replaced by objects of its own, WHEN it ends, THEN the profile and the HTML report are
+written, readable, with the permissions the umask triscope began under gives, and the text
+report reaches the process's stderr; the program saw the limits and the umask it set.
 """
 import os
 import stat
@@ -147,3 +149,31 @@ def test_outputs_made_under_the_launch_umask(tmp_path, mode, execs):
     if execs:
         assert any(path.endswith("after_exec.py") for path in profile["files"]), \
             sorted(profile["files"])
+
+
+ENDS_LIMITED = """\
+import io, sys, time
+end = time.process_time() + 0.2
+while time.process_time() < end:
+    sum(i * i for i in range(100))
+print("done")
+if sys.argv[1] == "recursion":
+    sys.setrecursionlimit(25)
+else:
+    sys.stdout, sys.stderr = io.StringIO(), io.StringIO()
+"""
+
+
+@pytest.mark.parametrize("change", ["recursion", "streams"])
+@pytest.mark.parametrize("mode", MODES[:2], ids=["cpu", "default"])
+def test_reports_written_after_the_program_changed_its_interpreter(tmp_path, mode, change):
+    (tmp_path / "ends.py").write_text(ENDS_LIMITED)
+    plain = run_python(["ends.py", change], tmp_path)
+    proc = run_triscope([*mode, "ends.py", change], tmp_path)
+    assert proc.returncode == 0 and proc.stdout == plain.stdout == "done\n", describe(proc)
+    assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, describe(proc)
+    assert "triscope profile of ends.py" in proc.stderr, describe(proc)  # the text report
+    assert "triscope: HTML report written to" in proc.stderr, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    assert any(path.endswith("ends.py") for path in profile["files"]), describe(proc)
+    assert (tmp_path / "profile.html").stat().st_size > 0
