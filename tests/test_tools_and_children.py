@@ -186,7 +186,7 @@ def test_children_are_merged_in_the_order_they_started(tmp_path):
     """Children's profiles are named by pid, and pids wrap (pid_max): a child that started
     first may have the larger pid, whose name sorts last. They are merged in the order they
     started (the first `-c` child keeps the name <string>), whatever their names."""
-    from triscope.launch import _merge_children
+    from triscope.children import merge_children
     (tmp_path / "work.py").write_text("total = sum(i * i for i in range(300_000))\n")
     run = run_triscope(["--cpu", "--json", "-o", "run.json", "work.py"], tmp_path)
     assert run.returncode == 0, describe(run)
@@ -196,26 +196,26 @@ def test_children_are_merged_in_the_order_they_started(tmp_path):
     for name, pid, started in (("300.json", 300, 2000.0), ("32000.json", 32000, 1000.0)):
         child = dict(profile, pid=pid, started_at=started)
         (child_dir / name).write_text(json.dumps(child))
-    merged = _merge_children(dict(profile, started_at=500.0), str(child_dir), False,
+    merged = merge_children(dict(profile, started_at=500.0), str(child_dir), False,
                              lambda _: None)
     assert [entry["pid"] for entry in merged["processes"]][1:] == [32000, 300]
 
 
 def test_command_of_a_python_child_is_read_as_python_reads_it():
-    from triscope.launch import _python_command
+    from triscope.children import python_command
     python = sys.executable
-    assert _python_command([python, "-c", "x = 1"]) == ("-c", "x = 1")
-    assert _python_command([python, "-Bc", "x = 1", "a"]) == ("-c", "x = 1")
-    assert _python_command([python, "-cx = 1"]) == ("-c", "x = 1")
-    assert _python_command([python, "-X", "dev", "-W", "error", "-m", "pkg.mod", "-c"]) \
+    assert python_command([python, "-c", "x = 1"]) == ("-c", "x = 1")
+    assert python_command([python, "-Bc", "x = 1", "a"]) == ("-c", "x = 1")
+    assert python_command([python, "-cx = 1"]) == ("-c", "x = 1")
+    assert python_command([python, "-X", "dev", "-W", "error", "-m", "pkg.mod", "-c"]) \
         == ("-m", "pkg.mod")
-    assert _python_command([python, "-Wignore", "-mpkg"]) == ("-m", "pkg")
-    assert _python_command([python, "--check-hash-based-pycs", "never", "-m", "m"]) \
+    assert python_command([python, "-Wignore", "-mpkg"]) == ("-m", "pkg")
+    assert python_command([python, "--check-hash-based-pycs", "never", "-m", "m"]) \
         == ("-m", "m")
-    assert _python_command([python, "script.py", "-c", "x"]) == ("", None)
-    assert _python_command([python, "-", "-m", "x"]) == ("", None)
-    assert _python_command([python]) == ("", None)
-    assert _python_command([python, "-c"]) == ("", None)
+    assert python_command([python, "script.py", "-c", "x"]) == ("", None)
+    assert python_command([python, "-", "-m", "x"]) == ("", None)
+    assert python_command([python]) == ("", None)
+    assert python_command([python, "-c"]) == ("", None)
 
 
 def test_a_killed_runs_children_directory_is_removed_by_a_later_run(tmp_path):

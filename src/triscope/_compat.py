@@ -45,7 +45,7 @@ THREAD_START = ("start_joinable_thread" if hasattr(_thread, "start_joinable_thre
 
 # Where _posixsubprocess.fork_exec(args, executable_list, close_fds, pass_fds, cwd, env, ...),
 # through which subprocess and multiprocessing start children, takes what the children's
-# hook reads (launch._watch_child_environments): the same positions in 3.11 to 3.15, whose
+# hook reads (children.watch_environments): the same positions in 3.11 to 3.15, whose
 # later arguments differ (3.14 dropped allow_vfork). An interpreter-private function, so
 # its positions are kept here with the other version facts.
 FORK_EXEC_ARGS, FORK_EXEC_EXECUTABLES, FORK_EXEC_ENV = 0, 1, 5

@@ -45,7 +45,7 @@ from ray.actor import ActorClass
 from ray.remote_function import RemoteFunction
 from ray.runtime_env import RuntimeEnv
 
-from triscope import _native, jobs, launch
+from triscope import _native, children, jobs, launch
 # Job and program_dirs are imported as part of this module's API (docs/DEFINITIONS.md, "Ray").
 from triscope.jobs import Job, program_dirs, worker_options
 from triscope.options import Options
@@ -130,7 +130,7 @@ def _begin(job: dict, collector) -> None:
     refused = "it is already profiled by triscope (its profile is written when it exits)" \
         if _native.is_running() else None
     if refused is None:
-        launch.remove_stale_dirs(tempfile.gettempdir())  # those of workers killed earlier
+        children.remove_stale_dirs(tempfile.gettempdir())  # those of workers killed earlier
         temporary = tempfile.mkdtemp(prefix=f"triscope-{os.getpid()}-ray-")
         session = launch.begin_in_process(
             job["directories"], "-m ray._private.workers.default_worker",

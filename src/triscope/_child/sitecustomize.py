@@ -62,7 +62,7 @@ def _start_child_profile():
 
 def _restore_given_environment():
     """A child given an environment without triscope's variables (`env={}`) had them put
-    back by its parent (launch._child_environment) to be profiled at all; it gets the
+    back by its parent (children.exec_environment) to be profiled at all; it gets the
     environment it was given again, and the sys.path that one gives, before its own code."""
     restore = os.environ.get("TRISCOPE_CHILD_RESTORE")
     if restore is None:

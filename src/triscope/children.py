@@ -1,0 +1,329 @@
+"""The profiled program's children (docs/ARCHITECTURE.md, "The launcher and child
+processes"): how a child finds the run — the variables in its environment, put back by a
+hook on subprocess and os.posix_spawn when the program gives it an environment without
+them, and the interpreter flags that turn the child's hook off — and what children leave in
+the run's directory: their profiles, merged into the run's, notes of the ones that could not
+profile themselves, and directories of runs that ended without removing theirs.
+
+It never starts, stops or writes a profile (launch.py does, for a child too) and never
+imports launch. Imports only what the launcher has loaded; tempfile and merge when used.
+"""
+import os
+import sys
+
+from triscope import _compat, jsoncodec, scratch
+
+OWN_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# Children find here where to leave their profiles and with which options to profile.
+CHILD_DIR = "TRISCOPE_CHILD_DIR"
+CHILD_OPTIONS = "TRISCOPE_CHILD_OPTIONS"
+CHILD_BOOTSTRAP_DIR = os.path.join(OWN_DIR, "_child")
+# What a profiled process hands to the image it execs (launch._exec_handing_over).
+EXEC_HANDOVER = "TRISCOPE_EXEC"
+
+
+def merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> dict:
+    """Folds the profiles children left in `child_dir` into ours, with the count of those
+    that could not profile themselves, and rewrites our JSON (`rewrite(merged)`).
+    What images this process exec'd before handed over (exec-*.json) comes first: the run's
+    program leads the merged profile, its children follow in the order they started. The
+    directory itself is launch.remove_child_dir's."""
+    children, handed_over = [], []
+    try:
+        names = sorted(os.listdir(child_dir))
+    except OSError:  # the program dropped the privileges it had made the directory with
+        return profile
+    for name in names:
+        if not name.endswith(".json"):
+            continue  # a child still writing (its .tmp file), one that crashed, lib/
+        try:
+            with open(os.path.join(child_dir, name), "rb") as stream:
+                loaded = jsoncodec.loads(stream.read())
+        except (OSError, ValueError):
+            continue  # a child killed mid-write does not cost the parent its report
+        (handed_over if name.startswith("exec-") else children).append(loaded)
+    # Children in the order they started, not of their pids, which wrap (pid_max): the first
+    # child's `-c` code keeps the name <string>, a later one's gets its pid (merge.py).
+    children.sort(key=lambda child: (child.get("started_at", 0), child.get("pid", 0)))
+    unprofiled = _unprofiled_children(child_dir)
+    if not children and not handed_over and not unprofiled and not via_exec:
+        return profile  # the common case: merge (0.7 ms to import) has nothing to do
+    from triscope.reports import merge
+    if via_exec:
+        profile = merge.mark_exec(profile)
+    if not children and not handed_over and not unprofiled:
+        return profile
+    merged = merge.merge([*handed_over, profile, *children]) if children or handed_over \
+        else dict(profile)
+    if unprofiled:
+        merged["unprofiled_children"] = merge.add_unprofiled(
+            merged.get("unprofiled_children"), unprofiled)
+    try:
+        rewrite(merged)
+    except merge.MergeError as error:  # ours stays as written: a child must not cost it
+        print(f"triscope: children's profiles not merged: {error}", file=sys.stderr)
+        return profile
+    return merged
+
+
+def _unprofiled_children(child_dir: str) -> dict:
+    """{reason: how many}: the notes left by children that ran unprofiled (written by
+    _child/sitecustomize.py in the child, or by note_unprofiled_child here)."""
+    reasons = {}
+    for name in os.listdir(child_dir):
+        if not (name.startswith("unprofiled-") and name.endswith(".txt")):
+            continue
+        try:
+            with open(os.path.join(child_dir, name), encoding="utf-8",
+                      errors="replace") as stream:
+                reason = stream.readline().strip()[:200] or "unknown"
+        except OSError:
+            continue
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons
+
+
+# A children directory whose run ended without removing it (killed by SIGKILL, the machine
+# stopped) is removed by a later run once its process is gone and it is this old: a run in
+# another PID namespace sharing /tmp may have the number of a process dead here, and its
+# directory changes whenever a child of it writes.
+STALE_CHILD_DIR_S = 3600
+
+
+def remove_stale_dirs(temporary: str) -> None:
+    """Removes this user's children directories (triscope-PID-children-*) and Ray workers'
+    (triscope-PID-ray-*: triscope.ray) that outlived their run: the process PID is gone and
+    nothing changed in them for STALE_CHILD_DIR_S."""
+    import time
+    try:
+        names = os.listdir(temporary)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith("triscope-"):
+            continue  # most of a shared /tmp
+        # triscope-PID-children-WORD or triscope-PID-ray-WORD, as the regular expression
+        # r"triscope-(\d+)-(?:children|ray)-\w+" matches (\d: str.isdecimal; \w: isalnum or
+        # "_"), without importing re (2.5 ms) in a run that may need it nowhere else.
+        parts = name.split("-", 3)
+        if (len(parts) != 4 or not parts[1].isdecimal() or parts[2] not in ("children", "ray")
+                or not parts[3] or not all(c.isalnum() or c == "_" for c in parts[3])):
+            continue
+        path = os.path.join(temporary, name)
+        try:
+            os.kill(int(parts[1]), 0)
+            continue  # its process (or one with its number) is alive
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if info.st_uid == os.geteuid() and time.time() - info.st_mtime > STALE_CHILD_DIR_S:
+            scratch.remove_tree(path)
+
+
+# ==== Children started with an environment of their own ====
+# docs/ARCHITECTURE.md, "The launcher and child processes". A child given an environment
+# without triscope's variables (`subprocess.run(env={})`, pyperf's workers) would run
+# unprofiled and unseen. When the executable is a Python, the variables are put back into
+# the environment passed to it, with CHILD_RESTORE saying what the child's sitecustomize
+# must take out again before the child's own code runs: the child sees the environment it
+# was given. A Python started so that it ignores PYTHONPATH or skips site (-I, -E, -S)
+# cannot be reached: it is counted, with why, in the report.
+
+CHILD_RESTORE = "TRISCOPE_CHILD_RESTORE"
+# (directory for children, their options as JSON) once children are profiled.
+_child_variables = None
+
+
+def watch_environments(child_dir: str, child_options: str) -> None:
+    """Sees every child started through subprocess, multiprocessing or os.posix_spawn[p]
+    (os.exec* hand their environments to child_environment too).
+
+    subprocess starts each child through one of two functions: _posixsubprocess.fork_exec,
+    which it binds as it is imported, or os.posix_spawn, looked up at each call; either sees
+    the child once. The hook goes on the first, not on subprocess.Popen: then the launcher
+    need not import subprocess (2.3 ms, with selectors and signal) for a program that may
+    never start a child. A subprocess imported before (profiling begun from a child's
+    start-up, where a site hook may have imported it) has its binding replaced too."""
+    global _child_variables
+    first = _child_variables is None
+    _child_variables = (child_dir, child_options)
+    if not first:
+        return
+    import _posixsubprocess
+    fork_exec = _posixsubprocess.fork_exec
+
+    def fork_exec_seen(*call):
+        call = list(call)
+        executables = call[_compat.FORK_EXEC_EXECUTABLES]
+        argv = list(call[_compat.FORK_EXEC_ARGS])
+        call[_compat.FORK_EXEC_ENV] = _environment_list(
+            executables[0] if executables else argv[0], argv, call[_compat.FORK_EXEC_ENV])
+        return fork_exec(*call)
+
+    fork_exec_seen.__name__ = fork_exec_seen.__qualname__ = fork_exec.__name__
+    fork_exec_seen.__doc__ = fork_exec.__doc__
+    _posixsubprocess.fork_exec = fork_exec_seen
+    subprocess = sys.modules.get("subprocess")
+    if getattr(subprocess, "_fork_exec", None) is fork_exec:
+        subprocess._fork_exec = fork_exec_seen
+    for name in ("posix_spawn", "posix_spawnp"):
+        original = getattr(os, name, None)
+        if original is not None:
+            setattr(os, name, _spawn_wrapper(original))
+
+
+def _environment_list(executable, argv: list, env_list):
+    """child_environment for fork_exec, which takes the environment as b"NAME=value" entries
+    (None: this process's, as subprocess passes it for `env=None`)."""
+    try:
+        given = None if env_list is None else dict(
+            os.fsencode(entry).split(b"=", 1) for entry in env_list)
+    except (TypeError, ValueError):
+        return env_list  # not what subprocess passes: left as it is
+    chosen = child_environment(executable, argv, given)
+    if chosen is given:
+        return env_list
+    return [os.fsencode(name) + b"=" + os.fsencode(value) for name, value in chosen.items()]
+
+
+def _spawn_wrapper(spawn):
+    def posix_spawn(path, argv, env, *rest, **options):
+        env = child_environment(path, list(argv), env)
+        return spawn(path, argv, env, *rest, **options)
+    posix_spawn.__name__ = posix_spawn.__qualname__ = spawn.__name__
+    posix_spawn.__doc__ = spawn.__doc__
+    return posix_spawn
+
+
+def child_environment(executable, argv: list, env):
+    """The environment to start `argv` with when the program gives `env` (None: its own):
+    `env` itself, or for a Python child that would not be profiled with it, a copy with
+    triscope's variables put back (which the child takes out again)."""
+    if _child_variables is None:
+        return env
+    try:
+        executable = os.fsdecode(executable)
+        if not _is_python(executable):
+            return env
+        ignoring = _flags_skipping_the_hook(argv)
+        if ignoring:
+            note_unprofiled_child(f"a Python started with {ignoring} ignores triscope's hook")
+            return env
+        given = os.environ if env is None else env
+        keys_are_bytes = any(isinstance(key, bytes) for key in given)
+        wanted = os.fsencode(CHILD_DIR) if keys_are_bytes else CHILD_DIR
+        if wanted in given:
+            return env  # it inherits the hook
+        return _with_child_variables(given, keys_are_bytes)
+    except (TypeError, ValueError, AttributeError):
+        return env  # what the program passed is the program's business: left as it is
+
+
+def _is_python(executable: str) -> bool:
+    name = os.path.basename(executable)
+    # python[0-9.]*[a-z]* (python3, python3.12, python3.13t), without importing re for it.
+    if name.startswith("python"):
+        suffix = name[len("python"):].lstrip("0123456789.")
+        if all("a" <= c <= "z" for c in suffix):
+            return True
+    return os.path.realpath(executable) == os.path.realpath(sys.executable)
+
+
+def _flags_skipping_the_hook(argv: list) -> str:
+    """The interpreter options in `argv` by which a Python would not import the hook
+    (-I, -E: PYTHONPATH ignored; -S: no sitecustomize), or ''."""
+    found = []
+    for arg in argv[1:]:
+        arg = os.fsdecode(arg)
+        if not arg.startswith("-") or arg == "-" or arg.startswith("--"):
+            break
+        for letter in arg[1:]:
+            if letter in "IES":
+                found.append("-" + letter)
+            if letter in "cmWX":  # the rest of the word is its value (or the next word)
+                break
+        if arg[1:2] in ("c", "m"):
+            break
+    return " ".join(found)
+
+
+def _with_child_variables(given, keys_are_bytes: bool):
+    child_dir, child_options = _child_variables
+    added_path = [CHILD_BOOTSTRAP_DIR, os.path.join(child_dir, "lib")]
+    encode = os.fsencode if keys_are_bytes else str
+    decode = os.fsdecode if keys_are_bytes else str
+    previous_path = given.get(encode("PYTHONPATH"))
+    restore = {"environ": {CHILD_DIR: None, CHILD_OPTIONS: None, CHILD_RESTORE: None,
+                           "PYTHONPATH": None if previous_path is None
+                           else decode(previous_path)},
+               "sys_path": added_path}
+    env = dict(given)
+    additions = {CHILD_DIR: child_dir, CHILD_OPTIONS: child_options,
+                 CHILD_RESTORE: jsoncodec.dumps(restore),
+                 "PYTHONPATH": os.pathsep.join(
+                     added_path + ([decode(previous_path)] if previous_path else []))}
+    for name, value in additions.items():
+        env[encode(name)] = encode(value)
+    return env
+
+
+def child_dir():
+    """The directory children leave their profiles in, once children are profiled; else None."""
+    return None if _child_variables is None else _child_variables[0]
+
+
+def note_unprofiled_child(reason: str) -> None:
+    """Counts a child that could not be profiled, with why, for the report."""
+    if _child_variables is None:
+        return
+    import tempfile
+    try:
+        with tempfile.NamedTemporaryFile("w", dir=_child_variables[0], prefix="unprofiled-",
+                                         suffix=".txt", delete=False) as note:
+            note.write(reason + "\n")
+    except OSError:
+        pass  # the run is over (its directory gone): nobody would read it
+
+
+def python_command(argv: list) -> tuple:
+    """What a Python command line runs: ("-c", code), ("-m", module), or ("", None) for a
+    script, stdin or the interactive prompt. `argv` is sys.orig_argv: the interpreter's
+    options come first; -c and -m end them, taking their value from the rest of their word
+    or the next one, as -W and -X do (which do not end them)."""
+    index = 1
+    while index < len(argv):
+        arg = argv[index]
+        if not arg.startswith("-") or arg == "-" or arg == "--":
+            break
+        if arg.startswith("--"):  # --check-hash-based-pycs takes the next word
+            index += 2 if arg == "--check-hash-based-pycs" else 1
+            continue
+        for position, letter in enumerate(arg[1:], start=2):
+            if letter in "cmWX":
+                value = arg[position:]
+                if not value:
+                    index += 1
+                    value = argv[index] if index < len(argv) else None
+                if letter in "cm":
+                    return (f"-{letter}", value) if value is not None else ("", None)
+                break
+        index += 1
+    return "", None
+
+
+def exec_environment(env) -> dict:
+    """The variables through which a Python child profiles itself, as the program's own
+    environment lacks them (an exec with a fresh environment)."""
+    wanted = {name: os.environ[name] for name in (CHILD_DIR, CHILD_OPTIONS)
+              if name in os.environ and env.get(name) != os.environ[name]}
+    path = env.get("PYTHONPATH", "")
+    if CHILD_BOOTSTRAP_DIR not in path.split(os.pathsep):
+        ours = [CHILD_BOOTSTRAP_DIR, os.path.join(os.environ[CHILD_DIR], "lib")]
+        wanted["PYTHONPATH"] = os.pathsep.join(ours + ([path] if path else []))
+    return wanted
