@@ -30,7 +30,10 @@ int ts_fd_park_floor(rlim_t soft);
 int ts_fd_park(int fd);
 
 /* At the start of profiling: spares held in the park and the current limit recorded.
- * Again while they are held: nothing. */
+ * Again while they are held: nothing. The first descriptor parked grows the process's
+ * descriptor table to the park's numbers, and growing it in a process with threads waits
+ * for an RCU grace period (8 ms measured here, at every run's start): so this comes before
+ * any thread of triscope's starts, and later parks find the table grown. */
 void ts_fd_keep_room(void);
 
 /* As the profile is written: the spares closed, the ones the program closed or replaced

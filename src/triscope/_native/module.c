@@ -179,9 +179,16 @@ static PyObject *start(PyObject *self, PyObject *args, PyObject *kwargs)
     int start_paused = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|p", keywords, &start_paused))
         return NULL;
-    switch (ts_profiler_start(start_paused)) {
+    /* Before the profiler's thread: parking the spares grows the descriptor table, which in
+     * a process with threads waits for an RCU grace period (fdpark.h). */
+    ts_fd_keep_room();
+    int status = ts_profiler_start(start_paused);
+    if (status != TS_PROFILER_OK) {
+        ts_fd_make_room();
+        ts_fd_room_done();
+    }
+    switch (status) {
     case TS_PROFILER_OK:
-        ts_fd_keep_room();
         Py_RETURN_NONE;
     case TS_PROFILER_NOT_CONFIGURED:
         PyErr_SetString(PyExc_RuntimeError, "configure() must be called first");
