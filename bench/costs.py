@@ -210,8 +210,9 @@ def _own_instructions(out) -> int:
     total = 0
     for row in listing.splitlines():
         count, _, where = row.strip().partition(" ")
-        if "/triscope/" in where and count.replace(",", "").isdigit():
-            total += int(count.replace(",", ""))
+        count = count.replace(",", "")
+        if "/triscope/" in where and count.isdigit():
+            total += int(count)
     return total
 
 

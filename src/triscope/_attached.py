@@ -75,9 +75,6 @@ def end(profile_path: str) -> str:
             session.as_launched(lambda: session.write_json(profile_path))
         except OSError as error:
             failure = f"cannot write {profile_path}: {error.strerror}"
-    else:
-        _native.make_room()  # the spare descriptors go with the profile
-        _native.room_done()
     _native.release()
     launch.end_in_process(session)
     return failure

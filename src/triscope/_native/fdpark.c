@@ -74,7 +74,7 @@ void ts_fd_keep_room(void)
     spares_held = held;
 }
 
-void ts_fd_make_room(void)
+void ts_fd_give_back_spares(void)
 {
     int saved = errno;
     for (int i = 0; i < spares_held; i++) {
@@ -84,6 +84,13 @@ void ts_fd_make_room(void)
             close(spares[i].fd);
     }
     spares_held = 0;
+    errno = saved;
+}
+
+void ts_fd_make_room(void)
+{
+    int saved = errno;
+    ts_fd_give_back_spares();
     if (limit_recorded && !limit_replaced && getrlimit(RLIMIT_NOFILE, &programs_limit) == 0 &&
         programs_limit.rlim_cur < limit_at_start.rlim_cur) {
         struct rlimit wanted = limit_at_start;

@@ -36,8 +36,12 @@ int ts_fd_park(int fd);
  * any thread of triscope's starts, and later parks find the table grown. */
 void ts_fd_keep_room(void);
 
-/* As the profile is written: the spares closed, the ones the program closed or replaced
- * left alone (a number it reused is its own); and the soft limit recorded by
+/* The spares closed, the ones the program closed or replaced left alone (a number it
+ * reused is its own): as the profile is written, or when profiling ends without writing
+ * one (a start that failed, an attached profile given up). */
+void ts_fd_give_back_spares(void);
+
+/* As the profile is written: the spares given back; and the soft limit recorded by
  * ts_fd_keep_room back where the program lowered it since, as far as the hard limit allows
  * (the hard one too where privileged). */
 void ts_fd_make_room(void);

@@ -183,10 +183,8 @@ static PyObject *start(PyObject *self, PyObject *args, PyObject *kwargs)
      * a process with threads waits for an RCU grace period (fdpark.h). */
     ts_fd_keep_room();
     int status = ts_profiler_start(start_paused);
-    if (status != TS_PROFILER_OK) {
-        ts_fd_make_room();
-        ts_fd_room_done();
-    }
+    if (status != TS_PROFILER_OK)
+        ts_fd_give_back_spares();
     switch (status) {
     case TS_PROFILER_OK:
         Py_RETURN_NONE;
@@ -224,6 +222,7 @@ static PyObject *release(PyObject *self, PyObject *unused)
         PyErr_SetString(PyExc_RuntimeError, "release() must follow stop()");
         return NULL;
     }
+    ts_fd_give_back_spares(); /* already, where a profile was written */
     Py_RETURN_NONE;
 }
 
