@@ -16,7 +16,8 @@ import sys
 
 import pytest
 
-from conftest import ROOT, describe, load_profile, marker_line, run_triscope, workload
+from conftest import (ROOT, describe, load_profile, marker_line, run_python, run_triscope,
+                      workload)
 
 WINDOW = workload("gpu_window.py")
 SECONDS = 1.0
@@ -185,6 +186,30 @@ def test_gpu_option(tmp_path, standin):
     assert options["gpu"] is True and options["cpu"] is True and options["memory"] is False
     assert prof["gpu"]["enabled"] is True
     assert gpu_pct(prof, "window_spin") >= 80.0
+
+
+OPENS = """\
+import os, time
+first = os.open(os.devnull, os.O_RDONLY)
+end = time.process_time() + 0.3
+while time.process_time() < end:  # polls taken meanwhile
+    sum(i * i for i in range(200))
+print(first, os.open(os.devnull, os.O_RDONLY))
+"""
+
+
+@pytest.mark.parametrize("options", [["--gpu"], []], ids=["gpu", "default"])
+def test_nvmls_own_descriptors_leave_the_programs_numbers(tmp_path, standin, options):
+    # GIVEN an NVML that keeps 14 descriptors open from its initialisation, as the real one
+    # does on an H100 (docs/ARCHITECTURE.md, "What the program leaves behind")
+    (tmp_path / "opens.py").write_text(OPENS)
+    plain = run_python(["opens.py"], tmp_path)
+    proc = run_triscope([*options, "opens.py"], tmp_path,
+                        env={"TRISCOPE_NVML_LIBRARY": standin, "STANDIN_NVML_INIT_OPENS": "14"})
+    # THEN GPU profiling is on and the program's opens get the numbers plain python gives
+    assert proc.returncode == 0 == plain.returncode, describe(proc)
+    assert load_profile(tmp_path / "profile.json")["gpu"]["enabled"] is True
+    assert proc.stdout == plain.stdout == "3 4\n", describe(proc)
 
 
 # ==== Devices the program can use, the driver, blocking launches ====

@@ -16,6 +16,8 @@
  *   STANDIN_NVML_BUSY_DEVICES  comma-separated indices of the devices the window makes
  *                            busy and holds memory on (default: every device)
  *   STANDIN_NVML_INIT_FAIL   1: nvmlInit_v2 fails (driver not loaded)
+ *   STANDIN_NVML_INIT_OPENS  N: nvmlInit_v2 opens N descriptors, kept until nvmlShutdown (the
+ *                            real library keeps its device files open: 14 on an H100)
  *   STANDIN_NVML_NO_PROCESS_UTIL  1: per-process utilisation is not supported
  *   STANDIN_NVML_FAIL_FROM   N: from the Nth call on, the query named by
  *   STANDIN_NVML_FAIL_FUNCTION    (default: every query) returns NVML_ERROR_UNKNOWN
@@ -28,6 +30,7 @@
  *                            newest sample, stamped at the latest multiple of it
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,12 +168,18 @@ static nvmlReturn_t query(const char *function, nvmlDevice_t device)
     return NVML_SUCCESS;
 }
 
+#define MAX_KEPT 64
+static int kept[MAX_KEPT]; /* the descriptors nvmlInit_v2 opened */
+static int nkept;
+
 EXPORT nvmlReturn_t nvmlInit_v2(void)
 {
     if (env_long("STANDIN_NVML_INIT_FAIL", 0))
         return NVML_ERROR_DRIVER_NOT_LOADED;
     initialised++;
     slow_calls = 0;
+    for (long i = env_long("STANDIN_NVML_INIT_OPENS", 0); i > 0 && nkept < MAX_KEPT; i--)
+        kept[nkept++] = open("/dev/null", O_RDONLY | O_CLOEXEC);
     return NVML_SUCCESS;
 }
 
@@ -179,6 +188,8 @@ EXPORT nvmlReturn_t nvmlShutdown(void)
     if (!initialised)
         return NVML_ERROR_UNINITIALIZED;
     initialised--;
+    while (nkept > 0)
+        close(kept[--nkept]);
     return NVML_SUCCESS;
 }
 

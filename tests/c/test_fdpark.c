@@ -7,7 +7,9 @@
  * open where it was; the spares, closed at the end, give room after the program has taken
  * every number; a spare number the program reused for its own file is not closed; a soft
  * limit the program lowered is the start's while the profile is written, and the
- * program's again after.
+ * program's again after; while a library starts, the free numbers below the park are held so
+ * that what it opens lands in the park, and after it the program's numbers are as they were
+ * (its own files, even of the same file as the placeholders, left open).
  */
 #define _GNU_SOURCE
 #include "fdpark.h"
@@ -146,6 +148,34 @@ static void test_limit_of_the_start_while_writing(void)
     CHECK_EQ_INT((long)now.rlim_cur, (long)start.rlim_cur);
 }
 
+static void test_library_opens_land_in_the_park(void)
+{
+    int programs = open("/dev/null", O_RDONLY); /* the same file the placeholders could be */
+    int gap = open("/dev/null", O_RDONLY);
+    int above = open("/dev/null", O_RDONLY);
+    close(gap); /* a hole in the program's numbers */
+    int before = lowest_free();
+    CHECK_EQ_INT(before, gap);
+    ts_fd_held_t held;
+    ts_fd_hold_below_park(&held);
+    int librarys[3]; /* what a library opens and keeps while it starts */
+    for (int i = 0; i < 3; i++) {
+        librarys[i] = open("/dev/null", O_RDONLY);
+        CHECK(librarys[i] >= 896);
+    }
+    ts_fd_release_below_park(&held);
+    CHECK_EQ_INT(lowest_free(), before);
+    CHECK(fcntl(programs, F_GETFD) >= 0 && fcntl(above, F_GETFD) >= 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(fcntl(librarys[i], F_GETFD) >= 0);
+    ts_fd_release_below_park(&held); /* twice: nothing more closed */
+    CHECK(fcntl(programs, F_GETFD) >= 0);
+    for (int i = 0; i < 3; i++)
+        close(librarys[i]);
+    close(programs);
+    close(above);
+}
+
 int main(void)
 {
     RUN(test_floor);
@@ -153,5 +183,6 @@ int main(void)
     RUN(test_limit_of_the_start_while_writing);
     RUN(test_room_after_every_number_taken);
     RUN(test_reused_spare_left_alone);
+    RUN(test_library_opens_land_in_the_park);
     return TEST_DONE();
 }

@@ -3,13 +3,16 @@
  * fdpark.c — see fdpark.h. It owns the park's floor, the spare descriptors and the limit
  * recorded at the start; it must never close a descriptor it did not open (a spare is
  * closed only while it is still the pipe it was), never raise a limit above the one the
- * run began with, and never leave one raised after the writing.
+ * run began with, and never leave one raised after the writing; a placeholder below the
+ * park is closed by the number recorded when it was taken, never by what it points to (the
+ * program may hold the same file).
  */
 #define _GNU_SOURCE
 #include "fdpark.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,6 +51,41 @@ int ts_fd_park(int fd)
         return fd;
     close(fd);
     return parked;
+}
+
+void ts_fd_hold_below_park(ts_fd_held_t *held)
+{
+    memset(held, 0, sizeof *held);
+    struct rlimit limit;
+    int ends[2];
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || pipe2(ends, O_CLOEXEC) != 0)
+        return;
+    int floor = ts_fd_park_floor(limit.rlim_cur);
+    /* The pipe's ends are placeholders too where they fall below the floor. */
+    for (int end = 0; end < 2; end++) {
+        if (ends[end] < floor)
+            held->bits[ends[end] / 64] |= UINT64_C(1) << (ends[end] % 64);
+    }
+    int fd;
+    while ((fd = fcntl(ends[0], F_DUPFD_CLOEXEC, 3)) >= 0 && fd < floor)
+        held->bits[fd / 64] |= UINT64_C(1) << (fd % 64);
+    if (fd >= floor)
+        close(fd);
+    for (int end = 0; end < 2; end++) {
+        if (ends[end] >= floor)
+            close(ends[end]);
+    }
+}
+
+void ts_fd_release_below_park(ts_fd_held_t *held)
+{
+    int saved = errno;
+    for (int word = 0; word < (int)(sizeof held->bits / sizeof held->bits[0]); word++) {
+        for (uint64_t bits = held->bits[word]; bits != 0; bits &= bits - 1)
+            close(word * 64 + __builtin_ctzll(bits));
+        held->bits[word] = 0;
+    }
+    errno = saved;
 }
 
 void ts_fd_keep_room(void)

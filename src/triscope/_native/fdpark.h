@@ -15,6 +15,7 @@
 #ifndef TS_FDPARK_H
 #define TS_FDPARK_H
 
+#include <stdint.h>
 #include <sys/resource.h>
 
 /* Numbers at the top of the first 1024 (or of a lower limit, at most half of it) given to
@@ -28,6 +29,21 @@ int ts_fd_park_floor(rlim_t soft);
 /* `fd` moved to the park (the lowest free number from the floor up, close-on-exec), the
  * original closed: the new number; `fd` itself, still open, when it cannot move. */
 int ts_fd_park(int fd);
+
+/* The numbers below the park that ts_fd_hold_below_park took, one bit each. */
+typedef struct {
+    uint64_t bits[1024 / 64];
+} ts_fd_held_t;
+
+/* While a library that keeps descriptors of its own starts (NVML opens about 14 at its
+ * initialisation, measured on an H100; docs/ARCHITECTURE.md, "What the program leaves
+ * behind"): every free number below the park taken by a placeholder, so what the library
+ * opens meanwhile lands in the park (the program's own numbers stay as they were). Costs one
+ * dup per free number, under a millisecond for 900. */
+void ts_fd_hold_below_park(ts_fd_held_t *held);
+
+/* The placeholders closed: the numbers the program had free are free again. */
+void ts_fd_release_below_park(ts_fd_held_t *held);
 
 /* At the start of profiling: spares held in the park and the current limit recorded.
  * Again while they are held: nothing. The first descriptor parked grows the process's

@@ -36,6 +36,7 @@
 #include "gpu.h"
 
 #include "clock.h"
+#include "fdpark.h"
 
 #include "gpuvisible.h"
 #include "ringbuf.h"
@@ -373,10 +374,9 @@ void ts_gpu_off(void)
     profiling = 0;
 }
 
-int ts_gpu_open(uint64_t min_period)
+/* The library loaded (once) and its functions found, the readings' ring ready. */
+static int load_nvml(void)
 {
-    reset_counters();
-    profiling = 0;
     if (forked)
         return fail("forked child: NVML is not fork-safe (the parent counts this process)");
     if (readings.records == NULL &&
@@ -407,6 +407,12 @@ int ts_gpu_open(uint64_t min_period)
     if (nvml.init == NULL || nvml.shutdown == NULL || nvml.count == NULL ||
         nvml.handle == NULL || nvml.utilization == NULL)
         return fail("NVML library lacks the functions needed");
+    return 0;
+}
+
+/* NVML initialised, its devices found and named, polling set to begin. */
+static int start_nvml(uint64_t min_period)
+{
     if (nvml.init() != NVML_SUCCESS)
         return fail("NVML cannot start: is the NVIDIA driver loaded?");
     unsigned int count = 0;
@@ -432,6 +438,23 @@ int ts_gpu_open(uint64_t min_period)
     resumed = 0;
     is_open = profiling = 1;
     return 0;
+}
+
+int ts_gpu_open(uint64_t min_period)
+{
+    reset_counters();
+    profiling = 0;
+    if (load_nvml() < 0)
+        return -1;
+    /* NVML keeps descriptors of its own from its initialisation on (/dev/nvidia*: 14 on an
+     * H100), which would take the program's first numbers: they are made to land in the
+     * park instead (fdpark.h). Devices are found and named under it too, in case that
+     * opens more. */
+    ts_fd_held_t held;
+    ts_fd_hold_below_park(&held);
+    int started = start_nvml(min_period);
+    ts_fd_release_below_park(&held);
+    return started;
 }
 
 void ts_gpu_close(void)
