@@ -8,9 +8,11 @@ opens get the numbers plain python gives them (triscope's own descriptors are pa
 them). GIVEN a program that lowers RLIMIT_NOFILE below what it has open, or opens files until
 none is left and keeps them, or sets its umask to 0o777, or does that and then execs another
 Python program, or ends with a recursion limit of 25, or with sys.stdout and sys.stderr
-replaced by objects of its own, WHEN it ends, THEN the profile and the HTML report are
+replaced by objects of its own, or with open, os.open and their kin replaced by refusing
+functions or deleted, WHEN it ends, THEN the profile and the HTML report are
 written, readable, with the permissions the umask triscope began under gives, and the text
-report reaches the process's stderr; the program saw the limits and the umask it set.
+report reaches the process's stderr; the program saw the limits and the umask it set, and
+its own functions are its own again after the writing.
 """
 import os
 import stat
@@ -188,3 +190,61 @@ def test_reports_written_after_the_program_changed_its_interpreter(tmp_path, mod
     profile = load_profile(tmp_path / "profile.json")
     assert any(path.endswith("ends.py") for path in profile["files"]), describe(proc)
     assert (tmp_path / "profile.html").stat().st_size > 0
+
+
+ENDS_REFUSING = """\
+import builtins, io, os, time
+end = time.process_time() + 0.2
+while time.process_time() < end:
+    sum(i * i for i in range(100))
+print("done")
+
+def refuse(*args, **kwargs):  # a mock left in place, a sandbox
+    raise PermissionError("refused by the program")
+
+builtins.open = io.open = refuse
+for name in ("open", "fdopen", "rename", "unlink", "mkdir", "makedirs", "stat", "lstat"):
+    setattr(os, name, refuse)
+os.path.exists = os.path.isdir = refuse
+del os.replace, os.fsync
+"""
+
+
+@pytest.mark.parametrize("mode", MODES, ids=["cpu", "default", "outfile"])
+def test_reports_written_after_the_program_replaced_the_file_functions(tmp_path, mode):
+    """The functions the reports are written with are the ones the run began with, while
+    they are written (docs/ARCHITECTURE.md, "What the program leaves behind")."""
+    (tmp_path / "refusing.py").write_text(ENDS_REFUSING)
+    plain = run_python(["refusing.py"], tmp_path)
+    proc = run_triscope([*mode, "refusing.py"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout == plain.stdout == "done\n", describe(proc)
+    assert _complaints(proc.stderr) == [], describe(proc)
+    assert "triscope profile of refusing.py" in proc.stderr, describe(proc)
+    profile = load_profile(_output_of(mode, tmp_path))
+    assert any(path.endswith("refusing.py") for path in profile["files"]), describe(proc)
+    assert _output_of(mode, tmp_path).with_suffix(".html").stat().st_size > 0
+
+
+def test_the_programs_functions_are_back_after_the_writing():
+    """A process may go on after its profile is written (the pytest plugin, IPython's magics):
+    what the program replaced or deleted is its own again, what it added was never touched."""
+    from triscope.originals import Originals
+    real_open, real_replace = os.open, os.replace
+    originals = Originals()
+
+    def programs_open(*args):
+        raise PermissionError
+
+    try:
+        os.open = programs_open
+        del os.replace
+        os.programs_own = programs_open
+        replaced = originals.put_back()
+        assert os.open is real_open and os.replace is real_replace
+        assert os.programs_own is programs_open
+        Originals.take_back(replaced)
+        assert os.open is programs_open and not hasattr(os, "replace")
+        assert os.programs_own is programs_open
+    finally:
+        os.open, os.replace = real_open, real_replace
+        del os.programs_own

@@ -24,7 +24,7 @@ import stat
 import sys
 
 from triscope import (__version__, _compat, _native, children, jsoncodec, mainprogram, outputs,
-                      preload, scratch, source)
+                      originals, preload, scratch, source)
 from triscope.options import Options
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -100,6 +100,7 @@ class _Session:
         self.live = None           # the live view (live.Live) while it is shown: --live
         self.launch_umask = _current_umask()  # what the outputs are made under: as_launched
         self.launch_recursion_limit = sys.getrecursionlimit()
+        self.originals = originals.Originals()  # the file functions: as_launched
         self.owns_streams = False  # the reports go to the process's own stderr: as_launched
         self.json_path, self.text_path, self.html_path = self._output_paths()
 
@@ -256,8 +257,10 @@ class _Session:
         under 0o077); the descriptors the program used up or limited are given room
         (_native.make_room); a recursion limit it lowered is the start's again (the reports
         nest deeper than 25 calls); and a run's reports go to the process's own stdout and
-        stderr, not to objects the program put in sys.stdout and sys.stderr. After it the
-        process is the program's again: it may go on, or exec."""
+        stderr, not to objects the program put in sys.stdout and sys.stderr; and the file
+        functions it replaced or deleted (open, os.open, ...) are the ones the run began with
+        (originals.py). After it the process is the program's again: it may go on, or exec."""
+        programs_functions = self.originals.put_back()
         programs_umask = os.umask(0o077 if self.quiet else self.launch_umask)
         programs_limit = sys.getrecursionlimit()
         programs_streams = sys.stdout, sys.stderr
@@ -278,6 +281,7 @@ class _Session:
                 pass  # deeper now than the program's limit allows: left at the start's
             _native.room_done()
             os.umask(programs_umask)
+            originals.Originals.take_back(programs_functions)
 
     def end_live(self) -> None:
         """The live view ends with the profile (the program's end, or an exec): the
