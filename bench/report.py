@@ -9,7 +9,15 @@ from pathlib import Path
 
 from profilers import BY_NAME
 
-GOALS_OVERHEAD = {"triscope_cpu": 1.03, "triscope": 1.15}
+# The goals of docs/PERFORMANCE.md's Goals table: median slowdowns in CPU time and in the
+# program's own time, since wall-clock time on this machine is noisier than these bars; the
+# fixed start-up and exit cost; the worst program with memory profiling on; triscope's own
+# memory.
+GOALS_OVERHEAD = {"triscope_cpu": 1.01, "triscope": 1.05}
+GOALS_FIXED_MS = {"triscope_cpu": 15, "triscope": 30}
+GOAL_WORST_FULL = 1.15
+GOAL_RSS_CPU_MB = 3
+GOAL_RSS_FULL = 1.15
 PEER_OF = {"triscope_cpu": "scalene_cpu", "triscope": "scalene"}
 METRICS = [  # key, title, unit, what the error is
     ("cpu_lines", "CPU line shares", "points", "largest error of a line's share"),
@@ -223,25 +231,26 @@ def verdicts(res):
             short.append(why)
 
     spread = plain_spread(res) if summary else None
+    noise = (f" The plain runs of one benchmark varied by {spread:.0f}% (median over "
+             "benchmarks of max−min over median), so wall-clock ratios on this machine "
+             "carry noise of that order." if spread and spread >= 5 else "")
+    fixed_ms = res.get("costs", {}).get("fixed_ms", {})
     for name, bar in GOALS_OVERHEAD.items() if summary else ():
         s = summary.get(name)
-        med = s and s["median"]
         cpu = s and s.get("cpu_median")
-        add(f"median slowdown, {label(name)}", f"≤ {bar:.2f}×", fmt_ratio(med, 3),
-            None if med is None else med <= bar,
-            f"{label(name)}: median slowdown {fmt_ratio(med, 3)} in wall-clock time against a "
-            f"goal of {bar:.2f}× (in-program median {fmt_ratio(s and s['program_median'])}, "
-            f"CPU-time median {fmt_ratio(cpu)}); worst benchmark {worst_benchmark(res, name)}."
-            + fixed_share(res, name)
-            + (f" The plain runs of one benchmark varied by {spread:.0f}% (median over "
-               "benchmarks of max−min over median), so wall-clock ratios on this machine "
-               "carry noise of that order." if spread and spread >= 5 else ""))
-        add(f"the same in CPU time (all threads), {label(name)}", f"≤ {bar:.2f}×",
+        program = s and s.get("program_median")
+        add(f"median slowdown in CPU time (all threads), {label(name)}", f"≤ {bar:.2f}×",
             fmt_ratio(cpu, 3), None if cpu is None else cpu <= bar,
             f"{label(name)}: median slowdown in CPU time {fmt_ratio(cpu, 3)} against "
-            f"{bar:.2f}×, so the profiler's own work exceeds the goal, not only the noise.")
+            f"{bar:.2f}× (wall-clock median {fmt_ratio(s and s['median'], 3)}, worst "
+            f"benchmark {worst_benchmark(res, name)})." + fixed_share(res, name) + noise)
+        add(f"median slowdown in the program's own time, {label(name)}", f"≤ {bar:.2f}×",
+            fmt_ratio(program, 3), None if program is None else program <= bar,
+            f"{label(name)}: median slowdown in the program's own time (its timer, start-up "
+            f"and exit left out) {fmt_ratio(program, 3)} against {bar:.2f}×.")
         peer = PEER_OF[name]
         p = summary.get(peer)
+        med = s and s["median"]
         if p and med is not None and p["median"] is not None:
             add(f"{label(name)} below {label(peer)}", "lower median",
                 f"{fmt_ratio(med)} vs {fmt_ratio(p['median'])}", med < p["median"],
@@ -249,6 +258,36 @@ def verdicts(res):
                 f"{label(peer)}'s {fmt_ratio(p['median'])}.")
         else:
             add(f"{label(name)} below {label(peer)}", "lower median", "peer not measured", None)
+        ms = fixed_ms.get(name)
+        add(f"start-up + exit, {label(name)}", f"≤ {GOALS_FIXED_MS[name]:g} ms",
+            "not measured" if ms is None else f"{ms:.1f} ms",
+            None if ms is None else ms <= GOALS_FIXED_MS[name],
+            f"{label(name)}: start-up and exit on an empty program take {ms} ms against "
+            f"{GOALS_FIXED_MS[name]:g} ms.")
+    full = summary.get("triscope")
+    if full:
+        worst = full.get("max")
+        add(f"worst benchmark, {label('triscope')} (wall-clock)", f"≤ {GOAL_WORST_FULL:.2f}×",
+            f"{worst_benchmark(res, 'triscope')}", None if worst is None
+            else worst <= GOAL_WORST_FULL,
+            f"{label('triscope')}'s worst benchmark is {worst_benchmark(res, 'triscope')} "
+            f"against {GOAL_WORST_FULL:.2f}× (wall-clock time, the noisiest measure here)."
+            + noise)
+    ov = res.get("overhead", {})
+    if ov.get("benchmarks"):
+        grown = rss_growth(ov, "triscope_cpu")
+        if grown is not None:
+            add(f"peak RSS over plain, worst benchmark, {label('triscope_cpu')}",
+                f"≤ +{GOAL_RSS_CPU_MB:g} MB", f"+{grown[0]:.1f} MB ({grown[1]})",
+                grown[0] <= GOAL_RSS_CPU_MB,
+                f"{label('triscope_cpu')} adds {grown[0]:.1f} MB of peak RSS on {grown[1]} "
+                f"against +{GOAL_RSS_CPU_MB:g} MB.")
+        ratio = rss_ratio(ov, "triscope")
+        if ratio is not None:
+            add(f"peak RSS vs plain, median, {label('triscope')}",
+                f"≤ {GOAL_RSS_FULL:.2f}×", fmt_ratio(ratio), ratio <= GOAL_RSS_FULL,
+                f"{label('triscope')}'s median peak RSS is {fmt_ratio(ratio)} of plain "
+                f"against {GOAL_RSS_FULL:.2f}×.")
     acc = res.get("accuracy", {}).get("summary", {})
     bars = res.get("accuracy", {}).get("bars", {})
     for key, title, unit, _ in METRICS:
@@ -449,6 +488,14 @@ def render_versions(runs, w):
             w(f"| {run['python']['version']} | | benchmarks left out: "
               f"{', '.join(run['unavailable_benchmarks'])} | | | | | | |")
     w("")
+
+
+def rss_growth(ov, name):
+    """(MB, benchmark): the most peak RSS `name` added over plain on one benchmark."""
+    grown = [(b["maxrss_mb"][name] - b["maxrss_mb"]["plain"], n)
+             for n, b in ov["benchmarks"].items()
+             if b.get("maxrss_mb", {}).get(name) and b["maxrss_mb"].get("plain")]
+    return max(grown) if grown else None
 
 
 def rss_ratio(ov, name):
@@ -695,7 +742,7 @@ def plot(res, png):
     handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=k)
                for k, c in CATEGORY_COLOR.items()
                if any(b["category"] == k for b in ov["benchmarks"].values())]
-    handles.append(plt.Line2D([], [], ls=":", color="gray", label="goals: 1.03×, 1.15×"))
+    handles.append(plt.Line2D([], [], ls=":", color="gray", label="goals: " + ", ".join(f"{g:g}×" for g in GOALS_OVERHEAD.values())))
     handles.append(plt.Line2D([], [], ls="-", lw=2.2, color="black", label="median"))
     ax.legend(handles=handles, loc="lower right", fontsize=8, title="benchmark kind",
               title_fontsize=8)
