@@ -19,7 +19,7 @@ OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 CHILD_DIR = "TRISCOPE_CHILD_DIR"
 CHILD_OPTIONS = "TRISCOPE_CHILD_OPTIONS"
 CHILD_BOOTSTRAP_DIR = os.path.join(OWN_DIR, "_child")
-# What a profiled process hands to the image it execs (launch._exec_handing_over).
+# What a profiled process hands to the image it execs (execs._exec_handing_over).
 EXEC_HANDOVER = "TRISCOPE_EXEC"
 
 

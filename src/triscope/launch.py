@@ -23,8 +23,8 @@ import os
 import stat
 import sys
 
-from triscope import (__version__, _compat, _native, children, jsoncodec, mainprogram, outputs,
-                      originals, preload, scratch, source)
+from triscope import (__version__, _compat, _native, children, execs, jsoncodec, mainprogram,
+                      originals, outputs, preload, scratch, source)
 from triscope.options import Options
 
 OWN_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -585,7 +585,7 @@ def start_child() -> None:
     _begin_child_session(options, program_dirs, handover=handover, program=program,
                          string_source=string_source)
     if handover:
-        _continue_after_exec(handover)
+        execs.continue_after_exec(handover)
 
 
 def _child_module_dirs(module: str) -> list:
@@ -632,7 +632,7 @@ def _begin_child_session(options: Options, program_dirs, configure=True, handove
     if _signal.getsignal(_signal.SIGTERM) in (_signal.SIG_DFL, None) or not configure:
         session.take_sigterm()
     _patch_os_exit()
-    _patch_exec()
+    execs.patch_exec(_current_session)
     _native.start()
     if not session.quiet:
         session.checkpoint()
@@ -669,118 +669,6 @@ def _patch_os_exit() -> None:
 
     _exit.triscope_original = real_exit
     os._exit = _exit
-
-
-def _patch_exec() -> None:
-    """os.exec* replace the process, and atexit never runs: hand the profile over first
-    (docs/ARCHITECTURE.md, "Output, exec, crashes and privileges"). The other exec
-    functions of os all end in os.execv or os.execve."""
-    real_execve = getattr(os.execve, "triscope_original", os.execve)
-    real_execv = getattr(os.execv, "triscope_original", os.execv)
-
-    def execv(path, argv):
-        if not _exec_is_ours(path):
-            return real_execv(path, argv)
-        _exec_handing_over(real_execve, path, argv, os.environ)
-
-    def execve(path, argv, env):
-        if not _exec_is_ours(path):
-            return real_execve(path, argv, env)
-        _exec_handing_over(real_execve, path, argv, env)
-
-    for function, real in ((execv, real_execv), (execve, real_execve)):
-        function.triscope_original = real
-        function.__name__ = function.__qualname__ = real.__name__
-        function.__doc__ = real.__doc__
-    os.execv, os.execve = execv, execve
-
-
-def _exec_is_ours(path) -> bool:
-    """Whether this process's profile must be handed over: it is profiled here, and the exec
-    will succeed as far as can be told (os.execvp tries each PATH directory in turn)."""
-    session = _session
-    if session is None or session.finished or os.getpid() != session.pid:
-        return False
-    if isinstance(path, int):
-        return True  # fexecve
-    path = os.fsdecode(path)
-    return os.access(path, os.X_OK) and not os.path.isdir(path)
-
-
-def _exec_handing_over(real_execve, path, argv, env) -> None:
-    """Stops profiling (no timer signal may reach the new image), then either hands the
-    profile to the new image, when it is a Python that profiles itself through the child
-    hook, or writes it out as at exit, when it is not. Raises what the exec raises."""
-    session = _session
-    handover_dir = session.child_dir or os.environ.get(children.CHILD_DIR)
-    continues = handover_dir is not None and _continues_profile(path, argv, env)
-    _native.stop()
-    session.end_live()
-    session.stop_checkpoints()
-    env = dict(env)
-    if continues:
-        import time
-        prefix = "exec" if session.child_dir else str(os.getpid())
-        handover_path = os.path.join(handover_dir, f"{prefix}-{time.time_ns()}.json")
-        session.as_launched(lambda: session.write_handover(handover_path))
-        added = {}
-        for name, value in children.exec_environment(env).items():
-            added[name] = env.get(name)
-            env[name] = value
-        handover = {"added": added, "main": session.child_dir is not None}
-        if session.child_dir is not None:
-            handover.update(outfile=session.options.outfile and os.path.abspath(
-                session.options.outfile), cwd=os.getcwd(), umask=session.launch_umask)
-        env[children.EXEC_HANDOVER] = jsoncodec.dumps(handover)
-    else:
-        session.finish()
-        for name in (children.CHILD_DIR, children.CHILD_OPTIONS, children.EXEC_HANDOVER):
-            env.pop(name, None)
-        if env.get("PYTHONPATH"):
-            ours = {children.CHILD_BOOTSTRAP_DIR, os.path.join(session.child_dir or "", "lib")}
-            kept = [p for p in env["PYTHONPATH"].split(os.pathsep) if p not in ours]
-            env["PYTHONPATH"] = os.pathsep.join(kept)
-            if not kept:
-                del env["PYTHONPATH"]
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        real_execve(path, argv, env)
-    except BaseException:
-        # The exec failed after all: profile on. A hand-over left behind is merged at exit.
-        if continues:
-            _native.start()
-        raise
-
-
-def _continues_profile(path, argv, env) -> bool:
-    """Whether the new image is this Python, with its site hook on: then it continues the
-    profile. -I, -E and -S turn the hook off (no PYTHONPATH, no site)."""
-    if isinstance(path, int):
-        return False
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    target = os.path.realpath(os.fsdecode(path))
-    if target != os.path.realpath(sys.executable) and os.path.basename(target) != version:
-        return False
-    options = [os.fsdecode(arg) for arg in list(argv)[1:]]
-    for index, arg in enumerate(options):
-        if arg in ("-", "--") or not arg.startswith("-") or arg.startswith(("-c", "-m")):
-            break
-        if arg.startswith(("-X", "-W")) or arg.startswith("--"):
-            continue
-        if set(arg[1:]) & set("IES"):
-            return False
-    return True
-
-
-def _continue_after_exec(handover: dict) -> None:
-    """In the new image of an exec (from the child hook): take back what the hand-over added
-    to the environment, before the program can see it."""
-    for name, value in handover["added"].items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
 
 
 def _after_fork_in_child() -> None:
@@ -836,6 +724,13 @@ def _die_by(signo: int) -> None:
 
 
 _session = None
+
+
+def _current_session():
+    """The session profiling this process, or None (for execs.patch_exec)."""
+    return _session
+
+
 # A crash loses at most this much of a run (and a shorter run has no checkpoint at all).
 CHECKPOINT_SECONDS = 10.0
 
@@ -1084,7 +979,7 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
     _profile_children(session, program_dirs)
     atexit.register(session.finish)
     _patch_os_exit()
-    _patch_exec()
+    execs.patch_exec(_current_session)
     if _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:
         session.take_sigterm()
     if not hasattr(builtins, "profile"):
