@@ -244,8 +244,10 @@ CRASHING = ("import ctypes, os, sys, time\n"
             "    ctypes.string_at(0)\n"
             "else:\n"
             "    os.abort()\n")
-# Past the first checkpoint (launch.CHECKPOINT_SECONDS), with room for a slow machine.
-LONG_ENOUGH = "11.5"
+# Past the second checkpoint (launch.FIRST_CHECKPOINT_SECONDS after the start, twice that
+# after the first), with room for a slow machine; and past the first only.
+LONG_ENOUGH = "4.5"
+PAST_THE_FIRST = "1.6"
 
 
 def _crash(tmp_path, how, seconds, prelude=""):
@@ -258,12 +260,17 @@ def _crash(tmp_path, how, seconds, prelude=""):
     return script, plain, proc
 
 
+@pytest.mark.parametrize("seconds,kept", [(LONG_ENOUGH, 2.5), (PAST_THE_FIRST, 0.9)],
+                         ids=["second-checkpoint", "first-checkpoint"])
 @pytest.mark.parametrize("how", ["segv", "abort"])
-def test_crash_after_a_checkpoint_leaves_the_profile(tmp_path, how):
-    script, _, proc = _crash(tmp_path, how, LONG_ENOUGH)
+def test_crash_after_a_checkpoint_leaves_the_profile(tmp_path, how, seconds, kept):
+    """A crash loses the time since the last checkpoint: the first comes a second into the
+    run, the next ones twice as far apart each time (up to 10 s). They used to begin 10 s
+    in: a program that crashed sooner lost its whole profile."""
+    script, _, proc = _crash(tmp_path, how, seconds)
     profile = load_profile(tmp_path / "profile.json")
     assert profile["program"] == str(script)
-    assert profile["elapsed_s"] >= 9, profile["elapsed_s"]
+    assert profile["elapsed_s"] >= kept, profile["elapsed_s"]
     assert str(tmp_path / "profile.json") in proc.stderr, describe(proc)
     # The checkpoint files had no names: nothing else is left.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["crash.py", "profile.json"]

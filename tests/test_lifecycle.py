@@ -191,11 +191,12 @@ def test_sigterm_during_a_long_native_call_ends_the_run_after_the_grace(tmp_path
                     "would without triscope, and its profile is not written"], stderr
 
 
-# A launch whose checkpoints (launch.CHECKPOINT_SECONDS, 10 s) come every 0.2 s: --cpu, so
-# that the launcher is not re-executed (the new image would not have the shorter period).
+# A launch whose checkpoints (launch.FIRST_CHECKPOINT_SECONDS, 1 s, then up to
+# launch.CHECKPOINT_SECONDS, 10 s, apart) come every 0.2 s: --cpu, so that the launcher is
+# not re-executed (the new image would not have the shorter period).
 CHECKPOINTING_OFTEN = ("import sys\n"
                        "from triscope import cli, launch\n"
-                       "launch.CHECKPOINT_SECONDS = 0.2\n"
+                       "launch.FIRST_CHECKPOINT_SECONDS = launch.CHECKPOINT_SECONDS = 0.2\n"
                        "sys.exit(cli.main(['--cpu', *sys.argv[1:]]))\n")
 
 

@@ -49,7 +49,8 @@ def test_line_of_a_file_in_a_legacy_encoding(tmp_path, encoding):
         script.read_bytes()).hexdigest()
 
 
-# Busy past the first checkpoint (launch.CHECKPOINT_SECONDS), every call it sees recorded.
+# Busy past the first checkpoint (launch.FIRST_CHECKPOINT_SECONDS), every call it sees
+# recorded.
 WATCHED = """\
 # -*- coding: cp1251 -*-
 import sys, time
@@ -58,7 +59,7 @@ def watch(frame, event, arg):
     if event == "call":
         seen.add(frame.f_code.co_filename)
 sys.setprofile(watch)
-end = time.monotonic() + 11.5
+end = time.monotonic() + 2.5
 spins = 0
 while time.monotonic() < end: spins += 1  # крутится
 sys.setprofile(None)

@@ -491,14 +491,16 @@ done:
 
 /* ==== Checkpoints ====
  *
- * Long runs keep a recent copy of the profile for a crash to leave behind, or a SIGTERM
- * the main thread cannot take in time (crashsave.h).
+ * Runs keep a recent copy of the profile for a crash to leave behind, or a SIGTERM the
+ * main thread cannot take in time (crashsave.h): the first after `first` seconds, each
+ * next one twice as far from its predecessor, up to `most` seconds apart, so a crash loses
+ * about half of a short run, and at most `most` seconds of a long one.
  * Written from the GIL work, so no thread of ours shows in the program's threading module,
  * and in C, so no trace or profile function of the program sees it. */
 
 static PyObject *checkpoint_meta; /* write_profile's keywords, fd set at each checkpoint */
 static int checkpoint_fds[2], checkpoint_next;
-static uint64_t checkpoint_period_ns, checkpoint_due_ns;
+static uint64_t checkpoint_period_ns, checkpoint_most_ns, checkpoint_due_ns;
 
 static void forget_checkpoints(void)
 {
@@ -510,6 +512,8 @@ static void checkpoint_if_due(uint64_t now_ns)
 {
     if (checkpoint_meta == NULL || now_ns < checkpoint_due_ns)
         return;
+    checkpoint_period_ns = checkpoint_period_ns * 2 < checkpoint_most_ns
+                               ? checkpoint_period_ns * 2 : checkpoint_most_ns;
     checkpoint_due_ns = now_ns + checkpoint_period_ns;
     int fd = checkpoint_fds[checkpoint_next];
     PyObject *fd_obj = PyLong_FromLong(fd);
@@ -533,17 +537,18 @@ static void checkpoint_if_due(uint64_t now_ns)
 static PyObject *checkpoint_every(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     (void)self;
-    static char *keywords[] = {"seconds", "fds", "dir_fd", "temp_name", "final_name",
+    static char *keywords[] = {"first", "most", "fds", "dir_fd", "temp_name", "final_name",
                                "final_path", "meta", NULL};
-    double seconds;
+    double first, most;
     int fds[2], directory;
     const char *temp, *final, *final_path;
     PyObject *meta;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "d(ii)isssO!", keywords, &seconds, &fds[0],
-                                     &fds[1], &directory, &temp, &final, &final_path,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "dd(ii)isssO!", keywords, &first, &most,
+                                     &fds[0], &fds[1], &directory, &temp, &final, &final_path,
                                      &PyDict_Type, &meta))
         return NULL;
-    if (!(seconds >= 0.001) || ts_crashsave_configure(directory, temp, final, final_path) < 0) {
+    if (!(first >= 0.001) || !(most >= first) ||
+        ts_crashsave_configure(directory, temp, final, final_path) < 0) {
         PyErr_SetString(PyExc_ValueError, "bad checkpoint period or names");
         return NULL;
     }
@@ -556,7 +561,8 @@ static PyObject *checkpoint_every(PyObject *self, PyObject *args, PyObject *kwar
     checkpoint_fds[0] = fds[0];
     checkpoint_fds[1] = fds[1];
     checkpoint_next = 0;
-    checkpoint_period_ns = (uint64_t)(seconds * 1e9);
+    checkpoint_period_ns = (uint64_t)(first * 1e9);
+    checkpoint_most_ns = (uint64_t)(most * 1e9);
     checkpoint_due_ns = ts_now_ns() + checkpoint_period_ns;
     Py_RETURN_NONE;
 }
@@ -860,8 +866,9 @@ static PyMethodDef methods[] = {
      "still running `seconds` from now (a long run's banner)."},
     {"checkpoint_every", (PyCFunction)(void (*)(void))checkpoint_every,
      METH_VARARGS | METH_KEYWORDS,
-     "checkpoint_every(seconds, fds, dir_fd, temp_name, final_name, message, meta): write "
-     "the profile into fds in turn, the first after `seconds`; a fatal signal then names the "
+     "checkpoint_every(first, most, fds, dir_fd, temp_name, final_name, final_path, meta): "
+     "write the profile into fds in turn, the first after `first` seconds, each next twice "
+     "as far from the last, at most `most` seconds apart; a fatal signal then names the "
      "last complete one final_name in dir_fd."},
     {"dump_process", dump_process, METH_VARARGS,
      "dump_process(pid): every thread's Python stack in that process, read from outside "
