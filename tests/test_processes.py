@@ -71,6 +71,9 @@ def test_pool_workers_are_profiled_with_the_right_ratio(tmp_path, method):
         f"{method}: heavy/light samples {ratio:.2f}, the tasks' own CPU {want:.2f} (± 25%)"
     pids = {process["pid"] for process in profile["processes"]}
     assert len(pids) >= 3, "the parent and at least two workers"
+    # multiprocessing's resource tracker and fork server outlive the program by design: not
+    # children that left no profile
+    assert "unprofiled_children" not in profile, profile["unprofiled_children"]
 
 
 def cpu_samples(profile, marker):
@@ -110,6 +113,56 @@ def test_python3_on_path_child(tmp_path):
         pytest.skip(f"python3 on PATH is {version}, not this interpreter's version and ABI")
     profile = profile_of(tmp_path, "subprocess", "python3")
     assert cpu_seconds(profile, "child_spin") > 0.1
+
+
+LEAVES_NO_PROFILE = """\
+import os, signal, subprocess, sys, time
+spin = ("import sys, time  # left-no-profile\\n"
+        "open('started', 'w').close()  # its profiling has begun: its code runs\\n"
+        "end = time.process_time() + 5\\nwhile time.process_time() < end: pass")
+
+def wait_for_start():
+    deadline = time.monotonic() + 60
+    while not os.path.exists("started") and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+if sys.argv[1] == "killed":
+    child = subprocess.Popen([sys.executable, "-c", spin])
+    wait_for_start()
+    child.kill()
+    print(child.wait())
+else:  # a daemon: a grandchild in a session of its own, still computing at the end
+    first = os.fork()
+    if first == 0:
+        os.setsid()
+        if os.fork() == 0:
+            quiet = os.open(os.devnull, os.O_RDWR)  # the run's output ends with the run
+            for stream in range(3):
+                os.dup2(quiet, stream)
+            os.execv(sys.executable, [sys.executable, "-c", spin])
+        os._exit(0)
+    os.waitpid(first, 0)
+    wait_for_start()
+    print("parent done")
+"""
+
+
+@pytest.mark.parametrize("how", ["killed", "daemon"])
+def test_children_that_left_no_profile_are_counted(tmp_path, how):
+    """A child killed before it could write its profile, or still running when the program
+    ended (a daemon), is not in the profile: the report says so, rather than leave the
+    parent's waiting unexplained. It used to go unsaid."""
+    (tmp_path / "leaves.py").write_text(LEAVES_NO_PROFILE)
+    proc = run_triscope(["--cpu", "leaves.py", how], tmp_path, timeout=120)
+    try:
+        assert proc.returncode == 0, proc.stderr
+        reason = ("killed before it could write its profile" if how == "killed"
+                  else "still running when the program ended, it left no profile")
+        assert load_profile(tmp_path / "profile.json")["unprofiled_children"] == {
+            "count": 1, "reasons": {reason: 1}}
+        assert f"1 child process ran unprofiled: {reason}." in proc.stderr, proc.stderr
+    finally:
+        subprocess.run(["pkill", "-f", "left-no-profile"])
 
 
 def test_merge_command(tmp_path):

@@ -67,11 +67,54 @@ def merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> di
     return merged
 
 
+# A profiled child marks itself running in the run's directory as it begins (PID.running)
+# and takes the mark away once its profile (PID.json) is written: a mark without its profile
+# at the parent's merge is a child that had not ended with the program (a daemon), or died
+# without writing (SIGKILL, the out-of-memory killer). Without the mark its absence from the
+# profile would go unsaid. multiprocessing's resource tracker and fork server make no mark:
+# they serve the program until it has exited, so they always outlive its merge.
+RUNNING_SUFFIX = ".running"
+STILL_RUNNING = "still running when the program ended, it left no profile"
+KILLED = "killed before it could write its profile"
+_SERVING_UNTIL_EXIT = ("from multiprocessing.resource_tracker import main",
+                       "from multiprocessing.forkserver import main")
+
+
+def mark_running(directory: str, command: tuple) -> str:
+    """This child's running mark, made in `directory`: its path, or None where it cannot be
+    made (the run is over) or is not made (`command`, children.python_command's, is one of
+    multiprocessing's helpers). An image that an exec continues finds it made already."""
+    if command[0] == "-c" and command[1].startswith(_SERVING_UNTIL_EXIT):
+        return None
+    path = os.path.join(directory, f"{os.getpid()}{RUNNING_SUFFIX}")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    except OSError:
+        return None
+    return path
+
+
+def _is_running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (ended, not yet waited for)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            return stream.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _unprofiled_children(child_dir: str) -> dict:
     """{reason: how many}: the notes left by children that ran unprofiled (written by
-    _child/sitecustomize.py in the child, or by note_unprofiled_child here)."""
+    _child/sitecustomize.py in the child, or by note_unprofiled_child here), and the running
+    marks of children that left no profile (mark_running)."""
     reasons = {}
-    for name in os.listdir(child_dir):
+    names = os.listdir(child_dir)
+    for name in names:
+        pid = name[:-len(RUNNING_SUFFIX)]
+        if name.endswith(RUNNING_SUFFIX) and pid.isdecimal() and pid + ".json" not in names:
+            reason = STILL_RUNNING if _is_running(int(pid)) else KILLED
+            reasons[reason] = reasons.get(reason, 0) + 1
+    for name in names:
         if not (name.startswith("unprofiled-") and name.endswith(".txt")):
             continue
         try:

@@ -92,6 +92,7 @@ class _Session:
         self.child_dir = None  # where children leave their profiles, when they are profiled
         self.overhead_rss_mb = None  # triscope's own memory as profiling began (own_memory)
         self.quiet = False     # a child's session: its profile is for the parent only
+        self.running_mark = None  # a child's: children.mark_running, gone once it has written
         self.die_by_sigint = False
         self.checkpoint_fds = []  # the directory, then the two checkpoint files
         self.via_exec = False      # this image continues the profile of one that exec'd
@@ -231,6 +232,8 @@ class _Session:
         try:
             if self.quiet:
                 self.write_handover(self.json_path)
+                if self.running_mark is not None:
+                    os.unlink(self.running_mark)
             else:
                 self.write_json()
             written = True
@@ -625,6 +628,10 @@ def _begin_child_session(options: Options, program_dirs, configure=True, handove
         session.json_path = os.path.join(children.child_dir(), f"{os.getpid()}.json")
         session.text_path = session.html_path = None
         session.quiet = True
+        # A forked child runs what its parent ran until then: its own work (a fork server's
+        # worker), whatever the parent's command.
+        command = children.python_command(sys.orig_argv) if configure else ("", None)
+        session.running_mark = children.mark_running(children.child_dir(), command)
     session.via_exec = bool(handover)
     session.string_source = string_source
     _session = session
