@@ -1,13 +1,12 @@
 """The launcher and child processes against hostile surroundings (issue 13, items 1, 7, 8, 15
 and 16): modules in the working directory or the program's directory named like the modules
 triscope imports, pytest run with warnings as errors, a foreign or differently configured
-Python child, leftover temporary directories, children given a cleared environment.
+Python child, leftover temporary directories, children given a cleared environment; and
+what the program and its children see of triscope in os.environ and sys.path (nothing).
 
 Each program runs under plain python and under triscope: the same stdout and exit status.
 """
-import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -312,6 +311,40 @@ def test_child_with_a_cleared_environment_is_profiled_and_sees_its_environment(t
     assert profile["unprofiled_children"] == {
         "count": 1, "reasons": {"a Python started with -I ignores triscope's hook": 1}}
     assert "1 child process ran unprofiled: a Python started with -I" in proc.stderr
+
+
+ENVIRONMENTS = """\
+import os, shlex, subprocess, sys
+child = [sys.executable, "shows.py"]
+exec(open("shows.py").read().replace("sys.argv[1]", "'program'"))
+sys.stdout.flush()
+subprocess.run([*child, "subprocess"], check=True)
+subprocess.run([*child, "given a copy"], env=dict(os.environ, ADDED="1"), check=True)
+os.system(shlex.join([*child, "os.system"]))
+"""
+
+SHOWS = """\
+import os, sys
+print(sys.argv[1], sorted(os.environ.items()), sys.path[1:])
+sum(i * i for i in range(100_000))
+"""
+
+
+@pytest.mark.parametrize("mode", [["--cpu"], []], ids=["cpu", "default"])
+def test_the_program_and_its_children_see_plain_pythons_environment(tmp_path, mode):
+    """os.environ and sys.path, in the program and in its Python children however they are
+    started, are plain python's: triscope's variables and hook live in the C environment
+    only (docs/ARCHITECTURE.md, "The launcher and child processes"). They used to show in
+    every process's os.environ (TRISCOPE_CHILD_DIR, TRISCOPE_CHILD_OPTIONS, PYTHONPATH with
+    the hook) and in the children's sys.path."""
+    (tmp_path / "envs.py").write_text(ENVIRONMENTS)
+    (tmp_path / "shows.py").write_text(SHOWS)
+    env = {"PYTHONPATH": str(tmp_path / "elsewhere")}
+    plain = run_python(["envs.py"], tmp_path, env=env)
+    proc = run_triscope([*mode, "envs.py"], tmp_path, env=env)
+    assert plain.returncode == 0 == proc.returncode, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    assert len(load_profile(tmp_path / "profile.json")["processes"]) == 4
 
 
 SPAWNED_ISOLATED_CHILD = """\

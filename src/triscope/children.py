@@ -296,9 +296,64 @@ def _flags_skipping_the_hook(argv: list) -> str:
     return " ".join(found)
 
 
+def _hook_path(child_dir: str) -> list:
+    """The PYTHONPATH entries through which a Python child imports the hook: the bootstrap
+    directory and the run's link to this triscope package."""
+    return [CHILD_BOOTSTRAP_DIR, os.path.join(child_dir, "lib")]
+
+
+def keep_in_c_environment(programs_pythonpath) -> None:
+    """The variables through which Python children profile themselves, put in this process's
+    C environment only (os.putenv), never in os.environ: the program reads os.environ as
+    plain python would give it, and subprocess and multiprocessing pass os.environ on, with
+    the variables added by child_environment (and taken out again by the child). What C
+    starts without os.environ — os.system, a shell, a C library's own spawn — inherits the
+    C environment, and a Python among those children finds the hook there.
+    `programs_pythonpath`: the PYTHONPATH the program has (os.environ's), or None."""
+    child_dir, child_options = _child_variables
+    os.putenv(CHILD_DIR, child_dir)
+    os.putenv(CHILD_OPTIONS, child_options)
+    os.putenv("PYTHONPATH", os.pathsep.join(
+        _hook_path(child_dir) + ([programs_pythonpath] if programs_pythonpath else [])))
+
+
+def hide_from_the_child() -> None:
+    """In a profiled child, once its profiling has begun: its os.environ and sys.path as it
+    was given them, without triscope's variables and hook entries (docs/ARCHITECTURE.md,
+    "The launcher and child processes"), which stay in its C environment for its own
+    children (keep_in_c_environment). A child whose parent added them to the environment it
+    gave (child_environment) has CHILD_RESTORE saying what it was given; one that inherited
+    them from a C environment has them taken out."""
+    # A child imports triscope through the run's link (lib/triscope): its own bootstrap path
+    # names the directory its parent named by another path.
+    ours = _hook_path(child_dir())
+    ours += [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+             if entry and os.path.realpath(entry) == os.path.realpath(CHILD_BOOTSTRAP_DIR)]
+    restore = os.environ.get(CHILD_RESTORE)
+    if restore is not None:
+        saved = jsoncodec.loads(restore)
+        for name, value in saved["environ"].items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        ours = saved["sys_path"]
+    else:
+        os.environ.pop(CHILD_DIR, None)
+        os.environ.pop(CHILD_OPTIONS, None)
+        kept = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+                if entry and entry not in ours]
+        if kept:
+            os.environ["PYTHONPATH"] = os.pathsep.join(kept)
+        else:
+            os.environ.pop("PYTHONPATH", None)
+    sys.path[:] = [entry for entry in sys.path if entry not in ours]
+    keep_in_c_environment(os.environ.get("PYTHONPATH"))
+
+
 def _with_child_variables(given, keys_are_bytes: bool):
     child_dir, child_options = _child_variables
-    added_path = [CHILD_BOOTSTRAP_DIR, os.path.join(child_dir, "lib")]
+    added_path = _hook_path(child_dir)
     encode = os.fsencode if keys_are_bytes else str
     decode = os.fsdecode if keys_are_bytes else str
     previous_path = given.get(encode("PYTHONPATH"))
@@ -363,10 +418,11 @@ def python_command(argv: list) -> tuple:
 def exec_environment(env) -> dict:
     """The variables through which a Python child profiles itself, as the program's own
     environment lacks them (an exec with a fresh environment)."""
-    wanted = {name: os.environ[name] for name in (CHILD_DIR, CHILD_OPTIONS)
-              if name in os.environ and env.get(name) != os.environ[name]}
+    child_dir, child_options = _child_variables
+    wanted = {name: value for name, value in ((CHILD_DIR, child_dir),
+                                              (CHILD_OPTIONS, child_options))
+              if env.get(name) != value}
     path = env.get("PYTHONPATH", "")
     if CHILD_BOOTSTRAP_DIR not in path.split(os.pathsep):
-        ours = [CHILD_BOOTSTRAP_DIR, os.path.join(os.environ[CHILD_DIR], "lib")]
-        wanted["PYTHONPATH"] = os.pathsep.join(ours + ([path] if path else []))
+        wanted["PYTHONPATH"] = os.pathsep.join(_hook_path(child_dir) + ([path] if path else []))
     return wanted

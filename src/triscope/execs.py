@@ -56,7 +56,7 @@ def _exec_handing_over(session, real_execve, path, argv, env) -> None:
     """Stops profiling (no timer signal may reach the new image), then either hands the
     profile to the new image, when it is a Python that profiles itself through the child
     hook, or writes it out as at exit, when it is not. Raises what the exec raises."""
-    handover_dir = session.child_dir or os.environ.get(children.CHILD_DIR)
+    handover_dir = session.child_dir or children.child_dir()
     continues = handover_dir is not None and _continues_profile(path, argv, env)
     _native.stop()
     session.end_live()

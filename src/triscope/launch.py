@@ -543,18 +543,14 @@ def _profile_children(session: _Session, program_dirs: list) -> None:
     this run's options (start_child reads them back)."""
     session.child_dir = scratch.make_dir(f"triscope-{os.getpid()}-children-")
     children.remove_stale_dirs(os.path.dirname(session.child_dir))
-    os.environ[children.CHILD_DIR] = session.child_dir
-    os.environ[children.CHILD_OPTIONS] = jsoncodec.dumps(
-        {"options": session.options.to_dict(), "program_dirs": program_dirs})
     # `python3` on PATH may be another installation of the same Python: give it the
     # triscope package alone (not our site-packages) through a directory holding a link.
     package_link_dir = os.path.join(session.child_dir, "lib")
     os.mkdir(package_link_dir)
     os.symlink(OWN_DIR, os.path.join(package_link_dir, "triscope"))
-    path = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        [children.CHILD_BOOTSTRAP_DIR, package_link_dir] + ([path] if path else []))
-    children.watch_environments(session.child_dir, os.environ[children.CHILD_OPTIONS])
+    children.watch_environments(session.child_dir, jsoncodec.dumps(
+        {"options": session.options.to_dict(), "program_dirs": program_dirs}))
+    children.keep_in_c_environment(os.environ.get("PYTHONPATH"))
 
 
 def start_child() -> None:
@@ -591,6 +587,7 @@ def start_child() -> None:
                          string_source=string_source)
     if handover:
         execs.continue_after_exec(handover)
+    children.hide_from_the_child()
 
 
 def _child_module_dirs(module: str) -> list:
