@@ -91,13 +91,35 @@ def _may_raise_a_hard_limit(cwd):
 def test_profile_written_after_the_program_lowered_its_limit(tmp_path, mode, held, which):
     if which == "both" and not _may_raise_a_hard_limit(tmp_path):
         pytest.skip("raising a lowered hard limit back takes CAP_SYS_RESOURCE, which this "
-                    "user lacks (the profile is then lost, said in one line)")
+                    "user lacks (the profile is then written through a checkpoint file: "
+                    "test_profile_written_through_a_checkpoint_when_no_number_is_left)")
     (tmp_path / "lowered.py").write_text(LOWERED)
     proc = run_triscope([*mode, "lowered.py", held, which], tmp_path)
     assert proc.returncode == 0 and proc.stdout == "True\n", describe(proc)
     assert _complaints(proc.stderr) == [], describe(proc)
     load_profile(tmp_path / "profile.json")
     assert (tmp_path / "profile.html").stat().st_size > 0
+
+
+@pytest.mark.parametrize("mode", MODES[:2], ids=["cpu", "default"])
+def test_profile_written_through_a_checkpoint_when_no_number_is_left(tmp_path, mode):
+    """Unprivileged, a hard limit lowered to what the program holds cannot be raised back:
+    no file can be opened at the end. The profile goes into a checkpoint file, open since
+    the start, and takes the output's name as after a crash; one line says so, and that the
+    reports were not written. It used to be lost."""
+    if _may_raise_a_hard_limit(tmp_path):
+        pytest.skip("this user may raise the hard limit back: the profile and the reports are "
+                    "written as usual (test_profile_written_after_the_program_lowered_its_limit)")
+    (tmp_path / "lowered.py").write_text(LOWERED)
+    proc = run_triscope([*mode, "lowered.py", 0, "both"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "True\n", describe(proc)
+    where = tmp_path / "profile.json"
+    assert _complaints(proc.stderr) == [
+        f"triscope: cannot write the profile: Too many open files; it is in {where}, written "
+        f"through a checkpoint file, without the reports (`triscope view {where}` makes "
+        f"them)"], describe(proc)
+    assert load_profile(where)["program"] == "lowered.py"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["lowered.py", "profile.json"]
 
 
 EXHAUSTS = """\

@@ -298,11 +298,29 @@ class _Session:
         try:
             self.write_json(scratch)
         except OSError as failure:
-            print(f"triscope: error: cannot write the profile: {failure}", file=sys.stderr)
-            return False
+            if not self._write_through_checkpoint(failure):
+                print(f"triscope: error: cannot write the profile: {failure}", file=sys.stderr)
+            return False  # no reports: they would need files of their own
         print(f"triscope: cannot write {self.json_path}: {error.strerror}; the profile is in "
               f"{scratch}", file=sys.stderr)
         self.json_path = scratch
+        return True
+
+    def _write_through_checkpoint(self, failure: OSError) -> bool:
+        """The last way out, where no file could be opened: a program that lowered its hard
+        RLIMIT_NOFILE to what it holds leaves no number (as_launched can raise only the soft
+        limit back, unprivileged). The profile goes into a checkpoint file, open since the
+        start, and takes the output's name as after a crash (docs/ARCHITECTURE.md, "What
+        the program leaves behind"); the reports are not written."""
+        if not self.checkpoint_fds:
+            return False
+        try:
+            where = _native.checkpoint_final(**self._profile_facts())
+        except (OSError, RuntimeError):
+            return False
+        print(f"triscope: cannot write the profile: {failure.strerror}; it is in {where}, "
+              f"written through a checkpoint file, without the reports (`triscope view "
+              f"{where}` makes them)", file=sys.stderr)
         return True
 
     def _die_if_asked(self) -> None:

@@ -609,6 +609,41 @@ static PyObject *announce_after(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* The whole profile written into the checkpoint file not holding the last complete
+ * checkpoint, and given the output's name as a crash's would be: for a program that left
+ * no descriptor number to open the output with (docs/ARCHITECTURE.md, "What the program
+ * leaves behind"). Profiling has stopped: no checkpoint is being written meanwhile. */
+static PyObject *checkpoint_final(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    (void)self;
+    if (checkpoint_meta == NULL || PyTuple_GET_SIZE(args) != 0) {
+        PyErr_SetString(PyExc_RuntimeError, "no checkpoints to write the profile through");
+        return NULL;
+    }
+    int fd = checkpoint_fds[checkpoint_next];
+    PyObject *fd_obj = PyLong_FromLong(fd);
+    PyObject *meta = kwargs != NULL ? PyDict_Copy(kwargs) : PyDict_New();
+    PyObject *none = Py_None;
+    PyObject *written = NULL;
+    if (fd_obj != NULL && meta != NULL && PyDict_SetItemString(meta, "fd", fd_obj) == 0 &&
+        PyDict_SetItemString(meta, "path", none) == 0)
+        written = write_profile(NULL, args, meta);
+    Py_XDECREF(fd_obj);
+    Py_XDECREF(meta);
+    if (written == NULL)
+        return NULL;
+    Py_DECREF(written);
+    if (ts_crashsave_ready(fd) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    const char *where = ts_crashsave_save_now();
+    ts_crashsave_disarm();
+    if (where == NULL) {
+        PyErr_SetString(PyExc_OSError, "the checkpoint could not be given the output's name");
+        return NULL;
+    }
+    return PyUnicode_DecodeFSDefault(where);
+}
+
 static PyObject *checkpoint_stop(PyObject *self, PyObject *unused)
 {
     (void)self;
@@ -875,6 +910,11 @@ static PyMethodDef methods[] = {
      "(docs/ARCHITECTURE.md, triscope dump): {python, object, threads: [{native_id, "
      "holds_gil, truncated, frames: [(function, file, line), innermost first]}]}, threads "
      "newest first. ProcessLookupError, PermissionError or RuntimeError with one line."},
+    {"checkpoint_final", (PyCFunction)(void (*)(void))checkpoint_final,
+     METH_VARARGS | METH_KEYWORDS,
+     "checkpoint_final(**write_profile keywords but path and fd): write the profile into the "
+     "checkpoint file not holding the last checkpoint and give it the output's name, as a "
+     "crash would; returns where it is."},
     {"checkpoint_stop", checkpoint_stop, METH_NOARGS,
      "No more checkpoints; a crash from now on saves none."},
     {"live_every", (PyCFunction)(void (*)(void))live_every, METH_VARARGS | METH_KEYWORDS,

@@ -380,18 +380,31 @@ static int write_to(FILE *out, ts_profile_meta_t *meta)
 
 /* The whole profile into `fd`, from its start, replacing what it held: the checkpoint files
  * are rewritten in place (their descriptors outlive a privilege drop; see crashsave.h). */
+static ssize_t write_through(void *cookie, const char *data, size_t size)
+{
+    int fd = *(int *)cookie;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t wrote = write(fd, data + done, size - done);
+        if (wrote < 0 && errno == EINTR)
+            continue;
+        if (wrote <= 0)
+            return done > 0 ? (ssize_t)done : -1;
+        done += (size_t)wrote;
+    }
+    return (ssize_t)done;
+}
+
+/* The stream writes through `fd` itself and never closes it: no second descriptor, which a
+ * program that holds every number it may have would leave none of (fdpark.h). */
 static int write_to_descriptor(int fd, ts_profile_meta_t *meta)
 {
     if (ftruncate(fd, 0) != 0 || lseek(fd, 0, SEEK_SET) != 0)
         return -1;
-    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (copy < 0)
+    cookie_io_functions_t through = {NULL, write_through, NULL, NULL};
+    FILE *out = fopencookie(&fd, "w", through);
+    if (out == NULL)
         return -1;
-    FILE *out = fdopen(copy, "w");
-    if (out == NULL) {
-        close(copy);
-        return -1;
-    }
     int failed = write_to(out, meta) < 0;
     failed |= fclose(out) != 0;
     if (failed && errno == 0)
