@@ -84,8 +84,8 @@ def mark_running(directory: str, command: tuple) -> str:
     """This child's running mark, made in `directory`: its path, or None where it cannot be
     made (the run is over) or is not made (`command`, children.python_command's, is one of
     multiprocessing's helpers). An image that an exec continues finds it made already."""
-    if command[0] == "-c" and command[1].startswith(_SERVING_UNTIL_EXIT):
-        return None
+    if command[0] == "-c" and any(helper in command[1] for helper in _SERVING_UNTIL_EXIT):
+        return None  # 3.15's fork server begins with "import sys; "
     path = os.path.join(directory, f"{os.getpid()}{RUNNING_SUFFIX}")
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
