@@ -318,35 +318,25 @@ def keep_in_c_environment(programs_pythonpath) -> None:
 
 
 def hide_from_the_child() -> None:
-    """In a profiled child, once its profiling has begun: its os.environ and sys.path as it
-    was given them, without triscope's variables and hook entries (docs/ARCHITECTURE.md,
-    "The launcher and child processes"), which stay in its C environment for its own
-    children (keep_in_c_environment). A child whose parent added them to the environment it
-    gave (child_environment) has CHILD_RESTORE saying what it was given; one that inherited
-    them from a C environment has them taken out."""
+    """In a profiled child, once its profiling has begun and the environment it was given is
+    back (_child/sitecustomize.py: CHILD_RESTORE, where its parent added the variables to
+    that environment): its os.environ and sys.path without triscope's variables and hook
+    entries that it inherited from a C environment (docs/ARCHITECTURE.md, "The launcher and
+    child processes"), which stay in its C environment for its own children
+    (keep_in_c_environment)."""
     # A child imports triscope through the run's link (lib/triscope): its own bootstrap path
     # names the directory its parent named by another path.
     ours = _hook_path(child_dir())
     ours += [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
              if entry and os.path.realpath(entry) == os.path.realpath(CHILD_BOOTSTRAP_DIR)]
-    restore = os.environ.get(CHILD_RESTORE)
-    if restore is not None:
-        saved = jsoncodec.loads(restore)
-        for name, value in saved["environ"].items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        ours = saved["sys_path"]
+    os.environ.pop(CHILD_DIR, None)
+    os.environ.pop(CHILD_OPTIONS, None)
+    kept = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
+            if entry and entry not in ours]
+    if kept:
+        os.environ["PYTHONPATH"] = os.pathsep.join(kept)
     else:
-        os.environ.pop(CHILD_DIR, None)
-        os.environ.pop(CHILD_OPTIONS, None)
-        kept = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-                if entry and entry not in ours]
-        if kept:
-            os.environ["PYTHONPATH"] = os.pathsep.join(kept)
-        else:
-            os.environ.pop("PYTHONPATH", None)
+        os.environ.pop("PYTHONPATH", None)
     sys.path[:] = [entry for entry in sys.path if entry not in ours]
     keep_in_c_environment(os.environ.get("PYTHONPATH"))
 

@@ -605,7 +605,6 @@ def start_child() -> None:
                          string_source=string_source)
     if handover:
         execs.continue_after_exec(handover)
-    children.hide_from_the_child()
 
 
 def _child_module_dirs(module: str) -> list:

@@ -41,9 +41,10 @@ def _note_unprofiled(child_dir, reason):
 
 
 def _start_child_profile():
+    """Whether this child is profiled now."""
     child_dir = os.environ.get("TRISCOPE_CHILD_DIR")
     if not child_dir:
-        return
+        return False
     reason = _unsupported_reason()
     if reason is None:
         try:
@@ -53,17 +54,20 @@ def _start_child_profile():
                 sys.version_info[0], sys.version_info[1], sys.executable)
     if reason is not None:
         _note_unprofiled(child_dir, reason)
-        return
+        return False
     try:
         launch.start_child()
+        return True
     except Exception as error:  # never let the profiler break the program
         sys.stderr.write("triscope: child process %d not profiled: %s\n" % (os.getpid(), error))
+        return False
 
 
 def _restore_given_environment():
-    """A child given an environment without triscope's variables (`env={}`) had them put
-    back by its parent (children.exec_environment) to be profiled at all; it gets the
-    environment it was given again, and the sys.path that one gives, before its own code."""
+    """A child given an environment without triscope's variables (`env={}`, or os.environ,
+    which never holds them) had them put back by its parent (children.child_environment) to
+    be profiled at all; it gets the environment it was given again, and the sys.path that
+    one gives, before its own code."""
     restore = os.environ.get("TRISCOPE_CHILD_RESTORE")
     if restore is None:
         return
@@ -100,6 +104,22 @@ def _chain_to_the_next_sitecustomize():
             sys.modules["sitecustomize"] = ourselves
 
 
-_start_child_profile()
-_restore_given_environment()
-_chain_to_the_next_sitecustomize()
+def _hide_triscope():
+    """In a profiled child, its os.environ and sys.path without what it inherited of
+    triscope's, which its own children find in its C environment instead."""
+    try:
+        from triscope import children
+        children.hide_from_the_child()
+    except Exception as error:  # never let the profiler break the program
+        sys.stderr.write("triscope: child process %d: %s\n" % (os.getpid(), error))
+
+
+def _main():
+    profiled = _start_child_profile()
+    _restore_given_environment()
+    if profiled:
+        _hide_triscope()
+    _chain_to_the_next_sitecustomize()
+
+
+_main()
