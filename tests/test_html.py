@@ -483,6 +483,20 @@ def test_footprint_axis_starts_at_zero_seconds(browser, tmp_path):
     viewer.check_clean()
 
 
+def test_footprint_axis_ends_where_the_run_did(browser, tmp_path):
+    """A program that allocates early and then waits: the chart runs to the run's end, the
+    last sampled footprint held, not to the last sample (a demo of 1.19 s read "0.410 s"
+    at the axis's end, as if the run had ended there)."""
+    profile = memory_profile()
+    profile["memory"]["timeline"] = [[0.0, 1.0], [0.41, 8.0]]
+    assert profile["elapsed_s"] == 2.5
+    html.write(profile, tmp_path / "axis.html")
+    viewer = Viewer(browser, tmp_path / "axis.html")
+    ends = viewer.page.eval_on_selector_all("#summary .axis span", "s => s.map(e => e.textContent)")
+    assert ends[:2] == ["0 s", "2.50 s"], ends
+    viewer.check_clean()
+
+
 def test_memory_and_gpu_columns(browser, tmp_path):
     html.write(memory_profile(), tmp_path / "memory.html")
     viewer = Viewer(browser, tmp_path / "memory.html")
