@@ -14,15 +14,18 @@ in one line: test_cli.py). A program on standard input sees what it sees under P
 its lines are profiled as "<stdin>"; a script and a module see the globals Python gives
 them; compiled bytecode runs (a .pyc Python would refuse is refused in one line), a script
 read through a pipe's path runs, and a code object named after a fifo does not hold the
-exit (the writer would wait on it for a writer).
+exit (the writer would wait on it for a writer). And sys.orig_argv is plain python's, in
+every form and mode, with the interpreter's own options kept.
 """
 import os
 import py_compile
+import subprocess
+import sys
 import zipapp
 
 import pytest
 
-from conftest import describe, load_profile, program_stderr, run_python, run_triscope
+from conftest import describe, load_profile, run_python, run_triscope
 
 MAIN = """\
 import sys
@@ -169,3 +172,24 @@ def test_code_named_after_a_fifo_does_not_hold_the_exit(tmp_path):
     entry = load_profile(tmp_path / "profile.json")["files"][str(fifo)]
     assert any(line["cpu_s"] > 0 for line in entry["lines"]), entry
     assert all(line["source"] == "" for line in entry["lines"]), entry
+
+
+SHOWS_ITS_COMMAND = "import sys\nprint(sys.orig_argv, sys.argv)\n"
+
+
+@pytest.mark.parametrize("flags", [[], ["-X", "dev", "-O"], ["-BWignore"]],
+                         ids=["none", "separate", "joined"])
+@pytest.mark.parametrize("mode", [["--cpu"], []], ids=["cpu", "default"])
+@pytest.mark.parametrize("form", ["script", "module"])
+def test_sys_orig_argv_is_plain_pythons(tmp_path, flags, mode, form):
+    """sys.orig_argv is the interpreter, its own options and the program's words, as plain
+    python gives it, not the launcher's command line (-m triscope, triscope's options, or
+    the re-execution's __main__.py); sys.argv too."""
+    (tmp_path / "shows.py").write_text(SHOWS_ITS_COMMAND)
+    program = ["-m", "shows"] if form == "module" else ["shows.py"]
+    plain = subprocess.run([sys.executable, *flags, *program, "x", "y z"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, *flags, "-m", "triscope", *mode, *program, "x",
+                           "y z"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0 == proc.returncode, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)

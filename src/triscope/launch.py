@@ -1,8 +1,8 @@
 """Running the program under the profiler, so that it cannot tell (docs/DEFINITIONS.md).
 
 The program runs in this process, in a fresh `__main__` module, with the `sys.argv`,
-`sys.path[0]` and `__file__` that `python program.py` (or `python -m module`) would give
-it (mainprogram.py). Its exceptions are reported as Python reports them, minus triscope's
+`sys.orig_argv`, `sys.path[0]` and `__file__` that `python program.py` (or `python -m
+module`) would give it (mainprogram.py). Its exceptions are reported as Python reports them, minus triscope's
 own frames, and its exit status is kept. The profile is written from an atexit hook: after
 the interpreter has joined the program's non-daemon threads, and after the program's own
 atexit handlers (registered later, so run earlier).
@@ -1030,6 +1030,9 @@ def run(options: Options, program: str, is_module: bool, program_args: list) -> 
         session.live.send_snapshots(triscope.profiled_functions)
         session.live.capture_output()
     mainprogram.enter_main_path(program, is_module, path_entry)
+    sys.orig_argv = mainprogram.plain_orig_argv(
+        preload.launch_argv or sys.orig_argv,
+        ["-m", program, *program_args] if is_module else [program, *program_args])
     try:
         if code is None:  # -m, or a directory or zip file: runpy runs the module
             if is_module:

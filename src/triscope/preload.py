@@ -17,6 +17,27 @@ OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 # their own environment).
 PRELOADED = "TRISCOPE_PRELOADED"
 PREVIOUS_LD_PRELOAD = "TRISCOPE_PREVIOUS_LD_PRELOAD"
+# And the command line the launcher was started with, which the program's sys.orig_argv is
+# made from (mainprogram.plain_orig_argv): the new image's own is the re-execution's.
+LAUNCH_ARGV = "TRISCOPE_LAUNCH_ARGV"
+# That command line, in the re-executed image (restore_environment); else None.
+launch_argv = None
+
+
+def _packed(words: list) -> str:
+    """Words as one environment value, each as its length, ":" and itself (any character
+    but NUL may be in a word, and none is in an environment value)."""
+    return "".join(f"{len(word)}:{word}" for word in words)
+
+
+def _unpacked(text: str) -> list:
+    words, at = [], 0
+    while at < len(text):
+        colon = text.index(":", at)
+        end = colon + 1 + int(text[at:colon])
+        words.append(text[colon + 1:end])
+        at = end
+    return words
 
 
 def library() -> str:
@@ -67,6 +88,7 @@ def reexec(argv: list) -> None:
     env = dict(os.environ)
     previous = env.get("LD_PRELOAD")
     env[PRELOADED] = "1"
+    env[LAUNCH_ARGV] = _packed(launch_argv or sys.orig_argv)
     if previous is not None:
         env[PREVIOUS_LD_PRELOAD] = previous
     env["LD_PRELOAD"] = f"{found} {previous}" if previous else found
@@ -96,9 +118,16 @@ def _interpreter_flags() -> list:
 
 
 def restore_environment() -> None:
-    """In the re-executed process: give the program the LD_PRELOAD it had."""
+    """In the re-executed process: give the program the LD_PRELOAD it had, and keep the
+    launcher's first command line (launch_argv)."""
+    global launch_argv
+    packed = os.environ.pop(LAUNCH_ARGV, None)
     if os.environ.pop(PRELOADED, None) is None:
         return
+    try:
+        launch_argv = _unpacked(packed) if packed is not None else None
+    except ValueError:  # not what reexec packed: the image's own command line serves
+        launch_argv = None
     previous = os.environ.pop(PREVIOUS_LD_PRELOAD, None)
     if previous is None:
         os.environ.pop("LD_PRELOAD", None)
