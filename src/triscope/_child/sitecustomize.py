@@ -1,7 +1,8 @@
 """Profiles a Python child process of a triscope run (docs/DEFINITIONS.md, Processes).
 
-The profiled program's children inherit TRISCOPE_CHILD_DIR and this directory on
-PYTHONPATH, so any Python child started with the same interpreter (subprocess,
+The profiled program's children get TRISCOPE_CHILD_DIR and this directory on PYTHONPATH
+(from the C environment, or added by the parent's spawn wrappers; the program's os.environ
+never holds them), so any Python child started with the same interpreter (subprocess,
 multiprocessing spawn and forkserver) imports this module at start-up and profiles itself
 with the parent's options, leaving its profile for the parent to merge. It must never break
 the child: any failure is one line on stderr, and the child runs unprofiled.
@@ -10,8 +11,9 @@ Every Python on PATH inherits PYTHONPATH too, Python 2 included: this file is wr
 that any of them parses and runs it (ASCII only; no f-strings, annotations or print
 function), and one that triscope does not support runs unprofiled in silence, leaving only a
 note in the parent's directory for children, which the report counts (docs/ARCHITECTURE.md,
-"The launcher and child processes"). A sitecustomize the environment already has still
-runs, and is the one the program finds under that name.
+"The launcher and child processes"). A profiled child then gets the os.environ and sys.path
+it was given, without them. A sitecustomize the environment already has still runs, and is
+the one the program finds under that name.
 """
 
 import os
