@@ -379,11 +379,12 @@ def note_unprofiled_child(reason: str) -> None:
         pass  # the run is over (its directory gone): nobody would read it
 
 
-def python_command(argv: list) -> tuple:
-    """What a Python command line runs: ("-c", code), ("-m", module), or ("", None) for a
-    script, stdin or the interactive prompt. `argv` is sys.orig_argv: the interpreter's
-    options come first; -c and -m end them, taking their value from the rest of their word
-    or the next one, as -W and -X do (which do not end them)."""
+def interpreter_options_end(argv: list) -> tuple:
+    """Where a Python command line's interpreter options end: (index, letter, value), the
+    word at `index` being a -c or -m option (`letter` "c" or "m", and its `value`, from the
+    rest of its word or the next one, or None) or the first word that is not an option
+    (letter "", value None; index len(argv) when none follows). -W and -X take a value the
+    same way and do not end them."""
     index = 1
     while index < len(argv):
         arg = argv[index]
@@ -392,6 +393,7 @@ def python_command(argv: list) -> tuple:
         if arg.startswith("--"):  # --check-hash-based-pycs takes the next word
             index += 2 if arg == "--check-hash-based-pycs" else 1
             continue
+        start = index
         for position, letter in enumerate(arg[1:], start=2):
             if letter in "cmWX":
                 value = arg[position:]
@@ -399,10 +401,17 @@ def python_command(argv: list) -> tuple:
                     index += 1
                     value = argv[index] if index < len(argv) else None
                 if letter in "cm":
-                    return (f"-{letter}", value) if value is not None else ("", None)
+                    return start, letter, value
                 break
         index += 1
-    return "", None
+    return index, "", None
+
+
+def python_command(argv: list) -> tuple:
+    """What a Python command line runs: ("-c", code), ("-m", module), or ("", None) for a
+    script, stdin or the interactive prompt. `argv` is sys.orig_argv."""
+    _, letter, value = interpreter_options_end(argv)
+    return (f"-{letter}", value) if letter and value is not None else ("", None)
 
 
 def exec_environment(env) -> dict:

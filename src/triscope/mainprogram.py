@@ -14,7 +14,7 @@ import site
 import sys
 import zipimport
 
-from triscope import _compat
+from triscope import _compat, children
 from triscope.options import UsageError
 
 
@@ -23,24 +23,8 @@ def plain_orig_argv(launch_argv: list, program_words: list) -> list:
     options from the command line that started the launcher (`launch_argv`: before its
     `-m triscope`, the console script or triscope's __main__.py), then the program's own
     words (its path or `-m module`, and its arguments)."""
-    at = 1
-    while at < len(launch_argv):
-        word = launch_argv[at]
-        if not word.startswith("-") or word in ("-", "--"):
-            break  # a script: the console script, or triscope's __main__.py
-        letters = word[1:]
-        if word.startswith("--") or not letters:
-            at += 1
-            continue
-        value_follows = False
-        for index, letter in enumerate(letters):
-            if letter in "cm":
-                return [launch_argv[0], *launch_argv[1:at], *program_words]
-            if letter in "WX":  # its value is the rest of the word, or the next word
-                value_follows = index == len(letters) - 1
-                break
-        at += 2 if value_follows else 1
-    return [launch_argv[0], *launch_argv[1:at], *program_words]
+    end, _, _ = children.interpreter_options_end(launch_argv)
+    return [launch_argv[0], *launch_argv[1:end], *program_words]
 
 
 def library_dirs() -> list:
