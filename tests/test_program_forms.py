@@ -177,8 +177,9 @@ def test_code_named_after_a_fifo_does_not_hold_the_exit(tmp_path):
 SHOWS_ITS_COMMAND = "import sys\nprint(sys.orig_argv, sys.argv)\n"
 
 
-@pytest.mark.parametrize("flags", [[], ["-X", "dev", "-O"], ["-BWignore"]],
-                         ids=["none", "separate", "joined"])
+@pytest.mark.parametrize("flags", [[], ["-X", "dev", "-O"], ["-BWignore"],
+                                   ["--check-hash-based-pycs", "always"]],
+                         ids=["none", "separate", "joined", "long"])
 @pytest.mark.parametrize("mode", [["--cpu"], []], ids=["cpu", "default"])
 @pytest.mark.parametrize("form", ["script", "module"])
 def test_sys_orig_argv_is_plain_pythons(tmp_path, flags, mode, form):
