@@ -321,6 +321,16 @@ def _fits(plain, value) -> bool:
     return type(value) in types and (low is None or low <= value <= high)
 
 
+def _all_fit(plain, values: list) -> bool:
+    """_fits of every one of `values`, by map() with no Python call per value: the types of
+    all, then the bounds of all (float(bound).__le__ and __ge__: exact against an int too,
+    and False for NaN)."""
+    types, low, high = plain
+    return (set(map(type, values)) <= types
+            and (low in (None, -math.inf) or all(map(float(low).__le__, values)))
+            and (high in (None, math.inf) or all(map(float(high).__ge__, values))))
+
+
 class _Predicates:
     """Turns schema nodes into predicates (value → bool, True only where the check passes).
 
@@ -484,13 +494,7 @@ class _Predicates:
                             else all(map(other, column))):
                         return False
                     continue
-                kinds, low, high = plain
-                if not set(map(type, column)) <= kinds:
-                    return False
-                # float(bound).__le__ and __ge__: exact against an int too, and False for NaN
-                if low not in (None, -math.inf) and not all(map(float(low).__le__, column)):
-                    return False
-                if high not in (None, math.inf) and not all(map(float(high).__ge__, column)):
+                if not _all_fit(plain, column):
                     return False
             return True
         test.many = many
@@ -510,11 +514,15 @@ class _Predicates:
         plain = self.plain(items) if items not in (True, False) else None
         each = self.node(items) if plain is None and items not in (True, False) else None
         each_many = getattr(each, "many", None)
-        kinds = at_least = at_most = None
-        if plain is not None:
-            kinds, low, high = plain
-            at_least = float(low).__le__ if low not in (None, -math.inf) else None
-            at_most = float(high).__ge__ if high not in (None, math.inf) else None
+
+        def rest_holds(rest: list) -> bool:
+            """Whether the items after the first ones all hold: plain ones (a timeline's
+            numbers) by map(), with no Python call per item."""
+            if plain is not None:
+                return _all_fit(plain, rest)
+            if each is None:
+                return True
+            return each_many(rest) if each_many is not None else all(map(each, rest))
 
         def test(value):
             if type(value) is not list:
@@ -526,13 +534,7 @@ class _Predicates:
                     if not (_fits(sub, item) if isinstance(sub, tuple) else sub(item)):
                         return False
                 value = value[skip:]
-            if kinds is not None:  # the types of all, then the bounds of all
-                return (set(map(type, value)) <= kinds
-                        and (at_least is None or all(map(at_least, value)))
-                        and (at_most is None or all(map(at_most, value))))
-            if each is None:
-                return True
-            return each_many(value) if each_many is not None else all(map(each, value))
+            return rest_holds(value)
 
         def many(values: list) -> bool:
             """test() of every one of `values`, their items tested together (a profile's
@@ -541,14 +543,7 @@ class _Predicates:
                 return all(map(test, values))
             if values and (min(map(len, values)) < min_items or max(map(len, values)) > longest):
                 return False
-            items = list(itertools.chain.from_iterable(values))
-            if kinds is not None:
-                return (set(map(type, items)) <= kinds
-                        and (at_least is None or all(map(at_least, items)))
-                        and (at_most is None or all(map(at_most, items))))
-            if each is None:
-                return True
-            return each_many(items) if each_many is not None else all(map(each, items))
+            return rest_holds(list(itertools.chain.from_iterable(values)))
         test.many = many
         return test
 
