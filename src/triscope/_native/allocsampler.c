@@ -195,12 +195,18 @@ static __attribute__((noinline)) void forget_sampled(void *ptr)
     ts_mpsc_commit(&frees, event);
 }
 
+/* Whether `ptr` may be a sampled block: almost every free reads only the block count and
+ * one page-hash counter here and learns it is not. */
+static inline int may_be_sampled(void *ptr)
+{
+    return ptr != NULL && atomic_load_explicit(&live_count, memory_order_relaxed) != 0 &&
+           atomic_load_explicit(&filter[filter_of((uintptr_t)ptr)], memory_order_relaxed) != 0;
+}
+
 void ts_allocsampler_on_free(void *ptr)
 {
-    if (ptr == NULL || atomic_load_explicit(&live_count, memory_order_relaxed) == 0 ||
-        atomic_load_explicit(&filter[filter_of((uintptr_t)ptr)], memory_order_relaxed) == 0)
-        return;
-    forget_sampled(ptr);
+    if (may_be_sampled(ptr))
+        forget_sampled(ptr);
 }
 
 static __attribute__((noinline)) void sample_copy(thread_state_t *t, size_t size)
@@ -319,10 +325,7 @@ static __attribute__((noinline)) void python_free_maybe_sampled(const python_dom
 static void python_free(void *ctx, void *ptr)
 {
     const python_domain_t *domain = ctx;
-    if (__builtin_expect(ptr != NULL &&
-                         atomic_load_explicit(&live_count, memory_order_relaxed) != 0 &&
-                         atomic_load_explicit(&filter[filter_of((uintptr_t)ptr)],
-                                              memory_order_relaxed) != 0, 0)) {
+    if (__builtin_expect(may_be_sampled(ptr), 0)) {
         python_free_maybe_sampled(domain, ptr);
         return;
     }

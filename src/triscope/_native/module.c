@@ -508,6 +508,23 @@ static void forget_checkpoints(void)
     checkpoint_period_ns = 0;
 }
 
+/* The whole profile into the checkpoint file `fd`, with write_profile's keywords `meta`
+ * (its "path" None; "fd" is set here). 0, or -1 with a Python error set. */
+static int write_checkpoint(int fd, PyObject *meta)
+{
+    PyObject *fd_obj = PyLong_FromLong(fd);
+    PyObject *empty = PyTuple_New(0);
+    PyObject *written = NULL;
+    if (fd_obj != NULL && empty != NULL && PyDict_SetItemString(meta, "fd", fd_obj) == 0)
+        written = write_profile(NULL, empty, meta);
+    Py_XDECREF(fd_obj);
+    Py_XDECREF(empty);
+    if (written == NULL)
+        return -1;
+    Py_DECREF(written);
+    return 0;
+}
+
 static void checkpoint_if_due(uint64_t now_ns)
 {
     if (checkpoint_meta == NULL || now_ns < checkpoint_due_ns)
@@ -516,20 +533,11 @@ static void checkpoint_if_due(uint64_t now_ns)
                                ? checkpoint_period_ns * 2 : checkpoint_most_ns;
     checkpoint_due_ns = now_ns + checkpoint_period_ns;
     int fd = checkpoint_fds[checkpoint_next];
-    PyObject *fd_obj = PyLong_FromLong(fd);
-    PyObject *empty = PyTuple_New(0);
-    PyObject *written = NULL;
-    if (fd_obj != NULL && empty != NULL &&
-        PyDict_SetItemString(checkpoint_meta, "fd", fd_obj) == 0)
-        written = write_profile(NULL, empty, checkpoint_meta);
-    Py_XDECREF(fd_obj);
-    Py_XDECREF(empty);
-    if (written == NULL) {
+    if (write_checkpoint(fd, checkpoint_meta) < 0) {
         /* A checkpoint that fails (full disk) costs the program nothing: the next is tried. */
         PyErr_Clear();
         return;
     }
-    Py_DECREF(written);
     if (ts_crashsave_ready(fd) == 0)
         checkpoint_next = !checkpoint_next;
 }
@@ -621,18 +629,13 @@ static PyObject *checkpoint_final(PyObject *self, PyObject *args, PyObject *kwar
         return NULL;
     }
     int fd = checkpoint_fds[checkpoint_next];
-    PyObject *fd_obj = PyLong_FromLong(fd);
     PyObject *meta = kwargs != NULL ? PyDict_Copy(kwargs) : PyDict_New();
     PyObject *none = Py_None;
-    PyObject *written = NULL;
-    if (fd_obj != NULL && meta != NULL && PyDict_SetItemString(meta, "fd", fd_obj) == 0 &&
-        PyDict_SetItemString(meta, "path", none) == 0)
-        written = write_profile(NULL, args, meta);
-    Py_XDECREF(fd_obj);
+    int failed = meta == NULL || PyDict_SetItemString(meta, "path", none) < 0 ||
+                 write_checkpoint(fd, meta) < 0;
     Py_XDECREF(meta);
-    if (written == NULL)
+    if (failed)
         return NULL;
-    Py_DECREF(written);
     if (ts_crashsave_ready(fd) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     const char *where = ts_crashsave_save_now();
