@@ -330,8 +330,10 @@ sum(i * i for i in range(100_000))
 """
 
 
+@pytest.mark.parametrize("empty_entry", [False, True], ids=["one-entry", "and-the-cwd"])
 @pytest.mark.parametrize("mode", [["--cpu"], []], ids=["cpu", "default"])
-def test_the_program_and_its_children_see_plain_pythons_environment(tmp_path, mode):
+def test_the_program_and_its_children_see_plain_pythons_environment(tmp_path, mode,
+                                                                     empty_entry):
     """os.environ and sys.path, in the program and in its Python children however they are
     started, are plain python's: triscope's variables and hook live in the C environment
     only (docs/ARCHITECTURE.md, "The launcher and child processes"). They used to show in
@@ -339,7 +341,8 @@ def test_the_program_and_its_children_see_plain_pythons_environment(tmp_path, mo
     the hook) and in the children's sys.path."""
     (tmp_path / "envs.py").write_text(ENVIRONMENTS)
     (tmp_path / "shows.py").write_text(SHOWS)
-    env = {"PYTHONPATH": str(tmp_path / "elsewhere")}
+    # An empty PYTHONPATH entry is the working directory: it stays where it was.
+    env = {"PYTHONPATH": (":" if empty_entry else "") + str(tmp_path / "elsewhere")}
     plain = run_python(["envs.py"], tmp_path, env=env)
     proc = run_triscope([*mode, "envs.py"], tmp_path, env=env)
     assert plain.returncode == 0 == proc.returncode, describe(proc)

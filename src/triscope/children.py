@@ -324,21 +324,34 @@ def hide_from_the_child() -> None:
     entries that it inherited from a C environment (docs/ARCHITECTURE.md, "The launcher and
     child processes"), which stay in its C environment for its own children
     (keep_in_c_environment)."""
-    # A child imports triscope through the run's link (lib/triscope): its own bootstrap path
-    # names the directory its parent named by another path.
-    ours = _hook_path(child_dir())
-    ours += [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-             if entry and os.path.realpath(entry) == os.path.realpath(CHILD_BOOTSTRAP_DIR)]
+    path = os.environ.get("PYTHONPATH", "")
+    ours = _hook_entries(path)
     os.environ.pop(CHILD_DIR, None)
     os.environ.pop(CHILD_OPTIONS, None)
-    kept = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep)
-            if entry and entry not in ours]
-    if kept:
-        os.environ["PYTHONPATH"] = os.pathsep.join(kept)
-    else:
+    kept = without_hook(path)
+    if kept is None:
         os.environ.pop("PYTHONPATH", None)
+    else:
+        os.environ["PYTHONPATH"] = kept
     sys.path[:] = [entry for entry in sys.path if entry not in ours]
-    keep_in_c_environment(os.environ.get("PYTHONPATH"))
+    keep_in_c_environment(kept)
+
+
+def _hook_entries(pythonpath: str) -> list:
+    """The hook's entries as `pythonpath` may name them: the run's two, and the bootstrap
+    directory by any path (a child imports triscope through the run's link, lib/triscope,
+    so its own bootstrap path names the directory its parent named by another)."""
+    return _hook_path(child_dir()) + [
+        entry for entry in pythonpath.split(os.pathsep)
+        if entry and os.path.realpath(entry) == os.path.realpath(CHILD_BOOTSTRAP_DIR)]
+
+
+def without_hook(pythonpath: str):
+    """`pythonpath` without the hook's entries (an empty entry, the working directory,
+    stays), or None where nothing is left."""
+    ours = _hook_entries(pythonpath)
+    return os.pathsep.join(entry for entry in pythonpath.split(os.pathsep)
+                           if entry not in ours) or None
 
 
 def _with_child_variables(given, keys_are_bytes: bool):

@@ -81,11 +81,11 @@ def _exec_handing_over(session, real_execve, path, argv, env) -> None:
         for name in (children.CHILD_DIR, children.CHILD_OPTIONS, children.EXEC_HANDOVER):
             env.pop(name, None)
         if env.get("PYTHONPATH"):
-            ours = {children.CHILD_BOOTSTRAP_DIR, os.path.join(session.child_dir or "", "lib")}
-            kept = [p for p in env["PYTHONPATH"].split(os.pathsep) if p not in ours]
-            env["PYTHONPATH"] = os.pathsep.join(kept)
-            if not kept:
+            kept = children.without_hook(env["PYTHONPATH"])
+            if kept is None:
                 del env["PYTHONPATH"]
+            else:
+                env["PYTHONPATH"] = kept
     sys.stdout.flush()
     sys.stderr.flush()
     try:
