@@ -742,7 +742,8 @@ def plot(res, png):
     handles = [plt.Line2D([], [], ls="", marker="o", color=c, label=k)
                for k, c in CATEGORY_COLOR.items()
                if any(b["category"] == k for b in ov["benchmarks"].values())]
-    handles.append(plt.Line2D([], [], ls=":", color="gray", label="goals: " + ", ".join(f"{g:g}×" for g in GOALS_OVERHEAD.values())))
+    goals = ", ".join(f"{goal:g}×" for goal in GOALS_OVERHEAD.values())
+    handles.append(plt.Line2D([], [], ls=":", color="gray", label=f"goals: {goals}"))
     handles.append(plt.Line2D([], [], ls="-", lw=2.2, color="black", label="median"))
     ax.legend(handles=handles, loc="lower right", fontsize=8, title="benchmark kind",
               title_fontsize=8)

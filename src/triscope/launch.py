@@ -2,8 +2,8 @@
 
 The program runs in this process, in a fresh `__main__` module, with the `sys.argv`,
 `sys.orig_argv`, `sys.path[0]` and `__file__` that `python program.py` (or `python -m
-module`) would give it (mainprogram.py). Its exceptions are reported as Python reports them, minus triscope's
-own frames, and its exit status is kept. The profile is written from an atexit hook: after
+module`) would give it (mainprogram.py). Its exceptions are reported as Python reports
+them, minus triscope's own frames, and its exit status is kept. The profile is written from an atexit hook: after
 the interpreter has joined the program's non-daemon threads, and after the program's own
 atexit handlers (registered later, so run earlier).
 """
@@ -755,8 +755,8 @@ def _current_session():
 
 
 # A crash loses the time since the last checkpoint: about half of a short run, at most
-# CHECKPOINT_SECONDS of a long one; a run shorter than FIRST_CHECKPOINT_SECONDS has none (one costs well under a
-# millisecond: 25 of a 2.5 s run added no measurable CPU time).
+# CHECKPOINT_SECONDS of a long one; a run shorter than FIRST_CHECKPOINT_SECONDS has none
+# (one costs well under a millisecond: 25 of a 2.5 s run added no measurable CPU time).
 FIRST_CHECKPOINT_SECONDS = 1.0
 CHECKPOINT_SECONDS = 10.0
 
