@@ -3,9 +3,9 @@
 The program runs in this process, in a fresh `__main__` module, with the `sys.argv`,
 `sys.orig_argv`, `sys.path[0]` and `__file__` that `python program.py` (or `python -m
 module`) would give it (mainprogram.py). Its exceptions are reported as Python reports
-them, minus triscope's own frames, and its exit status is kept. The profile is written from an atexit hook: after
-the interpreter has joined the program's non-daemon threads, and after the program's own
-atexit handlers (registered later, so run earlier).
+them, minus triscope's own frames, and its exit status is kept. The profile is written from
+an atexit hook: after the interpreter has joined the program's non-daemon threads, and after
+the program's own atexit handlers (registered later, so run earlier).
 """
 
 # Imports are kept to what every run needs before its program starts: they are start-up time
