@@ -237,15 +237,39 @@ int ts_allocsampler_guarded(void)
 
 /* ==== Python's allocator ==== */
 
-/* A Python allocator domain as we wrap it: the original, and whether requests of every size
- * may reach libc (then every call runs under the guard). */
+/* A Python allocator domain as we wrap it: the original; the request sizes that may reach
+ * libc (every size when 0: then every call runs under the guard); and the least size a
+ * sampled request is made with (0: its own).
+ *
+ * In the preload library over pymalloc, Python's free is not wrapped at all: a sampled small
+ * block is requested from pymalloc as a large one (TS_PYMALLOC_SMALL_REQUEST + 1 bytes), so
+ * pymalloc takes it from malloc, and its free, wherever it comes from, reaches libc's free,
+ * where the preload library forgets it. Every other block is pymalloc's and never sampled, so
+ * a free of one has nothing to check (docs/ARCHITECTURE.md, Memory sampling). Elsewhere (the
+ * built-in sampler, where libc's free is not ours; debug hooks; PYTHONMALLOC=malloc) frees
+ * are wrapped and checked. */
 typedef struct {
     ts_pyalloc_t original;
     size_t unguarded_up_to;
+    size_t sampled_request_at_least;
 } python_domain_t;
 
 static python_domain_t python_domains[2];
 static ts_pyarena_t python_arena;
+
+static size_t sampled_request(const python_domain_t *domain, size_t size)
+{
+    return size < domain->sampled_request_at_least ? domain->sampled_request_at_least : size;
+}
+
+/* Whether this thread's allocation of `size` bytes crosses its countdown: the sample. */
+static inline int crosses_countdown(thread_state_t *t, size_t size)
+{
+    if (t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
+        return 0;
+    t->alloc_countdown -= (int64_t)size;
+    return __builtin_expect(t->alloc_countdown <= 0, 0);
+}
 
 /* Large requests reach malloc underneath: those bytes are Python's, not native, so the
  * call runs under the guard. */
@@ -259,13 +283,18 @@ static __attribute__((noinline)) void *python_malloc_guarded(const python_domain
     return ptr;
 }
 
-/* The small request whose bytes crossed the countdown: allocated, then sampled. */
+/* The small request whose bytes crossed the countdown: allocated (as a large one where frees
+ * are not wrapped, under the guard: the malloc underneath is Python's), then sampled. A
+ * thread's first crossing only draws its countdown (sample_alloc). */
 static __attribute__((noinline)) void *python_malloc_sampled(const python_domain_t *domain,
                                                              size_t size)
 {
-    void *ptr = domain->original.malloc(domain->original.ctx, size);
+    thread_state_t *t = &tls;
+    t->guard++;
+    void *ptr = domain->original.malloc(domain->original.ctx, sampled_request(domain, size));
+    t->guard--;
     if (ptr != NULL)
-        sample_alloc(&tls, ptr, size, TS_MEM_PYTHON);
+        sample_alloc(t, ptr, size, TS_MEM_PYTHON);
     return ptr;
 }
 
@@ -274,39 +303,44 @@ static __attribute__((noinline)) void *python_malloc_sampled(const python_domain
  * frame of ours (docs/ARCHITECTURE.md, Memory sampling: a third fewer instructions than
  * allocating first and checking after). A failed request still counts its bytes down: as
  * if it had been made, which the sampling's mean does not notice. */
-static void *python_malloc(void *ctx, size_t size)
+static inline void *python_malloc(const python_domain_t *domain, size_t size)
 {
-    const python_domain_t *domain = ctx;
     if (size > domain->unguarded_up_to)
         return python_malloc_guarded(domain, size);
-    thread_state_t *t = &tls;
-    if (!t->guard && atomic_load_explicit(&enabled, memory_order_relaxed)) {
-        t->alloc_countdown -= (int64_t)size;
-        if (__builtin_expect(t->alloc_countdown <= 0, 0))
-            return python_malloc_sampled(domain, size);
-    }
+    if (crosses_countdown(&tls, size))
+        return python_malloc_sampled(domain, size);
     return domain->original.malloc(domain->original.ctx, size);
 }
 
-static void *python_calloc(void *ctx, size_t nelem, size_t elsize)
+/* calloc and realloc decide on the sample before the call, so that a sampled block is made
+ * with sampled_request's size; both run under the guard (either may reach libc). */
+static void *python_calloc(const python_domain_t *domain, size_t nelem, size_t elsize)
 {
-    const python_domain_t *domain = ctx;
-    tls.guard++;
-    void *ptr = domain->original.calloc(domain->original.ctx, nelem, elsize);
-    tls.guard--;
-    ts_allocsampler_on_alloc(ptr, nelem * elsize, TS_MEM_PYTHON);
+    thread_state_t *t = &tls;
+    size_t size;
+    int sampled = !__builtin_mul_overflow(nelem, elsize, &size) && crosses_countdown(t, size);
+    t->guard++;
+    void *ptr = sampled ? domain->original.calloc(domain->original.ctx, 1,
+                                                  sampled_request(domain, size))
+                        : domain->original.calloc(domain->original.ctx, nelem, elsize);
+    t->guard--;
+    if (sampled && ptr != NULL)
+        sample_alloc(t, ptr, size, TS_MEM_PYTHON);
     return ptr;
 }
 
-static void *python_realloc(void *ctx, void *old, size_t size)
+static void *python_realloc(const python_domain_t *domain, void *old, size_t size)
 {
-    const python_domain_t *domain = ctx;
-    tls.guard++;
-    void *ptr = domain->original.realloc(domain->original.ctx, old, size);
-    tls.guard--;
+    thread_state_t *t = &tls;
+    int sampled = crosses_countdown(t, size);
+    t->guard++;
+    void *ptr = domain->original.realloc(domain->original.ctx, old,
+                                         sampled ? sampled_request(domain, size) : size);
+    t->guard--;
     if (ptr != NULL) {
         ts_allocsampler_on_free(old);
-        ts_allocsampler_on_alloc(ptr, size, TS_MEM_PYTHON);
+        if (sampled)
+            sample_alloc(t, ptr, size, TS_MEM_PYTHON);
     }
     return ptr;
 }
@@ -322,9 +356,8 @@ static __attribute__((noinline)) void python_free_maybe_sampled(const python_dom
 /* No guard needed: a libc free underneath finds the block already forgotten. Both ways end
  * in a tail call, so the common one (no sampled block on the block's page hash) has no
  * frame of ours. */
-static void python_free(void *ctx, void *ptr)
+static inline void python_free(const python_domain_t *domain, void *ptr)
 {
-    const python_domain_t *domain = ctx;
     if (__builtin_expect(may_be_sampled(ptr), 0)) {
         python_free_maybe_sampled(domain, ptr);
         return;
@@ -332,12 +365,52 @@ static void python_free(void *ctx, void *ptr)
     domain->original.free(domain->original.ctx, ptr);
 }
 
+/* One set of entry points per domain, each naming its domain's record directly: the wrapper
+ * keeps the original allocator's ctx, so that where frees are not wrapped the original free
+ * is installed as it is, called with the ctx it expects. */
+#define PYTHON_DOMAIN_ENTRIES(slot)                                                            \
+    static void *python_malloc_##slot(void *ctx, size_t size)                                  \
+    {                                                                                          \
+        (void)ctx;                                                                             \
+        return python_malloc(&python_domains[slot], size);                                     \
+    }                                                                                          \
+    static void *python_calloc_##slot(void *ctx, size_t nelem, size_t elsize)                  \
+    {                                                                                          \
+        (void)ctx;                                                                             \
+        return python_calloc(&python_domains[slot], nelem, elsize);                            \
+    }                                                                                          \
+    static void *python_realloc_##slot(void *ctx, void *old, size_t size)                      \
+    {                                                                                          \
+        (void)ctx;                                                                             \
+        return python_realloc(&python_domains[slot], old, size);                               \
+    }                                                                                          \
+    static void python_free_##slot(void *ctx, void *ptr)                                       \
+    {                                                                                          \
+        (void)ctx;                                                                             \
+        python_free(&python_domains[slot], ptr);                                               \
+    }
+PYTHON_DOMAIN_ENTRIES(0)
+PYTHON_DOMAIN_ENTRIES(1)
+
 static ts_pyalloc_t wrap_python(int slot, const ts_pyalloc_t *original, int pymalloc)
 {
-    python_domains[slot].original = *original;
-    python_domains[slot].unguarded_up_to = pymalloc ? TS_PYMALLOC_SMALL_REQUEST : 0;
-    ts_pyalloc_t wrapper = {&python_domains[slot], python_malloc, python_calloc,
-                            python_realloc, python_free};
+    static const ts_pyalloc_t entries[2] = {
+        {NULL, python_malloc_0, python_calloc_0, python_realloc_0, python_free_0},
+        {NULL, python_malloc_1, python_calloc_1, python_realloc_1, python_free_1},
+    };
+    python_domain_t *domain = &python_domains[slot];
+    domain->original = *original;
+    domain->unguarded_up_to = pymalloc & TS_PYMALLOC_SMALL_STAYS ? TS_PYMALLOC_SMALL_REQUEST : 0;
+#ifdef TS_ALLOCSAMPLER_PRELOAD
+    int frees_reach_libc = (pymalloc & TS_PYMALLOC_SMALL_STAYS) && (pymalloc & TS_PYMALLOC_UNWRAPPED);
+#else
+    int frees_reach_libc = 0;
+#endif
+    domain->sampled_request_at_least = frees_reach_libc ? TS_PYMALLOC_SMALL_REQUEST + 1 : 0;
+    ts_pyalloc_t wrapper = entries[slot];
+    wrapper.ctx = original->ctx;
+    if (frees_reach_libc)
+        wrapper.free = original->free;
     return wrapper;
 }
 

@@ -57,6 +57,12 @@ typedef struct {
 /* Requests up to this size are served by pymalloc's pools, which call no libc allocator
  * (new arenas come through the arena allocator, wrapped separately). */
 #define TS_PYMALLOC_SMALL_REQUEST 512
+/* What wrap_python may rely on. SMALL_STAYS: small requests never reach libc (not under
+ * PYTHONMALLOC=malloc or debug hooks). UNWRAPPED: the allocator is pymalloc itself, with no
+ * other hook (tracemalloc's, started with the interpreter) between, so a request's size is
+ * seen by no one else. */
+#define TS_PYMALLOC_SMALL_STAYS 1
+#define TS_PYMALLOC_UNWRAPPED 2
 
 typedef ts_walk_t (*ts_mem_walker_t)(ts_frame_t *out, int capacity);
 
@@ -65,7 +71,7 @@ typedef ts_walk_t (*ts_mem_walker_t)(ts_frame_t *out, int capacity);
  * the extension reads `version` first and uses nothing else from a library whose version
  * differs. The first layout had no version: its first field, `preloaded`, read 1 there. Bump
  * this whenever ts_mem_api_t or anything it passes changes. */
-#define TS_MEM_API_VERSION 2
+#define TS_MEM_API_VERSION 3
 
 typedef struct {
     uint32_t version; /* TS_MEM_API_VERSION; always the first field */
@@ -74,8 +80,8 @@ typedef struct {
     int (*start)(uint64_t alloc_interval, uint64_t copy_interval, ts_mem_walker_t walker);
     void (*stop)(void);
     /* Returns the wrapper to install for a Python allocator domain whose current allocator
-     * is `original` (slot 0: PYMEM_DOMAIN_MEM, 1: PYMEM_DOMAIN_OBJ). `pymalloc`: small
-     * requests never reach libc (false under PYTHONMALLOC=malloc or debug hooks). */
+     * is `original` (slot 0: PYMEM_DOMAIN_MEM, 1: PYMEM_DOMAIN_OBJ). `pymalloc`: the
+     * TS_PYMALLOC_* flags that hold for `original`. */
     ts_pyalloc_t (*wrap_python)(int slot, const ts_pyalloc_t *original, int pymalloc);
     /* The same for pymalloc's arena allocator: arenas are Python's memory, not native. */
     ts_pyarena_t (*wrap_arena)(const ts_pyarena_t *original);

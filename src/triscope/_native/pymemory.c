@@ -35,6 +35,26 @@ static int small_requests_stay_in_pymalloc(void)
     return dev == NULL || PyDict_GetItemString(dev, "dev") == NULL;
 }
 
+/* Whether tracemalloc traces already (PYTHONTRACEMALLOC, -X tracemalloc, or a site hook):
+ * its hooks are then the allocator we wrap, and they record every size they are asked for. */
+static int tracemalloc_traces(void)
+{
+    PyObject *module = PyImport_ImportModule("_tracemalloc");
+    PyObject *tracing = module == NULL ? NULL : PyObject_CallMethod(module, "is_tracing", NULL);
+    int traces = tracing != NULL && PyObject_IsTrue(tracing) == 1;
+    Py_XDECREF(tracing);
+    Py_XDECREF(module);
+    PyErr_Clear();
+    return traces;
+}
+
+/* The TS_PYMALLOC_* flags of the allocators in place. */
+static int pymalloc_flags(void)
+{
+    return (small_requests_stay_in_pymalloc() ? TS_PYMALLOC_SMALL_STAYS : 0) |
+           (tracemalloc_traces() ? 0 : TS_PYMALLOC_UNWRAPPED);
+}
+
 /* The preload library's sampler when it is loaded and speaks this extension's version of
  * the API; else the built-in one. A library of another version is left alone: it is never
  * started, so its hooks only pass calls through, and the profile says native allocations
@@ -75,7 +95,7 @@ int ts_pymemory_start(uint64_t alloc_interval, uint64_t copy_interval)
     if (api->start(alloc_interval, copy_interval, ts_frames_walk_self) < 0)
         return -1;
     if (!wrapped) {
-        int pymalloc = small_requests_stay_in_pymalloc();
+        int pymalloc = pymalloc_flags();
         wrap_domain(PYMEM_DOMAIN_MEM, 0, &original_mem, pymalloc);
         wrap_domain(PYMEM_DOMAIN_OBJ, 1, &original_obj, pymalloc);
         PyObject_GetArenaAllocator(&original_arena);
