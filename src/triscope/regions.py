@@ -16,6 +16,7 @@ else the function, else the innermost block around it at module level.
 # imports enum and more (2.3 ms at the end of every run whose page has regions) for helpers
 # of which this needs only a walk.
 import _ast
+import bisect
 import os
 import stat
 
@@ -83,39 +84,58 @@ def file_spans(path: str, recorded, measured, limit: int = MAX_SOURCE_BYTES):
     tree = None if data is None else parse(data)
     if tree is None:
         return None, 0 if data is None else len(data)
-    return [span for span in spans(tree)
-            if any(span[0] <= lineno <= span[1] for lineno in measured)], len(data)
+    return spans(tree, sorted(measured)), len(data)
 
 
-def spans(tree) -> list:
-    """Every function, loop and block of the tree as (first, last, kind, name)."""
+def spans(tree, measured=None) -> list:
+    """Every function, loop and block of the tree as (first, last, kind, name); given the
+    sorted line numbers `measured`, only those that hold one of them."""
     found = []
-    for node in _walk(tree):
-        last = getattr(node, "end_lineno", None) or getattr(node, "lineno", 0)
+    for node, first, last in _statements(tree, measured):
         if isinstance(node, FUNCTIONS):
-            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
             found.append((first, last, "function", node.name))
         elif isinstance(node, LOOPS):
             word = {_ast.For: "for", _ast.AsyncFor: "async for", _ast.While: "while"}
-            found.append((node.lineno, last, "loop", word[type(node)]))
+            found.append((first, last, "loop", word[type(node)]))
         elif isinstance(node, BLOCKS):
-            found.append((node.lineno, last, "block", type(node).__name__.lower()))
+            found.append((first, last, "block", type(node).__name__.lower()))
     found.sort()
     return found
 
 
-def _walk(tree):
-    """Every node of the tree, the tree's own first (the nodes ast.walk gives)."""
+# The fields holding statements. Every span is a statement, and a statement sits only in
+# these lists (of statements, except handlers, cases), never inside an expression: walking
+# them alone finds every span without visiting the expressions, most of a tree's nodes
+# (1,849 nodes against 152 statements in a 9.5 KB benchmark, 3.1 ms against 0.3).
+STATEMENT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements(tree, measured=None):
+    """(node, first line, last line) of the tree's statements (and handlers and cases) below
+    the module, a function's first line its first decorator's. Given the sorted line numbers
+    `measured`, a statement holding none of them is left out with all it holds: what it
+    holds lies within its lines."""
     waiting = [tree]
     while waiting:
         node = waiting.pop()
-        yield node
-        for field in node._fields:
-            value = getattr(node, field, None)
-            if isinstance(value, _ast.AST):
-                waiting.append(value)
-            elif isinstance(value, list):
-                waiting.extend(item for item in value if isinstance(item, _ast.AST))
+        for field in STATEMENT_LISTS:
+            children = getattr(node, field, None)
+            if not isinstance(children, list):
+                continue  # a lambda's or conditional expression's body: no statement
+            for child in children:
+                if not hasattr(child, "lineno"):  # a match's case: its lines are its body's
+                    waiting.append(child)
+                    continue
+                first = last = child.lineno
+                last = getattr(child, "end_lineno", None) or last
+                for decorator in getattr(child, "decorator_list", ()):
+                    first = min(first, decorator.lineno)
+                if measured is not None:
+                    at = bisect.bisect_left(measured, first)
+                    if at == len(measured) or measured[at] > last:
+                        continue
+                yield child, first, last
+                waiting.append(child)
 
 
 def propose(file_spans, lineno: int):
