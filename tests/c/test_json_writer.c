@@ -82,6 +82,63 @@ static char *one_number(double value, int digits)
         free(th_out);                                           \
     } while (0)
 
+/* What the writer wrote before its own formatting (and still writes near a tie): printf's
+ * correctly rounded "%.*f", trailing zeros and point dropped, "-0" as "0". */
+static void printf_number(char *text, size_t size, double value, int digits)
+{
+    int len = snprintf(text, size, "%.*f", digits, value);
+    if (strchr(text, '.') != NULL) {
+        while (len > 0 && text[len - 1] == '0')
+            text[--len] = '\0';
+        if (len > 0 && text[len - 1] == '.')
+            text[--len] = '\0';
+    }
+    if (strcmp(text, "-0") == 0)
+        strcpy(text, "0");
+}
+
+/* The writer's own formatting against printf's on a million values: every magnitude the
+ * fast path takes and beyond, exact ties of binary fractions (0.125 to 2 places: printf
+ * rounds the tie to even, "0.12"), decimal near-ties, every digit count the profile uses. */
+static void test_numbers_as_printf(void)
+{
+    uint64_t state = 0x9E3779B97F4A7C15ULL;
+    char want[128];
+    int mismatches = 0;
+    for (int i = 0; i < 1000000; i++) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        int digits = (int)(state % 8);
+        double value;
+        switch (i % 4) {
+        case 0: /* anywhere from 1e-9 to 1e13 */
+            value = ldexp((double)(state >> 11) / 9007199254740992.0, (int)(state % 74) - 30);
+            break;
+        case 1: /* a multiple of a power of two: exact ties */
+            value = (double)(state >> 40) / (double)(1u << (state % 12));
+            break;
+        case 2: /* a decimal near-tie: x.xxx5 */
+            value = ((double)(state >> 44) + 0.5) / pow(10.0, digits);
+            break;
+        default: /* a short decimal, as measured seconds and MB are */
+            value = (double)(state >> 48) / 1000.0;
+            break;
+        }
+        if (state & 1)
+            value = -value;
+        printf_number(want, sizeof want, value, digits);
+        char *got = one_number(value, digits);
+        if (strcmp(got, want) != 0 && mismatches++ < 5)
+            fprintf(stderr, "%.17g to %d places: %s, printf %s\n", value, digits, got, want);
+        free(got);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK_NUMBER_OUT(0.125, 2, "0.12");
+    CHECK_NUMBER_OUT(0.375, 2, "0.38");
+    CHECK_NUMBER_OUT(2.5, 0, "2");
+}
+
 static void test_nesting(void)
 {
     sink_t sink;
@@ -365,6 +422,7 @@ int main(void)
     RUN(test_escaping);
     RUN(test_utf8);
     RUN(test_numbers);
+    RUN(test_numbers_as_printf);
     RUN(test_finish_misuse);
     return TEST_DONE();
 }

@@ -209,6 +209,8 @@ void ts_allocsampler_on_free(void *ptr)
         forget_sampled(ptr);
 }
 
+#ifdef TS_ALLOCSAMPLER_PRELOAD
+/* Copies are seen only by the preload library's memcpy and memmove. */
 static __attribute__((noinline)) void sample_copy(thread_state_t *t, size_t size)
 {
     t->guard++;
@@ -219,16 +221,18 @@ static __attribute__((noinline)) void sample_copy(thread_state_t *t, size_t size
     t->guard--;
 }
 
-void ts_allocsampler_on_copy(size_t size)
+/* For the preload library's memcpy and memmove (which include this file): whether a copy of
+ * `size` bytes crosses this thread's countdown, counted down here; the one that does is given
+ * to sample_copy. Split so that every other copy ends in a tail call of libc's. */
+static inline int copy_crosses_countdown(size_t size)
 {
     thread_state_t *t = &tls;
     if (t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
-        return;
+        return 0;
     t->copy_countdown -= (int64_t)size;
-    if (__builtin_expect(t->copy_countdown > 0, 1))
-        return;
-    sample_copy(t, size);
+    return __builtin_expect(t->copy_countdown <= 0, 0);
 }
+#endif
 
 int ts_allocsampler_guarded(void)
 {

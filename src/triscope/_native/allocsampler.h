@@ -108,7 +108,6 @@ const ts_mem_api_t *ts_allocsampler_api(void);
 /* Entry points for the preload's interposed functions. */
 void ts_allocsampler_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind);
 void ts_allocsampler_on_free(void *ptr);
-void ts_allocsampler_on_copy(size_t size);
 int ts_allocsampler_guarded(void);
 
 #endif

@@ -5,6 +5,7 @@
 #include "json_writer.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 void ts_json_init(ts_json_t *json, FILE *out)
@@ -159,10 +160,70 @@ void ts_json_string(ts_json_t *json, const char *text)
     ts_json_string_n(json, text, strlen(text));
 }
 
+/* The decimal digits of `value` written backwards from `end`; returns where they begin. */
+static char *digits_before(char *end, uint64_t value)
+{
+    do {
+        *--end = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    return end;
+}
+
 void ts_json_int(ts_json_t *json, int64_t value)
 {
+    char text[24];
     before_value(json);
-    fprintf(json->out, "%lld", (long long)value);
+    uint64_t magnitude = value < 0 ? 0 - (uint64_t)value : (uint64_t)value;
+    char *first = digits_before(text + sizeof text, magnitude);
+    if (value < 0)
+        *--first = '-';
+    fwrite(first, 1, (size_t)(text + sizeof text - first), json->out);
+}
+
+/* `value` as "%.*f" writes it with `digits` decimals, its trailing zeros (and point) dropped,
+ * "-0" written "0" (docs/PROFILE_FORMAT.md, Numbers); its length, or -1 where printf must
+ * decide. A profile holds thousands of numbers, and glibc's printf spends about 1,500
+ * instructions on each; this, about a hundred. printf rounds the double's exact value to
+ * the nearest; the scaled product here is within 2^-13 of that exact value below 2^40, so
+ * it rounds the same way unless it lies within 0.001 of a tie, left to printf. */
+static int fixed_point(char text[static 32], double value, int digits)
+{
+    static const double powers[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    if (digits < 0 || digits > 9)
+        return -1;
+    double scaled = fabs(value) * powers[digits];
+    if (!(scaled < 1099511627776.0))
+        return -1;
+    double whole = floor(scaled);
+    double fraction = scaled - whole;
+    if (fabs(fraction - 0.5) < 1e-3)
+        return -1;
+    uint64_t units = (uint64_t)whole + (fraction > 0.5);
+    uint64_t unit = (uint64_t)powers[digits];
+    uint64_t decimals = units % unit;
+    char buffer[32];
+    char *end = buffer + sizeof buffer;
+    char *first = end;
+    int shown = digits;
+    while (shown > 0 && decimals % 10 == 0) { /* trailing zeros dropped */
+        decimals /= 10;
+        shown--;
+    }
+    if (shown > 0) {
+        for (int i = 0; i < shown; i++) {
+            *--first = (char)('0' + decimals % 10);
+            decimals /= 10;
+        }
+        *--first = '.';
+    }
+    first = digits_before(first, units / unit);
+    if (value < 0 && units != 0)
+        *--first = '-';
+    int length = (int)(end - first);
+    memcpy(text, first, (size_t)length);
+    text[length] = '\0';
+    return length;
 }
 
 void ts_json_number(ts_json_t *json, double value, int digits)
@@ -171,6 +232,10 @@ void ts_json_number(ts_json_t *json, double value, int digits)
     before_value(json);
     if (!isfinite(value))
         value = 0.0;
+    if (fixed_point(text, value, digits) >= 0) {
+        fputs(text, json->out);
+        return;
+    }
     int len = snprintf(text, sizeof text, "%.*f", digits, value);
     if (len <= 0 || (size_t)len >= sizeof text) {
         /* Magnitudes beyond %f's buffer: exponent form is still valid JSON. */

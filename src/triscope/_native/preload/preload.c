@@ -254,24 +254,41 @@ EXPORT int munmap(void *addr, size_t length)
 
 /* ==== Copies ==== */
 
+typedef void *(*copy_function_t)(void *dst, const void *src, size_t n);
+
+/* Before the constructor has found libc's functions: the byte loop. */
+static __attribute__((noinline)) void *copy_before_ready(void *dst, const void *src, size_t n)
+{
+    copy_bytes(dst, src, n);
+    return dst;
+}
+
+static __attribute__((noinline)) void *copy_sampled(copy_function_t real, void *dst,
+                                                    const void *src, size_t n)
+{
+    sample_copy(&tls, n);
+    return real(dst, src, n);
+}
+
+/* Every copy but the sampled one ends in a tail call of libc's, with no frame of ours (as
+ * Python's allocator wrappers do: docs/ARCHITECTURE.md, Memory sampling). */
+static inline void *interposed_copy(copy_function_t real, void *dst, const void *src, size_t n)
+{
+    if (__builtin_expect(real == NULL, 0))
+        return copy_before_ready(dst, src, n);
+    if (copy_crosses_countdown(n))
+        return copy_sampled(real, dst, src, n);
+    return real(dst, src, n);
+}
+
 EXPORT void *memcpy(void *dst, const void *src, size_t n)
 {
-    if (real_memcpy == NULL) {
-        copy_bytes(dst, src, n);
-        return dst;
-    }
-    ts_allocsampler_on_copy(n);
-    return real_memcpy(dst, src, n);
+    return interposed_copy(real_memcpy, dst, src, n);
 }
 
 EXPORT void *memmove(void *dst, const void *src, size_t n)
 {
-    if (real_memmove == NULL) {
-        copy_bytes(dst, src, n);
-        return dst;
-    }
-    ts_allocsampler_on_copy(n);
-    return real_memmove(dst, src, n);
+    return interposed_copy(real_memmove, dst, src, n);
 }
 
 /* The fortified variants compilers emit with _FORTIFY_SOURCE. */
