@@ -92,29 +92,33 @@ static const code_entry_t *lookup_code(PyCodeObject *code)
     return &entries[index];
 }
 
-static void forget_code(PyCodeObject *code)
+/* Whether the code object had an entry (then it is forgotten). */
+static int forget_code(PyCodeObject *code)
 {
     uint32_t index;
     if (!ts_map_get(&code_index, (uint64_t)(uintptr_t)code, &index))
-        return;
+        return 0;
     ts_map_remove(&code_index, (uint64_t)(uintptr_t)code);
     if (nfree == cap_free) {
         size_t capacity = cap_free ? cap_free * 2 : 256;
         uint32_t *grown = PyMem_RawRealloc(free_entries, capacity * sizeof *grown);
         if (grown == NULL)
-            return; /* the entry is only leaked, never reused: still correct */
+            return 1; /* the entry is only leaked, never reused: still correct */
         free_entries = grown;
         cap_free = capacity;
     }
     free_entries[nfree++] = index;
+    return 1;
 }
 
 /* Lines of (code, instruction) pairs already named. PyCode_Addr2Line reads the code's line
  * table from its start, and with --stacks every allocation sample names its whole stack
  * (thousands a second in a program allocating gigabytes), mostly the same frames again.
- * Direct-mapped; an entry counts only in the generation it was filled in, and every code
- * object's death (and a reset) starts a new generation, so a code object born at a dead
- * one's address never inherits its lines. */
+ * Direct-mapped; an entry counts only in the generation it was filled in, and the death of
+ * every code object with lines here (and a reset) starts a new generation, so a code object
+ * born at a dead one's address never inherits its lines. Lines are only asked of code that
+ * lookup_code has an entry for: a code object without one has none here, and its death
+ * (most of them: an import's top-level code, compile's, teardown's) keeps the cache. */
 #define LINE_CACHE_SIZE 4096
 typedef struct {
     const void *code;
@@ -315,8 +319,8 @@ static void before_code_dies(PyCodeObject *code)
     dying_code = code;
     ts_waits_code_dying();
     ts_resolve_drain();
-    forget_code(code);
-    forget_lines();
+    if (forget_code(code))
+        forget_lines();
     dying_code = outer;
 }
 
