@@ -82,21 +82,6 @@ static char *one_number(double value, int digits)
         free(th_out);                                           \
     } while (0)
 
-/* What the writer wrote before its own formatting (and still writes near a tie): printf's
- * correctly rounded "%.*f", trailing zeros and point dropped, "-0" as "0". */
-static void printf_number(char *text, size_t size, double value, int digits)
-{
-    int len = snprintf(text, size, "%.*f", digits, value);
-    if (strchr(text, '.') != NULL) {
-        while (len > 0 && text[len - 1] == '0')
-            text[--len] = '\0';
-        if (len > 0 && text[len - 1] == '.')
-            text[--len] = '\0';
-    }
-    if (strcmp(text, "-0") == 0)
-        strcpy(text, "0");
-}
-
 /* The writer's own formatting against printf's on a million values: every magnitude the
  * fast path takes and beyond, exact ties of binary fractions (0.125 to 2 places: printf
  * rounds the tie to even, "0.12"), decimal near-ties, every digit count the profile uses. */
@@ -127,7 +112,7 @@ static void test_numbers_as_printf(void)
         }
         if (state & 1)
             value = -value;
-        printf_number(want, sizeof want, value, digits);
+        CHECK(ts_json_format_printf(want, sizeof want, value, digits) == 0);
         char *got = one_number(value, digits);
         if (strcmp(got, want) != 0 && mismatches++ < 5)
             fprintf(stderr, "%.17g to %d places: %s, printf %s\n", value, digits, got, want);

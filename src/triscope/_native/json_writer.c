@@ -226,22 +226,11 @@ static int fixed_point(char text[static 32], double value, int digits)
     return length;
 }
 
-void ts_json_number(ts_json_t *json, double value, int digits)
+int ts_json_format_printf(char *text, size_t size, double value, int digits)
 {
-    char text[64];
-    before_value(json);
-    if (!isfinite(value))
-        value = 0.0;
-    if (fixed_point(text, value, digits) >= 0) {
-        fputs(text, json->out);
-        return;
-    }
-    int len = snprintf(text, sizeof text, "%.*f", digits, value);
-    if (len <= 0 || (size_t)len >= sizeof text) {
-        /* Magnitudes beyond %f's buffer: exponent form is still valid JSON. */
-        fprintf(json->out, "%.17g", value);
-        return;
-    }
+    int len = snprintf(text, size, "%.*f", digits, value);
+    if (len <= 0 || (size_t)len >= size)
+        return -1;
     if (strchr(text, '.') != NULL) {
         while (len > 0 && text[len - 1] == '0')
             text[--len] = '\0';
@@ -250,7 +239,22 @@ void ts_json_number(ts_json_t *json, double value, int digits)
     }
     if (strcmp(text, "-0") == 0)
         strcpy(text, "0");
-    fputs(text, json->out);
+    return 0;
+}
+
+void ts_json_number(ts_json_t *json, double value, int digits)
+{
+    char text[64];
+    before_value(json);
+    if (!isfinite(value))
+        value = 0.0;
+    if (fixed_point(text, value, digits) >= 0 ||
+        ts_json_format_printf(text, sizeof text, value, digits) == 0) {
+        fputs(text, json->out);
+        return;
+    }
+    /* Magnitudes beyond %f's buffer: exponent form is still valid JSON. */
+    fprintf(json->out, "%.17g", value);
 }
 
 void ts_json_bool(ts_json_t *json, int value)

@@ -35,6 +35,10 @@ void ts_json_string_n(ts_json_t *json, const char *text, size_t len);
 void ts_json_int(ts_json_t *json, int64_t value);
 /* Doubles with up to `digits` decimals, trailing zeros trimmed. */
 void ts_json_number(ts_json_t *json, double value, int digits);
+/* The same number as printf's "%.*f" writes it, trailing zeros and point dropped, "-0" as
+ * "0", into text; -1 when it does not fit. ts_json_number's own formatting gives the same
+ * text faster and leaves near-ties to this (tests/c/test_json_writer.c holds them equal). */
+int ts_json_format_printf(char *text, size_t size, double value, int digits);
 void ts_json_bool(ts_json_t *json, int value);
 void ts_json_null(ts_json_t *json);
 /* 0 when everything written was well-formed and the stream had no error, else -1. */
