@@ -177,7 +177,8 @@ def _header(profile, width, utilization):
                          "on launches)", ""))
     elif profile["options"].get("gpu") and gpu.get("reason"):
         rows.append((f"GPU: not profiled: {gpu['reason']}", ""))
-    rows.append(("time columns: % of the run; bar: █ Python ▓ native ░ system", ""))
+    rows.append(("time columns: % of run; █ Python ▓ native ░ system (blocked: I/O, sleep, GIL)",
+                 ""))
     if utilization:
         rows.append(("util: share of the line's time computing, not blocked (0 to 1)", ""))
     rows += _awaited_time_rows(profile)
