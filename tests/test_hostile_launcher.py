@@ -313,6 +313,18 @@ def test_child_with_a_cleared_environment_is_profiled_and_sees_its_environment(t
     assert "1 child process ran unprofiled: a Python started with -I" in proc.stderr
 
 
+def test_child_skipping_the_hook_behind_an_option_value_is_counted(tmp_path):
+    """-E after an option whose value is the next word (-W ignore) still turns the hook off:
+    the child is counted as unprofiled, with why. The value used to end the reading."""
+    (tmp_path / "prog.py").write_text(
+        "import subprocess, sys\n"
+        "subprocess.run([sys.executable, '-W', 'ignore', '-E', '-c', 'print(1)'], check=True)\n")
+    proc = run_triscope(["--cpu", "prog.py"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout == "1\n", describe(proc)
+    assert load_profile(tmp_path / "profile.json")["unprofiled_children"] == {
+        "count": 1, "reasons": {"a Python started with -E ignores triscope's hook": 1}}
+
+
 ENVIRONMENTS = """\
 import os, shlex, subprocess, sys
 child = [sys.executable, "shows.py"]

@@ -430,6 +430,27 @@ def test_exec_of_another_program_writes_the_profile_first(tmp_path):
     assert leftovers == []
 
 
+@pytest.mark.parametrize("options", [["-E"], ["-W", "ignore", "-E"], ["-X", "dev", "-sI"],
+                                     ["--check-hash-based-pycs", "default", "-S"]],
+                         ids=" ".join)
+def test_exec_of_a_python_that_skips_the_hook_writes_the_profile_first(tmp_path, options):
+    """A Python exec'd with -E, -I or -S never runs the hook that would continue the profile:
+    the profile is written before the exec, as for another program. An option taking the
+    next word as its value (-W ignore) used to hide the -E after it: the launcher handed the
+    profile over to an image that never took it, and no profile was written."""
+    exec_call = f"os.execv(sys.executable, [sys.executable, *{options!r}, 'after.py', 'x'])"
+    script = _program(tmp_path, BEFORE_EXEC.format(exec_call=exec_call))
+    _program(tmp_path, AFTER_EXEC, "after.py")
+    plain = run_python([script], tmp_path)
+    proc, leftovers = _run_leaving(["--cli", script], tmp_path)
+    assert proc.returncode == plain.returncode == 3, describe(proc)
+    assert proc.stdout == plain.stdout, describe(proc)
+    profile = load_profile(tmp_path / "profile.json")
+    assert profile["program"] == str(script) and str(script) in profile["files"]
+    assert str(tmp_path / "after.py") not in profile["files"]
+    assert leftovers == []
+
+
 def test_failed_exec_keeps_profiling(tmp_path):
     """An exec that fails (here: not an executable format) raises as without triscope; the
     program goes on, profiled, and the profile holds both parts."""

@@ -288,7 +288,7 @@ def child_environment(executable, argv: list, env):
         executable = os.fsdecode(executable)
         if not _is_python(executable):
             return env
-        ignoring = _flags_skipping_the_hook(argv)
+        ignoring = flags_skipping_the_hook(argv)
         if ignoring:
             note_unprofiled_child(f"a Python started with {ignoring} ignores triscope's hook")
             return env
@@ -312,21 +312,31 @@ def _is_python(executable: str) -> bool:
     return os.path.realpath(executable) == os.path.realpath(sys.executable)
 
 
-def _flags_skipping_the_hook(argv: list) -> str:
-    """The interpreter options in `argv` by which a Python would not import the hook
-    (-I, -E: PYTHONPATH ignored; -S: no sitecustomize), or ''."""
+def flags_skipping_the_hook(argv: list) -> str:
+    """The interpreter options in `argv` (a Python's command line) by which it would not
+    import the hook (-I, -E: PYTHONPATH ignored; -S: no sitecustomize), or ''. Read as the
+    interpreter reads them: flags may share a word (-sE); -W and -X take the rest of their word
+    or else the next word, -c and -m too and end the options, as do `-`, `--` and the
+    script; --check-hash-based-pycs takes the next word."""
     found = []
-    for arg in argv[1:]:
+    words = iter(argv[1:])
+    for arg in words:
         arg = os.fsdecode(arg)
-        if not arg.startswith("-") or arg == "-" or arg.startswith("--"):
+        if arg in ("-", "--") or not arg.startswith("-"):
             break
-        for letter in arg[1:]:
+        if arg.startswith("--"):
+            if arg == "--check-hash-based-pycs":
+                next(words, None)
+            continue
+        for at, letter in enumerate(arg[1:], 2):
             if letter in "IES":
                 found.append("-" + letter)
-            if letter in "cmWX":  # the rest of the word is its value (or the next word)
+            if letter in "cmWX":
+                if letter in "cm":
+                    return " ".join(found)
+                if at == len(arg):
+                    next(words, None)  # -W error: the value is the next word
                 break
-        if arg[1:2] in ("c", "m"):
-            break
     return " ".join(found)
 
 

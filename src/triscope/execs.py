@@ -106,15 +106,7 @@ def _continues_profile(path, argv, env) -> bool:
     target = os.path.realpath(os.fsdecode(path))
     if target != os.path.realpath(sys.executable) and os.path.basename(target) != version:
         return False
-    options = [os.fsdecode(arg) for arg in list(argv)[1:]]
-    for index, arg in enumerate(options):
-        if arg in ("-", "--") or not arg.startswith("-") or arg.startswith(("-c", "-m")):
-            break
-        if arg.startswith(("-X", "-W")) or arg.startswith("--"):
-            continue
-        if set(arg[1:]) & set("IES"):
-            return False
-    return True
+    return not children.flags_skipping_the_hook(list(argv))
 
 
 def continue_after_exec(handover: dict) -> None:
