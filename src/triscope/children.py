@@ -9,7 +9,6 @@ It never starts, stops or writes a profile (launch.py does, for a child too) and
 imports launch. Imports only what the launcher has loaded; tempfile and merge when used.
 """
 import os
-import stat
 import sys
 
 from triscope import _compat, jsoncodec, scratch
@@ -135,20 +134,11 @@ def _unprofiled_children(child_dir: str) -> dict:
 STALE_CHILD_DIR_S = 3600
 
 
-# A run looks for them at most this often (its time kept in the mtime of a file of the
-# user's, triscope-swept-UID): listing a shared /tmp of a thousand entries, with a few hundred
-# directories of killed test runs in it, took 1.5 ms of every run's start.
-SWEEP_EVERY_S = 600
-
-
 def remove_stale_dirs(temporary: str) -> None:
     """Removes this user's children directories (triscope-PID-children-*) and Ray workers'
     (triscope-PID-ray-*: triscope.ray) that outlived their run: the process PID is gone and
-    nothing changed in them for STALE_CHILD_DIR_S. Unless a run of the user's looked in the
-    last SWEEP_EVERY_S."""
+    nothing changed in them for STALE_CHILD_DIR_S."""
     import time
-    if _swept_lately(os.path.join(temporary, f"triscope-swept-{os.geteuid()}"), time.time()):
-        return
     try:
         names = os.listdir(temporary)
     except OSError:
@@ -177,30 +167,6 @@ def remove_stale_dirs(temporary: str) -> None:
             continue
         if info.st_uid == os.geteuid() and time.time() - info.st_mtime > STALE_CHILD_DIR_S:
             scratch.remove_tree(path)
-
-
-def _swept_lately(mark: str, now: float) -> bool:
-    """Whether the user's mark says a sweep ran in the last SWEEP_EVERY_S; if not, it is
-    marked now. A mark of another user's, or not a file, is not believed (nor followed)."""
-    try:
-        info = os.lstat(mark)
-        if (info.st_uid == os.geteuid() and stat.S_ISREG(info.st_mode)
-                and 0 <= now - info.st_mtime < SWEEP_EVERY_S):
-            return True
-    except OSError:
-        pass
-    try:
-        descriptor = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-                             | os.O_NONBLOCK, 0o600)
-    except OSError:
-        return False  # swept without a mark, as before there was one
-    try:
-        os.utime(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
-    return False
 
 
 # ==== Children started with an environment of their own ====
