@@ -3,12 +3,12 @@ coroutine says how long tasks waited there, in seconds of its own, outside the P
 native and system percentages that add up to 100.
 
 Bars: two tasks waiting side by side in a 2:1 ratio show 2:1 within 20 %, each line within
-20 % of the waits the program timed itself; the computing line's share of the time moves by
-at most 5 points when awaited time is measured; a program without asyncio has none and
+20 % of the waits the program timed itself; the awaited time adds nothing to the thread time
+the percentages divide (the 100 %), though it adds up to more than the run; a program
+without asyncio has none and
 reports as before; the program's own sys.monitoring tool keeps receiving its events.
 Python 3.11 has no sys.monitoring: there, --async says so in one line.
 """
-import json
 import sys
 
 import pytest
@@ -20,10 +20,8 @@ HAS_MONITORING = sys.version_info >= (3, 12)
 needs_monitoring = pytest.mark.skipif(not HAS_MONITORING,
                                       reason="awaited time needs sys.monitoring (3.12+)")
 RATIO_BAR = 0.20    # relative
-SHARE_BAR = 5.0     # percentage points
 ROUNDS = "4"
-# Five times the default rate: the computing line's share is compared between two runs, and
-# at the default a 1.6 s run has too few samples for a 5-point bar.
+# Five times the default rate: enough samples in a 1.6 s run for the computing line's share.
 FAST_SAMPLING = ["--cpu-sampling-rate", "0.002"]
 
 
@@ -72,14 +70,18 @@ def test_concurrent_waits_in_their_ratio(with_async):
 
 @needs_monitoring
 def test_awaited_time_is_outside_the_percentages(with_async, without_async):
-    """The Python/native/system split still adds up to 100, and the computing line's share
-    is the same with and without awaited time."""
+    """The Python/native/system split still adds up to 100 over the same thread time as
+    without awaited time: the one thread's time, never more than the run's, though the
+    awaits measured (overlapping) add up to more than the run; the computing line keeps
+    most of it. Comparing that line's share between the two runs instead (within 5 points)
+    failed on a busy machine, where two runs without --async differ by up to 9."""
     for run in (with_async, without_async):
-        assert_time_adds_up(run.profile)
-    shares = [total_pct(marker_line(run.profile, run.script, "compute"))
-              for run in (with_async, without_async)]
-    assert shares[0] >= 50, shares
-    assert abs(shares[0] - shares[1]) <= SHARE_BAR, shares
+        prof = run.profile
+        assert_time_adds_up(prof)
+        assert [thread["name"] for thread in prof["threads"]] == ["MainThread"], prof["threads"]
+        assert prof["thread_time_s"] <= prof["elapsed_s"] * 1.01 + 0.01, prof
+        assert total_pct(marker_line(prof, run.script, "compute")) >= 50, prof
+    assert with_async.profile["async"]["seconds"] > with_async.profile["elapsed_s"]
 
 
 @needs_monitoring
