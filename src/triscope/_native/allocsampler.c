@@ -170,15 +170,22 @@ static __attribute__((noinline)) void sample_alloc(thread_state_t *t, void *ptr,
     t->guard--;
 }
 
+/* Whether `size` bytes cross one of this thread's countdowns (`countdown`, its allocations'
+ * or its copies'), counted down here: that allocation or copy is the sample. Nothing counts
+ * while the thread is guarded or sampling is off. */
+static inline int crosses_countdown(thread_state_t *t, int64_t *countdown, size_t size)
+{
+    if (t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
+        return 0;
+    *countdown -= (int64_t)size;
+    return __builtin_expect(*countdown <= 0, 0);
+}
+
 void ts_allocsampler_on_alloc(void *ptr, size_t size, ts_mem_kind_t kind)
 {
     thread_state_t *t = &tls;
-    if (ptr == NULL || t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
-        return;
-    t->alloc_countdown -= (int64_t)size;
-    if (__builtin_expect(t->alloc_countdown > 0, 1))
-        return;
-    sample_alloc(t, ptr, size, kind);
+    if (ptr != NULL && crosses_countdown(t, &t->alloc_countdown, size))
+        sample_alloc(t, ptr, size, kind);
 }
 
 /* Out of line so that every free's inlined check stays a few instructions. */
@@ -222,15 +229,12 @@ static __attribute__((noinline)) void sample_copy(thread_state_t *t, size_t size
 }
 
 /* For the preload library's memcpy and memmove (which include this file): whether a copy of
- * `size` bytes crosses this thread's countdown, counted down here; the one that does is given
- * to sample_copy. Split so that every other copy ends in a tail call of libc's. */
+ * `size` bytes is the sample, then given to sample_copy. Split so that every other copy ends
+ * in a tail call of libc's. */
 static inline int copy_crosses_countdown(size_t size)
 {
     thread_state_t *t = &tls;
-    if (t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
-        return 0;
-    t->copy_countdown -= (int64_t)size;
-    return __builtin_expect(t->copy_countdown <= 0, 0);
+    return crosses_countdown(t, &t->copy_countdown, size);
 }
 #endif
 
@@ -264,15 +268,6 @@ static ts_pyarena_t python_arena;
 static size_t sampled_request(const python_domain_t *domain, size_t size)
 {
     return size < domain->sampled_request_at_least ? domain->sampled_request_at_least : size;
-}
-
-/* Whether this thread's allocation of `size` bytes crosses its countdown: the sample. */
-static inline int crosses_countdown(thread_state_t *t, size_t size)
-{
-    if (t->guard || !atomic_load_explicit(&enabled, memory_order_relaxed))
-        return 0;
-    t->alloc_countdown -= (int64_t)size;
-    return __builtin_expect(t->alloc_countdown <= 0, 0);
 }
 
 /* Large requests reach malloc underneath: those bytes are Python's, not native, so the
@@ -311,7 +306,8 @@ static inline void *python_malloc(const python_domain_t *domain, size_t size)
 {
     if (size > domain->unguarded_up_to)
         return python_malloc_guarded(domain, size);
-    if (crosses_countdown(&tls, size))
+    thread_state_t *t = &tls;
+    if (crosses_countdown(t, &t->alloc_countdown, size))
         return python_malloc_sampled(domain, size);
     return domain->original.malloc(domain->original.ctx, size);
 }
@@ -322,7 +318,8 @@ static void *python_calloc(const python_domain_t *domain, size_t nelem, size_t e
 {
     thread_state_t *t = &tls;
     size_t size;
-    int sampled = !__builtin_mul_overflow(nelem, elsize, &size) && crosses_countdown(t, size);
+    int sampled = !__builtin_mul_overflow(nelem, elsize, &size) &&
+                  crosses_countdown(t, &t->alloc_countdown, size);
     t->guard++;
     void *ptr = sampled ? domain->original.calloc(domain->original.ctx, 1,
                                                   sampled_request(domain, size))
@@ -336,7 +333,7 @@ static void *python_calloc(const python_domain_t *domain, size_t nelem, size_t e
 static void *python_realloc(const python_domain_t *domain, void *old, size_t size)
 {
     thread_state_t *t = &tls;
-    int sampled = crosses_countdown(t, size);
+    int sampled = crosses_countdown(t, &t->alloc_countdown, size);
     t->guard++;
     void *ptr = domain->original.realloc(domain->original.ctx, old,
                                          sampled ? sampled_request(domain, size) : size);
@@ -406,7 +403,8 @@ static ts_pyalloc_t wrap_python(int slot, const ts_pyalloc_t *original, int pyma
     domain->original = *original;
     domain->unguarded_up_to = pymalloc & TS_PYMALLOC_SMALL_STAYS ? TS_PYMALLOC_SMALL_REQUEST : 0;
 #ifdef TS_ALLOCSAMPLER_PRELOAD
-    int frees_reach_libc = (pymalloc & TS_PYMALLOC_SMALL_STAYS) && (pymalloc & TS_PYMALLOC_UNWRAPPED);
+    int frees_reach_libc =
+        (pymalloc & TS_PYMALLOC_SMALL_STAYS) && (pymalloc & TS_PYMALLOC_UNWRAPPED);
 #else
     int frees_reach_libc = 0;
 #endif
