@@ -11,7 +11,6 @@ inside tmp_path and check them by stat before and after.
 """
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -418,16 +417,22 @@ def test_exec_of_python_continues_the_profile(tmp_path, call):
                                                             "prog.py"]
 
 
-def test_exec_of_another_program_writes_the_profile_first(tmp_path):
-    script = _program(tmp_path, BEFORE_EXEC.format(
-        exec_call="os.execv('/bin/sh', ['sh', '-c', 'echo after; exit 4'])"))
+def _profile_written_before(tmp_path, exec_call, status):
+    """BEFORE_EXEC ending in `exec_call`, run plain and under triscope: the same status and
+    stdout, the profile of what ran before the exec written, no directory left; the profile."""
+    script = _program(tmp_path, BEFORE_EXEC.format(exec_call=exec_call))
     plain = run_python([script], tmp_path)
     proc, leftovers = _run_leaving(["--cli", script], tmp_path)
-    assert proc.returncode == plain.returncode == 4, describe(proc)
+    assert proc.returncode == plain.returncode == status, describe(proc)
     assert proc.stdout == plain.stdout, describe(proc)
     profile = load_profile(tmp_path / "profile.json")
     assert profile["program"] == str(script) and str(script) in profile["files"]
     assert leftovers == []
+    return profile
+
+
+def test_exec_of_another_program_writes_the_profile_first(tmp_path):
+    _profile_written_before(tmp_path, "os.execv('/bin/sh', ['sh', '-c', 'echo after; exit 4'])", 4)
 
 
 @pytest.mark.parametrize("options", [["-E"], ["-W", "ignore", "-E"], ["-X", "dev", "-sI"],
@@ -438,17 +443,10 @@ def test_exec_of_a_python_that_skips_the_hook_writes_the_profile_first(tmp_path,
     the profile is written before the exec, as for another program. An option taking the
     next word as its value (-W ignore) used to hide the -E after it: the launcher handed the
     profile over to an image that never took it, and no profile was written."""
-    exec_call = f"os.execv(sys.executable, [sys.executable, *{options!r}, 'after.py', 'x'])"
-    script = _program(tmp_path, BEFORE_EXEC.format(exec_call=exec_call))
     _program(tmp_path, AFTER_EXEC, "after.py")
-    plain = run_python([script], tmp_path)
-    proc, leftovers = _run_leaving(["--cli", script], tmp_path)
-    assert proc.returncode == plain.returncode == 3, describe(proc)
-    assert proc.stdout == plain.stdout, describe(proc)
-    profile = load_profile(tmp_path / "profile.json")
-    assert profile["program"] == str(script) and str(script) in profile["files"]
+    profile = _profile_written_before(
+        tmp_path, f"os.execv(sys.executable, [sys.executable, *{options!r}, 'after.py', 'x'])", 3)
     assert str(tmp_path / "after.py") not in profile["files"]
-    assert leftovers == []
 
 
 def test_failed_exec_keeps_profiling(tmp_path):

@@ -280,30 +280,9 @@ def _is_python(executable: str) -> bool:
 
 def flags_skipping_the_hook(argv: list) -> str:
     """The interpreter options in `argv` (a Python's command line) by which it would not
-    import the hook (-I, -E: PYTHONPATH ignored; -S: no sitecustomize), or ''. Read as the
-    interpreter reads them: flags may share a word (-sE); -W and -X take the rest of their word
-    or else the next word, -c and -m too and end the options, as do `-`, `--` and the
-    script; --check-hash-based-pycs takes the next word."""
-    found = []
-    words = iter(argv[1:])
-    for arg in words:
-        arg = os.fsdecode(arg)
-        if arg in ("-", "--") or not arg.startswith("-"):
-            break
-        if arg.startswith("--"):
-            if arg == "--check-hash-based-pycs":
-                next(words, None)
-            continue
-        for at, letter in enumerate(arg[1:], 2):
-            if letter in "IES":
-                found.append("-" + letter)
-            if letter in "cmWX":
-                if letter in "cm":
-                    return " ".join(found)
-                if at == len(arg):
-                    next(words, None)  # -W error: the value is the next word
-                break
-    return " ".join(found)
+    import the hook (-I, -E: PYTHONPATH ignored; -S: no sitecustomize), or '', read as
+    _read_options reads a command line (-W ignore -E: the -E counts)."""
+    return " ".join(f"-{letter}" for letter in _read_options(argv)[3] if letter in "IES")
 
 
 def _hook_path(child_dir: str) -> list:
@@ -406,11 +385,21 @@ def interpreter_options_end(argv: list) -> tuple:
     """Where a Python command line's interpreter options end: (index, letter, value), the
     word at `index` being a -c or -m option (`letter` "c" or "m", and its `value`, from the
     rest of its word or the next one, or None) or the first word that is not an option
-    (letter "", value None; index len(argv) when none follows). -W and -X take a value the
-    same way and do not end them."""
+    (letter "", value None; index len(argv) when none follows)."""
+    return _read_options(argv)[:3]
+
+
+def _read_options(argv: list) -> tuple:
+    """A Python command line's interpreter options, read as the interpreter reads them:
+    (index, letter, value) as interpreter_options_end gives them, and the letters of the
+    options that take no value, in order ("sE" for -sE). Options may share a word; -W and -X
+    take the rest of their word or else the next word, as -c and -m do, which end them, as
+    `-`, `--` and the script do; --check-hash-based-pycs takes the next word. Words may be
+    bytes (an exec's argv)."""
+    flags = []
     index = 1
     while index < len(argv):
-        arg = argv[index]
+        arg = os.fsdecode(argv[index])
         if not arg.startswith("-") or arg == "-" or arg == "--":
             break
         if arg.startswith("--"):  # --check-hash-based-pycs takes the next word
@@ -418,16 +407,18 @@ def interpreter_options_end(argv: list) -> tuple:
             continue
         start = index
         for position, letter in enumerate(arg[1:], start=2):
-            if letter in "cmWX":
-                value = arg[position:]
-                if not value:
-                    index += 1
-                    value = argv[index] if index < len(argv) else None
-                if letter in "cm":
-                    return start, letter, value
-                break
+            if letter not in "cmWX":
+                flags.append(letter)
+                continue
+            value = arg[position:]
+            if not value:
+                index += 1
+                value = os.fsdecode(argv[index]) if index < len(argv) else None
+            if letter in "cm":
+                return start, letter, value, flags
+            break
         index += 1
-    return index, "", None
+    return index, "", None, flags
 
 
 def python_command(argv: list) -> tuple:
