@@ -162,12 +162,14 @@ wheels:
 # fork-safe, so children then hang under ASan even in plain python, without triscope.
 ASAN_DIR := build/asan-$(PYVER)
 # The hostile programs that exercise the C core (signals; output, crashes, exec) run whole,
+# and the reading of statements (pyspans.c) over the standard library,
 # but for crashes (ASan's own fault handler reports them: crash, faulthandler) and children
 # given a cleared environment (fresh): without libasan in their LD_PRELOAD they cannot load
 # the sanitized extension at all.
 ASAN_E2E ?= tests/test_stress.py tests/test_fuzz_view.py tests/test_cli.py \
   tests/test_memory.py tests/test_hostile_signals.py tests/test_hostile_output.py \
-  -k "(stress or fuzz or default_outputs or stdout_byte or exception or exit_status or \
+  tests/test_regions.py \
+  -k "(stress or fuzz or spans or default_outputs or stdout_byte or exception or exit_status or \
   sigint or stdin or storm or stdlib or module_package or hostile) and not fork and not crash \
   and not faulthandler and not fresh"
 SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:halt_on_error=1:log_path=$(CURDIR)/$(ASAN_DIR)/logs/asan \

@@ -2,8 +2,8 @@
 
 Picks a region of code: the hottest functions (--top K; hottest by the goal's measure), one
 function (--function NAME), the function around a line (--line FILE:N), the region proposed
-for a hot line (--region FILE:N: its loop nest, else its function, else its block, from the
-file's syntax tree, regions.py), or lines the user names (--lines FILE:A-B). It sends the
+for a hot line (--region FILE:N: its loop nest, else its function, else its block, with
+the lines of the file's syntax tree, regions.py), or lines the user names (--lines FILE:A-B). It sends the
 region with the profile's numbers that matter for the goal (--goal time, memory or gpu) and
 the file's imports (what the code can already use) to an AI provider (--provider: OpenAI or
 a compatible server, Azure OpenAI, Anthropic, Gemini, Bedrock, Ollama; providers.py), and
@@ -97,15 +97,23 @@ def _read_source(path: str, recorded):
 
 @functools.lru_cache(maxsize=64)
 def _parse(path: str, recorded):
+    """The file's syntax tree (for its imports), or None when it is not read or does not
+    parse."""
     data = _read_bytes(path, recorded)
-    return None if data is None else regions.parse(data)
+    if data is None:
+        return None
+    try:
+        return ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 @functools.lru_cache(maxsize=64)
 def _function_spans(path: str, recorded) -> tuple:
     """Every function, loop and block of the file (regions.spans), or () unread."""
-    tree = _parse(path, recorded)
-    return () if tree is None else tuple(regions.spans(tree))
+    data = _read_bytes(path, recorded)
+    found = None if data is None else regions.spans(data)
+    return () if found is None else tuple(found)
 
 
 def _enclosing_function(path: str, recorded, lineno: int):

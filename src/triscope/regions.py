@@ -1,4 +1,4 @@
-"""The code regions an optimisation proposal can cover, from a profiled file's syntax tree.
+"""The code regions an optimisation proposal can cover, from a profiled file's statements.
 
 Shared by `triscope optimize` and the HTML report (reports/html.py puts the spans of each
 verified file into the page, so the viewer proposes the same region the command does). A
@@ -7,15 +7,14 @@ any file, so a file is read only while it is a regular file whose SHA-256 is the
 profile recorded, and never more than MAX_SOURCE_BYTES of it.
 
 A span is (first, last, kind, name): a `function` (decorators included), a `loop` (for,
-async for, while) or a `block` (if, with, try, match). For a line, `propose` picks the
+async for, while) or a `block` (if, with, try, match), with the lines Python's syntax tree
+gives the statement. The C core reads them from the file's bytes (pyspans.c), where parsing
+the file took about 0.2 ms a KB and loading the syntax tree's module 1.4 ms at the end of
+every run with a page (docs/ARCHITECTURE.md, "AI optimization"). For a line, `propose` picks the
 region Scalene users know as 💥: the whole loop nest around the line inside its function,
 else the function, else the innermost block around it at module level.
 """
 
-# The syntax tree's classes from the interpreter's own _ast: the ast module around them
-# imports enum and more (2.3 ms at the end of every run whose page has regions) for helpers
-# of which this needs only a walk.
-import _ast
 import bisect
 import os
 import stat
@@ -27,11 +26,6 @@ from triscope import _native, source
 # A source file larger than this is not read: no profiled program has one, and a forged
 # profile must not make a tool read a disk image.
 MAX_SOURCE_BYTES = 64 << 20
-
-LOOPS = (_ast.For, _ast.AsyncFor, _ast.While)
-BLOCKS = tuple(getattr(_ast, name) for name in ("If", "With", "AsyncWith", "Try", "TryStar",
-                                                "Match") if hasattr(_ast, name))
-FUNCTIONS = (_ast.FunctionDef, _ast.AsyncFunctionDef)
 
 
 def verified_bytes(path: str, recorded, limit: int = MAX_SOURCE_BYTES):
@@ -57,15 +51,6 @@ def verified_bytes(path: str, recorded, limit: int = MAX_SOURCE_BYTES):
     return data, None
 
 
-def parse(data: bytes):
-    """The module's syntax tree from the file's bytes (Python's own decoding and line
-    numbers, which are the profile's), or None when it does not parse."""
-    try:
-        return compile(data, "<unknown>", "exec", _ast.PyCF_ONLY_AST)  # as ast.parse does
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
 def lines(data: bytes) -> tuple:
     """The file's lines, numbered as Python numbers them (only \n, \r\n and \r end one)."""
     text = source.decode(data)
@@ -79,63 +64,41 @@ def lines(data: bytes) -> tuple:
 
 def file_spans(path: str, recorded, measured, limit: int = MAX_SOURCE_BYTES):
     """(the spans of the file that hold a measured line, the bytes read); the spans are None
-    when the file is not read (see verified_bytes) or does not parse."""
+    when the file is not read (see verified_bytes) or is not Python that ran."""
     data, _ = verified_bytes(path, recorded, limit)
-    tree = None if data is None else parse(data)
-    if tree is None:
-        return None, 0 if data is None else len(data)
-    return spans(tree, sorted(measured)), len(data)
+    if data is None:
+        return None, 0
+    return spans(data, sorted(measured)), len(data)
 
 
-def spans(tree, measured=None) -> list:
-    """Every function, loop and block of the tree as (first, last, kind, name); given the
-    sorted line numbers `measured`, only those that hold one of them."""
-    found = []
-    for node, first, last in _statements(tree, measured):
-        if isinstance(node, FUNCTIONS):
-            found.append((first, last, "function", node.name))
-        elif isinstance(node, LOOPS):
-            word = {_ast.For: "for", _ast.AsyncFor: "async for", _ast.While: "while"}
-            found.append((first, last, "loop", word[type(node)]))
-        elif isinstance(node, BLOCKS):
-            found.append((first, last, "block", type(node).__name__.lower()))
-    found.sort()
-    return found
+def spans(data: bytes, measured=None):
+    """Every function, loop and block of the file's bytes as (first, last, kind, name), in
+    order; given the sorted line numbers `measured`, only those that hold one of them. None
+    when the bytes are not Python that ran (the C core's reading refuses them)."""
+    found = _native.python_spans(data)
+    if found is None:
+        return None
+    kept = []
+    for first, last, kind, name in found:
+        if measured is not None:
+            at = bisect.bisect_left(measured, first)
+            if at == len(measured) or measured[at] > last:
+                continue
+        if kind == "function":
+            name = _identifier(name, data)
+        kept.append((first, last, kind, name))
+    kept.sort()
+    return kept
 
 
-# The fields holding statements. Every span is a statement, and a statement sits only in
-# these lists (of statements, except handlers, cases), never inside an expression: walking
-# them alone finds every span without visiting the expressions, most of a tree's nodes
-# (1,849 nodes against 152 statements in a 9.5 KB benchmark, 3.1 ms against 0.3).
-STATEMENT_LISTS = ("body", "orelse", "finalbody", "handlers", "cases")
-
-
-def _statements(tree, measured=None):
-    """(node, first line, last line) of the tree's statements (and handlers and cases) below
-    the module, a function's first line its first decorator's. Given the sorted line numbers
-    `measured`, a statement holding none of them is left out with all it holds: what it
-    holds lies within its lines."""
-    waiting = [tree]
-    while waiting:
-        node = waiting.pop()
-        for field in STATEMENT_LISTS:
-            children = getattr(node, field, None)
-            if not isinstance(children, list):
-                continue  # a lambda's or conditional expression's body: no statement
-            for child in children:
-                if not hasattr(child, "lineno"):  # a match's case: its lines are its body's
-                    waiting.append(child)
-                    continue
-                first = last = child.lineno
-                last = getattr(child, "end_lineno", None) or last
-                for decorator in getattr(child, "decorator_list", ()):
-                    first = min(first, decorator.lineno)
-                if measured is not None:
-                    at = bisect.bisect_left(measured, first)
-                    if at == len(measured) or measured[at] > last:
-                        continue
-                yield child, first, last
-                waiting.append(child)
+def _identifier(written: bytes, data: bytes) -> str:
+    """A function's name as the syntax tree has it, from the bytes it is written in: the
+    file's text, normalised (NFKC) as Python normalises a name that is not ASCII."""
+    if written.isascii():
+        return written.decode("ascii")
+    import unicodedata
+    text = written.decode(source.encoding(data) or "utf-8", errors="replace")
+    return unicodedata.normalize("NFKC", text)
 
 
 def propose(file_spans, lineno: int):

@@ -22,6 +22,14 @@ def decode(data: bytes):
         return None
 
 
+def encoding(data: bytes):
+    """The encoding Python decodes `data` in as source, or None where decode gives None."""
+    try:
+        return _encoding(data)
+    except (SyntaxError, LookupError, ValueError):
+        return None
+
+
 # Bytes above 0x7f read as "?": enough to find a coding comment written in ASCII.
 _ASCII_ONLY = bytes(range(128)) + b"?" * 128
 _BOM = b"\xef\xbb\xbf"

@@ -31,6 +31,7 @@
 #include "profiler.h"
 #include "pymemory.h"
 #include "sampler.h"
+#include "pyspans.h"
 #include "sha256.h"
 #include "sigterm.h"
 
@@ -403,6 +404,48 @@ static PyObject *sha256_hex(PyObject *self, PyObject *data)
     PyBuffer_Release(&view);
     ts_sha256_hex(&hash, hex);
     return PyUnicode_FromStringAndSize(hex, 64);
+}
+
+/* python_spans(data): the functions, loops and blocks of Python source (pyspans.c), for
+ * regions.py: a list of (first, last, kind, word), the kind "function", "loop" or "block",
+ * the word a loop's or block's statement ("for", "async for", "while", "if", "with",
+ * "asyncwith", "try", "trystar", "match": the syntax tree's names) or a function's name as
+ * the bytes it is written in (regions.py decodes them as the file's text); None when the
+ * bytes are not Python that ran. */
+static PyObject *python_spans(PyObject *self, PyObject *data)
+{
+    (void)self;
+    static const char *const kinds[] = {"function", "loop", "loop", "loop", "block", "block",
+                                        "block", "block", "block", "block"};
+    static const char *const words[] = {NULL, "for", "async for", "while", "if", "with",
+                                        "asyncwith", "try", "trystar", "match"};
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    size_t capacity = ts_pyspans_capacity((size_t)view.len);
+    ts_pyspan *spans = PyMem_RawMalloc(capacity * sizeof *spans);
+    if (spans == NULL) {
+        PyBuffer_Release(&view);
+        return PyErr_NoMemory();
+    }
+    long count = ts_pyspans(view.buf, (size_t)view.len, spans, capacity);
+    PyObject *found = count < 0 ? Py_NewRef(Py_None) : PyList_New(count);
+    for (long i = 0; found != NULL && found != Py_None && i < count; i++) {
+        const ts_pyspan *span = &spans[i];
+        PyObject *item = span->word == TS_SPAN_DEF
+            ? Py_BuildValue("(IIsy#)", span->first, span->last, kinds[span->word],
+                            (const char *)view.buf + span->name_at,
+                            (Py_ssize_t)span->name_length)
+            : Py_BuildValue("(IIss)", span->first, span->last, kinds[span->word],
+                            words[span->word]);
+        if (item == NULL)
+            Py_CLEAR(found);
+        else
+            PyList_SET_ITEM(found, i, item);
+    }
+    PyMem_RawFree(spans);
+    PyBuffer_Release(&view);
+    return found;
 }
 
 /* The writer's decode_source (profile_json.h): write_profile's `decode_source`, a Python
@@ -889,6 +932,9 @@ static PyMethodDef methods[] = {
      "closed, and the descriptor limit of the start in force where the program lowered it."},
     {"room_done", room_done, METH_NOARGS,
      "room_done(): after the writing, the program's own lowered descriptor limit back."},
+    {"python_spans", python_spans, METH_O,
+     "python_spans(data): the functions, loops and blocks of Python source in bytes, as "
+     "(first line, last line, kind, word or a function's name in bytes), or None."},
     {"sha256_hex", sha256_hex, METH_O,
      "sha256_hex(data): the SHA-256 of a bytes-like object in 64 lowercase hex digits, as "
      "the profile records a file's."},

@@ -13,8 +13,8 @@ the viewer's own script and nothing else.
 
 Two more JSON elements serve the optimize buttons (docs/ARCHITECTURE.md, "AI
 optimization"): viewer/ai.json, the prompt and provider table `triscope optimize` fills too,
-and the regions of the profiled files (functions, loops, blocks from each file's syntax
-tree, regions.py), so that the page proposes the region the command would. Regions are
+and the regions of the profiled files (functions, loops, blocks with the lines of each
+file's syntax tree, regions.py), so that the page proposes the region the command would. Regions are
 line numbers only: the page quotes no line the profile does not hold. A file is read for
 them only while its SHA-256 is the profile's, and only within a byte budget taken costliest
 file first, since a page is written at the end of every run.
@@ -84,8 +84,8 @@ def file_regions(profile: dict) -> dict:
         measured = [line["lineno"] for line in entry["lines"]]
         if not measured:
             continue
-        # Only for a file with measured lines: regions parses files (ast), an import a run
-        # that measured nothing need not pay for.
+        # Only for a file with measured lines: an import a run that measured nothing need
+        # not pay for.
         from triscope import regions
         spans, cost = regions.file_spans(path, entry.get("sha256"), measured,
                                          min(budget, REGION_FILE_BYTES))
