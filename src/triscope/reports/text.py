@@ -463,11 +463,25 @@ def _char_columns(char):
 def _printable(text):
     # Control characters in a profiled file (a stray ESC, a form feed) must not reach the
     # terminal: they would break the layout or the no-escapes promise.
+    if text.isprintable():
+        return text
     return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
+# Every character _char_columns calls narrow without asking, deleted by str.translate: what
+# is left of a line (most often nothing) is all that needs asking, one character at a time.
+_KNOWN_NARROW = dict.fromkeys(range(ord(_NARROW_BELOW)))
+_KNOWN_NARROW.update(dict.fromkeys(map(ord, _OWN_NARROW)))
+
+
+def _width(text):
+    """The columns printable `text` takes."""
+    rest = text.translate(_KNOWN_NARROW)
+    return len(text) - len(rest) + sum(map(_char_columns, rest))
+
+
 def _columns_of(text):
-    return sum(map(_char_columns, _printable(text)))
+    return _width(_printable(text))
 
 
 def _wrap(row, width):
@@ -521,7 +535,7 @@ def _wrap_words(text, width, indent):
 def _fit(text, width):
     """`text` made printable and cut to at most `width` columns, ending in '…' if cut."""
     text = _printable(text)
-    if sum(map(_char_columns, text)) <= width:
+    if _width(text) <= width:
         return text
     kept, used = [], 0
     for char in text:
