@@ -374,6 +374,14 @@ def test_columns_sort(split_run, split_page):
     viewer.check_clean()
 
 
+def test_the_page_holds_the_profile_as_written(split_run):
+    """The run's reports read its profile without the stacks (launch._without_stacks); the
+    page still holds all of it, stacks and frame table included, as profile.json has it."""
+    page = (split_run.cwd / "profile.html").read_text()
+    written = json.loads((split_run.cwd / "profile.json").read_text())
+    assert written["stacks"] and json.loads(embedded_json(page)) == written
+
+
 def test_flame_graph_with_stacks(split_run, split_page):
     page = split_page.page
     # Drawn from the stacks as the run wrote them: frames by index into the frame table.

@@ -196,8 +196,8 @@ def test_children_are_merged_in_the_order_they_started(tmp_path):
     for name, pid, started in (("300.json", 300, 2000.0), ("32000.json", 32000, 1000.0)):
         child = dict(profile, pid=pid, started_at=started)
         (child_dir / name).write_text(json.dumps(child))
-    merged = merge_children(dict(profile, started_at=500.0), str(child_dir), False,
-                             lambda _: None)
+    merged = merge_children(lambda: dict(profile, started_at=500.0), str(child_dir), False,
+                            lambda _: None)
     assert [entry["pid"] for entry in merged["processes"]][1:] == [32000, 300]
 
 

@@ -23,9 +23,10 @@ CHILD_BOOTSTRAP_DIR = os.path.join(OWN_DIR, "_child")
 EXEC_HANDOVER = "TRISCOPE_EXEC"
 
 
-def merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> dict:
-    """Folds the profiles children left in `child_dir` into ours, with the count of those
-    that could not profile themselves, and rewrites our JSON (`rewrite(merged)`).
+def merge_children(load_profile, child_dir: str, via_exec: bool, rewrite):
+    """Folds the profiles children left in `child_dir` into ours (`load_profile()`, read only
+    then), with the count of those that could not profile themselves, and rewrites our JSON
+    (`rewrite(merged)`): the merged profile, or None when ours stands as it was written.
     What images this process exec'd before handed over (exec-*.json) comes first: the run's
     program leads the merged profile, its children follow in the order they started. The
     directory itself is launch.remove_child_dir's."""
@@ -33,7 +34,7 @@ def merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> di
     try:
         names = sorted(os.listdir(child_dir))
     except OSError:  # the program dropped the privileges it had made the directory with
-        return profile
+        return None
     for name in names:
         if not name.endswith(".json"):
             continue  # a child still writing (its .tmp file), one that crashed, lib/
@@ -48,8 +49,9 @@ def merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> di
     children.sort(key=lambda child: (child.get("started_at", 0), child.get("pid", 0)))
     unprofiled = _unprofiled_children(child_dir)
     if not children and not handed_over and not unprofiled and not via_exec:
-        return profile  # the common case: merge (0.7 ms to import) has nothing to do
+        return None  # the common case: merge (0.7 ms to import) has nothing to do
     from triscope.reports import merge
+    profile = load_profile()
     if via_exec:
         profile = merge.mark_exec(profile)
     if not children and not handed_over and not unprofiled:
@@ -63,7 +65,7 @@ def merge_children(profile: dict, child_dir: str, via_exec: bool, rewrite) -> di
         rewrite(merged)
     except merge.MergeError as error:  # ours stays as written: a child must not cost it
         print(f"triscope: children's profiles not merged: {error}", file=sys.stderr)
-        return profile
+        return None
     return merged
 
 

@@ -875,6 +875,8 @@ int ts_profile_write(FILE *out, const ts_stats_t *s, const ts_profile_meta_t *m)
     write_gpu(j, s, m);
     write_files(j, s, m, line_order, func_order, &sources);
     write_leaks(j, s, m, line_order);
+    /* Last, the frame table first: the launcher reads the rest without them for its reports
+     * (launch._without_stacks). */
     write_frame_table(j, s, &frames);
     write_stacks(j, s, m, &frames);
     ts_json_end_object(j);

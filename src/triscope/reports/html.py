@@ -97,9 +97,10 @@ def file_regions(profile: dict) -> dict:
 
 def page(profile: dict, profile_json: bytes = None) -> bytes:
     """The self-contained HTML page showing `profile`, in UTF-8. `profile_json`, when given,
-    is `profile` as the JSON text it was read from (the C writer's, with its frame table):
-    it goes in as it is, where writing it out again took longer than the rest of the page
-    (docs/PERFORMANCE.md, start-up + exit)."""
+    is the JSON text `profile` was read from (the C writer's, with its frame table and its
+    stacks, which `profile` may have been read without): it goes in as it is, where writing
+    it out again took longer than the rest of the page (docs/PERFORMANCE.md, start-up +
+    exit)."""
     # 144 random bits in hex, whose digits are all characters a CSP nonce may hold
     # (base64's): secrets.token_urlsafe would import hmac, hashlib and random for it.
     nonce = os.urandom(18).hex()
@@ -116,7 +117,7 @@ def page(profile: dict, profile_json: bytes = None) -> bytes:
     # a pytest session's page is 0.36 MB so, 2.3 MB without. A run's own profile has the
     # table already (the C writer's), and needs nothing of the tools' module for it.
     before, _, after = made.partition(PROFILE_PLACEHOLDER)
-    if profile_json is not None and "stack_frames" in profile:
+    if profile_json is not None:
         return before + _script_safe(profile_json.rstrip()) + after
     if "stack_frames" not in profile:
         from triscope.reports import common
