@@ -22,6 +22,10 @@ every profiler's fixed cost (start-up and exit, on an empty program).
   shorter plain run has the same peak).
 - Merge at scale: `triscope merge` of 2,000 generated worker profiles (200 in quick), each
   20 files of 200 lines and 100 stacks: its wall time and peak RSS.
+- The end of a real run: a `--cpu` run of richards timed inside the launcher's process, its
+  end split into writing the JSON, the text report (reading the profile back included) and
+  the page (the regions of the profiled file included), which an empty program's end does
+  not show (no line is measured there).
 - Where the fixed cost goes: of the milliseconds triscope adds to an empty program, the
   imports (every interpreter of the run's `-X importtime` self times, less plain python's),
   and the HTML page (importing its writer and rendering the empty run's profile in a fresh
@@ -354,12 +358,67 @@ def fixed_cost_parts(python, fixed_ms, rounds):
     return parts
 
 
+# The end of a `--cpu` run timed inside the launcher's own process: cli.main run in place
+# with the session's writing steps wrapped in timers, their milliseconds written as JSON to
+# the file the environment names when the run has ended.
+END_TIMER = """import json, os, sys, time
+from triscope import cli, launch
+spent = {}
+def timed(name):
+    method = getattr(launch._Session, name)
+    def wrapper(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spent[name] = spent.get(name, 0) + 1000 * (time.perf_counter() - start)
+            if name == "finish":
+                with open(os.environ["TRISCOPE_BENCH_END"], "w") as out:
+                    json.dump(spent, out)
+    setattr(launch._Session, name, wrapper)
+for name in ("finish", "write_json", "write_reports", "write_html"):
+    timed(name)
+sys.argv = ["triscope", *sys.argv[1:]]
+sys.exit(cli.main())
+"""
+
+
+def end_of_run(python, rounds):
+    """Where the end of a `--cpu` run of a real program goes (medians of `rounds`): writing
+    the JSON, the text report (with reading the profile back) and the page. richards from
+    pyperformance (else the smoke test's program), whose profile reports one file."""
+    from benchmarks import ALL, TINY, pyperformance_dir
+    pyperf_dir = pyperformance_dir(python)
+    bench = ALL["richards"] if pyperf_dir is not None else TINY
+    parts = {"finish": [], "write_json": [], "write_reports": [], "write_html": []}
+    for _ in range(rounds):
+        with Scratch() as cwd:
+            spent_path = cwd / "end.json"
+            res = run_process([python, "-c", END_TIMER, "--cpu",
+                               bench.path(pyperf_dir), *bench.args(bench.loops // 4 or 1)],
+                              cwd, env=child_env({"TRISCOPE_BENCH_END": str(spent_path)}),
+                              timeout=300)
+            if not res.ok or not spent_path.exists():
+                return {"failed": res.get("stderr_tail", "")[-500:] or "no timings"}
+            spent = json.loads(spent_path.read_text())
+            for name in parts:
+                parts[name].append(spent.get(name, 0.0))
+    ms = {name: median(values) for name, values in parts.items()}
+    return {"program": bench.name, "finish_ms": round(ms["finish"], 1),
+            "json_ms": round(ms["write_json"], 1),
+            "text_ms": round(ms["write_reports"] - ms["write_html"], 1),
+            "page_ms": round(ms["write_html"], 1)}
+
+
 def run(python, long_seconds, quick, profilers=("plain", "triscope_cpu", "triscope")):
     rounds = 3 if quick else 5
     log("costs: start-up and exit of each profiler")
     out = {"fixed_ms": fixed_cost(python, profilers, rounds)}
     log("costs: where triscope's start-up and exit go")
     out["fixed_parts"] = fixed_cost_parts(python, out["fixed_ms"], rounds)
+    log("costs: the end of a run on a real program")
+    out["end_of_run"] = end_of_run(python, rounds)
+    log(f"  {out['end_of_run'].get('finish_ms')} ms")
     log("costs: per CPU sample")
     out["per_sample"] = per_sample(python, rounds, 1.5 if quick else 3.0)
     log(f"  {out['per_sample'].get('handler_us')} us of the thread's time per sample")

@@ -674,6 +674,15 @@ def render_costs(c, w):
               "rendering the run's profile in a fresh interpreter; the rest: the other work "
               "of a run (in the default mode a second interpreter start, under the allocator "
               "library), the C core's start and stop, the JSON and the text report |")
+    end = c.get("end_of_run", {})
+    if end and not end.get("failed"):
+        w(f"| the end of a run of {end['program']}, `--cpu` | {end['finish_ms']:g} ms: the "
+          f"JSON {end['json_ms']:g} ms, the text report {end['text_ms']:g} ms, the page "
+          f"{end['page_ms']:g} ms | timed inside the launcher's process (median of rounds): "
+          "writing the JSON; reading it back (without its stacks) and the text report; the "
+          "page, with the regions of the profiled file, its functions, loops and blocks; the "
+          "rest stops the C core and removes the children's directory. An empty program's "
+          "end measures no line and so shows little of it |")
     st = c.get("stacks", {})
     if st and not st.get("failed"):
         w(f"| recording call stacks (the default; `--no-stacks` leaves them out) | "
@@ -687,7 +696,7 @@ def render_costs(c, w):
           "on the machine do not blur it (an earlier method counted the whole run's "
           "instructions less plain python's: the interpreter's own variation, larger than "
           "the samples' cost, made that -0.289 %) |")
-    for part in (ps, al, th, lr, st):
+    for part in (ps, al, th, lr, st, end):
         if part.get("failed"):
             w(f"| failed | `{' '.join(part['failed'].split())[-200:]}` | |")
     w("")
