@@ -21,7 +21,7 @@ typedef struct {
 /* The words a logical line can begin with that matter here. */
 typedef enum {
     W_OTHER, W_IF, W_ELIF, W_ELSE, W_FOR, W_WHILE, W_TRY, W_EXCEPT, W_FINALLY, W_WITH,
-    W_DEF, W_CLASS, W_ASYNC, W_MATCH, W_DECORATOR,
+    W_DEF, W_ASYNC, W_MATCH, W_DECORATOR,
 } line_word;
 
 typedef struct {
@@ -180,8 +180,7 @@ static line_word word_of(const unsigned char *word, size_t length)
     static const struct { const char *text; line_word word; } words[] = {
         {"if", W_IF}, {"elif", W_ELIF}, {"else", W_ELSE}, {"for", W_FOR},
         {"while", W_WHILE}, {"try", W_TRY}, {"except", W_EXCEPT}, {"finally", W_FINALLY},
-        {"with", W_WITH}, {"def", W_DEF}, {"class", W_CLASS}, {"async", W_ASYNC},
-        {"match", W_MATCH},
+        {"with", W_WITH}, {"def", W_DEF}, {"async", W_ASYNC}, {"match", W_MATCH},
     };
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
         const char *text = words[i].text;
