@@ -26,8 +26,10 @@ every profiler's fixed cost (start-up and exit, on an empty program).
   end split into writing the JSON, the text report (reading the profile back included) and
   the page (the regions of the profiled file included), which an empty program's end does
   not show (no line is measured there).
-- Where the fixed cost goes: of the milliseconds triscope adds to an empty program, the
-  imports (every interpreter of the run's `-X importtime` self times, less plain python's),
+- Where the fixed cost goes: of the milliseconds triscope adds to an empty program, what
+  `python -m` itself costs (runpy and its imports: `python -m empty` against `python
+  empty.py`), triscope's imports (every interpreter of the run's `-X importtime` self
+  times, less `python -m empty`'s),
   and the HTML page (importing its writer and rendering the empty run's profile in a fresh
   interpreter); the rest is everything else of a run (a second interpreter start in the
   default mode, the C core's start and stop, its thread, the hooks, the JSON, the text
@@ -330,15 +332,26 @@ print(1000 * (time.perf_counter() - start))
 
 
 def fixed_cost_parts(python, fixed_ms, rounds):
-    """Of each triscope mode's fixed cost (`fixed_ms`), the imports' and the HTML page's
-    milliseconds (medians of `rounds`); the rest is the run's other work."""
+    """Of each triscope mode's fixed cost (`fixed_ms`): what `python -m` itself costs (runpy
+    and its imports, which every `python -m` tool pays before its first line: the wall time
+    of `python -m empty` over `python empty.py`, median of interleaved runs), triscope's
+    imports (the self times beyond `python -m empty`'s) and the HTML page's milliseconds
+    (medians of `rounds`); the rest is the run's other work."""
     script = PROGRAMS / "empty.py"
+    as_module = [python, "-m", script.stem]  # run where a copy of the script is
+    module_walls, script_walls = [], []
+    with Scratch() as cwd:
+        shutil.copy(script, cwd)
+        for _ in range(10 * rounds):
+            module_walls.append(run_process(as_module, cwd, env=child_env())["wall_s"])
+            script_walls.append(run_process([python, script], cwd, env=child_env())["wall_s"])
     modes = {"triscope_cpu": ["--cpu"], "triscope": []}
     imports = {name: [] for name in ("plain", *modes)}
     page = []
     for _ in range(rounds):
         with Scratch() as cwd:
-            imports["plain"].append(_import_ms([python, script], cwd))
+            shutil.copy(script, cwd)
+            imports["plain"].append(_import_ms(as_module, cwd))
             for name, options in modes.items():
                 imports[name].append(_import_ms([python, "-m", "triscope", *options, "--json",
                                                  "-o", "p.json", script], cwd))
@@ -348,13 +361,15 @@ def fixed_cost_parts(python, fixed_ms, rounds):
                 page.append(float(timed.stdout))
     plain_imports = median(imports["plain"])
     parts = {"plain_imports_ms": round(plain_imports, 1),
+             "python_m_ms": round(1000 * (median(module_walls) - median(script_walls)), 1),
              "page_ms": round(median(page), 1) if page else None}
     for name in modes:
         if name not in fixed_ms or parts["page_ms"] is None:
             continue
         extra_imports = median(imports[name]) - plain_imports
         parts[name] = {"fixed_ms": fixed_ms[name], "imports_ms": round(extra_imports, 1),
-                       "rest_ms": round(fixed_ms[name] - extra_imports - parts["page_ms"], 1)}
+                       "rest_ms": round(fixed_ms[name] - parts["python_m_ms"] - extra_imports
+                                        - parts["page_ms"], 1)}
     return parts
 
 

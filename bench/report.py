@@ -666,11 +666,14 @@ def render_costs(c, w):
     for name, mode in (("triscope_cpu", "`--cpu`"), ("triscope", "the default (full)")):
         part = fp.get(name)
         if part:
-            w(f"| start-up + exit, {mode} | {part['fixed_ms']:g} ms: imports {part['imports_ms']:g} "
-              f"ms, the HTML page {fp['page_ms']:g} ms, the rest {part['rest_ms']:g} ms | an "
-              "empty program: what triscope adds (median of interleaved runs); imports: the "
-              "self times `-X importtime` gives in every interpreter of the run, less plain "
-              f"python's own {fp['plain_imports_ms']:g} ms; the page: importing its writer and "
+            w(f"| start-up + exit, {mode} | {part['fixed_ms']:g} ms: `python -m` itself "
+              f"{fp['python_m_ms']:g} ms, triscope's imports {part['imports_ms']:g} ms, the "
+              f"HTML page {fp['page_ms']:g} ms, the rest {part['rest_ms']:g} ms | an empty "
+              "program: what triscope adds (median of interleaved runs); `python -m`: what "
+              "runpy and its imports cost any `python -m` tool before its first line (`python "
+              "-m empty` against `python empty.py`); imports: the self times `-X importtime` "
+              "gives in every interpreter of the run, less `python -m empty`'s own "
+              f"{fp['plain_imports_ms']:g} ms; the page: importing its writer and "
               "rendering the run's profile in a fresh interpreter; the rest: the other work "
               "of a run (in the default mode a second interpreter start, under the allocator "
               "library), the C core's start and stop, the JSON and the text report |")
