@@ -14,10 +14,10 @@ the viewer's own script and nothing else.
 Two more JSON elements serve the optimize buttons (docs/ARCHITECTURE.md, "AI
 optimization"): viewer/ai.json, the prompt and provider table `triscope optimize` fills too,
 and the regions of the profiled files (functions, loops, blocks with the lines of each
-file's syntax tree, regions.py), so that the page proposes the region the command would. Regions are
-line numbers only: the page quotes no line the profile does not hold. A file is read for
-them only while its SHA-256 is the profile's, and only within a byte budget taken costliest
-file first, since a page is written at the end of every run.
+file's syntax tree, regions.py), so that the page proposes the region the command would.
+Regions are line numbers only: the page quotes no line the profile does not hold. A file is
+read for them only while its SHA-256 is the profile's, and only within a byte budget taken
+costliest file first, since a page is written at the end of every run.
 """
 
 import os
