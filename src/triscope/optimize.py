@@ -4,10 +4,10 @@ Picks a region of code: the hottest functions (--top K; hottest by the goal's me
 function (--function NAME), the function around a line (--line FILE:N), the region proposed
 for a hot line (--region FILE:N: its loop nest, else its function, else its block, with
 the lines of the file's syntax tree, regions.py), or lines the user names (--lines
-FILE:A-B). It sends the region with the profile's numbers that matter for the goal (--goal time, memory or gpu) and
-the file's imports (what the code can already use) to an AI provider (--provider: OpenAI or
-a compatible server, Azure OpenAI, Anthropic, Gemini, Bedrock, Ollama; providers.py), and
-prints the proposal.
+FILE:A-B). It sends the region with the profile's numbers that matter for the goal (--goal
+time, memory or gpu) and the file's imports (what the code can already use) to an AI
+provider (--provider: OpenAI or a compatible server, Azure OpenAI, Anthropic, Gemini,
+Bedrock, Ollama; providers.py), and prints the proposal.
 
 The prompt is built from viewer/ai.json, the file the viewer page builds its prompt from
 too (ai_spec.py), so the page and this command send the same text for the same region.
