@@ -105,3 +105,29 @@ def test_only_spans_holding_a_measured_line_are_kept():
 def test_text_that_is_not_python_has_no_spans(source):
     assert tree_spans(source) is None  # Python refuses it too
     assert regions.spans(source) is None
+
+
+def test_mutated_texts_never_break_the_reading():
+    """A profile may name any file (docs/ARCHITECTURE.md, "Untrusted inputs"): texts cut and
+    spliced where Python's tokenizer is most particular (quotes, braces, backslashes, line
+    ends, indentation) are read without a fault (the sanitizer build runs this too), and
+    every span found lies within the text's lines."""
+    import random
+    seed_text = open(__file__, "rb").read() + (
+        b'@d\nasync def f(x):\n    """doc"""\n    async for a in b:\n        if f"{a!r:>{w}}":\n'
+        b"            pass\n        elif x: y = {1: (2,\n 3)}\n    try:\n        pass\n"
+        b"    except* E:\n        pass\nmatch p:\n    case [1, *r] if r:\n        pass\n")
+    alphabet = b"'\"{}()[]\\\n\r\t\f #:@fbrtu=!*xyz"
+    rng = random.Random(20261128)
+    for _ in range(3000):
+        text = bytearray(seed_text[:rng.randrange(len(seed_text) + 1)])
+        for _ in range(rng.randint(1, 12)):
+            at = rng.randrange(len(text) + 1)
+            if rng.random() < 0.5:
+                text[at:at] = bytes([rng.choice(alphabet)])
+            elif at < len(text):
+                del text[at]
+        found = regions.spans(bytes(text))
+        lines = text.count(b"\n") + text.count(b"\r") + 1
+        assert found is None or all(1 <= first <= last <= lines
+                                    for first, last, _, _ in found), bytes(text)

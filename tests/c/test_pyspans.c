@@ -126,17 +126,14 @@ static void test_not_python(void)
     CHECK_STR(spans_of("x = f'{a'\n"), "not python");
     static const char nul[] = "def f():\n    pass\n\0\n";
     ts_pyspan spans[8];
-    CHECK_EQ_INT(ts_pyspans(nul, sizeof nul - 1, spans, 8), -1);
-    /* No room: refused, never written past. */
-    CHECK_EQ_INT(ts_pyspans("if a: pass\nif b: pass\n", 22, spans, 1), -1);
-    /* The capacity holds the densest text: "try:0" a line. */
-    char dense[6 * 100];
-    for (int i = 0; i < 100; i++)
-        memcpy(dense + 6 * i, "try:0\n", 6);
-    ts_pyspan many[200];
-    size_t capacity = ts_pyspans_capacity(sizeof dense - 1);
-    CHECK(capacity <= 200);
-    CHECK_EQ_INT(ts_pyspans(dense, sizeof dense - 1, many, capacity), 100);
+    CHECK_EQ_INT(ts_pyspans(nul, sizeof nul - 1, spans, 8), TS_PYSPANS_NOT_PYTHON);
+    /* No room: said so, nothing written past the room given. */
+    static const char three[] = "if a: pass\nelif b: pass\nif c: pass\n";
+    ts_pyspan room[3];
+    memset(room, 0xab, sizeof room);
+    CHECK_EQ_INT(ts_pyspans(three, sizeof three - 1, room, 2), TS_PYSPANS_NO_ROOM);
+    CHECK(room[2].first == 0xabababab);
+    CHECK_EQ_INT(ts_pyspans(three, sizeof three - 1, room, 3), 3);
 }
 
 int main(void)

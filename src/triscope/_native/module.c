@@ -422,13 +422,20 @@ static PyObject *python_spans(PyObject *self, PyObject *data)
     Py_buffer view;
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
         return NULL;
-    size_t capacity = ts_pyspans_capacity((size_t)view.len);
-    ts_pyspan *spans = PyMem_RawMalloc(capacity * sizeof *spans);
-    if (spans == NULL) {
-        PyBuffer_Release(&view);
-        return PyErr_NoMemory();
+    /* Room for a file of 250 functions, loops and blocks, twice as much while it is short:
+     * reading the text again costs less than room for the most a text could hold (a span a
+     * line). */
+    ts_pyspan *spans = NULL;
+    long count = TS_PYSPANS_NO_ROOM;
+    for (size_t capacity = 256; count == TS_PYSPANS_NO_ROOM; capacity *= 2) {
+        PyMem_RawFree(spans);
+        spans = PyMem_RawMalloc(capacity * sizeof *spans);
+        if (spans == NULL) {
+            PyBuffer_Release(&view);
+            return PyErr_NoMemory();
+        }
+        count = ts_pyspans(view.buf, (size_t)view.len, spans, capacity);
     }
-    long count = ts_pyspans(view.buf, (size_t)view.len, spans, capacity);
     PyObject *found = count < 0 ? Py_NewRef(Py_None) : PyList_New(count);
     for (long i = 0; found != NULL && found != Py_None && i < count; i++) {
         const ts_pyspan *span = &spans[i];

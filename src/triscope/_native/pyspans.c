@@ -333,7 +333,7 @@ long ts_pyspans(const char *text, size_t length, ts_pyspan *spans, size_t capaci
     scanner s = {(const unsigned char *)text, (const unsigned char *)text + length, 1};
     for (const unsigned char *at = s.at; at < s.end; at++)
         if (*at == 0)
-            return -1;  /* Python refuses a source holding one anywhere */
+            return TS_PYSPANS_NOT_PYTHON;  /* Python refuses a source holding one anywhere */
     /* A byte order mark is no token. */
     if (length >= 3 && s.at[0] == 0xef && s.at[1] == 0xbb && s.at[2] == 0xbf)
         s.at += 3;
@@ -357,7 +357,7 @@ long ts_pyspans(const char *text, size_t length, ts_pyspan *spans, size_t capaci
                     spans[statement->span].word = TS_SPAN_TRY_STAR;
                 if (line.word == W_ELIF) {
                     if (found == capacity)
-                        return -1;
+                        return TS_PYSPANS_NO_ROOM;
                     spans[found] = (ts_pyspan){.first = line.first, .word = TS_SPAN_IF};
                     spans[chain_tail[open_count - 1]].chain = (uint32_t)found;
                     chain_tail[open_count - 1] = (uint32_t)found++;
@@ -373,13 +373,15 @@ long ts_pyspans(const char *text, size_t length, ts_pyspan *spans, size_t capaci
                 uint32_t first = decorated_from != 0 ? decorated_from : line.first;
                 decorated_from = 0;
                 if (word >= 0) {
-                    if (found == capacity || open_count > MAX_INDENT_LEVELS)
-                        return -1;
+                    if (open_count > MAX_INDENT_LEVELS)
+                        return TS_PYSPANS_NOT_PYTHON;
+                    if (found == capacity)
+                        return TS_PYSPANS_NO_ROOM;
                     spans[found] = (ts_pyspan){.first = word == TS_SPAN_DEF ? first : line.first,
                                                .word = (uint8_t)word};
                     if (word == TS_SPAN_DEF) {
                         if (line.name == NULL)
-                            return -1;
+                            return TS_PYSPANS_NOT_PYTHON;
                         spans[found].name_at = (uint32_t)(line.name - (const unsigned char *)text);
                         spans[found].name_length = line.name_length;
                     }
@@ -391,7 +393,7 @@ long ts_pyspans(const char *text, size_t length, ts_pyspan *spans, size_t capaci
         previous_last = line.last;
     }
     if (read < 0)
-        return -1;
+        return TS_PYSPANS_NOT_PYTHON;
     close_statements(open, &open_count, 0, previous_last, spans);
     return (long)found;
 }

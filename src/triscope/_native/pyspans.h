@@ -38,17 +38,14 @@ typedef struct {
     uint32_t chain;                /* while read: the next elif of an if chain, 0 for none */
 } ts_pyspan;
 
-/* How many spans a text of `length` bytes can hold at most: one per statement, and the
- * shortest statement that makes a span ("try:0\n") takes 5 bytes. */
-static inline size_t ts_pyspans_capacity(size_t length)
-{
-    return length / 5 + 1;
-}
+#define TS_PYSPANS_NOT_PYTHON (-1)
+#define TS_PYSPANS_NO_ROOM (-2)
 
 /* The spans of the text, in the order their statements begin, into `spans` (room for
- * `capacity`); their number, or -1 when the text is not Python that ran: a NUL byte, a string
- * or bracket left open, a bracket closed that was not opened, more levels of indentation or
- * nested f-strings than Python allows, or more spans than `capacity`. */
+ * `capacity`); their number, or TS_PYSPANS_NO_ROOM when they are more than `capacity`, or
+ * TS_PYSPANS_NOT_PYTHON when the text is not Python that ran: a NUL byte, a string or bracket
+ * left open, a bracket closed that was not opened, more levels of indentation or nested
+ * f-strings than Python allows. */
 long ts_pyspans(const char *text, size_t length, ts_pyspan *spans, size_t capacity);
 
 #endif
