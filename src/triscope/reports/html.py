@@ -28,6 +28,7 @@ PROFILE_PLACEHOLDER = b"__TRISCOPE_PROFILE__"
 NONCE_PLACEHOLDER = b"__TRISCOPE_NONCE__"
 AI_PLACEHOLDER = b"__TRISCOPE_AI__"
 REGIONS_PLACEHOLDER = b"__TRISCOPE_REGIONS__"
+PLACEHOLDERS = (PROFILE_PLACEHOLDER, NONCE_PLACEHOLDER, AI_PLACEHOLDER, REGIONS_PLACEHOLDER)
 # What reading files for their regions may cost a page: the files read in all, one file.
 REGION_BUDGET_BYTES = 16 << 20
 REGION_FILE_BYTES = 4 << 20
@@ -44,6 +45,7 @@ _SCRIPT_SAFE = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"))
 VIEWER_PAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                            "viewer", "viewer.html")
 _template = None
+_cut = None  # _pieces()
 
 
 def template() -> bytes:
@@ -103,26 +105,51 @@ def page(profile: dict, profile_json: bytes = None) -> bytes:
     exit)."""
     # 144 random bits in hex, whose digits are all characters a CSP nonce may hold
     # (base64's): secrets.token_urlsafe would import hmac, hashlib and random for it.
-    nonce = os.urandom(18).hex()
-    made = template().replace(NONCE_PLACEHOLDER, nonce.encode("ascii"))
-    # ai.json as installed: its text is the JSON the viewer parses.
-    made = made.replace(AI_PLACEHOLDER, _script_safe(ai_spec.text().encode("utf-8")))
+    nonce = os.urandom(18).hex().encode("ascii")
     try:
         spans = file_regions(profile)
     except (OSError, LookupError, TypeError, ValueError):  # a profile from elsewhere
         spans = {}
-    made = made.replace(REGIONS_PLACEHOLDER, _script_json(spans))
-    # The profile goes in last, so no placeholder-like text inside it is ever replaced. Its
-    # stacks go in with their frame table (a profile read by a tool has them as triples):
-    # a pytest session's page is 0.36 MB so, 2.3 MB without. A run's own profile has the
-    # table already (the C writer's), and needs nothing of the tools' module for it.
-    before, _, after = made.partition(PROFILE_PLACEHOLDER)
+    # The profile's stacks go in with their frame table (a profile read by a tool has them
+    # as triples): a pytest session's page is 0.36 MB so, 2.3 MB without. A run's own
+    # profile has the table already (the C writer's), and needs nothing of the tools' module
+    # for it.
     if profile_json is not None:
-        return before + _script_safe(profile_json.rstrip()) + after
-    if "stack_frames" not in profile:
-        from triscope.reports import common
-        profile = common.compact_stacks(profile)
-    return before + _script_json(profile) + after
+        profile_text = _script_safe(profile_json.rstrip())
+    else:
+        if "stack_frames" not in profile:
+            from triscope.reports import common
+            profile = common.compact_stacks(profile)
+        profile_text = _script_json(profile)
+    values = {NONCE_PLACEHOLDER: nonce,
+              # ai.json as installed: its text is the JSON the viewer parses.
+              AI_PLACEHOLDER: _script_safe(ai_spec.text().encode("utf-8")),
+              REGIONS_PLACEHOLDER: _script_json(spans), PROFILE_PLACEHOLDER: profile_text}
+    made = []
+    for text, placeholder in _pieces():
+        made.append(text)
+        if placeholder is not None:
+            made.append(values[placeholder])
+    return b"".join(made)
+
+
+def _pieces() -> list:
+    """The viewer page cut at its placeholders, once: (text, the placeholder after it or
+    None) in order. The page is the pieces joined with the values in place, made in one
+    copy, where replacing each placeholder in turn copied the whole page each time; and no
+    value is ever searched for a placeholder."""
+    global _cut
+    if _cut is None:
+        pieces, rest = [], template()
+        while True:
+            found = [(rest.find(mark), mark) for mark in PLACEHOLDERS if mark in rest]
+            if not found:
+                break
+            at, mark = min(found)
+            pieces.append((rest[:at], mark))
+            rest = rest[at + len(mark):]
+        _cut = pieces + [(rest, None)]
+    return _cut
 
 
 def render(profile: dict) -> str:
