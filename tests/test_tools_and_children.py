@@ -11,6 +11,8 @@ import os
 import sys
 import textwrap
 
+import pytest
+
 from conftest import describe, load_profile, run_python, run_triscope
 
 HOT_MODULE = textwrap.dedent("""\
@@ -221,11 +223,12 @@ def test_command_of_a_python_child_is_read_as_python_reads_it():
 def test_a_killed_runs_children_directory_is_removed_by_a_later_run(tmp_path):
     """A run killed by SIGKILL cannot remove its children directory, nor a Ray worker
     killed while profiled (triscope.ray) its own; the next run removes this user's that
-    outlived their process by an hour, and nothing else."""
+    outlived their process by an hour, and nothing else. They are in the user's own
+    directory of the temporary one (scratch.py), which the last run to leave removes."""
     import subprocess
     import time
-    temporary = tmp_path / "tmp"
-    temporary.mkdir()
+    own = tmp_path / "tmp" / f"triscope-{os.geteuid()}"
+    own.mkdir(parents=True, mode=0o700)
     gone = subprocess.Popen(["true"])
     gone.wait()
     hour_ago = time.time() - 2 * 3600
@@ -235,12 +238,72 @@ def test_a_killed_runs_children_directory_is_removed_by_a_later_run(tmp_path):
              "other": f"triscope-{gone.pid}-attach-jkl012",
              "stale Ray worker's": f"triscope-{gone.pid}-ray-mno345"}
     for key, name in names.items():
-        (temporary / name / "lib").mkdir(parents=True)
+        (own / name / "lib").mkdir(parents=True)
         if key != "recent":
-            os.utime(temporary / name, (hour_ago, hour_ago))
+            os.utime(own / name, (hour_ago, hour_ago))
     (tmp_path / "prog.py").write_text("print('done')\n")
-    proc = run_triscope(["--cli", "prog.py"], tmp_path, env={"TMPDIR": str(temporary)})
+    proc = run_triscope(["--cli", "prog.py"], tmp_path, env={"TMPDIR": str(own.parent)})
     assert proc.returncode == 0, describe(proc)
-    left = sorted(path.name for path in temporary.iterdir())
+    left = sorted(path.name for path in own.iterdir())
     assert left == sorted(name for key, name in names.items() if not key.startswith("stale")), \
         left
+
+
+# A program that starts a child and prints what the temporary directory and the user's own
+# directory in it hold while it runs.
+SEES_ITS_TEMPORARY = (
+    "import os, subprocess, sys\n"
+    "subprocess.run([sys.executable, '-c', 'pass'], check=True)\n"
+    "top = os.environ['TMPDIR']\n"
+    "own = os.path.join(top, f'triscope-{os.geteuid()}')\n"
+    "print(sorted(os.listdir(top)))\n"
+    "print(sorted(os.listdir(own)) if os.path.isdir(own) else None)\n")
+
+
+def test_a_runs_directory_is_in_the_users_own_which_the_last_run_removes(tmp_path):
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    (tmp_path / "prog.py").write_text(SEES_ITS_TEMPORARY)
+    proc = run_triscope(["--json", "-o", "p.json", "prog.py"], tmp_path,
+                        env={"TMPDIR": str(temporary)})
+    assert proc.returncode == 0, describe(proc)
+    top, own = proc.stdout.splitlines()[:2]
+    # While it ran: the user's directory alone in the temporary one, the run's in it
+    assert top == repr([f"triscope-{os.geteuid()}"]), describe(proc)
+    assert own.startswith("['triscope-") and "-children-" in own, describe(proc)
+    # and its child was profiled through it; after it, nothing is left
+    assert len(load_profile(tmp_path / "p.json")["processes"]) == 2
+    assert list(temporary.iterdir()) == []
+
+
+@pytest.mark.parametrize("held_by", ["another user", "a link", "a directory others enter"])
+def test_a_name_that_is_not_the_users_own_is_left_alone(tmp_path, held_by):
+    """The user's directory is made with mode 0700 or found so: a name another user took
+    first in a shared /tmp, a link put there, or a directory others may enter is not used
+    (the runs' directories go in the temporary one itself, as before), nor changed."""
+    temporary, elsewhere = tmp_path / "tmp", tmp_path / "elsewhere"
+    temporary.mkdir()
+    elsewhere.mkdir()
+    held = temporary / f"triscope-{os.geteuid()}"
+    if held_by == "another user":
+        if os.geteuid() != 0:
+            pytest.skip("giving a directory to another user needs root")
+        held.mkdir(mode=0o700)
+        os.chown(held, 54321, 54321)
+    elif held_by == "a link":
+        held.symlink_to(elsewhere)
+    else:
+        held.mkdir()
+        held.chmod(0o777)
+    before = os.lstat(held)
+    (tmp_path / "prog.py").write_text(SEES_ITS_TEMPORARY)
+    proc = run_triscope(["--json", "-o", "p.json", "prog.py"], tmp_path,
+                        env={"TMPDIR": str(temporary)})
+    assert proc.returncode == 0, describe(proc)
+    assert "-children-" in proc.stdout.splitlines()[0], describe(proc)  # in the top itself
+    assert len(load_profile(tmp_path / "p.json")["processes"]) == 2
+    after = os.lstat(held)
+    assert (after.st_mode, after.st_uid, after.st_ino) == \
+        (before.st_mode, before.st_uid, before.st_ino)
+    assert list(elsewhere.iterdir()) == []
+    assert [path.name for path in temporary.iterdir()] == [held.name]

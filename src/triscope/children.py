@@ -138,8 +138,9 @@ STALE_CHILD_DIR_S = 3600
 
 def remove_stale_dirs(temporary: str) -> None:
     """Removes this user's children directories (triscope-PID-children-*) and Ray workers'
-    (triscope-PID-ray-*: triscope.ray) that outlived their run: the process PID is gone and
-    nothing changed in them for STALE_CHILD_DIR_S."""
+    (triscope-PID-ray-*: triscope.ray) in `temporary` (where scratch.make_dir makes them)
+    that outlived their run: the process PID is gone and nothing changed in them for
+    STALE_CHILD_DIR_S."""
     import time
     try:
         names = os.listdir(temporary)

@@ -7,10 +7,9 @@ its engine only when a program uses it.
 """
 
 import os
-import shutil
 import sys
 
-from triscope import _native, launch, mainprogram
+from triscope import _native, launch, mainprogram, scratch
 from triscope.options import Options
 
 
@@ -53,7 +52,7 @@ def finish_worker(active: dict, write: bool = True):
     finally:
         _native.release()
         launch.end_in_process(session)
-        shutil.rmtree(active["dir"], ignore_errors=True)
+        scratch.remove_made_dir(active["dir"])
     return text
 
 

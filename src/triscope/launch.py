@@ -562,7 +562,7 @@ def remove_child_dir(session: "_Session") -> None:
     (docs/ARCHITECTURE.md, "The launcher and child processes"). A child never does."""
     if session.child_dir is None or session.quiet or os.getpid() != session.pid:
         return
-    scratch.remove_tree(session.child_dir)
+    scratch.remove_made_dir(session.child_dir)
 
 
 def _profile_children(session: _Session, program_dirs: list) -> None:

@@ -32,7 +32,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -45,7 +44,7 @@ from ray.actor import ActorClass
 from ray.remote_function import RemoteFunction
 from ray.runtime_env import RuntimeEnv
 
-from triscope import _native, children, jobs, launch
+from triscope import _native, children, jobs, launch, scratch
 # Job and program_dirs are imported as part of this module's API (docs/DEFINITIONS.md, "Ray").
 from triscope.jobs import Job, program_dirs, worker_options
 from triscope.options import Options
@@ -130,8 +129,9 @@ def _begin(job: dict, collector) -> None:
     refused = "it is already profiled by triscope (its profile is written when it exits)" \
         if _native.is_running() else None
     if refused is None:
-        children.remove_stale_dirs(tempfile.gettempdir())  # those of workers killed earlier
-        temporary = tempfile.mkdtemp(prefix=f"triscope-{os.getpid()}-ray-")
+        temporary = scratch.make_dir(f"triscope-{os.getpid()}-ray-")
+        # Those of workers killed earlier, and of runs killed beside them.
+        children.remove_stale_dirs(os.path.dirname(temporary))
         session = launch.begin_in_process(
             job["directories"], "-m ray._private.workers.default_worker",
             json_path=os.path.join(temporary, "profile.json"),
