@@ -107,7 +107,7 @@ def test_text_that_is_not_python_has_no_spans(source):
     assert regions.spans(source) is None
 
 
-def test_mutated_texts_never_break_the_reading():
+def test_spans_of_mutated_texts_never_break_the_reading():
     """A profile may name any file (docs/ARCHITECTURE.md, "Untrusted inputs"): texts cut and
     spliced where Python's tokenizer is most particular (quotes, braces, backslashes, line
     ends, indentation) are read without a fault (the sanitizer build runs this too), and
