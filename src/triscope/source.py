@@ -16,14 +16,16 @@ def decode(data: bytes):
     """`data`'s text, bytes the encoding cannot decode as U+FFFD; None when Python would not
     run the file either (an unknown encoding, one that is not a text encoding, a coding
     comment contradicting a byte order mark): the writer then quotes the bytes as they are."""
+    name = encoding(data)
     try:
-        return data.decode(_encoding(data), errors="replace")
-    except (SyntaxError, LookupError, ValueError):
+        return None if name is None else data.decode(name, errors="replace")
+    except (LookupError, ValueError):  # a codec, but not a text encoding
         return None
 
 
 def encoding(data: bytes):
-    """The encoding Python decodes `data` in as source, or None where decode gives None."""
+    """The encoding Python decodes `data` in as source; None for an unknown one or a coding
+    comment contradicting a byte order mark."""
     try:
         return _encoding(data)
     except (SyntaxError, LookupError, ValueError):
