@@ -51,10 +51,11 @@ def _triscope(python, options, script, args, cwd, timeout=600):
 def per_sample(python, rounds, seconds):
     """Per-sample cost from bench/programs/gap_probe.py: plain, and under `triscope --cpu`
     at 0.1 s and 0.001 s, interleaved. The extra short interruptions per extra sample are
-    the handler's cost in the profiled thread; the extra medium ones per extra interval
-    are what the consumer thread's wake-ups (one per interval) take from it when they land
-    on its core. The process CPU-time difference per extra sample is kept too: it is the
-    simplest measure but, on a shared machine, swamped by noise (see `cpu_noise_us`)."""
+    the handler's cost in the profiled thread; the extra medium ones per extra wake-up of
+    the consumer thread (counted from its context switches: at most one per interval, fewer
+    while the program is steady) are what those wake-ups take from it when they land on its
+    core. The process CPU-time difference per extra sample is kept too: it is the simplest
+    measure but, on a shared machine, swamped by noise (see `cpu_noise_us`)."""
     script = PROGRAMS / "gap_probe.py"
     configs = {"plain": None, "slow": "0.1", "fast": "0.001"}
     runs = {k: [] for k in configs}
@@ -74,12 +75,15 @@ def per_sample(python, rounds, seconds):
             gaps = json.loads(res["stdout"].strip().splitlines()[-1])
             runs[key].append({**gaps, "samples": samples, "cpu_s": res["cpu_s"]})
     med = {k: {f: median(r[f] for r in v) for f in ("short", "short_ns", "medium", "medium_ns",
-                                                     "long", "samples", "cpu_s")}
+                                                     "long", "samples", "cpu_s",
+                                                     "other_switches")}
            for k, v in runs.items()}
     extra_samples = med["fast"]["samples"] - med["slow"]["samples"]
-    extra_ticks = seconds * (1 / 0.001 - 1 / 0.1)
+    extra_ticks = med["fast"]["other_switches"] - med["slow"]["other_switches"]
     out = {"seconds": seconds, "runs": runs, "median": med,
-           "samples_per_s_fast": round(med["fast"]["samples"] / seconds, 1)}
+           "samples_per_s_fast": round(med["fast"]["samples"] / seconds, 1),
+           "wakeups_per_s": {k: round(med[k]["other_switches"] / seconds, 1)
+                             for k in ("slow", "fast")}}
     if extra_samples > 0:
         per = [(f["short_ns"] - s["short_ns"]) / 1000 / (f["samples"] - s["samples"])
                for f, s in zip(runs["fast"], runs["slow"]) if f["samples"] > s["samples"]]
@@ -88,8 +92,8 @@ def per_sample(python, rounds, seconds):
         out["handler_us_range"] = [round(min(per), 2), round(max(per), 2)] if per else None
         out["short_per_sample"] = round((med["fast"]["short"] - med["slow"]["short"])
                                         / extra_samples, 2)
-        out["tick_us"] = round((med["fast"]["medium_ns"] - med["slow"]["medium_ns"]) / 1000
-                               / extra_ticks, 2)
+        out["tick_us"] = (round((med["fast"]["medium_ns"] - med["slow"]["medium_ns"]) / 1000
+                                / extra_ticks, 2) if extra_ticks > 0 else None)
         out["cpu_us"] = round(1e6 * (med["fast"]["cpu_s"] - med["slow"]["cpu_s"]) / extra_samples, 1)
         slow_cpu = [r["cpu_s"] for r in runs["slow"]]
         out["cpu_noise_us"] = round(1e6 * (max(slow_cpu) - min(slow_cpu)) / extra_samples, 1)

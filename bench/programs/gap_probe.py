@@ -8,10 +8,14 @@ waking up; longer ones are the scheduler running other jobs, which on a shared m
 swamps everything else, and are only counted. Run plain and under a profiler at two
 sampling intervals, the extra SHORT time per extra sample is what each sample costs the
 profiled thread, resolved to well under a microsecond even on a busy machine, which the
-run's total time is not. Prints one JSON line.
+run's total time is not. Also counts how often the process's other threads (under
+triscope --cpu, its consumer thread) were switched in, from their schedstat: the consumer's
+wake-ups, which its pace decides (docs/ARCHITECTURE.md, "The consumer's pace"). Prints one
+JSON line.
 usage: gap_probe.py [seconds]   (default 3)
 """
 import json
+import os
 import sys
 from time import perf_counter_ns
 
@@ -39,5 +43,21 @@ def probe(seconds):
             "medium_ns": t_medium, "long": n_long}
 
 
+def other_threads_switches():
+    """Context switches of every thread of this process but the main one (schedstat's
+    third field), 0 where /proc cannot tell."""
+    total = 0
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/schedstat") as stat:
+                total += int(stat.read().split()[2])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 if __name__ == "__main__":
-    print(json.dumps(probe(float(sys.argv[1]) if len(sys.argv) > 1 else 3.0)))
+    result = probe(float(sys.argv[1]) if len(sys.argv) > 1 else 3.0)
+    print(json.dumps({**result, "other_switches": other_threads_switches()}))
