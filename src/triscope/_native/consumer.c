@@ -4,11 +4,10 @@
  *
  * It must not disturb what it measures: the GIL work runs at a low rate (the GIL period,
  * 10 Hz by default, and sooner only when a tick asks for it: a thread made from C appeared),
- * as a pending call of the main thread when it can (see below); the per-tick work (one
+ * as a pending call of the main thread when it can (see below); the per-interval work (one
  * clock_gettime per thread, a stack walk only for a thread that waited and moved, a GPU poll
- * when one is due) needs no GIL, and its ticks grow further apart while every thread's are
- * steady (ticks.h: a wake-up costs more than its work). Every signal is blocked in this
- * thread so that neither our timers' signal nor the program's signals are delivered here.
+ * when one is due) needs no GIL. Every signal is blocked in this thread so that neither our
+ * timers' signal nor the program's signals are delivered here.
  */
 #define _GNU_SOURCE
 #include "compat.h"
@@ -16,7 +15,6 @@
 
 #include "clock.h"
 #include "sampler.h"
-#include "ticks.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -113,21 +111,18 @@ static void *consumer_main(void *unused)
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     atomic_store(&consumer_tid, gettid());
-    uint64_t pace = tick;
     uint64_t next_tick = ts_now_ns() + tick;
     uint64_t next_gil = ts_now_ns() + gil_period;
     while (!atomic_load(&stop_requested)) {
         sleep_until(next_tick);
         uint64_t now = ts_now_ns();
-        uint64_t allowed = ts_sampler_measure_waits(now);
-        /* After the waits: a GPU reading is queued after the samples of its span. */
-        int asked = tick_callback != NULL ? tick_callback(now) : 0;
-        if (asked & TS_TICK_WANTS_GIL_WORK)
-            atomic_store(&work_wanted, 1);
-        pace = ts_tick_next_ns(pace, tick, asked & TS_TICK_KEEPS_PACE ? 0 : allowed);
-        next_tick += pace;
+        next_tick += tick;
         if (next_tick < now) /* fell behind (suspended, overloaded): do not catch up */
-            next_tick = now + pace;
+            next_tick = now + tick;
+        ts_sampler_measure_waits(now);
+        /* After the waits: a GPU reading is queued after the samples of its span. */
+        if (tick_callback != NULL && tick_callback(now))
+            atomic_store(&work_wanted, 1);
         if (atomic_load(&stop_requested))
             break;
         if (now >= next_gil) {

@@ -158,19 +158,14 @@ int ts_profiler_send_control(pid_t pid, int resume)
 /* ==== Consumer ticks ==== */
 
 /* Every tick, without the GIL: the watchdogs first (a signal the program's native code took
- * is taken back within a tick; a SIGTERM whose handler has not begun is sent again). Asks
- * for the GIL work early when a thread made from C has appeared, so that it is sampled from
- * (nearly) its start, and for ticks at the sampling interval then and while the GPU is
- * polled (docs/ARCHITECTURE.md, "The consumer's pace"). */
+ * is taken back within a tick; a SIGTERM whose handler has not begun is sent again). Asks for the GIL work early when a thread made from C has
+ * appeared, so that it is sampled from (nearly) its start. */
 static int on_tick(uint64_t now_ns)
 {
     ts_sigguard_watch();
     ts_sigterm_watch(now_ns);
     ts_gpu_tick(now_ns, !atomic_load(&paused));
-    int asked = ts_gpu_profiling() ? TS_TICK_KEEPS_PACE : 0;
-    if (config.cpu && ts_threads_appeared())
-        asked |= TS_TICK_WANTS_GIL_WORK | TS_TICK_KEEPS_PACE;
-    return asked;
+    return config.cpu && ts_threads_appeared();
 }
 
 /* Every GIL period, with the GIL. */

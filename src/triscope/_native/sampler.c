@@ -438,15 +438,12 @@ static void fit_axis_unlocked(uint64_t now_ns)
     }
 }
 
-/* Whether the slot's tick was steady (ts_waits_measure_slot). */
-static int measure_slot_unlocked(ts_slot_t *slot, uint64_t now_ns, int record, int last)
+static void measure_slot_unlocked(ts_slot_t *slot, uint64_t now_ns, int record, int last)
 {
     fit_axis_unlocked(now_ns);
     ts_pymemory_guard(1); /* a lane that grows is the profiler's memory */
-    int steady =
-        ts_waits_measure_slot(slot, (uint32_t)(slot - slots), now_ns, record, last, &axis);
+    ts_waits_measure_slot(slot, (uint32_t)(slot - slots), now_ns, record, last, &axis);
     ts_pymemory_guard(0);
-    return steady;
 }
 
 static void unregister_unlocked(ts_slot_t *slot, uint64_t now_ns)
@@ -515,22 +512,18 @@ void ts_sampler_stop_all(uint64_t now_ns)
 
 /* ==== Waiting time: each slot's books are kept by waits.c ==== */
 
-uint64_t ts_sampler_measure_waits(uint64_t now_ns)
+void ts_sampler_measure_waits(uint64_t now_ns)
 {
     if (slots == NULL)
-        return 0; /* CPU profiling off */
+        return; /* CPU profiling off */
     /* Suspended: the books still close (so resuming does not charge the pause), but the
      * waiting time is not charged to any line. */
     int record = atomic_load(&handler_enabled);
-    int steady = 1;
     pthread_mutex_lock(&slots_lock);
     for (size_t i = 0, used = slots_in_use(); i < used; i++)
         if (atomic_load(&slots[i].active))
-            steady &= measure_slot_unlocked(&slots[i], now_ns, record, 0);
-    /* No longer than a bucket: a tick's time is spread evenly over the buckets it spans. */
-    uint64_t allowed = steady ? axis.width_ns : 0;
+            measure_slot_unlocked(&slots[i], now_ns, record, 0);
     pthread_mutex_unlock(&slots_lock);
-    return allowed;
 }
 
 /* ==== Draining and reporting ==== */

@@ -46,10 +46,8 @@ void ts_sampler_retain(int (*keep)(pid_t tid, void *context), void *context, uin
  * waiting time is measured, queues a wait sample (with the thread's current stack) into
  * the config's `waits`, and a CPU-wait sample (with its latest CPU sample's stack) for
  * time it waited for a CPU. An idle thread's waiting time is only counted in its books,
- * unless `include_idle`. Returns how long the next tick may be (ticks.h): the width of a
- * timeline bucket when every thread's tick was steady, else 0 (and 0 with CPU profiling
- * off). */
-uint64_t ts_sampler_measure_waits(uint64_t now_ns);
+ * unless `include_idle`. */
+void ts_sampler_measure_waits(uint64_t now_ns);
 
 /* Hands every queued CPU sample to `consume`, oldest first per thread. GIL held. */
 void ts_sampler_drain(void (*consume)(const ts_sample_t *sample, void *context),

@@ -33,7 +33,6 @@
 
 #include "clock.h"
 #include "slot.h"
-#include "ticks.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -385,19 +384,18 @@ static void add_to_lane(ts_slot_t *slot, const ts_timeline_axis_t *axis, uint64_
 }
 
 /* ts_waits_measure_slot's work but the timeline: the books, and the waiting queued; what
- * the tick's waiting was goes into *split, and what the thread did in it into *tick. */
+ * the tick's waiting was goes into *split. */
 static void measure(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record, int last,
-                    tick_split_t *split, ts_tick_seen_t *tick)
+                    tick_split_t *split)
 {
     ts_ring_t *waits = config.waits;
     uint64_t cpu_now, cpu_before = slot->last_cpu_ns, tick_start_ns = slot->last_wall_ns;
     uint64_t wall_delta = now_ns > slot->last_wall_ns ? now_ns - slot->last_wall_ns : 0;
     uint64_t wait = close_books(slot, now_ns, &cpu_now);
     split->waited = wait;
-    int still = cpu_now == cpu_before;
-    *tick = (ts_tick_seen_t){wall_delta, wait, still, 0};
     if (config.virtual_time)
         return;
+    int still = cpu_now == cpu_before;
     if (!still)
         slot->blocked_since_ran = 0;
     /* Where the thread was as of the last tick: a delay read now came before it ran again. */
@@ -443,7 +441,6 @@ static void measure(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record
         else
             slot->blocked_since_ran = 1;
     }
-    tick->runnable = live_cpu_wait > 0;
     wait -= live_cpu_wait;
     slot->cpu_wait_live_ns += live_cpu_wait;
     split->cpu_wait += cpu_wait + live_cpu_wait;
@@ -490,16 +487,14 @@ static void measure(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record
     pthread_mutex_unlock(&deaths_lock);
 }
 
-int ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record,
-                          int last, const ts_timeline_axis_t *axis)
+void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record,
+                           int last, const ts_timeline_axis_t *axis)
 {
     uint64_t from_ns = slot->last_wall_ns, cpu_before = slot->last_cpu_ns;
     tick_split_t split = {0, 0, 0};
-    ts_tick_seen_t tick;
-    measure(slot, index, now_ns, record, last, &split, &tick);
+    measure(slot, index, now_ns, record, last, &split);
     add_to_lane(slot, axis, from_ns, now_ns, slot->last_cpu_ns - cpu_before, &split, record,
                 last);
-    return last || ts_tick_steady(&tick);
 }
 
 

@@ -26,10 +26,9 @@ void ts_waits_init(const ts_sampler_config_t *config);
  * its run-queue delay is read whatever happened, and nothing is held for a next look that
  * will not come, so every second its books count is also charged to a line. The tick also
  * goes into the slot's timeline on `axis`, which the caller has made long enough for
- * `now_ns`. Returns whether the thread's tick was steady (ticks.h: a longer next tick would
- * charge its time alike; a last tick always is). Called with the slot table's lock held. */
-int ts_waits_measure_slot(struct ts_slot *slot, uint32_t index, uint64_t now_ns, int record,
-                          int last, const ts_timeline_axis_t *axis);
+ * `now_ns`. Called with the slot table's lock held. */
+void ts_waits_measure_slot(struct ts_slot *slot, uint32_t index, uint64_t now_ns, int record,
+                           int last, const ts_timeline_axis_t *axis);
 
 /* Code objects freed so far, for the signal handler to stamp its sample with (the stack it
  * walks is reused for waiting time only if none died since). Async-signal-safe. */
