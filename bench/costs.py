@@ -52,9 +52,8 @@ def per_sample(python, rounds, seconds):
     """Per-sample cost from bench/programs/gap_probe.py: plain, and under `triscope --cpu`
     at 0.1 s and 0.001 s, interleaved. The extra short interruptions per extra sample are
     the handler's cost in the profiled thread; the extra medium ones per extra wake-up of
-    the consumer thread (counted from its context switches: at most one per interval, fewer
-    while the program is steady) are what those wake-ups take from it when they land on its
-    core. The process CPU-time difference per extra sample is kept too: it is the simplest
+    the consumer thread (counted from its context switches, about one per interval) are
+    what those wake-ups take from it when they land on its core. The process CPU-time difference per extra sample is kept too: it is the simplest
     measure but, on a shared machine, swamped by noise (see `cpu_noise_us`)."""
     script = PROGRAMS / "gap_probe.py"
     configs = {"plain": None, "slow": "0.1", "fast": "0.001"}

@@ -631,14 +631,14 @@ def render_costs(c, w):
           f"({ps['short_per_sample']:g} extra interruptions per sample; the short interval gave "
           f"{ps['samples_per_s_fast']:g} samples/s, as Linux fires CPU-time timers at most "
           "once per kernel tick) |")
-        wakeups = ps.get("wakeups_per_s") or {}
+        wakeups = ps.get("wakeups_per_s")
+        counted = (f"{fmt(wakeups['fast'])}/s at the 0.001 s interval, "
+                   f"{fmt(wakeups['slow'])}/s at 0.1 s: " if wakeups else "")
         w(f"| per wake-up of the consumer thread | {fmt(ps['tick_us'])} µs taken from the "
           "profiled thread | the same runs: extra time in 8 µs–1 ms interruptions / extra "
-          "wake-ups, counted from the consumer thread's context switches "
-          f"({fmt(wakeups.get('fast'))}/s at the 0.001 s interval, "
-          f"{fmt(wakeups.get('slow'))}/s at 0.1 s: at most one per interval, fewer while "
-          "every thread is steady, docs/ARCHITECTURE.md \"The consumer's pace\"); on 2 "
-          "cores busy with other jobs it often lands on the profiled thread's core |")
+          f"wake-ups, counted from the consumer thread's context switches ({counted}one per "
+          "interval, docs/ARCHITECTURE.md \"System time\"); on 2 cores busy with other jobs "
+          "it often lands on the profiled thread's core |")
         w(f"| per CPU sample, whole process CPU time | {fmt(ps['cpu_us'])} µs | the same runs, "
           "extra process CPU time / extra samples: the simplest measure, but other jobs on "
           f"the machine move a run's CPU time by the equivalent of {fmt(ps['cpu_noise_us'])} µs "

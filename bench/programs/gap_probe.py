@@ -10,7 +10,7 @@ sampling intervals, the extra SHORT time per extra sample is what each sample co
 profiled thread, resolved to well under a microsecond even on a busy machine, which the
 run's total time is not. Also counts how often the process's other threads (under
 triscope --cpu, its consumer thread) were switched in, from their schedstat: the consumer's
-wake-ups, which its pace decides (docs/ARCHITECTURE.md, "The consumer's pace"). Prints one
+wake-ups, counted rather than assumed (docs/ARCHITECTURE.md, "System time"). Prints one
 JSON line.
 usage: gap_probe.py [seconds]   (default 3)
 """
