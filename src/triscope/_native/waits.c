@@ -459,11 +459,9 @@ static void measure(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record
     if (wait == 0 || (idle && !config.include_idle))
         return;
     int walk_is_current = slot->has_walk && slot->walk_cpu_ns == cpu_now;
-    /* Walked blocked as the tick began and ran since: the waiting is that block's end. */
-    int woke_from_walk = slot->has_walk && slot->walk_cpu_ns == cpu_before;
     /* It ran during the tick and could not be walked: preempted where it was sampled. A
      * sample from the previous interval still describes this tick's running. */
-    if (!walk_is_current && !woke_from_walk && cpu_now != cpu_before)
+    if (!walk_is_current && cpu_now != cpu_before)
         adopt_cpu_sample(slot, tick_start_ns > config.interval_ns
                                    ? tick_start_ns - config.interval_ns : 0);
     pthread_mutex_lock(&deaths_lock);
