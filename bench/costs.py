@@ -53,8 +53,9 @@ def per_sample(python, rounds, seconds):
     at 0.1 s and 0.001 s, interleaved. The extra short interruptions per extra sample are
     the handler's cost in the profiled thread; the extra medium ones per extra wake-up of
     the consumer thread (counted from its context switches, about one per interval) are
-    what those wake-ups take from it when they land on its core. The process CPU-time difference per extra sample is kept too: it is the simplest
-    measure but, on a shared machine, swamped by noise (see `cpu_noise_us`)."""
+    what those wake-ups take from it when they land on its core. The process CPU-time
+    difference per extra sample is kept too: it is the simplest measure but, on a shared
+    machine, swamped by noise (see `cpu_noise_us`)."""
     script = PROGRAMS / "gap_probe.py"
     configs = {"plain": None, "slow": "0.1", "fast": "0.001"}
     runs = {k: [] for k in configs}
@@ -78,7 +79,7 @@ def per_sample(python, rounds, seconds):
                                                      "other_switches")}
            for k, v in runs.items()}
     extra_samples = med["fast"]["samples"] - med["slow"]["samples"]
-    extra_ticks = med["fast"]["other_switches"] - med["slow"]["other_switches"]
+    extra_wakeups = med["fast"]["other_switches"] - med["slow"]["other_switches"]
     out = {"seconds": seconds, "runs": runs, "median": med,
            "samples_per_s_fast": round(med["fast"]["samples"] / seconds, 1),
            "wakeups_per_s": {k: round(med[k]["other_switches"] / seconds, 1)
@@ -92,7 +93,7 @@ def per_sample(python, rounds, seconds):
         out["short_per_sample"] = round((med["fast"]["short"] - med["slow"]["short"])
                                         / extra_samples, 2)
         out["tick_us"] = (round((med["fast"]["medium_ns"] - med["slow"]["medium_ns"]) / 1000
-                                / extra_ticks, 2) if extra_ticks > 0 else None)
+                                / extra_wakeups, 2) if extra_wakeups > 0 else None)
         out["cpu_us"] = round(1e6 * (med["fast"]["cpu_s"] - med["slow"]["cpu_s"]) / extra_samples, 1)
         slow_cpu = [r["cpu_s"] for r in runs["slow"]]
         out["cpu_noise_us"] = round(1e6 * (max(slow_cpu) - min(slow_cpu)) / extra_samples, 1)
