@@ -14,8 +14,10 @@
 #include "ringbuf.h"
 
 typedef enum {
-    TS_SAMPLE_PYTHON = 0,  /* CPU timer fired while running bytecode */
-    TS_SAMPLE_NATIVE = 1,  /* CPU timer fired in native code called by the line */
+    /* CPU time: the timer fired while running bytecode, or in native code called by the
+     * line (or the consumer caught up with a thread the timer's ticks missed, waits.c) */
+    TS_SAMPLE_PYTHON = 0,
+    TS_SAMPLE_NATIVE = 1,
     TS_SAMPLE_WAIT = 2,    /* waiting time measured by the consumer */
     /* Time the thread was ready to run but waited for a CPU, measured by the consumer and
      * charged where its latest CPU sample was taken, as that sample's kind. */

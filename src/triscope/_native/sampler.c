@@ -128,18 +128,28 @@ static void on_timer(int signo, siginfo_t *info, void *context)
         ts_sigguard_forward(signo, info, context);
         goto out;
     }
-    if (!atomic_load_explicit(&handler_enabled, memory_order_relaxed))
-        goto out;
     uint64_t token = (uint64_t)(uintptr_t)info->si_value.sival_ptr;
     uint32_t index = (uint32_t)token, generation = (uint32_t)(token >> 32);
-    if (index >= TS_MAX_THREADS)
+    if (slots == NULL || index >= TS_MAX_THREADS)
         goto out;
     ts_slot_t *slot = &slots[index];
     if (atomic_load_explicit(&slot->generation, memory_order_acquire) != generation ||
         !atomic_load_explicit(&slot->active, memory_order_acquire))
         goto out;
+    /* Every expiry moves the credited mark, suspended or not: the expiries counted as of a
+     * signal reach past the thread's CPU clock (the kernel re-arms the timer past it), a
+     * mark the consumer's catching up never overtakes (slot.h). */
     int overrun = info->si_overrun > 0 ? info->si_overrun : 0;
-    slot->credit_ns += tick_ns * (uint64_t)(1 + overrun);
+    slot->expired_ns += tick_ns * (uint64_t)(1 + overrun);
+    uint64_t reached = slot->armed_cpu_ns + slot->expired_ns;
+    uint64_t credited = atomic_load_explicit(&slot->credited_cpu_ns, memory_order_relaxed);
+    while (reached > credited &&
+           !atomic_compare_exchange_weak_explicit(&slot->credited_cpu_ns, &credited, reached,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    if (reached <= credited || !atomic_load_explicit(&handler_enabled, memory_order_relaxed))
+        goto out;
+    slot->credit_ns += reached - credited;
     if (slot->credit_ns < config.interval_ns)
         goto out;
     uint64_t weight_ns = slot->credit_ns / config.interval_ns * config.interval_ns;
@@ -175,11 +185,8 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     sample->depth = walk.depth;
     sample->truncated = walk.truncated;
     sample->kind = native ? TS_SAMPLE_NATIVE : TS_SAMPLE_PYTHON;
-    /* The timeline's split of CPU time (the handler is this counter's only writer). */
-    atomic_store_explicit(&slot->sampled_ns[native],
-                          atomic_load_explicit(&slot->sampled_ns[native], memory_order_relaxed) +
-                              weight_ns,
-                          memory_order_relaxed);
+    /* The timeline's split of CPU time (the consumer adds its caught-up samples too). */
+    atomic_fetch_add_explicit(&slot->sampled_ns[native], weight_ns, memory_order_relaxed);
     uint32_t seq = atomic_load_explicit(&slot->cpu_seq, memory_order_relaxed);
     atomic_store_explicit(&slot->cpu_seq, seq + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
@@ -284,7 +291,7 @@ int ts_sampler_init(const ts_sampler_config_t *cfg)
     sigemptyset(&action.sa_mask);
     if (ts_sigguard_install(TS_TIMER_SIGNAL, &action) != 0 || install_fault_handlers() != 0)
         return -1;
-    ts_waits_init(&config);
+    ts_waits_init(&config, tick_ns);
     /* A new profile (started again in-process, or a forked child's own) counts from zero. */
     atomic_store(&samples_taken, 0);
     pthread_mutex_lock(&slots_lock);
@@ -386,6 +393,9 @@ int ts_sampler_register(pid_t tid, const void *tstate, const char *name, uint64_
         result = -1; /* the thread is already gone */
         goto done;
     }
+    slot->armed_cpu_ns = slot->last_cpu_ns;
+    slot->expired_ns = slot->catch_up_credit_ns = 0;
+    atomic_store(&slot->credited_cpu_ns, slot->last_cpu_ns);
     slot->cpu_ns = slot->wait_ns = slot->idle_ns = slot->wait_owed_ns = 0;
     ts_lane_free(&slot->lane); /* a slot left active by a fork: the parent's thread's */
     slot->lane_cpu_carry_ns = 0;
@@ -442,7 +452,8 @@ static void measure_slot_unlocked(ts_slot_t *slot, uint64_t now_ns, int record, 
 {
     fit_axis_unlocked(now_ns);
     ts_pymemory_guard(1); /* a lane that grows is the profiler's memory */
-    ts_waits_measure_slot(slot, (uint32_t)(slot - slots), now_ns, record, last, &axis);
+    if (ts_waits_measure_slot(slot, (uint32_t)(slot - slots), now_ns, record, last, &axis))
+        atomic_fetch_add_explicit(&samples_taken, 1, memory_order_relaxed);
     ts_pymemory_guard(0);
 }
 

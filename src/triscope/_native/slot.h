@@ -37,6 +37,16 @@ typedef struct ts_slot {
     _Atomic int active;            /* the handler may record into `ring` */
     ts_ring_t ring;                /* CPU samples, written by the handler */
     uint64_t credit_ns;            /* CPU time expired but not yet recorded (handler) */
+    /* How far the thread's CPU clock has been credited to samples. The handler moves it to
+     * where the timer's expiries have reached (`armed_cpu_ns`, the clock as the timer was
+     * armed, plus a tick per expiry: `expired_ns`, counted while profiling is suspended
+     * too); the consumer moves it to the clock's reading when it samples a thread the
+     * ticks missed (waits.c, "catching up"). Each moves it forward only, with a
+     * compare-and-swap, so no CPU time is credited twice. */
+    _Atomic uint64_t credited_cpu_ns;
+    uint64_t armed_cpu_ns;
+    uint64_t expired_ns;
+    uint64_t catch_up_credit_ns;   /* caught-up CPU time not yet recorded (consumer) */
     pid_t tid;
     int main_thread;               /* its tid is the process id: never idle */
     const void *tstate;

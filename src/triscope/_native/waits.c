@@ -16,6 +16,10 @@
  * (published by the handler under a sequence count) when that sample is recent, rather than
  * to a stack from whenever it last blocked.
  *
+ * Catching up: a thread the CPU timer's ticks missed for longer than a quiet machine allows
+ * (a CPU shared with other work) is sampled by the consumer where it was preempted, for the
+ * CPU time the timer had not credited (below, at catch_up).
+ *
  * Timeline: each tick's books also go into the thread's lane of time buckets (timeline.h):
  * its CPU time, split into Python and native as the handler's samples of the tick were (or
  * as its latest sample was, in a tick with none), and its waiting, split as it was just
@@ -44,10 +48,14 @@ static _Atomic uint64_t code_deaths;
 static int idle_detected;                   /* taskstate.c can tell idle threads apart */
 static int run_delay_seen;                  /* a thread had a run-queue delay */
 static ts_code_cache_t code_cache;          /* walks' code headers; slot table lock held */
+static uint64_t catch_up_after_ns;          /* a lag behind the timer's mark worth a walk */
 
-void ts_waits_init(const ts_sampler_config_t *cfg)
+void ts_waits_init(const ts_sampler_config_t *cfg, uint64_t tick_ns)
 {
     config = *cfg;
+    /* On a quiet machine the timer's mark trails the CPU clock by a tick and the signal's
+     * delivery at most: an interval and two ticks is past that. */
+    catch_up_after_ns = config.interval_ns + 2 * tick_ns;
     idle_detected = !config.virtual_time && ts_taskstate_init();
     run_delay_seen = 0;
 }
@@ -487,14 +495,91 @@ static void measure(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record
     pthread_mutex_unlock(&deaths_lock);
 }
 
-void ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record,
-                           int last, const ts_timeline_axis_t *axis)
+/* Catching up (docs/ARCHITECTURE.md, "Timers at the kernel's tick"). The kernel checks a
+ * CPU-time timer only at a tick that interrupts its thread, and a thread that shares its CPU
+ * with others can run for seconds with none of its slices holding a tick (it is preempted as
+ * its system calls return, just after a tick asked for it): its CPU time then came in rare
+ * heavy samples on whatever line ran at the next tick, and what it ran after its last one
+ * was never sampled. A thread whose CPU clock is further ahead of the credited mark (slot.h)
+ * than a quiet machine allows is walked here, for the CPU time since the mark, if it is
+ * running as we walk it (its clock moves meanwhile): where a running thread stands is a fair
+ * sample of where it runs, where a preempted one stands is not (those same system calls). A
+ * walk of a running thread can be torn (a frame pushed or popped while it is read); the
+ * walker's reads are fault-tolerant, and its innermost frame, which is read first, names the
+ * line. 1 when a sample was queued. */
+static int catch_up(ts_slot_t *slot, uint32_t index, uint64_t now_ns)
+{
+    uint64_t credited = atomic_load_explicit(&slot->credited_cpu_ns, memory_order_relaxed);
+    if (slot->last_cpu_ns < credited + catch_up_after_ns)
+        return 0;
+    uint64_t deaths = atomic_load(&code_deaths), cpu_before, cpu_after;
+    ts_frame_t frames[TS_MAX_DEPTH];
+    int ok;
+    if (ts_clock_read_ns(slot->cpu_clock, &cpu_before) != 0)
+        return 0;
+    ts_walk_t walk =
+        ts_frames_walk_thread(slot->tstate, frames, TS_MAX_DEPTH, &code_cache, deaths, &ok);
+    /* Not running (or a tick sampled it meanwhile): the next tick. */
+    if (!ok || ts_clock_read_ns(slot->cpu_clock, &cpu_after) != 0 || cpu_after == cpu_before ||
+        !atomic_compare_exchange_strong(&slot->credited_cpu_ns, &credited, cpu_before))
+        return 0;
+    slot->catch_up_credit_ns += cpu_before - credited;
+    uint64_t weight_ns = slot->catch_up_credit_ns / config.interval_ns * config.interval_ns;
+    slot->catch_up_credit_ns -= weight_ns;
+    /* Stopped at a call, it runs what the call runs, as the handler would say. */
+    int native = walk.opcode >= 0 && config.call_opcodes[walk.opcode];
+    pthread_mutex_lock(&deaths_lock);
+    ts_sample_t *sample = ts_ring_reserve(config.waits);
+    if (sample != NULL) {
+        int usable = deaths == atomic_load(&code_deaths);
+        sample->weight_ns = weight_ns;
+        sample->t_ns = now_ns;
+        sample->thread = index;
+        sample->kind = native ? TS_SAMPLE_NATIVE : TS_SAMPLE_PYTHON;
+        sample->truncated = usable ? walk.truncated : 0;
+        sample->depth = usable ? walk.depth : 0;
+        memcpy(sample->frames, frames, sample->depth * sizeof frames[0]);
+        ts_ring_commit(config.waits);
+    }
+    pthread_mutex_unlock(&deaths_lock);
+    atomic_fetch_add_explicit(&slot->sampled_ns[native], weight_ns, memory_order_relaxed);
+    /* Its latest CPU sample now, for the waiting of the ticks to come (see_cpu_sample): a
+     * thread the ticks miss has no other, and its waiting for a CPU would go where it was
+     * preempted, as system time. */
+    slot->seen_now ^= 1;
+    ts_cpu_seen_t *seen = &slot->seen[slot->seen_now];
+    seen->valid = 1;
+    seen->kind = native ? TS_SAMPLE_NATIVE : TS_SAMPLE_PYTHON;
+    seen->t_ns = now_ns;
+    seen->deaths = deaths;
+    seen->walk = walk;
+    memcpy(seen->frames, frames, walk.depth * sizeof frames[0]);
+    return sample != NULL;
+}
+
+/* While profiling is suspended the CPU time run is nobody's: the mark passes over it. */
+static void pass_over_cpu(ts_slot_t *slot)
+{
+    uint64_t credited = atomic_load_explicit(&slot->credited_cpu_ns, memory_order_relaxed);
+    while (credited < slot->last_cpu_ns &&
+           !atomic_compare_exchange_weak(&slot->credited_cpu_ns, &credited, slot->last_cpu_ns))
+        ;
+}
+
+int ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record,
+                          int last, const ts_timeline_axis_t *axis)
 {
     uint64_t from_ns = slot->last_wall_ns, cpu_before = slot->last_cpu_ns;
     tick_split_t split = {0, 0, 0};
     measure(slot, index, now_ns, record, last, &split);
+    int caught_up = 0;
+    if (!record)
+        pass_over_cpu(slot);
+    else if (!last)
+        caught_up = catch_up(slot, index, now_ns);
     add_to_lane(slot, axis, from_ns, now_ns, slot->last_cpu_ns - cpu_before, &split, record,
                 last);
+    return caught_up;
 }
 
 

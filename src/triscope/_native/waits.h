@@ -16,19 +16,21 @@
 /* A sampled thread's slot (slot.h, which only sampler.c and waits.c see). */
 struct ts_slot;
 
-/* A new profile: keeps the configuration (the waits ring, virtual time, --idle), finds out
- * whether idle threads can be told apart, and forgets whether a run-queue delay was seen.
- * Before the consumer starts. */
-void ts_waits_init(const ts_sampler_config_t *config);
+/* A new profile: keeps the configuration (the waits ring, virtual time, --idle) and the
+ * timers' period (`tick_ns`), finds out whether idle threads can be told apart, and forgets
+ * whether a run-queue delay was seen. Before the consumer starts. */
+void ts_waits_init(const ts_sampler_config_t *config, uint64_t tick_ns);
 
 /* Brings one thread's books up to `now_ns` and queues its waiting into the waits ring
  * (`record`: not while profiling is suspended). `last`: the thread is ending (or ended):
  * its run-queue delay is read whatever happened, and nothing is held for a next look that
  * will not come, so every second its books count is also charged to a line. The tick also
  * goes into the slot's timeline on `axis`, which the caller has made long enough for
- * `now_ns`. Called with the slot table's lock held. */
-void ts_waits_measure_slot(struct ts_slot *slot, uint32_t index, uint64_t now_ns, int record,
-                           int last, const ts_timeline_axis_t *axis);
+ * `now_ns`. A thread whose CPU time the timer's ticks missed is sampled into the same ring
+ * (waits.c, catching up): the CPU samples so queued, 0 or 1, are returned. Called with the
+ * slot table's lock held. */
+int ts_waits_measure_slot(struct ts_slot *slot, uint32_t index, uint64_t now_ns, int record,
+                          int last, const ts_timeline_axis_t *axis);
 
 /* Code objects freed so far, for the signal handler to stamp its sample with (the stack it
  * walks is reused for waiting time only if none died since). Async-signal-safe. */
