@@ -21,7 +21,9 @@
  * interval, weighing whole intervals; the credit starts at a uniformly random point of one
  * interval, so a thread hit once is recorded with probability tick / interval. Unbiased, at
  * the requested rate, as evenly spaced as the ticks allow (no added sampling noise), and a
- * signal that records nothing costs only its delivery.
+ * signal that records nothing costs only its delivery. Expired time is credited only past
+ * the slot's credited mark (slot.h): time the consumer already sampled, catching up with a
+ * thread whose slices held no tick (waits.c), is not credited again.
  *
  * The signal is guarded (sigguard.c): the program sees and sets only its own view of it, and
  * one it raises itself is passed on to that view.
