@@ -11,7 +11,10 @@
  *  - the consumer thread walks *other* threads that are waiting (sleep, I/O, GIL) to charge
  *    their waiting time. Such a thread may wake and pop frames whose memory is then freed,
  *    so every load goes through process_vm_readv on our own pid, which reports EFAULT
- *    instead of crashing. The caller also checks the thread did not run during the walk.
+ *    instead of crashing. The caller also checks the thread did not run during the walk;
+ *    or, catching up with a thread the CPU timer's ticks missed (waits.c), that it did: the
+ *    stack of a running thread may be read torn, and the innermost frame, read first, is
+ *    what names its line.
  *    Such walks read the data stack a window at a time (stackwindow.c) and keep the code
  *    headers they have read (ts_code_cache_t), so a walk costs a few system calls whatever
  *    its depth, where it took two a frame (docs/ARCHITECTURE.md, "System time").
