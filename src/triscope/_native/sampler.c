@@ -144,11 +144,7 @@ static void on_timer(int signo, siginfo_t *info, void *context)
     int overrun = info->si_overrun > 0 ? info->si_overrun : 0;
     slot->expired_ns += tick_ns * (uint64_t)(1 + overrun);
     uint64_t reached = slot->armed_cpu_ns + slot->expired_ns;
-    uint64_t credited = atomic_load_explicit(&slot->credited_cpu_ns, memory_order_relaxed);
-    while (reached > credited &&
-           !atomic_compare_exchange_weak_explicit(&slot->credited_cpu_ns, &credited, reached,
-                                                  memory_order_relaxed, memory_order_relaxed))
-        ;
+    uint64_t credited = ts_slot_credit_through(slot, reached);
     if (reached <= credited || !atomic_load_explicit(&handler_enabled, memory_order_relaxed))
         goto out;
     slot->credit_ns += reached - credited;

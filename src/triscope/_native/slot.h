@@ -108,4 +108,17 @@ typedef struct ts_slot {
     uint32_t seen_seq;
 } ts_slot_t;
 
+/* Moves the slot's credited mark forward to `mark`, never back (the handler and the consumer
+ * both move it); returns the mark as it was, `mark` or beyond when it had passed it already.
+ * Async-signal-safe. */
+static inline uint64_t ts_slot_credit_through(ts_slot_t *slot, uint64_t mark)
+{
+    uint64_t credited = atomic_load_explicit(&slot->credited_cpu_ns, memory_order_relaxed);
+    while (mark > credited &&
+           !atomic_compare_exchange_weak_explicit(&slot->credited_cpu_ns, &credited, mark,
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+    return credited;
+}
+
 #endif

@@ -17,8 +17,8 @@
  * to a stack from whenever it last blocked.
  *
  * Catching up: a thread the CPU timer's ticks missed for longer than a quiet machine allows
- * (a CPU shared with other work) is sampled by the consumer where it was preempted, for the
- * CPU time the timer had not credited (below, at catch_up).
+ * (a CPU shared with other work) is sampled by the consumer while it runs, for the CPU time
+ * the timer had not credited (below, at catch_up).
  *
  * Timeline: each tick's books also go into the thread's lane of time buckets (timeline.h):
  * its CPU time, split into Python and native as the handler's samples of the tick were (or
@@ -243,6 +243,28 @@ static const ts_cpu_seen_t *see_cpu_sample(ts_slot_t *slot)
     return before->valid ? before : now;
 }
 
+/* Queues `ns` of thread `index`'s time of `kind` at a walked stack, taken when `deaths` code
+ * objects had died: without its frames if one died since (they may name it). 0 when the
+ * ring is full. Called with deaths_lock held. */
+static int queue_walk(ts_ring_t *ring, uint32_t index, uint8_t kind, uint64_t ns,
+                      uint64_t now_ns, const ts_walk_t *walk, const ts_frame_t *frames,
+                      uint64_t deaths)
+{
+    ts_sample_t *sample = ts_ring_reserve(ring);
+    if (sample == NULL)
+        return 0;
+    int usable = deaths == atomic_load(&code_deaths);
+    memcpy(sample->frames, frames, walk->depth * sizeof sample->frames[0]);
+    sample->weight_ns = ns;
+    sample->t_ns = now_ns;
+    sample->thread = index;
+    sample->kind = kind;
+    sample->truncated = usable ? walk->truncated : 0;
+    sample->depth = usable ? walk->depth : 0;
+    ts_ring_commit(ring);
+    return 1;
+}
+
 /* What the caller knows of the thread as its CPU wait is queued. */
 typedef enum {
     TS_STATE_UNREAD,   /* a delay the kernel reported: the thread has run since */
@@ -296,19 +318,8 @@ static int queue_cpu_wait(ts_slot_t *slot, uint32_t index, uint64_t ns, uint64_t
                : in_call    ? TS_SAMPLE_CPU_WAIT_NATIVE
                             : TS_SAMPLE_CPU_WAIT_PYTHON;
     }
-    ts_sample_t *sample = ts_ring_reserve(waits);
-    if (sample == NULL)
-        return 1; /* a full ring drops it, as it drops any sample */
-    int usable = deaths == atomic_load(&code_deaths);
-    memcpy(sample->frames, frames, walk.depth * sizeof sample->frames[0]);
-    sample->weight_ns = ns;
-    sample->t_ns = now_ns;
-    sample->thread = index;
-    sample->kind = kind;
-    sample->truncated = usable ? walk.truncated : 0;
-    sample->depth = usable ? walk.depth : 0;
-    ts_ring_commit(waits);
-    return 1;
+    queue_walk(waits, index, kind, ns, now_ns, &walk, frames, deaths);
+    return 1; /* a full ring drops it, as it drops any sample */
 }
 
 /* Charges the waiting held from the previous tick: first as CPU wait, as far as the
@@ -495,7 +506,7 @@ static void measure(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record
     pthread_mutex_unlock(&deaths_lock);
 }
 
-/* Catching up (docs/ARCHITECTURE.md, "Timers at the kernel's tick"). The kernel checks a
+/* Catching up (docs/ARCHITECTURE.md, "Catching up what the ticks missed"). The kernel checks a
  * CPU-time timer only at a tick that interrupts its thread, and a thread that shares its CPU
  * with others can run for seconds with none of its slices holding a tick (it is preempted as
  * its system calls return, just after a tick asked for it): its CPU time then came in rare
@@ -528,19 +539,9 @@ static int catch_up(ts_slot_t *slot, uint32_t index, uint64_t now_ns)
     slot->catch_up_credit_ns -= weight_ns;
     /* Stopped at a call, it runs what the call runs, as the handler would say. */
     int native = walk.opcode >= 0 && config.call_opcodes[walk.opcode];
+    uint8_t kind = native ? TS_SAMPLE_NATIVE : TS_SAMPLE_PYTHON;
     pthread_mutex_lock(&deaths_lock);
-    ts_sample_t *sample = ts_ring_reserve(config.waits);
-    if (sample != NULL) {
-        int usable = deaths == atomic_load(&code_deaths);
-        sample->weight_ns = weight_ns;
-        sample->t_ns = now_ns;
-        sample->thread = index;
-        sample->kind = native ? TS_SAMPLE_NATIVE : TS_SAMPLE_PYTHON;
-        sample->truncated = usable ? walk.truncated : 0;
-        sample->depth = usable ? walk.depth : 0;
-        memcpy(sample->frames, frames, sample->depth * sizeof frames[0]);
-        ts_ring_commit(config.waits);
-    }
+    int queued = queue_walk(config.waits, index, kind, weight_ns, now_ns, &walk, frames, deaths);
     pthread_mutex_unlock(&deaths_lock);
     atomic_fetch_add_explicit(&slot->sampled_ns[native], weight_ns, memory_order_relaxed);
     /* Its latest CPU sample now, for the waiting of the ticks to come (see_cpu_sample): a
@@ -549,21 +550,12 @@ static int catch_up(ts_slot_t *slot, uint32_t index, uint64_t now_ns)
     slot->seen_now ^= 1;
     ts_cpu_seen_t *seen = &slot->seen[slot->seen_now];
     seen->valid = 1;
-    seen->kind = native ? TS_SAMPLE_NATIVE : TS_SAMPLE_PYTHON;
+    seen->kind = kind;
     seen->t_ns = now_ns;
     seen->deaths = deaths;
     seen->walk = walk;
     memcpy(seen->frames, frames, walk.depth * sizeof frames[0]);
-    return sample != NULL;
-}
-
-/* While profiling is suspended the CPU time run is nobody's: the mark passes over it. */
-static void pass_over_cpu(ts_slot_t *slot)
-{
-    uint64_t credited = atomic_load_explicit(&slot->credited_cpu_ns, memory_order_relaxed);
-    while (credited < slot->last_cpu_ns &&
-           !atomic_compare_exchange_weak(&slot->credited_cpu_ns, &credited, slot->last_cpu_ns))
-        ;
+    return queued;
 }
 
 int ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int record,
@@ -573,8 +565,8 @@ int ts_waits_measure_slot(ts_slot_t *slot, uint32_t index, uint64_t now_ns, int 
     tick_split_t split = {0, 0, 0};
     measure(slot, index, now_ns, record, last, &split);
     int caught_up = 0;
-    if (!record)
-        pass_over_cpu(slot);
+    if (!record) /* suspended: the CPU time run is nobody's, the mark passes over it */
+        ts_slot_credit_through(slot, slot->last_cpu_ns);
     else if (!last)
         caught_up = catch_up(slot, index, now_ns);
     add_to_lane(slot, axis, from_ns, now_ns, slot->last_cpu_ns - cpu_before, &split, record,
